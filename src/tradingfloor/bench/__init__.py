@@ -1,0 +1,1 @@
+"""Benchmarks: `tradingfloor bench ...` runs that print figures. They assert nothing."""

@@ -1,0 +1,41 @@
+"""The `tradingfloor` command."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tradingfloor.bench.cli import bench_app
+from tradingfloor.replay.cli import replay_app
+
+app = typer.Typer(no_args_is_help=True, help="TradingFloor: a stock trading platform.")
+app.add_typer(bench_app, name="bench")
+app.add_typer(replay_app, name="replay")
+console = Console()
+
+
+@app.command()
+def conformance(
+    paths: Annotated[list[Path], typer.Argument(help="Scenario files or folders of them.")],
+) -> None:
+    """Run matching scenarios; print PASS/FAIL per file and exit non-zero if any failed."""
+    from tradingfloor.conformance import run_file, scenario_files
+
+    files = scenario_files(paths)
+    passed = failed = 0
+    for path in files:
+        result = run_file(path)
+        if result.passed:
+            passed += 1
+            console.print(f"[green]PASS[/green] {path.name}", highlight=False)
+        else:
+            failed += 1
+            console.print(f"[red]FAIL[/red] {path.name}: {result.difference}", highlight=False)
+    print(f"{passed} passed, {failed} failed")
+    if failed or not files:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,74 @@
+"""Small integer enums shared by commands, events and the order book.
+
+They are `IntEnum`s so that the hot path compares plain ints and the journal stores one byte.
+"""
+
+from enum import IntEnum
+
+
+class Side(IntEnum):
+    BUY = 1
+    SELL = 2
+
+
+class OrderType(IntEnum):
+    LIMIT = 1
+    MARKET = 2
+    STOP = 3
+    """Stop-market: rests unseen until the last trade reaches the stop, then enters as market."""
+    STOP_LIMIT = 4
+    """Rests unseen until the last trade reaches the stop, then enters as a limit order."""
+    TRAILING_STOP = 5
+    """A stop-market whose stop follows the best last price by an offset or a percentage."""
+
+
+class TimeInForce(IntEnum):
+    DAY = 1
+    GTC = 2
+    IOC = 3
+    FOK = 4
+
+
+class SelfTradePrevention(IntEnum):
+    """NYSE Rule 7.31(i)(2) self-trade prevention modifiers."""
+
+    NONE = 0
+    CANCEL_NEWEST = 1
+    CANCEL_OLDEST = 2
+    CANCEL_BOTH = 3
+    DECREMENT = 4
+
+
+class OrderStatus(IntEnum):
+    NEW = 1
+    PARTIALLY_FILLED = 2
+    FILLED = 3
+    CANCELED = 4
+    REJECTED = 5
+    PENDING_TRIGGER = 6
+    EXPIRED = 7
+    REPLACED = 8
+
+    @property
+    def is_live(self) -> bool:
+        return self in _LIVE
+
+
+_LIVE = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_TRIGGER})
+
+
+class CancelReason(IntEnum):
+    """Why an order (or what was left of it) stopped being live without filling."""
+
+    REQUESTED = 1
+    """The owner asked for it."""
+    IOC_REMAINDER = 2
+    """An IOC order's unfilled remainder."""
+    MARKET_NO_LIQUIDITY = 3
+    """A market order's remainder: market orders never rest."""
+    SELF_TRADE = 4
+    """Self-trade prevention removed it."""
+    ADMIN = 5
+    """An operator or the risk system (kill switch) canceled it."""
+    FOK_NOT_FILLABLE = 6
+    """An elected fill-or-kill stop could not fill in full."""

@@ -1,0 +1,138 @@
+"""Events: past tense, frozen, each stamped with the sequence number and time of its command.
+
+Events are the engine's only output. Projections (order tables, market data, audit, the answer
+to the client) are built from them alone.
+"""
+
+import msgspec
+
+from tradingfloor.domain.enums import CancelReason, OrderType, Side, TimeInForce
+from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.reasons import RejectReason
+
+
+class Event(msgspec.Struct, frozen=True, gc=False, tag=True, array_like=True):
+    """Base of every event: `seq` and `ts` (integer nanoseconds) of the command that caused it."""
+
+    seq: int
+    ts: int
+
+
+class InstrumentAdded(Event, frozen=True, gc=False, tag=True, array_like=True):
+    instrument: Instrument
+
+
+class OrderAccepted(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """The order passed validation; for stops, it now waits for its trigger."""
+
+    order_id: int
+    account: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce
+    qty: int
+    price: int | None
+    stop_price: int | None
+    client_order_id: str
+
+
+class OrderRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A new order was refused; nothing changed."""
+
+    order_id: int
+    account: str
+    symbol: str
+    reason: RejectReason
+    client_order_id: str
+
+
+class CancelRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A cancel was refused; the order, if any, is unchanged."""
+
+    order_id: int
+    symbol: str
+    reason: RejectReason
+
+
+class ReplaceRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A replace was refused; the order, if any, is unchanged."""
+
+    order_id: int
+    new_order_id: int
+    symbol: str
+    reason: RejectReason
+
+
+class TradeExecuted(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """One fill between a resting (maker) and an incoming (taker) order, at the maker's price.
+
+    `*_leaves` are the open quantities after this fill: 0 means the order is done.
+    """
+
+    symbol: str
+    trade_id: int
+    price: int
+    qty: int
+    maker_order_id: int
+    taker_order_id: int
+    maker_account: str
+    taker_account: str
+    aggressor: Side
+    maker_leaves: int
+    taker_leaves: int
+
+
+class OrderCanceled(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """`canceled_qty` left the order; `leaves` is what stays open (non-zero only for an STP
+    decrement of part of an order)."""
+
+    order_id: int
+    symbol: str
+    canceled_qty: int
+    leaves: int
+    reason: CancelReason
+
+
+class OrderReplaced(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """`order_id` is no longer live; `new_order_id` carries its fills with the new terms."""
+
+    order_id: int
+    new_order_id: int
+    symbol: str
+    qty: int
+    price: int | None
+    stop_price: int | None
+    leaves: int
+    kept_priority: bool
+
+
+class StopTriggered(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A stop was elected by a trade at `last_price` and now enters the book."""
+
+    order_id: int
+    symbol: str
+    stop_price: int
+    last_price: int
+
+
+class OrderExpired(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A DAY order reached the end of its session."""
+
+    order_id: int
+    symbol: str
+    expired_qty: int
+
+
+ANY_EVENT = (
+    InstrumentAdded
+    | OrderAccepted
+    | OrderRejected
+    | CancelRejected
+    | ReplaceRejected
+    | TradeExecuted
+    | OrderCanceled
+    | OrderReplaced
+    | StopTriggered
+    | OrderExpired
+)

@@ -1,0 +1,43 @@
+"""The matching engine's view of one live order."""
+
+import msgspec
+
+from tradingfloor.domain.enums import (
+    OrderStatus,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+
+
+class Order(msgspec.Struct, gc=False, eq=False):
+    """A live order inside one book. Mutable, owned by the book, never shared with the edges.
+
+    Quantities: `qty` is the order's total; `filled` went to trades; `leaves` is still open;
+    whatever else (qty - filled - leaves) was canceled, e.g. by an STP decrement.
+    `notional` is the sum of fill qty x fill price. `price` is None for market and stop orders;
+    `stop_price` is the trigger of stop orders (for trailing stops it moves with the market).
+    """
+
+    order_id: int
+    account: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce
+    qty: int
+    leaves: int
+    price: int | None
+    stop_price: int | None
+    stp: SelfTradePrevention
+    filled: int = 0
+    notional: int = 0
+    status: OrderStatus = OrderStatus.NEW
+    trail_price: int | None = None
+    trail_bps: int | None = None
+    watermark: int | None = None
+    client_order_id: str = ""
+
+    @property
+    def canceled(self) -> int:
+        return self.qty - self.filled - self.leaves

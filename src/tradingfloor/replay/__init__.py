@@ -1,0 +1,1 @@
+"""Replays of recorded market data through the engine."""
