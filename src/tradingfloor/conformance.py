@@ -67,8 +67,10 @@ class Projection:
                 self.orders[event.order_id].status = "canceled"
         elif isinstance(event, OrderReplaced):
             old = self.orders[event.order_id]
-            status = "pending_trigger" if old.status == "pending_trigger" else (
-                "partially_filled" if old.filled else "new"
+            status = (
+                "pending_trigger"
+                if old.status == "pending_trigger"
+                else ("partially_filled" if old.filled else "new")
             )
             self.orders[event.new_order_id] = OrderState(status, old.filled, old.notional)
             old.status = "replaced"

@@ -2,4 +2,7 @@
 
 
 class InvariantViolation(RuntimeError):
-    """A broken invariant (crossed book, debits != credits, negative holdings): stop the process."""
+    """A broken invariant (crossed book, debits != credits, negative holdings).
+
+    Never caught and logged: it stops the process.
+    """

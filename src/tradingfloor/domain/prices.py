@@ -32,7 +32,7 @@ def parse_price(text: str | int) -> int:
 
 
 def format_price(units: int) -> str:
-    """Price units as dollars with at least two decimals and no trailing noise: 1502500 -> "150.25"."""
+    """Price units as dollars, at least two decimals, no trailing noise: 1502500 -> "150.25"."""
     sign = "-" if units < 0 else ""
     whole, fraction = divmod(abs(units), PRICE_SCALE)
     digits = f"{fraction:04d}"

@@ -65,8 +65,13 @@ class Engine:
         if reason is not None or book is None:
             out.append(
                 OrderRejected(
-                    seq, ts, order_id, command.account, command.symbol,
-                    reason or RejectReason.UNKNOWN_SYMBOL, command.client_order_id,
+                    seq,
+                    ts,
+                    order_id,
+                    command.account,
+                    command.symbol,
+                    reason or RejectReason.UNKNOWN_SYMBOL,
+                    command.client_order_id,
                 )
             )
             return
@@ -78,7 +83,10 @@ class Engine:
             return
         out.append(
             CancelRejected(
-                seq, ts, command.order_id, command.symbol,
+                seq,
+                ts,
+                command.order_id,
+                command.symbol,
                 self._not_live_reason(book, command.order_id, command.account),
             )
         )
@@ -88,15 +96,16 @@ class Engine:
         reason = None
         if book is None or not book.is_live(command.order_id):
             reason = self._not_live_reason(book, command.order_id, command.account)
-        elif (
-            type(command.new_order_id) is not int
-            or command.new_order_id <= self.last_order_id
-        ):
+        elif type(command.new_order_id) is not int or command.new_order_id <= self.last_order_id:
             reason = RejectReason.DUPLICATE_ORDER_ID
         if reason is not None or book is None:
             out.append(
                 ReplaceRejected(
-                    seq, ts, command.order_id, command.new_order_id, command.symbol,
+                    seq,
+                    ts,
+                    command.order_id,
+                    command.new_order_id,
+                    command.symbol,
                     reason or RejectReason.UNKNOWN_SYMBOL,
                 )
             )
@@ -119,7 +128,9 @@ class Engine:
             self.books[instrument.symbol] = OrderBook(instrument)
             out.append(InstrumentAdded(seq, ts, instrument))
 
-    def _not_live_reason(self, book: OrderBook | None, order_id: int, account: str) -> RejectReason:
+    def _not_live_reason(
+        self, book: OrderBook | None, order_id: int, account: str
+    ) -> RejectReason:
         if book is None:
             return RejectReason.UNKNOWN_SYMBOL
         if book.is_live(order_id):

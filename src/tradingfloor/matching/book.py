@@ -41,6 +41,7 @@ from tradingfloor.domain.events import (
     TradeExecuted,
 )
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.prices import CENT, ONE_DOLLAR, SUB_PENNY
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.matching.order import Order
 
@@ -127,55 +128,122 @@ class OrderBook:
         self._trailing: list[Order] = []
         self._triggered: list[tuple[int, int, Order]] = []  # (order id, trade price, order)
         self._trade_id = 0
+        self._tick = instrument.tick_size
+        self._lot = instrument.lot_size
+        self._stp = instrument.stp
 
     # ------------------------------------------------------------------ commands
 
     def place(self, command: PlaceOrder, seq: int, ts: int, out: list[Event]) -> None:
         """Validate, accept and execute a new order; stops wait for their trigger."""
-        reason = self._validate(command)
+        order_type = command.order_type
+        qty = command.qty
+        price = command.price
+        # The common case, a plain limit order, is validated inline: this is the hot path.
+        if (
+            order_type == LIMIT
+            and type(qty) is int
+            and qty > 0
+            and not qty % self._lot
+            and type(price) is int
+            and price > 0
+            and not price % (self._tick or (CENT if price >= ONE_DOLLAR else SUB_PENNY))
+            and command.stop_price is None
+            and command.trail_price is None
+            and command.trail_bps is None
+        ):
+            reason = None
+        else:
+            reason = self._validate(command)
         if reason is not None:
             out.append(
                 OrderRejected(
-                    seq, ts, command.order_id, command.account, self.symbol, reason,
+                    seq,
+                    ts,
+                    command.order_id,
+                    command.account,
+                    self.symbol,
+                    reason,
                     command.client_order_id,
                 )
             )
             return
-        order_type = command.order_type
         stp = command.stp
+        tif = command.tif
+        side = command.side
         order = Order(
             command.order_id,
             command.account,
-            command.side,
+            side,
             order_type,
-            command.tif,
-            command.qty,
-            command.qty,
-            command.price,
+            tif,
+            qty,
+            qty,
+            price,
             command.stop_price,
-            self.instrument.stp if stp is None else stp,
-            trail_price=command.trail_price,
-            trail_bps=command.trail_bps,
-            client_order_id=command.client_order_id,
+            self._stp if stp is None else stp,
+            0,
+            0,
+            NEW,
+            command.trail_price,
+            command.trail_bps,
+            None,
+            command.client_order_id,
         )
-        if order.tif == FOK and order_type not in STOP_TYPES and not self._fillable(order):
+        if tif == FOK and order_type not in STOP_TYPES and not self._fillable(order):
             out.append(
                 OrderRejected(
-                    seq, ts, order.order_id, order.account, self.symbol,
-                    RejectReason.FOK_NOT_FILLABLE, order.client_order_id,
+                    seq,
+                    ts,
+                    order.order_id,
+                    order.account,
+                    self.symbol,
+                    RejectReason.FOK_NOT_FILLABLE,
+                    order.client_order_id,
                 )
             )
             return
         out.append(
             OrderAccepted(
-                seq, ts, order.order_id, order.account, self.symbol, order.side, order_type,
-                order.tif, order.qty, order.price, order.stop_price, order.client_order_id,
+                seq,
+                ts,
+                order.order_id,
+                order.account,
+                self.symbol,
+                side,
+                order_type,
+                tif,
+                qty,
+                price,
+                order.stop_price,
+                order.client_order_id,
             )
         )
         if order_type in STOP_TYPES:
             self._arm_stop(order)
-        else:
+        elif price is None or tif == IOC or tif == FOK:
             self._execute(order, seq, ts, out)
+        elif side == BUY:
+            if self._ask_heap and self._ask_heap[0] <= price:
+                self._execute(order, seq, ts, out)  # may cross (or the top is stale)
+            else:
+                level = self._bids.get(price)
+                if level is None:
+                    self._rest(order)
+                else:  # inline _rest for the busiest case: joining a level
+                    level.orders.append(order)
+                    level.qty += qty
+                    self._orders[order.order_id] = order
+        elif self._bid_heap and -self._bid_heap[0] >= price:
+            self._execute(order, seq, ts, out)
+        else:
+            level = self._asks.get(price)
+            if level is None:
+                self._rest(order)
+            else:
+                level.orders.append(order)
+                level.qty += qty
+                self._orders[order.order_id] = order
         if self._triggered:
             self._run_triggered(seq, ts, out)
 
@@ -185,7 +253,19 @@ class OrderBook:
         if order is None or (account and order.account != account):
             return False
         canceled = order.leaves
-        self._remove(order)
+        if order.status == PENDING_TRIGGER:
+            self._remove(order)
+        else:  # inline _remove for a resting order: the common case
+            del self._orders[order_id]
+            levels = self._bids if order.side == BUY else self._asks
+            price: int = order.price  # type: ignore[assignment]
+            level = levels[price]
+            orders = level.orders
+            if len(orders) == 1:
+                del levels[price]
+            else:
+                orders.remove(order)
+                level.qty -= canceled
         order.leaves = 0
         order.status = CANCELED
         out.append(
@@ -200,7 +280,11 @@ class OrderBook:
         if reason is not None or order is None:
             out.append(
                 ReplaceRejected(
-                    seq, ts, command.order_id, command.new_order_id, self.symbol,
+                    seq,
+                    ts,
+                    command.order_id,
+                    command.new_order_id,
+                    self.symbol,
                     reason or RejectReason.UNKNOWN_ORDER,
                 )
             )
@@ -223,8 +307,16 @@ class OrderBook:
             self._orders[order.order_id] = order
             out.append(
                 OrderReplaced(
-                    seq, ts, command.order_id, command.new_order_id, self.symbol, qty, price,
-                    stop_price, new_leaves, True,
+                    seq,
+                    ts,
+                    command.order_id,
+                    command.new_order_id,
+                    self.symbol,
+                    qty,
+                    price,
+                    stop_price,
+                    new_leaves,
+                    True,
                 )
             )
             return
@@ -242,8 +334,16 @@ class OrderBook:
         order.leaves = 0
         out.append(
             OrderReplaced(
-                seq, ts, command.order_id, command.new_order_id, self.symbol, qty, price,
-                stop_price, new_leaves, False,
+                seq,
+                ts,
+                command.order_id,
+                command.new_order_id,
+                self.symbol,
+                qty,
+                price,
+                stop_price,
+                new_leaves,
+                False,
             )
         )
         if resting:
@@ -309,7 +409,9 @@ class OrderBook:
                 total = 0
                 for order in level.orders:
                     if order.side != side or order.price != price or order.leaves <= 0:
-                        raise InvariantViolation(f"{self.symbol}: order {order.order_id} misplaced")
+                        raise InvariantViolation(
+                            f"{self.symbol}: order {order.order_id} misplaced"
+                        )
                     if self._orders.get(order.order_id) is not order:
                         raise InvariantViolation(f"{self.symbol}: {order.order_id} not indexed")
                     total += order.leaves
@@ -443,9 +545,7 @@ class OrderBook:
         self, order: Order, reason: CancelReason, seq: int, ts: int, out: list[Event]
     ) -> None:
         """Cancel the open remainder of an order that is not resting."""
-        out.append(
-            OrderCanceled(seq, ts, order.order_id, self.symbol, order.leaves, 0, reason)
-        )
+        out.append(OrderCanceled(seq, ts, order.order_id, self.symbol, order.leaves, 0, reason))
         order.leaves = 0
         order.status = CANCELED
         self._orders.pop(order.order_id, None)
@@ -472,6 +572,9 @@ class OrderBook:
         filled = 0
         notional = 0
         stp_reason: CancelReason | None = None
+        trade_id = self._trade_id
+        watch_stops = bool(self._buy_stops or self._sell_stops or self._trailing)
+        last_price = self.last_price
         while leaves and heap:
             key = heap[0]
             if limit_key is not None and key > limit_key:
@@ -502,21 +605,32 @@ class OrderBook:
                 level.qty -= qty
                 filled += qty
                 notional += qty * price
-                self._trade_id += 1
+                trade_id += 1
                 out.append(
                     TradeExecuted(
-                        seq, ts, symbol, self._trade_id, price, qty, maker.order_id, taker_id,
-                        maker.account, account, aggressor, maker_leaves, leaves,
+                        seq,
+                        ts,
+                        symbol,
+                        trade_id,
+                        price,
+                        qty,
+                        maker.order_id,
+                        taker_id,
+                        maker.account,
+                        account,
+                        aggressor,
+                        maker_leaves,
+                        leaves,
                     )
                 )
-                if maker_leaves:
-                    maker.status = PARTIALLY_FILLED
-                else:
+                # A resting order's NEW/PARTIALLY_FILLED follows from `filled`; only its end
+                # is recorded on the object.
+                if not maker_leaves:
                     maker.status = FILLED
                     orders.popleft()
                     del live[maker.order_id]
-                self.last_price = price
-                if self._buy_stops or self._sell_stops or self._trailing:
+                last_price = price
+                if watch_stops:
                     self._elect_stops(price)
             if not orders:
                 del levels[price]
@@ -524,6 +638,8 @@ class OrderBook:
                 keys.discard(key)
             if stp_reason is not None or taker.status == CANCELED:
                 break
+        self._trade_id = trade_id
+        self.last_price = last_price
         taker.leaves = leaves
         taker.filled += filled
         taker.notional += notional
