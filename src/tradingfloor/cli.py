@@ -28,10 +28,12 @@ def conformance(
         result = run_file(path)
         if result.passed:
             passed += 1
-            console.print(f"[green]PASS[/green] {path.name}", highlight=False)
+            console.print(f"[green]PASS[/green] {path.name}", highlight=False, soft_wrap=True)
         else:
             failed += 1
-            console.print(f"[red]FAIL[/red] {path.name}: {result.difference}", highlight=False)
+            console.print(
+                f"[red]FAIL[/red] {path.name}: {result.difference}", highlight=False, soft_wrap=True
+            )
     print(f"{passed} passed, {failed} failed")
     if failed or not files:
         raise typer.Exit(1)

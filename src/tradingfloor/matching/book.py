@@ -183,7 +183,6 @@ class OrderBook:
             command.stop_price,
             self._stp if stp is None else stp,
             0,
-            0,
             NEW,
             command.trail_price,
             command.trail_bps,
@@ -505,7 +504,10 @@ class OrderBook:
     # ------------------------------------------------------------------ matching
 
     def _execute(self, order: Order, seq: int, ts: int, out: list[Event]) -> None:
-        """Match an incoming order, then rest or cancel what is left of it."""
+        """Match an incoming order, then rest or cancel what is left of it.
+
+        The order is not in the live index while it executes; it enters it only if it rests.
+        """
         if order.tif == FOK and order.order_type in STOP_TYPES and not self._fillable(order):
             # new FOK orders were checked before acceptance; an elected stop is checked here
             self._finish(order, CancelReason.FOK_NOT_FILLABLE, seq, ts, out)
@@ -514,7 +516,6 @@ class OrderBook:
         if order.leaves == 0:
             if order.status != CANCELED:
                 order.status = FILLED
-            self._orders.pop(order.order_id, None)
         elif stp_reason is not None:
             self._finish(order, stp_reason, seq, ts, out)
         elif order.price is None:
@@ -548,7 +549,6 @@ class OrderBook:
         out.append(OrderCanceled(seq, ts, order.order_id, self.symbol, order.leaves, 0, reason))
         order.leaves = 0
         order.status = CANCELED
-        self._orders.pop(order.order_id, None)
 
     def _match(self, taker: Order, seq: int, ts: int, out: list[Event]) -> CancelReason | None:
         """Trade `taker` against the other side in price-time priority.
@@ -570,7 +570,6 @@ class OrderBook:
         live = self._orders
         leaves = taker.leaves
         filled = 0
-        notional = 0
         stp_reason: CancelReason | None = None
         trade_id = self._trade_id
         watch_stops = bool(self._buy_stops or self._sell_stops or self._trailing)
@@ -601,10 +600,8 @@ class OrderBook:
                 maker_leaves -= qty
                 maker.leaves = maker_leaves
                 maker.filled += qty
-                maker.notional += qty * price
                 level.qty -= qty
                 filled += qty
-                notional += qty * price
                 trade_id += 1
                 out.append(
                     TradeExecuted(
@@ -642,7 +639,6 @@ class OrderBook:
         self.last_price = last_price
         taker.leaves = leaves
         taker.filled += filled
-        taker.notional += notional
         return stp_reason
 
     def _prevent_self_trade(

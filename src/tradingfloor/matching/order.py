@@ -16,7 +16,8 @@ class Order(msgspec.Struct, gc=False, eq=False):
 
     Quantities: `qty` is the order's total; `filled` went to trades; `leaves` is still open;
     whatever else (qty - filled - leaves) was canceled, e.g. by an STP decrement.
-    `notional` is the sum of fill qty x fill price. `price` is None for market and stop orders;
+    The traded notional is not kept here: it follows from the `TradeExecuted` events, and the
+    hot loop is cheaper without it. `price` is None for market and stop orders;
     `stop_price` is the trigger of stop orders (for trailing stops it moves with the market).
     """
 
@@ -31,7 +32,6 @@ class Order(msgspec.Struct, gc=False, eq=False):
     stop_price: int | None
     stp: SelfTradePrevention
     filled: int = 0
-    notional: int = 0
     status: OrderStatus = OrderStatus.NEW
     trail_price: int | None = None
     trail_bps: int | None = None
