@@ -32,7 +32,9 @@ def conformance(
         else:
             failed += 1
             console.print(
-                f"[red]FAIL[/red] {path.name}: {result.difference}", highlight=False, soft_wrap=True
+                f"[red]FAIL[/red] {path.name}: {result.difference}",
+                highlight=False,
+                soft_wrap=True,
             )
     print(f"{passed} passed, {failed} failed")
     if failed or not files:
