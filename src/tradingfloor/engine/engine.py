@@ -24,6 +24,13 @@ from tradingfloor.domain.events import (
     ReplaceRejected,
 )
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.engine.state import (
+    STATE_VERSION,
+    EngineState,
+    decode_state,
+    encode_state,
+    state_hash,
+)
 from tradingfloor.matching.book import OrderBook
 
 
@@ -51,6 +58,32 @@ class Engine:
 
     def book(self, symbol: str) -> OrderBook:
         return self.books[symbol]
+
+    def snapshot(self) -> bytes:
+        """The whole state as canonical bytes (see `tradingfloor.engine.state`)."""
+        return encode_state(
+            EngineState(
+                STATE_VERSION,
+                self.last_seq,
+                self.last_order_id,
+                [self.books[symbol].export_state() for symbol in sorted(self.books)],
+            )
+        )
+
+    def state_hash(self) -> str:
+        """BLAKE2b-256 of `snapshot()`: equal hashes mean equal states."""
+        return state_hash(self.snapshot())
+
+    @classmethod
+    def restore(cls, data: bytes) -> "Engine":
+        """An engine in the state `snapshot()` captured."""
+        state = decode_state(data)
+        engine = cls()
+        engine.last_seq = state.last_seq
+        engine.last_order_id = state.last_order_id
+        for book_state in state.books:
+            engine.books[book_state.instrument.symbol] = OrderBook.from_state(book_state)
+        return engine
 
     def _place(self, command: PlaceOrder, seq: int, ts: int, out: list[Event]) -> None:
         order_id = command.order_id

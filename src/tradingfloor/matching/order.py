@@ -11,7 +11,7 @@ from tradingfloor.domain.enums import (
 )
 
 
-class Order(msgspec.Struct, gc=False, eq=False):
+class Order(msgspec.Struct, gc=False, eq=False, array_like=True):
     """A live order inside one book. Mutable, owned by the book, never shared with the edges.
 
     Quantities: `qty` is the order's total; `filled` went to trades; `leaves` is still open;

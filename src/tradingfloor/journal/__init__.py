@@ -1,0 +1,1 @@
+"""The durable journal of sequenced commands, snapshots of the engine, and recovery."""

@@ -1,0 +1,309 @@
+"""Append-only segment files of checksummed, length-prefixed records.
+
+File format (all integers little-endian):
+
+    segment   = header record*
+    header    = magic "TFJ1" (4 bytes) | format u16 = 1 | kind u16 | first_seq u64   (16 bytes)
+    record    = length u32 | crc u32 | body                                          (8 + length)
+    body      = version u8 | seq u64 | ts i64 | payload (length - 17 bytes)
+
+`crc` is CRC32C of `body`. Sequence numbers are consecutive across all segments. A segment
+is named `<prefix>-<first_seq:020>.log` and is closed once it grows past the size limit.
+
+On open, a torn tail (a record the last write left incomplete: a short header, a short body or,
+as the very last record of the newest segment, a bad checksum) is cut off; a bad record anywhere
+else stops the open with `JournalCorrupted` naming the segment and the offset.
+"""
+
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from crc32c import crc32c
+
+from tradingfloor.journal.fsutil import fsync_directory
+
+MAGIC = b"TFJ1"
+FORMAT = 1
+HEADER = struct.Struct("<4sHHQ")
+RECORD_HEAD = struct.Struct("<II")
+BODY_HEAD = struct.Struct("<BQq")
+RECORD_OVERHEAD = RECORD_HEAD.size + BODY_HEAD.size
+FULL_HEAD = struct.Struct("<IIBQq")  # RECORD_HEAD and BODY_HEAD in one read
+record_bytes_max = 16 * 1024 * 1024
+"""A record longer than this is treated as damage, not as a length to trust."""
+
+
+class JournalCorrupted(RuntimeError):
+    """A damaged record that is not a torn tail: the journal cannot be trusted past it."""
+
+    def __init__(self, path: Path, offset: int, reason: str) -> None:
+        super().__init__(f"{path} at offset {offset}: {reason}")
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+RawRecord = tuple[int, int, int, memoryview]
+"""(version, seq, ts, payload) as the replay fast path reads them."""
+
+
+class Record(NamedTuple):
+    version: int
+    seq: int
+    ts: int
+    payload: bytes | memoryview
+
+
+def encode_record(version: int, seq: int, ts: int, payload: bytes) -> bytes:
+    body = BODY_HEAD.pack(version, seq, ts) + payload
+    return RECORD_HEAD.pack(len(body), crc32c(body)) + body
+
+
+@dataclass
+class Segment:
+    path: Path
+    first_seq: int
+    last_seq: int  # first_seq - 1 when empty
+    size: int
+
+
+class SegmentedLog:
+    """One append-only log in a directory: open, append batches, read from any sequence number.
+
+    Not thread-safe: one writer (the sequencer) owns it.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        prefix: str = "journal",
+        kind: int = 1,
+        segment_bytes_max: int = 64 * 1024 * 1024,
+        fsync: bool = True,
+    ) -> None:
+        self.directory = Path(directory)
+        self.prefix = prefix
+        self.kind = kind
+        self.segment_bytes_max = segment_bytes_max
+        self.fsync = fsync
+        self.segments: list[Segment] = []
+        self.torn_bytes_cut = 0
+        self._base_seq = 0
+        self._fd: int | None = None
+
+    # ------------------------------------------------------------------ open
+
+    def open(
+        self,
+        after_seq: int = 0,
+        on_record: Callable[[RawRecord], None] | None = None,
+        from_seq: int = 1,
+    ) -> None:
+        """Scan and check every segment, cut a torn tail, and get ready to append.
+
+        `after_seq` is where an empty log starts (the seq of a snapshot that covers the rest).
+        `on_record`, if given, receives every record with seq >= `from_seq` as the scan checks
+        it, so that recovery reads the journal once.
+        """
+        self._base_seq = after_seq
+        self.directory.mkdir(parents=True, exist_ok=True)
+        paths = sorted(self.directory.glob(f"{self.prefix}-*.log"))
+        self.segments = []
+        for index, path in enumerate(paths):
+            expected = self.segments[-1].last_seq + 1 if self.segments else None
+            newest = index == len(paths) - 1
+            segment = self._check_segment(path, newest, expected, on_record, from_seq)
+            if segment is not None:
+                self.segments.append(segment)
+        self._open_for_append()
+
+    @property
+    def first_seq(self) -> int:
+        """The oldest sequence number still in the log (older ones were compacted away)."""
+        return self.segments[0].first_seq if self.segments else self.last_seq + 1
+
+    @property
+    def last_seq(self) -> int:
+        return self.segments[-1].last_seq if self.segments else self._base_seq
+
+    def _check_segment(
+        self,
+        path: Path,
+        newest: bool,
+        expected: int | None,
+        on_record: Callable[[RawRecord], None] | None,
+        from_seq: int,
+    ) -> Segment | None:
+        data = path.read_bytes()
+        if len(data) < HEADER.size:
+            if newest:  # created, header not yet written when the process died
+                path.unlink()
+                return None
+            raise JournalCorrupted(path, 0, "segment header is incomplete")
+        magic, fmt, kind, first_seq = HEADER.unpack_from(data)
+        if magic != MAGIC or fmt != FORMAT or kind != self.kind:
+            raise JournalCorrupted(path, 0, f"not a kind-{self.kind} segment of format {FORMAT}")
+        if expected is not None and first_seq != expected:
+            raise JournalCorrupted(
+                path, 0, f"starts at seq {first_seq}, expected {expected}: a segment is missing"
+            )
+        offset = HEADER.size
+        seq = first_seq - 1
+        for raw, end in _scan(path, data, offset, newest):
+            if raw[1] != seq + 1:
+                raise JournalCorrupted(path, offset, f"seq {raw[1]} follows {seq}")
+            seq = raw[1]
+            offset = end
+            if on_record is not None and seq >= from_seq:
+                on_record(raw)
+        if offset < len(data):  # torn tail: only _scan on the newest segment stops early
+            self.torn_bytes_cut += len(data) - offset
+            with path.open("r+b") as file:
+                file.truncate(offset)
+                file.flush()
+                os.fsync(file.fileno())
+        return Segment(path, first_seq, seq, offset)
+
+    def _open_for_append(self) -> None:
+        if not self.segments:
+            self._start_segment(self.last_seq + 1)
+            return
+        segment = self.segments[-1]
+        self._fd = os.open(segment.path, os.O_WRONLY | os.O_APPEND)
+
+    def _start_segment(self, first_seq: int) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        path = self.directory / f"{self.prefix}-{first_seq:020d}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        os.write(fd, HEADER.pack(MAGIC, FORMAT, self.kind, first_seq))
+        os.fsync(fd)
+        fsync_directory(self.directory)
+        self._fd = fd
+        self.segments.append(Segment(path, first_seq, first_seq - 1, HEADER.size))
+
+    # ------------------------------------------------------------------ write
+
+    def append(self, records: list[tuple[int, int, int, bytes]]) -> None:
+        """Append (version, seq, ts, payload) records in one write and, by policy, one fsync.
+
+        Sequence numbers must continue the log. A failed write raises; the caller must stop.
+        """
+        if not records:
+            return
+        if self._fd is None:
+            raise RuntimeError("log is not open")
+        segment = self.segments[-1]
+        if segment.size >= self.segment_bytes_max and segment.last_seq >= segment.first_seq:
+            self._start_segment(segment.last_seq + 1)
+            segment = self.segments[-1]
+        expected = segment.last_seq + 1
+        if records[0][1] != expected or records[-1][1] != expected + len(records) - 1:
+            raise ValueError(f"records must continue the log at seq {expected}")
+        data = b"".join([encode_record(*record) for record in records])
+        written = os.write(self._fd, data)
+        if written != len(data):
+            raise OSError(f"short write to {segment.path}: {written} of {len(data)} bytes")
+        if self.fsync:
+            os.fdatasync(self._fd)
+        segment.size += len(data)
+        segment.last_seq = records[-1][1]
+
+    def sync(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    # ------------------------------------------------------------------ read
+
+    def read(self, from_seq: int = 1) -> Iterator[Record]:
+        """Records with seq >= from_seq, in order (checked again as they are read)."""
+        for version, seq, ts, payload in self.read_raw(from_seq):
+            yield Record(version, seq, ts, payload)
+
+    def read_raw(self, from_seq: int = 1) -> Iterator[RawRecord]:
+        """`read` as plain (version, seq, ts, payload view) tuples: the replay fast path."""
+        for segment in self.segments:
+            if segment.last_seq < from_seq:
+                continue
+            data = segment.path.read_bytes()
+            if len(data) > segment.size:
+                data = data[: segment.size]
+            for raw, _ in _scan(segment.path, data, HEADER.size, newest=False):
+                if raw[1] >= from_seq:
+                    yield raw
+
+    def drop_segments_before(self, seq: int) -> list[Path]:
+        """Delete whole closed segments whose records all precede `seq` (after a snapshot)."""
+        dropped = []
+        while len(self.segments) > 1 and self.segments[0].last_seq < seq:
+            segment = self.segments.pop(0)
+            segment.path.unlink()
+            dropped.append(segment.path)
+        if dropped:
+            fsync_directory(self.directory)
+        return dropped
+
+
+class _Damage(Exception):
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(reason)
+        self.offset = offset
+        self.reason = reason
+
+
+def _scan(path: Path, data: bytes, offset: int, newest: bool) -> Iterator[tuple[RawRecord, int]]:
+    """Yield (record, end offset) from `offset`.
+
+    Damage in the newest segment with no valid record after it is a torn tail: the scan stops
+    quietly there. Any other damage raises `JournalCorrupted`.
+    """
+    try:
+        yield from _records(data, offset)
+    except _Damage as damage:
+        if newest and not _valid_record_after(data, damage.offset):
+            return
+        raise JournalCorrupted(path, damage.offset, damage.reason) from None
+
+
+def _records(data: bytes, offset: int) -> Iterator[tuple[RawRecord, int]]:
+    view = memoryview(data)
+    size = len(data)
+    head = RECORD_HEAD.size
+    unpack = FULL_HEAD.unpack_from
+    body_min = BODY_HEAD.size
+    while offset < size:
+        if offset + FULL_HEAD.size > size:
+            raise _Damage(offset, "record header is incomplete")
+        length, checksum, version, seq, ts = unpack(data, offset)
+        end = offset + head + length
+        if length < body_min or length > record_bytes_max:
+            raise _Damage(offset, f"impossible record length {length}")
+        if end > size:
+            raise _Damage(offset, "record body is incomplete")
+        if crc32c(view[offset + head : end]) != checksum:
+            raise _Damage(offset, "checksum mismatch")
+        yield (version, seq, ts, view[offset + RECORD_OVERHEAD : end]), end
+        offset = end
+
+
+def _valid_record_after(data: bytes, offset: int) -> bool:
+    """Whether any whole, checksummed record starts after `offset` (then it is not a torn tail)."""
+    size = len(data)
+    head = RECORD_HEAD.size
+    for start in range(offset + 1, size - RECORD_OVERHEAD + 1):
+        length, checksum = RECORD_HEAD.unpack_from(data, start)
+        end = start + head + length
+        if length < BODY_HEAD.size or end > size or data[start + head] == 0:
+            continue
+        if crc32c(data[start + head : end]) == checksum:
+            return True
+    return False

@@ -1,0 +1,1 @@
+"""The sequencer loop, the event log that fans events out, and the wiring of a node."""
