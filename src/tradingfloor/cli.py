@@ -7,11 +7,15 @@ import typer
 from rich.console import Console
 
 from tradingfloor.bench.cli import bench_app
+from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
+from tradingfloor.service.cli import node
 
 app = typer.Typer(no_args_is_help=True, help="TradingFloor: a stock trading platform.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(replay_app, name="replay")
+app.add_typer(journal_app, name="journal")
+app.command()(node)
 console = Console()
 
 
