@@ -15,7 +15,7 @@ All methods append the events they cause to `out`; none reads a clock.
 
 from collections import deque
 from collections.abc import Iterator
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, nlargest, nsmallest
 
 import msgspec
 
@@ -397,8 +397,12 @@ class OrderBook:
 
     def depth(self, levels: int | None = None) -> Depth:
         """The visible book, `levels` deep per side (all when None)."""
-        bid_prices = sorted(self._bids, reverse=True)[:levels]
-        ask_prices = sorted(self._asks)[:levels]
+        if levels is None:
+            bid_prices = sorted(self._bids, reverse=True)
+            ask_prices = sorted(self._asks)
+        else:  # a top-N read per event must not sort the whole book
+            bid_prices = nlargest(levels, self._bids)
+            ask_prices = nsmallest(levels, self._asks)
         bids = [self._level_view(self._bids, price) for price in bid_prices]
         asks = [self._level_view(self._asks, price) for price in ask_prices]
         return Depth(bids, asks)
