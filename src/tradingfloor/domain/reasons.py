@@ -21,12 +21,15 @@ class RejectReason(IntEnum):
     INVALID_TRAIL = 1011
     UNKNOWN_SYMBOL = 1012
     DUPLICATE_ORDER_ID = 1013
-    INVALID_TIME_IN_FORCE = 1014
+    TRAIL_NOT_ALLOWED = 1014
     REPLACE_NOTHING_TO_CHANGE = 1015
 
     # matching: the command is well formed but the book cannot do it
     UNKNOWN_ORDER = 3001
+    """The id is above every order id the engine has seen."""
     ORDER_NOT_LIVE = 3002
+    """No live order with this id in this book: filled, canceled, expired, replaced, or never
+    placed here (ids come from the sequencer, so an engine keeps no memory of dead ones)."""
     FOK_NOT_FILLABLE = 3003
     REPLACE_QTY_NOT_ABOVE_FILLED = 3004
     ACCOUNT_MISMATCH = 3005
@@ -50,10 +53,10 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.INVALID_TRAIL: "trail price or trail percent must be positive",
     RejectReason.UNKNOWN_SYMBOL: "no such symbol",
     RejectReason.DUPLICATE_ORDER_ID: "order id already used",
-    RejectReason.INVALID_TIME_IN_FORCE: "time in force not allowed for this order type",
+    RejectReason.TRAIL_NOT_ALLOWED: "only a trailing stop takes a trail",
     RejectReason.REPLACE_NOTHING_TO_CHANGE: "replace must change price, quantity or stop price",
     RejectReason.UNKNOWN_ORDER: "no such order",
-    RejectReason.ORDER_NOT_LIVE: "order is already filled, canceled, expired or replaced",
+    RejectReason.ORDER_NOT_LIVE: "no live order with this id in this book",
     RejectReason.FOK_NOT_FILLABLE: "fill-or-kill order cannot be filled in full",
     RejectReason.REPLACE_QTY_NOT_ABOVE_FILLED: "new quantity must exceed the quantity filled",
     RejectReason.ACCOUNT_MISMATCH: "order belongs to another account",

@@ -309,10 +309,15 @@ class OrderBook:
         price = order.price if command.price is None else command.price
         stop_price = order.stop_price if command.stop_price is None else command.stop_price
         resting = order.status != PENDING_TRIGGER
-        keeps_priority = (
-            resting and price == order.price and qty < order.qty and command.stop_price is None
-        )
         new_leaves = qty - order.filled
+        # Only lowering: the open quantity must not grow (an STP decrement may have cut it).
+        keeps_priority = (
+            resting
+            and price == order.price
+            and qty < order.qty
+            and new_leaves <= order.leaves
+            and command.stop_price is None
+        )
         if keeps_priority:
             level = (self._bids if order.side == BUY else self._asks)[order.price]  # type: ignore[index]
             level.qty -= order.leaves - new_leaves
@@ -523,7 +528,7 @@ class OrderBook:
         if order_type == TRAILING_STOP:
             return self._trail_reason(command)
         if command.trail_price is not None or command.trail_bps is not None:
-            return RejectReason.TRAIL_REQUIRED
+            return RejectReason.TRAIL_NOT_ALLOWED
         return None
 
     def _price_reason(self, price: int) -> RejectReason | None:
@@ -549,7 +554,11 @@ class OrderBook:
         if command.account and command.account != order.account:
             return RejectReason.ACCOUNT_MISMATCH
         qty, price, stop_price = command.qty, command.price, command.stop_price
-        if qty is None and price is None and stop_price is None:
+        if (
+            (qty is None or qty - order.filled == order.leaves)
+            and (price is None or price == order.price)
+            and (stop_price is None or stop_price == order.stop_price)
+        ):
             return RejectReason.REPLACE_NOTHING_TO_CHANGE
         if qty is not None:
             if type(qty) is not int or qty <= 0:
@@ -782,9 +791,10 @@ class OrderBook:
         last = self.last_price
         if order.order_type == TRAILING_STOP:
             self._trailing.append(order)
-            if last is not None:
+            if order.watermark is None:  # a replaced trailing stop keeps its high (or low)
                 order.watermark = last
-                order.stop_price = self._trail_stop(order, last)
+            if order.watermark is not None and last is not None:
+                order.stop_price = self._trail_stop(order, order.watermark)
                 if self._stop_reached(order, last):
                     self._trailing.remove(order)
                     heappush(self._triggered, (order.order_id, last, order))
@@ -809,7 +819,8 @@ class OrderBook:
         if order.trail_price is not None:
             offset = order.trail_price
         else:
-            offset = watermark * order.trail_bps // BPS_SCALE  # type: ignore[operator]
+            # rounded up: a stop never sits on its own watermark
+            offset = -(-watermark * order.trail_bps // BPS_SCALE)  # type: ignore[operator]
         if order.side == SELL:
             return max(self.instrument.round_to_tick(watermark - offset, up=False), 1)
         return self.instrument.round_to_tick(watermark + offset, up=True)

@@ -1,0 +1,5 @@
+"""`python -m tradingfloor` is the `tradingfloor` command."""
+
+from tradingfloor.cli import main
+
+main()
