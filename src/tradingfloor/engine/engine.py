@@ -41,6 +41,7 @@ class Engine:
         self.books: dict[str, OrderBook] = {}
         self.last_order_id = 0
         self.last_seq = 0
+        self.last_ts = 0
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
@@ -54,6 +55,7 @@ class Engine:
         out: list[Event] = []
         self._handlers[type(command)](command, seq, ts, out)
         self.last_seq = seq
+        self.last_ts = ts
         return out
 
     def book(self, symbol: str) -> OrderBook:
@@ -65,6 +67,7 @@ class Engine:
             EngineState(
                 STATE_VERSION,
                 self.last_seq,
+                self.last_ts,
                 self.last_order_id,
                 [self.books[symbol].export_state() for symbol in sorted(self.books)],
             )
@@ -80,6 +83,7 @@ class Engine:
         state = decode_state(data)
         engine = cls()
         engine.last_seq = state.last_seq
+        engine.last_ts = state.last_ts
         engine.last_order_id = state.last_order_id
         for book_state in state.books:
             engine.books[book_state.instrument.symbol] = OrderBook.from_state(book_state)

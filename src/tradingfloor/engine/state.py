@@ -16,6 +16,7 @@ STATE_VERSION = 1
 class EngineState(msgspec.Struct, array_like=True):
     version: int
     last_seq: int
+    last_ts: int
     last_order_id: int
     books: list[BookState]
 

@@ -52,6 +52,15 @@ class SnapshotStore:
             return []
         return sorted(self.directory.glob("snapshot-*.snap"))
 
+    def remove_partial(self) -> list[Path]:
+        """Delete temporary files a crash left in the middle of writing a snapshot."""
+        if not self.directory.exists():
+            return []
+        partial = sorted(self.directory.glob("snapshot-*.tmp"))
+        for path in partial:
+            path.unlink()
+        return partial
+
     def write(self, seq: int, state: bytes) -> Snapshot:
         """Write a snapshot durably, then drop all but the newest `keep`."""
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 import asyncio
 import signal
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,11 @@ import typer
 from rich.console import Console
 
 console = Console()
+
+
+class JournalKind(StrEnum):
+    file = "file"
+    jetstream = "jetstream"
 
 
 def node(
@@ -19,28 +25,64 @@ def node(
     port: Annotated[int, typer.Option(help="Order-entry port (0: any free port).")] = 7001,
     fsync: Annotated[bool, typer.Option(help="fsync the journal per batch.")] = True,
     snapshot_every: Annotated[int, typer.Option(help="Commands between snapshots.")] = 500_000,
+    journal: Annotated[
+        JournalKind,
+        typer.Option(help="file: segments under DATA/journal; jetstream: a NATS stream."),
+    ] = JournalKind.file,
+    nats_url: Annotated[
+        str, typer.Option(help="NATS server of the jetstream journal.")
+    ] = "nats://127.0.0.1:4222",
+    shard: Annotated[
+        str, typer.Option(help="Shard name: the jetstream journal is stream TF_JOURNAL_<shard>.")
+    ] = "0",
 ) -> None:
-    """Recover from the journal, then take commands on a JSON-lines TCP port until Ctrl-C."""
+    """Recover from the journal, then take commands on a JSON-lines TCP port until Ctrl-C.
+
+    Prints `hash <64 hex> at seq N`, the state after recovery, then `listening on HOST:PORT`.
+    """
+    from tradingfloor.journal.base import Journal
     from tradingfloor.service.lineserver import serve_lines
     from tradingfloor.service.node import Node, NodeSettings
 
+    chosen: Journal | None = None
+    if journal is JournalKind.jetstream:
+        from tradingfloor.journal.jetstream import JetStreamJournal, JetStreamSettings
+
+        chosen = JetStreamJournal(JetStreamSettings(url=nats_url, shard=shard))
+
     async def run() -> None:
         settings = NodeSettings(data, fsync=fsync, snapshot_every_commands=snapshot_every)
-        node = Node(settings)
-        recovered = await node.start()
+        node = Node(settings, journal=chosen)
+        try:
+            recovered = await node.start()
+        except ConnectionError as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(1) from error
         console.print(
             f"recovered to seq {recovered.last_seq} (snapshot {recovered.snapshot_seq}, "
             f"{recovered.replayed} replayed) in {recovered.seconds:.3f} s; "
             f"state {recovered.engine.state_hash()[:16]}"
         )
-        assert node.sequencer is not None
-        server = await serve_lines(node.sequencer, host, port)
-        bound = server.sockets[0].getsockname()
-        print(f"listening on {bound[0]}:{bound[1]}", flush=True)
+        print(f"hash {recovered.engine.state_hash()} at seq {recovered.last_seq}", flush=True)
+        sequencer = node.sequencer
+        if sequencer is None:
+            raise RuntimeError("node started without a sequencer")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        snapshots: set[asyncio.Task[int]] = set()
+
+        def snapshot_now() -> None:  # SIGUSR1: a snapshot on demand
+            task = loop.create_task(node.snapshot())
+            snapshots.add(task)
+            task.add_done_callback(snapshots.discard)
+
+        loop.add_signal_handler(signal.SIGUSR1, snapshot_now)
+        server = await serve_lines(sequencer, host, port)
+        bound = server.sockets[0].getsockname()
+        # Only now: a client that reads this line may also stop the node with SIGTERM at once.
+        print(f"listening on {bound[0]}:{bound[1]}", flush=True)
         await stop.wait()
         server.close()
         await server.wait_closed()

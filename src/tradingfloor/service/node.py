@@ -56,7 +56,9 @@ class Node:
 
     async def start(self) -> Recovered:
         """Recover, then start sequencing."""
-        assert self.journal is not None
+        if self.journal is None:
+            raise RuntimeError("node has no journal")
+        self.snapshots.remove_partial()
         self.events.open()
         pending: list[tuple[int, int, list[Event]]] = []
         events_after = self.events.last_seq

@@ -71,7 +71,7 @@ class Sequencer:
         self._wakeup = asyncio.Event()
         self._running = False
         self._task: asyncio.Task[None] | None = None
-        self._last_ts = 0
+        self._last_ts = engine.last_ts  # timestamps never go back, even across a restart
 
     @property
     def last_seq(self) -> int:

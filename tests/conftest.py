@@ -1,0 +1,42 @@
+"""Shared test helpers. Keep each block self-contained: several people add to this file."""
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+# --------------------------------------------------------------------------- external services
+
+REQUIRE_SERVICES_VARIABLE = "TRADINGFLOOR_REQUIRE_SERVICES"
+NATS_URL = os.environ.get("TRADINGFLOOR_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def services_required() -> bool:
+    """CI sets TRADINGFLOOR_REQUIRE_SERVICES=1: a missing service is then a failure."""
+    return os.environ.get(REQUIRE_SERVICES_VARIABLE) == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the test for `reason`, or fail it when services are required."""
+    if services_required():
+        pytest.fail(f"{reason} ({REQUIRE_SERVICES_VARIABLE}=1)")
+    pytest.skip(reason)
+
+
+def require_tcp_service(name: str, url: str, default_port: int, timeout_s: float = 1.0) -> None:
+    """Skip (or fail, see `skip_or_fail`) unless something accepts connections at `url`."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as error:
+        skip_or_fail(f"{name} is not reachable at {host}:{port}: {error}")
+
+
+@pytest.fixture
+def nats_url() -> str:
+    """The NATS server's URL (TRADINGFLOOR_NATS_URL, default 127.0.0.1:4222), or a skip."""
+    require_tcp_service("NATS", NATS_URL, 4222)
+    return NATS_URL
