@@ -87,6 +87,6 @@ def node(
         server.close()
         await server.wait_closed()
         await node.stop()
-        console.print(f"stopped at seq {node.sequencer.last_seq}")
+        console.print(f"stopped at seq {sequencer.last_seq}")
 
     asyncio.run(run())
