@@ -1,7 +1,8 @@
 """`tradingfloor bench ...`: runs that print figures. They assert nothing."""
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -52,3 +53,182 @@ def matching(
         f"{result.ops:,} ops in {result.seconds:.3f} s; {result.live_orders:,} orders live at "
         f"the end; latencies include ~{bench.clock_overhead_ns()} ns of clock reading"
     )
+
+
+@bench_app.command("journal")
+def journal(
+    callers: Annotated[
+        list[int], typer.Option(help="Concurrent callers per level (repeat the option).")
+    ] = [1, 16, 256],  # noqa: B006 (typer reads the default, nothing mutates it)
+    commands: Annotated[int, typer.Option(help="Commands per level, at least.")] = 20_000,
+    seconds_min: Annotated[float, typer.Option(help="Seconds per level, at least.")] = 2.0,
+    seconds_max: Annotated[float, typer.Option(help="Seconds per level, at most.")] = 30.0,
+    replay_ops: Annotated[
+        int, typer.Option(help="Commands in the replayed journal and after the snapshot.")
+    ] = 1_000_000,
+    before_snapshot: Annotated[
+        int, typer.Option(help="Commands journaled before the recovery snapshot.")
+    ] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the standard workload.")] = 1,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Where the temporary data goes (default: the temp dir)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Durable appends/s with group commit, replay speed and recovery time of the journal."""
+    import shutil
+    import tempfile
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from tradingfloor.bench import journal as bench
+    from tradingfloor.bench.matching import percentile, standard_workload
+
+    base = directory or Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="tradingfloor-bench-journal-", dir=base))
+    levels = [(n, True) for n in callers] + [(max(callers), False)]
+    progress = Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        refresh_per_second=4,
+        disable=json_out,
+    )
+    try:
+        with progress:
+            task = progress.add_task("building the workload", total=None)
+            workload = standard_workload(before_snapshot + replay_ops, seed)
+            progress.update(task, total=1, completed=1)
+            probe_before = bench.probe_fdatasync(work)
+            appends = []
+            for count, fsync in levels:
+                label = (
+                    f"{count} caller{'s' if count > 1 else ''}, fsync {'on' if fsync else 'off'}"
+                )
+                task = progress.add_task(label, total=commands)
+                figures = bench.run_appends(
+                    work / f"appends-{count}-{'fsync' if fsync else 'nofsync'}",
+                    workload,
+                    count,
+                    fsync,
+                    commands,
+                    seconds_min,
+                    seconds_max,
+                    _tracker(progress, task),
+                )
+                progress.update(task, total=figures.commands, completed=figures.commands)
+                appends.append(figures)
+            probe_after = bench.probe_fdatasync(work)
+            replays = _replays(bench, workload, work, replay_ops, before_snapshot, progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if json_out:
+        print(bench.figures_json(appends, replays, probe_before + probe_after).decode())
+        return
+    console.print(
+        f"fdatasync of an 11 KB append in {base}, before/after the append runs: p50 "
+        f"{percentile(probe_before, 0.5) / 1e3:.0f}/{percentile(probe_after, 0.5) / 1e3:.0f} µs,"
+        f" p99 {percentile(probe_before, 0.99) / 1e3:.0f}/"
+        f"{percentile(probe_after, 0.99) / 1e3:.0f} µs",
+        highlight=False,
+    )
+    _print_journal_figures(appends, replays)
+
+
+def _replays(
+    bench: Any,
+    workload: Any,
+    work: Path,
+    replay_ops: int,
+    before_snapshot: int,
+    progress: Any,
+) -> list[Any]:
+    """Write the two journals (and the snapshot), then time replay and recovery."""
+    from tradingfloor.journal.snapshots import SnapshotStore
+
+    snapshot_seq = 1 + before_snapshot
+    last = 1 + before_snapshot + replay_ops
+    task = progress.add_task("engine state at the snapshot, hashes", total=None)
+    all_entries = bench.entries(workload, last)
+    state, hashes = bench.shadow(all_entries, snapshot_seq, {replay_ops, last})
+    progress.update(task, total=1, completed=1)
+    task = progress.add_task("writing the replay journal", total=replay_ops)
+    bench.write_journal(
+        work / "replay" / "journal",
+        bench.entries(workload, replay_ops),
+        _tracker(progress, task),
+    )
+    progress.update(task, completed=replay_ops)
+    task = progress.add_task("writing the recovery journal", total=last)
+    bench.write_journal(
+        work / "recovery" / "journal",
+        bench.entries(workload, last),
+        _tracker(progress, task),
+    )
+    SnapshotStore(work / "recovery" / "snapshots").write(snapshot_seq, state)
+    progress.update(task, completed=last)
+    task = progress.add_task("replaying and recovering", total=3)
+    fresh = bench.in_fresh_process
+    replays = [fresh(bench.time_recover, work / "replay", hashes[replay_ops])]
+    progress.update(task, completed=1)
+    replays.append(
+        fresh(bench.time_read_and_apply, work / "replay" / "journal", hashes[replay_ops])
+    )
+    progress.update(task, completed=2)
+    replays.append(fresh(bench.time_recover, work / "recovery", hashes[last]))
+    progress.update(task, completed=3)
+    return replays
+
+
+def _tracker(progress: Any, task: Any) -> Callable[[int], None]:
+    def advance(done: int) -> None:
+        progress.update(task, completed=done)
+
+    return advance
+
+
+def _print_journal_figures(appends: list[Any], replays: list[Any]) -> None:
+    table = Table(title="bench journal: durable appends through Sequencer + FileJournal")
+    for column in ("callers", "fsync", "commands", "appends/s", "p50 µs", "p99 µs", "batch"):
+        table.add_column(column, justify="right")
+    for a in appends:
+        table.add_row(
+            f"{a.callers}",
+            "per batch" if a.fsync else "off",
+            f"{a.commands:,}",
+            f"{a.per_second:,.0f}",
+            f"{a.percentile_us(0.50):,.0f}",
+            f"{a.percentile_us(0.99):,.0f}",
+            f"{a.mean_batch:.1f}",
+        )
+    console.print(table)
+    durable = [a for a in appends if a.fsync and a.callers == appends[-1].callers]
+    if durable:
+        ratio = durable[0].per_second / appends[-1].per_second
+        verdict = "met" if ratio >= 0.80 else "MISSED"
+        console.print(
+            f"durable / no-fsync at {appends[-1].callers} callers: {ratio:.0%} "
+            f"(target ≥ 80%: {verdict})"
+        )
+    table = Table(title="bench journal: replay and recovery (fresh process, warm page cache)")
+    table.add_column("what", no_wrap=True)
+    for column in ("commands", "s", "cpu s", "commands/s", "hash"):
+        table.add_column(column, justify="right")
+    for r in replays:
+        table.add_row(
+            r.what,
+            f"{r.commands:,}",
+            f"{r.seconds:.3f}",
+            f"{r.cpu_seconds:.3f}",
+            f"{r.per_second:,.0f}",
+            "ok" if r.state_hash_ok else "WRONG",
+        )
+    console.print(table)
+    console.print("hash ok: the replayed engine's state hash equals the live engine's")
+    recovery = replays[-1]
+    verdict = "met" if recovery.seconds <= 3.0 else "MISSED"
+    console.print(f"recovery: {recovery.seconds:.2f} s (target ≤ 3 s: {verdict})")

@@ -27,40 +27,46 @@ def verify(data: DataDir) -> None:
     from tradingfloor.journal.snapshots import read_snapshot
 
     journal, snapshots = _stores(data)
-    snapshot_hashes = {}
+    valid = {}
     for path in snapshots.paths():
         try:
             snapshot = read_snapshot(path)
-            snapshot_hashes[snapshot.seq] = snapshot.state_hash
+            valid[snapshot.seq] = snapshot
         except ValueError as error:
             console.print(f"[yellow]damaged snapshot[/yellow] {path.name}: {error}")
     try:
-        journal.open_sync()
+        journal.log.open(read_only=True)
     except JournalCorrupted as error:
         console.print(f"[red]journal corrupted[/red]: {error}")
         raise typer.Exit(1) from error
+    except FileNotFoundError as error:
+        console.print(f"[red]no journal[/red]: {error}")
+        raise typer.Exit(1) from error
     if journal.log.torn_bytes_cut:
-        console.print(f"cut a torn tail of {journal.log.torn_bytes_cut} bytes")
-    start = journal.first_seq - 1
+        console.print(f"a torn tail of {journal.log.torn_bytes_cut} bytes (left in place)")
     engine = Engine()
-    if start:
-        base = snapshots.newest_valid(start).snapshot
-        if base is None or base.seq != start:
+    start = 0
+    if journal.first_seq > 1:  # compacted: start from the oldest snapshot inside the journal
+        usable = sorted(s for s in valid if journal.first_seq - 1 <= s <= journal.last_seq)
+        if not usable:
             console.print(
-                f"[red]journal starts at {start + 1} and no snapshot is at {start}[/red]"
+                f"[red]journal starts at {journal.first_seq}; no valid snapshot at "
+                f"{journal.first_seq - 1} or later[/red]"
             )
             raise typer.Exit(1)
-        engine = Engine.restore(base.state)
+        start = usable[0]
+        engine = Engine.restore(valid[start].state)
     mismatches = 0
     for entry in journal.read(start + 1):
         engine.apply(entry.command, entry.seq, entry.ts)
-        recorded = snapshot_hashes.get(entry.seq)
-        if recorded is not None and recorded != engine.state_hash():
+        recorded = valid.get(entry.seq)
+        if recorded is not None and recorded.state_hash != engine.state_hash():
             mismatches += 1
             console.print(f"[red]snapshot at {entry.seq} disagrees with the replay[/red]")
     console.print(
-        f"journal {journal.first_seq}..{journal.last_seq}: checksums good; "
-        f"state hash {engine.state_hash()}; {len(snapshot_hashes)} snapshots, "
+        f"journal {journal.first_seq}..{journal.last_seq} (replayed from {start + 1}): "
+        "checksums good; "
+        f"state hash {engine.state_hash()}; {len(valid)} snapshots, "
         f"{mismatches} disagree"
     )
     if mismatches:
@@ -75,7 +81,7 @@ def inspect(
 ) -> None:
     """Print journal records in human form: seq, time and the command."""
     journal, _ = _stores(data)
-    journal.open_sync()
+    journal.log.open(read_only=True)
     for count, entry in enumerate(journal.read(from_seq)):
         if count >= limit:
             break

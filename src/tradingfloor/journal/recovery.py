@@ -5,6 +5,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from tradingfloor.domain.events import Event
 from tradingfloor.engine import Engine
 from tradingfloor.journal.base import Journal
@@ -15,8 +17,7 @@ from tradingfloor.journal.codec import (
     command_decoder,
 )
 from tradingfloor.journal.file import FileJournal
-from tradingfloor.journal.segments import RawRecord
-from tradingfloor.journal.snapshots import SnapshotStore
+from tradingfloor.journal.snapshots import SnapshotStore, read_snapshot
 
 
 class RecoveryError(RuntimeError):
@@ -39,6 +40,33 @@ class Recovered:
 EventSink = Callable[[int, int, list[Event]], None]
 
 
+def restore_newest(
+    snapshots: SnapshotStore, at_most_seq: int | None = None
+) -> tuple[Engine, int, list[tuple[Path, str]]]:
+    """The engine of the newest snapshot that passes its checks AND decodes; else a fresh one.
+
+    Returns (engine, snapshot seq or 0, the snapshots passed over and why).
+    """
+    skipped: list[tuple[Path, str]] = []
+    for path in reversed(snapshots.paths()):
+        try:
+            snapshot = read_snapshot(path)
+            if at_most_seq is not None and snapshot.seq > at_most_seq:
+                continue
+            return Engine.restore(snapshot.state), snapshot.seq, skipped
+        except (OSError, ValueError, msgspec.MsgspecError) as error:
+            skipped.append((path, str(error)))
+    return Engine(), 0, skipped
+
+
+def _check_covered(snapshot_seq: int, journal_last_seq: int) -> None:
+    if journal_last_seq < snapshot_seq:
+        raise RecoveryError(
+            f"the snapshot at seq {snapshot_seq} is ahead of the journal, which ends at "
+            f"{journal_last_seq}: acknowledged records are missing from the journal"
+        )
+
+
 def recover(
     journal: FileJournal,
     snapshots: SnapshotStore,
@@ -53,17 +81,13 @@ def recover(
     (seq, ts, events) of the replayed commands after `events_after`.
     """
     start = time.perf_counter()
-    load = snapshots.newest_valid(at_most_seq)
-    snapshot = load.snapshot
-    engine = Engine.restore(snapshot.state) if snapshot else Engine()
-    snapshot_seq = snapshot.seq if snapshot else 0
+    engine, snapshot_seq, skipped = restore_newest(snapshots, at_most_seq)
     replayed = 0
     apply = engine.apply
     decode = command_decoder.decode
 
-    def replay(raw: RawRecord) -> None:
+    def replay(version: int, seq: int, ts: int, payload: memoryview) -> None:
         nonlocal replayed
-        version, seq, ts, payload = raw
         if not replayed and seq != snapshot_seq + 1:
             raise RecoveryError(
                 f"journal continues at seq {seq} but the newest valid snapshot is at "
@@ -83,7 +107,8 @@ def recover(
             f"journal starts at seq {journal.first_seq} but the newest valid snapshot is at "
             f"{snapshot_seq}: records {snapshot_seq + 1}..{journal.first_seq - 1} are missing"
         )
-    return Recovered(engine, snapshot_seq, replayed, time.perf_counter() - start, load.skipped)
+    _check_covered(snapshot_seq, journal.last_seq)
+    return Recovered(engine, snapshot_seq, replayed, time.perf_counter() - start, skipped)
 
 
 async def recover_from(
@@ -95,11 +120,9 @@ async def recover_from(
 ) -> Recovered:
     """`recover` for any journal (e.g. JetStream): snapshot, then the journal's own replay."""
     start = time.perf_counter()
-    load = snapshots.newest_valid(at_most_seq)
-    snapshot = load.snapshot
-    engine = Engine.restore(snapshot.state) if snapshot else Engine()
-    snapshot_seq = snapshot.seq if snapshot else 0
+    engine, snapshot_seq, skipped = restore_newest(snapshots, at_most_seq)
     await journal.open(after_seq=snapshot_seq)
+    _check_covered(snapshot_seq, journal.last_seq)
     replayed = 0
     entries: AsyncIterator[Entry] = journal.replay(snapshot_seq + 1)
     async for entry in entries:
@@ -115,4 +138,4 @@ async def recover_from(
         raise RecoveryError(
             f"replay stopped at {engine.last_seq}, journal ends at {journal.last_seq}"
         )
-    return Recovered(engine, snapshot_seq, replayed, time.perf_counter() - start, load.skipped)
+    return Recovered(engine, snapshot_seq, replayed, time.perf_counter() - start, skipped)

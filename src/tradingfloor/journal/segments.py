@@ -50,6 +50,9 @@ class JournalCorrupted(RuntimeError):
 RawRecord = tuple[int, int, int, memoryview]
 """(version, seq, ts, payload) as the replay fast path reads them."""
 
+RecordSink = Callable[[int, int, int, memoryview], None]
+"""Receives (version, seq, ts, payload) of each checked record during `open`."""
+
 
 class Record(NamedTuple):
     version: int
@@ -100,26 +103,32 @@ class SegmentedLog:
     def open(
         self,
         after_seq: int = 0,
-        on_record: Callable[[RawRecord], None] | None = None,
+        on_record: RecordSink | None = None,
         from_seq: int = 1,
+        read_only: bool = False,
     ) -> None:
         """Scan and check every segment, cut a torn tail, and get ready to append.
 
         `after_seq` is where an empty log starts (the seq of a snapshot that covers the rest).
-        `on_record`, if given, receives every record with seq >= `from_seq` as the scan checks
-        it, so that recovery reads the journal once.
+        `on_record(version, seq, ts, payload)`, if given, receives every record with seq >=
+        `from_seq` as the scan checks it, so that recovery reads the journal once.
+        `read_only` changes nothing on disk: a torn tail is only counted, and no directory or
+        segment is created.
         """
         self._base_seq = after_seq
+        if read_only and not self.directory.is_dir():
+            raise FileNotFoundError(f"no log directory {self.directory}")
         self.directory.mkdir(parents=True, exist_ok=True)
         paths = sorted(self.directory.glob(f"{self.prefix}-*.log"))
         self.segments = []
         for index, path in enumerate(paths):
             expected = self.segments[-1].last_seq + 1 if self.segments else None
             newest = index == len(paths) - 1
-            segment = self._check_segment(path, newest, expected, on_record, from_seq)
+            segment = self._check_segment(path, newest, expected, on_record, from_seq, read_only)
             if segment is not None:
                 self.segments.append(segment)
-        self._open_for_append()
+        if not read_only:
+            self._open_for_append()
 
     @property
     def first_seq(self) -> int:
@@ -135,12 +144,13 @@ class SegmentedLog:
         path: Path,
         newest: bool,
         expected: int | None,
-        on_record: Callable[[RawRecord], None] | None,
+        on_record: RecordSink | None,
         from_seq: int,
+        read_only: bool,
     ) -> Segment | None:
         data = path.read_bytes()
         if len(data) < HEADER.size:
-            if newest:  # created, header not yet written when the process died
+            if newest and not read_only:  # created, header not yet written when it died
                 path.unlink()
                 return None
             raise JournalCorrupted(path, 0, "segment header is incomplete")
@@ -151,21 +161,19 @@ class SegmentedLog:
             raise JournalCorrupted(
                 path, 0, f"starts at seq {first_seq}, expected {expected}: a segment is missing"
             )
-        offset = HEADER.size
-        seq = first_seq - 1
-        for raw, end in _scan(path, data, offset, newest):
-            if raw[1] != seq + 1:
-                raise JournalCorrupted(path, offset, f"seq {raw[1]} follows {seq}")
-            seq = raw[1]
-            offset = end
-            if on_record is not None and seq >= from_seq:
-                on_record(raw)
-        if offset < len(data):  # torn tail: only _scan on the newest segment stops early
+        try:
+            seq, offset = _check_records(data, first_seq, on_record, from_seq)
+        except _Damage as damage:
+            if not newest or _valid_record_after(data, damage.offset):
+                raise JournalCorrupted(path, damage.offset, damage.reason) from None
+            seq, offset = damage.last_seq, damage.offset  # a torn tail
+        if offset < len(data):
             self.torn_bytes_cut += len(data) - offset
-            with path.open("r+b") as file:
-                file.truncate(offset)
-                file.flush()
-                os.fsync(file.fileno())
+            if not read_only:
+                with path.open("r+b") as file:
+                    file.truncate(offset)
+                    file.flush()
+                    os.fsync(file.fileno())
         return Segment(path, first_seq, seq, offset)
 
     def _open_for_append(self) -> None:
@@ -177,6 +185,7 @@ class SegmentedLog:
 
     def _start_segment(self, first_seq: int) -> None:
         if self._fd is not None:
+            os.fsync(self._fd)  # a closed segment is whole on disk, whatever the fsync policy
             os.close(self._fd)
         path = self.directory / f"{self.prefix}-{first_seq:020d}.log"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
@@ -198,12 +207,13 @@ class SegmentedLog:
         if self._fd is None:
             raise RuntimeError("log is not open")
         segment = self.segments[-1]
-        if segment.size >= self.segment_bytes_max and segment.last_seq >= segment.first_seq:
-            self._start_segment(segment.last_seq + 1)
-            segment = self.segments[-1]
         expected = segment.last_seq + 1
-        if records[0][1] != expected or records[-1][1] != expected + len(records) - 1:
-            raise ValueError(f"records must continue the log at seq {expected}")
+        for offset, record in enumerate(records):
+            if record[1] != expected + offset:
+                raise ValueError(f"record seq {record[1]} does not continue the log at {expected}")
+        if segment.size >= self.segment_bytes_max and segment.last_seq >= segment.first_seq:
+            self._start_segment(expected)
+            segment = self.segments[-1]
         data = b"".join([encode_record(*record) for record in records])
         written = os.write(self._fd, data)
         if written != len(data):
@@ -237,7 +247,7 @@ class SegmentedLog:
             data = segment.path.read_bytes()
             if len(data) > segment.size:
                 data = data[: segment.size]
-            for raw, _ in _scan(segment.path, data, HEADER.size, newest=False):
+            for raw, _ in _scan(segment.path, data, HEADER.size):
                 if raw[1] >= from_seq:
                     yield raw
 
@@ -254,23 +264,18 @@ class SegmentedLog:
 
 
 class _Damage(Exception):
-    def __init__(self, offset: int, reason: str) -> None:
+    def __init__(self, offset: int, reason: str, last_seq: int = 0) -> None:
         super().__init__(reason)
         self.offset = offset
         self.reason = reason
+        self.last_seq = last_seq  # of the last good record before the damage
 
 
-def _scan(path: Path, data: bytes, offset: int, newest: bool) -> Iterator[tuple[RawRecord, int]]:
-    """Yield (record, end offset) from `offset`.
-
-    Damage in the newest segment with no valid record after it is a torn tail: the scan stops
-    quietly there. Any other damage raises `JournalCorrupted`.
-    """
+def _scan(path: Path, data: bytes, offset: int) -> Iterator[tuple[RawRecord, int]]:
+    """Yield (record, end offset) from `offset`; any damage raises `JournalCorrupted`."""
     try:
         yield from _records(data, offset)
     except _Damage as damage:
-        if newest and not _valid_record_after(data, damage.offset):
-            return
         raise JournalCorrupted(path, damage.offset, damage.reason) from None
 
 
@@ -293,6 +298,42 @@ def _records(data: bytes, offset: int) -> Iterator[tuple[RawRecord, int]]:
             raise _Damage(offset, "checksum mismatch")
         yield (version, seq, ts, view[offset + RECORD_OVERHEAD : end]), end
         offset = end
+
+
+def _check_records(
+    data: bytes, first_seq: int, on_record: RecordSink | None, from_seq: int
+) -> tuple[int, int]:
+    """Check every record of one segment; returns (last seq, end offset).
+
+    The recovery path: one loop that checks length, checksum and sequence and hands each record
+    to `on_record` without building anything in between. Raises `_Damage` at the first bad one.
+    """
+    view = memoryview(data)
+    size = len(data)
+    unpack = FULL_HEAD.unpack_from
+    head = RECORD_HEAD.size
+    full = FULL_HEAD.size
+    body_min = BODY_HEAD.size
+    offset = HEADER.size
+    seq = first_seq - 1
+    while offset < size:
+        if offset + full > size:
+            raise _Damage(offset, "record header is incomplete", seq)
+        length, checksum, version, record_seq, ts = unpack(data, offset)
+        end = offset + head + length
+        if length < body_min or length > record_bytes_max:
+            raise _Damage(offset, f"impossible record length {length}", seq)
+        if end > size:
+            raise _Damage(offset, "record body is incomplete", seq)
+        if crc32c(view[offset + head : end]) != checksum:
+            raise _Damage(offset, "checksum mismatch", seq)
+        if record_seq != seq + 1:
+            raise _Damage(offset, f"seq {record_seq} follows {seq}", seq)
+        seq = record_seq
+        if on_record is not None and seq >= from_seq:
+            on_record(version, seq, ts, view[offset + RECORD_OVERHEAD : end])
+        offset = end
+    return seq, offset
 
 
 def _valid_record_after(data: bytes, offset: int) -> bool:

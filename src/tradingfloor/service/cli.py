@@ -83,10 +83,19 @@ def node(
         bound = server.sockets[0].getsockname()
         # Only now: a client that reads this line may also stop the node with SIGTERM at once.
         print(f"listening on {bound[0]}:{bound[1]}", flush=True)
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        failed = asyncio.create_task(sequencer.done.wait())
+        await asyncio.wait((stopping, failed), return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        failed.cancel()
         server.close()
         await server.wait_closed()
         await node.stop()
+        if sequencer.failure is not None:
+            console.print(
+                f"[red]sequencer failed at seq {sequencer.last_seq}: {sequencer.failure}"
+            )
+            raise typer.Exit(1)
         console.print(f"stopped at seq {sequencer.last_seq}")
 
     asyncio.run(run())

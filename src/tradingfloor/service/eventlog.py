@@ -60,17 +60,21 @@ class EventLog:
         try:
             next_seq = from_seq
             while True:
+                # Reset before reading: an overflow during the read sends us back here.
+                follower.overflowed = False
                 for item in self.read(next_seq):
                     next_seq = item[0] + 1
                     yield item
-                follower.overflowed = False
-                while not follower.overflowed:
+                behind = False
+                while not (behind or follower.overflowed):
                     batch = await follower.take()
                     for item in batch:
+                        if item[0] > next_seq:  # a gap: what it missed is on disk
+                            behind = True
+                            break
                         if item[0] == next_seq:
                             next_seq += 1
                             yield item
-                # it fell behind: what it missed is on disk
         finally:
             self._followers.discard(follower)
 

@@ -113,21 +113,22 @@ class Node:
         state = engine.snapshot()  # on the loop: consistent at `seq`
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
-        await asyncio.to_thread(self._write_snapshot, seq, state)
+        # The events up to `seq` must be durable before a snapshot lets the journal go. On the
+        # loop: the event log's file may rotate (close) under a thread.
+        self.events.sync()
+        await asyncio.to_thread(self.snapshots.write, seq, state)
         return seq
-
-    def _write_snapshot(self, seq: int, state: bytes) -> None:
-        self.events.sync()  # the events up to `seq` must outlive the journal before it
-        self.snapshots.write(seq, state)
 
     async def stop(self, snapshot: bool = True) -> None:
         """Drain the sequencer, take a last snapshot (fast restart) and close everything."""
-        if self.sequencer is not None:
-            await self.sequencer.stop()
-            if self._snapshot_task is not None:
-                await self._snapshot_task
-            if snapshot and self.sequencer.failure is None:
-                await self.snapshot()
-        if self.journal is not None:
-            await self.journal.close()
-        self.events.close()
+        try:
+            if self.sequencer is not None:
+                await self.sequencer.stop()
+                if self._snapshot_task is not None:
+                    await self._snapshot_task
+                if snapshot and self.sequencer.failure is None:
+                    await self.snapshot()
+        finally:
+            if self.journal is not None:
+                await self.journal.close()
+            self.events.close()

@@ -4,8 +4,9 @@ Callers `await submit(command)`. The sequencer loop takes everything queued (up 
 `batch_max`), gives each command the next sequence number and a timestamp, appends the batch to
 the journal (one write, one fsync), applies the commands to the engine in order, hands each
 command's events to the listeners, and only then answers the callers. An answer means the
-command is on disk. A failed journal write stops the sequencer and fails every waiting caller:
-it is never retried silently.
+command is on disk. A failed journal write (or a failing listener) stops the sequencer,
+records the error in `failure`, sets `done` and fails every waiting caller: it is never
+retried silently.
 
 Order ids are the sequencer's to give: a `PlaceOrder` or `ReplaceOrder` whose (new) order id is
 0 gets the command's own sequence number, which is unique and increasing by construction.
@@ -71,6 +72,8 @@ class Sequencer:
         self._wakeup = asyncio.Event()
         self._running = False
         self._task: asyncio.Task[None] | None = None
+        self.done = asyncio.Event()
+        """Set when the loop has ended: stopped, or failed (see `failure`)."""
         self._last_ts = engine.last_ts  # timestamps never go back, even across a restart
 
     @property
@@ -83,7 +86,7 @@ class Sequencer:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="sequencer")
 
     async def stop(self) -> None:
-        """Finish what is queued, then stop."""
+        """Finish what is queued, then stop. A failure stays in `failure`; it is not raised."""
         self._running = False
         self._wakeup.set()
         if self._task is not None:
@@ -111,14 +114,15 @@ class Sequencer:
                 # Let every caller that is ready queue up first: that is the group commit.
                 await asyncio.sleep(0)
                 await self._commit(self._take_batch())
-        except BaseException as error:  # a journal failure: stop and fail everyone waiting
+        except Exception as error:  # the journal (or a listener) failed: stop for good
             self.failure = error
             self._running = False
             while self._queue:
                 _, future = self._queue.popleft()
                 if not future.done():
-                    future.set_exception(SequencerStopped(f"journal failed: {error!r}"))
-            raise
+                    future.set_exception(SequencerStopped(f"sequencer failed: {error!r}"))
+        finally:
+            self.done.set()
 
     def _take_batch(self) -> list[tuple[Command, asyncio.Future[Result]]]:
         queue = self._queue
@@ -135,12 +139,19 @@ class Sequencer:
             entries.append(Entry(seq, ts, _with_order_id(command, seq)))
         try:
             await self.journal.append(entries)
+            self._record_batch_size(len(entries))
+            results = self._apply(entries)
         except BaseException as error:
+            # Nobody in the batch may wait forever: journaled or not, they learn it failed.
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(SequencerStopped(f"journal failed: {error!r}"))
+                    future.set_exception(SequencerStopped(f"sequencer failed: {error!r}"))
             raise
-        self._record_batch_size(len(entries))
+        for result, (_, future) in zip(results, batch, strict=True):
+            if not future.done():  # a caller that gave up still had its command journaled
+                future.set_result(result)
+
+    def _apply(self, entries: list[Entry]) -> list[Result]:
         apply = self.engine.apply
         listeners = self.listeners
         results = []
@@ -151,9 +162,7 @@ class Sequencer:
             results.append(Result(entry.seq, entry.ts, entry.command, events))
         for batch_listener in self.batch_listeners:
             batch_listener(results)
-        for result, (_, future) in zip(results, batch, strict=True):
-            if not future.done():  # a caller that gave up still had its command journaled
-                future.set_result(result)
+        return results
 
     def _record_batch_size(self, size: int) -> None:
         sizes = self.batch_sizes

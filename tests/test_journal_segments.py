@@ -1,0 +1,560 @@
+"""The journal's record codec and segment files: round trips, rotation, torn tails, damage.
+
+The segment format and its torn-tail rule are in `tradingfloor.journal.segments`: damage in the
+very last record of the newest segment is a torn tail (cut on open); damage anywhere else is
+corruption (`JournalCorrupted` naming the segment and the record's offset).
+"""
+
+import random
+import typing
+from pathlib import Path
+
+import pytest
+
+from tradingfloor.domain.commands import (
+    ANY_COMMAND,
+    AddInstrument,
+    CancelOrder,
+    Command,
+    ExpireOrders,
+    PlaceOrder,
+    ReplaceOrder,
+)
+from tradingfloor.domain.enums import (
+    CancelReason,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from tradingfloor.domain.events import (
+    ANY_EVENT,
+    CancelRejected,
+    Event,
+    InstrumentAdded,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    OrderReplaced,
+    ReplaceRejected,
+    StopTriggered,
+    TradeExecuted,
+)
+from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.journal.codec import (
+    COMMAND_VERSION,
+    EVENTS_VERSION,
+    Entry,
+    UnknownRecordVersion,
+    decode_command,
+    decode_events,
+    encode_command,
+    encode_events,
+)
+from tradingfloor.journal.file import FileJournal
+from tradingfloor.journal.segments import (
+    HEADER,
+    JournalCorrupted,
+    Record,
+    SegmentedLog,
+    encode_record,
+)
+
+INSTRUMENT = Instrument("ACME", tick_size=5, lot_size=10, stp=SelfTradePrevention.DECREMENT)
+
+COMMANDS: list[Command] = [
+    AddInstrument(INSTRUMENT),
+    AddInstrument(Instrument("PLAIN")),
+    PlaceOrder(
+        7,
+        "acct-1",
+        "ACME",
+        Side.SELL,
+        OrderType.TRAILING_STOP,
+        300,
+        price=1_502_500,
+        stop_price=1_500_000,
+        tif=TimeInForce.GTC,
+        trail_price=2_500,
+        trail_bps=150,
+        stp=SelfTradePrevention.CANCEL_BOTH,
+        client_order_id="client-ü-7",
+    ),
+    PlaceOrder(8, "acct-2", "ACME", Side.BUY, OrderType.MARKET, 10),
+    PlaceOrder(2**62, "", "ACME", Side.BUY, OrderType.LIMIT, 1, price=1, tif=TimeInForce.FOK),
+    CancelOrder(7, "ACME"),
+    CancelOrder(8, "ACME", "acct-2"),
+    ReplaceOrder(7, 9, "ACME", "acct-1", qty=200, price=1_502_000, stop_price=1_499_000),
+    ReplaceOrder(7, 0, "ACME"),
+    ExpireOrders(),
+    ExpireOrders("ACME"),
+]
+
+EVENTS: list[Event] = [
+    InstrumentAdded(1, 10, INSTRUMENT),
+    OrderAccepted(
+        2,
+        20,
+        7,
+        "acct-1",
+        "ACME",
+        Side.BUY,
+        OrderType.STOP_LIMIT,
+        TimeInForce.DAY,
+        100,
+        1_502_500,
+        1_500_000,
+        "c-1",
+    ),
+    OrderAccepted(
+        2,
+        20,
+        8,
+        "acct-1",
+        "ACME",
+        Side.SELL,
+        OrderType.MARKET,
+        TimeInForce.IOC,
+        100,
+        None,
+        None,
+        "",
+    ),
+    OrderRejected(3, 30, 9, "acct-2", "ACME", RejectReason.PRICE_NOT_ON_TICK, "c-9"),
+    CancelRejected(4, 40, 99, "ACME", RejectReason.UNKNOWN_ORDER),
+    ReplaceRejected(5, 50, 7, 10, "ACME", RejectReason.REPLACE_NOTHING_TO_CHANGE),
+    TradeExecuted(6, 60, "ACME", 3, 1_502_500, 40, 7, 11, "acct-1", "acct-3", Side.SELL, 60, 0),
+    OrderCanceled(7, 70, 7, "ACME", 60, 0, CancelReason.SELF_TRADE),
+    OrderReplaced(8, 80, 7, 12, "ACME", 90, None, 1_499_000, 50, False),
+    OrderReplaced(8, 80, 12, 13, "ACME", 80, 1_502_000, None, 40, True),
+    StopTriggered(9, 90, 12, "ACME", 1_499_000, 1_498_500),
+    OrderExpired(10, 100, 13, "ACME", 40),
+]
+
+
+def payload_of(seq: int) -> bytes:
+    """A payload whose length varies with seq (7 to 56 bytes) and whose bytes name the seq."""
+    return (f"p{seq}-".encode() * 20)[: 7 + seq * 7 % 50]
+
+
+def records(first: int, count: int) -> list[tuple[int, int, int, bytes]]:
+    return [(1, seq, seq * 1_000, payload_of(seq)) for seq in range(first, first + count)]
+
+
+def open_log(directory: Path, segment_bytes_max: int = 64 * 1024 * 1024) -> SegmentedLog:
+    log = SegmentedLog(directory, segment_bytes_max=segment_bytes_max, fsync=False)
+    log.open()
+    return log
+
+
+def contents(log: SegmentedLog, from_seq: int = 1) -> list[tuple[int, int, int, bytes]]:
+    return [(r.version, r.seq, r.ts, bytes(r.payload)) for r in log.read(from_seq)]
+
+
+def segment_paths(directory: Path) -> list[Path]:
+    return sorted(directory.glob("journal-*.log"))
+
+
+def write_one_per_batch(
+    directory: Path, count: int, segment_bytes_max: int
+) -> list[tuple[Path, int, int]]:
+    """Append records 1..count one per batch; returns each record's (segment, start, end)."""
+    log = open_log(directory, segment_bytes_max)
+    places = []
+    for record in records(1, count):
+        log.append([record])
+        segment = log.segments[-1]
+        start = segment.size - len(encode_record(*record))
+        places.append((segment.path, start, segment.size))
+    log.close()
+    return places
+
+
+# ---------------------------------------------------------------- codec
+
+
+def test_every_command_type_round_trips_through_the_codec() -> None:
+    assert {type(c) for c in COMMANDS} == set(typing.get_args(ANY_COMMAND))
+    for command in COMMANDS:
+        payload = encode_command(command)
+
+        decoded = decode_command(COMMAND_VERSION, memoryview(payload))
+
+        assert type(decoded) is type(command)
+        assert decoded == command
+        assert encode_command(decoded) == payload  # canonical: re-encoding gives the same bytes
+
+
+def test_placeorder_optional_fields_survive_when_set_and_when_left_default() -> None:
+    full = COMMANDS[2]
+    assert isinstance(full, PlaceOrder)
+    decoded = decode_command(COMMAND_VERSION, encode_command(full))
+    assert isinstance(decoded, PlaceOrder)
+    assert (
+        decoded.price,
+        decoded.stop_price,
+        decoded.tif,
+        decoded.trail_price,
+        decoded.trail_bps,
+        decoded.stp,
+        decoded.client_order_id,
+    ) == (
+        1_502_500,
+        1_500_000,
+        TimeInForce.GTC,
+        2_500,
+        150,
+        SelfTradePrevention.CANCEL_BOTH,
+        "client-ü-7",
+    )
+    bare = decode_command(COMMAND_VERSION, encode_command(COMMANDS[3]))
+    assert isinstance(bare, PlaceOrder)
+    assert (bare.price, bare.stop_price, bare.trail_price, bare.trail_bps, bare.stp) == (
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+    assert bare.tif is TimeInForce.DAY
+    assert bare.client_order_id == ""
+
+
+def test_event_lists_with_every_event_type_round_trip_through_the_codec() -> None:
+    assert {type(e) for e in EVENTS} == set(typing.get_args(ANY_EVENT))
+    payload = encode_events(EVENTS)
+
+    decoded = decode_events(EVENTS_VERSION, memoryview(payload))
+
+    assert decoded == EVENTS
+    assert [type(e) for e in decoded] == [type(e) for e in EVENTS]
+    assert encode_events(decoded) == payload
+    assert decode_events(EVENTS_VERSION, encode_events([])) == []
+
+
+@pytest.mark.parametrize("version", [0, 2, 255])
+def test_an_unknown_record_version_is_refused(version: int) -> None:
+    with pytest.raises(UnknownRecordVersion):
+        decode_command(version, encode_command(COMMANDS[0]))
+    with pytest.raises(UnknownRecordVersion):
+        decode_events(version, encode_events(EVENTS))
+
+
+def test_the_version_byte_is_stored_and_a_file_journal_refuses_an_unknown_one(
+    tmp_path: Path,
+) -> None:
+    journal = FileJournal(tmp_path, fsync=False)
+    journal.open_sync()
+    journal.append_sync([Entry(1, 5, COMMANDS[0])])
+    journal.log.append([(COMMAND_VERSION + 1, 2, 6, encode_command(COMMANDS[5]))])
+
+    assert [r.version for r in journal.log.read()] == [COMMAND_VERSION, COMMAND_VERSION + 1]
+    reader = journal.read()
+    assert next(reader) == Entry(1, 5, COMMANDS[0])
+    with pytest.raises(UnknownRecordVersion):
+        next(reader)
+
+
+# ---------------------------------------------------------------- append, read, rotate, reopen
+
+
+def test_append_and_read_round_trip(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    written = records(1, 10)
+
+    log.append(written[:1])
+    log.append(written[1:7])
+    log.append([])  # nothing to do
+    log.append(written[7:])
+
+    assert contents(log) == written
+    assert contents(log, 4) == written[3:]
+    assert contents(log, 11) == []
+    assert (log.first_seq, log.last_seq) == (1, 10)
+    assert [type(r) for r in log.read()] == [Record] * 10
+
+
+def test_segments_rotate_by_size_and_read_across_them(tmp_path: Path) -> None:
+    log = open_log(tmp_path, segment_bytes_max=200)
+    written = records(1, 40)
+    for record in written:
+        log.append([record])
+
+    paths = segment_paths(tmp_path)
+    assert len(paths) > 3
+    assert [p.name for p in paths] == [f"journal-{s.first_seq:020d}.log" for s in log.segments]
+    for segment in log.segments:
+        assert segment.path.stat().st_size == segment.size
+        # closed once it grew past the limit: at most one record past it
+        assert segment.size < 200 + len(encode_record(*written[-1])) + 60
+    for earlier, later in zip(log.segments, log.segments[1:], strict=False):
+        assert later.first_seq == earlier.last_seq + 1
+    assert contents(log) == written
+    assert contents(log, 23) == written[22:]
+
+
+def test_a_reopened_log_continues_the_sequence(tmp_path: Path) -> None:
+    log = open_log(tmp_path, segment_bytes_max=300)
+    for record in records(1, 25):
+        log.append([record])
+    segments_before = len(log.segments)
+    log.close()
+
+    again = open_log(tmp_path, segment_bytes_max=300)
+
+    assert (again.first_seq, again.last_seq) == (1, 25)
+    assert len(again.segments) == segments_before
+    assert again.torn_bytes_cut == 0
+    again.append(records(26, 5))
+    again.close()
+    third = open_log(tmp_path, segment_bytes_max=300)
+    assert contents(third) == records(1, 30)
+
+
+def test_an_empty_log_opened_after_a_snapshot_starts_after_it(tmp_path: Path) -> None:
+    log = SegmentedLog(tmp_path, fsync=False)
+    log.open(after_seq=41)
+
+    assert (log.first_seq, log.last_seq) == (42, 41)
+    with pytest.raises(ValueError):
+        log.append(records(1, 1))
+    log.append(records(42, 2))
+    log.close()
+    again = open_log(tmp_path)
+    assert contents(again) == records(42, 2)
+    assert again.first_seq == 42
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        pytest.param([5], id="gap before"),
+        pytest.param([3], id="repeat of the last"),
+        pytest.param([1], id="from the start"),
+        pytest.param([4, 6], id="gap inside"),
+        pytest.param([4, 4, 6], id="repeat inside, right first and last"),
+        pytest.param([4, 6, 6], id="gap inside, right first and last"),
+        pytest.param([5, 4], id="backwards"),
+    ],
+)
+def test_a_non_consecutive_seq_is_refused(tmp_path: Path, batch: list[int]) -> None:
+    log = open_log(tmp_path)
+    log.append(records(1, 3))
+
+    with pytest.raises(ValueError):
+        log.append([(1, seq, seq, payload_of(seq)) for seq in batch])
+
+    assert log.last_seq == 3
+    log.append(records(4, 1))
+    log.close()
+    assert contents(open_log(tmp_path)) == records(1, 4)
+
+
+# ---------------------------------------------------------------- torn tails
+
+
+def check_cut_at_every_length(
+    directory: Path, kept: list[tuple[int, int, int, bytes]], segment_bytes_max: int
+) -> None:
+    """Truncate the newest segment to every length inside its last record and reopen."""
+    newest = segment_paths(directory)[-1]
+    whole = newest.read_bytes()
+    last = kept[-1][1] + 1
+    record_start = len(whole) - len(encode_record(*records(last, 1)[0]))
+    for length in range(record_start, len(whole)):
+        newest.write_bytes(whole[:length])
+
+        log = open_log(directory, segment_bytes_max)
+
+        assert log.torn_bytes_cut == length - record_start, length
+        assert newest.stat().st_size == record_start, length
+        assert log.last_seq == last - 1, length
+        assert contents(log) == kept, length
+        log.append(records(last, 2))
+        log.close()
+        assert contents(open_log(directory, segment_bytes_max)) == [*kept, *records(last, 2)]
+        newest.write_bytes(whole)  # (the appended records went into `newest` too)
+
+
+def test_a_torn_last_record_is_cut_at_every_byte_offset(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.append(records(1, 3))
+    log.append(records(4, 1))
+    log.close()
+
+    check_cut_at_every_length(tmp_path, records(1, 3), 64 * 1024 * 1024)
+
+
+def test_a_torn_last_record_of_a_batch_is_cut_and_its_batch_mates_kept(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.append(records(1, 2))
+    log.append(records(3, 4))  # one write: seqs 3..6, the last one torn
+    log.close()
+
+    check_cut_at_every_length(tmp_path, records(1, 5), 64 * 1024 * 1024)
+
+
+def fresh_newest_segment(directory: Path, segment_bytes_max: int) -> int:
+    """Append one record per batch until one opens a third segment; returns its seq."""
+    log = open_log(directory, segment_bytes_max)
+    seq = 0
+    while len(log.segments) < 3:
+        seq += 1
+        log.append(records(seq, 1))
+    assert log.segments[-1].first_seq == seq
+    log.close()
+    return seq
+
+
+def test_a_torn_only_record_of_the_newest_segment_is_cut_at_every_offset(tmp_path: Path) -> None:
+    last = fresh_newest_segment(tmp_path, 150)
+
+    check_cut_at_every_length(tmp_path, records(1, last - 1), 150)
+
+
+def test_a_newest_segment_torn_inside_its_header_is_removed(tmp_path: Path) -> None:
+    last = fresh_newest_segment(tmp_path, 150)
+    newest = segment_paths(tmp_path)[-1]
+    whole = newest.read_bytes()
+
+    for length in range(HEADER.size):
+        newest.write_bytes(whole[:length])
+
+        log = open_log(tmp_path, 150)
+
+        assert not newest.exists(), length
+        assert contents(log) == records(1, last - 1), length
+        log.append(records(last, 1))  # the full segment before it rotates again
+        log.close()
+        assert contents(open_log(tmp_path, 150)) == records(1, last)
+        newest.write_bytes(whole)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        pytest.param(b"\0" * 7, id="7 zero bytes"),
+        pytest.param(b"\0" * 4096, id="a zeroed page"),
+        pytest.param(random.Random(1).randbytes(5), id="5 random bytes"),
+        pytest.param(random.Random(2).randbytes(3000), id="3000 random bytes"),
+        pytest.param(b"\xff" * 64, id="0xff bytes (an impossible length)"),
+        pytest.param(
+            encode_record(1, 4, 4_000, b"x" * 30)[:8] + b"\0" * 47, id="good head, zero body"
+        ),
+    ],
+)
+def test_a_tail_of_garbage_or_zeros_is_cut(tmp_path: Path, tail: bytes) -> None:
+    log = open_log(tmp_path)
+    log.append(records(1, 3))
+    log.close()
+    path = segment_paths(tmp_path)[0]
+    size = path.stat().st_size
+    with path.open("ab") as file:
+        file.write(tail)
+
+    log = open_log(tmp_path)
+
+    assert log.torn_bytes_cut == len(tail)
+    assert path.stat().st_size == size
+    assert contents(log) == records(1, 3)
+    log.append(records(4, 1))
+    log.close()
+    assert contents(open_log(tmp_path)) == records(1, 4)
+
+
+def test_a_bad_checksum_in_the_very_last_record_is_a_torn_tail(tmp_path: Path) -> None:
+    places = write_one_per_batch(tmp_path, 12, 250)
+    path, start, end = places[-1]
+    whole = path.read_bytes()
+    for offset in range(start, end):
+        damaged = bytearray(whole)
+        damaged[offset] ^= 1 << (offset % 8)
+        path.write_bytes(damaged)
+
+        log = open_log(tmp_path, 250)
+
+        assert contents(log) == records(1, 11), offset
+        log.close()
+        path.write_bytes(whole)
+
+
+# ---------------------------------------------------------------- damage that is not a tail
+
+
+def test_a_flipped_bit_in_any_record_but_the_newest_last_is_corruption(tmp_path: Path) -> None:
+    places = write_one_per_batch(tmp_path, 16, 250)
+    assert len({path for path, _, _ in places}) >= 3
+    newest = places[-1][0]
+    assert sum(1 for path, _, _ in places if path == newest) >= 3  # middle records there too
+    originals = {path: path.read_bytes() for path, _, _ in places}
+
+    for seq, (path, start, end) in enumerate(places[:-1], start=1):
+        for offset in range(start, end):
+            damaged = bytearray(originals[path])
+            damaged[offset] ^= 1 << (offset % 8)
+            path.write_bytes(damaged)
+
+            with pytest.raises(JournalCorrupted) as caught:
+                open_log(tmp_path, 250)
+
+            assert (caught.value.path, caught.value.offset) == (path, start), (seq, offset)
+            assert str(path) in str(caught.value)
+            assert f"offset {start}" in str(caught.value)
+            path.write_bytes(originals[path])
+    assert contents(open_log(tmp_path, 250)) == records(1, 16)  # nothing was cut on the way
+
+
+def test_a_damaged_middle_record_of_the_newest_segment_is_not_cut_as_a_tail(
+    tmp_path: Path,
+) -> None:
+    log = open_log(tmp_path)
+    log.append(records(1, 10))
+    log.close()
+    path = segment_paths(tmp_path)[0]
+    data = bytearray(path.read_bytes())
+    start = HEADER.size + sum(len(encode_record(*r)) for r in records(1, 4))
+    data[start + 20] ^= 0x10  # inside the body of seq 5
+    path.write_bytes(data)
+
+    with pytest.raises(JournalCorrupted) as caught:
+        open_log(tmp_path)
+
+    assert (caught.value.path, caught.value.offset) == (path, start)
+    assert path.read_bytes() == data  # the open refused, and cut nothing
+
+
+def test_a_segment_header_that_is_damaged_is_corruption_at_offset_zero(tmp_path: Path) -> None:
+    write_one_per_batch(tmp_path, 16, 250)
+    first = segment_paths(tmp_path)[0]
+    data = bytearray(first.read_bytes())
+    data[0] ^= 0x01
+    first.write_bytes(data)
+
+    with pytest.raises(JournalCorrupted) as caught:
+        open_log(tmp_path, 250)
+
+    assert (caught.value.path, caught.value.offset) == (first, 0)
+
+
+def test_a_missing_middle_segment_is_refused(tmp_path: Path) -> None:
+    write_one_per_batch(tmp_path, 16, 250)
+    paths = segment_paths(tmp_path)
+    assert len(paths) >= 3
+    paths[1].unlink()
+
+    with pytest.raises(JournalCorrupted) as caught:
+        open_log(tmp_path, 250)
+
+    assert (caught.value.path, caught.value.offset) == (paths[2], 0)
+    assert "missing" in caught.value.reason
+
+
+def test_reading_gives_only_what_was_appended_when_the_file_has_more(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.append(records(1, 3))
+    with segment_paths(tmp_path)[0].open("ab") as file:
+        file.write(b"\0" * 10)  # as if another writer raced: not the log's records
+
+    assert contents(log) == records(1, 3)
