@@ -59,7 +59,7 @@ from tradingfloor.journal.segments import (
     JournalCorrupted,
     Record,
     SegmentedLog,
-    encode_record,
+    encode_frame,
 )
 
 INSTRUMENT = Instrument("ACME", tick_size=5, lot_size=10, stp=SelfTradePrevention.DECREMENT)
@@ -166,7 +166,7 @@ def write_one_per_batch(
     for record in records(1, count):
         log.append([record])
         segment = log.segments[-1]
-        start = segment.size - len(encode_record(*record))
+        start = segment.size - len(encode_frame([record]))
         places.append((segment.path, start, segment.size))
     log.close()
     return places
@@ -288,7 +288,7 @@ def test_segments_rotate_by_size_and_read_across_them(tmp_path: Path) -> None:
     for segment in log.segments:
         assert segment.path.stat().st_size == segment.size
         # closed once it grew past the limit: at most one record past it
-        assert segment.size < 200 + len(encode_record(*written[-1])) + 60
+        assert segment.size < 200 + len(encode_frame([written[-1]])) + 60
     for earlier, later in zip(log.segments, log.segments[1:], strict=False):
         assert later.first_seq == earlier.last_seq + 1
     assert contents(log) == written
@@ -356,20 +356,24 @@ def test_a_non_consecutive_seq_is_refused(tmp_path: Path, batch: list[int]) -> N
 
 
 def check_cut_at_every_length(
-    directory: Path, kept: list[tuple[int, int, int, bytes]], segment_bytes_max: int
+    directory: Path,
+    kept: list[tuple[int, int, int, bytes]],
+    segment_bytes_max: int,
+    last_batch: int = 1,
 ) -> None:
-    """Truncate the newest segment to every length inside its last record and reopen."""
+    """Truncate the newest segment to every length inside its last frame (the last batch of
+    `last_batch` records) and reopen: the whole frame goes, what was before it stays."""
     newest = segment_paths(directory)[-1]
     whole = newest.read_bytes()
     last = kept[-1][1] + 1
-    record_start = len(whole) - len(encode_record(*records(last, 1)[0]))
-    for length in range(record_start, len(whole)):
+    frame_start = len(whole) - len(encode_frame(records(last, last_batch)))
+    for length in range(frame_start, len(whole)):
         newest.write_bytes(whole[:length])
 
         log = open_log(directory, segment_bytes_max)
 
-        assert log.torn_bytes_cut == length - record_start, length
-        assert newest.stat().st_size == record_start, length
+        assert log.torn_bytes_cut == length - frame_start, length
+        assert newest.stat().st_size == frame_start, length
         assert log.last_seq == last - 1, length
         assert contents(log) == kept, length
         log.append(records(last, 2))
@@ -387,13 +391,15 @@ def test_a_torn_last_record_is_cut_at_every_byte_offset(tmp_path: Path) -> None:
     check_cut_at_every_length(tmp_path, records(1, 3), 64 * 1024 * 1024)
 
 
-def test_a_torn_last_record_of_a_batch_is_cut_and_its_batch_mates_kept(tmp_path: Path) -> None:
+def test_a_torn_last_batch_is_cut_whole_and_the_batches_before_kept(tmp_path: Path) -> None:
+    # One write, one frame: none of seqs 3..6 was answered before the frame was on disk, so a
+    # tear anywhere in it drops all four, whatever order its pages reached the disk in.
     log = open_log(tmp_path)
     log.append(records(1, 2))
-    log.append(records(3, 4))  # one write: seqs 3..6, the last one torn
+    log.append(records(3, 4))
     log.close()
 
-    check_cut_at_every_length(tmp_path, records(1, 5), 64 * 1024 * 1024)
+    check_cut_at_every_length(tmp_path, records(1, 2), 64 * 1024 * 1024, last_batch=4)
 
 
 def fresh_newest_segment(directory: Path, segment_bytes_max: int) -> int:
@@ -441,7 +447,7 @@ def test_a_newest_segment_torn_inside_its_header_is_removed(tmp_path: Path) -> N
         pytest.param(random.Random(2).randbytes(3000), id="3000 random bytes"),
         pytest.param(b"\xff" * 64, id="0xff bytes (an impossible length)"),
         pytest.param(
-            encode_record(1, 4, 4_000, b"x" * 30)[:8] + b"\0" * 47, id="good head, zero body"
+            encode_frame([(1, 4, 4_000, b"x" * 30)])[:8] + b"\0" * 55, id="good head, zero body"
         ),
     ],
 )
@@ -510,12 +516,13 @@ def test_a_damaged_middle_record_of_the_newest_segment_is_not_cut_as_a_tail(
     tmp_path: Path,
 ) -> None:
     log = open_log(tmp_path)
-    log.append(records(1, 10))
+    for record in records(1, 10):
+        log.append([record])
     log.close()
     path = segment_paths(tmp_path)[0]
     data = bytearray(path.read_bytes())
-    start = HEADER.size + sum(len(encode_record(*r)) for r in records(1, 4))
-    data[start + 20] ^= 0x10  # inside the body of seq 5
+    start = HEADER.size + sum(len(encode_frame([r])) for r in records(1, 4))
+    data[start + 20] ^= 0x10  # inside the frame of seq 5
     path.write_bytes(data)
 
     with pytest.raises(JournalCorrupted) as caught:

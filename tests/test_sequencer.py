@@ -670,20 +670,25 @@ async def test_a_node_refills_lost_events_from_a_snapshot_before_them(tmp_path: 
     produced = [(r.seq, r.ts, r.events) for r in results]
     await node.stop()
     segment = sorted((tmp_path / "events").glob("events-*.log"))[-1]
-    records = list(node.events.log.read(1))
-    cut_at = sum(1 for r in records if r.seq <= 1_400)
     data = segment.read_bytes()
-    # truncate exactly after the record of seq 1,400: a clean cut, not a torn one
-    offset = 16
-    for _ in range(cut_at):
-        offset += 8 + int.from_bytes(data[offset : offset + 4], "little")
+    # truncate after the last whole frame (one per batch) at or before seq 1,400: a clean cut,
+    # not a torn one (a frame is length u32 | crc u32 | count u32 | records)
+    offset, kept = 16, 0
+    while True:
+        length = int.from_bytes(data[offset : offset + 4], "little")
+        count = int.from_bytes(data[offset + 8 : offset + 12], "little")
+        if kept + count > 1_400:
+            break
+        kept += count
+        offset += 8 + length
     segment.write_bytes(data[:offset])
 
     again = Node(settings)
     recovered = await again.start()
 
     assert again.events.log.torn_bytes_cut == 0
-    assert 0 < recovered.snapshot_seq <= 1_400
+    assert 1_000 < kept <= 1_400
+    assert 0 < recovered.snapshot_seq <= kept
     assert recovered.replayed == 1_501 - recovered.snapshot_seq
     assert list(again.events.read(1)) == produced
     await again.stop()

@@ -1,18 +1,22 @@
-"""Append-only segment files of checksummed, length-prefixed records.
+"""Append-only segment files of checksummed frames of records.
 
 File format (all integers little-endian):
 
-    segment   = header record*
-    header    = magic "TFJ1" (4 bytes) | format u16 = 1 | kind u16 | first_seq u64   (16 bytes)
-    record    = length u32 | crc u32 | body                                          (8 + length)
-    body      = version u8 | seq u64 | ts i64 | payload (length - 17 bytes)
+    segment = header frame*
+    header  = magic "TFJ1" (4 bytes) | format u16 = 2 | kind u16 | first_seq u64      (16 bytes)
+    frame   = length u32 | crc u32 | body                                           (8 + length)
+    body    = count u32 | record{count}
+    record  = payload_length u32 | version u8 | seq u64 | ts i64 | payload   (21 + payload_length)
 
-`crc` is CRC32C of `body`. Sequence numbers are consecutive across all segments. A segment
-is named `<prefix>-<first_seq:020>.log` and is closed once it grows past the size limit.
+One `append` is one frame, written with one write and (by policy) one fsync; `crc` is CRC32C
+of the frame's body. Sequence numbers are consecutive across all records of all segments. A
+segment is named `<prefix>-<first_seq:020>.log` and is closed once it grows past its size limit.
 
-On open, a torn tail (a record the last write left incomplete: a short header, a short body or,
-as the very last record of the newest segment, a bad checksum) is cut off; a bad record anywhere
-else stops the open with `JournalCorrupted` naming the segment and the offset.
+The frame is the unit of durability: a caller is answered only once its whole frame is on
+disk. So on open, a damaged last frame of the newest segment with no whole frame after it (a
+write the crash left incomplete, however its pages reached the disk) is a torn tail and is cut
+off; damage anywhere else stops the open with `JournalCorrupted` naming the segment and the
+offset of the frame.
 """
 
 import os
@@ -27,14 +31,13 @@ from crc32c import crc32c
 from tradingfloor.journal.fsutil import fsync_directory
 
 MAGIC = b"TFJ1"
-FORMAT = 1
+FORMAT = 2
 HEADER = struct.Struct("<4sHHQ")
-RECORD_HEAD = struct.Struct("<II")
-BODY_HEAD = struct.Struct("<BQq")
-RECORD_OVERHEAD = RECORD_HEAD.size + BODY_HEAD.size
-FULL_HEAD = struct.Struct("<IIBQq")  # RECORD_HEAD and BODY_HEAD in one read
-record_bytes_max = 16 * 1024 * 1024
-"""A record longer than this is treated as damage, not as a length to trust."""
+FRAME_HEAD = struct.Struct("<II")
+COUNT = struct.Struct("<I")
+RECORD_HEAD = struct.Struct("<IBQq")
+frame_bytes_max = 256 * 1024 * 1024
+"""A frame longer than this is treated as damage, not as a length to trust."""
 
 
 class JournalCorrupted(RuntimeError):
@@ -61,9 +64,15 @@ class Record(NamedTuple):
     payload: bytes | memoryview
 
 
-def encode_record(version: int, seq: int, ts: int, payload: bytes) -> bytes:
-    body = BODY_HEAD.pack(version, seq, ts) + payload
-    return RECORD_HEAD.pack(len(body), crc32c(body)) + body
+def encode_frame(records: list[tuple[int, int, int, bytes]]) -> bytes:
+    """One frame of (version, seq, ts, payload) records."""
+    pack = RECORD_HEAD.pack
+    parts = [COUNT.pack(len(records))]
+    for version, seq, ts, payload in records:
+        parts.append(pack(len(payload), version, seq, ts))
+        parts.append(payload)
+    body = b"".join(parts)
+    return FRAME_HEAD.pack(len(body), crc32c(body)) + body
 
 
 @dataclass
@@ -161,12 +170,20 @@ class SegmentedLog:
             raise JournalCorrupted(
                 path, 0, f"starts at seq {first_seq}, expected {expected}: a segment is missing"
             )
+        seq = first_seq - 1
+        offset = HEADER.size
         try:
-            seq, offset = _check_records(data, first_seq, on_record, from_seq)
+            for records, end in _frames(data, first_seq):
+                if on_record is not None:
+                    for version, record_seq, ts, payload in records:
+                        if record_seq >= from_seq:
+                            on_record(version, record_seq, ts, payload)
+                seq += len(records)
+                offset = end
         except _Damage as damage:
-            if not newest or _valid_record_after(data, damage.offset):
+            if not newest or _valid_frame_after(data, damage.offset):
                 raise JournalCorrupted(path, damage.offset, damage.reason) from None
-            seq, offset = damage.last_seq, damage.offset  # a torn tail
+            # a torn tail: `seq` and `offset` stop at the last whole frame
         if offset < len(data):
             self.torn_bytes_cut += len(data) - offset
             if not read_only:
@@ -214,7 +231,7 @@ class SegmentedLog:
         if segment.size >= self.segment_bytes_max and segment.last_seq >= segment.first_seq:
             self._start_segment(expected)
             segment = self.segments[-1]
-        data = b"".join([encode_record(*record) for record in records])
+        data = encode_frame(records)
         written = os.write(self._fd, data)
         if written != len(data):
             raise OSError(f"short write to {segment.path}: {written} of {len(data)} bytes")
@@ -247,9 +264,13 @@ class SegmentedLog:
             data = segment.path.read_bytes()
             if len(data) > segment.size:
                 data = data[: segment.size]
-            for raw, _ in _scan(segment.path, data, HEADER.size):
-                if raw[1] >= from_seq:
-                    yield raw
+            try:
+                for records, _ in _frames(data, segment.first_seq):
+                    for record in records:
+                        if record[1] >= from_seq:
+                            yield record
+            except _Damage as damage:
+                raise JournalCorrupted(segment.path, damage.offset, damage.reason) from None
 
     def drop_segments_before(self, seq: int) -> list[Path]:
         """Delete whole closed segments whose records all precede `seq` (after a snapshot)."""
@@ -264,86 +285,63 @@ class SegmentedLog:
 
 
 class _Damage(Exception):
-    def __init__(self, offset: int, reason: str, last_seq: int = 0) -> None:
+    def __init__(self, offset: int, reason: str) -> None:
         super().__init__(reason)
         self.offset = offset
         self.reason = reason
-        self.last_seq = last_seq  # of the last good record before the damage
 
 
-def _scan(path: Path, data: bytes, offset: int) -> Iterator[tuple[RawRecord, int]]:
-    """Yield (record, end offset) from `offset`; any damage raises `JournalCorrupted`."""
-    try:
-        yield from _records(data, offset)
-    except _Damage as damage:
-        raise JournalCorrupted(path, damage.offset, damage.reason) from None
-
-
-def _records(data: bytes, offset: int) -> Iterator[tuple[RawRecord, int]]:
+def _frames(data: bytes, first_seq: int) -> Iterator[tuple[list[RawRecord], int]]:
+    """Yield (records, end offset) per frame of one segment, checked as they are read:
+    bounds, checksum and consecutive seqs. Raises `_Damage` at the first bad frame."""
     view = memoryview(data)
     size = len(data)
-    head = RECORD_HEAD.size
-    unpack = FULL_HEAD.unpack_from
-    body_min = BODY_HEAD.size
-    while offset < size:
-        if offset + FULL_HEAD.size > size:
-            raise _Damage(offset, "record header is incomplete")
-        length, checksum, version, seq, ts = unpack(data, offset)
-        end = offset + head + length
-        if length < body_min or length > record_bytes_max:
-            raise _Damage(offset, f"impossible record length {length}")
-        if end > size:
-            raise _Damage(offset, "record body is incomplete")
-        if crc32c(view[offset + head : end]) != checksum:
-            raise _Damage(offset, "checksum mismatch")
-        yield (version, seq, ts, view[offset + RECORD_OVERHEAD : end]), end
-        offset = end
-
-
-def _check_records(
-    data: bytes, first_seq: int, on_record: RecordSink | None, from_seq: int
-) -> tuple[int, int]:
-    """Check every record of one segment; returns (last seq, end offset).
-
-    The recovery path: one loop that checks length, checksum and sequence and hands each record
-    to `on_record` without building anything in between. Raises `_Damage` at the first bad one.
-    """
-    view = memoryview(data)
-    size = len(data)
-    unpack = FULL_HEAD.unpack_from
-    head = RECORD_HEAD.size
-    full = FULL_HEAD.size
-    body_min = BODY_HEAD.size
+    head = FRAME_HEAD.size
+    unpack_frame = FRAME_HEAD.unpack_from
+    unpack_record = RECORD_HEAD.unpack_from
+    record_head = RECORD_HEAD.size
     offset = HEADER.size
     seq = first_seq - 1
     while offset < size:
-        if offset + full > size:
-            raise _Damage(offset, "record header is incomplete", seq)
-        length, checksum, version, record_seq, ts = unpack(data, offset)
+        if offset + head > size:
+            raise _Damage(offset, "frame header is incomplete")
+        length, checksum = unpack_frame(data, offset)
         end = offset + head + length
-        if length < body_min or length > record_bytes_max:
-            raise _Damage(offset, f"impossible record length {length}", seq)
+        if length < COUNT.size or length > frame_bytes_max:
+            raise _Damage(offset, f"impossible frame length {length}")
         if end > size:
-            raise _Damage(offset, "record body is incomplete", seq)
+            raise _Damage(offset, "frame body is incomplete")
         if crc32c(view[offset + head : end]) != checksum:
-            raise _Damage(offset, "checksum mismatch", seq)
-        if record_seq != seq + 1:
-            raise _Damage(offset, f"seq {record_seq} follows {seq}", seq)
-        seq = record_seq
-        if on_record is not None and seq >= from_seq:
-            on_record(version, seq, ts, view[offset + RECORD_OVERHEAD : end])
+            raise _Damage(offset, "checksum mismatch")
+        (count,) = COUNT.unpack_from(data, offset + head)
+        position = offset + head + COUNT.size
+        records: list[RawRecord] = []
+        for _ in range(count):
+            if position + record_head > end:
+                raise _Damage(offset, "record overruns its frame")
+            length, version, record_seq, ts = unpack_record(data, position)
+            start = position + record_head
+            position = start + length
+            if position > end:
+                raise _Damage(offset, "record overruns its frame")
+            seq += 1
+            if record_seq != seq:
+                raise _Damage(offset, f"seq {record_seq} where {seq} was due")
+            records.append((version, record_seq, ts, view[start:position]))
+        if position != end:
+            raise _Damage(offset, "frame has bytes after its records")
+        yield records, end
         offset = end
-    return seq, offset
 
 
-def _valid_record_after(data: bytes, offset: int) -> bool:
-    """Whether any whole, checksummed record starts after `offset` (then it is not a torn tail)."""
+def _valid_frame_after(data: bytes, offset: int) -> bool:
+    """Whether a whole, checksummed frame starts after `offset` (then it is not a torn tail)."""
     size = len(data)
-    head = RECORD_HEAD.size
-    for start in range(offset + 1, size - RECORD_OVERHEAD + 1):
-        length, checksum = RECORD_HEAD.unpack_from(data, start)
+    head = FRAME_HEAD.size
+    for start in range(offset + 1, size - head - COUNT.size + 1):
+        length, checksum = FRAME_HEAD.unpack_from(data, start)
         end = start + head + length
-        if length < BODY_HEAD.size or end > size or data[start + head] == 0:
+        if length < COUNT.size or end > size:
             continue
         if crc32c(data[start + head : end]) == checksum:
             return True
