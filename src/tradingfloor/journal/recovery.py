@@ -17,6 +17,7 @@ from tradingfloor.journal.codec import (
     command_decoder,
 )
 from tradingfloor.journal.file import FileJournal
+from tradingfloor.journal.segments import RawRecord
 from tradingfloor.journal.snapshots import SnapshotStore, read_snapshot
 
 
@@ -86,22 +87,24 @@ def recover(
     apply = engine.apply
     decode = command_decoder.decode
 
-    def replay(version: int, seq: int, ts: int, payload: memoryview) -> None:
+    def replay(records: list[RawRecord]) -> None:
         nonlocal replayed
-        if not replayed and seq != snapshot_seq + 1:
+        first = records[0][1]
+        if first != snapshot_seq + replayed + 1:
             raise RecoveryError(
-                f"journal continues at seq {seq} but the newest valid snapshot is at "
-                f"{snapshot_seq}: records {snapshot_seq + 1}..{seq - 1} are missing"
+                f"journal continues at seq {first} but the newest valid snapshot is at "
+                f"{snapshot_seq}: records {snapshot_seq + 1}..{first - 1} are missing"
             )
-        if version != COMMAND_VERSION:
-            raise UnknownRecordVersion(f"command record version {version} at seq {seq}")
-        events = apply(decode(payload), seq, ts)
-        if on_events is not None and seq > events_after:
-            on_events(seq, ts, events)
-        replayed += 1
+        for version, seq, ts, payload in records:
+            if version != COMMAND_VERSION:
+                raise UnknownRecordVersion(f"command record version {version} at seq {seq}")
+            events = apply(decode(payload), seq, ts)
+            if on_events is not None and seq > events_after:
+                on_events(seq, ts, events)
+        replayed += len(records)
 
-    # One pass: the open's checksum scan feeds the engine.
-    journal.log.open(after_seq=snapshot_seq, on_record=replay, from_seq=snapshot_seq + 1)
+    # One pass: the open's checksum scan feeds the engine, a frame at a time.
+    journal.log.open(after_seq=snapshot_seq, on_frame=replay, from_seq=snapshot_seq + 1)
     if journal.first_seq > snapshot_seq + 1:
         raise RecoveryError(
             f"journal starts at seq {journal.first_seq} but the newest valid snapshot is at "

@@ -53,8 +53,8 @@ class JournalCorrupted(RuntimeError):
 RawRecord = tuple[int, int, int, memoryview]
 """(version, seq, ts, payload) as the replay fast path reads them."""
 
-RecordSink = Callable[[int, int, int, memoryview], None]
-"""Receives (version, seq, ts, payload) of each checked record during `open`."""
+FrameSink = Callable[[list[RawRecord]], None]
+"""Receives the checked records of each frame (those at or after `from_seq`) during `open`."""
 
 
 class Record(NamedTuple):
@@ -112,15 +112,15 @@ class SegmentedLog:
     def open(
         self,
         after_seq: int = 0,
-        on_record: RecordSink | None = None,
+        on_frame: FrameSink | None = None,
         from_seq: int = 1,
         read_only: bool = False,
     ) -> None:
         """Scan and check every segment, cut a torn tail, and get ready to append.
 
         `after_seq` is where an empty log starts (the seq of a snapshot that covers the rest).
-        `on_record(version, seq, ts, payload)`, if given, receives every record with seq >=
-        `from_seq` as the scan checks it, so that recovery reads the journal once.
+        `on_frame(records)`, if given, receives the records with seq >= `from_seq`, a frame at
+        a time, as the scan checks them, so that recovery reads the journal once.
         `read_only` changes nothing on disk: a torn tail is only counted, and no directory or
         segment is created.
         """
@@ -133,7 +133,7 @@ class SegmentedLog:
         for index, path in enumerate(paths):
             expected = self.segments[-1].last_seq + 1 if self.segments else None
             newest = index == len(paths) - 1
-            segment = self._check_segment(path, newest, expected, on_record, from_seq, read_only)
+            segment = self._check_segment(path, newest, expected, on_frame, from_seq, read_only)
             if segment is not None:
                 self.segments.append(segment)
         if not read_only:
@@ -153,7 +153,7 @@ class SegmentedLog:
         path: Path,
         newest: bool,
         expected: int | None,
-        on_record: RecordSink | None,
+        on_frame: FrameSink | None,
         from_seq: int,
         read_only: bool,
     ) -> Segment | None:
@@ -174,10 +174,8 @@ class SegmentedLog:
         offset = HEADER.size
         try:
             for records, end in _frames(data, first_seq):
-                if on_record is not None:
-                    for version, record_seq, ts, payload in records:
-                        if record_seq >= from_seq:
-                            on_record(version, record_seq, ts, payload)
+                if on_frame is not None and seq + len(records) >= from_seq:
+                    on_frame(records if seq + 1 >= from_seq else records[from_seq - seq - 1 :])
                 seq += len(records)
                 offset = end
         except _Damage as damage:
