@@ -232,3 +232,19 @@ def _print_journal_figures(appends: list[Any], replays: list[Any]) -> None:
     recovery = replays[-1]
     verdict = "met" if recovery.seconds <= 3.0 else "MISSED"
     console.print(f"recovery: {recovery.seconds:.2f} s (target ≤ 3 s: {verdict})")
+
+
+@bench_app.command("jetstream")
+def jetstream(
+    url: Annotated[str, typer.Option(help="NATS server with JetStream.")] = (
+        "nats://127.0.0.1:4222"
+    ),
+    seconds: Annotated[float, typer.Option(help="Seconds per concurrency level.")] = 5.0,
+    replay: Annotated[int, typer.Option(help="Commands to write, then replay.")] = 100_000,
+) -> None:
+    """Durable appends/s and replay speed of the JetStream journal (streams are deleted after)."""
+    import asyncio
+
+    from tradingfloor.bench import jetstream as bench
+
+    asyncio.run(bench.run(url, seconds, replay))

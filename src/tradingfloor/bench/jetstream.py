@@ -1,6 +1,6 @@
-"""Figures of the JetStream journal on a real NATS server. Prints figures, asserts nothing.
+"""`tradingfloor bench jetstream`: the JetStream journal on a real NATS server.
 
-    .venv/bin/python scripts/bench_jetstream_journal.py [--url nats://127.0.0.1:4222]
+    tradingfloor bench jetstream [--url nats://127.0.0.1:4222] [--seconds 5] [--replay 100000]
 
 1. Durable appends/s through the Sequencer (group commit) with 1, 16 and 256 concurrent
    callers, each awaiting its answer before sending the next command; ack latency p50/p99.
@@ -10,7 +10,6 @@
 Each run uses a stream of its own and deletes it at the end.
 """
 
-import argparse
 import asyncio
 import statistics
 import tempfile
@@ -118,16 +117,8 @@ async def drop(journal: JetStreamJournal) -> None:
         await connection.close()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="nats://127.0.0.1:4222")
-    parser.add_argument("--seconds", type=float, default=5.0, help="per concurrency level")
-    parser.add_argument("--replay", type=int, default=100_000, help="commands to replay")
-    args = parser.parse_args()
+async def run(url: str, seconds: float, replay_count: int) -> None:
+    """Appends at 1, 16 and 256 callers, then the replay figures. Prints, asserts nothing."""
     for callers in (1, 16, 256):
-        await appends(args.url, callers, args.seconds)
-    await replay(args.url, args.replay)
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+        await appends(url, callers, seconds)
+    await replay(url, replay_count)
