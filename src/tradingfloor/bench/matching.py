@@ -116,34 +116,18 @@ def _new_order(
     if roll < 0.85:
         price = MID - sign * TICK * rng.randint(1, SPREAD_TICKS)
         qty = 100 * rng.randint(1, 10)
-        return PlaceOrder(
-            order_id,
-            account,
-            SYMBOL,
-            side,
-            OrderType.LIMIT,
-            qty,
-            price=price,
-            tif=TimeInForce.GTC,
-        )
-    pressure = min(8.0, max(0.125, (live / LIVE_TARGET) ** 3))
-    qty = 100 * max(1, round(rng.randint(1, 25) * pressure))
-    if roll < 0.95:
+    else:
+        pressure = min(8.0, max(0.125, (live / LIVE_TARGET) ** 3))
+        qty = 100 * max(1, round(rng.randint(1, 25) * pressure))
+        if roll >= 0.95:
+            return PlaceOrder(order_id, account, SYMBOL, side, OrderType.MARKET, qty)
         book = shadow.book(SYMBOL)
         touch = book.best_ask() if side == Side.BUY else book.best_bid()
         base = touch.price if touch is not None else MID
         price = base + sign * TICK * rng.randint(0, 5)
-        return PlaceOrder(
-            order_id,
-            account,
-            SYMBOL,
-            side,
-            OrderType.LIMIT,
-            qty,
-            price=price,
-            tif=TimeInForce.GTC,
-        )
-    return PlaceOrder(order_id, account, SYMBOL, side, OrderType.MARKET, qty)
+    return PlaceOrder(
+        order_id, account, SYMBOL, side, OrderType.LIMIT, qty, price=price, tif=TimeInForce.GTC
+    )
 
 
 def file_workload(path: Path) -> Workload:

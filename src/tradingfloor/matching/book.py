@@ -318,6 +318,20 @@ class OrderBook:
             and new_leaves <= order.leaves
             and command.stop_price is None
         )
+        out.append(
+            OrderReplaced(
+                seq,
+                ts,
+                command.order_id,
+                command.new_order_id,
+                self.symbol,
+                qty,
+                price,
+                stop_price,
+                new_leaves,
+                keeps_priority,
+            )
+        )
         if keeps_priority:
             level = (self._bids if order.side == BUY else self._asks)[order.price]  # type: ignore[index]
             level.qty -= order.leaves - new_leaves
@@ -326,20 +340,6 @@ class OrderBook:
             order.qty = qty
             order.leaves = new_leaves
             self._orders[order.order_id] = order
-            out.append(
-                OrderReplaced(
-                    seq,
-                    ts,
-                    command.order_id,
-                    command.new_order_id,
-                    self.symbol,
-                    qty,
-                    price,
-                    stop_price,
-                    new_leaves,
-                    True,
-                )
-            )
             return
         self._remove(order)
         order.status = OrderStatus.REPLACED
@@ -353,20 +353,6 @@ class OrderBook:
             status=PARTIALLY_FILLED if order.filled else NEW,
         )
         order.leaves = 0
-        out.append(
-            OrderReplaced(
-                seq,
-                ts,
-                command.order_id,
-                command.new_order_id,
-                self.symbol,
-                qty,
-                price,
-                stop_price,
-                new_leaves,
-                False,
-            )
-        )
         if resting:
             self._execute(replacement, seq, ts, out)
         else:
