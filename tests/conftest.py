@@ -2,9 +2,14 @@
 
 import os
 import socket
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+
+if TYPE_CHECKING:
+    from tradingfloor.journal.jetstream import JetStreamSettings
 
 # --------------------------------------------------------------------------- external services
 
@@ -40,3 +45,27 @@ def nats_url() -> str:
     """The NATS server's URL (TRADINGFLOOR_NATS_URL, default 127.0.0.1:4222), or a skip."""
     require_tcp_service("NATS", NATS_URL, 4222)
     return NATS_URL
+
+
+# --------------------------------------------------------------------------- JetStream streams
+
+
+@pytest.fixture
+async def jetstream_settings(nats_url: str) -> "AsyncIterator[JetStreamSettings]":
+    """Settings of a JetStream journal stream of its own, deleted at the end."""
+    import uuid
+
+    import nats
+    import nats.js.errors
+
+    from tradingfloor.journal.jetstream import JetStreamSettings
+
+    shard = f"test-{uuid.uuid4().hex[:12]}"
+    yield JetStreamSettings(url=nats_url, shard=shard)
+    connection = await nats.connect(nats_url)
+    try:
+        await connection.jetstream().delete_stream(f"TF_JOURNAL_{shard}")
+    except nats.js.errors.NotFoundError:
+        pass
+    finally:
+        await connection.close()

@@ -22,14 +22,11 @@ import shutil
 import signal
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
-import nats
-import nats.js.errors
 import pytest
 
 from tradingfloor.domain.commands import AddInstrument, CancelOrder, Command, PlaceOrder
@@ -495,19 +492,6 @@ async def test_kill_9_with_file_journal(tmp_path: Path) -> None:
     node = NodeProcess(data, ["--journal", "file"], tmp_path / "node.log")
     run = CrashRun(data, node, read_file_journal, True, True, random.Random(SEED))
     await crash_loop(run)
-
-
-@pytest.fixture
-async def jetstream_settings(nats_url: str) -> AsyncIterator[JetStreamSettings]:
-    shard = f"crash-{uuid.uuid4().hex[:12]}"
-    yield JetStreamSettings(url=nats_url, shard=shard)
-    connection = await nats.connect(nats_url)
-    try:
-        await connection.jetstream().delete_stream(f"TF_JOURNAL_{shard}")
-    except nats.js.errors.NotFoundError:
-        pass
-    finally:
-        await connection.close()
 
 
 async def test_kill_9_with_jetstream_journal(

@@ -3,7 +3,6 @@
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
@@ -32,17 +31,9 @@ SYMBOLS = ("XYZ", "ABC")
 
 
 @pytest.fixture
-async def settings(nats_url: str) -> AsyncIterator[JetStreamSettings]:
-    """Settings of a stream of its own, deleted at the end."""
-    shard = f"test-{uuid.uuid4().hex[:12]}"
-    yield JetStreamSettings(url=nats_url, shard=shard)
-    connection = await nats.connect(nats_url)
-    try:
-        await connection.jetstream().delete_stream(f"TF_JOURNAL_{shard}")
-    except nats.js.errors.NotFoundError:
-        pass
-    finally:
-        await connection.close()
+def settings(jetstream_settings: JetStreamSettings) -> JetStreamSettings:
+    """Settings of a stream of its own (see conftest), deleted at the end."""
+    return jetstream_settings
 
 
 def commands(count: int, seed: int = 7) -> list[Command]:
