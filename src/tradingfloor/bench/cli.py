@@ -23,6 +23,9 @@ def matching(
         Path | None, typer.Option(help="Also write the workload as JSON lines here.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    profile: Annotated[
+        bool, typer.Option(help="Also profile one pass and print where the time goes.")
+    ] = False,
 ) -> None:
     """Throughput and per-command latency of the engine, events included."""
     from tradingfloor.bench import matching as bench
@@ -53,6 +56,9 @@ def matching(
         f"{result.ops:,} ops in {result.seconds:.3f} s; {result.live_orders:,} orders live at "
         f"the end; latencies include ~{bench.clock_overhead_ns()} ns of clock reading"
     )
+    if profile:
+        console.print("where the time goes (cProfile, one more pass; its own cost inflates all):")
+        print(bench.profile(load))
 
 
 @bench_app.command("journal")
