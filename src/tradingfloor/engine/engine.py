@@ -124,7 +124,7 @@ class Engine:
                 ts,
                 command.order_id,
                 command.symbol,
-                self._not_live_reason(book, command.order_id, command.account),
+                self._not_live_reason(book, command.order_id),
             )
         )
 
@@ -132,7 +132,7 @@ class Engine:
         book = self.books.get(command.symbol)
         reason = None
         if book is None or not book.is_live(command.order_id):
-            reason = self._not_live_reason(book, command.order_id, command.account)
+            reason = self._not_live_reason(book, command.order_id)
         elif type(command.new_order_id) is not int or command.new_order_id <= self.last_order_id:
             reason = RejectReason.DUPLICATE_ORDER_ID
         if reason is not None or book is None:
@@ -160,14 +160,13 @@ class Engine:
             self.books[symbol].expire(seq, ts, out)
 
     def _add_instrument(self, command: AddInstrument, seq: int, ts: int, out: list[Event]) -> None:
+        """Idempotent: listing a symbol that is listed already changes nothing."""
         instrument = command.instrument
         if instrument.symbol not in self.books:
             self.books[instrument.symbol] = OrderBook(instrument)
             out.append(InstrumentAdded(seq, ts, instrument))
 
-    def _not_live_reason(
-        self, book: OrderBook | None, order_id: int, account: str
-    ) -> RejectReason:
+    def _not_live_reason(self, book: OrderBook | None, order_id: int) -> RejectReason:
         if book is None:
             return RejectReason.UNKNOWN_SYMBOL
         if book.is_live(order_id):
