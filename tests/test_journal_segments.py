@@ -743,7 +743,7 @@ def test_a_torn_only_frame_of_a_preallocated_newest_segment_is_zeroed(tmp_path: 
     check_tear_before_zeros_at_every_offset(tmp_path, records(1, seq - 1), 300)
 
 
-@pytest.mark.parametrize("written", [0, 1, 4, 7])
+@pytest.mark.parametrize("written", [0, 1, 4, 7, 8])
 def test_a_preallocated_newest_segment_without_a_whole_header_is_removed(
     tmp_path: Path, written: int
 ) -> None:

@@ -190,13 +190,19 @@ class SegmentedLog:
     ) -> Segment | None:
         data = path.read_bytes()
         magic, fmt, kind, first_seq = HEADER.unpack_from(data.ljust(HEADER.size, b"\0"))
-        if len(data) < HEADER.size or magic != MAGIC or fmt != FORMAT or kind != self.kind:
+        if (
+            len(data) < HEADER.size
+            or magic != MAGIC
+            or fmt != FORMAT
+            or kind != self.kind
+            or first_seq == 0  # seqs start at 1: the seq was not written
+        ):
             if newest and not read_only and _zeros_from(data, HEADER.size):
                 # created (preallocated or not), its header not yet whole when it died: it has
                 # no records
                 path.unlink()
                 return None
-            if len(data) < HEADER.size:
+            if len(data) < HEADER.size or first_seq == 0:
                 raise JournalCorrupted(path, 0, "segment header is incomplete")
             raise JournalCorrupted(path, 0, f"not a kind-{self.kind} segment of format {FORMAT}")
         if expected is not None and first_seq != expected:
@@ -216,7 +222,7 @@ class SegmentedLog:
             damage = error
         if damage is None and not _zeros_from(data, offset):
             damage = _Damage(offset, "bytes after the end of the log")
-        if damage is not None and (not newest or _valid_frame_after(data, damage.offset)):
+        if damage is not None and (not newest or _valid_frame_after(data, damage.offset, seq)):
             raise JournalCorrupted(path, damage.offset, damage.reason)
         # else any damage is a torn tail: `seq` and `offset` stop at the last whole frame
         if damage is not None:
@@ -486,11 +492,14 @@ def _frames(data: bytes, first_seq: int) -> Iterator[tuple[list[RawRecord], int]
         offset = end
 
 
-def _valid_frame_after(data: bytes, offset: int) -> bool:
+def _valid_frame_after(data: bytes, offset: int, last_seq: int) -> bool:
     """Whether a whole, checksummed frame starts after `offset` (then it is not a torn tail).
 
-    A frame's length is never 0, so a candidate start whose 4 length bytes are all zero is
-    skipped, and runs of zeros are crossed in C rather than a byte at a time.
+    `last_seq` is the seq of the last record before `offset`. A frame's length is never 0, so
+    a candidate start whose 4 length bytes are all zero is skipped, and runs of zeros are
+    crossed in C rather than a byte at a time. The checksum, which may span megabytes, is
+    computed only for a candidate whose first record could follow: its seq after `last_seq`
+    by no more than the records that fit before it.
     """
     size = len(data)
     view = memoryview(data)
@@ -516,10 +525,13 @@ def _valid_frame_after(data: bytes, offset: int) -> bool:
                 plausible = length == COUNT.size
             else:
                 first = start + head + COUNT.size
-                plausible = (
-                    first + RECORD_HEAD.size <= end
-                    and first + RECORD_HEAD.size + unpack_record(data, first)[0] <= end
-                )
+                plausible = COUNT.size + count * RECORD_HEAD.size <= length
+                if plausible:
+                    payload_length, _, seq, _ = unpack_record(data, first)
+                    plausible = (
+                        first + RECORD_HEAD.size + payload_length <= end
+                        and last_seq < seq <= last_seq + 1 + (start - offset) // RECORD_HEAD.size
+                    )
             if plausible and crc32c(view[start + head : end]) == checksum:
                 return True
         start += 1
