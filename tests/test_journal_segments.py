@@ -462,8 +462,12 @@ def test_a_tail_of_garbage_or_zeros_is_cut(tmp_path: Path, tail: bytes) -> None:
 
     log = open_log(tmp_path)
 
-    assert log.torn_bytes_cut == len(tail)
-    assert path.stat().st_size == size
+    if tail.strip(b"\0"):
+        assert log.torn_bytes_cut == len(tail)
+        assert path.stat().st_size == size
+    else:  # zeros after the last frame are the end of the log (a preallocated segment's room)
+        assert log.torn_bytes_cut == 0
+        assert path.stat().st_size == size + len(tail)
     assert contents(log) == records(1, 3)
     log.append(records(4, 1))
     log.close()
@@ -490,7 +494,7 @@ def test_a_bad_checksum_in_the_very_last_record_is_a_torn_tail(tmp_path: Path) -
 
 
 def test_a_flipped_bit_in_any_record_but_the_newest_last_is_corruption(tmp_path: Path) -> None:
-    places = write_one_per_batch(tmp_path, 16, 250)
+    places = write_one_per_batch(tmp_path, 15, 250)
     assert len({path for path, _, _ in places}) >= 3
     newest = places[-1][0]
     assert sum(1 for path, _, _ in places if path == newest) >= 3  # middle records there too
@@ -509,7 +513,7 @@ def test_a_flipped_bit_in_any_record_but_the_newest_last_is_corruption(tmp_path:
             assert str(path) in str(caught.value)
             assert f"offset {start}" in str(caught.value)
             path.write_bytes(originals[path])
-    assert contents(open_log(tmp_path, 250)) == records(1, 16)  # nothing was cut on the way
+    assert contents(open_log(tmp_path, 250)) == records(1, 15)  # nothing was cut on the way
 
 
 def test_a_damaged_middle_record_of_the_newest_segment_is_not_cut_as_a_tail(
@@ -565,3 +569,279 @@ def test_reading_gives_only_what_was_appended_when_the_file_has_more(tmp_path: P
         file.write(b"\0" * 10)  # as if another writer raced: not the log's records
 
     assert contents(log) == records(1, 3)
+
+
+# ---------------------------------------------------------------- preallocated segments
+
+PREALLOCATED = 4096
+
+
+def open_preallocated(directory: Path, segment_bytes_max: int = PREALLOCATED) -> SegmentedLog:
+    log = SegmentedLog(
+        directory, segment_bytes_max=segment_bytes_max, fsync=False, preallocate=True
+    )
+    log.open()
+    return log
+
+
+def test_a_preallocated_segment_is_zero_filled_and_written_in_place(tmp_path: Path) -> None:
+    log = open_preallocated(tmp_path)
+    log.append(records(1, 3))
+    log.append(records(4, 2))
+
+    path = segment_paths(tmp_path)[0]
+    data = path.read_bytes()
+    assert len(data) == PREALLOCATED
+    size = log.segments[0].size
+    assert size == HEADER.size + len(encode_frame(records(1, 3))) + len(
+        encode_frame(records(4, 2))
+    )
+    assert data[size:] == bytes(PREALLOCATED - size)
+    assert contents(log) == records(1, 5)  # never the zeros
+
+
+def test_a_reopened_preallocated_segment_continues_at_its_logical_end(tmp_path: Path) -> None:
+    log = open_preallocated(tmp_path)
+    log.append(records(1, 3))
+    size = log.segments[0].size
+    log.close()
+
+    again = open_preallocated(tmp_path)
+
+    assert (again.last_seq, again.segments[0].size, again.torn_bytes_cut) == (3, size, 0)
+    again.append(records(4, 2))
+    again.close()
+    path = segment_paths(tmp_path)[0]
+    assert path.stat().st_size == PREALLOCATED
+    third = open_preallocated(tmp_path)
+    assert contents(third) == records(1, 5)
+    assert third.segments[0].size == size + len(encode_frame(records(4, 2)))
+
+
+def test_preallocated_segments_rotate_and_the_next_one_is_prepared_ahead(tmp_path: Path) -> None:
+    log = open_preallocated(tmp_path, 600)
+    written = records(1, 60)
+    for record in written:
+        log.append([record])
+        if log.segments[-1].size * 2 >= 600:  # past half: the next one is being prepared
+            assert log._next is not None
+
+    assert len(log.segments) > 3
+    for segment in log.segments:
+        assert segment.path.stat().st_size == 600
+        assert segment.size <= 600
+    assert contents(log) == written
+    log.close()
+    assert not log.next_path.exists()  # a prepared segment that was not needed is removed
+    again = open_preallocated(tmp_path, 600)
+    assert contents(again) == written
+    again.append(records(61, 1))
+    assert contents(again, 60) == records(60, 2)
+
+
+def test_a_log_that_was_not_preallocated_is_filled_when_opened_to_be(tmp_path: Path) -> None:
+    log = open_log(tmp_path)  # not preallocated: the file is as long as its frames
+    log.append(records(1, 3))
+    log.close()
+    path = segment_paths(tmp_path)[0]
+    assert path.stat().st_size < PREALLOCATED
+
+    again = open_preallocated(tmp_path)
+
+    assert path.stat().st_size == PREALLOCATED
+    again.append(records(4, 1))
+    again.close()
+    assert contents(open_log(tmp_path)) == records(1, 4)
+
+
+def test_a_prepared_segment_left_by_a_crash_is_removed_on_open(tmp_path: Path) -> None:
+    log = open_preallocated(tmp_path)
+    log.append(records(1, 2))
+    log.close()
+    leftover = tmp_path / "journal-next.tmp"
+    leftover.write_bytes(b"\0" * 100)  # half zero-filled when the process died
+
+    read_only = SegmentedLog(tmp_path, fsync=False)
+    read_only.open(read_only=True)
+    assert leftover.exists()  # a read-only open changes nothing
+    again = open_preallocated(tmp_path)
+
+    assert not leftover.exists()
+    assert contents(again) == records(1, 2)
+    assert [p.name for p in tmp_path.iterdir()] == [segment_paths(tmp_path)[0].name]
+
+
+def check_tear_before_zeros_at_every_offset(
+    directory: Path,
+    kept: list[tuple[int, int, int, bytes]],
+    segment_bytes_max: int,
+    last_batch: int = 1,
+) -> None:
+    """A preallocated newest segment whose last frame (of `last_batch` records) reached the
+    disk only up to each byte offset, zeros after it (then only from each offset on, zeros
+    before it): reopen zeroes the damage, keeps the file's size, and appends after it."""
+    newest = segment_paths(directory)[-1]
+    whole = newest.read_bytes()
+    last = kept[-1][1] + 1
+    frame = encode_frame(records(last, last_batch))
+    frame_start = whole.index(frame)
+    frame_end = frame_start + len(frame)
+    assert whole[frame_end:] == bytes(len(whole) - frame_end)
+    tears = [
+        whole[:length] + bytes(len(whole) - length) for length in range(frame_start, frame_end)
+    ] + [
+        whole[:frame_start] + bytes(length - frame_start) + whole[length:]
+        for length in range(frame_start + 1, frame_end)
+    ]
+    for tear, torn in enumerate(tears):
+        newest.write_bytes(torn)
+
+        log = open_preallocated(directory, segment_bytes_max)
+
+        assert log.torn_bytes_cut == len(torn[frame_start:].rstrip(b"\0")), tear
+        after = newest.read_bytes()
+        assert len(after) == len(whole), tear
+        assert after[:frame_start] == whole[:frame_start], tear
+        assert after[frame_start:] == bytes(len(whole) - frame_start), tear
+        assert log.last_seq == last - 1, tear
+        assert contents(log) == kept, tear
+        log.append(records(last, 2))
+        log.close()
+        assert contents(open_preallocated(directory, segment_bytes_max)) == [
+            *kept,
+            *records(last, 2),
+        ]
+    newest.write_bytes(whole)
+
+
+def test_a_torn_last_frame_before_zeros_is_zeroed_at_every_offset(tmp_path: Path) -> None:
+    log = open_preallocated(tmp_path)
+    log.append(records(1, 3))
+    log.append(records(4, 1))
+    log.close()
+
+    check_tear_before_zeros_at_every_offset(tmp_path, records(1, 3), PREALLOCATED)
+
+
+def test_a_torn_last_batch_before_zeros_is_zeroed_whole(tmp_path: Path) -> None:
+    log = open_preallocated(tmp_path)
+    log.append(records(1, 2))
+    log.append(records(3, 4))
+    log.close()
+
+    check_tear_before_zeros_at_every_offset(tmp_path, records(1, 2), PREALLOCATED, 4)
+
+
+def test_a_torn_only_frame_of_a_preallocated_newest_segment_is_zeroed(tmp_path: Path) -> None:
+    log = open_preallocated(tmp_path, 300)
+    seq = 0
+    while len(log.segments) < 3:
+        seq += 1
+        log.append(records(seq, 1))
+    log.close()
+
+    check_tear_before_zeros_at_every_offset(tmp_path, records(1, seq - 1), 300)
+
+
+@pytest.mark.parametrize("written", [0, 1, 4, 7, 8])
+def test_a_preallocated_newest_segment_without_a_whole_header_is_removed(
+    tmp_path: Path, written: int
+) -> None:
+    log = open_preallocated(tmp_path, 300)
+    seq = 0
+    while len(log.segments) < 2:
+        seq += 1
+        log.append(records(seq, 1))
+    log.close()
+    newest = segment_paths(tmp_path)[-1]
+    header = newest.read_bytes()[: HEADER.size]
+    newest.write_bytes(header[:written] + bytes(300 - written))  # renamed in, header not whole
+
+    again = open_preallocated(tmp_path, 300)
+
+    assert not newest.exists()  # no records in it; made again at the next append
+    assert contents(again) == records(1, seq - 1)
+    again.append(records(seq, 1))
+    again.close()
+    assert contents(open_preallocated(tmp_path, 300)) == records(1, seq)
+
+
+def test_a_whole_frame_after_zeros_in_the_newest_segment_is_corruption(tmp_path: Path) -> None:
+    log = open_preallocated(tmp_path)
+    log.append(records(1, 2))
+    log.append(records(3, 1))
+    log.append(records(4, 1))
+    log.close()
+    path = segment_paths(tmp_path)[0]
+    data = bytearray(path.read_bytes())
+    start = HEADER.size + len(encode_frame(records(1, 2)))
+    data[start : start + len(encode_frame(records(3, 1)))] = bytes(
+        len(encode_frame(records(3, 1)))
+    )
+    path.write_bytes(data)  # seq 3's frame lost, seq 4's whole after it
+
+    with pytest.raises(JournalCorrupted) as caught:
+        open_preallocated(tmp_path)
+
+    assert (caught.value.path, caught.value.offset) == (path, start)
+    assert path.read_bytes() == data
+
+
+def test_bytes_after_the_end_of_a_closed_segment_are_corruption(tmp_path: Path) -> None:
+    log = open_preallocated(tmp_path, 300)
+    while len(log.segments) < 2:
+        log.append(records(log.last_seq + 1, 1))
+    log.close()
+    closed = log.segments[0]
+    data = bytearray(closed.path.read_bytes())
+    data[closed.size + 10] = 0x55
+    closed.path.write_bytes(data)
+
+    with pytest.raises(JournalCorrupted) as caught:
+        open_preallocated(tmp_path, 300)
+
+    assert (caught.value.path, caught.value.offset) == (closed.path, closed.size)
+
+
+def test_a_read_only_open_of_a_torn_preallocated_segment_changes_nothing(tmp_path: Path) -> None:
+    log = open_preallocated(tmp_path)
+    log.append(records(1, 2))
+    log.append(records(3, 2))
+    log.close()
+    path = segment_paths(tmp_path)[0]
+    data = bytearray(path.read_bytes())
+    end = log.segments[0].size
+    data[end - 5 : end] = bytes(5)
+    path.write_bytes(data)
+
+    read_only = SegmentedLog(tmp_path, fsync=False)
+    read_only.open(read_only=True)
+
+    assert contents(read_only) == records(1, 2)
+    assert 0 < read_only.torn_bytes_cut <= len(encode_frame(records(3, 2)))
+    assert path.read_bytes() == data
+
+
+def test_a_mostly_zero_64_mib_segment_opens_with_its_records(tmp_path: Path) -> None:
+    big = 64 * 1024 * 1024
+    log = open_preallocated(tmp_path, big)
+    log.append(records(1, 5))
+    log.append(records(6, 5))
+    log.close()
+    path = segment_paths(tmp_path)[0]
+    assert path.stat().st_size == big
+
+    again = open_preallocated(tmp_path, big)
+    assert (again.torn_bytes_cut, contents(again)) == (0, records(1, 10))
+    again.close()
+
+    with path.open("r+b") as file:  # the last frame torn, zeros after it
+        file.seek(log.segments[0].size - 3)
+        file.write(b"\0\0\0")
+    torn = open_preallocated(tmp_path, big)
+    assert torn.torn_bytes_cut > 0
+    assert contents(torn) == records(1, 5)
+    assert path.stat().st_size == big
+    torn.append(records(6, 1))
+    torn.close()
+    assert contents(open_preallocated(tmp_path, big)) == records(1, 6)

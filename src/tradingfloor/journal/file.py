@@ -18,10 +18,16 @@ class FileJournal(Journal):
     """
 
     def __init__(
-        self, directory: Path, fsync: bool = True, segment_bytes_max: int = 64 * 1024 * 1024
+        self,
+        directory: Path,
+        fsync: bool = True,
+        segment_bytes_max: int = 64 * 1024 * 1024,
+        preallocate: bool | None = None,
     ) -> None:
+        """`preallocate` (by default: with `fsync`) zero-fills each segment ahead of use, so
+        that an append's fdatasync has no file size to commit (see `segments`)."""
         self.log = SegmentedLog(
-            Path(directory), "journal", COMMAND_LOG_KIND, segment_bytes_max, fsync
+            Path(directory), "journal", COMMAND_LOG_KIND, segment_bytes_max, fsync, preallocate
         )
 
     @property
