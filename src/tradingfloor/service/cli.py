@@ -58,12 +58,12 @@ def node(
         except ConnectionError as error:
             console.print(f"[red]{error}[/red]")
             raise typer.Exit(1) from error
+        state = recovered.engine.state_hash()
         console.print(
             f"recovered to seq {recovered.last_seq} (snapshot {recovered.snapshot_seq}, "
-            f"{recovered.replayed} replayed) in {recovered.seconds:.3f} s; "
-            f"state {recovered.engine.state_hash()[:16]}"
+            f"{recovered.replayed} replayed) in {recovered.seconds:.3f} s; state {state[:16]}"
         )
-        print(f"hash {recovered.engine.state_hash()} at seq {recovered.last_seq}", flush=True)
+        print(f"hash {state} at seq {recovered.last_seq}", flush=True)
         sequencer = node.sequencer
         if sequencer is None:
             raise RuntimeError("node started without a sequencer")
