@@ -27,6 +27,7 @@ from tradingfloor.domain.enums import (
 from tradingfloor.domain.events import (
     CancelRejected,
     Event,
+    OrderAccepted,
     OrderCanceled,
     OrderExpired,
     OrderRejected,
@@ -689,6 +690,16 @@ def test_buy_trailing_stop_by_bps_follows_the_low() -> None:
     events = desk.print_trade(9_090)
 
     assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 9_090, 9_090) in events
+
+
+def test_trailing_stop_is_accepted_with_the_stop_it_computed() -> None:
+    desk = Desk()
+    desk.print_trade(200)
+
+    stop = desk.place(SELL, 5, order_type=TRAILING, trail_price=10, account="S")
+
+    accepted = [e for e in desk.events if isinstance(e, OrderAccepted)]
+    assert [(e.order_id, e.stop_price) for e in accepted] == [(stop, 190)]
 
 
 def test_trailing_stop_placed_before_any_trade_trails_from_the_first_trade() -> None:

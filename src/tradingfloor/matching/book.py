@@ -219,6 +219,9 @@ class OrderBook:
                 )
             )
             return
+        is_stop = order_type in STOP_TYPES
+        if is_stop:  # first, so that a trailing stop's accepted event carries its stop price
+            self._arm_stop(order)  # an election only queues it: it enters after this event
         out.append(
             OrderAccepted(
                 seq,
@@ -235,9 +238,11 @@ class OrderBook:
                 order.client_order_id,
             )
         )
-        if order_type in STOP_TYPES:
-            self._arm_stop(order)
-        elif price is None or tif == IOC or tif == FOK:
+        if is_stop:
+            if self._triggered:
+                self._run_triggered(seq, ts, out)
+            return
+        if price is None or tif == IOC or tif == FOK:
             self._execute(order, seq, ts, out)
         elif side == BUY:
             if self._ask_heap and self._ask_heap[0] <= price:
