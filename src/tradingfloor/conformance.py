@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tradingfloor.domain.commands import AddInstrument, PlaceOrder
-from tradingfloor.domain.enums import OrderType
+from tradingfloor.domain.enums import STOP_ORDER_TYPES
 from tradingfloor.domain.events import (
     CancelRejected,
     Event,
@@ -28,7 +28,6 @@ from tradingfloor.domain.events import (
 from tradingfloor.engine import Engine
 from tradingfloor.scenario import ScenarioError, StepTranslator, instrument_from
 
-STOP_TYPES = {OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP}
 EXPECT_KEYS = {"trades", "filled", "status", "depth", "rejected", "last_price"}
 
 
@@ -58,7 +57,7 @@ class Projection:
                 state.notional += event.qty * event.price
                 state.status = "partially_filled" if leaves else "filled"
         elif isinstance(event, OrderAccepted):
-            pending = event.order_type in STOP_TYPES
+            pending = event.order_type in STOP_ORDER_TYPES
             self.orders[event.order_id] = OrderState("pending_trigger" if pending else "new")
         elif isinstance(event, OrderRejected):
             self.orders.setdefault(event.order_id, OrderState("rejected"))

@@ -22,6 +22,10 @@ class OrderType(IntEnum):
     """A stop-market whose stop follows the best last price by an offset or a percentage."""
 
 
+STOP_ORDER_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
+"""Order types that wait unseen for a trigger before they enter the book."""
+
+
 class TimeInForce(IntEnum):
     DAY = 1
     GTC = 2

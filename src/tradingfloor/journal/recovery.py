@@ -60,6 +60,15 @@ def restore_newest(
     return Engine(), 0, skipped
 
 
+def _check_continues(snapshot_seq: int, replayed: int, seq: int) -> None:
+    """The journal must go on right after the snapshot and what was replayed since."""
+    if seq != snapshot_seq + replayed + 1:
+        raise RecoveryError(
+            f"journal gives seq {seq} after {snapshot_seq + replayed} (newest valid snapshot at "
+            f"{snapshot_seq}): records {snapshot_seq + replayed + 1}..{seq - 1} are missing"
+        )
+
+
 def _check_covered(snapshot_seq: int, journal_last_seq: int) -> None:
     if journal_last_seq < snapshot_seq:
         raise RecoveryError(
@@ -89,12 +98,7 @@ def recover(
 
     def replay(records: list[RawRecord]) -> None:
         nonlocal replayed
-        first = records[0][1]
-        if first != snapshot_seq + replayed + 1:
-            raise RecoveryError(
-                f"journal continues at seq {first} but the newest valid snapshot is at "
-                f"{snapshot_seq}: records {snapshot_seq + 1}..{first - 1} are missing"
-            )
+        _check_continues(snapshot_seq, replayed, records[0][1])
         for version, seq, ts, payload in records:
             if version != COMMAND_VERSION:
                 raise UnknownRecordVersion(f"command record version {version} at seq {seq}")
@@ -105,11 +109,7 @@ def recover(
 
     # One pass: the open's checksum scan feeds the engine, a frame at a time.
     journal.log.open(after_seq=snapshot_seq, on_frame=replay, from_seq=snapshot_seq + 1)
-    if journal.first_seq > snapshot_seq + 1:
-        raise RecoveryError(
-            f"journal starts at seq {journal.first_seq} but the newest valid snapshot is at "
-            f"{snapshot_seq}: records {snapshot_seq + 1}..{journal.first_seq - 1} are missing"
-        )
+    # (a journal compacted past the snapshot fails the first `_check_continues` above)
     _check_covered(snapshot_seq, journal.last_seq)
     return Recovered(engine, snapshot_seq, replayed, time.perf_counter() - start, skipped)
 
@@ -129,10 +129,7 @@ async def recover_from(
     replayed = 0
     entries: AsyncIterator[Entry] = journal.replay(snapshot_seq + 1)
     async for entry in entries:
-        if entry.seq != snapshot_seq + replayed + 1:
-            raise RecoveryError(
-                f"journal gives seq {entry.seq} after {snapshot_seq + replayed}: records missing"
-            )
+        _check_continues(snapshot_seq, replayed, entry.seq)
         events = engine.apply(entry.command, entry.seq, entry.ts)
         if on_events is not None and entry.seq > events_after:
             on_events(entry.seq, entry.ts, events)

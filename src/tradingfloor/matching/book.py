@@ -21,6 +21,7 @@ import msgspec
 
 from tradingfloor.domain.commands import PlaceOrder, ReplaceOrder
 from tradingfloor.domain.enums import (
+    STOP_ORDER_TYPES,
     CancelReason,
     OrderStatus,
     OrderType,
@@ -66,7 +67,7 @@ CANCEL_NEWEST = SelfTradePrevention.CANCEL_NEWEST
 CANCEL_OLDEST = SelfTradePrevention.CANCEL_OLDEST
 CANCEL_BOTH = SelfTradePrevention.CANCEL_BOTH
 DECREMENT = SelfTradePrevention.DECREMENT
-STOP_TYPES = frozenset({STOP, STOP_LIMIT, TRAILING_STOP})
+STOP_TYPES = STOP_ORDER_TYPES
 BPS_SCALE = 10_000
 
 stop_heap_garbage_max = 1_024
