@@ -16,12 +16,28 @@ from tradingfloor.domain.commands import (
     AddInstrument,
     CancelOrder,
     Command,
+    ConfigureRisk,
+    Deposit,
+    DepositShares,
     ExpireOrders,
+    HaltTrading,
+    OpenAccount,
     PlaceOrder,
     ReplaceOrder,
+    ResumeTrading,
+    SetAccountStatus,
+    SetReferencePrice,
+    SettleFunds,
+    UpdateMarketIndex,
+    Withdraw,
+    WithdrawShares,
 )
 from tradingfloor.domain.enums import (
+    AccountKind,
+    AccountStatus,
     CancelReason,
+    DayTradePolicy,
+    HaltReason,
     OrderType,
     SelfTradePrevention,
     Side,
@@ -29,18 +45,32 @@ from tradingfloor.domain.enums import (
 )
 from tradingfloor.domain.events import (
     ANY_EVENT,
+    AccountOpened,
+    AccountStatusChanged,
     CancelRejected,
+    CommandRejected,
+    DayTradeCounted,
     Event,
+    FundsDeposited,
+    FundsSettled,
+    FundsWithdrawn,
     InstrumentAdded,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
     OrderRejected,
     OrderReplaced,
+    ReferencePriceSet,
     ReplaceRejected,
+    RiskConfigured,
+    SharesDeposited,
+    SharesWithdrawn,
     StopTriggered,
     TradeExecuted,
+    TradingHalted,
+    TradingResumed,
 )
+from tradingfloor.domain.settings import FeeSchedule, RiskSettings
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.journal.codec import (
@@ -90,6 +120,28 @@ COMMANDS: list[Command] = [
     ReplaceOrder(7, 0, "ACME"),
     ExpireOrders(),
     ExpireOrders("ACME"),
+    ConfigureRisk(None),
+    ConfigureRisk(
+        RiskSettings(
+            collar_bps=500,
+            day_trade_policy=DayTradePolicy.INTRADAY_MARGIN,
+            market_halt_levels_bps=(500, 1_000, 1_500),
+            fees=FeeSchedule(taker_per_share=30, maker_notional_ppm=25),
+        )
+    ),
+    OpenAccount("acct-1", AccountKind.MARGIN),
+    SetAccountStatus("acct-1", AccountStatus.BLOCKED),
+    Deposit("acct-1", 10_000_000),
+    Withdraw("acct-1", 1),
+    DepositShares("acct-1", "ACME", 500, 1_499_900),
+    WithdrawShares("acct-1", "ACME", 100),
+    SettleFunds(),
+    HaltTrading(),
+    HaltTrading("ACME"),
+    ResumeTrading("ACME"),
+    SetReferencePrice("ACME", 1_500_000),
+    UpdateMarketIndex(55_000_000, 60_000_000),
+    UpdateMarketIndex(54_000_000),
 ]
 
 EVENTS: list[Event] = [
@@ -131,6 +183,24 @@ EVENTS: list[Event] = [
     OrderReplaced(8, 80, 12, 13, "ACME", 80, 1_502_000, None, 40, True),
     StopTriggered(9, 90, 12, "ACME", 1_499_000, 1_498_500),
     OrderExpired(10, 100, 13, "ACME", 40),
+    TradeExecuted(
+        11, 110, "ACME", 4, 1_502_500, 40, 7, 11, "acct-1", "acct-3", Side.BUY, 0, 5, 1_200, 3
+    ),
+    CommandRejected(12, 120, "Withdraw", "acct-1", RejectReason.INSUFFICIENT_FUNDS),
+    RiskConfigured(12, 120, RiskSettings(quantity_max=5)),
+    RiskConfigured(12, 120, None),
+    AccountOpened(13, 130, "acct-1", AccountKind.CASH),
+    AccountStatusChanged(13, 130, "acct-1", AccountStatus.RESTRICTED),
+    FundsDeposited(14, 140, "acct-1", 5),
+    FundsWithdrawn(14, 140, "acct-1", 4),
+    SharesDeposited(15, 150, "acct-1", "ACME", 10, 1_000_000),
+    SharesWithdrawn(15, 150, "acct-1", "ACME", 3, 3_000_000),
+    FundsSettled(16, 160, "acct-1", -1_200),
+    DayTradeCounted(17, 170, "acct-1", "ACME", 7, 2),
+    TradingHalted(18, 180, "ACME", HaltReason.PRICE_MOVE, 300),
+    TradingHalted(18, 180, None, HaltReason.MARKET_WIDE_LEVEL_3, None),
+    TradingResumed(19, 190, None),
+    ReferencePriceSet(20, 200, "ACME", 1_500_000),
 ]
 
 

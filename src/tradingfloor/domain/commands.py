@@ -7,8 +7,16 @@ same events. Commands are tagged msgspec structs so the journal can encode any o
 
 import msgspec
 
-from tradingfloor.domain.enums import OrderType, SelfTradePrevention, Side, TimeInForce
+from tradingfloor.domain.enums import (
+    AccountKind,
+    AccountStatus,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.settings import RiskSettings
 
 
 class Command(msgspec.Struct, frozen=True, gc=False, tag=True, array_like=True):
@@ -75,4 +83,106 @@ class ExpireOrders(Command, frozen=True, gc=False, tag=True, array_like=True):
     symbol: str | None = None
 
 
-ANY_COMMAND = AddInstrument | PlaceOrder | CancelOrder | ReplaceOrder | ExpireOrders
+class ConfigureRisk(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Switch risk and ledger on (with these settings) or off (`None`: matching only).
+
+    Switching on or off needs a market with no live order; new settings apply at any time.
+    """
+
+    settings: RiskSettings | None
+
+
+class OpenAccount(Command, frozen=True, gc=False, tag=True, array_like=True):
+    account: str
+    kind: AccountKind = AccountKind.CASH
+
+
+class SetAccountStatus(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """`BLOCKED` is the kill switch and `CLOSED` the end: both cancel every open order."""
+
+    account: str
+    status: AccountStatus
+
+
+class Deposit(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Cash in, settled at once (a wire that has arrived)."""
+
+    account: str
+    amount: int
+
+
+class Withdraw(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Cash out, from settled cash that no open order or unsettled purchase needs."""
+
+    account: str
+    amount: int
+
+
+class DepositShares(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Shares delivered in (a transfer from another broker) at a cost basis per share."""
+
+    account: str
+    symbol: str
+    qty: int
+    cost_price: int
+
+
+class WithdrawShares(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Shares delivered out, from those no open sell holds."""
+
+    account: str
+    symbol: str
+    qty: int
+
+
+class SettleFunds(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Move every unsettled amount whose settlement day (trade day + N sessions) has come,
+    as of this command's time, into settled cash."""
+
+
+class HaltTrading(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Manual halt of one symbol, or of the whole market when `symbol` is None."""
+
+    symbol: str | None = None
+
+
+class ResumeTrading(Command, frozen=True, gc=False, tag=True, array_like=True):
+    symbol: str | None = None
+
+
+class SetReferencePrice(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """The price collars and bands start from until the symbol trades (e.g. the prior close)."""
+
+    symbol: str
+    price: int
+
+
+class UpdateMarketIndex(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """The reference index (S&P 500) for market-wide circuit breakers, in price units.
+
+    A `reference` (the prior close) starts a new day; levels are measured against it.
+    """
+
+    value: int
+    reference: int | None = None
+
+
+ANY_COMMAND = (
+    AddInstrument
+    | PlaceOrder
+    | CancelOrder
+    | ReplaceOrder
+    | ExpireOrders
+    | ConfigureRisk
+    | OpenAccount
+    | SetAccountStatus
+    | Deposit
+    | Withdraw
+    | DepositShares
+    | WithdrawShares
+    | SettleFunds
+    | HaltTrading
+    | ResumeTrading
+    | SetReferencePrice
+    | UpdateMarketIndex
+)

@@ -76,3 +76,43 @@ class CancelReason(IntEnum):
     """An operator or the risk system (kill switch) canceled it."""
     FOK_NOT_FILLABLE = 6
     """An elected fill-or-kill stop could not fill in full."""
+    PRICE_PROTECTION = 7
+    """A market (or elected stop) order's remainder: the book beyond its protection price was
+    not taken (the price collar or the LULD band it was held at)."""
+    KILL_SWITCH = 8
+    """The account's kill switch canceled every open order."""
+
+
+class AccountKind(IntEnum):
+    CASH = 1
+    """Buys are paid in full; selling shares not held is refused."""
+    MARGIN = 2
+    """Subject to the day-trade rule; borrowing (buying power above cash) comes later."""
+
+
+class AccountStatus(IntEnum):
+    ACTIVE = 1
+    RESTRICTED = 2
+    """Closing only: sells of shares held; no buys."""
+    BLOCKED = 3
+    """Kill switch: every open order canceled, no new order, until set ACTIVE again."""
+    CLOSED = 4
+    """No orders and no deposits; withdrawals of what is left are still allowed."""
+
+
+class DayTradePolicy(IntEnum):
+    NONE = 0
+    PDT = 1
+    """FINRA 4210 pattern day trader: a margin account under the equity minimum with the
+    day-trade maximum reached in 5 business days may not open new positions."""
+    INTRADAY_MARGIN = 2
+    """Intraday exposure (positions at market plus open buy orders) bounded by equity."""
+
+
+class HaltReason(IntEnum):
+    MANUAL = 1
+    PRICE_MOVE = 2
+    """The last trade moved more than the set percentage within the set window."""
+    MARKET_WIDE_LEVEL_1 = 3
+    MARKET_WIDE_LEVEL_2 = 4
+    MARKET_WIDE_LEVEL_3 = 5

@@ -6,9 +6,18 @@ to the client) are built from them alone.
 
 import msgspec
 
-from tradingfloor.domain.enums import CancelReason, OrderType, Side, TimeInForce
+from tradingfloor.domain.enums import (
+    AccountKind,
+    AccountStatus,
+    CancelReason,
+    HaltReason,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.domain.settings import RiskSettings
 
 
 class Event(msgspec.Struct, frozen=True, gc=False, tag=True, array_like=True):
@@ -67,7 +76,8 @@ class ReplaceRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
 class TradeExecuted(Event, frozen=True, gc=False, tag=True, array_like=True):
     """One fill between a resting (maker) and an incoming (taker) order, at the maker's price.
 
-    `*_leaves` are the open quantities after this fill: 0 means the order is done.
+    `*_leaves` are the open quantities after this fill: 0 means the order is done. Fees are
+    each side's charge for this fill, in price units.
     """
 
     symbol: str
@@ -81,6 +91,8 @@ class TradeExecuted(Event, frozen=True, gc=False, tag=True, array_like=True):
     aggressor: Side
     maker_leaves: int
     taker_leaves: int
+    maker_fee: int = 0
+    taker_fee: int = 0
 
 
 class OrderCanceled(Event, frozen=True, gc=False, tag=True, array_like=True):
@@ -124,6 +136,90 @@ class OrderExpired(Event, frozen=True, gc=False, tag=True, array_like=True):
     expired_qty: int
 
 
+class CommandRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A command other than an order entry was refused; nothing changed. `command` is its
+    type name, `subject` the account or symbol it named."""
+
+    command: str
+    subject: str
+    reason: RejectReason
+
+
+class RiskConfigured(Event, frozen=True, gc=False, tag=True, array_like=True):
+    settings: RiskSettings | None
+
+
+class AccountOpened(Event, frozen=True, gc=False, tag=True, array_like=True):
+    account: str
+    kind: AccountKind
+
+
+class AccountStatusChanged(Event, frozen=True, gc=False, tag=True, array_like=True):
+    account: str
+    status: AccountStatus
+
+
+class FundsDeposited(Event, frozen=True, gc=False, tag=True, array_like=True):
+    account: str
+    amount: int
+
+
+class FundsWithdrawn(Event, frozen=True, gc=False, tag=True, array_like=True):
+    account: str
+    amount: int
+
+
+class SharesDeposited(Event, frozen=True, gc=False, tag=True, array_like=True):
+    account: str
+    symbol: str
+    qty: int
+    cost_price: int
+
+
+class SharesWithdrawn(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """`cost` is the cost basis that left with the shares (average cost)."""
+
+    account: str
+    symbol: str
+    qty: int
+    cost: int
+
+
+class FundsSettled(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """`amount` (negative: paid) moved from unsettled to settled cash."""
+
+    account: str
+    amount: int
+
+
+class DayTradeCounted(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A sell closed shares bought in the same session; `count` is the account's day trades
+    within the window after this one."""
+
+    account: str
+    symbol: str
+    order_id: int
+    count: int
+
+
+class TradingHalted(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """`symbol` None: the whole market. `until_ts` None: until resumed by hand (or, for a
+    level 3 market-wide halt, until the next session)."""
+
+    symbol: str | None
+    reason: HaltReason
+    until_ts: int | None
+
+
+class TradingResumed(Event, frozen=True, gc=False, tag=True, array_like=True):
+    symbol: str | None
+
+
+class ReferencePriceSet(Event, frozen=True, gc=False, tag=True, array_like=True):
+    symbol: str
+    price: int
+
+
 ANY_EVENT = (
     InstrumentAdded
     | OrderAccepted
@@ -135,4 +231,17 @@ ANY_EVENT = (
     | OrderReplaced
     | StopTriggered
     | OrderExpired
+    | CommandRejected
+    | RiskConfigured
+    | AccountOpened
+    | AccountStatusChanged
+    | FundsDeposited
+    | FundsWithdrawn
+    | SharesDeposited
+    | SharesWithdrawn
+    | FundsSettled
+    | DayTradeCounted
+    | TradingHalted
+    | TradingResumed
+    | ReferencePriceSet
 )

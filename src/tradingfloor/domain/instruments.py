@@ -10,13 +10,15 @@ class Instrument(msgspec.Struct, frozen=True):
     """A tradable symbol.
 
     `tick_size` 0 means the Reg NMS Rule 612 schedule: a cent at or above $1.00, 1/100 cent below.
-    Any other value is a fixed tick in price units (test books use 1).
+    Any other value is a fixed tick in price units (test books use 1). `luld_tier` 1 (S&P 500,
+    Russell 1000 and some ETPs) gets the narrow limit up-limit down band, 2 the wide one.
     """
 
     symbol: str
     tick_size: int = 0
     lot_size: int = 1
     stp: SelfTradePrevention = SelfTradePrevention.NONE
+    luld_tier: int = 2
 
     def tick_at(self, price: int) -> int:
         """The tick that applies to an order at `price`."""

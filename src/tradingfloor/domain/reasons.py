@@ -24,6 +24,30 @@ class RejectReason(IntEnum):
     TRAIL_NOT_ALLOWED = 1014
     REPLACE_NOTHING_TO_CHANGE = 1015
 
+    # risk: the command is well formed but the account, the symbol or a limit forbids it
+    UNKNOWN_ACCOUNT = 2001
+    ACCOUNT_RESTRICTED = 2002
+    ACCOUNT_CLOSED = 2003
+    ACCOUNT_BLOCKED = 2004
+    SYMBOL_HALTED = 2005
+    MARKET_HALTED = 2006
+    QUANTITY_ABOVE_MAX = 2007
+    NOTIONAL_ABOVE_MAX = 2008
+    PRICE_OUTSIDE_COLLAR = 2009
+    PRICE_OUTSIDE_BAND = 2010
+    INSUFFICIENT_BUYING_POWER = 2011
+    INSUFFICIENT_SHARES = 2012
+    OPEN_ORDERS_ABOVE_MAX = 2013
+    PATTERN_DAY_TRADER = 2014
+    INTRADAY_EXPOSURE_ABOVE_EQUITY = 2015
+    NO_REFERENCE_PRICE = 2016
+    INVALID_AMOUNT = 2017
+    INSUFFICIENT_FUNDS = 2018
+    ACCOUNT_EXISTS = 2019
+    RISK_CONFIG_LOCKED = 2020
+    RISK_OFF = 2021
+    INVALID_SETTINGS = 2022
+
     # matching: the command is well formed but the book cannot do it
     UNKNOWN_ORDER = 3001
     """The id is above every order id the engine has seen."""
@@ -55,6 +79,32 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.DUPLICATE_ORDER_ID: "order id already used",
     RejectReason.TRAIL_NOT_ALLOWED: "only a trailing stop takes a trail",
     RejectReason.REPLACE_NOTHING_TO_CHANGE: "replace must change price, quantity or stop price",
+    RejectReason.UNKNOWN_ACCOUNT: "no such account",
+    RejectReason.ACCOUNT_RESTRICTED: "account is restricted to closing orders",
+    RejectReason.ACCOUNT_CLOSED: "account is closed",
+    RejectReason.ACCOUNT_BLOCKED: "account is blocked by its kill switch",
+    RejectReason.SYMBOL_HALTED: "trading in this symbol is halted",
+    RejectReason.MARKET_HALTED: "market-wide trading halt",
+    RejectReason.QUANTITY_ABOVE_MAX: "quantity above the maximum per order",
+    RejectReason.NOTIONAL_ABOVE_MAX: "order value above the maximum per order",
+    RejectReason.PRICE_OUTSIDE_COLLAR: "price too far from the reference price (collar)",
+    RejectReason.PRICE_OUTSIDE_BAND: "price outside the limit up-limit down band",
+    RejectReason.INSUFFICIENT_BUYING_POWER: "insufficient buying power",
+    RejectReason.INSUFFICIENT_SHARES: "insufficient shares to sell",
+    RejectReason.OPEN_ORDERS_ABOVE_MAX: "too many open orders in this symbol",
+    RejectReason.PATTERN_DAY_TRADER: (
+        "pattern day trader under the equity minimum: opening orders are refused"
+    ),
+    RejectReason.INTRADAY_EXPOSURE_ABOVE_EQUITY: "intraday exposure would exceed equity",
+    RejectReason.NO_REFERENCE_PRICE: "no reference price yet: market orders are refused",
+    RejectReason.INVALID_AMOUNT: "amount must be a positive whole number",
+    RejectReason.INSUFFICIENT_FUNDS: "insufficient settled cash",
+    RejectReason.ACCOUNT_EXISTS: "account already exists",
+    RejectReason.RISK_CONFIG_LOCKED: (
+        "risk and ledger can be switched on or off only while no order is live"
+    ),
+    RejectReason.RISK_OFF: "accounts, halts and limits are off: this engine only matches",
+    RejectReason.INVALID_SETTINGS: "risk settings are not usable",
     RejectReason.UNKNOWN_ORDER: "no such order",
     RejectReason.ORDER_NOT_LIVE: "no live order with this id in this book",
     RejectReason.FOK_NOT_FILLABLE: "fill-or-kill order cannot be filled in full",

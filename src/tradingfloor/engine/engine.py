@@ -12,18 +12,23 @@ from tradingfloor.domain.commands import (
     AddInstrument,
     CancelOrder,
     Command,
+    ConfigureRisk,
     ExpireOrders,
     PlaceOrder,
     ReplaceOrder,
 )
 from tradingfloor.domain.events import (
     CancelRejected,
+    CommandRejected,
     Event,
     InstrumentAdded,
     OrderRejected,
     ReplaceRejected,
+    RiskConfigured,
 )
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.domain.settings import RiskSettings
+from tradingfloor.engine.pipeline import RiskPipeline
 from tradingfloor.engine.state import (
     STATE_VERSION,
     EngineState,
@@ -35,25 +40,43 @@ from tradingfloor.matching.book import OrderBook
 
 
 class Engine:
-    """Order books by symbol, and the order id rule: every new id exceeds all before it."""
+    """Order books by symbol, and the order id rule: every new id exceeds all before it.
 
-    def __init__(self) -> None:
+    With `risk` settings (or after a `ConfigureRisk` command) the engine keeps accounts: every
+    order passes the risk pipeline and posts to the ledger. Without, it only matches (an
+    exchange whose members' risk is their own; conformance scenarios and market replays).
+    """
+
+    def __init__(self, risk: RiskSettings | None = None) -> None:
         self.books: dict[str, OrderBook] = {}
         self.last_order_id = 0
         self.last_seq = 0
         self.last_ts = 0
+        self.risk: RiskPipeline | None = None if risk is None else RiskPipeline(risk, self.books)
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
             ReplaceOrder: self._replace,
             ExpireOrders: self._expire,
             AddInstrument: self._add_instrument,
+            ConfigureRisk: self._configure_risk,
         }
 
     def apply(self, command: Command, seq: int, ts: int) -> list[Event]:
         """Apply one sequenced command and return the events it caused, in order."""
         out: list[Event] = []
-        self._handlers[type(command)](command, seq, ts, out)
+        handler = self._handlers.get(type(command))
+        if handler is not None:
+            handler(command, seq, ts, out)
+        elif self.risk is not None:
+            self.risk.apply(command, seq, ts, out)
+        else:
+            subject = getattr(command, "account", None) or getattr(command, "symbol", None)
+            out.append(
+                CommandRejected(
+                    seq, ts, type(command).__name__, subject or "", RejectReason.RISK_OFF
+                )
+            )
         self.last_seq = seq
         self.last_ts = ts
         return out
@@ -70,6 +93,7 @@ class Engine:
                 self.last_ts,
                 self.last_order_id,
                 [self.books[symbol].export_state() for symbol in sorted(self.books)],
+                None if self.risk is None else self.risk.export_state(),
             )
         )
 
@@ -87,6 +111,8 @@ class Engine:
         engine.last_order_id = state.last_order_id
         for book_state in state.books:
             engine.books[book_state.instrument.symbol] = OrderBook.from_state(book_state)
+        if state.risk is not None:
+            engine.risk = RiskPipeline.from_state(state.risk, engine.books)
         return engine
 
     def _place(self, command: PlaceOrder, seq: int, ts: int, out: list[Event]) -> None:
@@ -112,11 +138,17 @@ class Engine:
                 )
             )
             return
-        book.place(command, seq, ts, out)
+        if self.risk is None:
+            book.place(command, seq, ts, out)
+        else:
+            self.risk.place(command, book, seq, ts, out)
 
     def _cancel(self, command: CancelOrder, seq: int, ts: int, out: list[Event]) -> None:
         book = self.books.get(command.symbol)
+        start = len(out)
         if book is not None and book.cancel(command.order_id, command.account, seq, ts, out):
+            if self.risk is not None:
+                self.risk.post(out, start, ts)
             return
         out.append(
             CancelRejected(
@@ -148,23 +180,57 @@ class Engine:
             )
             return
         self.last_order_id = command.new_order_id
-        book.replace(command, seq, ts, out)
+        if self.risk is None:
+            book.replace(command, seq, ts, out)
+        else:
+            self.risk.replace(command, book, seq, ts, out)
 
     def _expire(self, command: ExpireOrders, seq: int, ts: int, out: list[Event]) -> None:
         if command.symbol is not None:
             book = self.books.get(command.symbol)
-            if book is not None:
-                book.expire(seq, ts, out)
-            return
-        for symbol in sorted(self.books):
+            symbols = [] if book is None else [command.symbol]
+        else:
+            symbols = sorted(self.books)
+        for symbol in symbols:
             self.books[symbol].expire(seq, ts, out)
+        if self.risk is not None:
+            self.risk.post(out, 0, ts)
 
     def _add_instrument(self, command: AddInstrument, seq: int, ts: int, out: list[Event]) -> None:
         """Idempotent: listing a symbol that is listed already changes nothing."""
         instrument = command.instrument
         if instrument.symbol not in self.books:
-            self.books[instrument.symbol] = OrderBook(instrument)
+            book = self.books[instrument.symbol] = OrderBook(instrument)
+            if self.risk is not None:
+                self.risk.add_book(book)
             out.append(InstrumentAdded(seq, ts, instrument))
+
+    def _configure_risk(self, command: ConfigureRisk, seq: int, ts: int, out: list[Event]) -> None:
+        """New settings apply at once; switching risk on or off needs no live order (and, to
+        switch off, no account: the ledger would be lost)."""
+        settings = command.settings
+        reason = None
+        live = any(book.live_order_count() for book in self.books.values())
+        if settings is not None and (
+            not isinstance(settings, RiskSettings) or settings.problems()
+        ):
+            reason = RejectReason.INVALID_SETTINGS
+        elif ((settings is None) != (self.risk is None) and live) or (
+            settings is None and self.risk is not None and self.risk.ledger.accounts
+        ):
+            reason = RejectReason.RISK_CONFIG_LOCKED
+        if reason is not None:
+            out.append(CommandRejected(seq, ts, "ConfigureRisk", "risk", reason))
+            return
+        if settings is None:
+            self.risk = None
+        elif self.risk is None:
+            self.risk = RiskPipeline(settings, self.books)
+            for symbol in sorted(self.books):
+                self.risk.add_book(self.books[symbol])
+        else:
+            self.risk.configure(settings)
+        out.append(RiskConfigured(seq, ts, settings))
 
     def _not_live_reason(self, book: OrderBook | None, order_id: int) -> RejectReason:
         if book is None:

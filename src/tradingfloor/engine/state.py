@@ -8,9 +8,10 @@ import hashlib
 
 import msgspec
 
+from tradingfloor.engine.pipeline import RiskState
 from tradingfloor.matching.book import BookState
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 class EngineState(msgspec.Struct, array_like=True):
@@ -19,6 +20,7 @@ class EngineState(msgspec.Struct, array_like=True):
     last_ts: int
     last_order_id: int
     books: list[BookState]
+    risk: RiskState | None
 
 
 _encoder = msgspec.msgpack.Encoder()

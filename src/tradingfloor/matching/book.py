@@ -149,17 +149,18 @@ class OrderBook:
         self._tick = instrument.tick_size
         self._lot = instrument.lot_size
         self._stp = instrument.stp
+        self.fees: tuple[int, int, int, int] | None = None
+        """(maker per share, maker ppm, taker per share, taker ppm); None: no fees."""
 
     # ------------------------------------------------------------------ commands
 
-    def place(self, command: PlaceOrder, seq: int, ts: int, out: list[Event]) -> None:
-        """Validate, accept and execute a new order; stops wait for their trigger."""
-        order_type = command.order_type
+    def validate(self, command: PlaceOrder) -> RejectReason | None:
+        """Why this book refuses the order as malformed for its instrument; None if it is not."""
         qty = command.qty
         price = command.price
         # The common case, a plain limit order, is validated inline: this is the hot path.
         if (
-            order_type == LIMIT
+            command.order_type == LIMIT
             and type(qty) is int
             and qty > 0
             and not qty % self._lot
@@ -170,9 +171,12 @@ class OrderBook:
             and command.trail_price is None
             and command.trail_bps is None
         ):
-            reason = None
-        else:
-            reason = self._validate(command)
+            return None
+        return self._validate(command)
+
+    def place(self, command: PlaceOrder, seq: int, ts: int, out: list[Event]) -> None:
+        """Validate, accept and execute a new order; stops wait for their trigger."""
+        reason = self.validate(command)
         if reason is not None:
             out.append(
                 OrderRejected(
@@ -186,6 +190,23 @@ class OrderBook:
                 )
             )
             return
+        self.accept(command, seq, ts, out)
+
+    def accept(
+        self,
+        command: PlaceOrder,
+        seq: int,
+        ts: int,
+        out: list[Event],
+        protection: int | None = None,
+    ) -> None:
+        """Accept and execute an order that `validate` passed; stops wait for their trigger.
+
+        `protection` caps a market or stop-market order: it never trades beyond that price.
+        """
+        order_type = command.order_type
+        qty = command.qty
+        price = command.price
         stp = command.stp
         tif = command.tif
         side = command.side
@@ -206,6 +227,7 @@ class OrderBook:
             command.trail_bps,
             None,
             command.client_order_id,
+            protection,
         )
         if tif == FOK and order_type not in STOP_TYPES and not self._fillable(order):
             out.append(
@@ -269,7 +291,15 @@ class OrderBook:
         if self._triggered:
             self._run_triggered(seq, ts, out)
 
-    def cancel(self, order_id: int, account: str, seq: int, ts: int, out: list[Event]) -> bool:
+    def cancel(
+        self,
+        order_id: int,
+        account: str,
+        seq: int,
+        ts: int,
+        out: list[Event],
+        reason: CancelReason = CancelReason.REQUESTED,
+    ) -> bool:
         """Cancel a live order. Returns False (and emits nothing) if it is not live here."""
         order = self._orders.get(order_id)
         if order is None or (account and order.account != account):
@@ -290,13 +320,29 @@ class OrderBook:
                 level.qty -= canceled
         order.leaves = 0
         order.status = CANCELED
-        out.append(
-            OrderCanceled(seq, ts, order_id, self.symbol, canceled, 0, CancelReason.REQUESTED)
-        )
+        out.append(OrderCanceled(seq, ts, order_id, self.symbol, canceled, 0, reason))
         return True
 
-    def replace(self, command: ReplaceOrder, seq: int, ts: int, out: list[Event]) -> None:
-        """Cancel/replace a live order. The caller has checked that `new_order_id` is fresh."""
+    def order_view(self, order_id: int) -> Order | None:
+        """The live order with this id, for the engine's risk layer to read (never to change)."""
+        return self._orders.get(order_id)
+
+    def validate_replace(self, command: ReplaceOrder) -> RejectReason | None:
+        """Why this book refuses the replace; None if it would apply."""
+        return self._validate_replace(command, self._orders.get(command.order_id))
+
+    def replace(
+        self,
+        command: ReplaceOrder,
+        seq: int,
+        ts: int,
+        out: list[Event],
+        protection: int | None = None,
+    ) -> None:
+        """Cancel/replace a live order. The caller has checked that `new_order_id` is fresh.
+
+        `protection`, when given, becomes the replacement's protection price.
+        """
         order = self._orders.get(command.order_id)
         reason = self._validate_replace(command, order)
         if reason is not None or order is None:
@@ -357,6 +403,7 @@ class OrderBook:
             price=price,
             stop_price=stop_price,
             status=PARTIALLY_FILLED if order.filled else NEW,
+            protection=order.protection if protection is None else protection,
         )
         order.leaves = 0
         if resting:
@@ -590,7 +637,13 @@ class OrderBook:
         elif stp_reason is not None:
             self._finish(order, stp_reason, seq, ts, out)
         elif order.price is None:
-            self._finish(order, CancelReason.MARKET_NO_LIQUIDITY, seq, ts, out)
+            liquidity_left = self._asks if order.side == BUY else self._bids
+            reason = (
+                CancelReason.PRICE_PROTECTION
+                if order.protection is not None and liquidity_left
+                else CancelReason.MARKET_NO_LIQUIDITY
+            )
+            self._finish(order, reason, seq, ts, out)
         elif order.tif == IOC or order.tif == FOK:
             self._finish(order, CancelReason.IOC_REMAINDER, seq, ts, out)
         else:
@@ -627,6 +680,8 @@ class OrderBook:
         Returns SELF_TRADE when self-trade prevention ends the taker with a remainder left.
         """
         limit = taker.price
+        if limit is None:
+            limit = taker.protection
         if taker.side == BUY:
             levels, heap, keys, sign = self._asks, self._ask_heap, self._ask_keys, 1
             limit_key = limit
@@ -644,6 +699,7 @@ class OrderBook:
         stp_reason: CancelReason | None = None
         trade_id = self._trade_id
         watch_stops = bool(self._buy_stops or self._sell_stops or self._trailing)
+        fees = self.fees
         last_price = self.last_price
         while leaves and heap:
             key = heap[0]
@@ -674,6 +730,16 @@ class OrderBook:
                 level.qty -= qty
                 filled += qty
                 trade_id += 1
+                if fees is None:
+                    maker_fee = taker_fee = 0
+                else:
+                    notional = qty * price
+                    maker_fee = qty * fees[0] + notional * fees[1] // 1_000_000
+                    taker_fee = qty * fees[2] + notional * fees[3] // 1_000_000
+                    if maker_fee > notional:
+                        maker_fee = notional
+                    if taker_fee > notional:
+                        taker_fee = notional
                 out.append(
                     TradeExecuted(
                         seq,
@@ -689,6 +755,8 @@ class OrderBook:
                         aggressor,
                         maker_leaves,
                         leaves,
+                        maker_fee,
+                        taker_fee,
                     )
                 )
                 # A resting order's NEW/PARTIALLY_FILLED follows from `filled`; only its end
@@ -755,7 +823,7 @@ class OrderBook:
     def _fillable(self, taker: Order) -> bool:
         """Whether a fill-or-kill order can fill in full now, own orders counted as STP acts."""
         levels = self._asks if taker.side == BUY else self._bids
-        limit = taker.price
+        limit = taker.price if taker.price is not None else taker.protection
         if limit is None:
             prices = sorted(levels, reverse=taker.side == SELL)
         elif taker.side == BUY:

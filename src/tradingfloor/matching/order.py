@@ -19,6 +19,8 @@ class Order(msgspec.Struct, gc=False, eq=False, array_like=True):
     The traded notional is not kept here: it follows from the `TradeExecuted` events, and the
     hot loop is cheaper without it. `price` is None for market and stop orders;
     `stop_price` is the trigger of stop orders (for trailing stops it moves with the market).
+    `protection` is the worst price a market (or stop-market) order may trade at: the price it
+    was held at by the risk layer; None without one.
     """
 
     order_id: int
@@ -37,6 +39,7 @@ class Order(msgspec.Struct, gc=False, eq=False, array_like=True):
     trail_bps: int | None = None
     watermark: int | None = None
     client_order_id: str = ""
+    protection: int | None = None
 
     @property
     def canceled(self) -> int:

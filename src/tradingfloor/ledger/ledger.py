@@ -1,0 +1,276 @@
+"""The ledger: every account, every hold of an open order, and the postings of fills.
+
+The engine drives it in one deterministic step per command (exchange-core's pipeline): the risk
+layer asks for a hold before an order reaches its book, the book's events then post here (fills
+move cash and shares between the two accounts and release what the filled part held; cancels,
+expiries and rejects release the rest). Nothing here reads a clock.
+
+A buy holds `leaves x hold price` plus the most its fees could be; a sell holds its shares. The
+hold of a buy after each fill is recomputed from its open quantity, so the release always covers
+what the fill costs: the fill price is at most the hold price and fees round down.
+"""
+
+from collections.abc import Iterator
+
+import msgspec
+
+from tradingfloor.domain.enums import Side
+from tradingfloor.domain.events import TradeExecuted
+from tradingfloor.domain.settings import FeeSchedule
+from tradingfloor.ledger.accounts import Account, Position
+
+BUY = Side.BUY
+
+
+class Hold:
+    """What one live order has reserved: cash for a buy (`price` is its hold price per share),
+    shares for a sell. `day_trade` marks a sell already counted as a day trade."""
+
+    __slots__ = (
+        "account",
+        "amount",
+        "day_trade",
+        "leaves",
+        "order_id",
+        "position",
+        "price",
+        "side",
+        "symbol",
+    )
+
+    def __init__(
+        self,
+        order_id: int,
+        account: Account,
+        position: Position,
+        symbol: str,
+        side: Side,
+        price: int,
+        leaves: int,
+        amount: int,
+    ) -> None:
+        self.order_id = order_id
+        self.account = account
+        self.position = position
+        self.symbol = symbol
+        self.side = side
+        self.price = price
+        self.leaves = leaves
+        self.amount = amount
+        self.day_trade = False
+
+
+class HoldState(msgspec.Struct, array_like=True):
+    order_id: int
+    account: str
+    symbol: str
+    side: Side
+    price: int
+    leaves: int
+    amount: int
+    day_trade: bool
+
+
+class LedgerState(msgspec.Struct, array_like=True):
+    """The ledger in canonical order (accounts and holds sorted by id)."""
+
+    accounts: list[Account]
+    holds: list[HoldState]
+    fees_collected: int
+    shares_in: dict[str, int]
+
+
+class Ledger:
+    def __init__(self, fees: FeeSchedule | None = None) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.holds: dict[int, Hold] = {}
+        self.fees_collected = 0
+        self.shares_in: dict[str, int] = {}
+        """Shares per symbol delivered in minus delivered out: what positions must sum to."""
+        self._fee_per_share = 0
+        self._fee_ppm = 0
+        self.set_fees(fees or FeeSchedule())
+
+    def set_fees(self, fees: FeeSchedule) -> None:
+        """Buy holds cover the higher of the maker and taker fee."""
+        self._fee_per_share = max(fees.maker_per_share, fees.taker_per_share)
+        self._fee_ppm = max(fees.maker_notional_ppm, fees.taker_notional_ppm)
+
+    # ------------------------------------------------------------------ holds
+
+    def buy_hold_amount(self, qty: int, price: int) -> int:
+        """Cash a buy of `qty` at up to `price` must hold: its value plus its largest fee."""
+        value = qty * price
+        fee = qty * self._fee_per_share + value * self._fee_ppm // 1_000_000
+        return value + (fee if fee < value else value)
+
+    def hold(
+        self, order_id: int, account: Account, symbol: str, side: Side, qty: int, price: int
+    ) -> Hold:
+        """Reserve for a new order; the caller has checked buying power or shares."""
+        position = account.position(symbol)
+        if side == BUY:
+            amount = self.buy_hold_amount(qty, price)
+            account.held += amount
+        else:
+            amount = qty
+            position.held += qty
+        hold = self.holds[order_id] = Hold(
+            order_id, account, position, symbol, side, price, qty, amount
+        )
+        open_orders = account.open_orders
+        open_orders[symbol] = open_orders.get(symbol, 0) + 1
+        return hold
+
+    def resize(self, order_id: int, leaves: int) -> None:
+        """The order's open quantity is now `leaves` (0: it is done); release the difference."""
+        hold = self.holds[order_id]
+        if hold.side == BUY:
+            amount = self.buy_hold_amount(leaves, hold.price) if leaves else 0
+            hold.account.held -= hold.amount - amount
+        else:
+            amount = leaves
+            hold.position.held -= hold.amount - amount
+        hold.amount = amount
+        hold.leaves = leaves
+        if not leaves:
+            self._drop(hold)
+
+    def rekey(self, order_id: int, new_order_id: int, leaves: int, price: int) -> None:
+        """A replace: the hold moves to the new id with the new open quantity and price."""
+        hold = self.holds.pop(order_id)
+        hold.order_id = new_order_id
+        hold.price = price
+        self.holds[new_order_id] = hold
+        hold.leaves = leaves + 1  # resize sees a change even when only the price moved
+        self.resize(new_order_id, leaves)
+
+    def _drop(self, hold: Hold) -> None:
+        del self.holds[hold.order_id]
+        open_orders = hold.account.open_orders
+        count = open_orders[hold.symbol] - 1
+        if count:
+            open_orders[hold.symbol] = count
+        else:
+            del open_orders[hold.symbol]
+
+    # ------------------------------------------------------------------ fills
+
+    def fill(self, trade: TradeExecuted, session: int) -> Hold | None:
+        """Post one fill: cash from buyer to seller, shares from seller to buyer, fees out.
+
+        Returns the seller's hold when this fill is a day trade counted now (the first fill of
+        a sell that closes shares bought in the same session), else None.
+        """
+        holds = self.holds
+        if trade.aggressor == BUY:
+            buy = holds[trade.taker_order_id]
+            sell = holds[trade.maker_order_id]
+            buy_fee, sell_fee = trade.taker_fee, trade.maker_fee
+            buy_leaves, sell_leaves = trade.taker_leaves, trade.maker_leaves
+        else:
+            buy = holds[trade.maker_order_id]
+            sell = holds[trade.taker_order_id]
+            buy_fee, sell_fee = trade.maker_fee, trade.taker_fee
+            buy_leaves, sell_leaves = trade.maker_leaves, trade.taker_leaves
+        qty = trade.qty
+        value = qty * trade.price
+
+        buyer = buy.account
+        amount = self.buy_hold_amount(buy_leaves, buy.price) if buy_leaves else 0
+        buyer.held -= buy.amount - amount
+        buy.amount = amount
+        buy.leaves = buy_leaves
+        paid = value + buy_fee
+        buyer.unsettled -= paid
+        pending = buyer.pending
+        pending[session] = pending.get(session, 0) - paid
+        buyer.fees += buy_fee
+        position = buy.position
+        position.qty += qty
+        position.cost += value
+        if position.bought_session != session:
+            position.bought_session = session
+            position.bought_today = 0
+        position.bought_today += qty
+
+        seller = sell.account
+        position = sell.position
+        position.held -= qty
+        sell.amount = sell_leaves
+        sell.leaves = sell_leaves
+        held_qty = position.qty
+        removed = position.cost if qty == held_qty else position.cost * qty // held_qty
+        position.cost -= removed
+        position.qty = held_qty - qty
+        position.realized += value - removed
+        received = value - sell_fee
+        seller.unsettled += received
+        pending = seller.pending
+        pending[session] = pending.get(session, 0) + received
+        seller.fees += sell_fee
+        self.fees_collected += buy_fee + sell_fee
+
+        day_trade = None
+        if position.bought_session == session and position.bought_today:
+            closed = qty if qty < position.bought_today else position.bought_today
+            position.bought_today -= closed
+            if not sell.day_trade:
+                sell.day_trade = True
+                day_trade = sell
+        if not buy_leaves:
+            self._drop(buy)
+        if not sell_leaves:
+            self._drop(sell)
+        return day_trade
+
+    # ------------------------------------------------------------------ snapshots
+
+    def export_state(self) -> LedgerState:
+        return LedgerState(
+            [self.accounts[key] for key in sorted(self.accounts)],
+            [
+                HoldState(
+                    hold.order_id,
+                    hold.account.account_id,
+                    hold.symbol,
+                    hold.side,
+                    hold.price,
+                    hold.leaves,
+                    hold.amount,
+                    hold.day_trade,
+                )
+                for _, hold in sorted(self.holds.items())
+            ],
+            self.fees_collected,
+            dict(sorted(self.shares_in.items())),
+        )
+
+    @classmethod
+    def from_state(cls, state: LedgerState, fees: FeeSchedule) -> "Ledger":
+        ledger = cls(fees)
+        ledger.accounts = {account.account_id: account for account in state.accounts}
+        for saved in state.holds:
+            account = ledger.accounts[saved.account]
+            hold = Hold(
+                saved.order_id,
+                account,
+                account.position(saved.symbol),
+                saved.symbol,
+                saved.side,
+                saved.price,
+                saved.leaves,
+                saved.amount,
+            )
+            hold.day_trade = saved.day_trade
+            ledger.holds[saved.order_id] = hold
+        ledger.fees_collected = state.fees_collected
+        ledger.shares_in = dict(state.shares_in)
+        return ledger
+
+    def holds_of(self, account_id: str) -> Iterator[Hold]:
+        """The holds of one account's open orders, by order id."""
+        for order_id in sorted(self.holds):
+            hold = self.holds[order_id]
+            if hold.account.account_id == account_id:
+                yield hold
