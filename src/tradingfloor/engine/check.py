@@ -1,0 +1,143 @@
+"""The ledger's invariants, checked against the books: run after every command in tests and by
+`tradingfloor ledger check`. A failure raises `InvariantViolation`: it is a bug, never a state
+to trade on.
+"""
+
+from collections.abc import Iterable
+
+import msgspec
+
+from tradingfloor.domain.enums import Side
+from tradingfloor.domain.errors import InvariantViolation
+from tradingfloor.domain.events import Event
+from tradingfloor.engine.engine import Engine
+from tradingfloor.ledger.postings import FEES, WORLD_CASH, balances
+
+
+class LedgerReport(msgspec.Struct, frozen=True):
+    accounts: int
+    open_orders: int
+    cash: int
+    deposited: int
+    withdrawn: int
+    fees: int
+    shares: dict[str, int]
+    checks: int
+
+
+def check_ledger(engine: Engine) -> LedgerReport:
+    """Verify the ledger: conservation of cash and shares, nothing negative, holds exactly what
+    open orders need. Returns what was checked."""
+    risk = engine.risk
+    if risk is None:
+        raise InvariantViolation("the engine keeps no ledger (risk is off)")
+    ledger = risk.ledger
+    checks = 0
+
+    def require(condition: bool, message: str) -> None:
+        nonlocal checks
+        checks += 1
+        if not condition:
+            raise InvariantViolation(message)
+
+    held_cash: dict[str, int] = {}
+    held_shares: dict[tuple[str, str], int] = {}
+    open_orders: dict[tuple[str, str], int] = {}
+    live = {
+        order_id: (symbol, book.order_view(order_id))
+        for symbol, book in engine.books.items()
+        for order_id in book.live_order_ids()
+    }
+    require(set(live) == set(ledger.holds), "holds and live orders differ")
+    for order_id, hold in ledger.holds.items():
+        symbol, order = live[order_id]
+        account_id = hold.account.account_id
+        require(order is not None and order.leaves == hold.leaves, f"hold {order_id}: leaves")
+        require(order is not None and order.account == account_id, f"hold {order_id}: account")
+        require(hold.symbol == symbol, f"hold {order_id}: symbol")
+        if hold.side == Side.BUY:
+            need = ledger.buy_hold_amount(hold.leaves, hold.price)
+            require(hold.amount == need, f"hold {order_id}: {hold.amount} held, {need} needed")
+            held_cash[account_id] = held_cash.get(account_id, 0) + hold.amount
+        else:
+            require(hold.amount == hold.leaves, f"hold {order_id}: shares held != leaves")
+            key = (account_id, symbol)
+            held_shares[key] = held_shares.get(key, 0) + hold.amount
+        key = (account_id, symbol)
+        open_orders[key] = open_orders.get(key, 0) + 1
+
+    cash = deposited = withdrawn = fees = 0
+    shares: dict[str, int] = {}
+    for account_id, account in ledger.accounts.items():
+        name = f"account {account_id}"
+        require(account.held == held_cash.get(account_id, 0), f"{name}: held != buy holds")
+        require(account.held >= 0 and account.buying_power >= 0, f"{name}: negative cash")
+        require(account.fees >= 0, f"{name}: negative fees")
+        require(account.settled - account.owed() >= 0, f"{name}: settled cash owed twice")
+        require(account.unsettled == sum(account.pending.values()), f"{name}: unsettled")
+        for symbol, count in account.open_orders.items():
+            require(count == open_orders.get((account_id, symbol), 0), f"{name}: order count")
+        require(
+            sum(account.open_orders.values())
+            == sum(n for (a, _), n in open_orders.items() if a == account_id),
+            f"{name}: open orders",
+        )
+        for symbol, position in account.positions.items():
+            where = f"{name} {symbol}"
+            require(position.qty >= position.held >= 0, f"{where}: shares held beyond owned")
+            require(position.held == held_shares.get((account_id, symbol), 0), f"{where}: held")
+            require(position.cost >= 0 and position.bought_today >= 0, f"{where}: negative")
+            require(position.qty > 0 or position.cost == 0, f"{where}: cost without shares")
+            shares[symbol] = shares.get(symbol, 0) + position.qty
+        cash += account.cash
+        deposited += account.deposited
+        withdrawn += account.withdrawn
+        fees += account.fees
+    require(cash == deposited - withdrawn - fees, "cash is not deposits - withdrawals - fees")
+    require(fees == ledger.fees_collected, "fees charged != fees collected")
+    for symbol in set(shares) | set(ledger.shares_in):
+        require(
+            shares.get(symbol, 0) == ledger.shares_in.get(symbol, 0),
+            f"{symbol}: shares held != shares delivered in",
+        )
+    return LedgerReport(
+        len(ledger.accounts), len(ledger.holds), cash, deposited, withdrawn, fees, shares, checks
+    )
+
+
+def check_postings(engine: Engine, events: Iterable[Event]) -> int:
+    """Replay the double-entry postings of every event and compare each balance with the
+    engine's; returns the number of balances compared."""
+    risk = engine.risk
+    if risk is None:
+        raise InvariantViolation("the engine keeps no ledger (risk is off)")
+    derived = balances(events)
+    compared = 0
+    totals: dict[str, int] = {}
+    for (_, asset), amount in derived.items():
+        totals[asset] = totals.get(asset, 0) + amount
+    for asset, total in totals.items():
+        if total:
+            raise InvariantViolation(f"{asset}: debits and credits differ by {total}")
+    for account_id, account in risk.ledger.accounts.items():
+        expected = {
+            (f"{account_id}/cash", "USD"): account.settled,
+            (f"{account_id}/unsettled", "USD"): account.unsettled,
+        }
+        for symbol, position in account.positions.items():
+            expected[(f"{account_id}/shares/{symbol}", symbol)] = position.qty
+        for key, value in expected.items():
+            compared += 1
+            if derived.get(key, 0) != value:
+                raise InvariantViolation(
+                    f"{key[0]}: postings give {derived.get(key, 0)}, the ledger has {value}"
+                )
+    compared += 1
+    if derived.get((FEES, "USD"), 0) != risk.ledger.fees_collected:
+        raise InvariantViolation("fees in postings != fees collected")
+    compared += 1
+    world = -derived.get((WORLD_CASH, "USD"), 0)
+    accounts = risk.ledger.accounts.values()
+    if world != sum(a.deposited - a.withdrawn for a in accounts):
+        raise InvariantViolation("cash from outside != deposits - withdrawals")
+    return compared

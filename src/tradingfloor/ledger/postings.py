@@ -1,0 +1,162 @@
+"""The transaction history in double entry, derived from the engine's events alone.
+
+Every movement of cash or shares is a `Posting`: `amount` of `asset` leaves the `credit` ledger
+account and arrives at the `debit` one, stamped with the sequence number of the command that
+caused it. Debits equal credits by construction; what the postings prove is that replaying them
+gives every balance the engine keeps (`balances`, checked by `tradingfloor ledger check`).
+
+Ledger accounts: `<account>/cash` (settled), `<account>/unsettled`, `<account>/shares/<SYM>`;
+outside the platform: `@world/cash` and `@world/shares/<SYM>` (deposits, withdrawals,
+transfers), and `@fees` (fees charged).
+"""
+
+from collections.abc import Iterable, Iterator
+
+import msgspec
+
+from tradingfloor.domain.enums import Side
+from tradingfloor.domain.events import (
+    Event,
+    FundsDeposited,
+    FundsSettled,
+    FundsWithdrawn,
+    SharesDeposited,
+    SharesWithdrawn,
+    TradeExecuted,
+)
+
+CASH = "USD"
+WORLD_CASH = "@world/cash"
+FEES = "@fees"
+
+
+class Posting(msgspec.Struct, frozen=True):
+    seq: int
+    ts: int
+    debit: str
+    credit: str
+    asset: str
+    """"USD" for cash, the symbol for shares."""
+    amount: int
+    kind: str
+    """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement."""
+    symbol: str = ""
+    trade_id: int | None = None
+
+    def touches(self, account: str) -> bool:
+        prefix = account + "/"
+        return self.debit.startswith(prefix) or self.credit.startswith(prefix)
+
+
+def _posting(
+    seq: int,
+    ts: int,
+    debit: str,
+    credit: str,
+    asset: str,
+    amount: int,
+    kind: str,
+    symbol: str = "",
+    trade_id: int | None = None,
+) -> Posting:
+    if amount < 0:  # amounts are positive: a negative movement is the reverse one
+        debit, credit, amount = credit, debit, -amount
+    return Posting(seq, ts, debit, credit, asset, amount, kind, symbol, trade_id)
+
+
+def postings(event: Event) -> list[Posting]:
+    """The postings one event makes (none for events that move nothing)."""
+    seq, ts = event.seq, event.ts
+    if isinstance(event, TradeExecuted):
+        return _trade_postings(event)
+    if isinstance(event, FundsDeposited):
+        cash = f"{event.account}/cash"
+        return [_posting(seq, ts, cash, WORLD_CASH, CASH, event.amount, "deposit")]
+    if isinstance(event, FundsWithdrawn):
+        cash = f"{event.account}/cash"
+        return [_posting(seq, ts, WORLD_CASH, cash, CASH, event.amount, "withdrawal")]
+    if isinstance(event, SharesDeposited | SharesWithdrawn):
+        own = f"{event.account}/shares/{event.symbol}"
+        world = f"@world/shares/{event.symbol}"
+        if isinstance(event, SharesDeposited):
+            debit, credit, kind = own, world, "shares_in"
+        else:
+            debit, credit, kind = world, own, "shares_out"
+        return [_posting(seq, ts, debit, credit, event.symbol, event.qty, kind, event.symbol)]
+    if isinstance(event, FundsSettled):
+        cash, unsettled = f"{event.account}/cash", f"{event.account}/unsettled"
+        return [_posting(seq, ts, cash, unsettled, CASH, event.amount, "settlement")]
+    return []
+
+
+def _trade_postings(trade: TradeExecuted) -> list[Posting]:
+    if trade.aggressor == Side.BUY:
+        buyer, seller = trade.taker_account, trade.maker_account
+        buy_fee, sell_fee = trade.taker_fee, trade.maker_fee
+    else:
+        buyer, seller = trade.maker_account, trade.taker_account
+        buy_fee, sell_fee = trade.maker_fee, trade.taker_fee
+    seq, ts, symbol, trade_id = trade.seq, trade.ts, trade.symbol, trade.trade_id
+    buyer_cash, seller_cash = f"{buyer}/unsettled", f"{seller}/unsettled"
+    found = [
+        _posting(
+            seq,
+            ts,
+            seller_cash,
+            buyer_cash,
+            CASH,
+            trade.qty * trade.price,
+            "trade",
+            symbol,
+            trade_id,
+        ),
+        _posting(
+            seq,
+            ts,
+            f"{buyer}/shares/{symbol}",
+            f"{seller}/shares/{symbol}",
+            symbol,
+            trade.qty,
+            "trade",
+            symbol,
+            trade_id,
+        ),
+    ]
+    for cash, fee in ((buyer_cash, buy_fee), (seller_cash, sell_fee)):
+        if fee:
+            found.append(_posting(seq, ts, FEES, cash, CASH, fee, "fee", symbol, trade_id))
+    return found
+
+
+def balances(events: Iterable[Event]) -> dict[tuple[str, str], int]:
+    """Every ledger account's balance per asset after these events (debits add)."""
+    found: dict[tuple[str, str], int] = {}
+    for event in events:
+        for posting in postings(event):
+            debit = (posting.debit, posting.asset)
+            credit = (posting.credit, posting.asset)
+            found[debit] = found.get(debit, 0) + posting.amount
+            found[credit] = found.get(credit, 0) - posting.amount
+    return found
+
+
+def history(
+    events: Iterable[Event],
+    account: str | None = None,
+    symbol: str | None = None,
+    kinds: frozenset[str] | None = None,
+    from_seq: int = 0,
+    to_seq: int | None = None,
+) -> Iterator[Posting]:
+    """The postings of `events` that pass every filter given, in sequence order."""
+    for event in events:
+        if event.seq < from_seq or (to_seq is not None and event.seq > to_seq):
+            continue
+        for posting in postings(event):
+            if account is not None and not posting.touches(account):
+                continue
+            if symbol is not None and posting.symbol != symbol:
+                continue
+            if kinds is not None and posting.kind not in kinds:
+                continue
+            yield posting
