@@ -70,9 +70,9 @@ from tradingfloor.domain.events import (
     TradingHalted,
     TradingResumed,
 )
-from tradingfloor.domain.settings import FeeSchedule, RiskSettings
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.domain.settings import FeeSchedule, RiskSettings
 from tradingfloor.journal.codec import (
     COMMAND_VERSION,
     EVENTS_VERSION,

@@ -34,31 +34,40 @@ def matching(
         load = bench.file_workload(workload) if workload else bench.standard_workload(ops, seed)
     if write_workload:
         bench.write_workload(load, write_workload)
-    with console.status(f"running {load.description}"):
-        result = bench.run(load)
+    results = {}
+    for risk in (False, True):
+        label = "risk and ledger on" if risk else "matching only"
+        with console.status(f"running {load.description}, {label}"):
+            results[label] = bench.run(load, risk)
     if json_out:
-        print(bench.result_json(result).decode())
+        print(bench.results_json(results).decode())
         return
     table = Table(title=f"bench matching: {load.description}")
-    for column in ("ops/s", "p50 µs", "p99 µs", "p99.9 µs", "traded qty", "trades", "events"):
+    columns = ("engine", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "traded qty", "trades", "events")
+    for column in columns:
         table.add_column(column, justify="right")
-    table.add_row(
-        f"{result.ops_per_second:,.0f}",
-        f"{result.percentile_us(0.50):.2f}",
-        f"{result.percentile_us(0.99):.2f}",
-        f"{result.percentile_us(0.999):.2f}",
-        f"{result.traded_qty:,}",
-        f"{result.trades:,}",
-        f"{result.events:,}",
-    )
+    for label, result in results.items():
+        table.add_row(
+            label,
+            f"{result.ops_per_second:,.0f}",
+            f"{result.percentile_us(0.50):.2f}",
+            f"{result.percentile_us(0.99):.2f}",
+            f"{result.percentile_us(0.999):.2f}",
+            f"{result.traded_qty:,}",
+            f"{result.trades:,}",
+            f"{result.events:,}",
+        )
     console.print(table)
+    plain, risky = results["matching only"], results["risk and ledger on"]
     console.print(
-        f"{result.ops:,} ops in {result.seconds:.3f} s; {result.live_orders:,} orders live at "
-        f"the end; latencies include ~{bench.clock_overhead_ns()} ns of clock reading"
+        f"{plain.ops:,} ops per pass; {plain.live_orders:,} orders live at the end; "
+        f"with risk and ledger: {risky.ops_per_second / plain.ops_per_second:.0%} of the "
+        f"matching-only throughput; latencies include ~{bench.clock_overhead_ns()} ns of "
+        "clock reading"
     )
     if profile:
         console.print("where the time goes (cProfile, one more pass; its own cost inflates all):")
-        print(bench.profile(load))
+        print(bench.profile(load, risk=True))
 
 
 @bench_app.command("journal")

@@ -16,10 +16,20 @@ from pathlib import Path
 
 import msgspec
 
-from tradingfloor.domain.commands import AddInstrument, CancelOrder, Command, PlaceOrder
+from tradingfloor.domain.commands import (
+    AddInstrument,
+    CancelOrder,
+    Command,
+    Deposit,
+    DepositShares,
+    OpenAccount,
+    PlaceOrder,
+    SetReferencePrice,
+)
 from tradingfloor.domain.enums import OrderType, Side, TimeInForce
 from tradingfloor.domain.events import TradeExecuted
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine import Engine
 from tradingfloor.matching import OrderBook
 from tradingfloor.scenario import StepTranslator
@@ -30,6 +40,8 @@ TICK = 100  # one cent
 SPREAD_TICKS = 50
 LIVE_TARGET = 1_000
 ACCOUNTS = ("mm-1", "mm-2", "mm-3", "taker-1", "taker-2")
+BASE_TS = 1_795_446_000_000_000_000
+"""Monday 2026-11-23 10:00 New York: the risk layer reads sessions off the exchange calendar."""
 
 
 @dataclass(frozen=True)
@@ -172,36 +184,41 @@ def _steps(commands: list[Command]) -> Iterator[dict[str, object]]:
             yield step
 
 
-def run(workload: Workload) -> BenchResult:
+def run(workload: Workload, risk: bool = False) -> BenchResult:
     """Run the workload twice on fresh engines: once for ops/s, once for per-command latency.
 
+    With `risk`, the engine keeps accounts (funded with cash and shares enough for the whole
+    workload): every order passes the risk checks, holds, and posts its fills to the ledger.
     The throughput pass drops each command's events as the bus would after handing them on;
     keeping a million event lists alive would only measure the garbage collector.
     """
     commands = workload.commands
-    engine = _fresh_engine(workload.instrument)
+    engine = _fresh_engine(workload.instrument, risk)
     apply = engine.apply
+    base = BASE_TS
     gc.collect()
     start = time.perf_counter_ns()
-    for seq, command in enumerate(commands, start=2):
-        apply(command, seq, seq)
+    for seq, command in enumerate(commands, start=engine.last_seq + 1):
+        apply(command, seq, base + seq)
     seconds = (time.perf_counter_ns() - start) / 1e9
     live = engine.book(SYMBOL).live_order_count()
-    latencies, traded, trades, events = _timed_pass(workload)
+    latencies, traded, trades, events = _timed_pass(workload, risk)
     return BenchResult(len(commands), seconds, latencies, traded, trades, events, live)
 
 
-def _timed_pass(workload: Workload) -> tuple[list[int], int, int, int]:
+def _timed_pass(workload: Workload, risk: bool) -> tuple[list[int], int, int, int]:
     """Per-command latencies (sorted), and the traded quantity, trades and events."""
-    engine = _fresh_engine(workload.instrument)
+    engine = _fresh_engine(workload.instrument, risk)
     apply = engine.apply
+    first = engine.last_seq + 1
+    base = BASE_TS
     clock = time.perf_counter_ns
     latencies = [0] * len(workload.commands)
     traded = trades = events = 0
     gc.collect()
     for index, command in enumerate(workload.commands):
         start = clock()
-        out = apply(command, index + 2, index + 2)
+        out = apply(command, index + first, base + index + first)
         latencies[index] = clock() - start
         events += len(out)
         for event in out:
@@ -212,27 +229,35 @@ def _timed_pass(workload: Workload) -> tuple[list[int], int, int, int]:
     return latencies, traded, trades, events
 
 
-def profile(workload: Workload, rows: int = 12) -> str:
+def profile(workload: Workload, rows: int = 12, risk: bool = False) -> str:
     """A cProfile pass over the workload: functions by their own time, as text."""
     import cProfile
     import io
     import pstats
 
-    engine = _fresh_engine(workload.instrument)
+    engine = _fresh_engine(workload.instrument, risk)
     apply = engine.apply
     profiler = cProfile.Profile()
     profiler.enable()
-    for seq, command in enumerate(workload.commands, start=2):
-        apply(command, seq, seq)
+    for seq, command in enumerate(workload.commands, start=engine.last_seq + 1):
+        apply(command, seq, BASE_TS + seq)
     profiler.disable()
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(rows)
     return text.getvalue()
 
 
-def _fresh_engine(instrument: Instrument) -> Engine:
-    engine = Engine()
-    engine.apply(AddInstrument(instrument), 1, 1)
+def _fresh_engine(instrument: Instrument, risk: bool = False) -> Engine:
+    engine = Engine(RiskSettings() if risk else None)
+    setup: list[Command] = [AddInstrument(instrument)]
+    if risk:
+        setup.append(SetReferencePrice(instrument.symbol, MID))
+        for account in ACCOUNTS:
+            setup.append(OpenAccount(account))
+            setup.append(Deposit(account, 10**9 * MID))
+            setup.append(DepositShares(account, instrument.symbol, 10**9, MID))
+    for seq, command in enumerate(setup, start=1):
+        engine.apply(command, seq, BASE_TS + seq)
     return engine
 
 
@@ -247,18 +272,20 @@ def clock_overhead_ns(samples: int = 100_000) -> int:
     return costs[len(costs) // 2]
 
 
-def result_json(result: BenchResult) -> bytes:
-    return msgspec.json.encode(
-        {
-            "ops": result.ops,
-            "seconds": round(result.seconds, 4),
-            "ops_per_second": round(result.ops_per_second),
-            "p50_us": result.percentile_us(0.50),
-            "p99_us": result.percentile_us(0.99),
-            "p999_us": result.percentile_us(0.999),
-            "traded_qty": result.traded_qty,
-            "trades": result.trades,
-            "events": result.events,
-            "live_orders_at_end": result.live_orders,
-        }
-    )
+def results_json(results: dict[str, BenchResult]) -> bytes:
+    return msgspec.json.encode({label: _result_fields(r) for label, r in results.items()})
+
+
+def _result_fields(result: BenchResult) -> dict[str, object]:
+    return {
+        "ops": result.ops,
+        "seconds": round(result.seconds, 4),
+        "ops_per_second": round(result.ops_per_second),
+        "p50_us": result.percentile_us(0.50),
+        "p99_us": result.percentile_us(0.99),
+        "p999_us": result.percentile_us(0.999),
+        "traded_qty": result.traded_qty,
+        "trades": result.trades,
+        "events": result.events,
+        "live_orders_at_end": result.live_orders,
+    }

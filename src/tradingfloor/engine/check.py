@@ -73,7 +73,10 @@ def check_ledger(engine: Engine) -> LedgerReport:
         require(account.held == held_cash.get(account_id, 0), f"{name}: held != buy holds")
         require(account.held >= 0 and account.buying_power >= 0, f"{name}: negative cash")
         require(account.fees >= 0, f"{name}: negative fees")
-        require(account.settled - account.owed() >= 0, f"{name}: settled cash owed twice")
+        require(
+            account.settled - account.owed() >= 0,
+            f"{name}: settled cash would go negative at settlement",
+        )
         require(account.unsettled == sum(account.pending.values()), f"{name}: unsettled")
         for symbol, count in account.open_orders.items():
             require(count == open_orders.get((account_id, symbol), 0), f"{name}: order count")

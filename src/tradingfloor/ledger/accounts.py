@@ -55,8 +55,13 @@ class Account(msgspec.Struct, gc=False, array_like=True):
         return self.settled + self.unsettled - self.held
 
     def owed(self) -> int:
-        """Unsettled purchases still to pay for: settled cash that is spoken for."""
-        return -sum(amount for amount in self.pending.values() if amount < 0)
+        """Settled cash already spoken for: the deepest the settled balance would dip as the
+        unsettled sessions settle in order (purchases paid before the sales that fund them)."""
+        running = lowest = 0
+        for session in sorted(self.pending):
+            running += self.pending[session]
+            lowest = min(lowest, running)
+        return -lowest
 
     def withdrawable(self) -> int:
         """Settled cash that neither an open order nor an unsettled purchase needs."""

@@ -1,0 +1,175 @@
+"""Alembic migrations from code, on SQLite and on a real PostgreSQL; the engines' settings."""
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import insert, inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from postgres_db import scratch_database
+from tradingfloor.store import downgrade, make_engine, metadata, upgrade, users
+from tradingfloor.store.database import MIGRATIONS_DIRECTORY, alembic_config, normalize_url
+
+TABLES = {"users", "api_keys", "refresh_tokens"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    with scratch_database() as url:
+        yield url
+
+
+def current_revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def table_names(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_upgrade_creates_the_tables(database_url: str) -> None:
+    upgrade(database_url)
+
+    assert table_names(database_url) == TABLES | {"alembic_version"}
+    assert current_revision(database_url) == head_revision()
+
+
+def test_upgrade_twice_is_a_no_op(database_url: str) -> None:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(users).values(
+                username="kept", password_hash="x", role="trader", account_id="A", created_ts=1
+            )
+        )
+
+    upgrade(database_url)
+
+    with engine.connect() as connection:
+        assert connection.execute(select(users.c.username)).scalars().all() == ["kept"]
+    engine.dispose()
+    assert current_revision(database_url) == head_revision()
+
+
+def test_downgrade_to_base_removes_the_tables(database_url: str) -> None:
+    upgrade(database_url)
+
+    downgrade(database_url)
+
+    assert table_names(database_url) & TABLES == set()
+    assert current_revision(database_url) is None
+
+
+def test_schema_module_matches_the_migrations(database_url: str) -> None:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, metadata)
+
+    engine.dispose()
+    assert differences == []
+
+
+def test_revisions_form_one_chain_from_the_package() -> None:
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+    revisions = list(scripts.walk_revisions())
+
+    assert len(scripts.get_heads()) == 1
+    assert revisions[-1].revision == "0001"
+    assert revisions[-1].down_revision is None
+    assert Path(scripts.dir) == MIGRATIONS_DIRECTORY
+    # `alembic revision` renders new files from this template: it must ship with the package.
+    assert (MIGRATIONS_DIRECTORY / "script.py.mako").is_file()
+
+
+def test_sqlite_engine_enforces_foreign_keys_in_wal_mode(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'deep' / 'store.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+
+    with engine.connect() as connection:
+        journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO api_keys (key_id, secret_hash, user_id, scopes, created_ts)"
+            " VALUES ('k', 'h', 999, 'read', 1)"
+        )
+
+    assert journal_mode == "wal"
+    engine.dispose()
+
+
+def test_sqlite_engine_is_usable_from_another_thread(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as connection:  # a pooled connection made in this thread
+        connection.exec_driver_sql("SELECT 1")
+    results: list[object] = []
+
+    def count_users() -> None:
+        with engine.connect() as connection:
+            results.append(connection.execute(select(users.c.id)).all())
+
+    worker = threading.Thread(target=count_users)
+    worker.start()
+    worker.join()
+
+    assert results == [[]]
+    engine.dispose()
+
+
+def test_a_failed_migration_leaves_nothing_behind_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    with engine.begin() as connection:  # a table the migration will collide with
+        connection.exec_driver_sql("CREATE TABLE api_keys (x INTEGER)")
+    engine.dispose()
+
+    with pytest.raises(Exception, match="api_keys"):
+        upgrade(url)
+
+    # DDL is transactional: `users`, created before the collision, was rolled back too.
+    assert table_names(url) == {"api_keys"}
+    assert current_revision(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg"),
+        ("postgres://u@h/db", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg"),
+        ("sqlite:///x.db", "sqlite"),
+    ],
+)
+def test_postgresql_urls_use_psycopg_3(url: str, driver: str) -> None:
+    assert normalize_url(url).drivername == driver
