@@ -29,7 +29,15 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tradingfloor.domain.commands import AddInstrument, CancelOrder, Command, PlaceOrder
+from tradingfloor.domain.commands import (
+    AddInstrument,
+    CancelOrder,
+    Command,
+    Deposit,
+    DepositShares,
+    OpenAccount,
+    PlaceOrder,
+)
 from tradingfloor.domain.enums import OrderType, Side
 from tradingfloor.domain.events import Event
 from tradingfloor.domain.instruments import Instrument
@@ -229,10 +237,16 @@ class Client:
 
 
 async def add_instruments(port: int, answered: Answered) -> None:
+    """List the symbols and fund the accounts (cash, and shares to sell): the node keeps a
+    ledger, so the state compared after each crash includes every account."""
+    setup: list[Command] = [AddInstrument(Instrument(symbol, tick_size=1)) for symbol in SYMBOLS]
+    for account in ACCOUNTS:
+        setup.append(OpenAccount(account))
+        setup.append(Deposit(account, 10**12))
+        setup.extend(DepositShares(account, symbol, 10**7, 10_000) for symbol in SYMBOLS)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        for symbol in SYMBOLS:
-            command = AddInstrument(Instrument(symbol, tick_size=1))
+        for command in setup:
             writer.write(msgspec.json.encode(command) + b"\n")
             answer = msgspec.json.decode(await asyncio.wait_for(reader.readline(), 10))
             answered.record(answer["seq"], command, answer["events"])

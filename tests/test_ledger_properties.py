@@ -55,3 +55,15 @@ def test_a_long_stream_trades_and_exercises_the_rejects() -> None:
     reasons = {getattr(e, "reason", None) for e in events if type(e).__name__.endswith("Rejected")}
     assert trades > 50
     assert len(reasons) >= 10, reasons
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=2**32), length=st.integers(50, 1_000))
+def test_the_fast_path_decides_exactly_as_the_full_checks(seed: int, length: int) -> None:
+    fast = Engine(RiskSettings())
+    checked = Engine(RiskSettings())
+    assert checked.risk is not None
+    checked.risk.fast_path = False
+    for seq, (command, ts) in enumerate(random_stream(fast, seed, length), start=1):
+        assert fast.apply(command, seq, ts) == checked.apply(command, seq, ts), command
+    assert fast.snapshot() == checked.snapshot()

@@ -4,6 +4,7 @@ switch. Every command is followed by the full ledger invariant check (risk_helpe
 
 from collections.abc import Callable
 
+import msgspec
 import pytest
 
 from risk_helpers import DOLLAR, MINUTE, Market, rejection
@@ -60,13 +61,19 @@ def funded(settings: RiskSettings | None = None) -> Market:
 
 
 def state_of(market: Market) -> bytes:
-    """The engine's whole state minus the sequence counters a rejected command still moves."""
+    """The engine's whole state minus the sequence counters a rejected command still moves
+    and the per-second cache of price limits (fixed by the first order of each second)."""
     risk = market.engine.risk
     assert risk is not None
-    import msgspec
-
+    state = risk.export_state()
+    guards = [
+        msgspec.structs.replace(
+            guard, limits_second=-1, collar=None, band=None, buy_max=0, sell_min=0
+        )
+        for guard in state.guards
+    ]
     books = [book.export_state() for book in market.engine.books.values()]
-    return msgspec.msgpack.encode([risk.export_state(), books])
+    return msgspec.msgpack.encode([msgspec.structs.replace(state, guards=guards), books])
 
 
 Setup = Callable[[Market], None]

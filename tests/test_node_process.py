@@ -56,9 +56,10 @@ def test_snapshot_on_demand_and_clean_stop(tmp_path: Path) -> None:
                 PlaceOrder(0, "a", "XYZ", Side.BUY, OrderType.LIMIT, 10, 100, tif=TimeInForce.GTC),
             ],
         )
-        assert [answer["seq"] for answer in answers] == [1, 2]
+        # seq 1 is the node's own ConfigureRisk: a new journal starts with the risk settings
+        assert [answer["seq"] for answer in answers] == [2, 3]
         process.send_signal(signal.SIGUSR1)
-        snapshot = data / "snapshots" / f"snapshot-{2:020d}.snap"
+        snapshot = data / "snapshots" / f"snapshot-{3:020d}.snap"
         deadline = time.monotonic() + 10
         while not snapshot.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -67,7 +68,7 @@ def test_snapshot_on_demand_and_clean_stop(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
-    assert "stopped at seq 2" in output
+    assert "stopped at seq 3" in output
 
 
 def test_bad_line_changes_nothing(tmp_path: Path) -> None:
@@ -84,4 +85,4 @@ def test_bad_line_changes_nothing(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
-    assert "stopped at seq 0" in output
+    assert "stopped at seq 1" in output

@@ -258,6 +258,8 @@ def _fresh_engine(instrument: Instrument, risk: bool = False) -> Engine:
             setup.append(DepositShares(account, instrument.symbol, 10**9, MID))
     for seq, command in enumerate(setup, start=1):
         engine.apply(command, seq, BASE_TS + seq)
+    if engine.risk is not None:
+        engine.risk.calendar.session_index(BASE_TS)  # loaded before the clock starts
     return engine
 
 

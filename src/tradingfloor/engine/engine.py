@@ -145,10 +145,9 @@ class Engine:
 
     def _cancel(self, command: CancelOrder, seq: int, ts: int, out: list[Event]) -> None:
         book = self.books.get(command.symbol)
-        start = len(out)
         if book is not None and book.cancel(command.order_id, command.account, seq, ts, out):
             if self.risk is not None:
-                self.risk.post(out, start, ts)
+                self.risk.ledger.release(command.order_id)
             return
         out.append(
             CancelRejected(

@@ -46,6 +46,7 @@ from tradingfloor.domain.events import (
     FundsDeposited,
     FundsSettled,
     FundsWithdrawn,
+    OrderAccepted,
     OrderCanceled,
     OrderExpired,
     OrderRejected,
@@ -57,6 +58,7 @@ from tradingfloor.domain.events import (
     TradingHalted,
     TradingResumed,
 )
+from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.ledger import Account, Ledger
@@ -65,6 +67,7 @@ from tradingfloor.matching.book import OrderBook
 from tradingfloor.risk.guards import (
     BPS,
     MARKET_LEVELS,
+    SECOND_NS,
     MarketGuardState,
     SymbolGuard,
     SymbolGuardState,
@@ -83,6 +86,7 @@ STOP = OrderType.STOP
 STOP_LIMIT = OrderType.STOP_LIMIT
 TRAILING_STOP = OrderType.TRAILING_STOP
 ACTIVE = AccountStatus.ACTIVE
+NO_PRICE_MAX = 1 << 62
 
 
 class AccountSummary(msgspec.Struct, frozen=True):
@@ -137,6 +141,10 @@ class RiskPipeline:
         self.market = MarketGuardState()
         self.settings = settings
         self._calendar: TradingCalendar | None = None
+        self._session_second = -1
+        self._session_index = -1
+        self.fast_path = True
+        """False sends every order through `_checked_place` (tests compare the two)."""
         self.configure(settings)
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             OpenAccount: self._open_account,
@@ -168,6 +176,8 @@ class RiskPipeline:
         )
         for book in self.books.values():
             book.fees = schedule
+        for guard in self.guards.values():
+            guard.limits_second = -1  # the price limits follow the new settings
         self._calendar = None
 
     def add_book(self, book: OrderBook) -> None:
@@ -193,8 +203,92 @@ class RiskPipeline:
     def place(
         self, command: PlaceOrder, book: OrderBook, seq: int, ts: int, out: list[Event]
     ) -> None:
-        """Check, hold, match, post: the whole life of a new order within one command."""
+        """Check, hold, match, post: the whole life of a new order within one command.
+
+        A limit order from an active account in a trading symbol takes the fast path, which
+        reads the price limits cached per symbol and second; everything else, and every
+        reject's precise reason, goes through `_checked_place`. Both give the same result.
+        """
         account = self.ledger.accounts.get(command.account)
+        guard = self.guards[book.symbol]
+        if (
+            command.order_type != LIMIT
+            or account is None
+            or account.status != ACTIVE
+            or guard.halt is not None
+            or self.market.halt is not None
+            or not self.fast_path
+            or book.validate(command) is not None
+        ):
+            self._checked_place(command, account, book, seq, ts, out)
+            return
+        if guard.limits_second != ts // SECOND_NS:
+            self._refresh_limits(book, guard, ts)
+        price: int = command.price  # type: ignore[assignment]  # validated
+        qty = command.qty
+        settings = self.settings
+        symbol = book.symbol
+        if (
+            (price > guard.buy_max if command.side == BUY else price < guard.sell_min)
+            or qty > settings.quantity_max
+            or qty * price > settings.notional_max
+            or account.open_orders.get(symbol, 0) >= settings.open_orders_per_symbol_max
+        ):
+            self._checked_place(command, account, book, seq, ts, out)
+            return
+        need = -1
+        if command.side == BUY:
+            need = self.ledger.buy_hold_amount(qty, price)
+            if need > account.settled + account.unsettled - account.held or (
+                account.kind != AccountKind.CASH
+                and self._day_trade_check(account, need, ts) is not None
+            ):
+                self._checked_place(command, account, book, seq, ts, out)
+                return
+        else:
+            position = account.positions.get(symbol)
+            if position is None or qty > position.qty - position.held:
+                self._checked_place(command, account, book, seq, ts, out)
+                return
+        self.ledger.hold(command.order_id, account, symbol, command.side, qty, price, need)
+        start = len(out)
+        book.accept(command, seq, ts, out)
+        if len(out) != start + 1 or type(out[start]) is not OrderAccepted:
+            self.post(out, start, ts)
+
+    def _refresh_limits(self, book: OrderBook, guard: SymbolGuard, ts: int) -> None:
+        """Fix the symbol's price limits for this second: the collar around the reference
+        (the last trade, else the set reference price) and the LULD band around the mean of
+        the window's trades. Like LULD's own reference, which moves at most every 30 s, the
+        limits are not recomputed trade by trade: the first order of each second does it."""
+        reference = book.last_price or guard.reference
+        settings = self.settings
+        if reference is None:
+            guard.collar = None
+        else:
+            guard.collar = collar_caps(reference, settings.collar_bps)
+        guard.band = None
+        if settings.luld_enabled:
+            band_reference = guard.mean_price(ts, settings.price_window_ns) or guard.reference
+            if band_reference is not None:
+                guard.band = self._band(book.instrument, band_reference, ts)
+        buy_max, sell_min = NO_PRICE_MAX, 0
+        for limits in (guard.collar, guard.band):
+            if limits is not None:
+                buy_max, sell_min = min(buy_max, limits[0]), max(sell_min, limits[1])
+        guard.buy_max, guard.sell_min = buy_max, sell_min
+        guard.limits_second = ts // SECOND_NS
+
+    def _checked_place(
+        self,
+        command: PlaceOrder,
+        account: Account | None,
+        book: OrderBook,
+        seq: int,
+        ts: int,
+        out: list[Event],
+    ) -> None:
+        """Every check in order, for any order type: the first failing one is the reason."""
         if account is None:
             reason: RejectReason | None = RejectReason.UNKNOWN_ACCOUNT
         elif account.status != ACTIVE and not (
@@ -243,16 +337,20 @@ class RiskPipeline:
         order_type = command.order_type
         side = command.side
         instrument = book.instrument
-        reference = book.last_price or self.guards[book.symbol].reference
+        guard = self.guards[book.symbol]
+        if guard.limits_second != ts // SECOND_NS:
+            self._refresh_limits(book, guard, ts)
+        reference = book.last_price or guard.reference
         price: int = command.price  # type: ignore[assignment]  # validated: set for limits
         if order_type == LIMIT:
-            if reference is not None:
-                buy_cap, sell_cap = collar_caps(reference, settings.collar_bps)
-                if price > buy_cap if side == BUY else price < sell_cap:
-                    return RejectReason.PRICE_OUTSIDE_COLLAR, 0, 0
-            band = self._band(book, ts)
-            if band is not None and (price > band[1] if side == BUY else price < band[0]):
-                return RejectReason.PRICE_OUTSIDE_BAND, 0, 0
+            for limits, reason in (
+                (guard.collar, RejectReason.PRICE_OUTSIDE_COLLAR),
+                (guard.band, RejectReason.PRICE_OUTSIDE_BAND),
+            ):
+                if limits is not None and (
+                    price > limits[0] if side == BUY else price < limits[1]
+                ):
+                    return reason, 0, 0
             return self._notional(command.qty, price), price, 0
         if order_type == STOP_LIMIT:
             buy_cap, sell_cap = collar_caps(command.stop_price, settings.collar_bps)  # type: ignore[arg-type]
@@ -262,26 +360,22 @@ class RiskPipeline:
         if order_type == MARKET:
             if reference is None:
                 return RejectReason.NO_REFERENCE_PRICE, 0, 0
-            base = reference
-        elif order_type == STOP:
-            base = command.stop_price  # type: ignore[assignment]
-        else:  # trailing stop: its first stop price, from the reference
-            if reference is None:
-                return RejectReason.NO_REFERENCE_PRICE, 0, 0
-            offset = command.trail_price
-            if offset is None:
-                offset = -(-reference * command.trail_bps // BPS)  # type: ignore[operator]
-            base = reference + offset if side == BUY else max(reference - offset, 1)
-        buy_cap, sell_cap = collar_caps(base, settings.collar_bps)
+            buy_cap, sell_cap = guard.buy_max, guard.sell_min  # collar and band, as cached
+        else:
+            if order_type == STOP:
+                base: int = command.stop_price  # type: ignore[assignment]
+            else:  # trailing stop: its first stop price, from the reference
+                if reference is None:
+                    return RejectReason.NO_REFERENCE_PRICE, 0, 0
+                offset = command.trail_price
+                if offset is None:
+                    offset = -(-reference * command.trail_bps // BPS)  # type: ignore[operator]
+                base = reference + offset if side == BUY else max(reference - offset, 1)
+            buy_cap, sell_cap = collar_caps(base, settings.collar_bps)
         if side == BUY:
             protection = instrument.round_to_tick(buy_cap, up=False)
         else:
-            protection = instrument.round_to_tick(sell_cap, up=True)
-        if order_type == MARKET:
-            band = self._band(book, ts)
-            if band is not None:
-                protection = min(protection, band[1]) if side == BUY else max(protection, band[0])
-        protection = max(protection, 1)
+            protection = max(instrument.round_to_tick(sell_cap, up=True), 1)
         return self._notional(command.qty, protection), protection, protection
 
     def _notional(self, qty: int, price: int) -> RejectReason | None:
@@ -291,24 +385,19 @@ class RiskPipeline:
             return RejectReason.NOTIONAL_ABOVE_MAX
         return None
 
-    def _band(self, book: OrderBook, ts: int) -> tuple[int, int] | None:
-        """The LULD band (lowest, highest price) now, or None when off or with no reference."""
+    def _band(self, instrument: Instrument, reference: int, ts: int) -> tuple[int, int]:
+        """The LULD band (highest, lowest price) around `reference`, doubled near the open
+        and the close."""
         settings = self.settings
-        if not settings.luld_enabled:
-            return None
-        guard = self.guards[book.symbol]
-        reference = guard.mean_price(ts, settings.price_window_ns) or guard.reference
-        if reference is None:
-            return None
         doubled = self.calendar.near_open_or_close(
             ts, settings.luld_open_window_ns, settings.luld_close_window_ns
         )
         width = band_bps(
-            book.instrument.luld_tier, settings.luld_tier_1_bps, settings.luld_tier_2_bps, doubled
+            instrument.luld_tier, settings.luld_tier_1_bps, settings.luld_tier_2_bps, doubled
         )
-        low = book.instrument.round_to_tick(reference - reference * width // BPS, up=True)
-        high = book.instrument.round_to_tick(reference + reference * width // BPS, up=False)
-        return max(low, 1), high
+        low = instrument.round_to_tick(reference - reference * width // BPS, up=True)
+        high = instrument.round_to_tick(reference + reference * width // BPS, up=False)
+        return high, max(low, 1)
 
     def _account_checks(
         self, command: PlaceOrder, account: Account, hold_price: int, ts: int
@@ -433,7 +522,7 @@ class RiskPipeline:
             if kind is TradeExecuted:
                 trade: TradeExecuted = event  # type: ignore[assignment]
                 if session < 0:
-                    session = self.calendar.session_index(ts)
+                    session = self._session(ts)
                 day_trade = ledger.fill(trade, session)
                 if day_trade is not None:
                     extra.append(self._count_day_trade(day_trade, session, trade))
@@ -446,6 +535,14 @@ class RiskPipeline:
                 ledger.resize(event.order_id, 0)  # type: ignore[attr-defined]
         if extra:
             out.extend(extra)
+
+    def _session(self, ts: int) -> int:
+        """The trading session of `ts`, remembered for the rest of its second."""
+        second = ts // SECOND_NS
+        if second != self._session_second:
+            self._session_second = second
+            self._session_index = self.calendar.session_index(ts)
+        return self._session_index
 
     def _count_day_trade(self, hold: Any, session: int, trade: TradeExecuted) -> Event:
         account: Account = hold.account
@@ -677,7 +774,7 @@ class RiskPipeline:
         elif type(command.price) is not int or command.price <= 0:
             self._reject(command, command.symbol, RejectReason.INVALID_PRICE, seq, ts, out)
         else:
-            guard.reference = command.price
+            guard.set_reference(command.price)
             out.append(ReferencePriceSet(seq, ts, command.symbol, command.price))
 
     def _update_market_index(

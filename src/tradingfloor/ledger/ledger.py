@@ -22,42 +22,20 @@ from tradingfloor.ledger.accounts import Account, Position
 BUY = Side.BUY
 
 
-class Hold:
+class Hold(msgspec.Struct, gc=False):
     """What one live order has reserved: cash for a buy (`price` is its hold price per share),
-    shares for a sell. `day_trade` marks a sell already counted as a day trade."""
+    shares for a sell. `day_trade` marks a sell already counted as a day trade. Engine-owned
+    and mutable; snapshots store it as a `HoldState`."""
 
-    __slots__ = (
-        "account",
-        "amount",
-        "day_trade",
-        "leaves",
-        "order_id",
-        "position",
-        "price",
-        "side",
-        "symbol",
-    )
-
-    def __init__(
-        self,
-        order_id: int,
-        account: Account,
-        position: Position,
-        symbol: str,
-        side: Side,
-        price: int,
-        leaves: int,
-        amount: int,
-    ) -> None:
-        self.order_id = order_id
-        self.account = account
-        self.position = position
-        self.symbol = symbol
-        self.side = side
-        self.price = price
-        self.leaves = leaves
-        self.amount = amount
-        self.day_trade = False
+    order_id: int
+    account: Account
+    position: Position
+    symbol: str
+    side: Side
+    price: int
+    leaves: int
+    amount: int
+    day_trade: bool = False
 
 
 class HoldState(msgspec.Struct, array_like=True):
@@ -105,12 +83,23 @@ class Ledger:
         return value + (fee if fee < value else value)
 
     def hold(
-        self, order_id: int, account: Account, symbol: str, side: Side, qty: int, price: int
+        self,
+        order_id: int,
+        account: Account,
+        symbol: str,
+        side: Side,
+        qty: int,
+        price: int,
+        amount: int = -1,
     ) -> Hold:
-        """Reserve for a new order; the caller has checked buying power or shares."""
-        position = account.position(symbol)
+        """Reserve for a new order; the caller has checked buying power or shares. `amount`,
+        when the caller has computed it, is `buy_hold_amount(qty, price)` for a buy."""
+        position = account.positions.get(symbol)
+        if position is None:
+            position = account.positions[symbol] = Position()
         if side == BUY:
-            amount = self.buy_hold_amount(qty, price)
+            if amount < 0:
+                amount = self.buy_hold_amount(qty, price)
             account.held += amount
         else:
             amount = qty
@@ -121,6 +110,21 @@ class Ledger:
         open_orders = account.open_orders
         open_orders[symbol] = open_orders.get(symbol, 0) + 1
         return hold
+
+    def release(self, order_id: int) -> None:
+        """The order is done: release all it still holds."""
+        hold = self.holds.pop(order_id)
+        if hold.side == BUY:
+            hold.account.held -= hold.amount
+        else:
+            hold.position.held -= hold.amount
+        open_orders = hold.account.open_orders
+        symbol = hold.symbol
+        count = open_orders[symbol] - 1
+        if count:
+            open_orders[symbol] = count
+        else:
+            del open_orders[symbol]
 
     def resize(self, order_id: int, leaves: int) -> None:
         """The order's open quantity is now `leaves` (0: it is done); release the difference."""

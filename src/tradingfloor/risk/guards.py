@@ -29,6 +29,11 @@ class SymbolGuardState(msgspec.Struct, array_like=True):
     halt: HaltReason | None
     halted_until: int | None
     buckets: list[Bucket]
+    limits_second: int
+    collar: tuple[int, int] | None
+    band: tuple[int, int] | None
+    buy_max: int
+    sell_min: int
 
 
 class SymbolGuard:
@@ -41,9 +46,14 @@ class SymbolGuard:
         "_low",
         "_second",
         "_total",
+        "band",
+        "buy_max",
+        "collar",
         "halt",
         "halted_until",
+        "limits_second",
         "reference",
+        "sell_min",
         "symbol",
     )
 
@@ -58,6 +68,19 @@ class SymbolGuard:
         self._count = 0
         self._high = 0
         self._low = 0
+        self.limits_second = -1
+        """The second (ts // 1 s) the price limits below were fixed in; -1: not fixed."""
+        self.collar: tuple[int, int] | None = None
+        """(highest buy, lowest sell) limit prices by the collar; None: no reference."""
+        self.band: tuple[int, int] | None = None
+        """(highest buy, lowest sell) limit prices by the LULD band; None: off or no price."""
+        self.buy_max = 0
+        self.sell_min = 0
+        """The tightest of both, for the fast path."""
+
+    def set_reference(self, price: int) -> None:
+        self.reference = price
+        self.limits_second = -1
 
     def on_trade(self, ts: int, price: int, window_ns: int, move_bps: int) -> bool:
         """Record a trade; True when the window's prices now span more than `move_bps`."""
@@ -110,6 +133,11 @@ class SymbolGuard:
             self.halt,
             self.halted_until,
             [msgspec.structs.replace(bucket) for bucket in self._buckets],
+            self.limits_second,
+            self.collar,
+            self.band,
+            self.buy_max,
+            self.sell_min,
         )
 
     @classmethod
@@ -119,6 +147,11 @@ class SymbolGuard:
         guard.halt = state.halt
         guard.halted_until = state.halted_until
         guard._buckets = deque(msgspec.structs.replace(bucket) for bucket in state.buckets)
+        guard.limits_second = state.limits_second
+        guard.collar = state.collar
+        guard.band = state.band
+        guard.buy_max = state.buy_max
+        guard.sell_min = state.sell_min
         if guard._buckets:
             guard._second = guard._buckets[-1].second
             guard._recompute(guard._buckets[0].second - 1)

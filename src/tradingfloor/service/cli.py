@@ -35,6 +35,13 @@ def node(
     shard: Annotated[
         str, typer.Option(help="Shard name: the jetstream journal is stream TF_JOURNAL_<shard>.")
     ] = "0",
+    matching_only: Annotated[
+        bool,
+        typer.Option(
+            help="No accounts, ledger or risk checks: an exchange whose members carry their "
+            "own risk (a new journal only; a ledger is never switched off)."
+        ),
+    ] = False,
 ) -> None:
     """Recover from the journal, then take commands on a JSON-lines TCP port until Ctrl-C.
 
@@ -51,11 +58,18 @@ def node(
         chosen = JetStreamJournal(JetStreamSettings(url=nats_url, shard=shard))
 
     async def run() -> None:
-        settings = NodeSettings(data, fsync=fsync, snapshot_every_commands=snapshot_every)
+        from tradingfloor.domain.settings import RiskSettings
+
+        settings = NodeSettings(
+            data,
+            fsync=fsync,
+            snapshot_every_commands=snapshot_every,
+            risk=None if matching_only else RiskSettings(),
+        )
         node = Node(settings, journal=chosen)
         try:
             recovered = await node.start()
-        except ConnectionError as error:
+        except (ConnectionError, RuntimeError) as error:
             console.print(f"[red]{error}[/red]")
             raise typer.Exit(1) from error
         state = recovered.engine.state_hash()
@@ -64,6 +78,12 @@ def node(
             f"{recovered.replayed} replayed) in {recovered.seconds:.3f} s; state {state[:16]}"
         )
         print(f"hash {state} at seq {recovered.last_seq}", flush=True)
+        try:
+            await node.configure_risk()
+        except RuntimeError as error:
+            console.print(f"[red]{error}[/red]")
+            await node.stop()
+            raise typer.Exit(1) from error
         sequencer = node.sequencer
         if sequencer is None:
             raise RuntimeError("node started without a sequencer")

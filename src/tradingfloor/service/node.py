@@ -10,7 +10,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tradingfloor.domain.events import Event
+from tradingfloor.domain.commands import ConfigureRisk
+from tradingfloor.domain.events import CommandRejected, Event
+from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.journal.base import Journal
 from tradingfloor.journal.file import FileJournal
 from tradingfloor.journal.recovery import Recovered, recover, recover_from
@@ -30,6 +32,10 @@ class NodeSettings:
     segment_bytes_max: int = 64 * 1024 * 1024
     batch_max: int = 4_096
     queue_depth_max: int = 100_000
+    risk: RiskSettings | None = None
+    """The accounts, ledger and pre-trade risk settings `configure_risk` journals when the
+    engine's differ; None: leave the engine as its journal left it (a new one only matches).
+    A node never switches a ledger off by itself."""
 
 
 @dataclass
@@ -88,6 +94,19 @@ class Node:
         self._snapshot_at = time.monotonic()
         sequencer.start()
         return recovered
+
+    async def configure_risk(self) -> None:
+        """Bring the engine's risk settings to the node's, through the journal."""
+        wanted = self.settings.risk
+        if self.sequencer is None:
+            raise RuntimeError("node is not started")
+        current = self.sequencer.engine.risk
+        if wanted is None or (current is not None and current.settings == wanted):
+            return
+        result = await self.submit(ConfigureRisk(wanted))
+        for event in result.events:
+            if isinstance(event, CommandRejected):
+                raise RuntimeError(f"risk settings refused: {event.reason.message}")
 
     async def submit(self, command: object) -> Result:
         if self.sequencer is None:
