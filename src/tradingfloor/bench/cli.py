@@ -263,3 +263,25 @@ def jetstream(
     from tradingfloor.bench import jetstream as bench
 
     asyncio.run(bench.run(url, seconds, replay))
+
+
+@bench_app.command("ledger")
+def ledger(
+    commands: Annotated[int, typer.Option(help="Random commands after the setup.")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Seed of the random market.")] = 1,
+) -> None:
+    """A long random multi-account market with the ledger's invariants checked after every
+    command; prints how many checks passed (it stops at the first that fails)."""
+    from rich.progress import Progress
+
+    from tradingfloor.bench.ledger import long_run
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("random commands, checked one by one", total=commands)
+        result = long_run(commands, seed, lambda done: progress.advance(task, done))
+    console.print(
+        f"{result.commands:,} commands (seed {seed}) in {result.seconds:.1f} s: "
+        f"{result.events:,} events, {result.trades:,} trades; {result.checks:,} invariant "
+        "checks passed (after every command; every balance against the double-entry postings "
+        "of all events since seq 1 every 1,000 commands and at the end)"
+    )

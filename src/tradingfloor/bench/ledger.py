@@ -227,18 +227,25 @@ def long_run(
     """Apply `count` random commands to a risk engine, checking the ledger after every one."""
     from tradingfloor.domain.events import TradeExecuted
     from tradingfloor.domain.settings import RiskSettings
+    from tradingfloor.engine.check import check_balances
+    from tradingfloor.ledger.postings import post_balances
 
     engine = Engine(RiskSettings())
     checks = events = trades = applied = 0
+    derived: dict[tuple[str, str], int] = {}
     start = time.perf_counter()
     for seq, (command, ts) in enumerate(random_stream(engine, seed, count), start=1):
         out = engine.apply(command, seq, ts)
         events += len(out)
-        trades += sum(1 for event in out if type(event) is TradeExecuted)
+        for event in out:
+            post_balances(derived, event)
+            trades += type(event) is TradeExecuted
         checks += check_ledger(engine).checks
         for book in engine.books.values():
             book.check_invariants()
         applied += 1
         if progress is not None and applied % 1_000 == 0:
             progress(1_000)
+            checks += check_balances(engine, derived)
+    checks += check_balances(engine, derived)
     return LongRunResult(applied, checks, events, trades, time.perf_counter() - start)

@@ -111,10 +111,14 @@ def check_ledger(engine: Engine) -> LedgerReport:
 def check_postings(engine: Engine, events: Iterable[Event]) -> int:
     """Replay the double-entry postings of every event and compare each balance with the
     engine's; returns the number of balances compared."""
+    return check_balances(engine, balances(events))
+
+
+def check_balances(engine: Engine, derived: dict[tuple[str, str], int]) -> int:
+    """Compare balances derived from postings (from seq 1) with the engine's ledger."""
     risk = engine.risk
     if risk is None:
         raise InvariantViolation("the engine keeps no ledger (risk is off)")
-    derived = balances(events)
     compared = 0
     totals: dict[str, int] = {}
     for (_, asset), amount in derived.items():

@@ -132,12 +132,17 @@ def balances(events: Iterable[Event]) -> dict[tuple[str, str], int]:
     """Every ledger account's balance per asset after these events (debits add)."""
     found: dict[tuple[str, str], int] = {}
     for event in events:
-        for posting in postings(event):
-            debit = (posting.debit, posting.asset)
-            credit = (posting.credit, posting.asset)
-            found[debit] = found.get(debit, 0) + posting.amount
-            found[credit] = found.get(credit, 0) - posting.amount
+        post_balances(found, event)
     return found
+
+
+def post_balances(found: dict[tuple[str, str], int], event: Event) -> None:
+    """Add one event's postings to running balances keyed by (ledger account, asset)."""
+    for posting in postings(event):
+        debit = (posting.debit, posting.asset)
+        credit = (posting.credit, posting.asset)
+        found[debit] = found.get(debit, 0) + posting.amount
+        found[credit] = found.get(credit, 0) - posting.amount
 
 
 def history(
