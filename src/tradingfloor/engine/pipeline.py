@@ -511,28 +511,43 @@ class RiskPipeline:
     # ------------------------------------------------------------------ posting
 
     def post(self, out: list[Event], start: int, ts: int) -> None:
-        """Post the book's events from `start` on to the ledger and the guards."""
+        """Post the book's events from `start` on to the ledger and the guards.
+
+        A command's trades all happen in one book at one time, so the circuit breaker sees
+        them once, summed, after the ledger has posted each.
+        """
         ledger = self.ledger
         holds = ledger.holds
         session = -1
         extra: list[Event] = []
+        trade: TradeExecuted | None = None
+        count = total = high = 0
+        low = NO_PRICE_MAX
         for index in range(start, len(out)):
             event = out[index]
             kind = type(event)
             if kind is TradeExecuted:
-                trade: TradeExecuted = event  # type: ignore[assignment]
+                trade = event  # type: ignore[assignment]
                 if session < 0:
                     session = self._session(ts)
-                day_trade = ledger.fill(trade, session)
+                day_trade = ledger.fill(trade, session)  # type: ignore[arg-type]
                 if day_trade is not None:
-                    extra.append(self._count_day_trade(day_trade, session, trade))
-                self._watch(trade, ts, extra)
+                    extra.append(self._count_day_trade(day_trade, session, trade))  # type: ignore[arg-type]
+                price = trade.price  # type: ignore[union-attr]
+                count += 1
+                total += price
+                if price > high:
+                    high = price
+                if price < low:
+                    low = price
             elif kind is OrderCanceled:
                 ledger.resize(event.order_id, event.leaves)  # type: ignore[attr-defined]
             elif kind is OrderExpired or (
                 kind is OrderRejected and event.order_id in holds  # type: ignore[attr-defined]
             ):
                 ledger.resize(event.order_id, 0)  # type: ignore[attr-defined]
+        if trade is not None:
+            self._watch(trade, ts, count, total, high, low, extra)
         if extra:
             out.extend(extra)
 
@@ -556,11 +571,22 @@ class RiskPipeline:
             trade.seq, trade.ts, account.account_id, trade.symbol, hold.order_id, len(days)
         )
 
-    def _watch(self, trade: TradeExecuted, ts: int, extra: list[Event]) -> None:
+    def _watch(
+        self,
+        trade: TradeExecuted,
+        ts: int,
+        count: int,
+        total: int,
+        high: int,
+        low: int,
+        extra: list[Event],
+    ) -> None:
         """The price-move circuit breaker: halt when the window's trades span too far."""
         guard = self.guards[trade.symbol]
         settings = self.settings
-        moved = guard.on_trade(ts, trade.price, settings.price_window_ns, settings.halt_move_bps)
+        moved = guard.on_trades(
+            ts, count, total, high, low, settings.price_window_ns, settings.halt_move_bps
+        )
         if moved and not guard.halted_at(ts):
             guard.halt = HaltReason.PRICE_MOVE
             guard.halted_until = until = ts + settings.halt_duration_ns

@@ -82,26 +82,29 @@ class SymbolGuard:
         self.reference = price
         self.limits_second = -1
 
-    def on_trade(self, ts: int, price: int, window_ns: int, move_bps: int) -> bool:
-        """Record a trade; True when the window's prices now span more than `move_bps`."""
+    def on_trades(
+        self, ts: int, count: int, total: int, high: int, low: int, window_ns: int, move_bps: int
+    ) -> bool:
+        """Record `count` trades at `ts` (their price sum, high and low); True when the
+        window's prices now span more than `move_bps`."""
         second = ts // SECOND_NS
         if second == self._second:
             bucket = self._buckets[-1]
-            bucket.total += price
-            bucket.count += 1
-            if price > bucket.high:
-                bucket.high = price
-            elif price < bucket.low:
-                bucket.low = price
-            self._total += price
-            self._count += 1
-            if price > self._high:
-                self._high = price
-            elif price < self._low:
-                self._low = price
+            bucket.total += total
+            bucket.count += count
+            if high > bucket.high:
+                bucket.high = high
+            if low < bucket.low:
+                bucket.low = low
+            self._total += total
+            self._count += count
+            if high > self._high:
+                self._high = high
+            if low < self._low:
+                self._low = low
         else:
             self._second = second
-            self._buckets.append(Bucket(second, price, 1, price, price))
+            self._buckets.append(Bucket(second, total, count, high, low))
             self._recompute(second - window_ns // SECOND_NS)
         return (self._high - self._low) * BPS > self._low * move_bps
 
