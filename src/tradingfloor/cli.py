@@ -11,6 +11,7 @@ from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
 from tradingfloor.service.ledger_cli import ledger_app
+from tradingfloor.service.serve_cli import serve
 
 app = typer.Typer(no_args_is_help=True, help="TradingFloor: a stock trading platform.")
 app.add_typer(bench_app, name="bench")
@@ -18,6 +19,7 @@ app.add_typer(replay_app, name="replay")
 app.add_typer(journal_app, name="journal")
 app.add_typer(ledger_app, name="ledger")
 app.command()(node)
+app.command()(serve)
 console = Console()
 
 

@@ -338,6 +338,18 @@ class AuthService:
             raise AuthError(AuthErrorCode.USER_EXISTS) from None
         return User(user_id, name, role, account, False, now, False)
 
+    def has_users(self) -> bool:
+        with self._engine.connect() as connection:
+            return connection.execute(select(users.c.id).limit(1)).first() is not None
+
+    def user_by_name(self, username: str) -> User:
+        name = _normalize_username(username)
+        with self._engine.connect() as connection:
+            row = connection.execute(select(users).where(users.c.username == name)).first()
+        if row is None:
+            raise AuthError(AuthErrorCode.UNKNOWN_USER)
+        return _user_from_row(row)
+
     def get_user(self, user_id: int) -> User:
         with self._engine.connect() as connection:
             row = _user_row(connection, user_id)

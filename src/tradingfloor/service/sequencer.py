@@ -67,6 +67,8 @@ class Sequencer:
         self.listeners: list[EventListener] = []
         self.batch_listeners: list[BatchListener] = []
         self.batch_sizes: list[int] = []  # recent batch sizes, for metrics (bounded)
+        self.on_applied: Callable[[Command, int], None] | None = None
+        """Called with each command and the nanoseconds the engine took (for metrics)."""
         self.failure: BaseException | None = None
         self._queue: deque[tuple[Command, asyncio.Future[Result]]] = deque()
         self._wakeup = asyncio.Event()
@@ -154,9 +156,16 @@ class Sequencer:
     def _apply(self, entries: list[Entry]) -> list[Result]:
         apply = self.engine.apply
         listeners = self.listeners
+        timed = self.on_applied
+        clock = time.perf_counter_ns
         results = []
         for entry in entries:
-            events = apply(entry.command, entry.seq, entry.ts)
+            if timed is None:
+                events = apply(entry.command, entry.seq, entry.ts)
+            else:
+                started = clock()
+                events = apply(entry.command, entry.seq, entry.ts)
+                timed(entry.command, clock() - started)
             for listener in listeners:
                 listener(entry.seq, events)
             results.append(Result(entry.seq, entry.ts, entry.command, events))

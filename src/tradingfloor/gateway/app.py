@@ -1,0 +1,679 @@
+"""The FastAPI application: REST `/v1`, admin routes, health and metrics.
+
+Order entry (place, cancel, replace) is the hot path: those routes take the raw request, parse
+it with msgspec and answer with msgspec-encoded bytes, skipping FastAPI's body and response
+models (their schemas still appear in the OpenAPI document). Everything else uses FastAPI's
+conveniences. Routes are thin: authenticate, check scope and rate, turn the request into a
+command, await the durable answer, map it to a response.
+"""
+
+import asyncio
+import time
+from collections import OrderedDict
+from typing import Annotated, Any, Literal
+
+import msgspec
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tradingfloor.domain.commands import (
+    AddInstrument,
+    CancelOrder,
+    Command,
+    Deposit,
+    DepositShares,
+    HaltTrading,
+    OpenAccount,
+    ResumeTrading,
+    SetAccountStatus,
+    SetReferencePrice,
+    Withdraw,
+)
+from tradingfloor.domain.enums import AccountKind, AccountStatus
+from tradingfloor.domain.events import CancelRejected, CommandRejected, Event
+from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.prices import PriceFormatError, format_price, parse_price
+from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.gateway import metrics
+from tradingfloor.gateway.auth import AuthError, AuthErrorCode, Principal, Role, Scope
+from tradingfloor.gateway.errors import http_status
+from tradingfloor.gateway.orders import (
+    RequestError,
+    answer_of,
+    place_command,
+    replace_command,
+    replaced_answer,
+)
+from tradingfloor.gateway.schemas import ErrorBody, OrderRequest, OrderView, ReplaceRequest
+from tradingfloor.service.platform import Platform
+from tradingfloor.service.sequencer import Overloaded, SequencerStopped
+
+MALFORMED = 1000
+"""The code of a request that is not what the route takes (body, field, parameter)."""
+idempotency_entries_max = 100_000
+"""First answers kept per (account, client order id) for retries."""
+
+_encode = msgspec.json.Encoder().encode
+_order_decoder = msgspec.json.Decoder(OrderRequest)
+_replace_decoder = msgspec.json.Decoder(ReplaceRequest)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encode(body), status, headers, media_type="application/json")
+
+
+def _error(code: int, message: str, status: int, **extra: Any) -> Response:
+    return _json({"code": code, "message": message, **extra}, status)
+
+
+def _malformed(error: Exception, field: str | None = None) -> Response:
+    text = str(error)
+    if field is None and "at `$." in text:  # msgspec names the path: "... - at `$.qty`"
+        field = text.rsplit("at `$.", 1)[1].rstrip("`").split("[")[0].split(".")[0]
+    elif field is None and "missing required field `" in text:
+        field = text.split("missing required field `", 1)[1].split("`")[0]
+    return _error(MALFORMED, text, 422, field=field)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+# ---------------------------------------------------------------------- cold-route schemas
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class CodeRequest(BaseModel):
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str
+    access_expires_ts: int
+    refresh_expires_ts: int
+    mfa: bool
+
+
+class ApiKeyRequest(BaseModel):
+    scopes: list[Scope] = Field(default_factory=lambda: [Scope.READ, Scope.TRADE])
+    label: str = Field(default="", max_length=64)
+
+
+class UserRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=1024)
+    role: Role = Role.TRADER
+    account_id: str | None = Field(default=None, min_length=1, max_length=64)
+    account_kind: Literal["cash", "margin"] = "cash"
+
+
+class SymbolRequest(BaseModel):
+    symbol: str = Field(min_length=1, max_length=16, pattern=r"^[A-Z0-9.\-]+$")
+    tick_size: str = Field(default="0", pattern=r"^[0-9]+(\.[0-9]+)?$")
+    lot_size: int = Field(default=1, gt=0, le=1_000_000)
+    luld_tier: int = Field(default=2, ge=1, le=2)
+    reference_price: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?$")
+
+
+class AmountRequest(BaseModel):
+    amount: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?$", max_length=24)
+
+
+class StatusRequest(BaseModel):
+    status: Literal["active", "restricted", "blocked", "closed"]
+
+
+class SharesRequest(BaseModel):
+    symbol: str = Field(min_length=1, max_length=16)
+    qty: int = Field(gt=0, le=1_000_000_000)
+    cost_price: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?$", max_length=24)
+
+
+# ---------------------------------------------------------------------- the application
+
+
+def create_app(platform: Platform) -> FastAPI:
+    """The app over a started platform (the caller starts and stops it)."""
+    app = FastAPI(
+        title="TradingFloor",
+        version="0.1.0",
+        description="Stock trading platform. Prices and money are decimal strings in dollars.",
+    )
+    idempotent: OrderedDict[tuple[str, str], asyncio.Future[tuple[int, bytes]]] = OrderedDict()
+
+    # ------------------------------------------------------------------ errors
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(_request: Request, error: AuthError) -> Response:
+        return _error(error.code.value, error.message, error.code.http_status)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, error: ApiError) -> Response:
+        return _error(error.code, error.message, error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, error: RequestValidationError) -> Response:
+        first = error.errors()[0] if error.errors() else {}
+        location = [str(part) for part in first.get("loc", ()) if part != "body"]
+        field = ".".join(location) or None
+        message = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg"))
+        return _error(MALFORMED, message, 422, field=field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, error: StarletteHTTPException) -> Response:
+        return _error(error.status_code * 10, str(error.detail), error.status_code)
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(_request: Request, _error_: Overloaded) -> Response:
+        return _json({"code": 5030, "message": "busy: retry"}, 503, {"Retry-After": "1"})
+
+    @app.exception_handler(SequencerStopped)
+    async def _stopped(_request: Request, _error_: SequencerStopped) -> Response:
+        return _json({"code": 5031, "message": "not taking commands"}, 503)
+
+    # ------------------------------------------------------------------ auth
+
+    def principal_of(request: Request) -> Principal:
+        headers = request.headers
+        authorization = headers.get("authorization")
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise AuthError(AuthErrorCode.TOKEN_INVALID, "use Authorization: Bearer <token>")
+            return platform.auth.authenticate_token(token.strip())
+        key_id = headers.get("x-api-key-id") or headers.get("apca-api-key-id")
+        secret = headers.get("x-api-secret") or headers.get("apca-api-secret-key")
+        if key_id and secret:
+            return platform.auth.authenticate_api_key(key_id, secret)
+        raise AuthError(AuthErrorCode.TOKEN_INVALID, "authentication required")
+
+    def reader(request: Request) -> Principal:
+        principal = principal_of(request)
+        principal.require(Scope.READ, mfa=False)
+        return principal
+
+    def admin(request: Request) -> Principal:
+        principal = principal_of(request)
+        principal.require(Scope.ADMIN, mfa=True, role=Role.ADMIN)
+        return principal
+
+    def trader(request: Request) -> Principal:
+        """Order entry: the trade scope, the second factor, and the rate limit."""
+        principal = principal_of(request)
+        principal.require(Scope.TRADE, mfa=True)
+        decision = platform.limiter.check(str(principal.user_id))
+        if not decision.allowed:
+            code = (
+                AuthErrorCode.TEMPORARILY_BANNED if decision.banned else AuthErrorCode.RATE_LIMITED
+            )
+            metrics.rate_limited.inc()
+            raise RateLimited(code, decision.retry_after_s)
+        return principal
+
+    class RateLimited(Exception):
+        def __init__(self, code: AuthErrorCode, retry_after_s: int) -> None:
+            super().__init__(code.message)
+            self.code, self.retry_after_s = code, retry_after_s
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_request: Request, error: RateLimited) -> Response:
+        body = {"code": error.code.value, "message": error.code.message}
+        return _json(body, 429, {"Retry-After": str(max(1, error.retry_after_s))})
+
+    Reader = Annotated[Principal, Depends(reader)]
+    Admin = Annotated[Principal, Depends(admin)]
+
+    @app.post("/v1/auth/login", response_model=TokenResponse, tags=["auth"])
+    async def login(body: LoginRequest) -> TokenResponse:
+        """Username and password: an access token (second factor not yet proved) and a
+        refresh token."""
+        pair = await asyncio.to_thread(platform.auth.login, body.username, body.password)
+        return _tokens(pair, mfa=False)
+
+    @app.post("/v1/auth/refresh", response_model=TokenResponse, tags=["auth"])
+    async def refresh(body: RefreshRequest) -> TokenResponse:
+        pair = await asyncio.to_thread(platform.auth.refresh, body.refresh_token)
+        principal = platform.auth.authenticate_token(pair.access_token)
+        return _tokens(pair, mfa=principal.mfa)
+
+    @app.post("/v1/auth/totp/enroll", tags=["auth"])
+    async def totp_enroll(principal: Reader) -> dict[str, str]:
+        """A new TOTP secret for an authenticator app; confirm it with a code."""
+        enrollment = await asyncio.to_thread(platform.auth.enroll_totp, principal.user_id)
+        return {"secret": enrollment.secret, "provisioning_uri": enrollment.provisioning_uri}
+
+    @app.post("/v1/auth/totp/confirm", tags=["auth"])
+    async def totp_confirm(body: CodeRequest, principal: Reader) -> dict[str, bool]:
+        await asyncio.to_thread(platform.auth.confirm_totp, principal.user_id, body.code)
+        return {"totp_enabled": True}
+
+    @app.post("/v1/auth/totp/verify", response_model=TokenResponse, tags=["auth"])
+    async def totp_verify(body: CodeRequest, request: Request) -> TokenResponse:
+        """The second factor: tokens whose access token may enter orders."""
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        pair = await asyncio.to_thread(platform.auth.verify_totp, token, body.code)
+        return _tokens(pair, mfa=True)
+
+    @app.post("/v1/api-keys", tags=["auth"], status_code=201)
+    async def create_api_key(body: ApiKeyRequest, request: Request) -> dict[str, Any]:
+        """A key for a bot (second factor required); the secret is shown only here."""
+        principal = principal_of(request)
+        principal.require(mfa=True)
+        key = await asyncio.to_thread(
+            platform.auth.create_api_key, principal.user_id, body.scopes, body.label
+        )
+        return {"key_id": key.key_id, "secret": key.secret, "scopes": sorted(body.scopes)}
+
+    @app.delete("/v1/api-keys/{key_id}", tags=["auth"], status_code=204)
+    async def revoke_api_key(key_id: str, principal: Reader) -> Response:
+        await asyncio.to_thread(platform.auth.revoke_api_key, key_id, principal.user_id)
+        return Response(status_code=204)
+
+    # ------------------------------------------------------------------ orders (hot)
+
+    async def submit(command: Command, account: str) -> list[Event]:
+        result = await platform.submit(command, account)
+        return result.events
+
+    @app.post(
+        "/v1/orders",
+        tags=["orders"],
+        openapi_extra=_body_schema("OrderRequest"),
+        responses=_order_responses(),
+    )
+    async def place_order(request: Request) -> Response:
+        """Place an order. Answered once it is durable, with its status after matching; a
+        retry with the same client_order_id returns the first answer."""
+        started = time.perf_counter()
+        principal = trader(request)
+        try:
+            order = _order_decoder.decode(await request.body())
+        except msgspec.DecodeError as error:
+            return _malformed(error)
+        account = principal.account_id
+        key = (account, order.client_order_id) if order.client_order_id else None
+        if key is not None:
+            first = idempotent.get(key)
+            if first is not None:
+                status, body = await asyncio.shield(first)
+                return Response(body, status, media_type="application/json")
+            stored = await platform.order_by_client_id(account, order.client_order_id or "")
+            if stored is not None:
+                return _json(stored)
+            future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+            idempotent[key] = future
+            while len(idempotent) > idempotency_entries_max:
+                idempotent.popitem(last=False)
+        try:
+            command = place_command(order, account)
+        except RequestError as error:
+            response = _error(MALFORMED, str(error), 422, field=error.field)
+            if key is not None:
+                idempotent.pop(key, None)
+                future.set_result((422, bytes(response.body)))
+            return response
+        try:
+            result = await platform.submit(command, account)
+        except BaseException as error:
+            if key is not None:
+                idempotent.pop(key, None)
+                future.set_exception(error)
+                future.exception()  # retrieved: the retry will submit again
+            raise
+        view, reason = answer_of(result.seq, result.seq, result.events)
+        if reason is not None or view is None:
+            reason = reason or RejectReason.UNKNOWN_ORDER
+            status = http_status(reason)
+            body = _encode(
+                {"code": int(reason), "message": reason.message, "order_id": str(result.seq)}
+            )
+            metrics.rejects.labels(reason.name).inc()
+        else:
+            status, body = 200, _encode(view)
+        if key is not None:
+            future.set_result((status, body))
+        metrics.ack_seconds.labels(order.symbol).observe(time.perf_counter() - started)
+        return Response(body, status, media_type="application/json")
+
+    @app.delete("/v1/orders/{order_id}", tags=["orders"], responses=_error_responses())
+    async def cancel_order(order_id: str, request: Request) -> Response:
+        """Cancel what is left of a live order of yours."""
+        principal = trader(request)
+        number = _order_number(order_id)
+        symbol = platform.live_symbol_of(number)
+        if symbol is None:
+            return await _not_live(number, principal)
+        events = await submit(
+            CancelOrder(number, symbol, principal.account_id), principal.account_id
+        )
+        for event in events:
+            if isinstance(event, CancelRejected):
+                return _error(int(event.reason), event.reason.message, http_status(event.reason))
+        view = await platform.order_view(number, principal.account_id)
+        return _json(view if view is not None else {"id": order_id, "status": "canceled"})
+
+    @app.patch(
+        "/v1/orders/{order_id}",
+        tags=["orders"],
+        openapi_extra=_body_schema("ReplaceRequest"),
+        responses=_order_responses(),
+    )
+    async def replace_order(order_id: str, request: Request) -> Response:
+        """Replace a live order's quantity, limit or stop price: it gets a new id, and keeps
+        its time priority only when the quantity goes down at the same price."""
+        principal = trader(request)
+        number = _order_number(order_id)
+        try:
+            replace = _replace_decoder.decode(await request.body())
+        except msgspec.DecodeError as error:
+            return _malformed(error)
+        symbol = platform.live_symbol_of(number)
+        if symbol is None:
+            return await _not_live(number, principal)
+        try:
+            command = replace_command(replace, number, symbol, principal.account_id)
+        except RequestError as error:
+            return _error(MALFORMED, str(error), 422, field=error.field)
+        result = await platform.submit(command, principal.account_id)
+        replaced, reason = replaced_answer(result.events)
+        if reason is not None or replaced is None:
+            reason = reason or RejectReason.UNKNOWN_ORDER
+            return _error(int(reason), reason.message, http_status(reason))
+        view, _ = answer_of(replaced.new_order_id, result.seq, result.events)
+        stored = await platform.order_view(replaced.new_order_id, principal.account_id)
+        return _json(stored if stored is not None else view)
+
+    async def _not_live(number: int, principal: Principal) -> Response:
+        view = await platform.order_view(number, principal.account_id)
+        reason = RejectReason.UNKNOWN_ORDER if view is None else RejectReason.ORDER_NOT_LIVE
+        return _error(int(reason), reason.message, http_status(reason))
+
+    # ------------------------------------------------------------------ reads
+
+    @app.get("/v1/orders/{order_id}", tags=["orders"], responses=_order_responses())
+    async def get_order(order_id: str, principal: Reader) -> Response:
+        """One of your orders (another account's is 404)."""
+        view = await platform.order_view(_order_number(order_id), principal.account_id)
+        if view is None:
+            reason = RejectReason.UNKNOWN_ORDER
+            return _error(int(reason), reason.message, 404)
+        return _json(view)
+
+    @app.get("/v1/orders", tags=["orders"])
+    async def list_orders(
+        principal: Reader,
+        status: Annotated[str, Query(pattern="^(open|closed|all)$")] = "all",
+        symbol: Annotated[str | None, Query(max_length=16)] = None,
+        after: Annotated[str | None, Query(description="ISO time or ns since epoch")] = None,
+        until: Annotated[str | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        page_token: Annotated[str | None, Query(pattern="^[0-9]{1,19}$")] = None,
+        direction: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    ) -> Response:
+        """Your orders, newest first by default; `next_page_token` continues the listing."""
+        orders, next_token = await platform.list_orders(
+            principal.account_id,
+            status,
+            symbol,
+            _time_ns(after, "after"),
+            _time_ns(until, "until"),
+            limit,
+            int(page_token) if page_token else None,
+            direction,
+        )
+        return _json({"orders": orders, "next_page_token": next_token})
+
+    @app.get("/v1/positions", tags=["portfolio"])
+    async def positions(principal: Reader) -> Response:
+        """Open positions with cost basis and P&L at the last trade price."""
+        return _json(platform.positions(principal.account_id))
+
+    @app.get("/v1/account", tags=["portfolio"])
+    async def account(principal: Reader) -> Response:
+        summary = platform.account_summary(principal.account_id)
+        if summary is None:
+            reason = RejectReason.UNKNOWN_ACCOUNT
+            return _error(int(reason), reason.message, 404)
+        return _json(summary)
+
+    @app.get("/v1/activities", tags=["portfolio"])
+    async def activities(
+        principal: Reader,
+        kind: Annotated[list[str] | None, Query()] = None,
+        after_seq: Annotated[int, Query(ge=0)] = 0,
+        until_seq: Annotated[int | None, Query(ge=0)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> Response:
+        """Your transaction history: trades, fees, deposits, withdrawals, settlements."""
+        rows = await platform.activities(principal.account_id, kind, after_seq, until_seq, limit)
+        return _json(rows)
+
+    @app.get("/v1/quotes/{symbol}", tags=["market data"])
+    async def quote(symbol: str, _principal: Reader) -> Response:
+        return _json(platform.quote(_known(symbol)))
+
+    @app.get("/v1/book/{symbol}", tags=["market data"])
+    async def book(
+        symbol: str, _principal: Reader, depth: Annotated[int, Query(ge=1, le=100)] = 10
+    ) -> Response:
+        return _json(platform.book_depth(_known(symbol), depth))
+
+    @app.get("/v1/trades/{symbol}", tags=["market data"])
+    async def trades(
+        symbol: str, _principal: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+    ) -> Response:
+        """The symbol's latest trades, newest first."""
+        return _json(platform.recent_trades(_known(symbol), limit))
+
+    def _known(symbol: str) -> str:
+        if symbol not in platform.engine.books:
+            reason = RejectReason.UNKNOWN_SYMBOL
+            raise ApiError(404, int(reason), reason.message)
+        return symbol
+
+    # ------------------------------------------------------------------ admin
+
+    async def _command(command: Command, account: str = "") -> Response:
+        result = await platform.submit(command, account or None)
+        for event in result.events:
+            if isinstance(event, CommandRejected):
+                reason = event.reason
+                return _error(int(reason), reason.message, http_status(reason))
+        return _json({"seq": result.seq, "events": [_event_json(e) for e in result.events]})
+
+    @app.post("/v1/admin/symbols", tags=["admin"], status_code=200)
+    async def add_symbol(body: SymbolRequest, _admin: Admin) -> Response:
+        tick = _price(body.tick_size, "tick_size")
+        result = await _command(
+            AddInstrument(Instrument(body.symbol, tick, body.lot_size, luld_tier=body.luld_tier))
+        )
+        if body.reference_price is not None and result.status_code == 200:
+            return await _command(
+                SetReferencePrice(body.symbol, _price(body.reference_price, "reference_price"))
+            )
+        return result
+
+    @app.post("/v1/admin/users", tags=["admin"], status_code=201)
+    async def create_user(body: UserRequest, _admin: Admin) -> Response:
+        """A login and, when it does not exist yet, its trading account."""
+        account_id = body.account_id or body.username.lower()
+        if not platform.account_exists(account_id):
+            kind = AccountKind[body.account_kind.upper()]
+            opened = await _command(OpenAccount(account_id, kind))
+            if opened.status_code != 200:
+                return opened
+        user = await asyncio.to_thread(
+            platform.auth.create_user, body.username, body.password, body.role, account_id
+        )
+        return _json({"user_id": user.id, "username": user.username, "account": account_id}, 201)
+
+    @app.post("/v1/admin/accounts/{account_id}/deposits", tags=["admin"])
+    async def deposit(account_id: str, body: AmountRequest, _admin: Admin) -> Response:
+        return await _command(Deposit(account_id, _price(body.amount, "amount")), account_id)
+
+    @app.post("/v1/admin/accounts/{account_id}/withdrawals", tags=["admin"])
+    async def withdraw(account_id: str, body: AmountRequest, _admin: Admin) -> Response:
+        return await _command(Withdraw(account_id, _price(body.amount, "amount")), account_id)
+
+    @app.post("/v1/admin/accounts/{account_id}/shares", tags=["admin"])
+    async def deposit_shares(account_id: str, body: SharesRequest, _admin: Admin) -> Response:
+        """Shares delivered in from another broker, at a cost basis per share."""
+        cost = _price(body.cost_price, "cost_price")
+        return await _command(DepositShares(account_id, body.symbol, body.qty, cost), account_id)
+
+    @app.post("/v1/admin/accounts/{account_id}/status", tags=["admin"])
+    async def account_status(account_id: str, body: StatusRequest, _admin: Admin) -> Response:
+        """`blocked` is the kill switch: every open order is canceled."""
+        status = AccountStatus[body.status.upper()]
+        return await _command(SetAccountStatus(account_id, status), account_id)
+
+    @app.post("/v1/admin/halts/{symbol}", tags=["admin"])
+    async def halt(symbol: str, _admin: Admin) -> Response:
+        """Halt one symbol; `*` halts the whole market."""
+        return await _command(HaltTrading(None if symbol == "*" else symbol))
+
+    @app.delete("/v1/admin/halts/{symbol}", tags=["admin"])
+    async def resume(symbol: str, _admin: Admin) -> Response:
+        return await _command(ResumeTrading(None if symbol == "*" else symbol))
+
+    # ------------------------------------------------------------------ operations
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> Response:
+        problems = platform.problems()
+        if problems:
+            return _json({"status": "not ready", "problems": problems}, 503)
+        return _json({"status": "ready", "seq": platform.engine.last_seq})
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def prometheus() -> Response:
+        body, content_type = metrics.render(platform)
+        return Response(body, media_type=content_type)
+
+    _install_openapi(app)
+    return app
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _tokens(pair: Any, mfa: bool) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        token_type=pair.token_type,
+        access_expires_ts=pair.access_expires_ts,
+        refresh_expires_ts=pair.refresh_expires_ts,
+        mfa=mfa,
+    )
+
+
+def _order_number(order_id: str) -> int:
+    if not order_id.isdigit() or len(order_id) > 19:
+        reason = RejectReason.UNKNOWN_ORDER
+        raise ApiError(404, int(reason), reason.message)
+    return int(order_id)
+
+
+def _price(text: str, field: str) -> int:
+    try:
+        return parse_price(text)
+    except PriceFormatError as error:
+        raise ApiError(422, MALFORMED, f"{field}: {error}") from error
+
+
+def _time_ns(text: str | None, field: str) -> int | None:
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ApiError(422, MALFORMED, f"{field}: not an ISO time or ns") from error
+    if moment.tzinfo is None:
+        raise ApiError(422, MALFORMED, f"{field}: give a time zone")
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def _event_json(event: Event) -> Any:
+    return msgspec.to_builtins(event)
+
+
+_SCHEMAS = msgspec.json.schema_components(
+    [OrderRequest, ReplaceRequest, OrderView, ErrorBody],
+    ref_template="#/components/schemas/{name}",
+)[1]
+
+
+def _body_schema(name: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+        }
+    }
+
+
+def _order_responses() -> dict[int | str, dict[str, Any]]:
+    view = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderView"}}}
+    }
+    return {200: {"description": "The order after its command", **view}, **_error_responses()}
+
+
+def _error_responses() -> dict[int | str, dict[str, Any]]:
+    error = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    }
+    return {
+        status: {"description": text, **error}
+        for status, text in (
+            (401, "not authenticated"),
+            (403, "not allowed (account, scope, funds)"),
+            (404, "no such order or symbol (or not yours)"),
+            (409, "the market's state forbids it now (halt)"),
+            (422, "malformed or refused by validation"),
+            (429, "rate limited"),
+        )
+    }
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Add the msgspec schemas of the hot routes to FastAPI's generated document."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(_SCHEMAS)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def money(units: int) -> str:
+    return format_price(units)

@@ -1,0 +1,38 @@
+"""Every refusal as one HTTP status and a `{"code": ..., "message": ...}` body."""
+
+from tradingfloor.domain.reasons import RejectReason
+
+R = RejectReason
+
+_STATUS: dict[RejectReason, int] = {
+    R.UNKNOWN_ACCOUNT: 403,
+    R.ACCOUNT_RESTRICTED: 403,
+    R.ACCOUNT_CLOSED: 403,
+    R.ACCOUNT_BLOCKED: 403,
+    R.SYMBOL_HALTED: 409,
+    R.MARKET_HALTED: 409,
+    R.INSUFFICIENT_BUYING_POWER: 403,
+    R.INSUFFICIENT_SHARES: 403,
+    R.INSUFFICIENT_FUNDS: 403,
+    R.OPEN_ORDERS_ABOVE_MAX: 403,
+    R.PATTERN_DAY_TRADER: 403,
+    R.INTRADAY_EXPOSURE_ABOVE_EQUITY: 403,
+    R.ACCOUNT_EXISTS: 409,
+    R.RISK_CONFIG_LOCKED: 409,
+    R.RISK_OFF: 409,
+    R.UNKNOWN_ORDER: 404,
+    R.ACCOUNT_MISMATCH: 404,  # another user's order: as if it did not exist
+    R.ORDER_NOT_LIVE: 422,
+    R.UNKNOWN_SYMBOL: 404,
+}
+
+
+def http_status(reason: RejectReason) -> int:
+    """Validation (1xxx) and other refusals of a well-formed request's content are 422;
+    what the account may not do is 403; what the market's state forbids now is 409; what does
+    not exist (or is not the caller's) is 404."""
+    return _STATUS.get(reason, 422)
+
+
+def reason_message(reason: RejectReason) -> str:
+    return reason.message

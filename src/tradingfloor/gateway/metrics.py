@@ -1,0 +1,56 @@
+"""Prometheus metrics: ack and matching latency, fills, rejects by reason, journal batches."""
+
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+if TYPE_CHECKING:
+    from tradingfloor.service.platform import Platform
+
+registry = CollectorRegistry()
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+
+ack_seconds = Histogram(
+    "tradingfloor_order_ack_seconds",
+    "From the order request's arrival to its durable answer",
+    ["symbol"],
+    buckets=LATENCY_BUCKETS,
+    registry=registry,
+)
+matching_seconds = Histogram(
+    "tradingfloor_matching_seconds",
+    "Engine time per command (risk, matching, ledger)",
+    ["symbol"],
+    buckets=(0.000005, 0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005),
+    registry=registry,
+)
+fills = Counter("tradingfloor_fills_total", "Fills (one per trade)", ["symbol"], registry=registry)
+rejects = Counter(
+    "tradingfloor_rejects_total", "Orders refused, by reason", ["reason"], registry=registry
+)
+rate_limited = Counter(
+    "tradingfloor_rate_limited_total", "Requests answered 429", registry=registry
+)
+journal_batch = Histogram(
+    "tradingfloor_journal_batch_commands",
+    "Commands per journal write (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+    registry=registry,
+)
+last_seq = Gauge("tradingfloor_last_seq", "The engine's last sequence number", registry=registry)
+projected_seq = Gauge(
+    "tradingfloor_projected_seq", "The read models' last sequence number", registry=registry
+)
+
+
+def render(platform: "Platform") -> tuple[bytes, str]:
+    last_seq.set(platform.engine.last_seq)
+    projected_seq.set(platform.projected_seq)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

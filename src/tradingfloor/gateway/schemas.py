@@ -1,0 +1,86 @@
+"""API schemas: what clients send and receive, apart from the domain's types.
+
+Prices and money are decimal strings in dollars ("150.25"), never floats; quantities are
+integers. Order-entry schemas are msgspec structs (the hot path parses with msgspec); the JSON
+Schema the OpenAPI document shows for them is msgspec's own.
+"""
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Symbol = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[A-Z0-9.\-]+$")]
+DecimalText = Annotated[
+    str, msgspec.Meta(max_length=24, pattern=r"^[0-9]+(\.[0-9]+)?$", examples=["150.25"])
+]
+Quantity = Annotated[int, msgspec.Meta(gt=0, le=1_000_000_000)]
+ClientOrderId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+SideText = Literal["buy", "sell"]
+TypeText = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
+TifText = Literal["day", "gtc", "ioc", "fok"]
+
+
+class OrderRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A new order."""
+
+    symbol: Symbol
+    side: SideText
+    type: TypeText
+    qty: Quantity
+    time_in_force: TifText = "day"
+    limit_price: DecimalText | None = None
+    stop_price: DecimalText | None = None
+    trail_price: DecimalText | None = None
+    trail_percent: DecimalText | None = None
+    client_order_id: ClientOrderId | None = None
+
+
+class ReplaceRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """New terms for a live order: at least one; `qty` is the new total (fills carry over)."""
+
+    qty: Quantity | None = None
+    limit_price: DecimalText | None = None
+    stop_price: DecimalText | None = None
+
+
+class Fill(msgspec.Struct):
+    trade_id: int
+    price: str
+    qty: int
+    fee: str
+    liquidity: Literal["maker", "taker"]
+
+
+class OrderView(msgspec.Struct, omit_defaults=False):
+    id: str
+    client_order_id: str | None
+    account: str
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    qty: int
+    filled_qty: int
+    leaves_qty: int
+    limit_price: str | None
+    stop_price: str | None
+    avg_fill_price: str | None
+    status: str
+    """new, partially_filled, filled, canceled, expired, rejected, replaced, pending_trigger"""
+    seq: int
+    reject: "ErrorBody | None" = None
+    cancel_reason: str | None = None
+    replaced_by: str | None = None
+    replaces: str | None = None
+    fills: list[Fill] = msgspec.field(default_factory=list)
+
+
+class ErrorBody(msgspec.Struct):
+    code: int
+    message: str
+
+
+class ErrorDetail(msgspec.Struct):
+    code: int
+    message: str
+    field: str | None = None

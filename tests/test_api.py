@@ -1,0 +1,300 @@
+"""End to end over real HTTP: orders, fills, cancels, replaces, rejects, auth, rate limits,
+idempotent retries, restart and recovery, read your writes. Against SQLite, and against the
+real PostgreSQL."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from api_helpers import Served, served
+from postgres_db import scratch_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    if request.param == "sqlite":
+        yield None
+        return
+    with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def api(tmp_path: Path, database_url: str | None) -> AsyncIterator[Served]:
+    async with served(tmp_path / "data", database_url) as here:
+        await here.symbol("XYZ", "100")
+        yield here
+
+
+async def test_place_rest_fill_partially_and_read_it_back(api: Served) -> None:
+    alice = await api.trader("alice", cash="100000")
+    bob = await api.trader("bob", cash="0", shares={"XYZ": 100})
+
+    resting = await api.order(alice, side="buy", type="limit", qty=100, limit_price="100.00")
+    assert resting.status_code == 200, resting.text
+    assert resting.json()["status"] == "new"
+    order_id = resting.json()["id"]
+
+    sold = await api.order(bob, side="sell", type="limit", qty=40, limit_price="99.50")
+    assert sold.json()["status"] == "filled"
+    assert sold.json()["avg_fill_price"] == "100.00"  # at the resting order's price
+
+    got = await api.client.get(f"/v1/orders/{order_id}", headers=alice)
+    assert got.status_code == 200
+    body = got.json()
+    assert (body["status"], body["filled_qty"], body["leaves_qty"]) == ("partially_filled", 40, 60)
+    assert body["fills"][0]["price"] == "100.00" and body["fills"][0]["liquidity"] == "maker"
+
+    positions = (await api.client.get("/v1/positions", headers=alice)).json()
+    assert positions == [
+        {
+            "symbol": "XYZ",
+            "qty": 40,
+            "qty_held_by_orders": 0,
+            "avg_cost": "100.00",
+            "cost_basis": "4000.00",
+            "market_price": "100.00",
+            "market_value": "4000.00",
+            "unrealized_pl": "0.00",
+            "realized_pl": "0.00",
+        }
+    ]
+    account = (await api.client.get("/v1/account", headers=alice)).json()
+    assert account["cash"] == "96000.00"
+    assert account["held_for_orders"] == "6000.00"
+    assert account["buying_power"] == "90000.00"
+    activities = (await api.client.get("/v1/activities", headers=bob)).json()
+    assert any(a["kind"] == "trade" and a["amount"] == "4000.00" for a in activities)
+
+    quote = (await api.client.get("/v1/quotes/XYZ", headers=alice)).json()
+    assert (
+        quote["bid"] == {"price": "100.00", "qty": 60, "orders": 1} and quote["last"] == "100.00"
+    )
+    trades = (await api.client.get("/v1/trades/XYZ", headers=alice)).json()
+    assert trades[0]["qty"] == 40 and trades[0]["aggressor"] == "sell"
+    book = (await api.client.get("/v1/book/XYZ?depth=5", headers=alice)).json()
+    assert book["bids"][0]["qty"] == 60 and book["asks"] == []
+
+
+async def test_cancel_replace_and_another_users_order(api: Served) -> None:
+    alice = await api.trader("alice")
+    eve = await api.trader("eve")
+    placed = (await api.order(alice, side="buy", type="limit", qty=10, limit_price="99")).json()
+
+    assert (await api.client.get(f"/v1/orders/{placed['id']}", headers=eve)).status_code == 404
+    assert (await api.client.delete(f"/v1/orders/{placed['id']}", headers=eve)).status_code == 404
+
+    replaced = await api.client.patch(
+        f"/v1/orders/{placed['id']}", json={"limit_price": "98.50"}, headers=alice
+    )
+    assert replaced.status_code == 200, replaced.text
+    new_id = replaced.json()["id"]
+    assert new_id != placed["id"] and replaced.json()["limit_price"] == "98.50"
+    old = (await api.client.get(f"/v1/orders/{placed['id']}", headers=alice)).json()
+    assert old["status"] == "replaced" and old["replaced_by"] == new_id
+
+    canceled = await api.client.delete(f"/v1/orders/{new_id}", headers=alice)
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    again = await api.client.delete(f"/v1/orders/{new_id}", headers=alice)
+    assert (again.status_code, again.json()["code"]) == (422, 3002)
+    assert (await api.client.get("/v1/account", headers=alice)).json()["held_for_orders"] == "0.00"
+    listed = (await api.client.get("/v1/orders?status=closed", headers=alice)).json()
+    assert {o["id"] for o in listed["orders"]} == {placed["id"], new_id}
+
+
+REJECTS = [
+    ({"symbol": "NOPE", "side": "buy", "type": "limit", "qty": 1, "limit_price": "1"}, 404, 1012),
+    ({"side": "buy", "type": "limit", "qty": 1, "limit_price": "100.005"}, 422, 1004),
+    ({"side": "buy", "type": "limit", "qty": 1}, 422, 1005),
+    ({"side": "buy", "type": "market", "qty": 1, "limit_price": "100"}, 422, 1006),
+    ({"side": "buy", "type": "stop", "qty": 1}, 422, 1007),
+    ({"side": "buy", "type": "trailing_stop", "qty": 1}, 422, 1010),
+    ({"side": "buy", "type": "limit", "qty": 2000, "limit_price": "100"}, 403, 2011),
+    ({"side": "sell", "type": "limit", "qty": 1, "limit_price": "100"}, 403, 2012),
+    ({"side": "buy", "type": "limit", "qty": 1, "limit_price": "111"}, 422, 2009),
+    ({"side": "buy", "type": "limit", "qty": 2_000_000, "limit_price": "1"}, 422, 2007),
+    ({"side": "buy", "type": "fok", "qty": 1}, 422, 1000),
+]
+
+
+async def test_every_reject_has_one_status_and_a_code(api: Served) -> None:
+    alice = await api.trader("alice", cash="100000")
+    for terms, status, code in REJECTS:
+        answer = await api.order(alice, **terms)
+        assert (answer.status_code, answer.json()["code"]) == (status, code), (terms, answer.text)
+        assert answer.json()["message"]
+    halted = await api.client.post("/v1/admin/halts/XYZ", headers=api.admin)
+    assert halted.status_code == 200
+    answer = await api.order(alice, side="buy", type="limit", qty=1, limit_price="100")
+    assert (answer.status_code, answer.json()["code"]) == (409, 2005)
+    await api.client.delete("/v1/admin/halts/XYZ", headers=api.admin)
+    blocked = await api.client.post(
+        "/v1/admin/accounts/alice/status", json={"status": "blocked"}, headers=api.admin
+    )
+    assert blocked.status_code == 200
+    answer = await api.order(alice, side="buy", type="limit", qty=1, limit_price="100")
+    assert (answer.status_code, answer.json()["code"]) == (403, 2004)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"side": "buy", "type": "limit", "qty": 1, "limit_price": "1"}', "symbol"),
+        (
+            '{"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "limit_price": 1.5}',
+            "limit_price",
+        ),
+        ('{"symbol": "XYZ", "side": "up", "type": "limit", "qty": 1}', "side"),
+        ('{"symbol": "XYZ", "side": "buy", "type": "limit", "qty": -1}', "qty"),
+        ('{"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "colour": "red"}', None),
+        ("not json", None),
+    ],
+)
+async def test_a_malformed_order_is_a_422_that_names_the_field(
+    api: Served, body: str, field: str | None
+) -> None:
+    alice = await api.trader("alice")
+    answer = await api.client.post(
+        "/v1/orders", content=body, headers={**alice, "content-type": "application/json"}
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == 1000
+    if field is not None:
+        assert answer.json()["field"] == field
+
+
+async def test_auth_tokens_second_factor_and_api_keys(api: Served) -> None:
+    await api.trader("alice")
+    order = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "limit_price": "99"}
+    assert (await api.client.post("/v1/orders", json=order)).json()["code"] == 4003
+    token = await api.login("alice")
+    no_mfa = {"Authorization": f"Bearer {token}"}
+    answer = await api.client.post("/v1/orders", json=order, headers=no_mfa)
+    assert (answer.status_code, answer.json()["code"]) == (401, 4004)
+    assert (await api.client.get("/v1/account", headers=no_mfa)).status_code == 200
+
+    tampered = {
+        "Authorization": f"Bearer {token[:-3]}{'A' if token[-3] != 'A' else 'B'}{token[-2:]}"
+    }
+    assert (await api.client.get("/v1/account", headers=tampered)).json()["code"] == 4003
+    api.clock.offset_ns += 3_600 * 1_000_000_000  # past the access token's 15 minutes
+    answer = await api.client.get("/v1/account", headers=no_mfa)
+    assert (answer.status_code, answer.json()["code"]) == (401, 4002)
+
+    wrong = {"X-API-Key-Id": "TFnope", "X-API-Secret": "x" * 43}
+    assert (await api.client.get("/v1/account", headers=wrong)).status_code == 401
+    assert (await api.client.post("/v1/admin/halts/XYZ", headers=no_mfa)).status_code in (401, 403)
+    bad_login = await api.client.post(
+        "/v1/auth/login", json={"username": "alice", "password": "nope-nope"}
+    )
+    assert (bad_login.status_code, bad_login.json()["code"]) == (401, 4001)
+
+
+async def test_admin_routes_need_the_admin_role(api: Served) -> None:
+    alice = await api.trader("alice")
+    answer = await api.client.post("/v1/admin/halts/XYZ", headers=alice)
+    assert (answer.status_code, answer.json()["code"]) == (403, 4006)
+
+
+async def test_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
+    async with served(tmp_path / "data", orders_per_second_max=2, orders_burst_max=3) as api:
+        await api.symbol()
+        alice = await api.trader("alice")
+        answers = [
+            await api.order(alice, side="buy", type="limit", qty=1, limit_price="90")
+            for _ in range(5)
+        ]
+        assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+        limited = answers[3]
+        assert limited.status_code == 429 and limited.json()["code"] == 4007
+        assert int(limited.headers["Retry-After"]) >= 1
+
+
+async def test_a_retry_with_the_same_client_order_id_returns_the_first_answer(api: Served) -> None:
+    alice = await api.trader("alice")
+    terms = {
+        "side": "buy",
+        "type": "limit",
+        "qty": 5,
+        "limit_price": "99",
+        "client_order_id": "c-1",
+    }
+    first, *retries = await asyncio.gather(*(api.order(alice, **terms) for _ in range(4)))
+    assert first.status_code == 200
+    assert all(r.content == first.content for r in retries)
+    listed = (await api.client.get("/v1/orders", headers=alice)).json()["orders"]
+    assert [o["client_order_id"] for o in listed] == ["c-1"]
+
+
+async def test_read_your_writes(api: Served) -> None:
+    alice = await api.trader("alice")
+    for index in range(20):
+        placed = await api.order(
+            alice, side="buy", type="limit", qty=1, limit_price=f"{90 + index}"
+        )
+        got = await api.client.get(f"/v1/orders/{placed.json()['id']}", headers=alice)
+        assert got.status_code == 200 and got.json()["limit_price"] == f"{90 + index}.00"
+    listed = (await api.client.get("/v1/orders?status=open&limit=500", headers=alice)).json()
+    assert len(listed["orders"]) == 20
+
+
+async def test_pagination_of_orders(api: Served) -> None:
+    alice = await api.trader("alice")
+    for index in range(7):
+        await api.order(alice, side="buy", type="limit", qty=1, limit_price=f"{90 + index}")
+    seen: list[str] = []
+    token = None
+    while True:
+        query = "/v1/orders?limit=3" + (f"&page_token={token}" if token else "")
+        page = (await api.client.get(query, headers=alice)).json()
+        seen += [o["id"] for o in page["orders"]]
+        token = page["next_page_token"]
+        if token is None:
+            break
+    assert len(seen) == 7 and len(set(seen)) == 7
+    assert seen == sorted(seen, key=int, reverse=True)
+
+
+async def test_restart_recovers_orders_accounts_and_logins(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    async with served(data) as api:
+        await api.symbol()
+        alice = await api.trader("alice")
+        placed = (await api.order(alice, side="buy", type="limit", qty=3, limit_price="95")).json()
+        state = api.platform.engine.state_hash()
+        seq = api.platform.engine.last_seq
+    async with served(data) as api:
+        assert api.platform.engine.last_seq >= seq
+        got = await api.client.get(f"/v1/orders/{placed['id']}", headers=alice)
+        assert got.status_code == 200 and got.json()["status"] == "new"
+        assert (await api.client.get("/v1/account", headers=alice)).json()[
+            "held_for_orders"
+        ] == "285.00"
+        assert state  # the recovered engine replays to the same orders
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_health_ready_metrics_and_docs(api: Served) -> None:
+    alice = await api.trader("alice")
+    count = 'tradingfloor_order_ack_seconds_count{symbol="XYZ"}'
+    before = metric((await api.client.get("/metrics")).text, count)
+    await api.order(alice, side="buy", type="limit", qty=1, limit_price="99")
+    await api.order(alice, side="buy", type="limit", qty=1, limit_price="100.001")
+    assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+    assert (await api.client.get("/readyz")).json()["status"] == "ready"
+    metrics = (await api.client.get("/metrics")).text
+    assert metric(metrics, count) == before + 2
+    assert metric(metrics, 'tradingfloor_rejects_total{reason="PRICE_NOT_ON_TICK"}') >= 1
+    assert "tradingfloor_journal_batch_commands_bucket" in metrics
+    assert "tradingfloor_matching_seconds_bucket" in metrics
+    schema = (await api.client.get("/openapi.json")).json()
+    assert "/v1/orders" in schema["paths"] and "OrderRequest" in schema["components"]["schemas"]
+    assert (await api.client.get("/docs")).status_code == 200
