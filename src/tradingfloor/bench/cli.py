@@ -285,3 +285,30 @@ def ledger(
         "checks passed (after every command; every balance against the double-entry postings "
         "of all events since seq 1 every 1,000 commands and at the end)"
     )
+
+
+@bench_app.command("api")
+def api(
+    connections: Annotated[int, typer.Option(help="Keep-alive connections, one order each.")] = 64,
+    seconds: Annotated[float, typer.Option(help="How long to send orders.")] = 10.0,
+) -> None:
+    """Orders/s and ack latency of `tradingfloor serve` (fsync on) over HTTP, from a separate
+    process."""
+    from tradingfloor.bench import api as bench
+
+    with console.status(f"serving and sending orders for {seconds:.0f} s"):
+        result = bench.run(connections, seconds)
+    table = Table(title=f"bench api: {connections} connections, {result.seconds:.1f} s, fsync on")
+    for column in ("orders/s", "ack p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "answers"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{result.orders_per_second:,.0f}",
+        f"{result.percentile_ms(0.50):.2f}",
+        f"{result.percentile_ms(0.95):.2f}",
+        f"{result.percentile_ms(0.99):.2f}",
+        f"{result.percentile_ms(0.999):.2f}",
+        ", ".join(f"{status}: {count:,}" for status, count in sorted(result.statuses.items())),
+    )
+    console.print(table)
+    states = ", ".join(f"{state} {count:,}" for state, count in result.order_states.most_common())
+    console.print(f"{result.orders:,} orders answered; order states: {states}")

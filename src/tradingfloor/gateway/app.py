@@ -312,13 +312,21 @@ def create_app(platform: Platform) -> FastAPI:
             if first is not None:
                 status, body = await asyncio.shield(first)
                 return Response(body, status, media_type="application/json")
-            stored = await platform.order_by_client_id(account, order.client_order_id or "")
-            if stored is not None:
-                return _json(stored)
+            # Registered before any await: a concurrent retry waits for this answer.
             future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
             idempotent[key] = future
             while len(idempotent) > idempotency_entries_max:
                 idempotent.popitem(last=False)
+            try:
+                stored = await platform.order_by_client_id(account, order.client_order_id or "")
+            except BaseException as error:
+                idempotent.pop(key, None)
+                future.set_exception(error)
+                future.exception()  # retrieved: a retry starts over
+                raise
+            if stored is not None:  # answered before a restart: the order as it stands
+                future.set_result((200, _encode(stored)))
+                return _json(stored)
         try:
             command = place_command(order, account)
         except RequestError as error:
@@ -570,7 +578,37 @@ def create_app(platform: Platform) -> FastAPI:
         return Response(body, media_type=content_type)
 
     _install_openapi(app)
+    app.add_middleware(OrderEntryFastPath, place_order=place_order, app_handlers=app)
     return app
+
+
+class OrderEntryFastPath:
+    """`POST /v1/orders` straight to its handler, past FastAPI's routing, dependency solving
+    and exception middleware (the route stays declared for the OpenAPI document). Errors the
+    handler raises are answered by the app's own exception handlers."""
+
+    def __init__(self, app: Any, place_order: Any, app_handlers: FastAPI) -> None:
+        self.app = app
+        self.place_order = place_order
+        self.handlers = app_handlers.exception_handlers
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/orders" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.place_order(request)
+        except Exception as error:
+            handler = next(
+                (self.handlers[kind] for kind in type(error).__mro__ if kind in self.handlers),
+                None,
+            )
+            if handler is None:
+                raise
+            handled: Any = handler(request, error)  # every handler here is a coroutine
+            response = await handled
+        await response(scope, receive, send)
 
 
 # ---------------------------------------------------------------------- helpers

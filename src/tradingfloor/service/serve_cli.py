@@ -133,7 +133,7 @@ async def _first_admin(platform: object) -> None:
 
 
 async def _start_demo(platform: object, stop: asyncio.Event, seed: int) -> "asyncio.Task[None]":
-    from tradingfloor.demo import DemoMarket, DemoSpec, setup_commands
+    from tradingfloor.demo import DemoMarket, DemoSpec, is_set_up, setup_commands
     from tradingfloor.domain.commands import Command, OpenAccount
     from tradingfloor.domain.events import Event
     from tradingfloor.gateway.auth import AuthError, Scope
@@ -141,7 +141,7 @@ async def _start_demo(platform: object, stop: asyncio.Event, seed: int) -> "asyn
 
     assert isinstance(platform, Platform)
     spec = DemoSpec()
-    if not platform.engine.books:
+    if not is_set_up(platform.engine, spec):
         for command in setup_commands(spec):
             await platform.submit(command)
     lines = []
@@ -166,7 +166,9 @@ async def _start_demo(platform: object, stop: asyncio.Event, seed: int) -> "asyn
     async def submit(command: Command) -> list[Event]:
         return (await platform.submit(command)).events
 
-    market = DemoMarket(spec, submit, platform.engine, seed=seed)
+    from tradingfloor.service.sequencer import Overloaded
+
+    market = DemoMarket(spec, submit, platform.engine, seed=seed, retry_on=(Overloaded,))
     return asyncio.create_task(market.run(stop))
 
 

@@ -1,0 +1,209 @@
+"""`tradingfloor bench api`: orders/s and ack latency of a served platform, over HTTP.
+
+The server is a separate process (`tradingfloor serve --demo`, fsync on, its own data
+directory); this process drives it over keep-alive connections with a minimal HTTP/1.1 client
+on asyncio (a request is prebuilt bytes, a response is read by its Content-Length), so the
+client costs a few microseconds per order and the figure is the server's. Each connection has
+one order in flight: the ack latency is from sending the request to reading its answer.
+"""
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOGIN = re.compile(r"^\s+(\w+)\s+password \S+\s+account (\S+)\s+API key (\S+) secret (\S+)")
+
+
+@dataclass
+class ApiBenchResult:
+    orders: int
+    seconds: float
+    latencies_ns: list[int]
+    statuses: Counter[int] = field(default_factory=Counter)
+    order_states: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def orders_per_second(self) -> float:
+        return self.orders / self.seconds
+
+    def percentile_ms(self, fraction: float) -> float:
+        values = self.latencies_ns
+        if not values:
+            return 0.0
+        rank = max(0, min(len(values) - 1, int(fraction * len(values) + 0.5) - 1))
+        return values[rank] / 1e6
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: send a request, read one response."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> "Connection":
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def request(self, payload: bytes) -> tuple[int, bytes]:
+        self.writer.write(payload)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        body = await self.reader.readexactly(length) if length else b""
+        return status, body
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def http_request(method: str, path: str, body: object, headers: dict[str, str]) -> bytes:
+    data = json.dumps(body).encode() if body is not None else b""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {len(data)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+def start_server(data: Path) -> tuple[subprocess.Popen[str], int, dict[str, tuple[str, str, str]]]:
+    """`tradingfloor serve --demo` on a free port; returns it, its port and the demo logins."""
+    environment = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "TRADINGFLOOR_ORDERS_PER_SECOND_MAX": "10000000",
+        "TRADINGFLOOR_ORDERS_BURST_MAX": "10000000",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tradingfloor",
+            "serve",
+            "--demo",
+            "--port",
+            "0",
+            "--data",
+            str(data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+    logins: dict[str, tuple[str, str, str]] = {}
+    assert process.stdout is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        found = LOGIN.match(line)
+        if found:
+            logins[found.group(1)] = (found.group(2), found.group(3), found.group(4))
+        listening = re.search(r"listening on http://[\d.]+:(\d+)", line)
+        if listening:
+            return process, int(listening.group(1)), logins
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+async def _drive(
+    port: int,
+    logins: dict[str, tuple[str, str, str]],
+    connections: int,
+    seconds: float,
+    symbol: str,
+) -> ApiBenchResult:
+    admin = logins["admin"]
+    admin_headers = {"X-API-Key-Id": admin[1], "X-API-Secret": admin[2]}
+    setup = await Connection.open("127.0.0.1", port)
+    for name in ("alice", "bob"):
+        account = logins[name][0]
+        for path, body in (
+            (f"/v1/admin/accounts/{account}/deposits", {"amount": "1000000000"}),
+            (
+                f"/v1/admin/accounts/{account}/shares",
+                {"symbol": symbol, "qty": 100_000_000, "cost_price": "150"},
+            ),
+        ):
+            status, answer = await setup.request(http_request("POST", path, body, admin_headers))
+            if status != 200:
+                raise RuntimeError(f"setup {path}: {status} {answer!r}")
+    setup.close()
+    # Buyers and sellers at overlapping prices around the demo's $150: many orders trade.
+    payloads = []
+    for index in range(connections):
+        name = "alice" if index % 2 == 0 else "bob"
+        _, key_id, secret = logins[name]
+        headers = {"X-API-Key-Id": key_id, "X-API-Secret": secret}
+        side = "buy" if name == "alice" else "sell"
+        payloads.append(
+            [
+                http_request(
+                    "POST",
+                    "/v1/orders",
+                    {
+                        "symbol": symbol,
+                        "side": side,
+                        "type": "limit",
+                        "qty": 1,
+                        "limit_price": f"{150 + ((tick * 7 + index) % 9 - 4) / 100:.2f}",
+                        "time_in_force": "ioc" if tick % 2 else "gtc",
+                    },
+                    headers,
+                )
+                for tick in range(64)
+            ]
+        )
+    result = ApiBenchResult(0, 0.0, [])
+    clock = time.perf_counter_ns
+    stop_at = time.perf_counter() + seconds
+
+    async def client(index: int) -> None:
+        connection = await Connection.open("127.0.0.1", port)
+        mine = payloads[index]
+        sent = 0
+        try:
+            while time.perf_counter() < stop_at:
+                started = clock()
+                status, body = await connection.request(mine[sent % len(mine)])
+                result.latencies_ns.append(clock() - started)
+                result.statuses[status] += 1
+                if status == 200:
+                    result.order_states[json.loads(body)["status"]] += 1
+                sent += 1
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(index) for index in range(connections)))
+    result.seconds = time.perf_counter() - started
+    result.orders = len(result.latencies_ns)
+    result.latencies_ns.sort()
+    return result
+
+
+def run(connections: int = 64, seconds: float = 10.0, symbol: str = "ACME") -> ApiBenchResult:
+    """Start a server with fsync on, drive it, stop it; the server's data is thrown away."""
+    with tempfile.TemporaryDirectory(prefix="tf-bench-api-") as directory:
+        process, port, logins = start_server(Path(directory) / "data")
+        try:
+            return asyncio.run(_drive(port, logins, connections, seconds, symbol))
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
