@@ -15,7 +15,16 @@ from postgres_db import scratch_database
 from tradingfloor.store import downgrade, make_engine, metadata, upgrade, users
 from tradingfloor.store.database import MIGRATIONS_DIRECTORY, alembic_config, normalize_url
 
-TABLES = {"users", "api_keys", "refresh_tokens"}
+AUTH_TABLES = {"users", "api_keys", "refresh_tokens"}
+READ_MODEL_TABLES = {
+    "orders",
+    "fills",
+    "positions",
+    "account_balances",
+    "activities",
+    "projection_state",
+}
+TABLES = AUTH_TABLES | READ_MODEL_TABLES
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -85,6 +94,17 @@ def test_downgrade_to_base_removes_the_tables(database_url: str) -> None:
     assert current_revision(database_url) is None
 
 
+def test_downgrade_to_0001_keeps_only_the_credentials(database_url: str) -> None:
+    upgrade(database_url)
+
+    downgrade(database_url, "0001")
+
+    assert table_names(database_url) == AUTH_TABLES | {"alembic_version"}
+    assert current_revision(database_url) == "0001"
+    upgrade(database_url)
+    assert table_names(database_url) == TABLES | {"alembic_version"}
+
+
 def test_schema_module_matches_the_migrations(database_url: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
@@ -103,7 +123,10 @@ def test_revisions_form_one_chain_from_the_package() -> None:
     revisions = list(scripts.walk_revisions())
 
     assert len(scripts.get_heads()) == 1
-    assert revisions[-1].revision == "0001"
+    chain = [revision.revision for revision in reversed(revisions)]
+    assert chain[:2] == ["0001", "0002"]
+    # linear: each revision revises the one before it
+    assert [revision.down_revision for revision in reversed(revisions)] == [None, *chain[:-1]]
     assert revisions[-1].down_revision is None
     assert Path(scripts.dir) == MIGRATIONS_DIRECTORY
     # `alembic revision` renders new files from this template: it must ship with the package.

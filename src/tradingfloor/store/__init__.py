@@ -1,17 +1,33 @@
 """Read models and accounts in SQL: SQLAlchemy Core tables, SQLite or PostgreSQL, Alembic.
 
-`schema` holds the tables as the newest migration leaves them; `migrations/versions` holds
-the history that builds them. `database.upgrade(url)` brings any database to the newest.
+`schema` holds the credentials' tables and `readmodels` the tables projected from the engine's
+events (`projector`), both on one `metadata`, as the newest migration leaves them;
+`migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
+database to the newest. `queries` reads the projections for the gateway.
 """
 
 from tradingfloor.store.database import downgrade, make_engine, upgrade
+from tradingfloor.store.readmodels import (
+    account_balances,
+    activities,
+    fills,
+    orders,
+    positions,
+    projection_state,
+)
 from tradingfloor.store.schema import api_keys, metadata, refresh_tokens, users
 
 __all__ = [
+    "account_balances",
+    "activities",
     "api_keys",
     "downgrade",
+    "fills",
     "make_engine",
     "metadata",
+    "orders",
+    "positions",
+    "projection_state",
     "refresh_tokens",
     "upgrade",
     "users",
