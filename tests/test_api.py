@@ -259,20 +259,24 @@ async def test_pagination_of_orders(api: Served) -> None:
 
 async def test_restart_recovers_orders_accounts_and_logins(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    terms = {"side": "buy", "type": "limit", "qty": 3, "limit_price": "95"}
     async with served(data) as api:
         await api.symbol()
         alice = await api.trader("alice")
-        placed = (await api.order(alice, side="buy", type="limit", qty=3, limit_price="95")).json()
+        placed = (await api.order(alice, client_order_id="before-restart", **terms)).json()
         state = api.platform.engine.state_hash()
         seq = api.platform.engine.last_seq
     async with served(data) as api:
-        assert api.platform.engine.last_seq >= seq
+        assert api.platform.engine.last_seq == seq  # nothing journaled since
+        assert api.platform.engine.state_hash() == state
         got = await api.client.get(f"/v1/orders/{placed['id']}", headers=alice)
         assert got.status_code == 200 and got.json()["status"] == "new"
-        assert (await api.client.get("/v1/account", headers=alice)).json()[
-            "held_for_orders"
-        ] == "285.00"
-        assert state  # the recovered engine replays to the same orders
+        account = (await api.client.get("/v1/account", headers=alice)).json()
+        assert account["held_for_orders"] == "285.00"
+        retried = await api.order(alice, client_order_id="before-restart", **terms)
+        assert retried.status_code == 200 and retried.json()["id"] == placed["id"]
+        listed = (await api.client.get("/v1/orders", headers=alice)).json()["orders"]
+        assert [order["id"] for order in listed] == [placed["id"]]
 
 
 def metric(text: str, name: str) -> float:

@@ -184,9 +184,7 @@ class Platform:
         row = await self._read(account, queries.get_order_by_client_id, account, client_order_id)
         if row is None:
             return None
-        fills = await self._read(
-            account, queries.list_fills, account, row["order_id"], None, 1_000, 0
-        )
+        fills = await self._read(account, queries.list_fills, account, row.order_id, None, 1_000)
         return views.order(row, fills)
 
     async def list_orders(
