@@ -30,6 +30,8 @@ class ApiBenchResult:
     latencies_ns: list[int]
     statuses: Counter[int] = field(default_factory=Counter)
     order_states: Counter[str] = field(default_factory=Counter)
+    refusals: Counter[int] = field(default_factory=Counter)
+    """Refused orders by their code."""
 
     @property
     def orders_per_second(self) -> float:
@@ -142,7 +144,8 @@ async def _drive(
             if status != 200:
                 raise RuntimeError(f"setup {path}: {status} {answer!r}")
     setup.close()
-    # Buyers and sellers at overlapping prices around the demo's $150: many orders trade.
+    # Buyers and sellers at overlapping prices around the demo's $150, mostly IOC (one in eight
+    # GTC, so the book grows only slowly): many orders trade.
     payloads = []
     for index in range(connections):
         name = "alice" if index % 2 == 0 else "bob"
@@ -160,7 +163,7 @@ async def _drive(
                         "type": "limit",
                         "qty": 1,
                         "limit_price": f"{150 + ((tick * 7 + index) % 9 - 4) / 100:.2f}",
-                        "time_in_force": "ioc" if tick % 2 else "gtc",
+                        "time_in_force": "gtc" if tick % 8 == 0 else "ioc",
                     },
                     headers,
                 )
@@ -183,6 +186,8 @@ async def _drive(
                 result.statuses[status] += 1
                 if status == 200:
                     result.order_states[json.loads(body)["status"]] += 1
+                else:
+                    result.refusals[json.loads(body)["code"]] += 1
                 sent += 1
         finally:
             connection.close()

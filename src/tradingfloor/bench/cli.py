@@ -311,4 +311,7 @@ def api(
     )
     console.print(table)
     states = ", ".join(f"{state} {count:,}" for state, count in result.order_states.most_common())
+    refused = ", ".join(f"code {code}: {count:,}" for code, count in result.refusals.most_common())
     console.print(f"{result.orders:,} orders answered; order states: {states}")
+    if refused:
+        console.print(f"refused: {refused}")
