@@ -37,7 +37,13 @@ from tradingfloor.journal.file import FileJournal
 from tradingfloor.service import eventlog
 from tradingfloor.service.eventlog import EventLog
 from tradingfloor.service.node import Node, NodeSettings
-from tradingfloor.service.sequencer import Overloaded, Result, Sequencer, SequencerStopped
+from tradingfloor.service.sequencer import (
+    InvalidCommand,
+    Overloaded,
+    Result,
+    Sequencer,
+    SequencerStopped,
+)
 
 SYMBOL = "BENCH"  # the standard workload's symbol
 INSTRUMENT = Instrument(SYMBOL, tick_size=1)
@@ -353,6 +359,20 @@ async def test_a_full_queue_refuses_with_overloaded() -> None:
     results = await asyncio.wait_for(asyncio.gather(in_flight, *queued), ANSWER_TIMEOUT_S)
     assert [r.seq for r in results] == [1, 2, 3, 4]
     assert (await sequencer.submit(place(0, 201))).seq == 5  # room again
+    await sequencer.stop()
+
+
+async def test_a_command_the_journal_cannot_hold_is_refused_and_the_sequencer_goes_on() -> None:
+    journal = MemoryJournal()
+    sequencer = Sequencer(Engine(), journal)
+    sequencer.start()
+    await sequencer.submit(AddInstrument(INSTRUMENT))
+
+    with pytest.raises(InvalidCommand, match="journal"):
+        await sequencer.submit(place(0, 2**70))
+
+    assert (await sequencer.submit(place(0, 100))).seq == 2
+    assert len(journal.entries) == 2 and sequencer.failure is None
     await sequencer.stop()
 
 

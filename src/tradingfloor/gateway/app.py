@@ -49,7 +49,7 @@ from tradingfloor.gateway.orders import (
 )
 from tradingfloor.gateway.schemas import ErrorBody, OrderRequest, OrderView, ReplaceRequest
 from tradingfloor.service.platform import Platform
-from tradingfloor.service.sequencer import Overloaded, SequencerStopped
+from tradingfloor.service.sequencer import InvalidCommand, Overloaded, SequencerStopped
 
 MALFORMED = 1000
 """The code of a request that is not what the route takes (body, field, parameter)."""
@@ -181,6 +181,10 @@ def create_app(platform: Platform) -> FastAPI:
     @app.exception_handler(Overloaded)
     async def _overloaded(_request: Request, _error_: Overloaded) -> Response:
         return _json({"code": 5030, "message": "busy: retry"}, 503, {"Retry-After": "1"})
+
+    @app.exception_handler(InvalidCommand)
+    async def _invalid(_request: Request, error: InvalidCommand) -> Response:
+        return _error(MALFORMED, str(error), 422)
 
     @app.exception_handler(SequencerStopped)
     async def _stopped(_request: Request, _error_: SequencerStopped) -> Response:

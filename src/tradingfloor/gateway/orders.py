@@ -15,7 +15,7 @@ from tradingfloor.domain.events import (
     StopTriggered,
     TradeExecuted,
 )
-from tradingfloor.domain.prices import PriceFormatError, format_price, parse_price
+from tradingfloor.domain.prices import PRICE_SCALE, PriceFormatError, format_price, parse_price
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway.schemas import ErrorBody, Fill, OrderRequest, OrderView, ReplaceRequest
 
@@ -47,13 +47,20 @@ class RequestError(ValueError):
         self.field = field
 
 
+PRICE_MAX = 1_000_000_000 * PRICE_SCALE
+"""$1,000,000,000: no price, stop or trail above it reaches the engine."""
+
+
 def price_of(field: str, text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        return parse_price(text)
+        price = parse_price(text)
     except PriceFormatError as error:
         raise RequestError(field, f"{field}: {error}") from error
+    if price > PRICE_MAX:
+        raise RequestError(field, f"{field}: above the maximum of $1,000,000,000")
+    return price
 
 
 def place_command(request: OrderRequest, account: str) -> PlaceOrder:

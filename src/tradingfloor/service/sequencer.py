@@ -24,7 +24,7 @@ from tradingfloor.domain.commands import Command, PlaceOrder, ReplaceOrder
 from tradingfloor.domain.events import Event
 from tradingfloor.engine import Engine
 from tradingfloor.journal.base import Journal
-from tradingfloor.journal.codec import Entry
+from tradingfloor.journal.codec import Entry, encode_command
 
 EventListener = Callable[[int, list[Event]], None]
 """Called with (seq, events) for every applied command, in sequence order, before the answer."""
@@ -35,6 +35,11 @@ BatchListener = Callable[[list["Result"]], None]
 
 class SequencerStopped(RuntimeError):
     """The sequencer is not running (stopped, or failed on a journal write)."""
+
+
+class InvalidCommand(ValueError):
+    """The command cannot be journaled (e.g. an integer beyond 64 bits): refused before it is
+    sequenced, so that it can never fail the journal write and stop the sequencer."""
 
 
 class Overloaded(RuntimeError):
@@ -101,6 +106,10 @@ class Sequencer:
             raise SequencerStopped(str(self.failure or "sequencer is not running"))
         if len(self._queue) >= self.queue_depth_max:
             raise Overloaded(f"{len(self._queue)} commands queued")
+        try:
+            encode_command(command)
+        except (OverflowError, TypeError, ValueError, msgspec.EncodeError) as error:
+            raise InvalidCommand(f"not a command the journal can hold: {error}") from error
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((command, future))
         self._wakeup.set()

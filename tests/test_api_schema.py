@@ -1,0 +1,86 @@
+"""schemathesis against the app's own OpenAPI document: for every operation, generated
+requests (valid and invalid) never get a 5xx and every documented answer matches its schema."""
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from api_helpers import served
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """A served platform on its own thread and event loop, a symbol listed, a funded trader
+    with an API key: (base URL, headers)."""
+    ready: list[tuple[str, dict[str, str]]] = []
+    started = threading.Event()
+    stop: asyncio.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        nonlocal stop, loop
+        stop, loop = asyncio.Event(), asyncio.get_running_loop()
+        data: Path = tmp_path_factory.mktemp("schema") / "data"
+        async with served(
+            data, orders_per_second_max=1_000_000, orders_burst_max=1_000_000
+        ) as api:
+            await api.symbol("XYZ", "100")
+            trader = await api.trader("alice", shares={"XYZ": 1_000})
+            ready.append((str(api.client.base_url), {**trader, **api.admin}))
+            started.set()
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as error:  # surfaced to the test below
+            failure.append(error)
+            started.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(120)
+    if failure:
+        raise failure[0]
+    try:
+        yield ready[0]
+    finally:
+        if loop is not None and stop is not None:
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(60)
+
+
+def test_no_server_error_and_answers_match_the_schema(
+    api_server: tuple[str, dict[str, str]],
+) -> None:
+    base_url, headers = api_server
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        def check(case: schemathesis.Case) -> None:
+            case.call_and_validate(
+                base_url=base_url,
+                headers=headers,
+                checks=[not_a_server_error, response_schema_conformance],
+            )
+
+        check()
+    assert operations >= 25
