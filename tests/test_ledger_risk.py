@@ -418,6 +418,8 @@ def test_account_commands_refuse_bad_input_and_change_nothing() -> None:
         (OpenAccount(""), RejectReason.UNKNOWN_ACCOUNT),
         (Deposit("ghost", 1), RejectReason.UNKNOWN_ACCOUNT),
         (Deposit("alice", -5), RejectReason.INVALID_AMOUNT),
+        (Deposit("alice", 10**16 + 1), RejectReason.INVALID_AMOUNT),  # balances stay in 64 bits
+        (DepositShares("alice", "XYZ", 10**12 + 1, 0), RejectReason.INVALID_QUANTITY),
         (Withdraw("alice", 10_000 * DOLLAR + 1), RejectReason.INSUFFICIENT_FUNDS),
         (DepositShares("alice", "NOPE", 1, 0), RejectReason.UNKNOWN_SYMBOL),
         (DepositShares("alice", "XYZ", 0, 0), RejectReason.INVALID_QUANTITY),

@@ -87,6 +87,10 @@ STOP_LIMIT = OrderType.STOP_LIMIT
 TRAILING_STOP = OrderType.TRAILING_STOP
 ACTIVE = AccountStatus.ACTIVE
 NO_PRICE_MAX = 1 << 62
+AMOUNT_MAX = 10**16
+"""$1,000,000,000,000 in one deposit or withdrawal: balances stay far inside 64 bits, which
+the journal and snapshots need."""
+SHARES_MAX = 10**12
 
 
 class AccountSummary(msgspec.Struct, frozen=True):
@@ -670,7 +674,7 @@ class RiskPipeline:
         account = self._account(command, seq, ts, out)
         if account is None:
             return
-        if type(command.amount) is not int or command.amount <= 0:
+        if type(command.amount) is not int or not 0 < command.amount <= AMOUNT_MAX:
             self._reject(command, account.account_id, RejectReason.INVALID_AMOUNT, seq, ts, out)
         elif account.status == AccountStatus.CLOSED:
             self._reject(command, account.account_id, RejectReason.ACCOUNT_CLOSED, seq, ts, out)
@@ -683,7 +687,7 @@ class RiskPipeline:
         account = self._account(command, seq, ts, out)
         if account is None:
             return
-        if type(command.amount) is not int or command.amount <= 0:
+        if type(command.amount) is not int or not 0 < command.amount <= AMOUNT_MAX:
             self._reject(command, account.account_id, RejectReason.INVALID_AMOUNT, seq, ts, out)
         elif command.amount > account.withdrawable():
             self._reject(
@@ -701,9 +705,9 @@ class RiskPipeline:
         reason = None
         if command.symbol not in self.books:
             reason = RejectReason.UNKNOWN_SYMBOL
-        elif type(command.qty) is not int or command.qty <= 0:
+        elif type(command.qty) is not int or not 0 < command.qty <= SHARES_MAX:
             reason = RejectReason.INVALID_QUANTITY
-        elif type(command.cost_price) is not int or command.cost_price < 0:
+        elif type(command.cost_price) is not int or not 0 <= command.cost_price <= AMOUNT_MAX:
             reason = RejectReason.INVALID_PRICE
         elif account.status == AccountStatus.CLOSED:
             reason = RejectReason.ACCOUNT_CLOSED
