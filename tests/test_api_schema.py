@@ -2,6 +2,7 @@
 requests (valid and invalid) never get a 5xx and every documented answer matches its schema."""
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,7 +71,8 @@ def test_no_server_error_and_answers_match_the_schema(
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=25,
+            max_examples=int(os.environ.get("TRADINGFLOOR_SCHEMA_EXAMPLES", "25")),
+            derandomize="TRADINGFLOOR_SCHEMA_RANDOM" not in os.environ,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,

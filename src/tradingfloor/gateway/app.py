@@ -51,6 +51,8 @@ from tradingfloor.gateway.schemas import ErrorBody, OrderRequest, OrderView, Rep
 from tradingfloor.service.platform import Platform
 from tradingfloor.service.sequencer import InvalidCommand, Overloaded, SequencerStopped
 
+SQL_INT_MAX = 2**63 - 1
+"""Ids, sequence numbers and times go to SQL as signed 64-bit integers."""
 MALFORMED = 1000
 """The code of a request that is not what the route takes (body, field, parameter)."""
 idempotency_entries_max = 100_000
@@ -434,7 +436,7 @@ def create_app(platform: Platform) -> FastAPI:
         after: Annotated[str | None, Query(description="ISO time or ns since epoch")] = None,
         until: Annotated[str | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        page_token: Annotated[str | None, Query(pattern="^[0-9]{1,19}$")] = None,
+        page_token: Annotated[str | None, Query(pattern="^[0-9]{1,18}$")] = None,
         direction: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     ) -> Response:
         """Your orders, newest first by default; `next_page_token` continues the listing."""
@@ -467,8 +469,8 @@ def create_app(platform: Platform) -> FastAPI:
     async def activities(
         principal: Reader,
         kind: Annotated[list[str] | None, Query()] = None,
-        after_seq: Annotated[int, Query(ge=0)] = 0,
-        until_seq: Annotated[int | None, Query(ge=0)] = None,
+        after_seq: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
+        until_seq: Annotated[int | None, Query(ge=0, le=SQL_INT_MAX)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Response:
         """Your transaction history: trades, fees, deposits, withdrawals, settlements."""
@@ -630,7 +632,7 @@ def _tokens(pair: Any, mfa: bool) -> TokenResponse:
 
 
 def _order_number(order_id: str) -> int:
-    if not order_id.isdigit() or len(order_id) > 19:
+    if not order_id.isdigit() or len(order_id) > 19 or int(order_id) > SQL_INT_MAX:
         reason = RejectReason.UNKNOWN_ORDER
         raise ApiError(404, int(reason), reason.message)
     return int(order_id)
@@ -647,6 +649,8 @@ def _time_ns(text: str | None, field: str) -> int | None:
     if text is None:
         return None
     if text.isdigit():
+        if len(text) > 18:
+            raise ApiError(422, MALFORMED, f"{field}: ns since the epoch, at most 18 digits")
         return int(text)
     from datetime import datetime
 
