@@ -302,3 +302,90 @@ async def test_health_ready_metrics_and_docs(api: Served) -> None:
     schema = (await api.client.get("/openapi.json")).json()
     assert "/v1/orders" in schema["paths"] and "OrderRequest" in schema["components"]["schemas"]
     assert (await api.client.get("/docs")).status_code == 200
+
+
+def test_logs_are_one_json_object_per_line() -> None:
+    import json
+    import logging
+
+    from tradingfloor.gateway.logs import JsonFormatter
+
+    record = logging.LogRecord("tradingfloor.serve", logging.INFO, "x", 1, "started", (), None)
+    record.seq = 42
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "started" and entry["seq"] == 42 and entry["level"] == "info"
+    assert entry["ts"].endswith("Z")
+
+
+async def test_refresh_rotates_and_a_reused_refresh_token_is_refused(api: Served) -> None:
+    await api.trader("alice")
+    login = await api.client.post(
+        "/v1/auth/login", json={"username": "alice", "password": "trader-password"}
+    )
+    first = login.json()["refresh_token"]
+    rotated = await api.client.post("/v1/auth/refresh", json={"refresh_token": first})
+    assert rotated.status_code == 200 and rotated.json()["refresh_token"] != first
+    reused = await api.client.post("/v1/auth/refresh", json={"refresh_token": first})
+    assert reused.status_code == 401
+    later = await api.client.post(
+        "/v1/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]}
+    )
+    assert later.status_code == 401  # reuse revoked every session of the user
+
+
+MORE_REJECTS = [
+    ({"side": "sell", "type": "limit", "qty": 1, "limit_price": "89"}, 422, 2009),
+    (
+        {"side": "buy", "type": "limit", "qty": 10, "limit_price": "100", "time_in_force": "fok"},
+        422,
+        3003,
+    ),
+    (
+        {"side": "buy", "type": "stop_limit", "qty": 1, "limit_price": "120", "stop_price": "100"},
+        422,
+        2009,
+    ),
+    (
+        {"side": "buy", "type": "limit", "qty": 1, "limit_price": "100", "trail_price": "1"},
+        422,
+        1014,
+    ),
+    (
+        {
+            "side": "buy",
+            "type": "trailing_stop",
+            "qty": 1,
+            "trail_price": "1",
+            "trail_percent": "1",
+        },
+        422,
+        1010,
+    ),
+]
+
+
+async def test_more_rejects_over_http(api: Served) -> None:
+    alice = await api.trader("alice", shares={"XYZ": 10})
+    for terms, status, code in MORE_REJECTS:
+        answer = await api.order(alice, **terms)
+        assert (answer.status_code, answer.json()["code"]) == (status, code), (terms, answer.text)
+    listed = await api.client.post(
+        "/v1/admin/symbols", json={"symbol": "NEWCO"}, headers=api.admin
+    )
+    assert listed.status_code == 200  # no reference price: market orders are refused
+    answer = await api.order(alice, symbol="NEWCO", side="buy", type="market", qty=1)
+    assert (answer.status_code, answer.json()["code"]) == (422, 2016), answer.text
+
+
+async def test_orders_filtered_by_time_and_symbol(api: Served) -> None:
+    alice = await api.trader("alice")
+    await api.symbol("ABC", "50")
+    await api.order(alice, side="buy", type="limit", qty=1, limit_price="99")
+    middle = api.platform.engine.last_ts
+    await api.order(alice, symbol="ABC", side="buy", type="limit", qty=1, limit_price="49")
+    later = (await api.client.get(f"/v1/orders?after={middle}", headers=alice)).json()["orders"]
+    assert [o["symbol"] for o in later] == ["ABC"]
+    xyz = (await api.client.get("/v1/orders?symbol=XYZ", headers=alice)).json()["orders"]
+    assert [o["symbol"] for o in xyz] == ["XYZ"]
+    bad = await api.client.get("/v1/orders?after=yesterday", headers=alice)
+    assert (bad.status_code, bad.json()["code"]) == (422, 1000)

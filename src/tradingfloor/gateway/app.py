@@ -649,8 +649,8 @@ def _time_ns(text: str | None, field: str) -> int | None:
     if text is None:
         return None
     if text.isdigit():
-        if len(text) > 18:
-            raise ApiError(422, MALFORMED, f"{field}: ns since the epoch, at most 18 digits")
+        if len(text) > 19 or int(text) > SQL_INT_MAX:
+            raise ApiError(422, MALFORMED, f"{field}: ns since the epoch, below 2**63")
         return int(text)
     from datetime import datetime
 

@@ -287,7 +287,7 @@ class Platform:
                     await asyncio.to_thread(self.projector.apply, batch)
                 except Exception as error:  # the read models stop; the node goes on
                     self.projection_failure = error
-                    log.exception("read model projection failed at seq %s", batch[0][0])
+                    log.exception("read model projection failed", extra={"seq": batch[0][0]})
                     return
                 async with self._projected:
                     self.projected_seq = batch[-1][0]

@@ -7,6 +7,7 @@ simulated market of its own traders, so quotes and trades move from the first se
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -67,9 +68,17 @@ async def _run(settings: object, demo: bool, seed: int) -> None:
     from tradingfloor.service.platform import Platform
 
     assert isinstance(settings, Settings)
+    from tradingfloor.gateway import logs
+
+    logs.configure()
+    log = logging.getLogger("tradingfloor.serve")
     platform = Platform(settings)
     await platform.start()
     engine = platform.engine
+    log.info(
+        "started",
+        extra={"seq": engine.last_seq, "state_hash": engine.state_hash(), "demo": demo},
+    )
     console.print(
         f"recovered to seq {engine.last_seq}; state {engine.state_hash()[:16]}; "
         f"data in {Path(settings.data_dir).resolve()}"
@@ -111,6 +120,7 @@ async def _run(settings: object, demo: bool, seed: int) -> None:
     if market_task is not None:
         await market_task
     await platform.stop()
+    log.info("stopped", extra={"seq": engine.last_seq})
     console.print(f"stopped at seq {engine.last_seq}")
 
 
