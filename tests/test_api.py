@@ -198,8 +198,11 @@ async def test_admin_routes_need_the_admin_role(api: Served) -> None:
     assert (answer.status_code, answer.json()["code"]) == (403, 4006)
 
 
-async def test_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
-    async with served(tmp_path / "data", orders_per_second_max=2, orders_burst_max=3) as api:
+async def test_rate_limit_answers_429_with_retry_after(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    limits = {"orders_per_second_max": 2, "orders_burst_max": 3}
+    async with served(tmp_path / "data", database_url, **limits) as api:
         await api.symbol()
         alice = await api.trader("alice")
         answers = [
@@ -257,16 +260,18 @@ async def test_pagination_of_orders(api: Served) -> None:
     assert seen == sorted(seen, key=int, reverse=True)
 
 
-async def test_restart_recovers_orders_accounts_and_logins(tmp_path: Path) -> None:
+async def test_restart_recovers_orders_accounts_and_logins(
+    tmp_path: Path, database_url: str | None
+) -> None:
     data = tmp_path / "data"
     terms = {"side": "buy", "type": "limit", "qty": 3, "limit_price": "95"}
-    async with served(data) as api:
+    async with served(data, database_url) as api:
         await api.symbol()
         alice = await api.trader("alice")
         placed = (await api.order(alice, client_order_id="before-restart", **terms)).json()
         state = api.platform.engine.state_hash()
         seq = api.platform.engine.last_seq
-    async with served(data) as api:
+    async with served(data, database_url) as api:
         assert api.platform.engine.last_seq == seq  # nothing journaled since
         assert api.platform.engine.state_hash() == state
         got = await api.client.get(f"/v1/orders/{placed['id']}", headers=alice)
