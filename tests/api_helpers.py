@@ -26,10 +26,17 @@ class Clock:
         import time
 
         self.offset_ns = 0
+        self.frozen_ns: int | None = None
         self._now = time.time_ns
 
     def __call__(self) -> int:
+        if self.frozen_ns is not None:
+            return self.frozen_ns + self.offset_ns
         return self._now() + self.offset_ns
+
+    def freeze(self) -> None:
+        """Stop the clock where it is (move it with `offset_ns`)."""
+        self.frozen_ns = self._now()
 
 
 @dataclass

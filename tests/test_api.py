@@ -205,14 +205,25 @@ async def test_rate_limit_answers_429_with_retry_after(
     async with served(tmp_path / "data", database_url, **limits) as api:
         await api.symbol()
         alice = await api.trader("alice")
+        api.clock.freeze()  # every order at one instant: the bucket does not refill
         answers = [
             await api.order(alice, side="buy", type="limit", qty=1, limit_price="90")
             for _ in range(5)
         ]
-        assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
         limited = answers[3]
-        assert limited.status_code == 429 and limited.json()["code"] == 4007
+        assert limited.json()["code"] == 4007
         assert int(limited.headers["Retry-After"]) >= 1
+        api.clock.offset_ns += 1_000_000_000  # a second later: two more tokens
+        again = await api.order(alice, side="buy", type="limit", qty=1, limit_price="90")
+        assert again.status_code == 200
+        for _ in range(25):  # keeps hammering: a temporary ban
+            last = await api.order(alice, side="buy", type="limit", qty=1, limit_price="90")
+        assert (last.status_code, last.json()["code"]) == (429, 4018)
+        api.clock.offset_ns += 5_000_000_000  # tokens again, but the ban holds
+        banned = await api.order(alice, side="buy", type="limit", qty=1, limit_price="90")
+        assert (banned.status_code, banned.json()["code"]) == (429, 4018)
+        assert int(banned.headers["Retry-After"]) > 1
 
 
 async def test_a_retry_with_the_same_client_order_id_returns_the_first_answer(api: Served) -> None:
