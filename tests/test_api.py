@@ -405,3 +405,16 @@ async def test_orders_filtered_by_time_and_symbol(api: Served) -> None:
     assert [o["symbol"] for o in xyz] == ["XYZ"]
     bad = await api.client.get("/v1/orders?after=yesterday", headers=alice)
     assert (bad.status_code, bad.json()["code"]) == (422, 1000)
+
+
+async def test_a_read_the_read_models_cannot_serve_in_time_is_a_503(
+    api: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradingfloor.service import platform as platform_module
+
+    alice = await api.trader("alice")
+    monkeypatch.setattr(platform_module, "read_wait_s_max", 0.05)
+    api.platform.projected_seq = 0  # as if the projector had fallen behind
+    answer = await api.client.get("/v1/orders", headers=alice)
+    assert (answer.status_code, answer.json()["code"]) == (503, 5032)
+    assert answer.headers["Retry-After"] == "1"

@@ -188,6 +188,11 @@ def create_app(platform: Platform) -> FastAPI:
     async def _invalid(_request: Request, error: InvalidCommand) -> Response:
         return _error(MALFORMED, str(error), 422)
 
+    @app.exception_handler(TimeoutError)
+    async def _behind(_request: Request, _error_: TimeoutError) -> Response:
+        body = {"code": 5032, "message": "the read models are behind: retry"}
+        return _json(body, 503, {"Retry-After": "1"})
+
     @app.exception_handler(SequencerStopped)
     async def _stopped(_request: Request, _error_: SequencerStopped) -> Response:
         return _json({"code": 5031, "message": "not taking commands"}, 503)
