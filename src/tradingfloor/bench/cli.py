@@ -315,3 +315,51 @@ def api(
     console.print(f"{result.orders:,} orders answered; order states: {states}")
     if refused:
         console.print(f"refused: {refused}")
+
+
+@bench_app.command("marketdata")
+def marketdata(
+    clients: Annotated[int, typer.Option(help="WebSocket clients to open.")] = 1_000,
+    pro_fraction: Annotated[float, typer.Option(help="Share of them on the pro tier.")] = 0.9,
+    seconds: Annotated[float, typer.Option(help="How long to measure.")] = 20.0,
+    orders_per_second: Annotated[
+        float, typer.Option(help="Orders sent over HTTP on top of the demo market.")
+    ] = 100.0,
+) -> None:
+    """Lag of WebSocket quotes and trades from `tradingfloor serve --demo` (separate process)
+    to many subscribers: from the event's engine time and from the flush that sent it."""
+    from tradingfloor.bench import marketdata as bench
+
+    with console.status(f"serving, connecting {clients:,} clients, measuring {seconds:.0f} s"):
+        result = bench.run(clients, pro_fraction, seconds, orders_per_second)
+    table = Table(
+        title=f"bench marketdata: {clients:,} clients, {result.seconds:.1f} s, "
+        f"{result.orders_sent / result.seconds:,.0f} orders/s sent on top of the demo"
+    )
+    columns = ["tier", "clients", "msgs", "msg/s", "gaps", "ev p50", "ev p99"]
+    columns += ["dl p50", "dl p99", "dl p99.9"]
+    for column in columns:
+        table.add_column(column, justify="right")
+    for tier, figures in result.tiers.items():
+        event, delivery = figures.event_lag_ns, figures.delivery_lag_ns
+        table.add_row(
+            tier,
+            f"{figures.clients:,}",
+            f"{figures.messages:,}",
+            f"{figures.messages / result.seconds:,.0f}",
+            f"{figures.gaps:,}",
+            f"{figures.percentile_ms(event, 0.50):.1f}",
+            f"{figures.percentile_ms(event, 0.99):.1f}",
+            f"{figures.percentile_ms(delivery, 0.50):.2f}",
+            f"{figures.percentile_ms(delivery, 0.99):.2f}",
+            f"{figures.percentile_ms(delivery, 0.999):.2f}",
+        )
+    console.print(table)
+    dropped = ", ".join(f"code {code}: {count:,}" for code, count in result.dropped.items())
+    console.print(
+        f"clients dropped: {sum(result.dropped.values()):,}{f' ({dropped})' if dropped else ''}; "
+        f"failed to connect: {result.connect_failures:,}. Lags in ms. ev: event lag, from the "
+        "newest event's engine time to receipt, including the conflation wait (up to 100 ms "
+        "pro, 1 s retail); dl: delivery lag, from the flush that built the message to receipt.",
+        highlight=False,
+    )

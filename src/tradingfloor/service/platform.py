@@ -24,6 +24,7 @@ from tradingfloor.engine import Engine
 from tradingfloor.gateway import metrics, views
 from tradingfloor.gateway.auth import AuthService
 from tradingfloor.gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter, make_rate_limiter
+from tradingfloor.marketdata.hub import MarketDataHub, MarketDataSettings
 from tradingfloor.service.node import Node, NodeSettings
 from tradingfloor.service.sequencer import Result
 
@@ -58,6 +59,8 @@ class Platform:
     _stopping: bool = False
     projection_failure: BaseException | None = None
     tape: dict[str, deque[TradeExecuted]] = field(default_factory=dict)
+    marketdata_settings: MarketDataSettings = field(default_factory=MarketDataSettings)
+    marketdata: MarketDataHub = field(init=False)
 
     async def start(self) -> None:
         from tradingfloor.store.database import make_engine, upgrade
@@ -80,6 +83,8 @@ class Platform:
         sequencer = self.node.sequencer
         if sequencer is None:
             raise RuntimeError("node started without a sequencer")
+        self.marketdata = self._market_data_hub()
+        self.marketdata.start()
         sequencer.batch_listeners.append(self._on_batch)
         sequencer.on_applied = self._on_applied
         self._projector_task = asyncio.create_task(self._project())
@@ -125,9 +130,28 @@ class Platform:
             await asyncio.to_thread(self.projector.apply, batch)
         self.projected_seq = self.projector.last_seq()
 
+    def _market_data_hub(self) -> MarketDataHub:
+        """Quotes, trades, depth and bars for subscribers; with `redis_url`, the latest
+        quote and book per symbol are also cached in Redis."""
+        cache = None
+        market = self.marketdata_settings
+        if self.settings.redis_url:
+            from tradingfloor.marketdata.cache import RedisMarketDataCache
+
+            cache = RedisMarketDataCache(
+                self.settings.redis_url, market.cache_prefix, market.cache_ttl_ms
+            )
+        return MarketDataHub(
+            lambda symbol: self.engine.books.get(symbol),
+            market,
+            symbols=lambda: self.engine.books.keys(),
+            cache=cache,
+        )
+
     def _on_batch(self, results: list[Result]) -> None:
         self._pending.append(results)
         self._wakeup.set()
+        self.marketdata.on_batch(results)
         metrics.journal_batch.observe(len(results))
         tape = self.tape
         for result in results:
@@ -298,6 +322,8 @@ class Platform:
     async def stop(self) -> None:
         """Stop taking commands, finish projecting what was applied, close everything."""
         await self.node.stop()
+        if hasattr(self, "marketdata"):
+            await self.marketdata.stop()
         self._stopping = True
         self._wakeup.set()
         if self._projector_task is not None:

@@ -99,6 +99,7 @@ async def _run(settings: object, demo: bool, seed: int) -> None:
             lifespan="off",
             http="httptools",
             access_log=False,
+            ws_per_message_deflate=False,  # compression per client would undo encode-once
         )
     )
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # our own handlers stop it

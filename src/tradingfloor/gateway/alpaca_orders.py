@@ -1,0 +1,131 @@
+"""Alpaca order requests (`POST` and `PATCH /v2/orders`) turned into our `/v1` request
+schemas, so that one path (`orders.place_command`, `orders.replace_command`) makes the
+commands. The SDK sends quantities and prices as JSON numbers: they are read as `Decimal`
+from the JSON text, never through a float."""
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from tradingfloor.gateway.orders import SIDES, TIFS, TYPES, RequestError
+from tradingfloor.gateway.schemas import OrderRequest, ReplaceRequest
+
+MALFORMED = 1000
+"""The code of a request that is not what the route takes (as `/v1`)."""
+client_order_id_length_max = 128
+"""Alpaca's limit on a client order id."""
+order_qty_max = 1_000_000_000
+"""Shares in one order at most (as `/v1`)."""
+
+
+class AlpacaError(Exception):
+    """A refusal on `/v2`: HTTP status and our `{"code", "message"}` body."""
+
+    def __init__(
+        self, status: int, code: int, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+class OrderBody(msgspec.Struct):
+    """Alpaca's order request; unknown fields are ignored, as Alpaca does."""
+
+    symbol: str | None = None
+    qty: Decimal | None = None
+    notional: Decimal | None = None
+    side: str | None = None
+    type: str | None = None
+    time_in_force: str | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    extended_hours: bool | None = None
+    client_order_id: str | None = None
+    order_class: str | None = None
+    legs: list[Any] | None = None
+    take_profit: dict[str, Any] | None = None
+    stop_loss: dict[str, Any] | None = None
+    position_intent: str | None = None
+
+
+class ReplaceBody(msgspec.Struct):
+    qty: Decimal | None = None
+    time_in_force: str | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail: Decimal | None = None
+    client_order_id: str | None = None
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def _qty(value: Decimal | None) -> int:
+    if value is None:
+        raise RequestError("qty", "qty: required (notional orders are not supported)")
+    if not value.is_finite() or value != value.to_integral_value():
+        raise RequestError("qty", "qty: whole shares only (no fractional orders)")
+    if not 0 < value <= order_qty_max:
+        raise RequestError("qty", f"qty: from 1 to {order_qty_max}")
+    return int(value)
+
+
+def _one_of(field: str, value: str | None, allowed: dict[str, Any]) -> str:
+    if value is None or value not in allowed:
+        raise RequestError(field, f"{field}: one of {', '.join(allowed)}")
+    return value
+
+
+def order_request(body: OrderBody) -> OrderRequest:
+    """The `/v1` request for an Alpaca order request; `RequestError` names what we do not
+    take."""
+    if body.notional is not None:
+        raise RequestError("notional", "notional: orders by value are not supported")
+    if body.extended_hours:
+        raise RequestError("extended_hours", "extended_hours: regular hours only")
+    if body.order_class not in (None, "", "simple"):
+        raise RequestError("order_class", "order_class: only simple orders")
+    for field in ("legs", "take_profit", "stop_loss"):
+        if getattr(body, field) is not None:
+            raise RequestError(field, f"{field}: only simple orders")
+    if body.time_in_force in ("opg", "cls"):
+        raise RequestError("time_in_force", "time_in_force: no opening or closing auctions")
+    client_order_id = body.client_order_id or None
+    if client_order_id is not None and len(client_order_id) > client_order_id_length_max:
+        raise RequestError(
+            "client_order_id", f"client_order_id: at most {client_order_id_length_max} characters"
+        )
+    if not body.symbol:
+        raise RequestError("symbol", "symbol: required")
+    return OrderRequest(
+        symbol=body.symbol,
+        side=_one_of("side", body.side, SIDES),  # type: ignore[arg-type]
+        type=_one_of("type", body.type, TYPES),  # type: ignore[arg-type]
+        qty=_qty(body.qty),
+        time_in_force=_one_of("time_in_force", body.time_in_force, TIFS),  # type: ignore[arg-type]
+        limit_price=_text(body.limit_price),
+        stop_price=_text(body.stop_price),
+        trail_price=_text(body.trail_price),
+        trail_percent=_text(body.trail_percent),
+        client_order_id=client_order_id,
+    )
+
+
+def replace_request(body: ReplaceBody, tif: str | None) -> ReplaceRequest:
+    """The `/v1` replace for an Alpaca one. The time in force, the trail and the client
+    order id stay as they are: a request to change them is refused."""
+    if body.time_in_force is not None and body.time_in_force != tif:
+        raise RequestError("time_in_force", "time_in_force: cannot change on replace")
+    if body.trail is not None:
+        raise RequestError("trail", "trail: cannot change on replace")
+    if body.client_order_id is not None:
+        raise RequestError("client_order_id", "client_order_id: kept on replace")
+    return ReplaceRequest(
+        qty=None if body.qty is None else _qty(body.qty),
+        limit_price=_text(body.limit_price),
+        stop_price=_text(body.stop_price),
+    )
