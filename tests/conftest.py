@@ -2,7 +2,7 @@
 
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -69,3 +69,15 @@ async def jetstream_settings(nats_url: str) -> "AsyncIterator[JetStreamSettings]
         pass
     finally:
         await connection.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (the platform's SQLite default), then a scratch PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    from postgres_db import scratch_database
+
+    with scratch_database() as url:
+        yield url

@@ -5,7 +5,7 @@ the server runs on the test's event loop. Against SQLite and the real PostgreSQL
 import asyncio
 import datetime
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,18 +44,8 @@ from alpaca.trading.requests import (
 )
 
 from api_helpers import Served, served
-from postgres_db import scratch_database
 
 T = TypeVar("T")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None
-        return
-    with scratch_database() as url:
-        yield url
 
 
 @pytest.fixture

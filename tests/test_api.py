@@ -3,22 +3,12 @@ idempotent retries, restart and recovery, read your writes. Against SQLite, and 
 real PostgreSQL."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from api_helpers import Served, served
-from postgres_db import scratch_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None
-        return
-    with scratch_database() as url:
-        yield url
 
 
 @pytest.fixture

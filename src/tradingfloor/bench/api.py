@@ -121,6 +121,32 @@ def start_server(data: Path) -> tuple[subprocess.Popen[str], int, dict[str, tupl
     raise RuntimeError("the server did not start")
 
 
+async def fund_demo_traders(
+    port: int, logins: dict[str, tuple[str, str, str]], symbol: str
+) -> None:
+    """Give the demo's alice and bob cash and shares enough for any benchmark run, through the
+    admin API."""
+    admin = logins["admin"]
+    admin_headers = {"X-API-Key-Id": admin[1], "X-API-Secret": admin[2]}
+    connection = await Connection.open("127.0.0.1", port)
+    try:
+        for name in ("alice", "bob"):
+            account = logins[name][0]
+            for path, body in (
+                (f"/v1/admin/accounts/{account}/deposits", {"amount": "1000000000"}),
+                (
+                    f"/v1/admin/accounts/{account}/shares",
+                    {"symbol": symbol, "qty": 100_000_000, "cost_price": "150"},
+                ),
+            ):
+                request = http_request("POST", path, body, admin_headers)
+                status, answer = await connection.request(request)
+                if status != 200:
+                    raise RuntimeError(f"setup {path}: {status} {answer!r}")
+    finally:
+        connection.close()
+
+
 async def _drive(
     port: int,
     logins: dict[str, tuple[str, str, str]],
@@ -128,22 +154,7 @@ async def _drive(
     seconds: float,
     symbol: str,
 ) -> ApiBenchResult:
-    admin = logins["admin"]
-    admin_headers = {"X-API-Key-Id": admin[1], "X-API-Secret": admin[2]}
-    setup = await Connection.open("127.0.0.1", port)
-    for name in ("alice", "bob"):
-        account = logins[name][0]
-        for path, body in (
-            (f"/v1/admin/accounts/{account}/deposits", {"amount": "1000000000"}),
-            (
-                f"/v1/admin/accounts/{account}/shares",
-                {"symbol": symbol, "qty": 100_000_000, "cost_price": "150"},
-            ),
-        ):
-            status, answer = await setup.request(http_request("POST", path, body, admin_headers))
-            if status != 200:
-                raise RuntimeError(f"setup {path}: {status} {answer!r}")
-    setup.close()
+    await fund_demo_traders(port, logins, symbol)
     # Buyers and sellers at overlapping prices around the demo's $150, mostly IOC (one in eight
     # GTC, so the book grows only slowly): many orders trade.
     payloads = []

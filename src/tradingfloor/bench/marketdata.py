@@ -32,7 +32,7 @@ from typing import Any
 
 import msgspec
 
-from tradingfloor.bench.api import Connection, http_request, start_server
+from tradingfloor.bench.api import Connection, fund_demo_traders, http_request, start_server
 
 DEMO_SYMBOLS = ("ACME", "GLOBX", "TINY")
 
@@ -123,23 +123,8 @@ async def _order_flow(
     result: MarketDataBenchResult,
     measuring: list[bool],
 ) -> None:
-    admin = logins["admin"]
-    admin_headers = {"X-API-Key-Id": admin[1], "X-API-Secret": admin[2]}
+    await fund_demo_traders(port, logins, "ACME")
     connection = await Connection.open("127.0.0.1", port)
-    for name in ("alice", "bob"):
-        account = logins[name][0]
-        for path, setup in (
-            (f"/v1/admin/accounts/{account}/deposits", {"amount": "1000000000"}),
-            (
-                f"/v1/admin/accounts/{account}/shares",
-                {"symbol": "ACME", "qty": 100_000_000, "cost_price": "150"},
-            ),
-        ):
-            status, answer = await connection.request(
-                http_request("POST", path, setup, admin_headers)
-            )
-            if status != 200:
-                raise RuntimeError(f"setup {path}: {status} {answer!r}")
     interval = 1.0 / per_second
     next_at = time.perf_counter()
     tick = 0

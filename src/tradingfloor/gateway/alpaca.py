@@ -32,7 +32,7 @@ from tradingfloor.gateway.alpaca_orders import (
     order_request,
     replace_request,
 )
-from tradingfloor.gateway.auth import AuthErrorCode, Principal, Scope
+from tradingfloor.gateway.auth import Principal, Scope
 from tradingfloor.gateway.errors import http_status
 from tradingfloor.gateway.orders import (
     RequestError,
@@ -84,15 +84,13 @@ def install(
 
     def trader(request: Request) -> Principal:
         """Order entry: the trade scope, the second factor, and the rate limit (as /v1)."""
+        from tradingfloor.gateway.app import order_entry_refusal
+
         principal = principal_of(request)
-        principal.require(Scope.TRADE, mfa=True)
-        decision = platform.limiter.check(str(principal.user_id))
-        if not decision.allowed:
-            code = (
-                AuthErrorCode.TEMPORARILY_BANNED if decision.banned else AuthErrorCode.RATE_LIMITED
-            )
-            metrics.rate_limited.inc()
-            retry = {"Retry-After": str(max(1, decision.retry_after_s))}
+        refused = order_entry_refusal(platform, principal)
+        if refused is not None:
+            code, retry_after_s = refused
+            retry = {"Retry-After": str(max(1, retry_after_s))}
             raise AlpacaError(429, code.value, code.message, retry)
         return principal
 

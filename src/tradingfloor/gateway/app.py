@@ -80,6 +80,20 @@ def _malformed(error: Exception, field: str | None = None) -> Response:
     return _error(MALFORMED, text, 422, field=field)
 
 
+def order_entry_refusal(
+    platform: Platform, principal: Principal
+) -> tuple[AuthErrorCode, int] | None:
+    """Whether `principal` may enter an order now: raises `AuthError` without the trade scope
+    or the second factor; returns (code, seconds to wait) when the rate limit refuses."""
+    principal.require(Scope.TRADE, mfa=True)
+    decision = platform.limiter.check(str(principal.user_id))
+    if decision.allowed:
+        return None
+    metrics.rate_limited.inc()
+    code = AuthErrorCode.TEMPORARILY_BANNED if decision.banned else AuthErrorCode.RATE_LIMITED
+    return code, decision.retry_after_s
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: int, message: str) -> None:
         super().__init__(message)
@@ -226,14 +240,9 @@ def create_app(platform: Platform) -> FastAPI:
     def trader(request: Request) -> Principal:
         """Order entry: the trade scope, the second factor, and the rate limit."""
         principal = principal_of(request)
-        principal.require(Scope.TRADE, mfa=True)
-        decision = platform.limiter.check(str(principal.user_id))
-        if not decision.allowed:
-            code = (
-                AuthErrorCode.TEMPORARILY_BANNED if decision.banned else AuthErrorCode.RATE_LIMITED
-            )
-            metrics.rate_limited.inc()
-            raise RateLimited(code, decision.retry_after_s)
+        refused = order_entry_refusal(platform, principal)
+        if refused is not None:
+            raise RateLimited(*refused)
         return principal
 
     class RateLimited(Exception):
