@@ -37,7 +37,7 @@ from tradingfloor.domain.events import CancelRejected, CommandRejected, Event
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.prices import PriceFormatError, format_price, parse_price
 from tradingfloor.domain.reasons import RejectReason
-from tradingfloor.gateway import alpaca, metrics, streams
+from tradingfloor.gateway import alpaca, alpaca_stream, metrics, streams
 from tradingfloor.gateway.auth import AuthError, AuthErrorCode, Principal, Role, Scope
 from tradingfloor.gateway.errors import http_status
 from tradingfloor.gateway.orders import (
@@ -599,6 +599,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     streams.install(app, platform, principal_of)
     alpaca.install(app, platform, principal_of)
+    alpaca_stream.install(app, platform)
     _install_openapi(app)
     app.add_middleware(OrderEntryFastPath, place_order=place_order, app_handlers=app)
     return app

@@ -181,7 +181,7 @@ class Platform:
                 return symbol
         return None
 
-    async def _read(self, account: str | None, query: Callable[..., Any], *args: Any) -> Any:
+    async def read_model(self, account: str | None, query: Callable[..., Any], *args: Any) -> Any:
         """Run a read-model query after the caller's last answer is projected."""
         await self.caught_up(account)
 
@@ -194,10 +194,10 @@ class Platform:
     async def order_view(self, order_id: int, account: str) -> dict[str, Any] | None:
         from tradingfloor.store import queries
 
-        row = await self._read(account, queries.get_order, order_id)
+        row = await self.read_model(account, queries.get_order, order_id)
         if row is None or row.account != account:
             return None
-        fills = await self._read(account, queries.list_fills, account, order_id, None, 1_000)
+        fills = await self.read_model(account, queries.list_fills, account, order_id, None, 1_000)
         return views.order(row, fills)
 
     async def order_by_client_id(
@@ -205,10 +205,14 @@ class Platform:
     ) -> dict[str, Any] | None:
         from tradingfloor.store import queries
 
-        row = await self._read(account, queries.get_order_by_client_id, account, client_order_id)
+        row = await self.read_model(
+            account, queries.get_order_by_client_id, account, client_order_id
+        )
         if row is None:
             return None
-        fills = await self._read(account, queries.list_fills, account, row.order_id, None, 1_000)
+        fills = await self.read_model(
+            account, queries.list_fills, account, row.order_id, None, 1_000
+        )
         return views.order(row, fills)
 
     async def list_orders(
@@ -224,7 +228,7 @@ class Platform:
     ) -> tuple[list[dict[str, Any]], str | None]:
         from tradingfloor.store import queries
 
-        rows = await self._read(
+        rows = await self.read_model(
             account,
             queries.list_orders,
             account,
@@ -251,7 +255,7 @@ class Platform:
     ) -> list[dict[str, Any]]:
         from tradingfloor.store import queries
 
-        rows = await self._read(
+        rows = await self.read_model(
             account,
             queries.list_activities,
             account,

@@ -1,0 +1,111 @@
+"""The `trade_updates` stream at `/stream`, received by the official SDK's `TradingStream`:
+new, partial_fill, fill, canceled, replaced and rejected for the account's own orders."""
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import websockets
+from alpaca.trading.models import TradeUpdate
+from alpaca.trading.stream import TradingStream
+
+from api_helpers import served
+
+
+async def test_the_sdk_receives_trade_updates_of_its_own_account(tmp_path: Path) -> None:
+    async with served(tmp_path / "data") as api:
+        await api.symbol("XYZ", "100")
+        alice = await api.trader("alice", cash="100000")
+        bob = await api.trader("bob", cash="0", shares={"XYZ": 100})
+        url = str(api.client.base_url).replace("http://", "ws://") + "/stream"
+        stream = TradingStream(alice["X-API-Key-Id"], alice["X-API-Secret"], url_override=url)
+        received: list[TradeUpdate] = []
+
+        async def on_update(update: TradeUpdate) -> None:
+            received.append(update)
+
+        stream.subscribe_trade_updates(on_update)
+        thread = threading.Thread(target=stream.run, daemon=True)
+        thread.start()
+        try:
+            await _until(lambda: len(_listeners(api)) >= 2)
+            placed = await api.order(alice, side="buy", type="limit", qty=10, limit_price="100")
+            await api.order(bob, side="sell", type="limit", qty=4, limit_price="100")
+            await api.order(bob, side="sell", type="limit", qty=6, limit_price="100")
+            resting = await api.order(alice, side="buy", type="limit", qty=5, limit_price="99")
+            await api.client.patch(
+                f"/v1/orders/{resting.json()['id']}", json={"limit_price": "98"}, headers=alice
+            )
+            other = await api.order(alice, side="buy", type="limit", qty=1, limit_price="97")
+            await api.client.delete(f"/v1/orders/{other.json()['id']}", headers=alice)
+            await api.order(alice, side="buy", type="limit", qty=1, limit_price="100.001")
+            await api.order(bob, side="sell", type="limit", qty=1, limit_price="150")  # not hers
+            await _until(lambda: len(received) >= 8)
+            await asyncio.sleep(0.5)  # room for an update that should not come
+        finally:
+            await asyncio.to_thread(stream.stop)
+            thread.join(10)
+    events = [update.event for update in received]
+    assert events == [
+        "new",
+        "partial_fill",
+        "fill",
+        "new",
+        "replaced",
+        "new",
+        "canceled",
+        "rejected",
+    ]  # nothing of bob's order
+    first_fill = received[1]
+    assert str(first_fill.order.id).endswith(f"{int(placed.json()['id']):012x}")
+    assert (first_fill.price, first_fill.qty) == (100.0, 4.0)
+    assert first_fill.position_qty in (4.0, 10.0)  # the position when the update is sent
+    assert received[2].order.status == "filled"
+
+
+async def test_the_stream_refuses_a_bad_key_and_asks_for_listen(tmp_path: Path) -> None:
+    async with served(tmp_path / "data") as api:
+        alice = await api.trader("alice")
+        url = str(api.client.base_url).replace("http://", "ws://") + "/stream"
+        async with websockets.connect(url) as socket:
+            await socket.send(
+                json.dumps({"action": "authenticate", "data": {"key_id": "x", "secret_key": "y"}})
+            )
+            answer = json.loads(await socket.recv())
+            assert answer == {
+                "stream": "authorization",
+                "data": {"status": "unauthorized", "action": "authenticate"},
+            }
+        async with websockets.connect(url) as socket:
+            credentials = {"key_id": alice["X-API-Key-Id"], "secret_key": alice["X-API-Secret"]}
+            await socket.send(json.dumps({"action": "authenticate", "data": credentials}))
+            assert json.loads(await socket.recv())["data"]["status"] == "authorized"
+            await socket.send(json.dumps({"action": "subscribe"}))
+            assert json.loads(await socket.recv())["stream"] == "error"
+            await socket.send(
+                json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}})
+            )
+            assert json.loads(await socket.recv()) == {
+                "stream": "listening",
+                "data": {"streams": ["trade_updates"]},
+            }
+
+
+def _listeners(api: Any) -> list[object]:
+    """The stream's registered listeners (found through the app's routes)."""
+    for listener in api.platform.node.sequencer.batch_listeners:
+        owner = getattr(listener, "__self__", None)
+        if type(owner).__name__ == "TradeUpdates":
+            return [item for group in owner.listeners.values() for item in group]
+    return []
+
+
+async def _until(condition: Any, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.05)
