@@ -14,12 +14,17 @@ from typing import Protocol
 from tradingfloor.demo.spec import DemoSpec, DemoSymbol, TraderKind
 from tradingfloor.demo.view import BPS, MarketView, OwnOrder, Quote
 from tradingfloor.domain.commands import CancelOrder, Command, PlaceOrder, ReplaceOrder
-from tradingfloor.domain.enums import OrderType, SelfTradePrevention, Side, TimeInForce
+from tradingfloor.domain.enums import (
+    STOP_ORDER_TYPES,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from tradingfloor.domain.instruments import Instrument
 
 BUY = Side.BUY
 SELL = Side.SELL
-STOP_TYPES = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
 NO_SELF_TRADE = SelfTradePrevention.CANCEL_OLDEST
 """A trader's new order never trades with its own resting one: the resting one goes."""
 MARKET_BUY_HOLD_BPS = 11_500
@@ -421,7 +426,7 @@ class MomentumTrader:
         if quote.halted or len(trades) < 8:
             return []
         commands: list[Command] = []
-        stops = [o for o in view.open_orders(symbol) if o.order_type in STOP_TYPES]
+        stops = [o for o in view.open_orders(symbol) if o.order_type in STOP_ORDER_TYPES]
         if len(stops) >= self._stops_max:
             commands.append(CancelOrder(stops[0].order_id, symbol, self._account))
         recent = sum(trades[-3:]) / 3

@@ -41,6 +41,11 @@ def format_price(units: int) -> str:
     return f"{sign}{whole}.{digits}"
 
 
+def format_optional_price(units: int | None) -> str | None:
+    """`format_price`, with None for None (an order without a limit price, no fill yet)."""
+    return None if units is None else format_price(units)
+
+
 def format_price_decimal(units: int) -> Decimal:
     """Price units as an exact `Decimal` number of dollars."""
     return Decimal(units).scaleb(-4)

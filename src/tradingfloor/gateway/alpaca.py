@@ -8,7 +8,6 @@ What Alpaca offers and we do not (notional and fractional orders, extended hours
 and other order classes, `opg`/`cls`) is refused with a 422 that names the field.
 """
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -97,16 +96,7 @@ def install(
     Reader = Annotated[Principal, Depends(reader)]
     Trader = Annotated[Principal, Depends(trader)]
 
-    async def read(account: str, query: Callable[..., Any], *args: Any) -> Any:
-        """A read-model query once the caller's last answer is projected (read your
-        writes)."""
-        await platform.caught_up(account)
-
-        def run() -> Any:
-            with platform.store.connect() as connection:
-                return query(connection, *args)
-
-        return await asyncio.to_thread(run)
+    read = platform.read_model
 
     def live_order(row: OrderRow) -> Any:
         book = platform.engine.books.get(row.symbol)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from tradingfloor.domain.prices import format_price, parse_price
+from tradingfloor.domain.prices import format_optional_price, format_price, parse_price
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.gateway.schemas import OrderView
 from tradingfloor.matching.order import Order
@@ -91,10 +91,6 @@ def ts_of(value: datetime.datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * _SECOND_NS + delta.microseconds * 1_000
 
 
-def _money(units: int | None) -> str | None:
-    return None if units is None else format_price(units)
-
-
 # ---------------------------------------------------------------------- orders
 
 
@@ -143,9 +139,9 @@ def alpaca_order(
     trail_price = trail_percent = hwm = None
     if live is not None and live.order_type.name == "TRAILING_STOP":
         stop_price = live.stop_price
-        trail_price = _money(live.trail_price)
+        trail_price = format_optional_price(live.trail_price)
         trail_percent = None if live.trail_bps is None else str(Decimal(live.trail_bps) / 100)
-        hwm = _money(live.watermark)
+        hwm = format_optional_price(live.watermark)
     return {
         "id": str(order_uuid(row.order_id)),
         "client_order_id": row.client_order_id or str(order_uuid(row.order_id)),
@@ -166,14 +162,14 @@ def alpaca_order(
         "notional": None,
         "qty": None if row.qty is None else str(row.qty),
         "filled_qty": str(row.filled_qty),
-        "filled_avg_price": _money(row.average_fill_price),
+        "filled_avg_price": format_optional_price(row.average_fill_price),
         "order_class": "simple",
         "order_type": row.order_type,
         "type": row.order_type,
         "side": row.side,
         "time_in_force": row.tif or "day",  # a rejected order's row keeps no terms
-        "limit_price": _money(row.price),
-        "stop_price": _money(stop_price),
+        "limit_price": format_optional_price(row.price),
+        "stop_price": format_optional_price(stop_price),
         "status": status,
         "extended_hours": False,
         "legs": None,
@@ -342,12 +338,12 @@ def activity(
     return {
         **base,
         "date": session_date.isoformat(),
-        "net_amount": _money(row.amount or 0),
+        "net_amount": format_optional_price(row.amount or 0),
         "description": row.description,
         "status": "executed",
         "symbol": row.symbol,
         "qty": None if row.qty is None else str(row.qty),
-        "price": _money(row.price),
+        "price": format_optional_price(row.price),
         "per_share_amount": None,
     }
 

@@ -35,7 +35,7 @@ from tradingfloor.domain.commands import (
 from tradingfloor.domain.enums import AccountKind, AccountStatus
 from tradingfloor.domain.events import CancelRejected, CommandRejected, Event
 from tradingfloor.domain.instruments import Instrument
-from tradingfloor.domain.prices import PriceFormatError, format_price, parse_price
+from tradingfloor.domain.prices import PriceFormatError, parse_price
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca, alpaca_stream, metrics, streams
 from tradingfloor.gateway.auth import AuthError, AuthErrorCode, Principal, Role, Scope
@@ -736,7 +736,3 @@ def _install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def money(units: int) -> str:
-    return format_price(units)

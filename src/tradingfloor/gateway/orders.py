@@ -4,7 +4,7 @@ answer."""
 from decimal import Decimal, InvalidOperation
 
 from tradingfloor.domain.commands import PlaceOrder, ReplaceOrder
-from tradingfloor.domain.enums import CancelReason, OrderType, Side, TimeInForce
+from tradingfloor.domain.enums import STOP_ORDER_TYPES, CancelReason, OrderType, Side, TimeInForce
 from tradingfloor.domain.events import (
     Event,
     OrderAccepted,
@@ -15,28 +15,22 @@ from tradingfloor.domain.events import (
     StopTriggered,
     TradeExecuted,
 )
-from tradingfloor.domain.prices import PRICE_SCALE, PriceFormatError, format_price, parse_price
+from tradingfloor.domain.prices import (
+    PRICE_SCALE,
+    PriceFormatError,
+    format_optional_price,
+    format_price,
+    parse_price,
+)
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway.schemas import ErrorBody, Fill, OrderRequest, OrderView, ReplaceRequest
 
-SIDES = {"buy": Side.BUY, "sell": Side.SELL}
-TYPES = {
-    "market": OrderType.MARKET,
-    "limit": OrderType.LIMIT,
-    "stop": OrderType.STOP,
-    "stop_limit": OrderType.STOP_LIMIT,
-    "trailing_stop": OrderType.TRAILING_STOP,
-}
-TIFS = {
-    "day": TimeInForce.DAY,
-    "gtc": TimeInForce.GTC,
-    "ioc": TimeInForce.IOC,
-    "fok": TimeInForce.FOK,
-}
+SIDES = {side.name.lower(): side for side in Side}
+TYPES = {kind.name.lower(): kind for kind in OrderType}
+TIFS = {tif.name.lower(): tif for tif in TimeInForce}
 SIDE_TEXT = {value: key for key, value in SIDES.items()}
 TYPE_TEXT = {value: key for key, value in TYPES.items()}
 TIF_TEXT = {value: key for key, value in TIFS.items()}
-STOP_TYPES = {OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP}
 
 
 class RequestError(ValueError):
@@ -107,10 +101,6 @@ def replace_command(
     )
 
 
-def _money(units: int | None) -> str | None:
-    return None if units is None else format_price(units)
-
-
 def answer_of(
     order_id: int, seq: int, events: list[Event]
 ) -> tuple[OrderView | None, RejectReason | None]:
@@ -134,10 +124,10 @@ def answer_of(
                 event.qty,
                 0,
                 event.qty,
-                _money(event.price),
-                _money(event.stop_price),
+                format_optional_price(event.price),
+                format_optional_price(event.stop_price),
                 None,
-                "pending_trigger" if event.order_type in STOP_TYPES else "new",
+                "pending_trigger" if event.order_type in STOP_ORDER_TYPES else "new",
                 seq,
             )
         elif view is None:

@@ -4,15 +4,11 @@ from typing import Any
 
 from tradingfloor.domain.enums import Side
 from tradingfloor.domain.events import TradeExecuted
-from tradingfloor.domain.prices import format_price
+from tradingfloor.domain.prices import format_optional_price, format_price
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.matching.book import BookLevel, Depth
 from tradingfloor.store.queries import ActivityRow, FillRow, OrderRow
-
-
-def money(units: int | None) -> str | None:
-    return None if units is None else format_price(units)
 
 
 def order(row: OrderRow, fills: list[FillRow]) -> dict[str, Any]:
@@ -35,9 +31,9 @@ def order(row: OrderRow, fills: list[FillRow]) -> dict[str, Any]:
         "qty": row.qty,
         "filled_qty": row.filled_qty,
         "leaves_qty": row.leaves_qty,
-        "limit_price": money(row.price),
-        "stop_price": money(row.stop_price),
-        "avg_fill_price": money(row.average_fill_price),
+        "limit_price": format_optional_price(row.price),
+        "stop_price": format_optional_price(row.stop_price),
+        "avg_fill_price": format_optional_price(row.average_fill_price),
         "status": row.status,
         "seq": row.updated_seq,
         "reject": reject,
@@ -68,8 +64,8 @@ def activity(row: ActivityRow) -> dict[str, Any]:
         "kind": row.kind,
         "symbol": row.symbol,
         "qty": row.qty,
-        "price": money(row.price),
-        "amount": money(row.amount),
+        "price": format_optional_price(row.price),
+        "amount": format_optional_price(row.amount),
         "order_id": None if row.order_id is None else str(row.order_id),
         "description": row.description,
     }
@@ -122,7 +118,7 @@ def quote(
         "symbol": symbol,
         "bid": _level(bid),
         "ask": _level(ask),
-        "last": money(last),
+        "last": format_optional_price(last),
         "seq": seq,
     }
 

@@ -111,34 +111,29 @@ class Ledger:
         open_orders[symbol] = open_orders.get(symbol, 0) + 1
         return hold
 
-    def release(self, order_id: int) -> None:
-        """The order is done: release all it still holds."""
-        hold = self.holds.pop(order_id)
-        if hold.side == BUY:
-            hold.account.held -= hold.amount
-        else:
-            hold.position.held -= hold.amount
-        open_orders = hold.account.open_orders
-        symbol = hold.symbol
-        count = open_orders[symbol] - 1
-        if count:
-            open_orders[symbol] = count
-        else:
-            del open_orders[symbol]
-
     def resize(self, order_id: int, leaves: int) -> None:
         """The order's open quantity is now `leaves` (0: it is done); release the difference."""
+        if not leaves:
+            self.release(order_id)
+            return
         hold = self.holds[order_id]
         if hold.side == BUY:
-            amount = self.buy_hold_amount(leaves, hold.price) if leaves else 0
+            amount = self.buy_hold_amount(leaves, hold.price)
             hold.account.held -= hold.amount - amount
         else:
             amount = leaves
             hold.position.held -= hold.amount - amount
         hold.amount = amount
         hold.leaves = leaves
-        if not leaves:
-            self._drop(hold)
+
+    def release(self, order_id: int) -> None:
+        """The order is done: release all it still holds."""
+        hold = self.holds[order_id]
+        if hold.side == BUY:
+            hold.account.held -= hold.amount
+        else:
+            hold.position.held -= hold.amount
+        self._drop(hold)
 
     def rekey(self, order_id: int, new_order_id: int, leaves: int, price: int) -> None:
         """A replace: the hold moves to the new id with the new open quantity and price."""
@@ -146,7 +141,6 @@ class Ledger:
         hold.order_id = new_order_id
         hold.price = price
         self.holds[new_order_id] = hold
-        hold.leaves = leaves + 1  # resize sees a change even when only the price moved
         self.resize(new_order_id, leaves)
 
     def _drop(self, hold: Hold) -> None:
