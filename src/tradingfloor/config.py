@@ -114,6 +114,112 @@ class Settings(BaseSettings):
         default=100_000, gt=0, description="Buckets kept in one gateway's memory."
     )
 
+    # --------------------------------------------------------------- guesses and lockouts
+    login_failures_max: int = Field(
+        default=5,
+        gt=0,
+        description="Wrong passwords (or second-factor codes, counted apart) in a row that "
+        "lock a user out.",
+    )
+    lockout_s: int = Field(
+        default=60, gt=0, description="The first lockout; each further one doubles it."
+    )
+    lockout_max_s: int = Field(default=3_600, gt=0, description="The longest lockout.")
+    source_failures_max: int = Field(
+        default=20,
+        gt=0,
+        description="Failed sign-ins (any user) from one source address within "
+        "source_failure_window_s that block the source.",
+    )
+    source_failure_window_s: int = Field(default=600, gt=0)
+    source_block_s: int = Field(
+        default=300, gt=0, description="The first block of a source; each further one doubles."
+    )
+    sources_tracked_max: int = Field(
+        default=100_000, gt=0, description="Source addresses one gateway keeps counts for."
+    )
+    password_checks_concurrent_max: int = Field(
+        default=2,
+        gt=0,
+        description="argon2 checks running at once (each takes tens of ms of a core and 64 MiB).",
+    )
+    password_check_wait_ms: int = Field(
+        default=2_000,
+        gt=0,
+        description="How long a sign-in waits for a free password check before a 503.",
+    )
+    enrollment_token_ttl_s: int = Field(
+        default=3 * _DAY_S,
+        gt=0,
+        description="Lifetime of the one-time token an admin issues to enrol a second factor.",
+    )
+
+    # --------------------------------------------------------------- requests and connections
+    request_body_bytes_max: int = Field(default=65_536, gt=0)
+    request_header_bytes_max: int = Field(
+        default=16_384, gt=0, description="The request line and every header, together."
+    )
+    request_headers_max: int = Field(default=100, gt=0)
+    request_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="From a connection (or the end of the previous answer) to the end of the "
+        "request's headers.",
+    )
+    request_body_timeout_s: float = Field(
+        default=10.0, gt=0, description="From the end of the headers to the end of the body."
+    )
+    keep_alive_timeout_s: float = Field(
+        default=5.0, gt=0, description="How long an idle keep-alive connection is kept."
+    )
+    connections_max: int = Field(
+        default=10_000,
+        gt=0,
+        description="Open connections at once (HTTP and WebSocket); above it new ones are "
+        "closed at once. Capped below the process's open-file limit.",
+    )
+    connections_per_source_max: int = Field(
+        default=256, gt=0, description="Open connections from one source address."
+    )
+    websocket_message_bytes_max: int = Field(default=65_536, gt=0)
+    websocket_auth_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a WebSocket that authenticates by message may take to do so.",
+    )
+
+    # --------------------------------------------------------------- dependencies
+    redis_timeout_ms: int = Field(
+        default=250,
+        gt=0,
+        description="Connecting to Redis and each command: beyond it Redis counts as down.",
+    )
+    redis_retry_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="After Redis failed, how long calls fail at once before it is tried again.",
+    )
+    projector_retry_max_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="The longest wait between attempts of a read-model projection that failed "
+        "(the wait doubles from 0.1 s).",
+    )
+    journal_retry_max_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="The longest wait before the sequencer tries the journal again after a "
+        "failed write (the wait doubles from 0.1 s); commands are refused meanwhile.",
+    )
+
+    # --------------------------------------------------------------- operations
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token that may read /metrics and the details of /readyz; without "
+        "it only an admin (API key or session) may.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _default_database_url(cls, data: Any) -> Any:
