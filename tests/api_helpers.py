@@ -46,6 +46,8 @@ class Served:
     clock: Clock
     admin: dict[str, str] = field(default_factory=dict)
     """Headers of an admin API key."""
+    enrollment_tokens: dict[str, str] = field(default_factory=dict)
+    totp_secrets: dict[str, str] = field(default_factory=dict)
 
     async def trader(
         self,
@@ -74,30 +76,42 @@ class Served:
                 headers=self.admin,
             )
             assert delivered.status_code == 200, delivered.text
+        self.enrollment_tokens[name] = created.json()["enrollment_token"]
         return await self.mfa_key(name)
 
     async def mfa_key(self, name: str) -> dict[str, str]:
-        """Log in, enrol and prove TOTP, then create an API key: its headers."""
-        token = await self.login(name)
-        headers = {"Authorization": f"Bearer {token}"}
-        enrolled = await self.client.post("/v1/auth/totp/enroll", headers=headers)
-        assert enrolled.status_code == 200, enrolled.text
-        totp = pyotp.TOTP(enrolled.json()["secret"])
-        code = totp.at(self.clock() // 1_000_000_000)
-        confirmed = await self.client.post(
-            "/v1/auth/totp/confirm", json={"code": code}, headers=headers
-        )
-        assert confirmed.status_code == 200, confirmed.text
-        self.clock.offset_ns += 30_000_000_000  # the next step: a code works once
-        code = totp.at(self.clock() // 1_000_000_000)
-        verified = await self.client.post(
-            "/v1/auth/totp/verify", json={"code": code}, headers=headers
-        )
-        assert verified.status_code == 200, verified.text
-        mfa = {"Authorization": f"Bearer {verified.json()['access_token']}"}
+        """Sign in, enrol and prove TOTP, then create an API key: its headers."""
+        mfa = await self.mfa_session(name)
         key = await self.client.post("/v1/api-keys", json={"label": "test"}, headers=mfa)
         assert key.status_code == 201, key.text
         return {"X-API-Key-Id": key.json()["key_id"], "X-API-Secret": key.json()["secret"]}
+
+    async def mfa_session(self, name: str) -> dict[str, str]:
+        """Sign in with the password, enrol TOTP with the user's enrolment token, prove it:
+        the headers of the session that passed the second factor."""
+        token = await self.login(name)
+        headers = {"Authorization": f"Bearer {token}"}
+        enrolled = await self.client.post(
+            "/v1/auth/totp/enroll",
+            json={"enrollment_token": self.enrollment_tokens[name]},
+            headers=headers,
+        )
+        assert enrolled.status_code == 200, enrolled.text
+        self.totp_secrets[name] = enrolled.json()["secret"]
+        confirmed = await self.client.post(
+            "/v1/auth/totp/confirm", json={"code": self.totp_code(name)}, headers=headers
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        self.clock.offset_ns += 30_000_000_000  # the next step: a code works once
+        verified = await self.client.post(
+            "/v1/auth/totp/verify", json={"code": self.totp_code(name)}, headers=headers
+        )
+        assert verified.status_code == 200, verified.text
+        return {"Authorization": f"Bearer {verified.json()['access_token']}"}
+
+    def totp_code(self, name: str) -> str:
+        """The code the user's authenticator shows now, by the edges' clock."""
+        return pyotp.TOTP(self.totp_secrets[name]).at(self.clock() // 1_000_000_000)
 
     async def login(self, name: str, password: str = PASSWORD) -> str:
         answer = await self.client.post(
@@ -157,9 +171,8 @@ async def served(
             user = await asyncio.to_thread(platform.auth.user_by_name, "root")
             from tradingfloor.gateway.auth import Scope
 
-            key = await asyncio.to_thread(
-                platform.auth.create_api_key, user.id, [Scope.READ, Scope.TRADE, Scope.ADMIN], "t"
-            )
+            scopes = [Scope.READ, Scope.TRADE, Scope.ADMIN, Scope.KEYS]
+            key = await asyncio.to_thread(platform.auth.create_api_key, user.id, scopes, "t")
             here.admin = {"X-API-Key-Id": key.key_id, "X-API-Secret": key.secret}
             yield here
     finally:

@@ -125,7 +125,8 @@ async def test_every_reject_has_one_status_and_a_code(api: Served) -> None:
     )
     assert blocked.status_code == 200
     answer = await api.order(alice, side="buy", type="limit", qty=1, limit_price="100")
-    assert (answer.status_code, answer.json()["code"]) == (403, 2004)
+    # The kill switch stops the account's keys at the gateway (the engine would say 2004).
+    assert (answer.status_code, answer.json()["code"]) == (403, 4020)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +164,9 @@ async def test_auth_tokens_second_factor_and_api_keys(api: Served) -> None:
     no_mfa = {"Authorization": f"Bearer {token}"}
     answer = await api.client.post("/v1/orders", json=order, headers=no_mfa)
     assert (answer.status_code, answer.json()["code"]) == (401, 4004)
-    assert (await api.client.get("/v1/account", headers=no_mfa)).status_code == 200
+    # A password alone opens only the second factor: no reads either.
+    answer = await api.client.get("/v1/account", headers=no_mfa)
+    assert (answer.status_code, answer.json()["code"]) == (401, 4004)
 
     tampered = {
         "Authorization": f"Bearer {token[:-3]}{'A' if token[-3] != 'A' else 'B'}{token[-2:]}"
@@ -295,12 +298,16 @@ def metric(text: str, name: str) -> float:
 async def test_health_ready_metrics_and_docs(api: Served) -> None:
     alice = await api.trader("alice")
     count = 'tradingfloor_order_ack_seconds_count{symbol="XYZ"}'
-    before = metric((await api.client.get("/metrics")).text, count)
+    before = metric((await api.client.get("/metrics", headers=api.admin)).text, count)
     await api.order(alice, side="buy", type="limit", qty=1, limit_price="99")
     await api.order(alice, side="buy", type="limit", qty=1, limit_price="100.001")
     assert (await api.client.get("/healthz")).json() == {"status": "ok"}
-    assert (await api.client.get("/readyz")).json()["status"] == "ready"
-    metrics = (await api.client.get("/metrics")).text
+    assert (await api.client.get("/readyz")).json() == {"status": "ready"}
+    detailed = (await api.client.get("/readyz", headers=api.admin)).json()
+    assert detailed["status"] == "ready" and detailed["problems"] == [] and detailed["seq"] > 0
+    assert (await api.client.get("/metrics")).status_code == 401
+    assert (await api.client.get("/metrics", headers=alice)).status_code == 403
+    metrics = (await api.client.get("/metrics", headers=api.admin)).text
     assert metric(metrics, count) == before + 2
     assert metric(metrics, 'tradingfloor_rejects_total{reason="PRICE_NOT_ON_TICK"}') >= 1
     assert "tradingfloor_journal_batch_commands_bucket" in metrics

@@ -68,7 +68,10 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     yield postgres_engine
     with postgres_engine.begin() as connection:
         connection.execute(
-            text("TRUNCATE users, api_keys, refresh_tokens RESTART IDENTITY CASCADE")
+            text(
+                "TRUNCATE users, api_keys, refresh_tokens, auth_events, account_balances "
+                "RESTART IDENTITY CASCADE"
+            )
         )
     postgres_engine.dispose()
 
@@ -94,8 +97,14 @@ def code_of(call: Any, *args: Any) -> AuthErrorCode:
     return raised.value.code
 
 
+def enroll(auth: AuthService, user_id: int) -> Any:
+    """Enrol a second factor with a fresh admin-issued token: the enrolment."""
+    token, _ = auth.issue_enrollment(user_id)
+    return auth.enroll_totp(user_id, token)
+
+
 def enable_totp(auth: AuthService, clock: FakeClock, user_id: int) -> str:
-    secret = auth.enroll_totp(user_id).secret
+    secret: str = enroll(auth, user_id).secret
     auth.confirm_totp(user_id, clock.totp(secret))
     clock.advance(30)  # the confirming code's step is used up
     return secret
@@ -123,7 +132,7 @@ def test_login_gives_a_token_for_the_users_account(auth: AuthService) -> None:
         user_id=user.id,
         account_id="ACC-1",
         role=Role.TRADER,
-        scopes=frozenset({Scope.READ, Scope.TRADE}),
+        scopes=frozenset({Scope.READ, Scope.TRADE, Scope.KEYS}),
         mfa=False,
     )
     assert tokens.token_type == "bearer"
@@ -345,7 +354,7 @@ def test_sessions_per_user_are_capped(engine: Engine, tmp_path: Path, clock: Fak
 
 def test_totp_enrolment_and_verification_grant_mfa(auth: AuthService, clock: FakeClock) -> None:
     user = auth.create_user("alice", PASSWORD)
-    enrollment = auth.enroll_totp(user.id)
+    enrollment = enroll(auth, user.id)
     assert code_of(auth.confirm_totp, user.id, "000000") is AuthErrorCode.INVALID_SECOND_FACTOR
     auth.confirm_totp(user.id, clock.totp(enrollment.secret))
     clock.advance(30)
@@ -409,12 +418,12 @@ def test_totp_needs_enrolment_and_cannot_be_replaced(auth: AuthService, clock: F
     not_enrolled = code_of(auth.verify_totp, token, "123456")
     not_started = code_of(auth.confirm_totp, user.id, "123456")
     enable_totp(auth, clock, user.id)
-    replaced = code_of(auth.enroll_totp, user.id)
+    replaced = code_of(auth.enroll_totp, user.id, "any-token")
 
     assert not_enrolled is AuthErrorCode.SECOND_FACTOR_NOT_ENROLLED
     assert not_started is AuthErrorCode.SECOND_FACTOR_NOT_ENROLLED
     assert replaced is AuthErrorCode.SECOND_FACTOR_ALREADY_ENABLED
-    assert code_of(auth.enroll_totp, 12345) is AuthErrorCode.UNKNOWN_USER
+    assert code_of(auth.enroll_totp, 12345, "any-token") is AuthErrorCode.UNKNOWN_USER
 
 
 # --------------------------------------------------------------------------- API keys

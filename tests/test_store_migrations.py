@@ -24,7 +24,8 @@ READ_MODEL_TABLES = {
     "activities",
     "projection_state",
 }
-TABLES = AUTH_TABLES | READ_MODEL_TABLES
+SIGN_IN_TABLES = {"auth_events"}
+TABLES = AUTH_TABLES | READ_MODEL_TABLES | SIGN_IN_TABLES
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -105,6 +106,20 @@ def test_downgrade_to_0001_keeps_only_the_credentials(database_url: str) -> None
     assert table_names(database_url) == TABLES | {"alembic_version"}
 
 
+def test_downgrade_to_0002_drops_the_sign_in_guards(database_url: str) -> None:
+    upgrade(database_url)
+
+    downgrade(database_url, "0002")
+
+    assert table_names(database_url) == AUTH_TABLES | READ_MODEL_TABLES | {"alembic_version"}
+    engine = make_engine(database_url)
+    columns = {column["name"] for column in inspect(engine).get_columns("users")}
+    engine.dispose()
+    assert "locked_until_ts" not in columns and "enrollment_token_hash" not in columns
+    upgrade(database_url)
+    assert table_names(database_url) == TABLES | {"alembic_version"}
+
+
 def test_schema_module_matches_the_migrations(database_url: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
@@ -124,7 +139,7 @@ def test_revisions_form_one_chain_from_the_package() -> None:
 
     assert len(scripts.get_heads()) == 1
     chain = [revision.revision for revision in reversed(revisions)]
-    assert chain[:2] == ["0001", "0002"]
+    assert chain[:3] == ["0001", "0002", "0003"]
     # linear: each revision revises the one before it
     assert [revision.down_revision for revision in reversed(revisions)] == [None, *chain[:-1]]
     assert revisions[-1].down_revision is None

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from tradingfloor.domain.commands import CancelOrder, PlaceOrder
 from tradingfloor.domain.enums import OrderType, Side
 from tradingfloor.domain.events import CancelRejected
+from tradingfloor.domain.ids import CLIENT_ORDER_ID_PATTERN, SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import metrics
@@ -32,7 +33,7 @@ from tradingfloor.gateway.alpaca_orders import (
     replace_request,
 )
 from tradingfloor.gateway.auth import Principal, Scope
-from tradingfloor.gateway.errors import http_status
+from tradingfloor.gateway.errors import http_status, public_reason
 from tradingfloor.gateway.orders import (
     RequestError,
     answer_of,
@@ -40,6 +41,7 @@ from tradingfloor.gateway.orders import (
     replace_command,
     replaced_answer,
 )
+from tradingfloor.gateway.schemas import DECODE_ERRORS
 from tradingfloor.risk.calendar import calendar_for
 from tradingfloor.service.platform import Platform
 from tradingfloor.store import queries
@@ -62,6 +64,7 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def _refusal(reason: RejectReason) -> AlpacaError:
+    reason = public_reason(reason)
     return AlpacaError(http_status(reason), int(reason), reason.message)
 
 
@@ -78,7 +81,7 @@ def install(
 
     def reader(request: Request) -> Principal:
         principal = principal_of(request)
-        principal.require(Scope.READ, mfa=False)
+        principal.require(Scope.READ)
         return principal
 
     def trader(request: Request) -> Principal:
@@ -136,7 +139,7 @@ def install(
             body = _order_decoder.decode(await request.body())
             order = order_request(body)
             command = place_command(order, principal.account_id)
-        except msgspec.DecodeError as error:
+        except DECODE_ERRORS as error:
             raise AlpacaError(422, MALFORMED, str(error)) from error
         except RequestError as error:
             raise AlpacaError(422, MALFORMED, str(error)) from error
@@ -170,7 +173,9 @@ def install(
         until: Annotated[str | None, Query(max_length=40)] = None,
         direction: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
         side: Annotated[str | None, Query(pattern="^(buy|sell)$")] = None,
-        symbols: Annotated[str | None, Query(max_length=2_000)] = None,
+        symbols: Annotated[
+            str | None, Query(max_length=2_000, pattern=f"^{SYMBOL_PATTERN}(,{SYMBOL_PATTERN})*$")
+        ] = None,
         nested: Annotated[bool, Query()] = False,
     ) -> Response:
         """Your orders, newest first by default, open ones unless `status` says otherwise
@@ -246,7 +251,8 @@ def install(
 
     @app.get("/v2/orders:by_client_order_id", tags=["alpaca"])
     async def get_order_by_client_id(
-        principal: Reader, client_order_id: Annotated[str, Query(min_length=1, max_length=128)]
+        principal: Reader,
+        client_order_id: Annotated[str, Query(pattern=f"^{CLIENT_ORDER_ID_PATTERN}$")],
     ) -> Response:
         """Your newest order with this client order id (after a replace, the live one)."""
         account = principal.account_id
@@ -283,7 +289,7 @@ def install(
         try:
             body = _replace_decoder.decode(await request.body())
             replace = replace_request(body, row.tif)
-        except msgspec.DecodeError as error:
+        except DECODE_ERRORS as error:
             raise AlpacaError(422, MALFORMED, str(error)) from error
         except RequestError as error:
             raise AlpacaError(422, MALFORMED, str(error)) from error

@@ -8,13 +8,12 @@ from typing import Any
 
 import msgspec
 
+from tradingfloor.domain.prices import PriceFormatError, bounded_decimal
 from tradingfloor.gateway.orders import SIDES, TIFS, TYPES, RequestError
 from tradingfloor.gateway.schemas import OrderRequest, ReplaceRequest
 
 MALFORMED = 1000
 """The code of a request that is not what the route takes (as `/v1`)."""
-client_order_id_length_max = 128
-"""Alpaca's limit on a client order id."""
 order_qty_max = 1_000_000_000
 """Shares in one order at most (as `/v1`)."""
 
@@ -27,6 +26,14 @@ class AlpacaError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+class LegBody(msgspec.Struct):
+    """A take-profit or stop-loss leg of an Alpaca order class (typed, so a hostile body
+    nested a thousand deep fails at its second level instead of recursing)."""
+
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
 
 
 class OrderBody(msgspec.Struct):
@@ -45,9 +52,9 @@ class OrderBody(msgspec.Struct):
     extended_hours: bool | None = None
     client_order_id: str | None = None
     order_class: str | None = None
-    legs: list[Any] | None = None
-    take_profit: dict[str, Any] | None = None
-    stop_loss: dict[str, Any] | None = None
+    legs: list[LegBody] | None = None
+    take_profit: LegBody | None = None
+    stop_loss: LegBody | None = None
     position_intent: str | None = None
 
 
@@ -60,8 +67,14 @@ class ReplaceBody(msgspec.Struct):
     client_order_id: str | None = None
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+def _text(field: str, value: Decimal | None) -> str | None:
+    """A JSON number as the decimal text `/v1` takes, checked for size before formatting."""
+    if value is None:
+        return None
+    try:
+        return format(bounded_decimal(value), "f")
+    except PriceFormatError as error:
+        raise RequestError(field, f"{field}: {error}") from error
 
 
 def _qty(value: Decimal | None) -> int:
@@ -94,11 +107,6 @@ def order_request(body: OrderBody) -> OrderRequest:
             raise RequestError(field, f"{field}: only simple orders")
     if body.time_in_force in ("opg", "cls"):
         raise RequestError("time_in_force", "time_in_force: no opening or closing auctions")
-    client_order_id = body.client_order_id or None
-    if client_order_id is not None and len(client_order_id) > client_order_id_length_max:
-        raise RequestError(
-            "client_order_id", f"client_order_id: at most {client_order_id_length_max} characters"
-        )
     if not body.symbol:
         raise RequestError("symbol", "symbol: required")
     return OrderRequest(
@@ -107,11 +115,11 @@ def order_request(body: OrderBody) -> OrderRequest:
         type=_one_of("type", body.type, TYPES),  # type: ignore[arg-type]
         qty=_qty(body.qty),
         time_in_force=_one_of("time_in_force", body.time_in_force, TIFS),  # type: ignore[arg-type]
-        limit_price=_text(body.limit_price),
-        stop_price=_text(body.stop_price),
-        trail_price=_text(body.trail_price),
-        trail_percent=_text(body.trail_percent),
-        client_order_id=client_order_id,
+        limit_price=_text("limit_price", body.limit_price),
+        stop_price=_text("stop_price", body.stop_price),
+        trail_price=_text("trail_price", body.trail_price),
+        trail_percent=_text("trail_percent", body.trail_percent),
+        client_order_id=body.client_order_id or None,
     )
 
 
@@ -126,6 +134,6 @@ def replace_request(body: ReplaceBody, tif: str | None) -> ReplaceRequest:
         raise RequestError("client_order_id", "client_order_id: kept on replace")
     return ReplaceRequest(
         qty=None if body.qty is None else _qty(body.qty),
-        limit_price=_text(body.limit_price),
-        stop_price=_text(body.stop_price),
+        limit_price=_text("limit_price", body.limit_price),
+        stop_price=_text("stop_price", body.stop_price),
     )

@@ -1,7 +1,8 @@
 """Alpaca's `trade_updates` stream at `WS /stream`, as the SDK's `TradingStream` speaks it.
 
 The client sends `{"action": "authenticate", "data": {"key_id", "secret_key"}}` (a platform API
-key), then `{"action": "listen", "data": {"streams": ["trade_updates"]}}`; from then on it gets
+key; a client that has not done so within `websocket_auth_timeout_s` is closed with 1008),
+then `{"action": "listen", "data": {"streams": ["trade_updates"]}}`; from then on it gets
 `{"stream": "trade_updates", "data": {"event", "order", "timestamp", "price", "qty",
 "position_qty", "execution_id"}}` for its account's orders: new, fill, partial_fill, canceled,
 expired, replaced, rejected. The events come from the sequencer's batch listener (which only
@@ -144,7 +145,14 @@ def install(app: FastAPI, platform: Platform) -> None:
 
 
 async def _authenticate(websocket: WebSocket, platform: Platform) -> str | None:
-    message = await _receive(websocket)
+    """The account of a client that authenticates within `websocket_auth_timeout_s`; None
+    (and the socket closed) for one that does not."""
+    try:
+        async with asyncio.timeout(platform.settings.websocket_auth_timeout_s):
+            message = await _receive(websocket)
+    except TimeoutError:
+        await websocket.close(1008, "authenticate first")
+        return None
     data = message.get("data") if isinstance(message, dict) else None
     if not (
         isinstance(message, dict)
@@ -160,7 +168,7 @@ async def _authenticate(websocket: WebSocket, platform: Platform) -> str | None:
         principal = platform.auth.authenticate_api_key(
             str(data.get("key_id", "")), str(data.get("secret_key", ""))
         )
-        principal.require(Scope.READ, mfa=False)
+        principal.require(Scope.READ)
     except AuthError as error:
         await _send(
             websocket, "authorization", {"status": "unauthorized", "action": "authenticate"}

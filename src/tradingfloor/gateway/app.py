@@ -8,6 +8,8 @@ command, await the durable answer, map it to a response.
 """
 
 import asyncio
+import hmac
+import logging
 import time
 from collections import OrderedDict
 from typing import Annotated, Any, Literal
@@ -17,6 +19,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tradingfloor.domain.commands import (
@@ -26,20 +29,20 @@ from tradingfloor.domain.commands import (
     Deposit,
     DepositShares,
     HaltTrading,
-    OpenAccount,
     ResumeTrading,
     SetAccountStatus,
     SetReferencePrice,
     Withdraw,
 )
-from tradingfloor.domain.enums import AccountKind, AccountStatus
+from tradingfloor.domain.enums import AccountStatus
 from tradingfloor.domain.events import CancelRejected, CommandRejected, Event
+from tradingfloor.domain.ids import SYMBOL_PATTERN
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.prices import PriceFormatError, parse_price
 from tradingfloor.domain.reasons import RejectReason
-from tradingfloor.gateway import alpaca, alpaca_stream, metrics, streams
+from tradingfloor.gateway import alpaca, alpaca_stream, auth_routes, metrics, streams
 from tradingfloor.gateway.auth import AuthError, AuthErrorCode, Principal, Role, Scope
-from tradingfloor.gateway.errors import http_status
+from tradingfloor.gateway.errors import http_status, public_reason
 from tradingfloor.gateway.orders import (
     RequestError,
     answer_of,
@@ -47,9 +50,17 @@ from tradingfloor.gateway.orders import (
     replace_command,
     replaced_answer,
 )
-from tradingfloor.gateway.schemas import ErrorBody, OrderRequest, OrderView, ReplaceRequest
+from tradingfloor.gateway.schemas import (
+    DECODE_ERRORS,
+    ErrorBody,
+    OrderRequest,
+    OrderView,
+    ReplaceRequest,
+)
 from tradingfloor.service.platform import Platform
 from tradingfloor.service.sequencer import InvalidCommand, Overloaded, SequencerStopped
+
+log = logging.getLogger("tradingfloor.gateway")
 
 SQL_INT_MAX = 2**63 - 1
 """Ids, sequence numbers and times go to SQL as signed 64-bit integers."""
@@ -69,6 +80,35 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _error(code: int, message: str, status: int, **extra: Any) -> Response:
     return _json({"code": code, "message": message, **extra}, status)
+
+
+def _retry_after(seconds: int) -> dict[str, str]:
+    return {"Retry-After": str(max(1, seconds))}
+
+
+def _refused(reason: RejectReason) -> Response:
+    """A refusal by the engine as the client is told it (`errors.public_reason`)."""
+    reason = public_reason(reason)
+    return _error(int(reason), reason.message, http_status(reason))
+
+
+def _rejection(reason: RejectReason, order_id: str) -> tuple[int, bytes]:
+    """The answer to an order the engine refused: its status and body."""
+    body = {"code": int(reason), "message": reason.message, "order_id": order_id}
+    return http_status(reason), _encode(body)
+
+
+def _stored_answer(stored: dict[str, Any]) -> tuple[int, bytes]:
+    """The answer to a retry of an order answered before a restart, from its read-model
+    view: the order as it stands, or the same refusal its first answer was."""
+    reject = stored.get("reject")
+    if stored["status"] == "rejected" and reject is not None:
+        try:
+            reason = RejectReason(reject["code"])
+        except ValueError:
+            reason = RejectReason.UNKNOWN_ORDER
+        return _rejection(reason, stored["id"])
+    return 200, _encode(stored)
 
 
 def _malformed(error: Exception, field: str | None = None) -> Response:
@@ -103,43 +143,11 @@ class ApiError(Exception):
 # ---------------------------------------------------------------------- cold-route schemas
 
 
-class LoginRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class RefreshRequest(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=4096)
-
-
-class CodeRequest(BaseModel):
-    code: str = Field(pattern=r"^[0-9]{6}$")
-
-
-class TokenResponse(BaseModel):
-    access_token: str
-    refresh_token: str
-    token_type: str
-    access_expires_ts: int
-    refresh_expires_ts: int
-    mfa: bool
-
-
-class ApiKeyRequest(BaseModel):
-    scopes: list[Scope] = Field(default_factory=lambda: [Scope.READ, Scope.TRADE])
-    label: str = Field(default="", max_length=64)
-
-
-class UserRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=8, max_length=1024)
-    role: Role = Role.TRADER
-    account_id: str | None = Field(default=None, min_length=1, max_length=64)
-    account_kind: Literal["cash", "margin"] = "cash"
+ActivityKind = Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
 
 
 class SymbolRequest(BaseModel):
-    symbol: str = Field(min_length=1, max_length=16, pattern=r"^[A-Z0-9.\-]+$")
+    symbol: str = Field(pattern=f"^{SYMBOL_PATTERN}$")
     tick_size: str = Field(default="0", pattern=r"^[0-9]+(\.[0-9]+)?$")
     lot_size: int = Field(default=1, gt=0, le=1_000_000)
     luld_tier: int = Field(default=2, ge=1, le=2)
@@ -155,7 +163,7 @@ class StatusRequest(BaseModel):
 
 
 class SharesRequest(BaseModel):
-    symbol: str = Field(min_length=1, max_length=16)
+    symbol: str = Field(pattern=f"^{SYMBOL_PATTERN}$")
     qty: int = Field(gt=0, le=1_000_000_000)
     cost_price: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?$", max_length=24)
 
@@ -165,6 +173,7 @@ class SharesRequest(BaseModel):
 
 def create_app(platform: Platform) -> FastAPI:
     """The app over a started platform (the caller starts and stops it)."""
+    settings = platform.settings
     app = FastAPI(
         title="TradingFloor",
         version="0.1.0",
@@ -176,7 +185,9 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.exception_handler(AuthError)
     async def _auth_error(_request: Request, error: AuthError) -> Response:
-        return _error(error.code.value, error.message, error.code.http_status)
+        body = {"code": error.code.value, "message": error.message}
+        retry = error.retry_after_s
+        return _json(body, error.code.http_status, None if retry is None else _retry_after(retry))
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> Response:
@@ -192,11 +203,25 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 400:  # FastAPI's "error parsing the body": malformed, as ours
+            return _error(
+                MALFORMED,
+                "body: not JSON this route can read (UTF-8, at most a few levels deep)",
+                422,
+                field="body",
+            )
         return _error(error.status_code * 10, str(error.detail), error.status_code)
 
     @app.exception_handler(Overloaded)
     async def _overloaded(_request: Request, _error_: Overloaded) -> Response:
         return _json({"code": 5030, "message": "busy: retry"}, 503, {"Retry-After": "1"})
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, error: DataError) -> Response:
+        # A value a route let through that the database cannot hold (a NUL byte in text):
+        # the request's fault, and a validation to add, never a server error.
+        log.warning("value the database refused", extra={"path": request.url.path})
+        return _error(MALFORMED, "a value the database cannot hold", 422)
 
     @app.exception_handler(InvalidCommand)
     async def _invalid(_request: Request, error: InvalidCommand) -> Response:
@@ -229,7 +254,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     def reader(request: Request) -> Principal:
         principal = principal_of(request)
-        principal.require(Scope.READ, mfa=False)
+        principal.require(Scope.READ, mfa=True)
         return principal
 
     def admin(request: Request) -> Principal:
@@ -253,56 +278,10 @@ def create_app(platform: Platform) -> FastAPI:
     @app.exception_handler(RateLimited)
     async def _rate_limited(_request: Request, error: RateLimited) -> Response:
         body = {"code": error.code.value, "message": error.code.message}
-        return _json(body, 429, {"Retry-After": str(max(1, error.retry_after_s))})
+        return _json(body, 429, _retry_after(error.retry_after_s))
 
     Reader = Annotated[Principal, Depends(reader)]
     Admin = Annotated[Principal, Depends(admin)]
-
-    @app.post("/v1/auth/login", response_model=TokenResponse, tags=["auth"])
-    async def login(body: LoginRequest) -> TokenResponse:
-        """Username and password: an access token (second factor not yet proved) and a
-        refresh token."""
-        pair = await asyncio.to_thread(platform.auth.login, body.username, body.password)
-        return _tokens(pair, mfa=False)
-
-    @app.post("/v1/auth/refresh", response_model=TokenResponse, tags=["auth"])
-    async def refresh(body: RefreshRequest) -> TokenResponse:
-        pair = await asyncio.to_thread(platform.auth.refresh, body.refresh_token)
-        principal = platform.auth.authenticate_token(pair.access_token)
-        return _tokens(pair, mfa=principal.mfa)
-
-    @app.post("/v1/auth/totp/enroll", tags=["auth"])
-    async def totp_enroll(principal: Reader) -> dict[str, str]:
-        """A new TOTP secret for an authenticator app; confirm it with a code."""
-        enrollment = await asyncio.to_thread(platform.auth.enroll_totp, principal.user_id)
-        return {"secret": enrollment.secret, "provisioning_uri": enrollment.provisioning_uri}
-
-    @app.post("/v1/auth/totp/confirm", tags=["auth"])
-    async def totp_confirm(body: CodeRequest, principal: Reader) -> dict[str, bool]:
-        await asyncio.to_thread(platform.auth.confirm_totp, principal.user_id, body.code)
-        return {"totp_enabled": True}
-
-    @app.post("/v1/auth/totp/verify", response_model=TokenResponse, tags=["auth"])
-    async def totp_verify(body: CodeRequest, request: Request) -> TokenResponse:
-        """The second factor: tokens whose access token may enter orders."""
-        token = request.headers.get("authorization", "").partition(" ")[2].strip()
-        pair = await asyncio.to_thread(platform.auth.verify_totp, token, body.code)
-        return _tokens(pair, mfa=True)
-
-    @app.post("/v1/api-keys", tags=["auth"], status_code=201)
-    async def create_api_key(body: ApiKeyRequest, request: Request) -> dict[str, Any]:
-        """A key for a bot (second factor required); the secret is shown only here."""
-        principal = principal_of(request)
-        principal.require(mfa=True)
-        key = await asyncio.to_thread(
-            platform.auth.create_api_key, principal.user_id, body.scopes, body.label
-        )
-        return {"key_id": key.key_id, "secret": key.secret, "scopes": sorted(body.scopes)}
-
-    @app.delete("/v1/api-keys/{key_id}", tags=["auth"], status_code=204)
-    async def revoke_api_key(key_id: str, principal: Reader) -> Response:
-        await asyncio.to_thread(platform.auth.revoke_api_key, key_id, principal.user_id)
-        return Response(status_code=204)
 
     # ------------------------------------------------------------------ orders (hot)
 
@@ -323,7 +302,7 @@ def create_app(platform: Platform) -> FastAPI:
         principal = trader(request)
         try:
             order = _order_decoder.decode(await request.body())
-        except msgspec.DecodeError as error:
+        except DECODE_ERRORS as error:
             return _malformed(error)
         account = principal.account_id
         key = (account, order.client_order_id) if order.client_order_id else None
@@ -345,8 +324,9 @@ def create_app(platform: Platform) -> FastAPI:
                 future.exception()  # retrieved: a retry starts over
                 raise
             if stored is not None:  # answered before a restart: the order as it stands
-                future.set_result((200, _encode(stored)))
-                return _json(stored)
+                status, body = _stored_answer(stored)
+                future.set_result((status, body))
+                return Response(body, status, media_type="application/json")
         try:
             command = place_command(order, account)
         except RequestError as error:
@@ -366,10 +346,7 @@ def create_app(platform: Platform) -> FastAPI:
         view, reason = answer_of(result.seq, result.seq, result.events)
         if reason is not None or view is None:
             reason = reason or RejectReason.UNKNOWN_ORDER
-            status = http_status(reason)
-            body = _encode(
-                {"code": int(reason), "message": reason.message, "order_id": str(result.seq)}
-            )
+            status, body = _rejection(reason, str(result.seq))
             metrics.rejects.labels(reason.name).inc()
         else:
             status, body = 200, _encode(view)
@@ -391,7 +368,7 @@ def create_app(platform: Platform) -> FastAPI:
         )
         for event in events:
             if isinstance(event, CancelRejected):
-                return _error(int(event.reason), event.reason.message, http_status(event.reason))
+                return _refused(event.reason)
         view = await platform.order_view(number, principal.account_id)
         return _json(view if view is not None else {"id": order_id, "status": "canceled"})
 
@@ -408,7 +385,7 @@ def create_app(platform: Platform) -> FastAPI:
         number = _order_number(order_id)
         try:
             replace = _replace_decoder.decode(await request.body())
-        except msgspec.DecodeError as error:
+        except DECODE_ERRORS as error:
             return _malformed(error)
         symbol = platform.live_symbol_of(number)
         if symbol is None:
@@ -420,16 +397,16 @@ def create_app(platform: Platform) -> FastAPI:
         result = await platform.submit(command, principal.account_id)
         replaced, reason = replaced_answer(result.events)
         if reason is not None or replaced is None:
-            reason = reason or RejectReason.UNKNOWN_ORDER
-            return _error(int(reason), reason.message, http_status(reason))
+            return _refused(reason or RejectReason.UNKNOWN_ORDER)
         view, _ = answer_of(replaced.new_order_id, result.seq, result.events)
         stored = await platform.order_view(replaced.new_order_id, principal.account_id)
         return _json(stored if stored is not None else view)
 
     async def _not_live(number: int, principal: Principal) -> Response:
         view = await platform.order_view(number, principal.account_id)
-        reason = RejectReason.UNKNOWN_ORDER if view is None else RejectReason.ORDER_NOT_LIVE
-        return _error(int(reason), reason.message, http_status(reason))
+        return _refused(
+            RejectReason.UNKNOWN_ORDER if view is None else RejectReason.ORDER_NOT_LIVE
+        )
 
     # ------------------------------------------------------------------ reads
 
@@ -446,7 +423,7 @@ def create_app(platform: Platform) -> FastAPI:
     async def list_orders(
         principal: Reader,
         status: Annotated[str, Query(pattern="^(open|closed|all)$")] = "all",
-        symbol: Annotated[str | None, Query(max_length=16)] = None,
+        symbol: Annotated[str | None, Query(pattern=f"^{SYMBOL_PATTERN}$")] = None,
         after: Annotated[str | None, Query(description="ISO time or ns since epoch")] = None,
         until: Annotated[str | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -482,7 +459,7 @@ def create_app(platform: Platform) -> FastAPI:
     @app.get("/v1/activities", tags=["portfolio"])
     async def activities(
         principal: Reader,
-        kind: Annotated[list[str] | None, Query()] = None,
+        kind: Annotated[list[ActivityKind] | None, Query(max_length=16)] = None,
         after_seq: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
         until_seq: Annotated[int | None, Query(ge=0, le=SQL_INT_MAX)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -520,8 +497,7 @@ def create_app(platform: Platform) -> FastAPI:
         result = await platform.submit(command, account or None)
         for event in result.events:
             if isinstance(event, CommandRejected):
-                reason = event.reason
-                return _error(int(reason), reason.message, http_status(reason))
+                return _refused(event.reason)
         return _json({"seq": result.seq, "events": [_event_json(e) for e in result.events]})
 
     @app.post("/v1/admin/symbols", tags=["admin"], status_code=200)
@@ -535,20 +511,6 @@ def create_app(platform: Platform) -> FastAPI:
                 SetReferencePrice(body.symbol, _price(body.reference_price, "reference_price"))
             )
         return result
-
-    @app.post("/v1/admin/users", tags=["admin"], status_code=201)
-    async def create_user(body: UserRequest, _admin: Admin) -> Response:
-        """A login and, when it does not exist yet, its trading account."""
-        account_id = body.account_id or body.username.lower()
-        if not platform.account_exists(account_id):
-            kind = AccountKind[body.account_kind.upper()]
-            opened = await _command(OpenAccount(account_id, kind))
-            if opened.status_code != 200:
-                return opened
-        user = await asyncio.to_thread(
-            platform.auth.create_user, body.username, body.password, body.role, account_id
-        )
-        return _json({"user_id": user.id, "username": user.username, "account": account_id}, 201)
 
     @app.post("/v1/admin/accounts/{account_id}/deposits", tags=["admin"])
     async def deposit(account_id: str, body: AmountRequest, _admin: Admin) -> Response:
@@ -566,9 +528,14 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.post("/v1/admin/accounts/{account_id}/status", tags=["admin"])
     async def account_status(account_id: str, body: StatusRequest, _admin: Admin) -> Response:
-        """`blocked` is the kill switch: every open order is canceled."""
+        """`blocked` is the kill switch: every open order is canceled, and the account's users
+        can no longer sign in, refresh a session or use an API key (`closed` alike)."""
         status = AccountStatus[body.status.upper()]
-        return await _command(SetAccountStatus(account_id, status), account_id)
+        answer = await _command(SetAccountStatus(account_id, status), account_id)
+        if answer.status_code == 200:
+            locked_out = status in (AccountStatus.BLOCKED, AccountStatus.CLOSED)
+            await asyncio.to_thread(platform.auth.block_account, account_id, locked_out)
+        return answer
 
     @app.post("/v1/admin/halts/{symbol}", tags=["admin"])
     async def halt(symbol: str, _admin: Admin) -> Response:
@@ -585,18 +552,40 @@ def create_app(platform: Platform) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    metrics_token = settings.metrics_token
+
+    def operator(request: Request) -> None:
+        """The metrics token (`Authorization: Bearer <metrics_token>`), or an admin."""
+        if metrics_token is not None:
+            scheme, _, value = request.headers.get("authorization", "").partition(" ")
+            expected = metrics_token.get_secret_value().encode()
+            if scheme.lower() == "bearer" and hmac.compare_digest(
+                value.strip().encode(), expected
+            ):
+                return
+        admin(request)
+
     @app.get("/readyz", tags=["operations"])
-    async def readyz() -> Response:
+    async def readyz(request: Request) -> Response:
+        """Ready or not; the metrics token or an admin also gets the problems and the seq
+        (internals stay out of public answers)."""
         problems = platform.problems()
-        if problems:
-            return _json({"status": "not ready", "problems": problems}, 503)
-        return _json({"status": "ready", "seq": platform.engine.last_seq})
+        body: dict[str, Any] = {"status": "not ready" if problems else "ready"}
+        try:
+            operator(request)
+            body.update(problems=problems, seq=platform.engine.last_seq)
+        except AuthError:
+            pass
+        return _json(body, 503 if problems else 200)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        """Prometheus metrics, for the metrics token or an admin."""
+        operator(request)
         body, content_type = metrics.render(platform)
         return Response(body, media_type=content_type)
 
+    auth_routes.install(app, platform, principal_of, _command)
     streams.install(app, platform, principal_of)
     alpaca.install(app, platform, principal_of)
     alpaca_stream.install(app, platform)
@@ -635,17 +624,6 @@ class OrderEntryFastPath:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _tokens(pair: Any, mfa: bool) -> TokenResponse:
-    return TokenResponse(
-        access_token=pair.access_token,
-        refresh_token=pair.refresh_token,
-        token_type=pair.token_type,
-        access_expires_ts=pair.access_expires_ts,
-        refresh_expires_ts=pair.refresh_expires_ts,
-        mfa=mfa,
-    )
 
 
 def _order_number(order_id: str) -> int:

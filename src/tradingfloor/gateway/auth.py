@@ -13,6 +13,24 @@ Three ways in, one result, a `Principal`:
   Each key carries its own scopes, at most those of its owner's role.
 * Every request checks the principal with `Principal.require(scope=..., mfa=..., role=...)`.
 
+The second factor is not optional: a password alone opens a session that can do nothing but
+prove the second factor (`verify_totp`) or, for a user who has none yet, enrol one. Enrolment
+needs a one-time token an admin issues (`issue_enrollment`: at account opening, or later when a
+phone is lost, which also removes the old factor), delivered out of band; so a stolen password
+alone can neither trade nor enrol the thief's phone. API keys are made by a session that proved
+the second factor, or by a key with the `keys` scope, and never with more scopes than their
+maker has.
+
+Guessing is throttled per user: `login_failures_max` wrong passwords in a row, or as many wrong
+second-factor codes, lock the user out for `lockout_s`, doubling with each further lockout up to
+`lockout_max_s`; a whole sign-in (password and code) ends the doubling. A locked-out user is
+refused before any password is checked, so guesses during a lockout cost nothing and count
+nothing. (Per source address, `gateway.lockout.SourceGuard` adds a second limit.) Every sign-in,
+failure, lockout, key and second-factor change and admin action is written to `auth_events`.
+
+A user whose trading account is blocked (the kill switch) or closed cannot sign in, refresh a
+session or use an API key; a disabled user neither.
+
 Costs: `login` runs argon2 once (tens of ms: run it off the event loop). `authenticate_token`
 and `authenticate_api_key` sit on the order-entry path and never touch argon2: a JWT is an
 HMAC check (and a dictionary hit for a token seen before); an API key secret is compared by
@@ -36,7 +54,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import jwt
 import pyotp
@@ -46,15 +64,18 @@ from sqlalchemy import Connection, Engine, Row, and_, delete, func, insert, or_,
 from sqlalchemy.exc import IntegrityError
 
 from tradingfloor.config import Settings, ensure_jwt_secret
+from tradingfloor.domain.ids import ACCOUNT_ID_LENGTH_MAX, is_account_id
+from tradingfloor.gateway.lockout import Lockout, record_auth_event
 from tradingfloor.store.database import SQLITE_BEGIN_OPTION
+from tradingfloor.store.readmodels import account_balances
 from tradingfloor.store.schema import (
-    ACCOUNT_ID_LENGTH_MAX,
     API_KEY_ID_LENGTH_MAX,
     LABEL_LENGTH_MAX,
     api_keys,
     refresh_tokens,
     users,
 )
+from tradingfloor.store.schema import auth_events as auth_events_table
 
 NS_PER_S = 1_000_000_000
 PASSWORD_LENGTH_MIN = 8
@@ -69,8 +90,14 @@ API_KEY_ID_PREFIX = "TF"
 API_KEY_SECRET_LENGTH_MAX = 128
 TOKEN_LENGTH_MAX = 4096
 
+ACCOUNT_ID_RULE = f"1 to {ACCOUNT_ID_LENGTH_MAX} of A-Z a-z 0-9 _ . @ -, a letter or digit first"
+ACCOUNT_STATUSES_LOCKED_OUT = frozenset({"blocked", "closed"})
+"""Account statuses (as the read models write them) whose users may not sign in."""
+
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{0,63}")
 _TOTP_CODE = re.compile(r"[0-9]{6}")
+_API_KEY_ID = re.compile(API_KEY_ID_PREFIX + r"[A-Z2-7]{16}")
+"""The prefix and the base32 of 10 random bytes: anything else is no key id, unqueried."""
 _JWT_OPTIONS: Any = {
     "require": ["sub", "exp", "iat", "jti"],
     # Time is checked against the injected clock below, not PyJWT's own.
@@ -101,6 +128,9 @@ class AuthErrorCode(IntEnum):
     TOO_MANY_API_KEYS = 4016
     UNKNOWN_API_KEY = 4017
     TEMPORARILY_BANNED = 4018
+    TOO_MANY_ATTEMPTS = 4019
+    ACCOUNT_BLOCKED = 4020
+    ENROLLMENT_TOKEN_INVALID = 4021
 
     @property
     def message(self) -> str:
@@ -133,6 +163,9 @@ _MESSAGES: dict[AuthErrorCode, str] = {
     AuthErrorCode.TOO_MANY_API_KEYS: "too many API keys",
     AuthErrorCode.UNKNOWN_API_KEY: "no such API key",
     AuthErrorCode.TEMPORARILY_BANNED: "temporarily banned for exceeding the request rate",
+    AuthErrorCode.TOO_MANY_ATTEMPTS: "too many failed sign-in attempts: locked out for now",
+    AuthErrorCode.ACCOUNT_BLOCKED: "the trading account is blocked or closed",
+    AuthErrorCode.ENROLLMENT_TOKEN_INVALID: "enrolment token invalid, used or expired",
 }
 
 _HTTP_STATUS: dict[AuthErrorCode, int] = {
@@ -155,15 +188,22 @@ _HTTP_STATUS: dict[AuthErrorCode, int] = {
     AuthErrorCode.TOO_MANY_API_KEYS: 409,
     AuthErrorCode.UNKNOWN_API_KEY: 404,
     AuthErrorCode.TEMPORARILY_BANNED: 429,
+    AuthErrorCode.TOO_MANY_ATTEMPTS: 429,
+    AuthErrorCode.ACCOUNT_BLOCKED: 403,
+    AuthErrorCode.ENROLLMENT_TOKEN_INVALID: 403,
 }
 
 
 class AuthError(Exception):
     """An expected auth failure: a stable `code` and a message fit for the client."""
 
-    def __init__(self, code: AuthErrorCode, message: str | None = None) -> None:
+    def __init__(
+        self, code: AuthErrorCode, message: str | None = None, retry_after_s: int | None = None
+    ) -> None:
         self.code = code
         self.message = message if message is not None else code.message
+        self.retry_after_s = retry_after_s
+        """Seconds until trying again can succeed (Retry-After), for a lockout."""
         super().__init__(f"{code.value} {self.message}")
 
 
@@ -176,11 +216,13 @@ class Scope(StrEnum):
     READ = "read"
     TRADE = "trade"
     ADMIN = "admin"
+    KEYS = "keys"
+    """Create, list and revoke the user's API keys (never with more scopes than one's own)."""
 
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
-    Role.TRADER: frozenset({Scope.READ, Scope.TRADE}),
-    Role.ADMIN: frozenset({Scope.READ, Scope.TRADE, Scope.ADMIN}),
+    Role.TRADER: frozenset({Scope.READ, Scope.TRADE, Scope.KEYS}),
+    Role.ADMIN: frozenset({Scope.READ, Scope.TRADE, Scope.ADMIN, Scope.KEYS}),
 }
 """What a person's tokens may do, and the most an API key of that person may carry."""
 
@@ -292,10 +334,14 @@ class AuthService:
         self._refresh_ttl_ns = settings.refresh_token_ttl_s * NS_PER_S
         self._api_key_cache_ttl_ns = settings.api_key_cache_ttl_s * NS_PER_S
         self._cache_entries_max = settings.auth_cache_entries_max
+        self._lockout = Lockout(
+            settings.login_failures_max, settings.lockout_s, settings.lockout_max_s
+        )
         self._cache_lock = threading.Lock()
         self._tokens: dict[str, tuple[Principal, int]] = {}
         self._api_keys: dict[str, _CachedApiKey] = {}
         self._disabled_user_ids: set[int] = set()
+        self._blocked_accounts: set[str] = set()
 
     # ------------------------------------------------------------------ users
 
@@ -305,9 +351,12 @@ class AuthService:
         password: str,
         role: Role | str = Role.TRADER,
         account_id: str | None = None,
+        actor_user_id: int | None = None,
+        source: str = "",
     ) -> User:
-        """A new user. Usernames are case-insensitive (kept in lower case); `account_id`, the
-        trading account the user trades for, defaults to the username."""
+        """A new user, without a second factor yet (see `issue_enrollment`). Usernames are
+        case-insensitive (kept in lower case); `account_id`, the trading account the user trades
+        for, defaults to the username."""
         name = _normalize_username(username)
         _check_password(password)
         try:
@@ -315,8 +364,8 @@ class AuthService:
         except ValueError:
             raise AuthError(AuthErrorCode.INVALID_ARGUMENT, f"unknown role {role!r}") from None
         account = name if account_id is None else account_id
-        if not account or len(account) > ACCOUNT_ID_LENGTH_MAX:
-            raise AuthError(AuthErrorCode.INVALID_ARGUMENT, "account id must have 1 to 64 chars")
+        if not is_account_id(account):
+            raise AuthError(AuthErrorCode.INVALID_ARGUMENT, f"account id: {ACCOUNT_ID_RULE}")
         password_hash = self._hasher.hash(password)
         now = self._clock()
         try:
@@ -334,6 +383,16 @@ class AuthService:
                     )
                     .returning(users.c.id)
                 ).scalar_one()
+                record_auth_event(
+                    connection,
+                    now,
+                    "user_created",
+                    user_id=user_id,
+                    username=name,
+                    source=source,
+                    detail=f"role {role.value}, account {account}",
+                    actor_user_id=actor_user_id,
+                )
         except IntegrityError:
             raise AuthError(AuthErrorCode.USER_EXISTS) from None
         return User(user_id, name, role, account, False, now, False)
@@ -355,39 +414,168 @@ class AuthService:
             row = _user_row(connection, user_id)
         return _user_from_row(row)
 
-    def disable_user(self, user_id: int) -> None:
+    def user_state(self, user_id: int) -> dict[str, Any]:
+        """What an admin sees of a user: role, account, factor, lockout, disabled."""
+        with self._engine.connect() as connection:
+            row = _user_row(connection, user_id)
+            live_keys = connection.execute(
+                select(func.count())
+                .select_from(api_keys)
+                .where(api_keys.c.user_id == user_id, ~api_keys.c.revoked)
+            ).scalar_one()
+        now = self._clock()
+        return {
+            "user_id": row.id,
+            "username": row.username,
+            "role": row.role,
+            "account": row.account_id,
+            "totp_enabled": row.totp_enabled,
+            "enrollment_pending": row.enrollment_token_hash is not None
+            and (row.enrollment_expires_ts or 0) > now,
+            "disabled": row.disabled,
+            "failed_passwords": row.failed_passwords,
+            "failed_codes": row.failed_codes,
+            "lockouts": row.lockouts,
+            "locked_for_s": self._lockout.seconds_left(row.locked_until_ts, now),
+            "api_keys": live_keys,
+            "created_ts": row.created_ts,
+        }
+
+    def disable_user(
+        self, user_id: int, actor_user_id: int | None = None, source: str = ""
+    ) -> None:
         """Lock the user out: no login, refresh or API key from now on (see module notes)."""
-        with self._writer.begin() as connection:
-            result = connection.execute(
-                update(users).where(users.c.id == user_id).values(disabled=True)
-            )
-            if result.rowcount != 1:
-                raise AuthError(AuthErrorCode.UNKNOWN_USER)
-            connection.execute(delete(refresh_tokens).where(refresh_tokens.c.user_id == user_id))
+        self._set_disabled(user_id, True, actor_user_id, source)
         with self._cache_lock:
             self._disabled_user_ids.add(user_id)
             for key_id in [k for k, v in self._api_keys.items() if v.principal.user_id == user_id]:
                 del self._api_keys[key_id]
 
+    def enable_user(
+        self, user_id: int, actor_user_id: int | None = None, source: str = ""
+    ) -> None:
+        """Undo `disable_user` (sessions ended by it stay ended)."""
+        self._set_disabled(user_id, False, actor_user_id, source)
+        with self._cache_lock:
+            self._disabled_user_ids.discard(user_id)
+
+    def _set_disabled(
+        self, user_id: int, disabled: bool, actor_user_id: int | None, source: str
+    ) -> None:
+        with self._writer.begin() as connection:
+            result = connection.execute(
+                update(users).where(users.c.id == user_id).values(disabled=disabled)
+            )
+            if result.rowcount != 1:
+                raise AuthError(AuthErrorCode.UNKNOWN_USER)
+            if disabled:
+                connection.execute(
+                    delete(refresh_tokens).where(refresh_tokens.c.user_id == user_id)
+                )
+            record_auth_event(
+                connection,
+                self._clock(),
+                "user_disabled" if disabled else "user_enabled",
+                user_id=user_id,
+                source=source,
+                actor_user_id=actor_user_id,
+            )
+
+    def unlock_user(
+        self, user_id: int, actor_user_id: int | None = None, source: str = ""
+    ) -> None:
+        """End a lockout and forget the failed attempts (an admin who checked who it is)."""
+        with self._writer.begin() as connection:
+            result = connection.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(failed_passwords=0, failed_codes=0, lockouts=0, locked_until_ts=None)
+            )
+            if result.rowcount != 1:
+                raise AuthError(AuthErrorCode.UNKNOWN_USER)
+            record_auth_event(
+                connection,
+                self._clock(),
+                "user_unlocked",
+                user_id=user_id,
+                source=source,
+                actor_user_id=actor_user_id,
+            )
+
+    def block_account(self, account_id: str, blocked: bool) -> None:
+        """Note on this gateway that `account_id` is blocked or closed (or no longer): its
+        users' access tokens stop here at once, and their sessions end. Sign-ins, refreshes and
+        API keys read the account's status from the read models on every gateway."""
+        with self._cache_lock:
+            if blocked:
+                self._blocked_accounts.add(account_id)
+                for key_id in [
+                    k for k, v in self._api_keys.items() if v.principal.account_id == account_id
+                ]:
+                    del self._api_keys[key_id]
+            else:
+                self._blocked_accounts.discard(account_id)
+        if blocked:
+            with self._writer.begin() as connection:
+                connection.execute(
+                    delete(refresh_tokens).where(
+                        refresh_tokens.c.user_id.in_(
+                            select(users.c.id).where(users.c.account_id == account_id)
+                        )
+                    )
+                )
+
+    def auth_events(
+        self, user_id: int | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Sign-in events, newest first."""
+        query = select(auth_events_table).order_by(auth_events_table.c.event_id.desc())
+        if user_id is not None:
+            query = query.where(auth_events_table.c.user_id == user_id)
+        if kind is not None:
+            query = query.where(auth_events_table.c.kind == kind)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query.limit(limit)).all()
+        return [dict(row._mapping) for row in rows]
+
+    def record_event(self, kind: str, source: str, detail: object = "") -> None:
+        """Audit an event of the edge that concerns no user (e.g. a source address blocked)."""
+        with self._engine.begin() as connection:
+            record_auth_event(connection, self._clock(), kind, source=source, detail=str(detail))
+
     # ------------------------------------------------------------------ sessions
 
-    def login(self, username: str, password: str) -> TokenPair:
-        """Tokens for a correct username and password, without the second factor (mfa=false).
+    def login(self, username: str, password: str, source: str = "") -> TokenPair:
+        """Tokens for a correct username and password, without the second factor (mfa=false):
+        they may only prove it (`verify_totp`) or enrol one (`enroll_totp`).
 
-        An unknown username costs the same argon2 work as a wrong password, so timing does not
-        tell which usernames exist."""
+        A locked-out user is refused (`TOO_MANY_ATTEMPTS`, with the seconds left) before the
+        password is checked. An unknown username costs the same argon2 work as a wrong
+        password, so timing does not tell which usernames exist."""
         name = username.strip().lower()
-        with self._engine.connect() as connection:
-            row = connection.execute(select(users).where(users.c.username == name)).first()
+        now = self._clock()
+        row = None
+        if _USERNAME.fullmatch(name):  # no query for what cannot be a username (a NUL byte)
+            with self._engine.connect() as connection:
+                row = connection.execute(select(users).where(users.c.username == name)).first()
         if row is None or len(password) > PASSWORD_LENGTH_MAX:
             self._burn_password_check(password[:PASSWORD_LENGTH_MAX])
+            with self._engine.begin() as connection:
+                record_auth_event(
+                    connection,
+                    now,
+                    "login_failed",
+                    user_id=None if row is None else row.id,
+                    username=username,
+                    source=source,
+                    detail="unknown user" if row is None else "password too long",
+                )
             raise AuthError(AuthErrorCode.INVALID_CREDENTIALS)
+        self._refuse_locked(row, now)
         try:
             self._hasher.verify(row.password_hash, password)
         except (VerificationError, InvalidHashError):
-            raise AuthError(AuthErrorCode.INVALID_CREDENTIALS) from None
-        if row.disabled:
-            raise AuthError(AuthErrorCode.USER_DISABLED)
+            self._count_failure(row.id, users.c.failed_passwords, "login_failed", source)
         # Hashes made with older parameters are upgraded at login, the one time the password
         # is at hand; hashed before the transaction so as not to hold SQLite's lock meanwhile.
         rehashed = (
@@ -395,12 +583,14 @@ class AuthService:
             if self._hasher.check_needs_rehash(row.password_hash)
             else None
         )
-        now = self._clock()
         with self._writer.begin() as connection:
+            row = _user_row(connection, row.id)
+            self._refuse_disabled(connection, row)
+            values: dict[str, Any] = {"failed_passwords": 0}
             if rehashed is not None:
-                connection.execute(
-                    update(users).where(users.c.id == row.id).values(password_hash=rehashed)
-                )
+                values["password_hash"] = rehashed
+            connection.execute(update(users).where(users.c.id == row.id).values(**values))
+            record_auth_event(connection, now, "login", user_id=row.id, source=source)
             return self._issue(connection, row, mfa=False, now=now, new_session=True)
 
     def refresh(self, refresh_token: str) -> TokenPair:
@@ -431,10 +621,10 @@ class AuthService:
                     .where(refresh_tokens.c.user_id == row.user_id)
                     .values(revoked=True)
                 )
+                record_auth_event(connection, now, "refresh_reused", user_id=row.user_id)
             else:
                 user = _user_row(connection, row.user_id)
-                if user.disabled:
-                    raise AuthError(AuthErrorCode.USER_DISABLED)
+                self._refuse_disabled(connection, user)
                 return self._issue(connection, user, mfa=row.mfa, now=now, new_session=False)
         # Outside the block, so that the revocation above is committed, not rolled back.
         raise AuthError(AuthErrorCode.REFRESH_TOKEN_REUSED)
@@ -461,94 +651,165 @@ class AuthService:
             raise AuthError(AuthErrorCode.TOKEN_EXPIRED)
         if self._disabled_user_ids and principal.user_id in self._disabled_user_ids:
             raise AuthError(AuthErrorCode.USER_DISABLED)
+        if self._blocked_accounts and principal.account_id in self._blocked_accounts:
+            raise AuthError(AuthErrorCode.ACCOUNT_BLOCKED)
         return principal
 
     # ------------------------------------------------------------------ second factor
 
-    def enroll_totp(self, user_id: int) -> TotpEnrollment:
-        """A new TOTP secret for the user, active once `confirm_totp` sees a code from it.
+    def issue_enrollment(
+        self, user_id: int, actor_user_id: int | None = None, source: str = ""
+    ) -> tuple[str, int]:
+        """A one-time token with which the user may enrol a second factor: (token, expiry ns).
 
-        Refused while a second factor is enabled: replacing it must not be possible with the
-        password alone."""
-        secret = pyotp.random_base32()
+        Issuing one removes the user's current second factor (a lost phone): until the user
+        enrols again, a password opens nothing but enrolment. Deliver it out of band."""
+        token = secrets.token_urlsafe(24)
+        now = self._clock()
+        expires_ts = now + self._settings.enrollment_token_ttl_s * NS_PER_S
         with self._writer.begin() as connection:
-            row = _user_row(connection, user_id)
-            if row.totp_enabled:
-                raise AuthError(AuthErrorCode.SECOND_FACTOR_ALREADY_ENABLED)
-            connection.execute(
+            result = connection.execute(
                 update(users)
                 .where(users.c.id == user_id)
-                .values(totp_secret=secret, totp_last_step=None)
+                .values(
+                    enrollment_token_hash=_sha256_hex(token),
+                    enrollment_expires_ts=expires_ts,
+                    totp_enabled=False,
+                    totp_secret=None,
+                    totp_last_step=None,
+                )
             )
-        uri = pyotp.TOTP(secret).provisioning_uri(name=row.username, issuer_name=TOTP_ISSUER)
-        return TotpEnrollment(secret=secret, provisioning_uri=uri)
+            if result.rowcount != 1:
+                raise AuthError(AuthErrorCode.UNKNOWN_USER)
+            record_auth_event(
+                connection,
+                now,
+                "enrollment_issued",
+                user_id=user_id,
+                source=source,
+                actor_user_id=actor_user_id,
+            )
+        return token, expires_ts
 
-    def confirm_totp(self, user_id: int, code: str) -> None:
-        """Enable the enrolled TOTP secret, given a current code from it."""
+    def enroll_totp(self, user_id: int, enrollment_token: str, source: str = "") -> TotpEnrollment:
+        """A new TOTP secret for the user, active once `confirm_totp` sees a code from it.
+
+        Needs the enrolment token an admin issued, which this uses up; refused while a second
+        factor is enabled (replacing it must not be possible with the password alone)."""
+        secret = pyotp.random_base32()
         now = self._clock()
         with self._writer.begin() as connection:
             row = _user_row(connection, user_id)
             if row.totp_enabled:
                 raise AuthError(AuthErrorCode.SECOND_FACTOR_ALREADY_ENABLED)
-            if row.totp_secret is None:
-                raise AuthError(AuthErrorCode.SECOND_FACTOR_NOT_ENROLLED)
-            step = _matching_totp_step(row.totp_secret, code, now)
-            if step is None:
-                raise AuthError(AuthErrorCode.INVALID_SECOND_FACTOR)
+            valid = (
+                row.enrollment_token_hash is not None
+                and len(enrollment_token) <= TOKEN_LENGTH_MAX
+                and hmac.compare_digest(row.enrollment_token_hash, _sha256_hex(enrollment_token))
+                and (row.enrollment_expires_ts or 0) > now
+            )
+            if valid:
+                connection.execute(
+                    update(users)
+                    .where(users.c.id == user_id)
+                    .values(
+                        totp_secret=secret,
+                        totp_last_step=None,
+                        enrollment_token_hash=None,
+                        enrollment_expires_ts=None,
+                    )
+                )
+            record_auth_event(
+                connection,
+                now,
+                "totp_enrolled" if valid else "enrollment_refused",
+                user_id=user_id,
+                source=source,
+            )
+        if not valid:  # outside the block: the refusal's audit is committed
+            raise AuthError(AuthErrorCode.ENROLLMENT_TOKEN_INVALID)
+        uri = pyotp.TOTP(secret).provisioning_uri(name=row.username, issuer_name=TOTP_ISSUER)
+        return TotpEnrollment(secret=secret, provisioning_uri=uri)
+
+    def confirm_totp(self, user_id: int, code: str, source: str = "") -> None:
+        """Enable the enrolled TOTP secret, given a current code from it."""
+        now = self._clock()
+        with self._engine.connect() as connection:
+            row = _user_row(connection, user_id)
+        self._refuse_locked(row, now)
+        if row.totp_enabled:
+            raise AuthError(AuthErrorCode.SECOND_FACTOR_ALREADY_ENABLED)
+        if row.totp_secret is None:
+            raise AuthError(AuthErrorCode.SECOND_FACTOR_NOT_ENROLLED)
+        step = _matching_totp_step(row.totp_secret, code, now)
+        if step is None:
+            self._count_failure(row.id, users.c.failed_codes, "totp_failed", source)
+        with self._writer.begin() as connection:
             connection.execute(
                 update(users)
-                .where(users.c.id == user_id)
-                .values(totp_enabled=True, totp_last_step=step)
+                .where(users.c.id == user_id, users.c.totp_secret == row.totp_secret)
+                .values(totp_enabled=True, totp_last_step=step, failed_codes=0)
             )
+            record_auth_event(connection, now, "totp_confirmed", user_id=user_id, source=source)
 
-    def verify_totp(self, access_token: str, code: str) -> TokenPair:
+    def verify_totp(self, access_token: str, code: str, source: str = "") -> TokenPair:
         """Tokens with mfa=true for the holder of `access_token` and a current TOTP code.
 
         Each 30-second code works once: a code of a step at or before the last accepted one
         is refused, also when it comes through another gateway (the step is in the database).
-        """
+        Wrong codes count towards a lockout as wrong passwords do."""
         principal = self.authenticate_token(access_token)
         now = self._clock()
+        with self._engine.connect() as connection:
+            row = _user_row(connection, principal.user_id)
+        self._refuse_locked(row, now)
+        if not row.totp_enabled or row.totp_secret is None:
+            raise AuthError(AuthErrorCode.SECOND_FACTOR_NOT_ENROLLED)
+        step = _matching_totp_step(row.totp_secret, code, now)
+        if step is None:
+            self._count_failure(row.id, users.c.failed_codes, "totp_failed", source)
         with self._writer.begin() as connection:
             row = _user_row(connection, principal.user_id)
-            if row.disabled:
-                raise AuthError(AuthErrorCode.USER_DISABLED)
-            if not row.totp_enabled or row.totp_secret is None:
-                raise AuthError(AuthErrorCode.SECOND_FACTOR_NOT_ENROLLED)
-            step = _matching_totp_step(row.totp_secret, code, now)
-            if step is None:
-                raise AuthError(AuthErrorCode.INVALID_SECOND_FACTOR)
+            self._refuse_disabled(connection, row)
             accepted = connection.execute(
                 update(users)
                 .where(
                     users.c.id == row.id,
                     or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step),
                 )
-                .values(totp_last_step=step)
+                .values(totp_last_step=step, failed_codes=0, lockouts=0, locked_until_ts=None)
             )
-            if accepted.rowcount != 1:
-                raise AuthError(AuthErrorCode.INVALID_SECOND_FACTOR, "code already used")
-            return self._issue(connection, row, mfa=True, now=now, new_session=True)
+            if accepted.rowcount == 1:
+                record_auth_event(connection, now, "sign_in", user_id=row.id, source=source)
+                return self._issue(connection, row, mfa=True, now=now, new_session=True)
+        self._count_failure(row.id, users.c.failed_codes, "totp_failed", source, "code used")
 
     # ------------------------------------------------------------------ API keys
 
     def create_api_key(
-        self, user_id: int, scopes: Iterable[Scope | str], label: str = ""
+        self,
+        user_id: int,
+        scopes: Iterable[Scope | str],
+        label: str = "",
+        allowed: frozenset[Scope] | None = None,
+        source: str = "",
     ) -> ApiKeyCredentials:
-        """A new key for the user's bots, with `scopes` (at most those of the user's role).
+        """A new key for the user's bots, with `scopes`: at most those of the user's role and,
+        when given, those `allowed` to its maker (a key never mints a wider one).
 
         The secret is returned once and never stored."""
         wanted = _parse_scopes(scopes)
-        if len(label) > LABEL_LENGTH_MAX:
-            raise AuthError(AuthErrorCode.INVALID_ARGUMENT, "label too long")
+        if len(label) > LABEL_LENGTH_MAX or not label.isprintable():
+            raise AuthError(AuthErrorCode.INVALID_ARGUMENT, "label: printable, not too long")
+        if allowed is not None and not wanted <= allowed:
+            raise AuthError(AuthErrorCode.FORBIDDEN, "scopes beyond the maker's own")
         key_id = API_KEY_ID_PREFIX + base64.b32encode(secrets.token_bytes(10)).decode("ascii")
         secret = secrets.token_urlsafe(32)
+        now = self._clock()
         with self._writer.begin() as connection:
             row = _user_row(connection, user_id)
-            if row.disabled:
-                raise AuthError(AuthErrorCode.USER_DISABLED)
-            allowed = ROLE_SCOPES[Role(row.role)]
-            if not wanted <= allowed:
+            self._refuse_disabled(connection, row)
+            if not wanted <= ROLE_SCOPES[Role(row.role)]:
                 raise AuthError(AuthErrorCode.FORBIDDEN, "scopes beyond the user's role")
             live_keys = connection.execute(
                 select(func.count())
@@ -564,9 +825,17 @@ class AuthService:
                     user_id=user_id,
                     scopes=" ".join(sorted(wanted)),
                     label=label,
-                    created_ts=self._clock(),
+                    created_ts=now,
                     revoked=False,
                 )
+            )
+            record_auth_event(
+                connection,
+                now,
+                "key_created",
+                user_id=user_id,
+                source=source,
+                detail=f"{key_id} {' '.join(sorted(wanted))}",
             )
         return ApiKeyCredentials(key_id, secret)
 
@@ -582,13 +851,22 @@ class AuthService:
             raise AuthError(AuthErrorCode.INVALID_CREDENTIALS)
         return entry.principal
 
-    def revoke_api_key(self, key_id: str, user_id: int | None = None) -> None:
+    def revoke_api_key(self, key_id: str, user_id: int | None = None, source: str = "") -> None:
         """Revoke a key; with `user_id`, only if that user owns it (else `UNKNOWN_API_KEY`)."""
         condition = api_keys.c.key_id == key_id
         if user_id is not None:
             condition = and_(condition, api_keys.c.user_id == user_id)
         with self._writer.begin() as connection:
             result = connection.execute(update(api_keys).where(condition).values(revoked=True))
+            if result.rowcount == 1:
+                record_auth_event(
+                    connection,
+                    self._clock(),
+                    "key_revoked",
+                    user_id=user_id,
+                    source=source,
+                    detail=key_id,
+                )
         with self._cache_lock:
             self._api_keys.pop(key_id, None)
         if result.rowcount != 1:
@@ -610,6 +888,60 @@ class AuthService:
             )
             for row in rows
         ]
+
+    # ------------------------------------------------------------------ guards
+
+    def _refuse_locked(self, row: Row[Any], now: int) -> None:
+        left = self._lockout.seconds_left(row.locked_until_ts, now)
+        if left is not None:
+            raise AuthError(AuthErrorCode.TOO_MANY_ATTEMPTS, retry_after_s=left)
+
+    def _refuse_disabled(self, connection: Connection, row: Row[Any]) -> None:
+        """Refuse a disabled user, or one whose account is blocked or closed (the read
+        models' status: the engine's own, projected)."""
+        if row.disabled:
+            raise AuthError(AuthErrorCode.USER_DISABLED)
+        status = connection.execute(
+            select(account_balances.c.status).where(account_balances.c.account == row.account_id)
+        ).scalar()
+        if status in ACCOUNT_STATUSES_LOCKED_OUT:
+            raise AuthError(AuthErrorCode.ACCOUNT_BLOCKED)
+
+    def _count_failure(
+        self, user_id: int, counter: Any, kind: str, source: str, detail: str = ""
+    ) -> NoReturn:
+        """Count a wrong password or code (`counter`), lock the user out when it is one too
+        many, commit, and raise the refusal."""
+        now = self._clock()
+        with self._writer.begin() as connection:
+            row = _user_row(connection, user_id)
+            failures = getattr(row, counter.name) + 1
+            values: dict[str, Any] = {counter.name: failures}
+            locked_s = None
+            if failures >= self._lockout.failures_max:
+                locked_s = self._lockout.duration_s(row.lockouts)
+                values.update(
+                    failed_passwords=0,
+                    failed_codes=0,
+                    lockouts=row.lockouts + 1,
+                    locked_until_ts=now + locked_s * NS_PER_S,
+                )
+            connection.execute(update(users).where(users.c.id == user_id).values(**values))
+            record_auth_event(connection, now, kind, user_id=user_id, source=source, detail=detail)
+            if locked_s is not None:
+                record_auth_event(
+                    connection,
+                    now,
+                    "user_locked",
+                    user_id=user_id,
+                    source=source,
+                    detail=f"{locked_s} s after {failures} failures",
+                )
+        if counter is users.c.failed_passwords:
+            raise AuthError(AuthErrorCode.INVALID_CREDENTIALS)
+        raise AuthError(
+            AuthErrorCode.INVALID_SECOND_FACTOR, "code already used" if detail else None
+        )
 
     # ------------------------------------------------------------------ internals
 
@@ -693,7 +1025,7 @@ class AuthService:
         return principal, expires_ns
 
     def _load_api_key(self, key_id: str, now: int) -> _CachedApiKey:
-        if len(key_id) > API_KEY_ID_LENGTH_MAX:
+        if len(key_id) > API_KEY_ID_LENGTH_MAX or not _API_KEY_ID.fullmatch(key_id):
             raise AuthError(AuthErrorCode.INVALID_CREDENTIALS)
         with self._engine.connect() as connection:
             row = connection.execute(
@@ -705,14 +1037,18 @@ class AuthService:
                     users.c.account_id,
                     users.c.role,
                     users.c.disabled,
+                    account_balances.c.status,
                 )
                 .join(users, users.c.id == api_keys.c.user_id)
+                .outerjoin(account_balances, account_balances.c.account == users.c.account_id)
                 .where(api_keys.c.key_id == key_id)
             ).first()
         if row is None or row.revoked or row.disabled:
             with self._cache_lock:
                 self._api_keys.pop(key_id, None)
             raise AuthError(AuthErrorCode.INVALID_CREDENTIALS)
+        if row.status in ACCOUNT_STATUSES_LOCKED_OUT:
+            raise AuthError(AuthErrorCode.ACCOUNT_BLOCKED)
         principal = Principal(
             user_id=row.user_id,
             account_id=row.account_id,

@@ -27,6 +27,16 @@ _STATUS: dict[RejectReason, int] = {
 }
 
 
+_PUBLIC: dict[RejectReason, RejectReason] = {R.ACCOUNT_MISMATCH: R.UNKNOWN_ORDER}
+"""Reasons a client must not see as such: another account's order is answered exactly as a
+missing one (same status, code and message), so ids cannot be probed for existence."""
+
+
+def public_reason(reason: RejectReason) -> RejectReason:
+    """The reason a client is told."""
+    return _PUBLIC.get(reason, reason)
+
+
 def http_status(reason: RejectReason) -> int:
     """Validation (1xxx) and other refusals of a well-formed request's content are 422;
     what the account may not do is 403; what the market's state forbids now is 409; what does

@@ -38,6 +38,12 @@ rejects = Counter(
 rate_limited = Counter(
     "tradingfloor_rate_limited_total", "Requests answered 429", registry=registry
 )
+sign_in_refusals = Counter(
+    "tradingfloor_sign_in_refusals_total",
+    "Sign-in steps refused: wrong password or code, lockouts, blocked sources, busy",
+    ["reason"],
+    registry=registry,
+)
 journal_batch = Histogram(
     "tradingfloor_journal_batch_commands",
     "Commands per journal write (group commit)",

@@ -1,8 +1,6 @@
 """Orders between the API and the engine: a request becomes a command, events become the
 answer."""
 
-from decimal import Decimal, InvalidOperation
-
 from tradingfloor.domain.commands import PlaceOrder, ReplaceOrder
 from tradingfloor.domain.enums import STOP_ORDER_TYPES, CancelReason, OrderType, Side, TimeInForce
 from tradingfloor.domain.events import (
@@ -15,11 +13,13 @@ from tradingfloor.domain.events import (
     StopTriggered,
     TradeExecuted,
 )
+from tradingfloor.domain.ids import CLIENT_ORDER_ID_LENGTH_MAX, is_client_order_id, is_symbol
 from tradingfloor.domain.prices import (
     PRICE_SCALE,
     PriceFormatError,
     format_optional_price,
     format_price,
+    parse_decimal,
     parse_price,
 )
 from tradingfloor.domain.reasons import RejectReason
@@ -59,12 +59,20 @@ def price_of(field: str, text: str | None) -> int | None:
 
 def place_command(request: OrderRequest, account: str) -> PlaceOrder:
     """The command for a new order; the sequencer gives it its order id."""
+    if not is_symbol(request.symbol):
+        raise RequestError("symbol", f"symbol: not a symbol: {request.symbol[:32]!r}")
+    client_order_id = request.client_order_id
+    if client_order_id is not None and not is_client_order_id(client_order_id):
+        raise RequestError(
+            "client_order_id",
+            f"client_order_id: 1 to {CLIENT_ORDER_ID_LENGTH_MAX} visible ASCII characters",
+        )
     trail_bps = None
     if request.trail_percent is not None:
         try:
-            bps = Decimal(request.trail_percent) * 100
-        except InvalidOperation as error:
-            raise RequestError("trail_percent", "trail_percent: not a number") from error
+            bps = parse_decimal(request.trail_percent) * 100
+        except PriceFormatError as error:
+            raise RequestError("trail_percent", f"trail_percent: {error}") from error
         if bps != bps.to_integral_value():
             raise RequestError("trail_percent", "trail_percent: at most two decimals")
         trail_bps = int(bps)
@@ -81,7 +89,7 @@ def place_command(request: OrderRequest, account: str) -> PlaceOrder:
         price_of("trail_price", request.trail_price),
         trail_bps,
         None,
-        request.client_order_id or "",
+        client_order_id or "",
     )
 
 

@@ -1,20 +1,40 @@
 """API schemas: what clients send and receive, apart from the domain's types.
 
 Prices and money are decimal strings in dollars ("150.25"), never floats; quantities are
-integers. Order-entry schemas are msgspec structs (the hot path parses with msgspec); the JSON
-Schema the OpenAPI document shows for them is msgspec's own.
+integers. Identifiers follow `domain.ids` (a pattern here is what the JSON Schema shows; the
+whole-string check is `place_command`'s, since `$` in a pattern lets a final newline through).
+Order-entry schemas are msgspec structs (the hot path parses with msgspec); the JSON Schema the
+OpenAPI document shows for them is msgspec's own.
 """
 
 from typing import Annotated, Literal
 
 import msgspec
 
-Symbol = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[A-Z0-9.\-]+$")]
+from tradingfloor.domain.ids import (
+    CLIENT_ORDER_ID_LENGTH_MAX,
+    CLIENT_ORDER_ID_PATTERN,
+    SYMBOL_LENGTH_MAX,
+    SYMBOL_PATTERN,
+)
+
+Symbol = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=SYMBOL_LENGTH_MAX, pattern=f"^{SYMBOL_PATTERN}$"),
+]
 DecimalText = Annotated[
     str, msgspec.Meta(max_length=24, pattern=r"^[0-9]+(\.[0-9]+)?$", examples=["150.25"])
 ]
 Quantity = Annotated[int, msgspec.Meta(gt=0, le=1_000_000_000)]
-ClientOrderId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+ClientOrderId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1, max_length=CLIENT_ORDER_ID_LENGTH_MAX, pattern=f"^{CLIENT_ORDER_ID_PATTERN}$"
+    ),
+]
+DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
+"""What decoding a client's JSON raises: msgspec's error, or invalid UTF-8 in a bytes body."""
+
 SideText = Literal["buy", "sell"]
 TypeText = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TifText = Literal["day", "gtc", "ioc", "fok"]

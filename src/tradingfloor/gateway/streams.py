@@ -31,6 +31,7 @@ from starlette.websockets import WebSocketDisconnect
 from tradingfloor.domain.prices import format_price
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway.auth import AuthError, AuthErrorCode, Principal, Role, Scope
+from tradingfloor.gateway.schemas import DECODE_ERRORS
 from tradingfloor.marketdata.bars import TIMEFRAMES, Bar
 from tradingfloor.marketdata.hub import CHANNELS, Client, MarketDataHub, Tier, trade_view
 from tradingfloor.service.platform import Platform
@@ -70,7 +71,7 @@ def install(
 
     def reader(request: Request) -> Principal:
         principal = principal_of(request)
-        principal.require(Scope.READ, mfa=False)
+        principal.require(Scope.READ)
         return principal
 
     Reader = Annotated[Principal, Depends(reader)]
@@ -124,7 +125,7 @@ async def _serve(
     await websocket.accept()
     try:
         principal = principal_of(_credentials(websocket))
-        principal.require(Scope.READ, mfa=False)
+        principal.require(Scope.READ)
         tier = _tier(principal, websocket.query_params.get("tier"))
     except AuthError as error:
         await websocket.close(POLICY_VIOLATION, error.message)
@@ -174,7 +175,7 @@ async def _receive(websocket: WebSocket, hub: MarketDataHub, client: Client) -> 
             return TOO_BIG
         try:
             request = _request_decoder.decode(data)
-        except msgspec.DecodeError as error:
+        except DECODE_ERRORS as error:
             client.tell({"type": "error", "message": f"malformed request: {error}"})
             continue
         if request.action == "subscribe":

@@ -22,6 +22,7 @@ import msgspec
 
 from tradingfloor.domain.commands import Command, PlaceOrder, ReplaceOrder
 from tradingfloor.domain.events import Event
+from tradingfloor.domain.ids import text_problem
 from tradingfloor.engine import Engine
 from tradingfloor.journal.base import Journal
 from tradingfloor.journal.codec import Entry, encode_command
@@ -38,8 +39,10 @@ class SequencerStopped(RuntimeError):
 
 
 class InvalidCommand(ValueError):
-    """The command cannot be journaled (e.g. an integer beyond 64 bits): refused before it is
-    sequenced, so that it can never fail the journal write and stop the sequencer."""
+    """The command cannot be journaled (e.g. an integer beyond 64 bits) or carries an
+    identifier that no reader of the journal should have to hold (a NUL in a symbol, a line
+    break in a client order id: `domain.ids.text_problem`): refused before it is sequenced, so
+    that it can never fail the journal write, stop the sequencer or stop a projection."""
 
 
 class Overloaded(RuntimeError):
@@ -110,6 +113,9 @@ class Sequencer:
             encode_command(command)
         except (OverflowError, TypeError, ValueError, msgspec.EncodeError) as error:
             raise InvalidCommand(f"not a command the journal can hold: {error}") from error
+        problem = text_problem(command)
+        if problem is not None:
+            raise InvalidCommand(problem)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((command, future))
         self._wakeup.set()

@@ -126,7 +126,8 @@ async def _run(settings: object, demo: bool, seed: int) -> None:
 
 
 async def _first_admin(platform: object) -> None:
-    """A new platform has one admin, with a password printed once."""
+    """A new platform has one admin, with a password and a second-factor enrolment token
+    printed once."""
     import secrets
 
     from tradingfloor.gateway.auth import AuthError
@@ -137,17 +138,24 @@ async def _first_admin(platform: object) -> None:
         return
     password = secrets.token_urlsafe(12)
     try:
-        await asyncio.to_thread(platform.auth.create_user, "admin", password, "admin", "admin")
+        user = await asyncio.to_thread(
+            platform.auth.create_user, "admin", password, "admin", "admin"
+        )
     except AuthError:
         return
-    print(f"created user admin with password {password} (shown once)", flush=True)
+    token, _ = await asyncio.to_thread(platform.auth.issue_enrollment, user.id)
+    print(
+        f"created user admin with password {password} and second-factor enrolment token "
+        f"{token} (shown once: sign in, then POST /v1/auth/totp/enroll)",
+        flush=True,
+    )
 
 
 async def _start_demo(platform: object, stop: asyncio.Event, seed: int) -> "asyncio.Task[None]":
     from tradingfloor.demo import DemoMarket, DemoSpec, is_set_up, setup_commands
+    from tradingfloor.demo.logins import ensure_demo_logins
     from tradingfloor.domain.commands import Command, OpenAccount
     from tradingfloor.domain.events import Event
-    from tradingfloor.gateway.auth import AuthError, Scope
     from tradingfloor.service.platform import Platform
 
     assert isinstance(platform, Platform)
@@ -155,24 +163,32 @@ async def _start_demo(platform: object, stop: asyncio.Event, seed: int) -> "asyn
     if not is_set_up(platform.engine, spec):
         for command in setup_commands(spec):
             await platform.submit(command)
-    lines = []
-    for username, role, account in DEMO_USERS:
+    for _username, _role, account in DEMO_USERS:
         if not platform.account_exists(account):
             await platform.submit(OpenAccount(account))
-        try:
-            user = await asyncio.to_thread(
-                platform.auth.create_user, username, DEMO_PASSWORD, role, account
-            )
-        except AuthError:
-            user = await asyncio.to_thread(platform.auth.user_by_name, username)
-        scopes = [Scope.READ, Scope.TRADE] + ([Scope.ADMIN] if role == "admin" else [])
-        key = await asyncio.to_thread(platform.auth.create_api_key, user.id, scopes, "demo")
-        lines.append(
-            f"  {username:<6} password {DEMO_PASSWORD}  account {account:<11} "
-            f"API key {key.key_id} secret {key.secret}"
+    logins = await asyncio.to_thread(
+        ensure_demo_logins,
+        platform.auth,
+        Path(platform.settings.data_dir),
+        DEMO_USERS,
+        DEMO_PASSWORD,
+        platform.clock() // 1_000_000_000,
+    )
+    print(
+        "demo logins (sign in with the password, then a code of the TOTP secret; "
+        "an API key needs no code):",
+        flush=True,
+    )
+    for login in logins:
+        print(
+            f"  {login.username:<6} password {DEMO_PASSWORD}  account {login.account:<11} "
+            f"API key {login.key_id} secret {login.key_secret}  TOTP secret {login.totp_secret}",
+            flush=True,
         )
-    print("demo logins (the API key counts as the second factor):", flush=True)
-    print("\n".join(lines), flush=True)
+    print(
+        """  a code now: python -c 'import pyotp; print(pyotp.TOTP("<TOTP secret>").now())'""",
+        flush=True,
+    )
 
     async def submit(command: Command) -> list[Event]:
         return (await platform.submit(command)).events

@@ -15,12 +15,13 @@ from tradingfloor.store.readmodels import (
     positions,
     projection_state,
 )
-from tradingfloor.store.schema import api_keys, metadata, refresh_tokens, users
+from tradingfloor.store.schema import api_keys, auth_events, metadata, refresh_tokens, users
 
 __all__ = [
     "account_balances",
     "activities",
     "api_keys",
+    "auth_events",
     "downgrade",
     "fills",
     "make_engine",

@@ -18,6 +18,8 @@ from sqlalchemy import (
     false,
 )
 
+from tradingfloor.domain.ids import ACCOUNT_ID_LENGTH_MAX
+
 # Deterministic constraint names: Alembic needs a name to drop or alter a constraint, and
 # SQLite's batch mode rebuilds tables by them.
 NAMING_CONVENTION = {
@@ -29,7 +31,9 @@ NAMING_CONVENTION = {
 }
 
 USERNAME_LENGTH_MAX = 64
-ACCOUNT_ID_LENGTH_MAX = 64
+SOURCE_LENGTH_MAX = 64
+"""A client's address as the gateway saw it (IPv6 text is at most 45 characters)."""
+DETAIL_LENGTH_MAX = 200
 LABEL_LENGTH_MAX = 100
 API_KEY_ID_LENGTH_MAX = 32
 
@@ -50,7 +54,37 @@ users = Table(
     Column("totp_last_step", BigInteger, nullable=True),
     Column("created_ts", BigInteger, nullable=False),
     Column("disabled", Boolean, nullable=False, server_default=false()),
+    # Wrong passwords and wrong second-factor codes in a row (each reset by a right one), the
+    # lockouts so far (each doubles the next; reset by a whole sign-in) and the current one.
+    Column("failed_passwords", Integer, nullable=False, server_default="0"),
+    Column("failed_codes", Integer, nullable=False, server_default="0"),
+    Column("lockouts", Integer, nullable=False, server_default="0"),
+    Column("locked_until_ts", BigInteger, nullable=True),
+    # The one-time token an admin issued to enrol a second factor: sha256, hex.
+    Column("enrollment_token_hash", String(64), nullable=True),
+    Column("enrollment_expires_ts", BigInteger, nullable=True),
     CheckConstraint("role IN ('trader', 'admin')", name="role"),
+)
+
+auth_events = Table(
+    "auth_events",
+    metadata,
+    # SQLite assigns row ids only to a column declared exactly INTEGER PRIMARY KEY.
+    Column(
+        "event_id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("ts", BigInteger, nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("user_id", Integer, nullable=True, index=True),
+    # What was typed, for attempts on unknown usernames (cut to the column's length).
+    Column("username", String(USERNAME_LENGTH_MAX), nullable=True),
+    Column("source", String(SOURCE_LENGTH_MAX), nullable=False, server_default=""),
+    Column("detail", String(DETAIL_LENGTH_MAX), nullable=False, server_default=""),
+    # The admin who acted on the user, for admin actions.
+    Column("actor_user_id", Integer, nullable=True),
 )
 
 api_keys = Table(

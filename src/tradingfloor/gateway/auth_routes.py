@@ -1,0 +1,385 @@
+"""Sign-in, the second factor, API keys, and the admin routes over users.
+
+Policy (see `gateway.auth` for the rules it applies):
+
+* `POST /v1/auth/login` with a password opens a session that may only prove the second factor
+  (`/v1/auth/totp/verify`) or, for a user without one, enrol it with the one-time enrolment
+  token an admin issued (`/v1/auth/totp/enroll`, then `/v1/auth/totp/confirm`). Everything
+  else needs a session that proved the second factor, or an API key.
+* API keys are listed, made and revoked by such a session or by a key with the `keys` scope,
+  never with more scopes than their maker's.
+* Guessing is limited per user (lockouts, in the database) and per source address
+  (`lockout.SourceGuard`, in this gateway), and at most `password_checks_concurrent_max`
+  argon2 checks run at once, so a flood of sign-ins cannot take the cores order entry needs:
+  a sign-in that waits longer than `password_check_wait_ms` for one is answered 503.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from tradingfloor.domain.commands import Command, OpenAccount
+from tradingfloor.domain.enums import AccountKind
+from tradingfloor.domain.ids import ACCOUNT_ID_PATTERN
+from tradingfloor.gateway import metrics
+from tradingfloor.gateway.auth import (
+    AuthError,
+    AuthErrorCode,
+    Principal,
+    Role,
+    Scope,
+    TokenPair,
+    User,
+)
+from tradingfloor.gateway.lockout import SourceGuard
+from tradingfloor.service.platform import Platform
+
+log = logging.getLogger("tradingfloor.auth")
+
+GUESS_CODES = frozenset(
+    {
+        AuthErrorCode.INVALID_CREDENTIALS,
+        AuthErrorCode.INVALID_SECOND_FACTOR,
+        AuthErrorCode.TOKEN_INVALID,
+        AuthErrorCode.ENROLLMENT_TOKEN_INVALID,
+        AuthErrorCode.TOO_MANY_ATTEMPTS,
+    }
+)
+"""Refusals that count as a failed guess of the source address that caused them."""
+SIGN_IN_BUSY = 5037
+auth_events_per_page_max = 1_000
+
+
+class SignInBusy(Exception):
+    """Every password check is taken and none freed up in time: answered 503."""
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class CodeRequest(BaseModel):
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
+class EnrollRequest(BaseModel):
+    enrollment_token: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str
+    access_expires_ts: int
+    refresh_expires_ts: int
+    mfa: bool
+    second_factor: Literal["proved", "required", "enrollment_required"]
+    """What the session still needs: nothing, a code (`/v1/auth/totp/verify`), or enrolment
+    (`/v1/auth/totp/enroll` with the token an admin issued, then `/v1/auth/totp/confirm`)."""
+
+
+class ApiKeyRequest(BaseModel):
+    scopes: list[Scope] = Field(default_factory=lambda: [Scope.READ, Scope.TRADE], max_length=8)
+    label: str = Field(default="", max_length=64, pattern=r"^[ -~]*$")
+
+
+class UserRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=1024)
+    role: Role = Role.TRADER
+    account_id: str | None = Field(default=None, pattern=f"^{ACCOUNT_ID_PATTERN}$")
+    account_kind: Literal["cash", "margin"] = "cash"
+
+
+def source_of(request: Request) -> str:
+    """The client's address as this gateway sees it (a proxy in front hides the real one)."""
+    client = request.scope.get("client")
+    return client[0] if client else ""
+
+
+def install(
+    app: FastAPI,
+    platform: Platform,
+    principal_of: Callable[[Request], Principal],
+    command: Callable[[Command, str], Awaitable[Response]],
+) -> None:
+    """Add the sign-in, key and user-admin routes to `app`. `command` submits an admin
+    command and answers it as the admin routes do."""
+    settings = platform.settings
+    auth = platform.auth
+    guard = SourceGuard(
+        settings.source_failures_max,
+        settings.source_failure_window_s,
+        settings.source_block_s,
+        settings.lockout_max_s,
+        settings.sources_tracked_max,
+        clock=platform.clock,
+    )
+    password_checks = asyncio.Semaphore(settings.password_checks_concurrent_max)
+    password_check_wait_s = settings.password_check_wait_ms / 1000
+
+    @app.exception_handler(SignInBusy)
+    async def _busy(_request: Request, _error: SignInBusy) -> Response:
+        body = b'{"code":5037,"message":"sign-in busy: retry"}'
+        return Response(body, 503, {"Retry-After": "1"}, media_type="application/json")
+
+    async def attempt(request: Request, call: Callable[..., Any], *args: Any) -> Any:
+        """Run a sign-in step for the request's source: refused at once while the source is
+        blocked; a refusal that is a failed guess counts against the source."""
+        source = source_of(request)
+        left = guard.blocked_s(source)
+        if left is not None:
+            metrics.sign_in_refusals.labels("source_blocked").inc()
+            raise AuthError(
+                AuthErrorCode.TOO_MANY_ATTEMPTS,
+                "too many failed sign-ins from this address: blocked for now",
+                retry_after_s=left,
+            )
+        try:
+            return await asyncio.to_thread(call, *args, source=source)
+        except AuthError as error:
+            if error.code in GUESS_CODES:
+                metrics.sign_in_refusals.labels(error.code.name.lower()).inc()
+                blocked_s = guard.failed(source)
+                if blocked_s is not None:
+                    log.warning("source blocked", extra={"source": source, "block_s": blocked_s})
+                    await asyncio.to_thread(auth.record_event, "source_blocked", source, blocked_s)
+            raise
+
+    def session(request: Request) -> Principal:
+        """A signed-in person (password at least), not an API key."""
+        principal = principal_of(request)
+        if principal.api_key_id is not None:
+            raise AuthError(AuthErrorCode.FORBIDDEN, "a signed-in session, not an API key")
+        return principal
+
+    def key_manager(request: Request) -> Principal:
+        principal = principal_of(request)
+        principal.require(Scope.KEYS, mfa=True)
+        return principal
+
+    def admin(request: Request) -> Principal:
+        principal = principal_of(request)
+        principal.require(Scope.ADMIN, mfa=True, role=Role.ADMIN)
+        return principal
+
+    Session = Annotated[Principal, Depends(session)]
+    KeyManager = Annotated[Principal, Depends(key_manager)]
+    Admin = Annotated[Principal, Depends(admin)]
+
+    # ------------------------------------------------------------------ sign-in
+
+    @app.post("/v1/auth/login", response_model=TokenResponse, tags=["auth"])
+    async def login(body: LoginRequest, request: Request) -> TokenResponse:
+        """Username and password: a session that may only prove (or enrol) the second factor,
+        and its refresh token."""
+        try:
+            async with asyncio.timeout(password_check_wait_s):
+                await password_checks.acquire()
+        except TimeoutError:
+            metrics.sign_in_refusals.labels("busy").inc()
+            raise SignInBusy() from None
+        try:
+            pair = await attempt(request, auth.login, body.username, body.password)
+        finally:
+            password_checks.release()
+        return await _tokens(pair)
+
+    @app.post("/v1/auth/refresh", response_model=TokenResponse, tags=["auth"])
+    async def refresh(body: RefreshRequest, request: Request) -> TokenResponse:
+        pair = await attempt(request, _refresh, body.refresh_token)
+        return await _tokens(pair)
+
+    def _refresh(token: str, source: str) -> TokenPair:
+        return auth.refresh(token)
+
+    @app.post("/v1/auth/totp/enroll", tags=["auth"])
+    async def totp_enroll(
+        body: EnrollRequest, principal: Session, request: Request
+    ) -> dict[str, str]:
+        """A new TOTP secret for an authenticator app, given the enrolment token an admin
+        issued; confirm it with a code."""
+        enrollment = await attempt(
+            request, auth.enroll_totp, principal.user_id, body.enrollment_token
+        )
+        return {"secret": enrollment.secret, "provisioning_uri": enrollment.provisioning_uri}
+
+    @app.post("/v1/auth/totp/confirm", tags=["auth"])
+    async def totp_confirm(
+        body: CodeRequest, principal: Session, request: Request
+    ) -> dict[str, bool]:
+        """Turn the enrolled secret on with a current code; then sign in with
+        `/v1/auth/totp/verify`."""
+        await attempt(request, auth.confirm_totp, principal.user_id, body.code)
+        return {"totp_enabled": True}
+
+    @app.post("/v1/auth/totp/verify", response_model=TokenResponse, tags=["auth"])
+    async def totp_verify(
+        body: CodeRequest, principal: Session, request: Request
+    ) -> TokenResponse:
+        """The second factor: a session that may read, trade and manage keys."""
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        pair = await attempt(request, auth.verify_totp, token, body.code)
+        return await _tokens(pair)
+
+    async def _tokens(pair: TokenPair) -> TokenResponse:
+        principal = auth.authenticate_token(pair.access_token)
+        if principal.mfa:
+            needs: Literal["proved", "required", "enrollment_required"] = "proved"
+        else:
+            user = await asyncio.to_thread(auth.get_user, principal.user_id)
+            needs = "required" if user.totp_enabled else "enrollment_required"
+        return TokenResponse(
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            token_type=pair.token_type,
+            access_expires_ts=pair.access_expires_ts,
+            refresh_expires_ts=pair.refresh_expires_ts,
+            mfa=principal.mfa,
+            second_factor=needs,
+        )
+
+    # ------------------------------------------------------------------ API keys
+
+    @app.get("/v1/api-keys", tags=["auth"])
+    async def list_api_keys(principal: KeyManager) -> list[dict[str, Any]]:
+        """Your API keys (never their secrets)."""
+        keys = await asyncio.to_thread(auth.list_api_keys, principal.user_id)
+        return [
+            {
+                "key_id": key.key_id,
+                "scopes": sorted(key.scopes),
+                "label": key.label,
+                "created_ts": key.created_ts,
+                "revoked": key.revoked,
+            }
+            for key in keys
+        ]
+
+    @app.post("/v1/api-keys", tags=["auth"], status_code=201)
+    async def create_api_key(
+        body: ApiKeyRequest, principal: KeyManager, request: Request
+    ) -> dict[str, Any]:
+        """A key for a bot, with at most your own scopes; the secret is shown only here."""
+        key = await asyncio.to_thread(
+            auth.create_api_key,
+            principal.user_id,
+            body.scopes,
+            body.label,
+            principal.scopes,
+            source_of(request),
+        )
+        return {"key_id": key.key_id, "secret": key.secret, "scopes": sorted(set(body.scopes))}
+
+    @app.delete("/v1/api-keys/{key_id}", tags=["auth"], status_code=204)
+    async def revoke_api_key(key_id: str, principal: KeyManager, request: Request) -> Response:
+        await asyncio.to_thread(auth.revoke_api_key, key_id, principal.user_id, source_of(request))
+        return Response(status_code=204)
+
+    # ------------------------------------------------------------------ users (admin)
+
+    @app.post("/v1/admin/users", tags=["admin"], status_code=201)
+    async def create_user(body: UserRequest, principal: Admin, request: Request) -> Response:
+        """A login and, when it does not exist yet, its trading account; the answer carries
+        the one-time token with which the user enrols a second factor (hand it over out of
+        band: it is shown only here)."""
+        account_id = body.account_id or body.username.lower()
+        if not platform.account_exists(account_id):
+            kind = AccountKind[body.account_kind.upper()]
+            opened = await command(OpenAccount(account_id, kind), "")
+            if opened.status_code != 200:
+                return opened
+        source = source_of(request)
+        user = await asyncio.to_thread(
+            auth.create_user,
+            body.username,
+            body.password,
+            body.role,
+            account_id,
+            principal.user_id,
+            source,
+        )
+        token, expires_ts = await asyncio.to_thread(
+            auth.issue_enrollment, user.id, principal.user_id, source
+        )
+        answer = {
+            "user_id": user.id,
+            "username": user.username,
+            "account": account_id,
+            "enrollment_token": token,
+            "enrollment_expires_ts": expires_ts,
+        }
+        return _json(answer, 201)
+
+    async def user_named(username: str) -> User:
+        return await asyncio.to_thread(auth.user_by_name, username)
+
+    @app.get("/v1/admin/users/{username}", tags=["admin"])
+    async def get_user(username: str, _principal: Admin) -> dict[str, Any]:
+        """A user's role, account, second factor, lockout, keys and whether disabled."""
+        user = await user_named(username)
+        state: dict[str, Any] = await asyncio.to_thread(auth.user_state, user.id)
+        return state
+
+    @app.post("/v1/admin/users/{username}/enrollment", tags=["admin"])
+    async def issue_enrollment(
+        username: str, principal: Admin, request: Request
+    ) -> dict[str, Any]:
+        """A new enrolment token (a lost phone): the user's second factor is removed until
+        they enrol again."""
+        user = await user_named(username)
+        token, expires_ts = await asyncio.to_thread(
+            auth.issue_enrollment, user.id, principal.user_id, source_of(request)
+        )
+        return {"enrollment_token": token, "enrollment_expires_ts": expires_ts}
+
+    for action in ("disable", "enable", "unlock"):
+        _install_user_action(app, auth, action, user_named, Admin)
+
+    @app.get("/v1/admin/auth-events", tags=["admin"])
+    async def auth_events(
+        _principal: Admin,
+        username: Annotated[str | None, Query(max_length=64)] = None,
+        kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+        limit: Annotated[int, Query(ge=1, le=auth_events_per_page_max)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Sign-ins, failures, lockouts, blocks, key and second-factor changes and admin
+        actions on users, newest first."""
+        user_id = None if username is None else (await user_named(username)).id
+        events: list[dict[str, Any]] = await asyncio.to_thread(
+            auth.auth_events, user_id, kind, limit
+        )
+        return events
+
+
+def _install_user_action(
+    app: FastAPI, auth: Any, action: str, user_named: Any, Admin: Any
+) -> None:
+    """`POST /v1/admin/users/{username}/{action}`: disable (no sign-in, session or key from
+    now on), enable, unlock (end a lockout)."""
+    method = {"disable": auth.disable_user, "enable": auth.enable_user, "unlock": auth.unlock_user}
+
+    async def act(username: str, principal: Admin, request: Request) -> dict[str, Any]:
+        user = await user_named(username)
+        await asyncio.to_thread(method[action], user.id, principal.user_id, source_of(request))
+        state: dict[str, Any] = await asyncio.to_thread(auth.user_state, user.id)
+        return state
+
+    act.__name__ = f"{action}_user"
+    app.post(f"/v1/admin/users/{{username}}/{action}", tags=["admin"])(act)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    import msgspec
+
+    return Response(msgspec.json.encode(body), status, media_type="application/json")
