@@ -2,17 +2,29 @@
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jwt
-import pyotp
 import pytest
 from argon2 import PasswordHasher
+from auth_helpers import (  # noqa: F401 (fixtures by name)
+    FAST_HASHER,
+    PASSWORD,
+    SECRET,
+    START_NS,
+    FakeClock,
+    auth_fixture,
+    clock_fixture,
+    code_of,
+    enable_totp,
+    engine_fixture,
+    enroll,
+    postgres_url_fixture,
+    settings_fixture,
+)
 from sqlalchemy import Engine, select, text
 
-from postgres_db import scratch_database
 from tradingfloor.config import Settings, load_settings
 from tradingfloor.gateway.auth import (
     AuthError,
@@ -23,91 +35,7 @@ from tradingfloor.gateway.auth import (
     Scope,
     TokenPair,
 )
-from tradingfloor.store import make_engine, refresh_tokens, upgrade, users
-
-SECRET = "test-secret-" + "x" * 60
-START_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01 00:00:00 UTC
-PASSWORD = "correct horse battery"
-# Cheap argon2id parameters: the tests check behaviour, not hashing cost.
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now_ns = START_NS
-
-    def __call__(self) -> int:
-        return self.now_ns
-
-    def advance(self, seconds: float) -> None:
-        self.now_ns += int(seconds * 1_000_000_000)
-
-    def totp(self, secret: str, steps_ahead: int = 0) -> str:
-        """The code an authenticator shows now (or `steps_ahead` 30 s steps later)."""
-        return pyotp.TOTP(secret).at(self.now_ns // 1_000_000_000 + 30 * steps_ahead)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """One migrated PostgreSQL database for this session (each xdist worker has its own)."""
-    with scratch_database() as url:
-        upgrade(url)
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'auth.db'}"
-        upgrade(url)
-        sqlite_engine = make_engine(url)
-        yield sqlite_engine
-        sqlite_engine.dispose()
-        return
-    postgres_engine = make_engine(request.getfixturevalue("postgres_url"))
-    yield postgres_engine
-    with postgres_engine.begin() as connection:
-        connection.execute(
-            text(
-                "TRUNCATE users, api_keys, refresh_tokens, auth_events, account_balances "
-                "RESTART IDENTITY CASCADE"
-            )
-        )
-    postgres_engine.dispose()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(None, data_dir=tmp_path, jwt_secret=SECRET)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def auth(engine: Engine, settings: Settings, clock: FakeClock) -> AuthService:
-    return AuthService(engine, settings, clock, password_hasher=FAST_HASHER)
-
-
-def code_of(call: Any, *args: Any) -> AuthErrorCode:
-    with pytest.raises(AuthError) as raised:
-        call(*args)
-    return raised.value.code
-
-
-def enroll(auth: AuthService, user_id: int) -> Any:
-    """Enrol a second factor with a fresh admin-issued token: the enrolment."""
-    token, _ = auth.issue_enrollment(user_id)
-    return auth.enroll_totp(user_id, token)
-
-
-def enable_totp(auth: AuthService, clock: FakeClock, user_id: int) -> str:
-    secret: str = enroll(auth, user_id).secret
-    auth.confirm_totp(user_id, clock.totp(secret))
-    clock.advance(30)  # the confirming code's step is used up
-    return secret
+from tradingfloor.store import refresh_tokens, users
 
 
 def b64(data: bytes) -> str:

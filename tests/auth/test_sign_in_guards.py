@@ -1,20 +1,19 @@
 """Guessing limits, enrolment tokens, disabled users and blocked accounts, and the audit of
 sign-in events: AuthService on SQLite and PostgreSQL, and the per-source guard."""
 
-from sqlalchemy import Engine, insert
-
-from test_auth import (  # noqa: F401 (fixtures)
+from auth_helpers import (  # noqa: F401 (fixtures by name)
     PASSWORD,
     FakeClock,
-    auth,
-    clock,
+    auth_fixture,
+    clock_fixture,
     code_of,
     enable_totp,
-    engine,
-    enroll,
-    postgres_url,
-    settings,
+    engine_fixture,
+    postgres_url_fixture,
+    settings_fixture,
 )
+from sqlalchemy import Engine, insert
+
 from tradingfloor.gateway.auth import AuthErrorCode, AuthService, Scope
 from tradingfloor.gateway.lockout import Lockout, SourceGuard
 from tradingfloor.store import account_balances
