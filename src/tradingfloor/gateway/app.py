@@ -8,6 +8,7 @@ command, await the durable answer, map it to a response.
 """
 
 import asyncio
+import math
 import time
 from collections import OrderedDict
 from typing import Annotated, Any, Literal
@@ -49,7 +50,12 @@ from tradingfloor.gateway.orders import (
 )
 from tradingfloor.gateway.schemas import ErrorBody, OrderRequest, OrderView, ReplaceRequest
 from tradingfloor.service.platform import Platform
-from tradingfloor.service.sequencer import InvalidCommand, Overloaded, SequencerStopped
+from tradingfloor.service.sequencer import (
+    InvalidCommand,
+    JournalUnavailable,
+    Overloaded,
+    SequencerStopped,
+)
 
 SQL_INT_MAX = 2**63 - 1
 """Ids, sequence numbers and times go to SQL as signed 64-bit integers."""
@@ -206,6 +212,12 @@ def create_app(platform: Platform) -> FastAPI:
     async def _behind(_request: Request, _error_: TimeoutError) -> Response:
         body = {"code": 5032, "message": "the read models are behind: retry"}
         return _json(body, 503, {"Retry-After": "1"})
+
+    @app.exception_handler(JournalUnavailable)
+    async def _journal_unavailable(_request: Request, error: JournalUnavailable) -> Response:
+        body = {"code": 5036, "message": "journal unavailable: retry"}
+        retry_after_s = max(1, math.ceil(error.retry_after_s))  # whole seconds, rounded up
+        return _json(body, 503, {"Retry-After": str(retry_after_s)})
 
     @app.exception_handler(SequencerStopped)
     async def _stopped(_request: Request, _error_: SequencerStopped) -> Response:
