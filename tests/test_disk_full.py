@@ -367,6 +367,12 @@ async def test_an_event_log_beyond_its_bound_stops_and_the_next_start_rebuilds_i
         await node.stop()
     assert node.snapshots.paths() == []  # none may let the journal go past the event log
     assert event_seqs(data / "events") == list(range(1, events_last_seq + 1))
+    ballast = fill(disk)
+    blocked = Node(settings)
+    with pytest.raises(RuntimeError, match="make room"):  # the read models need it whole
+        await blocked.start()
+    await blocked.stop()
+    ballast.unlink()
     await check_restart_is_whole(settings, engine_hash, last.seq)
 
 
