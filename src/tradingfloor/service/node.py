@@ -150,7 +150,8 @@ class Node:
         due = self._since_snapshot >= settings.snapshot_every_commands or (
             time.monotonic() - self._snapshot_at >= settings.snapshot_every_ms / 1000
         )
-        if due and (self._snapshot_task is None or self._snapshot_task.done()):
+        idle = self._snapshot_task is None or self._snapshot_task.done()
+        if due and idle and not self.events.behind:  # behind: due again once it has caught up
             self._snapshot_task = asyncio.get_running_loop().create_task(self._try_snapshot())
 
     async def snapshot(self) -> int | None:
