@@ -319,8 +319,8 @@ async def test_a_failed_append_stops_the_sequencer_and_fails_every_waiting_calle
 
 
 async def test_a_listener_failure_stops_the_sequencer_and_answers_the_batch() -> None:
-    # The journal holds the command, but the events could not be handed on (say the event log
-    # hit a full disk): the sequencer must stop, and the batch's callers must hear of it.
+    # The journal holds the command, but a listener failed (a bug: the event log's full disk
+    # never gets here): the sequencer must stop, and the batch's callers must hear of it.
     journal = MemoryJournal()
     sequencer = Sequencer(Engine(), journal)
 

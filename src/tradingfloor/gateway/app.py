@@ -10,6 +10,7 @@ command, await the durable answer, map it to a response.
 import asyncio
 import hmac
 import logging
+import math
 import time
 from collections import OrderedDict
 from typing import Annotated, Any, Literal
@@ -58,7 +59,12 @@ from tradingfloor.gateway.schemas import (
     ReplaceRequest,
 )
 from tradingfloor.service.platform import Platform
-from tradingfloor.service.sequencer import InvalidCommand, Overloaded, SequencerStopped
+from tradingfloor.service.sequencer import (
+    InvalidCommand,
+    JournalUnavailable,
+    Overloaded,
+    SequencerStopped,
+)
 
 log = logging.getLogger("tradingfloor.gateway")
 
@@ -231,6 +237,12 @@ def create_app(platform: Platform) -> FastAPI:
     async def _behind(_request: Request, _error_: TimeoutError) -> Response:
         body = {"code": 5032, "message": "the read models are behind: retry"}
         return _json(body, 503, {"Retry-After": "1"})
+
+    @app.exception_handler(JournalUnavailable)
+    async def _journal_unavailable(_request: Request, error: JournalUnavailable) -> Response:
+        body = {"code": 5036, "message": "journal unavailable: retry"}
+        retry_after_s = max(1, math.ceil(error.retry_after_s))  # whole seconds, rounded up
+        return _json(body, 503, {"Retry-After": str(retry_after_s)})
 
     @app.exception_handler(SequencerStopped)
     async def _stopped(_request: Request, _error_: SequencerStopped) -> Response:

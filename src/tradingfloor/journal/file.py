@@ -52,6 +52,10 @@ class FileJournal(Journal):
             [(COMMAND_VERSION, e.seq, e.ts, encode_command(e.command)) for e in entries]
         )
 
+    async def rollback_failed_append(self) -> None:
+        """Undo what a failed append left in the newest segment (see `segments`), or raise."""
+        self.log.rollback()
+
     async def replay(self, from_seq: int = 1) -> AsyncIterator[Entry]:
         for entry in self.read(from_seq):
             yield entry

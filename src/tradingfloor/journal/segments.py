@@ -31,8 +31,19 @@ records and is removed.
 The next segment is prepared ahead (zero-filled and fsynced as `<prefix>-next.tmp` in a
 background thread once the current one is half full) and renamed into place at rotation, so
 that zero-filling does not stall the writer; a `.tmp` left by a crash is removed on open.
+
+A failed append (a full disk, a failed fdatasync) is undone before the log takes another
+(`rollback`): whatever it may have left after the logical end of the newest segment is cut off
+(a segment that is not preallocated is truncated there) or written over with zeros (a
+preallocated one, up to its size), then fsynced. The range is rewritten rather than trusted:
+after a failed fdatasync Linux may mark the pages clean and keep them, or write them later
+("fsyncgate"), so only a rewrite that is fsynced says what is on disk. A failed rotation leaves
+the log as it was: the new segment (or the prepared `.tmp`) is removed, the current one stays
+open. So the log never holds a frame whose writer was told it failed, and a rollback that
+itself fails leaves a torn tail that the next open cuts.
 """
 
+import contextlib
 import os
 import re
 import struct
@@ -130,6 +141,8 @@ class SegmentedLog:
         self._base_seq = 0
         self._fd: int | None = None
         self._next: _NextSegment | None = None
+        self._failed_end: int | None = None
+        """Where the bytes of a failed append may end in the newest segment, until `rollback`."""
 
     @property
     def next_path(self) -> Path:
@@ -154,6 +167,7 @@ class SegmentedLog:
         segment is created.
         """
         self._base_seq = after_seq
+        self._failed_end = None
         if read_only and not self.directory.is_dir():
             raise FileNotFoundError(f"no log directory {self.directory}")
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -261,13 +275,28 @@ class SegmentedLog:
                 os.fsync(self._fd)
 
     def _start_segment(self, first_seq: int) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)  # a closed segment is whole on disk, whatever the fsync policy
-            os.close(self._fd)
-            self._fd = None
+        """Create the segment that starts at `first_seq` and append to it from now on.
+
+        If that fails, the log stays as it was: the current segment stays open, and no
+        half-made segment is left behind to block the next attempt.
+        """
         path = self.directory / f"{self.prefix}-{first_seq:020d}.log"
         if path.exists():
             raise FileExistsError(f"segment {path} already exists")
+        if self._fd is not None:
+            os.fsync(self._fd)  # a closed segment is whole on disk, whatever the fsync policy
+        try:
+            fd = self._create_segment(path, first_seq)
+        except BaseException:
+            self._remove_unfinished(path)
+            raise
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = fd
+        self.segments.append(Segment(path, first_seq, first_seq - 1, HEADER.size))
+
+    def _create_segment(self, path: Path, first_seq: int) -> int:
+        """The new segment's file, its header written and fsynced: its descriptor."""
         header = HEADER.pack(MAGIC, FORMAT, self.kind, first_seq)
         if self.preallocate:
             prepared = self._next
@@ -277,26 +306,44 @@ class SegmentedLog:
             prepared.wait()  # ready at once if it was prepared ahead or inline
             os.rename(prepared.path, path)
             fd = os.open(path, os.O_WRONLY)
-            os.pwrite(fd, header, 0)
         else:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            os.write(fd, header)
-        os.fsync(fd)
-        fsync_directory(self.directory)
-        self._fd = fd
-        self.segments.append(Segment(path, first_seq, first_seq - 1, HEADER.size))
+        try:
+            _write_all(fd, header, 0, path)
+            os.fsync(fd)
+            fsync_directory(self.directory)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _remove_unfinished(self, path: Path) -> None:
+        """Remove a segment whose creation failed, and the prepared file it may have come from.
+
+        Best effort: one that comes back after a crash has no whole header, or no records, and
+        opens as such (see the module's rules).
+        """
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.next_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            fsync_directory(self.directory)
 
     # ------------------------------------------------------------------ write
 
     def append(self, records: list[tuple[int, int, int, bytes]]) -> None:
         """Append (version, seq, ts, payload) records in one write and, by policy, one fsync.
 
-        Sequence numbers must continue the log. A failed write raises; the caller must stop.
+        Sequence numbers must continue the log. A failed write raises and leaves the log
+        refusing appends until `rollback` has undone it.
         """
         if not records:
             return
         if self._fd is None:
             raise RuntimeError("log is not open")
+        if self._failed_end is not None:
+            raise RuntimeError(f"a failed append to {self.segments[-1].path} is not rolled back")
         segment = self.segments[-1]
         expected = segment.last_seq + 1
         for offset, record in enumerate(records):
@@ -307,17 +354,41 @@ class SegmentedLog:
             segment.size + len(data) > self.segment_bytes_max
             and segment.last_seq >= segment.first_seq
         ):
-            self._start_segment(expected)
+            self._start_segment(expected)  # on failure the log is as it was
             segment = self.segments[-1]
-        written = os.pwrite(self._fd, data, segment.size)
-        if written != len(data):
-            raise OSError(f"short write to {segment.path}: {written} of {len(data)} bytes")
-        if self.fsync:
-            os.fdatasync(self._fd)
+        try:
+            _write_all(self._fd, data, segment.size, segment.path)
+            if self.fsync:
+                os.fdatasync(self._fd)
+        except BaseException:
+            self._failed_end = segment.size + len(data)
+            raise
         segment.size += len(data)
         segment.last_seq = records[-1][1]
         if self.preallocate and self._next is None and segment.size * 2 >= self.segment_bytes_max:
             self._next = _NextSegment(self.next_path, self.segment_bytes_max, background=True)
+
+    def rollback(self) -> None:
+        """Undo a failed `append` on disk (see the module's rules): rewrite what it may have
+        left after the logical end of the newest segment, then fsync. Nothing to do when the
+        append failed before it wrote (a rotation that failed undoes itself). Raises when this
+        fails too: the log must then not be appended to before it is opened again.
+        """
+        end = self._failed_end
+        if end is None:
+            return
+        if self._fd is None:
+            raise RuntimeError("log is not open")
+        segment = self.segments[-1]
+        if self.preallocate:
+            size = max(self.segment_bytes_max, segment.size)  # the file's size before the append
+            _write_zeros(self._fd, segment.size, min(end, size))
+            if os.fstat(self._fd).st_size > size:
+                os.ftruncate(self._fd, size)
+        else:
+            os.ftruncate(self._fd, segment.size)
+        os.fsync(self._fd)
+        self._failed_end = None
 
     def sync(self) -> None:
         if self._fd is not None:
@@ -395,12 +466,25 @@ class _NextSegment:
                 os.close(fd)
         except BaseException as error:  # handed to the writer in `wait`
             self._error = error
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)  # a full disk: give back what it took
 
     def wait(self, raise_error: bool = True) -> None:
         if self._thread is not None:
             self._thread.join()
         if self._error is not None and raise_error:
             raise self._error
+
+
+def _write_all(fd: int, data: bytes, offset: int, path: Path) -> None:
+    """Write all of `data` at `offset`. A short write goes on with the rest, so that a full
+    disk raises its own error (ENOSPC) rather than a count."""
+    written = os.pwrite(fd, data, offset)
+    while written < len(data):
+        more = os.pwrite(fd, memoryview(data)[written:], offset + written)
+        if more <= 0:
+            raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+        written += more
 
 
 def _write_zeros(fd: int, start: int, end: int) -> None:

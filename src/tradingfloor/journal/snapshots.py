@@ -70,12 +70,16 @@ class SnapshotStore:
         )
         path = self.directory / f"snapshot-{seq:020d}.snap"
         temporary = path.with_suffix(".tmp")
-        with temporary.open("wb") as file:
-            file.write(header)
-            file.write(state)
-            file.flush()
-            os.fsync(file.fileno())
-        temporary.rename(path)
+        try:
+            with temporary.open("wb") as file:
+                file.write(header)
+                file.write(state)
+                file.flush()
+                os.fsync(file.fileno())
+            temporary.rename(path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # on a full disk, give back the space it took
+            raise
         fsync_directory(self.directory)
         for old in self.paths()[: -self.keep]:
             old.unlink()

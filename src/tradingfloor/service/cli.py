@@ -91,7 +91,7 @@ def node(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        snapshots: set[asyncio.Task[int]] = set()
+        snapshots: set[asyncio.Task[int | None]] = set()
 
         def snapshot_now() -> None:  # SIGUSR1: a snapshot on demand
             task = loop.create_task(node.snapshot())

@@ -3,9 +3,15 @@
 Start-up is recovery: the event log is opened first (its torn tail cut), the newest valid
 snapshot at or before the event log's end is restored, the journal after it is replayed, and
 the events the log lost are written again. Then the sequencer starts taking commands.
+
+A full disk is survived (see `Sequencer` and `EventLog`): a failed journal write is undone and
+commands are refused for a while; a failed event-log write is held in memory and written later,
+and no snapshot is taken meanwhile; a failed snapshot is only logged (the journal holds
+everything). `problems` says what is wrong while it lasts.
 """
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +23,11 @@ from tradingfloor.journal.base import Journal
 from tradingfloor.journal.file import FileJournal
 from tradingfloor.journal.recovery import Recovered, recover, recover_from
 from tradingfloor.journal.snapshots import SnapshotStore
+from tradingfloor.service import eventlog
 from tradingfloor.service.eventlog import EventLog
 from tradingfloor.service.sequencer import Result, Sequencer
+
+log = logging.getLogger("tradingfloor.node")
 
 
 @dataclass
@@ -32,6 +41,10 @@ class NodeSettings:
     segment_bytes_max: int = 64 * 1024 * 1024
     batch_max: int = 4_096
     queue_depth_max: int = 100_000
+    journal_retry_max_s: float = 5.0
+    """The longest wait before the journal is tried again after a failed write."""
+    events_unwritten_max: int = eventlog.unwritten_commands_max
+    """Commands whose events the event log may hold in memory when it cannot write them."""
     risk: RiskSettings | None = None
     """The accounts, ledger and pre-trade risk settings `configure_risk` journals when the
     engine's differ; None: leave the engine as its journal left it (a new one only matches).
@@ -49,12 +62,14 @@ class Node:
     events: EventLog = field(init=False)
     _since_snapshot: int = 0
     _snapshot_at: float = 0.0
-    _snapshot_task: asyncio.Task[int] | None = None
+    _snapshot_task: asyncio.Task[int | None] | None = None
 
     def __post_init__(self) -> None:
         data = Path(self.settings.data_dir)
         self.snapshots = SnapshotStore(data / "snapshots", self.settings.snapshots_kept)
-        self.events = EventLog(data / "events", self.settings.segment_bytes_max)
+        self.events = EventLog(
+            data / "events", self.settings.segment_bytes_max, self.settings.events_unwritten_max
+        )
         if self.journal is None:
             self.journal = FileJournal(
                 data / "journal", self.settings.fsync, self.settings.segment_bytes_max
@@ -82,12 +97,16 @@ class Node:
                 self.journal, self.snapshots, events_after, refill, events_after
             )
         self.events.append(pending)
+        if self.events.behind:  # the read models catch up from it: it must be complete
+            reason = self.events.stopped or self.events.write_failure
+            raise RuntimeError(f"the event log cannot be rebuilt ({reason}): make room, restart")
         self.recovered = recovered
         sequencer = Sequencer(
             recovered.engine,
             self.journal,
             batch_max=self.settings.batch_max,
             queue_depth_max=self.settings.queue_depth_max,
+            journal_retry_max_s=self.settings.journal_retry_max_s,
         )
         sequencer.batch_listeners.append(self._after_batch)
         self.sequencer = sequencer
@@ -113,22 +132,39 @@ class Node:
             raise RuntimeError("node is not started")
         return await self.sequencer.submit(command)  # type: ignore[arg-type]
 
+    def problems(self) -> list[str]:
+        """What keeps the node from serving fully, while it lasts (for readiness)."""
+        found = []
+        sequencer = self.sequencer
+        if sequencer is not None and sequencer.journal_failure is not None:
+            failure = sequencer.journal_failure
+            found.append(f"the journal cannot be written, commands are refused: {failure}")
+        if self.events.stopped is not None:
+            found.append(f"the event log stopped until the next start: {self.events.stopped}")
+        return found
+
     def _after_batch(self, results: list[Result]) -> None:
-        self.events.append([(r.seq, r.ts, r.events) for r in results])
+        self.events.append([(r.seq, r.ts, r.events) for r in results])  # never fails a batch
         self._since_snapshot += len(results)
         settings = self.settings
         due = self._since_snapshot >= settings.snapshot_every_commands or (
             time.monotonic() - self._snapshot_at >= settings.snapshot_every_ms / 1000
         )
-        if due and (self._snapshot_task is None or self._snapshot_task.done()):
-            self._snapshot_task = asyncio.get_running_loop().create_task(self.snapshot())
+        idle = self._snapshot_task is None or self._snapshot_task.done()
+        if due and idle and not self.events.behind:  # behind: due again once it has caught up
+            self._snapshot_task = asyncio.get_running_loop().create_task(self._try_snapshot())
 
-    async def snapshot(self) -> int:
-        """Snapshot the engine now (between batches); returns its seq."""
+    async def snapshot(self) -> int | None:
+        """Snapshot the engine now (between batches); returns its seq, or None when the event
+        log cannot be brought up to date (a snapshot lets the journal go: the events up to it
+        must be on disk first)."""
         if self.sequencer is None:
             raise RuntimeError("node is not started")
         engine = self.sequencer.engine
         seq = engine.last_seq
+        if not self.events.flush():
+            log.warning("no snapshot at seq %d: the event log is behind", seq)
+            return None
         state = engine.snapshot()  # on the loop: consistent at `seq`
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
@@ -138,6 +174,15 @@ class Node:
         await asyncio.to_thread(self.snapshots.write, seq, state)
         return seq
 
+    async def _try_snapshot(self) -> int | None:
+        """`snapshot`, where a failure to write it (a full disk) is only logged: the journal
+        holds everything, a restart just replays more of it."""
+        try:
+            return await self.snapshot()
+        except OSError as error:
+            log.warning("snapshot failed (%s): the journal is kept whole", error)
+            return None
+
     async def stop(self, snapshot: bool = True) -> None:
         """Drain the sequencer, take a last snapshot (fast restart) and close everything."""
         try:
@@ -145,8 +190,9 @@ class Node:
                 await self.sequencer.stop()
                 if self._snapshot_task is not None:
                     await self._snapshot_task
+                self.events.flush()  # what it could not write before, if it can now
                 if snapshot and self.sequencer.failure is None:
-                    await self.snapshot()
+                    await self._try_snapshot()
         finally:
             if self.journal is not None:
                 await self.journal.close()

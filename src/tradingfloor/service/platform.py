@@ -75,7 +75,12 @@ class Platform:
         self.limiter = make_rate_limiter(settings, self.clock)
         self.projector = Projector(self.store)
         self.node = Node(
-            NodeSettings(data / "node", fsync=settings.fsync, risk=self.risk),
+            NodeSettings(
+                data / "node",
+                fsync=settings.fsync,
+                risk=self.risk,
+                journal_retry_max_s=settings.journal_retry_max_s,
+            ),
         )
         await self.node.start()
         await self.node.configure_risk()
@@ -298,6 +303,7 @@ class Platform:
         sequencer = self.node.sequencer
         if sequencer is None or sequencer.failure is not None or sequencer.done.is_set():
             found.append("the sequencer is not running")
+        found.extend(self.node.problems())  # a full disk: the journal or the event log
         if self.projection_failure is not None:
             found.append(f"read models stopped: {self.projection_failure}")
         return found

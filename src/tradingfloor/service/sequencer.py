@@ -4,15 +4,24 @@ Callers `await submit(command)`. The sequencer loop takes everything queued (up 
 `batch_max`), gives each command the next sequence number and a timestamp, appends the batch to
 the journal (one write, one fsync), applies the commands to the engine in order, hands each
 command's events to the listeners, and only then answers the callers. An answer means the
-command is on disk. A failed journal write (or a failing listener) stops the sequencer,
-records the error in `failure`, sets `done` and fails every waiting caller: it is never
-retried silently.
+command is on disk.
+
+A failed journal write is undone by the journal (`Journal.rollback_failed_append`), so that the
+batch's callers can be told the truth: their commands are not in the journal. They, and every
+command queued or submitted for a while after (0.1 s, doubling with each failure in a row up to
+`journal_retry_max_s`), are refused with `JournalUnavailable`; the next batch after that tries
+the journal again, and the first write that succeeds resumes normal service. The failed batch
+is never written again: its callers retry, if they want to. The engine never sees a batch the
+journal did not take, since a batch is applied only after its append. A journal that cannot
+undo a failed write (the rollback raises), or a failing listener, stops the sequencer for good:
+it records the error in `failure`, sets `done` and fails every waiting caller.
 
 Order ids are the sequencer's to give: a `PlaceOrder` or `ReplaceOrder` whose (new) order id is
 0 gets the command's own sequence number, which is unique and increasing by construction.
 """
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +36,11 @@ from tradingfloor.engine import Engine
 from tradingfloor.journal.base import Journal
 from tradingfloor.journal.codec import Entry, encode_command
 
+log = logging.getLogger("tradingfloor.sequencer")
+
+journal_retry_first_s = 0.1
+"""The first wait after a failed journal write; it doubles with each failure in a row."""
+
 EventListener = Callable[[int, list[Event]], None]
 """Called with (seq, events) for every applied command, in sequence order, before the answer."""
 
@@ -36,6 +50,15 @@ BatchListener = Callable[[list["Result"]], None]
 
 class SequencerStopped(RuntimeError):
     """The sequencer is not running (stopped, or failed on a journal write)."""
+
+
+class JournalUnavailable(SequencerStopped):
+    """The journal could not take a write: commands are refused for `retry_after_s` seconds
+    (none of them is in the journal), then the sequencer tries again."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class InvalidCommand(ValueError):
@@ -66,7 +89,10 @@ class Sequencer:
         clock: Callable[[], int] = time.time_ns,
         batch_max: int = 4_096,
         queue_depth_max: int = 100_000,
+        journal_retry_max_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`monotonic` times the refusals after a failed journal write (injectable for tests)."""
         self.engine = engine
         self.journal = journal
         self.clock = clock
@@ -78,6 +104,13 @@ class Sequencer:
         self.on_applied: Callable[[Command, int], None] | None = None
         """Called with each command and the nanoseconds the engine took (for metrics)."""
         self.failure: BaseException | None = None
+        self.journal_retry_max_s = journal_retry_max_s
+        self.journal_failure: OSError | None = None
+        """The last failed journal write, until a write succeeds (commands are refused
+        until `_refuse_until`, then the next batch tries the journal)."""
+        self._monotonic = monotonic
+        self._refuse_until = 0.0
+        self._journal_retry_s = journal_retry_first_s
         self._queue: deque[tuple[Command, asyncio.Future[Result]]] = deque()
         self._wakeup = asyncio.Event()
         self._running = False
@@ -107,6 +140,8 @@ class Sequencer:
         """Sequence, journal and apply one command; returns once it is durable and applied."""
         if not self._running:
             raise SequencerStopped(str(self.failure or "sequencer is not running"))
+        if self.journal_failure is not None:
+            self._refuse_while_unavailable()
         if len(self._queue) >= self.queue_depth_max:
             raise Overloaded(f"{len(self._queue)} commands queued")
         try:
@@ -156,17 +191,74 @@ class Sequencer:
             entries.append(Entry(seq, ts, _with_order_id(command, seq)))
         try:
             await self.journal.append(entries)
-            self._record_batch_size(len(entries))
+        except OSError as error:
+            await self._journal_failed(batch, error)  # raises when it cannot be undone
+            return
+        except BaseException as error:
+            failed = f"sequencer failed: {error!r}"
+            _fail(batch, lambda: SequencerStopped(failed))
+            raise
+        if self.journal_failure is not None:
+            self._journal_recovered()
+        self._record_batch_size(len(entries))
+        try:
             results = self._apply(entries)
         except BaseException as error:
-            # Nobody in the batch may wait forever: journaled or not, they learn it failed.
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(SequencerStopped(f"sequencer failed: {error!r}"))
+            # The commands are in the journal: a restart applies them (and tells their outcome).
+            stopped = f"sequencer failed after journaling: {error!r}"
+            _fail(batch, lambda: SequencerStopped(stopped))
             raise
         for result, (_, future) in zip(results, batch, strict=True):
             if not future.done():  # a caller that gave up still had its command journaled
                 future.set_result(result)
+
+    async def _journal_failed(
+        self, batch: list[tuple[Command, asyncio.Future[Result]]], error: OSError
+    ) -> None:
+        """Undo the failed append, refuse its batch and what is queued, and refuse new
+        commands for the next wait; when it cannot be undone, fail them all and raise."""
+        try:
+            await self.journal.rollback_failed_append()
+        except BaseException as rollback_error:
+            log.error(
+                "journal write failed and could not be undone (%r): the sequencer stops",
+                rollback_error,
+                exc_info=error,
+            )
+            error.add_note(f"undoing the failed journal write failed: {rollback_error!r}")
+            _fail(batch, lambda: SequencerStopped(f"sequencer failed: {error!r}"))
+            raise error from None
+        wait_s = min(self._journal_retry_s, self.journal_retry_max_s)
+        self._journal_retry_s = min(wait_s * 2, self.journal_retry_max_s)
+        self.journal_failure = error
+        self._refuse_until = self._monotonic() + wait_s
+        refused = len(batch) + len(self._queue)
+        log.warning(
+            "journal write failed (%s): %d commands refused, the next batch is tried in %.1f s",
+            error,
+            refused,
+            wait_s,
+        )
+        queued = [self._queue.popleft() for _ in range(len(self._queue))]
+        _fail(batch + queued, lambda: self._unavailable(wait_s))
+
+    def _refuse_while_unavailable(self) -> None:
+        left_s = self._refuse_until - self._monotonic()
+        if left_s > 0:
+            raise self._unavailable(left_s)
+
+    def _unavailable(self, retry_after_s: float) -> JournalUnavailable:
+        return JournalUnavailable(
+            f"the journal cannot be written ({self.journal_failure}): retry in "
+            f"{retry_after_s:.1f} s",
+            retry_after_s,
+        )
+
+    def _journal_recovered(self) -> None:
+        log.info("the journal takes writes again: commands are taken")
+        self.journal_failure = None
+        self._refuse_until = 0.0
+        self._journal_retry_s = journal_retry_first_s
 
     def _apply(self, entries: list[Entry]) -> list[Result]:
         apply = self.engine.apply
@@ -193,6 +285,15 @@ class Sequencer:
         sizes.append(size)
         if len(sizes) > 10_000:
             del sizes[:5_000]
+
+
+def _fail(
+    batch: list[tuple[Command, asyncio.Future[Result]]], error: Callable[[], Exception]
+) -> None:
+    """Nobody in the batch may wait forever: each caller still waiting gets an `error()`."""
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error())
 
 
 def _with_order_id(command: Command, seq: int) -> Command:

@@ -193,9 +193,10 @@ async def _start_demo(platform: object, stop: asyncio.Event, seed: int) -> "asyn
     async def submit(command: Command) -> list[Event]:
         return (await platform.submit(command)).events
 
-    from tradingfloor.service.sequencer import Overloaded
+    from tradingfloor.service.sequencer import JournalUnavailable, Overloaded
 
-    market = DemoMarket(spec, submit, platform.engine, seed=seed, retry_on=(Overloaded,))
+    retry_on = (Overloaded, JournalUnavailable)  # a full queue, a full disk: both pass
+    market = DemoMarket(spec, submit, platform.engine, seed=seed, retry_on=retry_on)
     return asyncio.create_task(market.run(stop))
 
 
