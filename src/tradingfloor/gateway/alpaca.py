@@ -81,12 +81,15 @@ def install(
         principal.require(Scope.READ, mfa=False)
         return principal
 
-    def trader(request: Request) -> Principal:
-        """Order entry: the trade scope, the second factor, and the rate limit (as /v1)."""
+    def authenticated(request: Request) -> Principal:
+        return principal_of(request)  # may read an API key from the database: in a thread
+
+    async def trader(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        """Order entry: the trade scope, the second factor, and the rate limit (as /v1;
+        Redis down is a 503 with code 5034, answered by the app's handler)."""
         from tradingfloor.gateway.app import order_entry_refusal
 
-        principal = principal_of(request)
-        refused = order_entry_refusal(platform, principal)
+        refused = await order_entry_refusal(platform, principal)
         if refused is not None:
             code, retry_after_s = refused
             retry = {"Retry-After": str(max(1, retry_after_s))}
