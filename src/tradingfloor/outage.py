@@ -124,8 +124,9 @@ class Outage:
         if self._down_since is None:
             self._down_since = now
             self._log.warning(
-                "%s is down (%r): calls fail at once, tried again every %.1f s",
+                "%s is down (%s: %s): calls fail at once, tried again every %.1f s",
                 self.name,
+                type(error).__qualname__,
                 error,
                 self.retry_s,
             )

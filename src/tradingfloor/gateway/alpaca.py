@@ -2,7 +2,8 @@
 (`TradingClient(key_id, secret, url_override=...)` with one of our API keys).
 
 Same engine, same checks as `/v1`: order entry needs the trade scope, the second factor and
-the rate limit; reads need the read scope. Refusals keep our stable codes: the HTTP status of
+the rate limit (a limiter whose Redis is down refuses: 503, code 5034, from the app's handler);
+reads need the read scope. Refusals keep our stable codes: the HTTP status of
 `errors.http_status` and a `{"code", "message"}` body, which the SDK raises as `APIError`.
 What Alpaca offers and we do not (notional and fractional orders, extended hours, bracket
 and other order classes, `opg`/`cls`) is refused with a 422 that names the field.

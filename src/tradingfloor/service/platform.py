@@ -369,8 +369,8 @@ class Platform:
             found.append(
                 f"read models failing at seq {self.projected_seq + 1} "
                 f"({self.projection_attempts_failed} attempts, retrying every "
-                f"{self._projection_retry_s(self.projection_attempts_failed):.1f} s "
-                f"at most): {failure!r}"
+                f"{self._projection_retry_s(self.projection_attempts_failed):.1f} s): "
+                f"{failure!r}"
             )
         return found
 
