@@ -2,7 +2,7 @@
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,16 @@ def redis_client() -> Iterator[Any]:
 
 
 @pytest.fixture
+async def async_redis(redis_client: Any) -> AsyncIterator[Any]:
+    """The asyncio client the Redis limiter uses (one per test: it belongs to its loop)."""
+    from tradingfloor.outage import redis_client as fail_fast_client
+
+    client = fail_fast_client(REDIS_URL, timeout_ms=2_000)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
 def redis_prefix(redis_client: Any) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards."""
     prefix = f"tf:test:{uuid.uuid4().hex}:"
@@ -64,7 +74,7 @@ def redis_prefix(redis_client: Any) -> Iterator[str]:
 def make_limiter(request: pytest.FixtureRequest) -> Factory:
     if request.param == "memory":
         return lambda limit, clock: MemoryRateLimiter(limit, clock)
-    client = request.getfixturevalue("redis_client")
+    client = request.getfixturevalue("async_redis")
     prefix = request.getfixturevalue("redis_prefix")
     return lambda limit, clock: RedisRateLimiter(client, limit, clock, key_prefix=prefix)
 
@@ -204,7 +214,7 @@ SCENARIOS = [
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_scenario(make_limiter: Factory, scenario: Scenario) -> None:
+async def test_scenario(make_limiter: Factory, scenario: Scenario) -> None:
     clock = FakeClock()
     limiter = make_limiter(scenario.limit, clock)
     latest_ms = 0.0
@@ -213,23 +223,23 @@ def test_scenario(make_limiter: Factory, scenario: Scenario) -> None:
     for step in scenario.steps:
         latest_ms = max(latest_ms, step.at_ms)  # time never runs backwards
         clock.set_ms(latest_ms)
-        decisions.append(limiter.check(step.user))
+        decisions.append(await limiter.check(step.user))
 
     assert decisions == [step.expected for step in scenario.steps]
 
 
-def test_ban_ends_with_a_full_bucket(make_limiter: Factory) -> None:
+async def test_ban_ends_with_a_full_bucket(make_limiter: Factory) -> None:
     limit = RateLimit(1, 2, strikes_max=2, strike_window_s=10, ban_s=5)
     clock = FakeClock()
     limiter = make_limiter(limit, clock)
     for _ in range(2):
-        assert limiter.check(7).allowed
-    assert limiter.check(7) == refuse(1)
-    assert limiter.check(7) == banned(5)
+        assert (await limiter.check(7)).allowed
+    assert await limiter.check(7) == refuse(1)
+    assert await limiter.check(7) == banned(5)
 
     clock.set_ms(5_000)
 
-    assert [limiter.check(7).allowed for _ in range(3)] == [True, True, False]
+    assert [(await limiter.check(7)).allowed for _ in range(3)] == [True, True, False]
 
 
 # --------------------------------------------------------------------------- same behaviour
@@ -248,8 +258,9 @@ def test_ban_ends_with_a_full_bucket(make_limiter: Factory) -> None:
     ban_s=st.integers(1, 5),
     steps=st.lists(st.tuples(st.integers(0, 1_500), st.integers(1, 3)), max_size=60),
 )
-def test_redis_decides_like_memory(
+async def test_redis_decides_like_memory(
     redis_client: Any,
+    async_redis: Any,
     rate_per_s: float,
     burst: int,
     strikes_max: int,
@@ -261,11 +272,11 @@ def test_redis_decides_like_memory(
     clock = FakeClock()
     prefix = f"tf:test:{uuid.uuid4().hex}:"
     memory = MemoryRateLimiter(limit, clock)
-    shared = RedisRateLimiter(redis_client, limit, clock, key_prefix=prefix)
+    shared = RedisRateLimiter(async_redis, limit, clock, key_prefix=prefix)
     try:
         for gap_ms, user in steps:
             clock.now_ns += gap_ms * 1_000_000
-            assert shared.check(user) == memory.check(user)
+            assert await shared.check(user) == await memory.check(user)
     finally:
         for key in redis_client.scan_iter(match=f"{prefix}*"):
             redis_client.delete(key)
@@ -274,45 +285,47 @@ def test_redis_decides_like_memory(
 # --------------------------------------------------------------------------- bounded memory
 
 
-def test_idle_buckets_are_forgotten() -> None:
+async def test_idle_buckets_are_forgotten() -> None:
     clock = FakeClock()
     limiter = MemoryRateLimiter(lenient(100, 5), clock, users_max=1_000)
 
     for user in range(500):
-        limiter.check(user)
+        await limiter.check(user)
         clock.now_ns += 1_000_000_000  # each user's bucket is full again a second later
 
     assert len(limiter) <= 3
 
 
-def test_busy_buckets_are_capped_at_users_max() -> None:
+async def test_busy_buckets_are_capped_at_users_max() -> None:
     clock = FakeClock()
     limiter = MemoryRateLimiter(lenient(1, 1), clock, users_max=50)
 
     for user in range(500):
-        limiter.check(user)  # all at the same instant: none idle
+        await limiter.check(user)  # all at the same instant: none idle
 
     assert len(limiter) == 50
-    assert limiter.check(499) == refuse(1)  # the most recent users are still remembered
+    assert await limiter.check(499) == refuse(1)  # the most recent users are still remembered
 
 
-def test_redis_keys_expire_once_idle(redis_client: Any, redis_prefix: str) -> None:
+async def test_redis_keys_expire_once_idle(
+    redis_client: Any, async_redis: Any, redis_prefix: str
+) -> None:
     clock = FakeClock()
     limiter = RedisRateLimiter(
-        redis_client, RateLimit(1, 1, 2, 10, 60), clock, key_prefix=redis_prefix
+        async_redis, RateLimit(1, 1, 2, 10, 60), clock, key_prefix=redis_prefix
     )
 
-    limiter.check(1)
+    await limiter.check(1)
     ttl_allowed_ms = redis_client.pttl(f"{redis_prefix}1")
-    limiter.check(1)
-    limiter.check(1)  # banned for 60 s
+    await limiter.check(1)
+    await limiter.check(1)  # banned for 60 s
     ttl_banned_ms = redis_client.pttl(f"{redis_prefix}1")
 
     assert 0 < ttl_allowed_ms <= 2_000  # the 1 s interval plus slack
     assert 60_000 < ttl_banned_ms <= 61_000
 
 
-def test_limits_come_from_settings() -> None:
+async def test_limits_come_from_settings() -> None:
     settings_ = load_settings(
         None,
         orders_per_second_max=5,
@@ -327,7 +340,10 @@ def test_limits_come_from_settings() -> None:
     assert (limit.rate_per_s, limit.burst, limit.strikes_max) == (5, 2, 9)
     assert (limit.interval_us, limit.tolerance_us) == (200_000, 200_000)
     assert isinstance(make_rate_limiter(settings_), MemoryRateLimiter)
-    assert isinstance(make_rate_limiter(shared_settings), RedisRateLimiter)
+    shared = make_rate_limiter(shared_settings)
+    assert isinstance(shared, RedisRateLimiter)
+    assert shared.outage.retry_s == shared_settings.redis_retry_s
+    await shared.close()
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 (`TradingClient(key_id, secret, url_override=...)` with one of our API keys).
 
 Same engine, same checks as `/v1`: order entry needs the trade scope, the second factor and
-the rate limit; reads need the read scope. Refusals keep our stable codes: the HTTP status of
+the rate limit (a limiter whose Redis is down refuses: 503, code 5034, from the app's handler);
+reads need the read scope. Refusals keep our stable codes: the HTTP status of
 `errors.http_status` and a `{"code", "message"}` body, which the SDK raises as `APIError`.
 What Alpaca offers and we do not (notional and fractional orders, extended hours, bracket
 and other order classes, `opg`/`cls`) is refused with a 422 that names the field.
@@ -84,12 +85,15 @@ def install(
         principal.require(Scope.READ)
         return principal
 
-    def trader(request: Request) -> Principal:
-        """Order entry: the trade scope, the second factor, and the rate limit (as /v1)."""
+    def authenticated(request: Request) -> Principal:
+        return principal_of(request)  # may read an API key from the database: in a thread
+
+    async def trader(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        """Order entry: the trade scope, the second factor, and the rate limit (as /v1;
+        Redis down is a 503 with code 5034, answered by the app's handler)."""
         from tradingfloor.gateway.app import order_entry_refusal
 
-        principal = principal_of(request)
-        refused = order_entry_refusal(platform, principal)
+        refused = await order_entry_refusal(platform, principal)
         if refused is not None:
             code, retry_after_s = refused
             retry = {"Retry-After": str(max(1, retry_after_s))}

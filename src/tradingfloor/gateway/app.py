@@ -5,6 +5,11 @@ it with msgspec and answer with msgspec-encoded bytes, skipping FastAPI's body a
 models (their schemas still appear in the OpenAPI document). Everything else uses FastAPI's
 conveniences. Routes are thin: authenticate, check scope and rate, turn the request into a
 command, await the durable answer, map it to a response.
+
+A dependency that is down is answered 503 with Retry-After and a code of its own, never a 500:
+5033 when the database cannot answer (the read models, or an API key not in the cache), 5034
+when the rate limiter's Redis cannot, which order entry fails closed on. Routes that need
+neither keep working.
 """
 
 import asyncio
@@ -20,7 +25,8 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tradingfloor.domain.commands import (
@@ -51,6 +57,7 @@ from tradingfloor.gateway.orders import (
     replace_command,
     replaced_answer,
 )
+from tradingfloor.gateway.ratelimit import RateLimiterUnavailable
 from tradingfloor.gateway.schemas import (
     DECODE_ERRORS,
     ErrorBody,
@@ -58,7 +65,7 @@ from tradingfloor.gateway.schemas import (
     OrderView,
     ReplaceRequest,
 )
-from tradingfloor.service.platform import Platform
+from tradingfloor.service.platform import Platform, ReadModelsUnavailable
 from tradingfloor.service.sequencer import (
     InvalidCommand,
     JournalUnavailable,
@@ -126,13 +133,14 @@ def _malformed(error: Exception, field: str | None = None) -> Response:
     return _error(MALFORMED, text, 422, field=field)
 
 
-def order_entry_refusal(
+async def order_entry_refusal(
     platform: Platform, principal: Principal
 ) -> tuple[AuthErrorCode, int] | None:
     """Whether `principal` may enter an order now: raises `AuthError` without the trade scope
-    or the second factor; returns (code, seconds to wait) when the rate limit refuses."""
+    or the second factor, `RateLimiterUnavailable` when the limit cannot be checked; returns
+    (code, seconds to wait) when the rate limit refuses."""
     principal.require(Scope.TRADE, mfa=True)
-    decision = platform.limiter.check(str(principal.user_id))
+    decision = await platform.limiter.check(str(principal.user_id))
     if decision.allowed:
         return None
     metrics.rate_limited.inc()
@@ -248,6 +256,28 @@ def create_app(platform: Platform) -> FastAPI:
     async def _stopped(_request: Request, _error_: SequencerStopped) -> Response:
         return _json({"code": 5031, "message": "not taking commands"}, 503)
 
+    @app.exception_handler(ReadModelsUnavailable)
+    async def _read_models_failing(_request: Request, error: ReadModelsUnavailable) -> Response:
+        metrics.unavailable.labels("read_models").inc()
+        body = {"code": 5033, "message": "read models unavailable: retry"}
+        return _json(body, 503, {"Retry-After": str(error.retry_after_s)})
+
+    # The database cannot answer (down, restarting, a connection dropped, the pool
+    # exhausted): a read model or an API key not cached. Other database errors are bugs.
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_unavailable(_request: Request, _error_: Exception) -> Response:
+        metrics.unavailable.labels("database").inc()
+        body = {"code": 5033, "message": "read models unavailable: retry"}
+        return _json(body, 503, {"Retry-After": "1"})
+
+    @app.exception_handler(RateLimiterUnavailable)
+    async def _limiter_unavailable(_request: Request, error: RateLimiterUnavailable) -> Response:
+        metrics.unavailable.labels("rate_limiter").inc()
+        body = {"code": 5034, "message": "rate limiter unavailable: retry"}
+        return _json(body, 503, {"Retry-After": str(error.retry_after_s)})
+
     # ------------------------------------------------------------------ auth
 
     def principal_of(request: Request) -> Principal:
@@ -274,10 +304,10 @@ def create_app(platform: Platform) -> FastAPI:
         principal.require(Scope.ADMIN, mfa=True, role=Role.ADMIN)
         return principal
 
-    def trader(request: Request) -> Principal:
+    async def trader(request: Request) -> Principal:
         """Order entry: the trade scope, the second factor, and the rate limit."""
         principal = principal_of(request)
-        refused = order_entry_refusal(platform, principal)
+        refused = await order_entry_refusal(platform, principal)
         if refused is not None:
             raise RateLimited(*refused)
         return principal
@@ -311,7 +341,7 @@ def create_app(platform: Platform) -> FastAPI:
         """Place an order. Answered once it is durable, with its status after matching; a
         retry with the same client_order_id returns the first answer."""
         started = time.perf_counter()
-        principal = trader(request)
+        principal = await trader(request)
         try:
             order = _order_decoder.decode(await request.body())
         except DECODE_ERRORS as error:
@@ -370,7 +400,7 @@ def create_app(platform: Platform) -> FastAPI:
     @app.delete("/v1/orders/{order_id}", tags=["orders"], responses=_error_responses())
     async def cancel_order(order_id: str, request: Request) -> Response:
         """Cancel what is left of a live order of yours."""
-        principal = trader(request)
+        principal = await trader(request)
         number = _order_number(order_id)
         symbol = platform.live_symbol_of(number)
         if symbol is None:
@@ -393,7 +423,7 @@ def create_app(platform: Platform) -> FastAPI:
     async def replace_order(order_id: str, request: Request) -> Response:
         """Replace a live order's quantity, limit or stop price: it gets a new id, and keeps
         its time priority only when the quantity goes down at the same price."""
-        principal = trader(request)
+        principal = await trader(request)
         number = _order_number(order_id)
         try:
             replace = _replace_decoder.decode(await request.body())

@@ -1,4 +1,5 @@
-"""Prometheus metrics: ack and matching latency, fills, rejects by reason, journal batches."""
+"""Prometheus metrics: ack and matching latency, fills, rejects by reason, journal batches,
+and the failures of the dependencies (read-model projection, Redis) with the 503s they cause."""
 
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,23 @@ journal_batch = Histogram(
     "tradingfloor_journal_batch_commands",
     "Commands per journal write (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+    registry=registry,
+)
+projection_failures = Counter(
+    "tradingfloor_projection_failures_total",
+    "Failed attempts to project into the read models (each is retried with backoff)",
+    registry=registry,
+)
+redis_failures = Counter(
+    "tradingfloor_redis_failures_total",
+    "Redis calls that failed or timed out, by use (rate_limits, marketdata_cache)",
+    ["use"],
+    registry=registry,
+)
+unavailable = Counter(
+    "tradingfloor_unavailable_total",
+    "Requests answered 503 because a dependency is down, by dependency",
+    ["dependency"],
     registry=registry,
 )
 last_seq = Gauge("tradingfloor_last_seq", "The engine's last sequence number", registry=registry)

@@ -14,7 +14,16 @@ time left as Retry-After, and costs nothing. When a ban ends the user starts afr
 Two implementations behave the same, step for step (the tests share one table):
 `MemoryRateLimiter` for one gateway, `RedisRateLimiter` for gateways sharing a limit (one Lua
 script per check: atomic, one round trip). Times are integer microseconds inside both, so the
-Lua side's doubles stay exact (2**53 µs is 285 years).
+Lua side's doubles stay exact (2**53 µs is 285 years). `check` is a coroutine for both; the
+memory one never awaits anything.
+
+Redis may fail: the Redis limiter talks to it through the asyncio client, never blocking the
+event loop, with a timeout on connecting and on each command (`redis_timeout_ms`). A failed or
+timed-out check raises `RateLimiterUnavailable`, and for `redis_retry_s` after it every check
+fails at once without trying Redis (`tradingfloor.outage.Outage`), then one check probes it:
+a dead Redis costs a request nothing, and the limiter is back by itself once Redis is. Order
+entry fails closed on it (HTTP 503, code 5034): without a limit, one client could flood the
+engine.
 
 Both stay bounded: a user whose state is no different from a fresh one (bucket full, no ban,
 no strike in an open window) is forgotten, by eviction in memory and by key expiry in Redis.
@@ -25,10 +34,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tradingfloor.outage import Outage, Unavailable
 
 if TYPE_CHECKING:
-    import redis
+    import redis.asyncio
 
     from tradingfloor.config import Settings
 
@@ -87,9 +98,19 @@ class RateLimit:
 
 
 class RateLimiter(Protocol):
-    def check(self, user_id: int | str) -> Decision:
-        """Count one request of `user_id` and say whether it may go ahead."""
+    async def check(self, user_id: int | str) -> Decision:
+        """Count one request of `user_id` and say whether it may go ahead; raises
+        `RateLimiterUnavailable` when it cannot tell (its store is down)."""
         ...
+
+
+class RateLimiterUnavailable(Exception):
+    """The limiter's store (Redis) is down: the request is refused, to retry after
+    `retry_after_s`."""
+
+    def __init__(self, retry_after_s: int, cause: BaseException | None = None) -> None:
+        super().__init__(f"rate limiter unavailable: {cause!r}")
+        self.retry_after_s = retry_after_s
 
 
 def _seconds_up(duration_us: int) -> int:
@@ -130,7 +151,11 @@ class MemoryRateLimiter:
         """Buckets held now."""
         return len(self._buckets)
 
-    def check(self, user_id: int | str) -> Decision:
+    async def check(self, user_id: int | str) -> Decision:
+        return self.decide(user_id)
+
+    def decide(self, user_id: int | str) -> Decision:
+        """`check` without the coroutine: the same count, the same answer."""
         now_us = self._clock() // 1000
         key = str(user_id)
         with self._lock:
@@ -236,21 +261,24 @@ class RedisRateLimiter:
     """Buckets in Redis, shared by every gateway using the same `key_prefix`.
 
     Time comes from each gateway's `clock` (hosts keep it with NTP; skew between gateways
-    shifts a user's limit by at most the skew). A Redis error propagates: the caller chooses
-    to fail open (serve without a limit) or closed.
+    shifts a user's limit by at most the skew). `client` should fail fast (see
+    `tradingfloor.outage.redis_client`); a failure raises `RateLimiterUnavailable` and starts
+    an outage of `outage.retry_s` during which checks fail at once.
     """
 
     def __init__(
         self,
-        client: "redis.Redis",
+        client: "redis.asyncio.Redis",
         limit: RateLimit,
         clock: Callable[[], int] = time.time_ns,
         key_prefix: str = "tf:ratelimit:",
+        outage: Outage | None = None,
     ) -> None:
         self._client = client
         self._limit = limit
         self._clock = clock
         self._key_prefix = key_prefix
+        self.outage = outage or Outage("Redis (rate limits)", 1.0)
         self._script = client.register_script(_CHECK_SCRIPT)
         self._arguments = (
             limit.interval_us,
@@ -260,23 +288,37 @@ class RedisRateLimiter:
             limit.ban_s * US_PER_S,
         )
 
-    def check(self, user_id: int | str) -> Decision:
+    async def check(self, user_id: int | str) -> Decision:
         now_us = self._clock() // 1000
-        allowed, wait_us, banned = self._script(
-            keys=[f"{self._key_prefix}{user_id}"], args=[now_us, *self._arguments]
-        )
+        keys, args = [f"{self._key_prefix}{user_id}"], [now_us, *self._arguments]
+
+        async def run() -> Any:
+            return await self._script(keys=keys, args=args)
+
+        try:
+            allowed, wait_us, banned = await self.outage.call(run)
+        except Unavailable as error:
+            raise RateLimiterUnavailable(error.retry_after_s, error.cause) from error
         if allowed:
             return ALLOWED
         return Decision(False, _seconds_up(int(wait_us)), banned=bool(banned))
 
+    async def close(self) -> None:
+        await self._client.aclose()
+
 
 def make_rate_limiter(
-    settings: "Settings", clock: Callable[[], int] = time.time_ns
+    settings: "Settings",
+    clock: Callable[[], int] = time.time_ns,
+    on_failure: Callable[[], None] | None = None,
 ) -> MemoryRateLimiter | RedisRateLimiter:
-    """The order-entry limiter of `settings`: in Redis when `redis_url` is set, else here."""
+    """The order-entry limiter of `settings`: in Redis when `redis_url` is set, else here.
+    `on_failure` is called once per failed Redis call (a metric)."""
     limit = RateLimit.for_orders(settings)
     if settings.redis_url is None:
         return MemoryRateLimiter(limit, clock, users_max=settings.rate_limit_users_max)
-    import redis
+    from tradingfloor.outage import redis_client
 
-    return RedisRateLimiter(redis.Redis.from_url(settings.redis_url), limit, clock)
+    outage = Outage("Redis (rate limits)", settings.redis_retry_s, on_failure=on_failure)
+    client = redis_client(settings.redis_url, settings.redis_timeout_ms)
+    return RedisRateLimiter(client, limit, clock, outage=outage)

@@ -4,5 +4,6 @@
 marks symbols dirty and appends trades) and flushes conflated updates per client tier;
 `bars.BarBook` keeps OHLCV bars per symbol and timeframe; `cache.RedisMarketDataCache` publishes
 the latest quote and book per symbol to Redis for other processes. This package imports only
-`domain`: the order books it reads are passed in as plain views (see `hub.BookView`).
+`domain` (and `tradingfloor.outage`, the cache's fail-fast Redis client): the order books it
+reads are passed in as plain views (see `hub.BookView`).
 """

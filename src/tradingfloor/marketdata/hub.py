@@ -17,6 +17,12 @@ snapshot carries the number of the last message published before it, so the next
 `seq + 1`. A client that sees a jump has missed messages (its outbox conflated an update it had
 not sent yet) and should re-subscribe for a fresh snapshot.
 
+The Redis cache (`cache.RedisMarketDataCache`, optional) is written from the pro flush in a
+task of its own, at most one in flight: a flush never waits for Redis. While a write is in
+flight the next states pile up per symbol (the latest wins) for the write after it; entries a
+failed write could not store are kept the same way, so the cache is whole again as soon as
+Redis is back.
+
 Slow clients: each client has a control queue (acks, snapshots, errors; at most
 `control_messages_max`) and a conflated outbox holding at most one message per (symbol,
 channel) it subscribes to. A sender task per client writes everything pending as one frame (a
@@ -231,6 +237,7 @@ class MarketDataHub:
         self.failure: BaseException | None = None
         self._cache_pending: dict[str, tuple[bytes, bytes]] = {}
         self._cache_task: asyncio.Task[None] | None = None
+        self._cache_broken = False
         self._cache_refreshed = 0.0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -495,9 +502,16 @@ class MarketDataHub:
         if self.cache is None:
             return
         try:
-            await self.cache.write(entries)
-        except Exception as error:  # best effort: stale entries expire by their TTL
-            log.warning("market data cache write failed: %s", error)
+            written = await self.cache.write(entries)
+        except Exception:  # a bug of the cache (an outage returns False): say it once
+            if not self._cache_broken:
+                log.exception("market data cache write failed")
+            self._cache_broken = True
+            return
+        self._cache_broken = False
+        if not written:  # Redis is down: keep them for the next write, unless newer came
+            for symbol, entry in entries.items():
+                self._cache_pending.setdefault(symbol, entry)
 
     # ------------------------------------------------------------------ lifecycle
 

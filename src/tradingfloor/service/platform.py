@@ -5,10 +5,22 @@ migrates the database, catches the read models up from the event log, and from t
 every applied batch to the projector on a worker thread. The gateway answers an order after the
 node has made it durable; a client's reads wait until the read models have reached the last
 sequence number that client was answered with (read your writes).
+
+The database may fail (a dropped connection, a restart, an outage) while the node goes on. A
+failed projection is retried, after 0.1 s, then a wait that doubles up to
+`projector_retry_max_s`, for as long as it takes: nothing stops the read models for good. A
+retry drops the batches queued in memory and projects from the node's event log what the read
+models lack (after their own `last_seq`, up to the log's end at that moment), then goes back to
+the batches queued since, which follow it with no gap and no repeat. Each failed attempt is
+logged once with its number and counted (`tradingfloor_projection_failures_total`); while the
+projection fails, `/readyz` says not ready and a read that would have to wait for it is
+refused at once (`ReadModelsUnavailable`, HTTP 503) rather than left to time out.
 """
 
 import asyncio
+import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -36,6 +48,17 @@ tape_trades_max = 1_000
 """Recent trades kept per symbol for `GET /v1/trades/{symbol}`."""
 read_wait_s_max = 5.0
 """How long a read waits for the read models to reach the caller's last answer."""
+projection_retry_first_s = 0.1
+"""The wait after a projection's first failure; it doubles up to `projector_retry_max_s`."""
+
+
+class ReadModelsUnavailable(Exception):
+    """The read models cannot answer now (their projection is failing): retry after
+    `retry_after_s`."""
+
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(f"read models unavailable: {reason}")
+        self.retry_after_s = retry_after_s
 
 
 @dataclass
@@ -57,7 +80,13 @@ class Platform:
     _projected: asyncio.Condition = field(default_factory=asyncio.Condition)
     _projector_task: asyncio.Task[None] | None = None
     _stopping: bool = False
+    _stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     projection_failure: BaseException | None = None
+    """The last error of a projection that is failing now (None once it works again)."""
+    projection_attempts_failed: int = 0
+    """Failed attempts in a row of the current projection failure."""
+    _projection_retry_at: float = 0.0
+    """When the failing projection is tried again (time.monotonic)."""
     tape: dict[str, deque[TradeExecuted]] = field(default_factory=dict)
     marketdata_settings: MarketDataSettings = field(default_factory=MarketDataSettings)
     marketdata: MarketDataHub = field(init=False)
@@ -72,7 +101,9 @@ class Platform:
         await asyncio.to_thread(upgrade, settings.database_url)
         self.store = make_engine(settings.database_url)
         self.auth = AuthService(self.store, settings, clock=self.clock)
-        self.limiter = make_rate_limiter(settings, self.clock)
+        self.limiter = make_rate_limiter(
+            settings, self.clock, metrics.redis_failures.labels("rate_limits").inc
+        )
         self.projector = Projector(self.store)
         self.node = Node(
             NodeSettings(
@@ -117,23 +148,48 @@ class Platform:
             wanted = max(wanted, self.last_answer.get(account, 0))
         if self.projected_seq >= wanted:
             return
+        self._refuse_reads_while_failing()
         async with self._projected:
             await asyncio.wait_for(
-                self._projected.wait_for(lambda: self.projected_seq >= wanted), read_wait_s_max
+                self._projected.wait_for(
+                    lambda: self.projected_seq >= wanted or self.projection_failure is not None
+                ),
+                read_wait_s_max,
             )
+        if self.projected_seq < wanted:
+            self._refuse_reads_while_failing()
+
+    def _refuse_reads_while_failing(self) -> None:
+        failure = self.projection_failure
+        if failure is None:
+            return
+        retry_after_s = max(1, math.ceil(self._projection_retry_at - time.monotonic()))
+        raise ReadModelsUnavailable(f"projection failing: {failure!r}", retry_after_s)
 
     async def _catch_up(self) -> None:
         """Project what the event log holds beyond the read models (after a restart)."""
+        start = await asyncio.to_thread(self.projector.last_seq)
+        await self._project_log(start + 1, self.node.events.last_seq)
+        self.projected_seq = max(self.projected_seq, start)
+
+    async def _project_log(self, start: int, end: int) -> None:
+        """Project the event log's commands from seq `start` to `end`, a batch at a time."""
         batch: list[tuple[int, int, list[Event]]] = []
-        start = self.projector.last_seq() + 1
-        for seq, ts, events in self.node.events.read(start):
-            batch.append((seq, ts, events))
+        for command in self.node.events.read(start):
+            if command[0] > end:
+                break
+            batch.append(command)
             if len(batch) >= projection_batch_max:
-                await asyncio.to_thread(self.projector.apply, batch)
+                await self._apply(batch)
                 batch = []
         if batch:
-            await asyncio.to_thread(self.projector.apply, batch)
-        self.projected_seq = self.projector.last_seq()
+            await self._apply(batch)
+
+    async def _apply(self, batch: list[tuple[int, int, list[Event]]]) -> None:
+        await asyncio.to_thread(self.projector.apply, batch)
+        async with self._projected:
+            self.projected_seq = max(self.projected_seq, batch[-1][0])
+            self._projected.notify_all()
 
     def _market_data_hub(self) -> MarketDataHub:
         """Quotes, trades, depth and bars for subscribers; with `redis_url`, the latest
@@ -142,9 +198,19 @@ class Platform:
         market = self.marketdata_settings
         if self.settings.redis_url:
             from tradingfloor.marketdata.cache import RedisMarketDataCache
+            from tradingfloor.outage import Outage
 
+            outage = Outage(
+                "Redis (market data cache)",
+                self.settings.redis_retry_s,
+                on_failure=metrics.redis_failures.labels("marketdata_cache").inc,
+            )
             cache = RedisMarketDataCache(
-                self.settings.redis_url, market.cache_prefix, market.cache_ttl_ms
+                self.settings.redis_url,
+                market.cache_prefix,
+                market.cache_ttl_ms,
+                timeout_ms=self.settings.redis_timeout_ms,
+                outage=outage,
             )
         return MarketDataHub(
             lambda symbol: self.engine.books.get(symbol),
@@ -304,30 +370,105 @@ class Platform:
         if sequencer is None or sequencer.failure is not None or sequencer.done.is_set():
             found.append("the sequencer is not running")
         found.extend(self.node.problems())  # a full disk: the journal or the event log
-        if self.projection_failure is not None:
-            found.append(f"read models stopped: {self.projection_failure}")
+        failure = self.projection_failure
+        if failure is not None:
+            found.append(
+                f"read models failing at seq {self.projected_seq + 1} "
+                f"({self.projection_attempts_failed} attempts, retrying every "
+                f"{self._projection_retry_s(self.projection_attempts_failed):.1f} s): "
+                f"{failure!r}"
+            )
         return found
 
     async def _project(self) -> None:
-        """Feed applied batches to the projector, off the event loop, in order."""
+        """Feed applied batches to the projector, off the event loop, in order; after a
+        failure, retry with backoff from the read models' own last seq (see the module)."""
+        failing = False
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._pending:
-                batch: list[tuple[int, int, list[Event]]] = []
-                while self._pending and len(batch) < projection_batch_max:
-                    batch.extend((r.seq, r.ts, r.events) for r in self._pending.popleft())
-                try:
-                    await asyncio.to_thread(self.projector.apply, batch)
-                except Exception as error:  # the read models stop; the node goes on
-                    self.projection_failure = error
-                    log.exception("read model projection failed", extra={"seq": batch[0][0]})
+            try:
+                if failing:
+                    await self._resume_from_event_log()
+                await self._project_pending()
+            except Exception as error:  # retried: the read models never stop for good
+                failing = True
+                delay_s = await self._projection_failed(error)
+                if self._stopping:
+                    log.warning(
+                        "read models left at seq %d: the next start catches them up",
+                        self.projected_seq,
+                    )
                     return
-                async with self._projected:
-                    self.projected_seq = batch[-1][0]
-                    self._projected.notify_all()
-            if self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), delay_s)
+                self._wakeup.set()
+                continue
+            if failing:
+                failing = False
+                self._projection_recovered()
+            if self._stopping:  # the node stopped first: nothing more will come
                 return
+
+    async def _project_pending(self) -> None:
+        while self._pending:
+            batch: list[tuple[int, int, list[Event]]] = []
+            while self._pending and len(batch) < projection_batch_max:
+                batch.extend((r.seq, r.ts, r.events) for r in self._pending.popleft())
+            await self._apply(batch)
+
+    async def _resume_from_event_log(self) -> None:
+        """Drop what is queued in memory and project from the event log what the read models
+        lack, up to the log's end now: the batches queued from now on continue it (the event
+        log is appended before this platform's batch listener runs, in the same call)."""
+        self._pending.clear()
+        end = self.node.events.last_seq
+        start = await asyncio.to_thread(self.projector.last_seq)
+        async with self._projected:
+            self.projected_seq = max(self.projected_seq, start)
+        await self._project_log(start + 1, end)
+
+    def _projection_retry_s(self, attempts_failed: int) -> float:
+        """The wait after `attempts_failed` failed attempts in a row: doubling, capped."""
+        exponent = min(attempts_failed - 1, 32)  # no float overflow however long it fails
+        return float(
+            min(projection_retry_first_s * 2**exponent, self.settings.projector_retry_max_s)
+        )
+
+    async def _projection_failed(self, error: Exception) -> float:
+        """Record, log and count one failed attempt; wake the readers waiting for it (they
+        are refused); returns how long to wait before the next attempt."""
+        self._pending.clear()  # the event log has them: the retry reads them from there
+        self.projection_attempts_failed += 1
+        attempt = self.projection_attempts_failed
+        delay_s = self._projection_retry_s(attempt)
+        self._projection_retry_at = time.monotonic() + delay_s
+        self.projection_failure = error
+        metrics.projection_failures.inc()
+        capped = delay_s >= self.settings.projector_retry_max_s
+        message = "read model projection failed at seq %d (attempt %d), retrying in %.1f s%s"
+        arguments = (
+            self.projected_seq + 1,
+            attempt,
+            delay_s,
+            " (the longest wait: it keeps failing)" if capped else "",
+        )
+        if attempt == 1:
+            log.exception(message, *arguments)
+        else:
+            log.warning(message + ": %r", *arguments, error)
+        async with self._projected:
+            self._projected.notify_all()
+        return delay_s
+
+    def _projection_recovered(self) -> None:
+        log.warning(
+            "read models projecting again at seq %d after %d failed attempts",
+            self.projected_seq,
+            self.projection_attempts_failed,
+        )
+        self.projection_failure = None
+        self.projection_attempts_failed = 0
 
     async def stop(self) -> None:
         """Stop taking commands, finish projecting what was applied, close everything."""
@@ -335,7 +476,10 @@ class Platform:
         if hasattr(self, "marketdata"):
             await self.marketdata.stop()
         self._stopping = True
+        self._stop_requested.set()
         self._wakeup.set()
         if self._projector_task is not None:
             await self._projector_task
+        if isinstance(self.limiter, RedisRateLimiter):
+            await self.limiter.close()
         self.store.dispose()
