@@ -232,7 +232,11 @@ async def test_killed_database_connections_under_load_lose_nothing(
 async def test_an_unreachable_database_refuses_reads_not_orders_and_catches_up(
     tmp_path: Path, database: Database
 ) -> None:
-    async with served(tmp_path / "data", database.url, api_key_cache_ttl_s=3_600) as api:
+    token = "operator-token-" + "x" * 16
+    operator = {"Authorization": f"Bearer {token}"}
+    async with served(
+        tmp_path / "data", database.url, api_key_cache_ttl_s=3_600, metrics_token=token
+    ) as api:
         await api.symbol("XYZ", "100")
         alice = await api.trader("alice")
         placed = await api.client.post("/v1/orders", json=buy("first"), headers=alice)
@@ -260,8 +264,10 @@ async def test_an_unreachable_database_refuses_reads_not_orders_and_catches_up(
             api.client.post("/v2/orders", json={**buy(), "qty": "1"}, headers=alice)
         )
         assert order_v2.status_code == 200, order_v2.text
-        ready = await prompt(api.client.get("/readyz"))
+        ready = await prompt(api.client.get("/readyz", headers=operator))
         assert ready.status_code == 503 and "read models failing" in ready.text
+        public = await prompt(api.client.get("/readyz"))
+        assert public.json() == {"status": "not ready"}  # no internals for the public
         assert (await prompt(api.client.get("/healthz"))).status_code == 200
         assert api.platform.engine.last_seq == seq_before + 4  # the node went on
 

@@ -716,7 +716,7 @@ async def test_over_http_a_200_is_journaled_a_5036_is_not_and_orders_resume(
             else:
                 assert answer.status_code == 200, answer.text
         assert refusals == 5 and 200 in answered.values()
-        ready = await api.client.get("/readyz")
+        ready = await api.client.get("/readyz", headers=api.admin)
         assert ready.status_code == 503
         assert any("journal" in problem for problem in ready.json()["problems"])
 

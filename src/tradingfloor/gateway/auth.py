@@ -849,6 +849,8 @@ class AuthService:
             hashlib.sha256(secret.encode()).digest(), entry.secret_digest
         ):
             raise AuthError(AuthErrorCode.INVALID_CREDENTIALS)
+        if self._blocked_accounts and entry.principal.account_id in self._blocked_accounts:
+            raise AuthError(AuthErrorCode.ACCOUNT_BLOCKED)
         return entry.principal
 
     def revoke_api_key(self, key_id: str, user_id: int | None = None, source: str = "") -> None:
