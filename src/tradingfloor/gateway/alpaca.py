@@ -205,7 +205,7 @@ def install(
         rows.sort(key=lambda row: row.order_id, reverse=direction == "desc")
         return _json([order_json(row) for row in rows[:limit]])
 
-    @app.delete("/v2/orders", tags=["alpaca"])
+    @app.delete("/v2/orders", tags=["alpaca"], status_code=207)
     async def cancel_orders(principal: Trader) -> Response:
         """Cancel every open order of yours: 207 with each order's own status."""
         account = principal.account_id

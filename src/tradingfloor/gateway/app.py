@@ -50,6 +50,12 @@ from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca, alpaca_stream, auth_routes, metrics, streams
 from tradingfloor.gateway.auth import AuthError, AuthErrorCode, Principal, Role, Scope
 from tradingfloor.gateway.errors import http_status, public_reason
+from tradingfloor.gateway.openapi import (
+    ERROR_RESPONSES,
+    body_schema,
+    install_openapi,
+    order_responses,
+)
 from tradingfloor.gateway.orders import (
     RequestError,
     answer_of,
@@ -60,9 +66,7 @@ from tradingfloor.gateway.orders import (
 from tradingfloor.gateway.ratelimit import RateLimiterUnavailable
 from tradingfloor.gateway.schemas import (
     DECODE_ERRORS,
-    ErrorBody,
     OrderRequest,
-    OrderView,
     ReplaceRequest,
 )
 from tradingfloor.service.platform import Platform, ReadModelsUnavailable
@@ -334,8 +338,8 @@ def create_app(platform: Platform) -> FastAPI:
     @app.post(
         "/v1/orders",
         tags=["orders"],
-        openapi_extra=_body_schema("OrderRequest"),
-        responses=_order_responses(),
+        openapi_extra=body_schema("OrderRequest"),
+        responses=order_responses(),
     )
     async def place_order(request: Request) -> Response:
         """Place an order. Answered once it is durable, with its status after matching; a
@@ -397,7 +401,7 @@ def create_app(platform: Platform) -> FastAPI:
         metrics.ack_seconds.labels(order.symbol).observe(time.perf_counter() - started)
         return Response(body, status, media_type="application/json")
 
-    @app.delete("/v1/orders/{order_id}", tags=["orders"], responses=_error_responses())
+    @app.delete("/v1/orders/{order_id}", tags=["orders"], responses=ERROR_RESPONSES)
     async def cancel_order(order_id: str, request: Request) -> Response:
         """Cancel what is left of a live order of yours."""
         principal = await trader(request)
@@ -417,8 +421,8 @@ def create_app(platform: Platform) -> FastAPI:
     @app.patch(
         "/v1/orders/{order_id}",
         tags=["orders"],
-        openapi_extra=_body_schema("ReplaceRequest"),
-        responses=_order_responses(),
+        openapi_extra=body_schema("ReplaceRequest"),
+        responses=order_responses(),
     )
     async def replace_order(order_id: str, request: Request) -> Response:
         """Replace a live order's quantity, limit or stop price: it gets a new id, and keeps
@@ -452,7 +456,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     # ------------------------------------------------------------------ reads
 
-    @app.get("/v1/orders/{order_id}", tags=["orders"], responses=_order_responses())
+    @app.get("/v1/orders/{order_id}", tags=["orders"], responses=order_responses())
     async def get_order(order_id: str, principal: Reader) -> Response:
         """One of your orders (another account's is 404)."""
         view = await platform.order_view(_order_number(order_id), principal.account_id)
@@ -631,7 +635,7 @@ def create_app(platform: Platform) -> FastAPI:
     streams.install(app, platform, principal_of)
     alpaca.install(app, platform, principal_of)
     alpaca_stream.install(app, platform)
-    _install_openapi(app)
+    install_openapi(app)
     app.add_middleware(OrderEntryFastPath, place_order=place_order, app_handlers=app)
     return app
 
@@ -702,57 +706,3 @@ def _time_ns(text: str | None, field: str) -> int | None:
 
 def _event_json(event: Event) -> Any:
     return msgspec.to_builtins(event)
-
-
-_SCHEMAS = msgspec.json.schema_components(
-    [OrderRequest, ReplaceRequest, OrderView, ErrorBody],
-    ref_template="#/components/schemas/{name}",
-)[1]
-
-
-def _body_schema(name: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
-        }
-    }
-
-
-def _order_responses() -> dict[int | str, dict[str, Any]]:
-    view = {
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderView"}}}
-    }
-    return {200: {"description": "The order after its command", **view}, **_error_responses()}
-
-
-def _error_responses() -> dict[int | str, dict[str, Any]]:
-    error = {
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    }
-    return {
-        status: {"description": text, **error}
-        for status, text in (
-            (401, "not authenticated"),
-            (403, "not allowed (account, scope, funds)"),
-            (404, "no such order or symbol (or not yours)"),
-            (409, "the market's state forbids it now (halt)"),
-            (422, "malformed or refused by validation"),
-            (429, "rate limited"),
-        )
-    }
-
-
-def _install_openapi(app: FastAPI) -> None:
-    """Add the msgspec schemas of the hot routes to FastAPI's generated document."""
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = original()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(_SCHEMAS)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
