@@ -3,6 +3,7 @@ another account's order is a missing one; a refused client order id is refused a
 WebSocket that never authenticates is closed; demo restarts reuse their logins."""
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -74,6 +75,24 @@ async def test_a_trade_stream_that_never_authenticates_is_closed(tmp_path: Path)
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await socket.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_a_trade_stream_sent_garbage_answers_it_and_stays_up(tmp_path: Path) -> None:
+    async with served(tmp_path / "data") as api:
+        await api.symbol()
+        alice = await api.trader("alice")
+        url = str(api.client.base_url).replace("http", "ws") + "/stream"
+        for garbage in ("[" * 100_000, b"\xff\xfe", '{"action": "authenticate", "data": 7}'):
+            async with websockets.connect(url) as socket:
+                await socket.send(garbage)
+                async with asyncio.timeout(10):
+                    answer = await socket.recv()
+                assert '"unauthorized"' in str(answer)
+        async with websockets.connect(url) as socket:  # and it still serves a real client
+            auth = {"key_id": alice["X-API-Key-Id"], "secret_key": alice["X-API-Secret"]}
+            await socket.send(json.dumps({"action": "authenticate", "data": auth}))
+            async with asyncio.timeout(10):
+                assert '"authorized"' in str(await socket.recv())
 
 
 def test_demo_restarts_reuse_their_logins_and_replace_a_revoked_key(tmp_path: Path) -> None:

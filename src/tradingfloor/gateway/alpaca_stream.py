@@ -253,7 +253,7 @@ async def _receive(websocket: WebSocket) -> Any:
         text = message["bytes"].decode("utf-8", "replace")
     try:
         return json.loads(text or "")
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return None
 
 
