@@ -147,13 +147,15 @@ async def fund_demo_traders(
         connection.close()
 
 
-async def _drive(
+async def drive(
     port: int,
     logins: dict[str, tuple[str, str, str]],
     connections: int,
     seconds: float,
     symbol: str,
 ) -> ApiBenchResult:
+    """Fund the demo's traders, then send orders from `connections` connections for
+    `seconds`: the acks' latencies, statuses and outcomes."""
     await fund_demo_traders(port, logins, symbol)
     # Buyers and sellers at overlapping prices around the demo's $150, mostly IOC (one in eight
     # GTC, so the book grows only slowly): many orders trade.
@@ -216,7 +218,7 @@ def run(connections: int = 64, seconds: float = 10.0, symbol: str = "ACME") -> A
     with tempfile.TemporaryDirectory(prefix="tf-bench-api-") as directory:
         process, port, logins = start_server(Path(directory) / "data")
         try:
-            return asyncio.run(_drive(port, logins, connections, seconds, symbol))
+            return asyncio.run(drive(port, logins, connections, seconds, symbol))
         finally:
             process.send_signal(signal.SIGINT)
             try:

@@ -317,6 +317,43 @@ def api(
         console.print(f"refused: {refused}")
 
 
+@bench_app.command("signin")
+def signin(
+    connections: Annotated[int, typer.Option(help="Order connections, one order each.")] = 8,
+    seconds: Annotated[float, typer.Option(help="How long each run sends orders.")] = 10.0,
+    flood_connections: Annotated[int, typer.Option(help="Connections of the sign-in flood.")] = 32,
+) -> None:
+    """Other users' order acks while sign-ins are flooded with wrong passwords, from one
+    source address and from sources that rotate when blocked (a separate process)."""
+    from tradingfloor.bench import signin as bench
+
+    with console.status(f"serving; three runs of {seconds:.0f} s"):
+        runs = bench.run(connections, seconds, flood_connections)
+    table = Table(
+        title=f"bench signin: {connections} order connections, "
+        f"{flood_connections} flood connections, fsync on"
+    )
+    for column in ("flood", "orders/s", "ack p50 ms", "p99 ms", "p99.9 ms", "flood answers/s"):
+        table.add_column(column, justify="right")
+    for run in runs:
+        acks = run.acks
+        flood = ", ".join(
+            f"{status}: {count / acks.seconds:,.0f}"
+            for status, count in sorted(run.flood_answers.items())
+        )
+        if run.sources_used > 1:
+            flood += f" ({run.sources_used} sources)"
+        table.add_row(
+            run.label,
+            f"{acks.orders_per_second:,.0f}",
+            f"{acks.percentile_ms(0.50):.2f}",
+            f"{acks.percentile_ms(0.99):.2f}",
+            f"{acks.percentile_ms(0.999):.2f}",
+            flood or "-",
+        )
+    console.print(table)
+
+
 @bench_app.command("marketdata")
 def marketdata(
     clients: Annotated[int, typer.Option(help="WebSocket clients to open.")] = 1_000,

@@ -2,12 +2,12 @@
 refusal a route can answer documented with our error body.
 
 Refusals are documented by what a route does, not one by one: any route that authenticates
-may answer 401 and 403; any route that takes parameters or a body, 422; any route with an id
-or a symbol in its path, the account, the admin routes and Alpaca's routes, 404; a command (a POST, PATCH or DELETE of the API) may find the
-market's or the user's state against it (409); order entry and sign-in are limited (429); and
-every route but the liveness probe depends on the database, the journal or Redis (503, with
-`Retry-After`). FastAPI's own 422 schema (`HTTPValidationError`) is not what the API answers:
-it is replaced by ours.
+may answer 401 and 403; any route that takes parameters or a body, 422; any route with an id or
+a symbol in its path, the account, the admin routes and Alpaca's routes, 404; a command (a POST,
+PATCH or DELETE of the API) may find the market's or the user's state against it (409); order
+entry and sign-in are limited (429); and every route but the liveness probe depends on the
+database, the journal or Redis (503, with `Retry-After`). FastAPI's own 422 schema
+(`HTTPValidationError`) is not what the API answers: it is replaced by ours.
 """
 
 from typing import Any
