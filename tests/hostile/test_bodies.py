@@ -268,3 +268,13 @@ async def test_websocket_garbage_is_answered_and_never_takes_the_stream_down(
                 while not any('"quote"' in frame for frame in seen):
                     seen.append(await socket.recv())
         assert any("malformed request" in frame for frame in seen)
+        for query in (
+            "?key_id=%E2%82%AC&secret=x",
+            "?token=%00%E2%82%AC",
+            "?key_id=TF%00&secret=y",
+        ):
+            async with websockets.connect(url + query) as socket:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    async with asyncio.timeout(10):
+                        await socket.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

@@ -24,7 +24,7 @@ from tradingfloor.domain.events import CancelRejected
 from tradingfloor.domain.ids import CLIENT_ORDER_ID_PATTERN, SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
-from tradingfloor.gateway import metrics
+from tradingfloor.gateway import deps, metrics
 from tradingfloor.gateway.alpaca_orders import (
     MALFORMED,
     AlpacaError,
@@ -33,7 +33,8 @@ from tradingfloor.gateway.alpaca_orders import (
     order_request,
     replace_request,
 )
-from tradingfloor.gateway.auth import Principal, Scope
+from tradingfloor.gateway.auth import Principal
+from tradingfloor.gateway.deps import Reader
 from tradingfloor.gateway.errors import http_status, public_reason
 from tradingfloor.gateway.orders import (
     RequestError,
@@ -69,10 +70,8 @@ def _refusal(reason: RejectReason) -> AlpacaError:
     return AlpacaError(http_status(reason), int(reason), reason.message)
 
 
-def install(
-    app: FastAPI, platform: Platform, principal_of: Callable[[Request], Principal]
-) -> None:
-    """Add the `/v2` routes to `app`; `principal_of` authenticates as `/v1` does (the SDK
+def install(app: FastAPI, platform: Platform) -> None:
+    """Add the `/v2` routes to `app`; callers authenticate as on `/v1` (`gateway.deps`: the SDK
     sends `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY`)."""
 
     @app.exception_handler(AlpacaError)
@@ -80,15 +79,8 @@ def install(
         body = _encode({"code": error.code, "message": error.message})
         return Response(body, error.status, error.headers, media_type="application/json")
 
-    def reader(request: Request) -> Principal:
-        principal = principal_of(request)
-        principal.require(Scope.READ)
-        return principal
-
-    def authenticated(request: Request) -> Principal:
-        return principal_of(request)  # may read an API key from the database: in a thread
-
-    async def trader(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    # The sync dependency may read an API key from the database: FastAPI runs it in a thread.
+    async def trader(principal: deps.Authenticated) -> Principal:
         """Order entry: the trade scope, the second factor, and the rate limit (as /v1;
         Redis down is a 503 with code 5034, answered by the app's handler)."""
         from tradingfloor.gateway.app import order_entry_refusal
@@ -100,7 +92,6 @@ def install(
             raise AlpacaError(429, code.value, code.message, retry)
         return principal
 
-    Reader = Annotated[Principal, Depends(reader)]
     Trader = Annotated[Principal, Depends(trader)]
 
     read = platform.read_model
@@ -311,13 +302,12 @@ def install(
         new = await read(account, queries.get_order, replaced.new_order_id)
         return _json(order_json(new))
 
-    _install_portfolio(app, platform, Reader, Trader, read, place)
+    _install_portfolio(app, platform, Trader, read, place)
 
 
 def _install_portfolio(
     app: FastAPI,
     platform: Platform,
-    Reader: Any,
     Trader: Any,
     read: Callable[..., Any],
     place: Callable[..., Any],

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -47,8 +47,8 @@ from tradingfloor.domain.ids import SYMBOL_PATTERN
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.prices import PriceFormatError, parse_price
 from tradingfloor.domain.reasons import RejectReason
-from tradingfloor.gateway import alpaca, alpaca_stream, auth_routes, metrics, streams
-from tradingfloor.gateway.auth import AuthError, AuthErrorCode, Principal, Role, Scope
+from tradingfloor.gateway import alpaca, alpaca_stream, auth_routes, deps, metrics, streams
+from tradingfloor.gateway.auth import AuthError, AuthErrorCode, Principal, Scope
 from tradingfloor.gateway.errors import http_status, public_reason
 from tradingfloor.gateway.openapi import (
     ERROR_RESPONSES,
@@ -284,33 +284,11 @@ def create_app(platform: Platform) -> FastAPI:
 
     # ------------------------------------------------------------------ auth
 
-    def principal_of(request: Request) -> Principal:
-        headers = request.headers
-        authorization = headers.get("authorization")
-        if authorization is not None:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                raise AuthError(AuthErrorCode.TOKEN_INVALID, "use Authorization: Bearer <token>")
-            return platform.auth.authenticate_token(token.strip())
-        key_id = headers.get("x-api-key-id") or headers.get("apca-api-key-id")
-        secret = headers.get("x-api-secret") or headers.get("apca-api-secret-key")
-        if key_id and secret:
-            return platform.auth.authenticate_api_key(key_id, secret)
-        raise AuthError(AuthErrorCode.TOKEN_INVALID, "authentication required")
-
-    def reader(request: Request) -> Principal:
-        principal = principal_of(request)
-        principal.require(Scope.READ, mfa=True)
-        return principal
-
-    def admin(request: Request) -> Principal:
-        principal = principal_of(request)
-        principal.require(Scope.ADMIN, mfa=True, role=Role.ADMIN)
-        return principal
+    app.state.auth = platform.auth
 
     async def trader(request: Request) -> Principal:
         """Order entry: the trade scope, the second factor, and the rate limit."""
-        principal = principal_of(request)
+        principal = deps.principal(request)
         refused = await order_entry_refusal(platform, principal)
         if refused is not None:
             raise RateLimited(*refused)
@@ -325,9 +303,6 @@ def create_app(platform: Platform) -> FastAPI:
     async def _rate_limited(_request: Request, error: RateLimited) -> Response:
         body = {"code": error.code.value, "message": error.code.message}
         return _json(body, 429, _retry_after(error.retry_after_s))
-
-    Reader = Annotated[Principal, Depends(reader)]
-    Admin = Annotated[Principal, Depends(admin)]
 
     # ------------------------------------------------------------------ orders (hot)
 
@@ -457,7 +432,7 @@ def create_app(platform: Platform) -> FastAPI:
     # ------------------------------------------------------------------ reads
 
     @app.get("/v1/orders/{order_id}", tags=["orders"], responses=order_responses())
-    async def get_order(order_id: str, principal: Reader) -> Response:
+    async def get_order(order_id: str, principal: deps.Reader) -> Response:
         """One of your orders (another account's is 404)."""
         view = await platform.order_view(_order_number(order_id), principal.account_id)
         if view is None:
@@ -467,7 +442,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.get("/v1/orders", tags=["orders"])
     async def list_orders(
-        principal: Reader,
+        principal: deps.Reader,
         status: Annotated[str, Query(pattern="^(open|closed|all)$")] = "all",
         symbol: Annotated[str | None, Query(pattern=f"^{SYMBOL_PATTERN}$")] = None,
         after: Annotated[str | None, Query(description="ISO time or ns since epoch")] = None,
@@ -490,12 +465,12 @@ def create_app(platform: Platform) -> FastAPI:
         return _json({"orders": orders, "next_page_token": next_token})
 
     @app.get("/v1/positions", tags=["portfolio"])
-    async def positions(principal: Reader) -> Response:
+    async def positions(principal: deps.Reader) -> Response:
         """Open positions with cost basis and P&L at the last trade price."""
         return _json(platform.positions(principal.account_id))
 
     @app.get("/v1/account", tags=["portfolio"])
-    async def account(principal: Reader) -> Response:
+    async def account(principal: deps.Reader) -> Response:
         summary = platform.account_summary(principal.account_id)
         if summary is None:
             reason = RejectReason.UNKNOWN_ACCOUNT
@@ -504,7 +479,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.get("/v1/activities", tags=["portfolio"])
     async def activities(
-        principal: Reader,
+        principal: deps.Reader,
         kind: Annotated[list[ActivityKind] | None, Query(max_length=16)] = None,
         after_seq: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
         until_seq: Annotated[int | None, Query(ge=0, le=SQL_INT_MAX)] = None,
@@ -515,18 +490,18 @@ def create_app(platform: Platform) -> FastAPI:
         return _json(rows)
 
     @app.get("/v1/quotes/{symbol}", tags=["market data"])
-    async def quote(symbol: str, _principal: Reader) -> Response:
+    async def quote(symbol: str, _principal: deps.Reader) -> Response:
         return _json(platform.quote(_known(symbol)))
 
     @app.get("/v1/book/{symbol}", tags=["market data"])
     async def book(
-        symbol: str, _principal: Reader, depth: Annotated[int, Query(ge=1, le=100)] = 10
+        symbol: str, _principal: deps.Reader, depth: Annotated[int, Query(ge=1, le=100)] = 10
     ) -> Response:
         return _json(platform.book_depth(_known(symbol), depth))
 
     @app.get("/v1/trades/{symbol}", tags=["market data"])
     async def trades(
-        symbol: str, _principal: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+        symbol: str, _principal: deps.Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 50
     ) -> Response:
         """The symbol's latest trades, newest first."""
         return _json(platform.recent_trades(_known(symbol), limit))
@@ -547,7 +522,7 @@ def create_app(platform: Platform) -> FastAPI:
         return _json({"seq": result.seq, "events": [_event_json(e) for e in result.events]})
 
     @app.post("/v1/admin/symbols", tags=["admin"], status_code=200)
-    async def add_symbol(body: SymbolRequest, _admin: Admin) -> Response:
+    async def add_symbol(body: SymbolRequest, _admin: deps.Admin) -> Response:
         tick = _price(body.tick_size, "tick_size")
         result = await _command(
             AddInstrument(Instrument(body.symbol, tick, body.lot_size, luld_tier=body.luld_tier))
@@ -559,21 +534,21 @@ def create_app(platform: Platform) -> FastAPI:
         return result
 
     @app.post("/v1/admin/accounts/{account_id}/deposits", tags=["admin"])
-    async def deposit(account_id: str, body: AmountRequest, _admin: Admin) -> Response:
+    async def deposit(account_id: str, body: AmountRequest, _admin: deps.Admin) -> Response:
         return await _command(Deposit(account_id, _price(body.amount, "amount")), account_id)
 
     @app.post("/v1/admin/accounts/{account_id}/withdrawals", tags=["admin"])
-    async def withdraw(account_id: str, body: AmountRequest, _admin: Admin) -> Response:
+    async def withdraw(account_id: str, body: AmountRequest, _admin: deps.Admin) -> Response:
         return await _command(Withdraw(account_id, _price(body.amount, "amount")), account_id)
 
     @app.post("/v1/admin/accounts/{account_id}/shares", tags=["admin"])
-    async def deposit_shares(account_id: str, body: SharesRequest, _admin: Admin) -> Response:
+    async def deposit_shares(account_id: str, body: SharesRequest, _admin: deps.Admin) -> Response:
         """Shares delivered in from another broker, at a cost basis per share."""
         cost = _price(body.cost_price, "cost_price")
         return await _command(DepositShares(account_id, body.symbol, body.qty, cost), account_id)
 
     @app.post("/v1/admin/accounts/{account_id}/status", tags=["admin"])
-    async def account_status(account_id: str, body: StatusRequest, _admin: Admin) -> Response:
+    async def account_status(account_id: str, body: StatusRequest, _admin: deps.Admin) -> Response:
         """`blocked` is the kill switch: every open order is canceled, and the account's users
         can no longer sign in, refresh a session or use an API key (`closed` alike)."""
         status = AccountStatus[body.status.upper()]
@@ -584,12 +559,12 @@ def create_app(platform: Platform) -> FastAPI:
         return answer
 
     @app.post("/v1/admin/halts/{symbol}", tags=["admin"])
-    async def halt(symbol: str, _admin: Admin) -> Response:
+    async def halt(symbol: str, _admin: deps.Admin) -> Response:
         """Halt one symbol; `*` halts the whole market."""
         return await _command(HaltTrading(None if symbol == "*" else symbol))
 
     @app.delete("/v1/admin/halts/{symbol}", tags=["admin"])
-    async def resume(symbol: str, _admin: Admin) -> Response:
+    async def resume(symbol: str, _admin: deps.Admin) -> Response:
         return await _command(ResumeTrading(None if symbol == "*" else symbol))
 
     # ------------------------------------------------------------------ operations
@@ -609,7 +584,7 @@ def create_app(platform: Platform) -> FastAPI:
                 value.strip().encode(), expected
             ):
                 return
-        admin(request)
+        deps.admin(request)
 
     @app.get("/readyz", tags=["operations"])
     async def readyz(request: Request) -> Response:
@@ -631,9 +606,9 @@ def create_app(platform: Platform) -> FastAPI:
         body, content_type = metrics.render(platform)
         return Response(body, media_type=content_type)
 
-    auth_routes.install(app, platform, principal_of, _command)
-    streams.install(app, platform, principal_of)
-    alpaca.install(app, platform, principal_of)
+    auth_routes.install(app, platform, _command)
+    streams.install(app, platform)
+    alpaca.install(app, platform)
     alpaca_stream.install(app, platform)
     install_openapi(app)
     app.add_middleware(OrderEntryFastPath, place_order=place_order, app_handlers=app)

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -36,12 +36,12 @@ from tradingfloor.gateway import metrics
 from tradingfloor.gateway.auth import (
     AuthError,
     AuthErrorCode,
-    Principal,
     Role,
     Scope,
     TokenPair,
     User,
 )
+from tradingfloor.gateway.deps import Admin, KeyManager, Session
 from tradingfloor.gateway.lockout import SourceGuard
 from tradingfloor.service.platform import Platform
 
@@ -128,7 +128,6 @@ def source_of(request: Request) -> str:
 def install(
     app: FastAPI,
     platform: Platform,
-    principal_of: Callable[[Request], Principal],
     command: Callable[[Command, str], Awaitable[Response]],
 ) -> None:
     """Add the sign-in, key and user-admin routes to `app`. `command` submits an admin
@@ -204,27 +203,6 @@ def install(
             yield
         finally:
             password_checks.release()
-
-    def session(request: Request) -> Principal:
-        """A signed-in person (password at least), not an API key."""
-        principal = principal_of(request)
-        if principal.api_key_id is not None:
-            raise AuthError(AuthErrorCode.FORBIDDEN, "a signed-in session, not an API key")
-        return principal
-
-    def key_manager(request: Request) -> Principal:
-        principal = principal_of(request)
-        principal.require(Scope.KEYS, mfa=True)
-        return principal
-
-    def admin(request: Request) -> Principal:
-        principal = principal_of(request)
-        principal.require(Scope.ADMIN, mfa=True, role=Role.ADMIN)
-        return principal
-
-    Session = Annotated[Principal, Depends(session)]
-    KeyManager = Annotated[Principal, Depends(key_manager)]
-    Admin = Annotated[Principal, Depends(admin)]
 
     # ------------------------------------------------------------------ sign-in
 

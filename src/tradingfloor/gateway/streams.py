@@ -20,17 +20,19 @@ role stands in for a paid market-data entitlement until accounts carry one.
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import Depends, FastAPI, Query, Request, WebSocket
+from fastapi import FastAPI, Query, WebSocket
 from fastapi.responses import Response
+from starlette.datastructures import Headers
 from starlette.websockets import WebSocketDisconnect
 
 from tradingfloor.domain.prices import format_price
 from tradingfloor.domain.reasons import RejectReason
-from tradingfloor.gateway.auth import AuthError, AuthErrorCode, Principal, Role, Scope
+from tradingfloor.gateway import deps
+from tradingfloor.gateway.auth import AuthError, AuthErrorCode, AuthService, Principal, Role, Scope
+from tradingfloor.gateway.deps import Reader
 from tradingfloor.gateway.schemas import DECODE_ERRORS
 from tradingfloor.marketdata.bars import TIMEFRAMES, Bar
 from tradingfloor.marketdata.hub import CHANNELS, Client, MarketDataHub, Tier, trade_view
@@ -64,25 +66,16 @@ class _WebSocketSink:
         await self._send({"type": "websocket.send", "text": frame})
 
 
-def install(
-    app: FastAPI, platform: Platform, principal_of: Callable[[Request], Principal]
-) -> None:
+def install(app: FastAPI, platform: Platform) -> None:
     """Add the market-data WebSocket and REST routes to `app`."""
-
-    def reader(request: Request) -> Principal:
-        principal = principal_of(request)
-        principal.require(Scope.READ)
-        return principal
-
-    Reader = Annotated[Principal, Depends(reader)]
 
     @app.websocket("/v1/market-data")
     async def market_data(websocket: WebSocket) -> None:
-        await _serve(websocket, platform.marketdata, principal_of, None)
+        await _serve(websocket, platform.marketdata, platform.auth, None)
 
     @app.websocket("/v1/market-data/{symbol}")
     async def market_data_symbol(websocket: WebSocket, symbol: str) -> None:
-        await _serve(websocket, platform.marketdata, principal_of, symbol)
+        await _serve(websocket, platform.marketdata, platform.auth, symbol)
 
     @app.get("/v1/bars/{symbol}", tags=["market data"])
     async def bars(
@@ -119,12 +112,12 @@ def install(
 async def _serve(
     websocket: WebSocket,
     hub: MarketDataHub,
-    principal_of: Callable[[Request], Principal],
+    auth: AuthService,
     symbol: str | None,
 ) -> None:
     await websocket.accept()
     try:
-        principal = principal_of(_credentials(websocket))
+        principal = deps.authenticate(auth, _credentials(websocket))
         principal.require(Scope.READ)
         tier = _tier(principal, websocket.query_params.get("tier"))
     except AuthError as error:
@@ -195,20 +188,20 @@ async def _send_pending_then_close(
     client.close_code, client.close_reason = code, reason
 
 
-def _credentials(websocket: WebSocket) -> Request:
-    """A request whose headers carry the WebSocket's credentials (headers, or query
-    parameters when no credential header was sent), for the REST API's `principal_of`."""
+def _credentials(websocket: WebSocket) -> Headers:
+    """The WebSocket's credential headers, or its query parameters as such headers when it
+    sent none (a character no header can hold becomes `?`, which no credential has)."""
     headers: list[tuple[bytes, bytes]] = list(websocket.scope.get("headers", []))
     names = {name.lower() for name, _ in headers}
     if not names & {b"authorization", b"x-api-key-id", b"apca-api-key-id"}:
         query = websocket.query_params
         token, key_id, secret = query.get("token"), query.get("key_id"), query.get("secret")
         if token:
-            headers.append((b"authorization", f"Bearer {token}".encode("latin-1")))
+            headers.append((b"authorization", f"Bearer {token}".encode("latin-1", "replace")))
         elif key_id and secret:
-            headers.append((b"x-api-key-id", key_id.encode("latin-1")))
-            headers.append((b"x-api-secret", secret.encode("latin-1")))
-    return Request({"type": "http", "headers": headers, "method": "GET", "path": "/"})
+            headers.append((b"x-api-key-id", key_id.encode("latin-1", "replace")))
+            headers.append((b"x-api-secret", secret.encode("latin-1", "replace")))
+    return Headers(raw=headers)
 
 
 def _tier(principal: Principal, requested: str | None) -> Tier:
