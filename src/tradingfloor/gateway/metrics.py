@@ -1,4 +1,5 @@
-"""Prometheus metrics: ack and matching latency, fills, rejects by reason, journal batches."""
+"""Prometheus metrics: ack and matching latency, fills, rejects by reason, journal batches,
+requests and connections the HTTP server refused."""
 
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,15 @@ rejects = Counter(
 )
 rate_limited = Counter(
     "tradingfloor_rate_limited_total", "Requests answered 429", registry=registry
+)
+http_refused = Counter(
+    "tradingfloor_http_refused_total",
+    "Requests and connections the HTTP server refused before the application, by kind",
+    ["kind"],
+    registry=registry,
+)
+connections_open = Gauge(
+    "tradingfloor_connections_open", "Open HTTP and WebSocket connections", registry=registry
 )
 journal_batch = Histogram(
     "tradingfloor_journal_batch_commands",
