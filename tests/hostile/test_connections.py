@@ -233,7 +233,17 @@ async def test_bodies_within_the_limit_chunked_or_above_64_kib_are_served(
         await raw.send(large)
         status, _, body = await raw.answer()
         assert status == 200, body
-        assert api.platform.engine.last_seq == before + 2
+
+        # A client that waits to be invited: the size is within the limit, so it is.
+        invited = order_body(2048)
+        expect = [("Content-Length", str(len(invited))), ("Expect", "100-continue")]
+        await raw.send(head("POST", "/v1/orders", api, expect))
+        status, _, _ = await raw.answer()
+        assert status == 100
+        await raw.send(invited)
+        status, _, body = await raw.answer()
+        assert status == 200, body
+        assert api.platform.engine.last_seq == before + 3
         await raw.close()
         await released(api)
 
