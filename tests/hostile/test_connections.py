@@ -23,7 +23,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from api_helpers import Served, served
-from tradingfloor.gateway import metrics
+from tradingfloor.gateway import metrics, server
 
 HOSTILE = "127.0.0.3"
 OTHERS = "127.0.0.2"
@@ -142,6 +142,7 @@ async def expect_refusal(raw: Raw, status: int, code: int) -> None:
     assert (got, json.loads(body)["code"]) == (status, code), body
     assert headers["connection"] == "close"
     assert await raw.closed()
+    await raw.close()
 
 
 async def others_are_served(api: Served) -> int:
@@ -197,6 +198,27 @@ async def test_a_body_above_the_limit_by_content_length_is_refused_before_it_is_
         assert api.platform.engine.last_seq == before + journaled
         assert refused_total("body_too_large") == counted + 2
         await released(api)
+
+
+async def test_a_refused_client_that_keeps_sending_is_cut_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a refusal the server reads and discards for a while, so that a client still
+    sending gets the answer rather than a reset; but not without end."""
+    monkeypatch.setattr(server, "REFUSAL_LINGER_S", 600.0)  # only the byte bound can close
+    async with serving(tmp_path, request_body_bytes_max=1024) as api:
+        before = api.platform.engine.last_seq
+        raw = await Raw.open(api)
+        await raw.send(head("POST", "/v1/orders", api, [("Content-Length", "10000000")]))
+        status, _, _ = await raw.answer()
+        assert status == 413
+        for _ in range(64):  # up to 4 MiB, while the server reads
+            if not await raw.send(b" " * 65536):
+                break
+        await released(api)
+        assert api.platform.engine.last_seq == before
+        journaled = await others_are_served(api)
+        assert api.platform.engine.last_seq == before + journaled
 
 
 async def test_a_chunked_body_above_the_limit_is_refused_as_it_arrives(tmp_path: Path) -> None:

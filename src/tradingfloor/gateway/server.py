@@ -55,6 +55,8 @@ from tradingfloor.gateway.refusals import RefusalKind, RefusalRecord, answer_byt
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 REFUSAL_LINGER_S = 2.0
 """How long a refused connection is read (and the bytes discarded) after its answer."""
+REFUSAL_LINGER_BYTES_MAX = 256 * 1024
+"""How much of a refused connection is read and discarded before it is closed regardless."""
 _HEADER_LINE_EXTRA_BYTES = 4
 """': ' and CRLF around each header's name and value."""
 
@@ -120,6 +122,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._source = ""
         self._refused = False
         """A refusal was decided: nothing more is parsed on this connection."""
+        self._discarded_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
         # The request being parsed.
         self._awaiting_headers = True
@@ -166,6 +169,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
+            self._discarded_bytes += len(data)
+            if self._discarded_bytes > REFUSAL_LINGER_BYTES_MAX:
+                self.transport.close()
             return
         self._unset_keepalive_if_required()
         awaiting_headers, headers_done = self._awaiting_headers, self._headers_done
@@ -299,7 +305,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         # Closing with bytes unread makes the kernel answer with a reset, and a client still
         # sending would lose the refusal with it: send the answer and a FIN, then read and
-        # discard until the client closes, for REFUSAL_LINGER_S at most.
+        # discard until the client closes, for REFUSAL_LINGER_S and REFUSAL_LINGER_BYTES_MAX
+        # at most.
         if self.transport.can_write_eof():  # not over TLS
             self.transport.write_eof()
         self._timer = self.loop.call_later(REFUSAL_LINGER_S, self.transport.close)
