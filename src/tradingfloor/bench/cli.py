@@ -363,7 +363,8 @@ def slowclients(
         f"slow clients: {held.connections_opened:,} connections opened in all, "
         f"{held.held_mean:,.0f} open on average while measuring (at least {held.held_min:,}); "
         f"cut by the server with answers {answers or 'none'}, "
-        f"{held.closed_without_answer:,} without; {held.connect_failures:,} failed to connect",
+        f"{held.closed_without_answer:,} without; {held.connect_failures:,} failed to connect; "
+        f"the attacker's process used {held.cpu_seconds:.1f} s of CPU",
         highlight=False,
     )
 

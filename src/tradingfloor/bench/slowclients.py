@@ -18,6 +18,7 @@ import resource
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -45,6 +46,8 @@ class SlowFigures:
     held_min: int = 0
     held_mean: float = 0.0
     """Slow connections open at once while the users were measured."""
+    cpu_seconds: float = 0.0
+    """The attacker's own CPU time: on a small machine it competes with the server's."""
 
 
 @dataclass
@@ -143,6 +146,7 @@ def hold_slow_connections(
     _raise_open_files(slow + 256)
     figures = SlowFigures(slow)
     asyncio.run(_hold(port, figures, trickle_s, ready, measuring, stop))
+    figures.cpu_seconds = time.process_time()
     results.put(figures)
 
 
