@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pyotp
-import uvicorn
 
 from tradingfloor.config import load_settings
 from tradingfloor.gateway.app import create_app
+from tradingfloor.gateway.server import GatewayServer, build_server
 from tradingfloor.service.platform import Platform
 
 ADMIN_PASSWORD = "admin-password"
@@ -44,6 +44,7 @@ class Served:
     platform: Platform
     client: httpx.AsyncClient
     clock: Clock
+    server: GatewayServer
     admin: dict[str, str] = field(default_factory=dict)
     """Headers of an admin API key."""
     enrollment_tokens: dict[str, str] = field(default_factory=dict)
@@ -151,27 +152,29 @@ async def served(
     data: Path, database_url: str | None = None, **settings: Any
 ) -> AsyncIterator[Served]:
     """Start the platform on `data` and serve it on a free port of 127.0.0.1."""
-    overrides: dict[str, Any] = {"data_dir": data, "fsync": False, "port": 0, **settings}
+    overrides: dict[str, Any] = {
+        "data_dir": data,
+        "fsync": False,
+        "host": "127.0.0.1",
+        "port": 0,
+        **settings,
+    }
     if database_url is not None:
         overrides["database_url"] = database_url
     clock = Clock()
-    platform = Platform(load_settings(None, **overrides), clock=clock)
+    loaded = load_settings(None, **overrides)
+    platform = Platform(loaded, clock=clock)
     await platform.start()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(platform), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-        )
-    )
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # our own handlers stop it
+    server = build_server(create_app(platform), loaded)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+        port = server.bound[1]
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            here = Served(platform, client, clock)
+            here = Served(platform, client, clock, server)
             if not await asyncio.to_thread(platform.auth.has_users):
                 await asyncio.to_thread(
                     platform.auth.create_user, "root", ADMIN_PASSWORD, "admin", "root"

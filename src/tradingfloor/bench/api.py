@@ -79,13 +79,20 @@ def http_request(method: str, path: str, body: object, headers: dict[str, str]) 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
 
 
-def start_server(data: Path) -> tuple[subprocess.Popen[str], int, dict[str, tuple[str, str, str]]]:
-    """`tradingfloor serve --demo` on a free port; returns it, its port and the demo logins."""
+def start_server(
+    data: Path, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], int, dict[str, tuple[str, str, str]]]:
+    """`tradingfloor serve --demo` on a free port; returns it, its port and the demo logins.
+
+    `settings` are more TRADINGFLOOR_* variables for the server, e.g. a higher cap of
+    connections per source for a benchmark whose clients all come from 127.0.0.1.
+    """
     environment = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "TRADINGFLOOR_ORDERS_PER_SECOND_MAX": "10000000",
         "TRADINGFLOOR_ORDERS_BURST_MAX": "10000000",
+        **(settings or {}),
     }
     process = subprocess.Popen(
         [
@@ -157,6 +164,18 @@ async def drive(
     """Fund the demo's traders, then send orders from `connections` connections for
     `seconds`: the acks' latencies, statuses and outcomes."""
     await fund_demo_traders(port, logins, symbol)
+    return await measure_orders(port, logins, connections, seconds, symbol)
+
+
+async def measure_orders(
+    port: int,
+    logins: dict[str, tuple[str, str, str]],
+    connections: int,
+    seconds: float,
+    symbol: str,
+) -> ApiBenchResult:
+    """Send orders of the funded demo traders over `connections` keep-alive connections, one
+    in flight on each, for `seconds`; their answers and ack latencies."""
     # Buyers and sellers at overlapping prices around the demo's $150, mostly IOC (one in eight
     # GTC, so the book grows only slowly): many orders trade.
     payloads = []

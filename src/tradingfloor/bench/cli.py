@@ -354,6 +354,58 @@ def signin(
     console.print(table)
 
 
+@bench_app.command("slowclients")
+def slowclients(
+    slow: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Slow connections held by the attacker.")
+    ] = 2_000,
+    connections: Annotated[
+        int, typer.Option(min=1, max=1_000, help="Other users' keep-alive connections.")
+    ] = 16,
+    seconds: Annotated[
+        float, typer.Option(min=1, max=120, help="How long each measurement lasts.")
+    ] = 10.0,
+    trickle_s: Annotated[
+        float, typer.Option(min=0.05, max=60, help="About how often a slow client sends a byte.")
+    ] = 1.0,
+) -> None:
+    """Order-ack latency and orders/s of other users of `tradingfloor serve` while slow clients
+    (slowloris) hold connections from another process, and the same without them."""
+    from tradingfloor.bench import slowclients as bench
+
+    with console.status(f"serving; measuring alone, then under {slow:,} slow connections"):
+        result = bench.run(slow, connections, seconds, trickle_s)
+    table = Table(title=f"bench slowclients: {connections} users' connections, fsync on")
+    for column in ("slow clients", "orders/s", "ack p50 ms", "p99 ms", "p99.9 ms", "answers"):
+        table.add_column(column, justify="right")
+    for label, figures in (("none", result.alone), (f"{slow:,}", result.attacked)):
+        table.add_row(
+            label,
+            f"{figures.orders_per_second:,.0f}",
+            f"{figures.percentile_ms(0.50):.2f}",
+            f"{figures.percentile_ms(0.99):.2f}",
+            f"{figures.percentile_ms(0.999):.2f}",
+            ", ".join(
+                f"{status}: {count:,}" for status, count in sorted(figures.statuses.items())
+            ),
+        )
+    console.print(table)
+    for label, figures in (("alone", result.alone), ("under attack", result.attacked)):
+        refused = ", ".join(f"code {code}: {n:,}" for code, n in figures.refusals.most_common())
+        if refused:
+            console.print(f"orders refused {label}: {refused}", highlight=False)
+    held = result.slow
+    answers = ", ".join(f"{status}: {count:,}" for status, count in sorted(held.answers.items()))
+    console.print(
+        f"slow clients: {held.connections_opened:,} connections opened in all, "
+        f"{held.held_mean:,.0f} open on average while measuring (at least {held.held_min:,}); "
+        f"cut by the server with answers {answers or 'none'}, "
+        f"{held.closed_without_answer:,} without; {held.connect_failures:,} failed to connect; "
+        f"the attacker's process used {held.cpu_seconds:.1f} s of CPU",
+        highlight=False,
+    )
+
+
 @bench_app.command("marketdata")
 def marketdata(
     clients: Annotated[int, typer.Option(help="WebSocket clients to open.")] = 1_000,

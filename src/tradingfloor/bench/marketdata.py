@@ -214,7 +214,9 @@ def run(
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
     with tempfile.TemporaryDirectory(prefix="tf-bench-marketdata-") as directory:
-        process, port, logins = start_server(Path(directory) / "data")
+        # Every client comes from 127.0.0.1: the server's cap per source must let them in.
+        per_source = {"TRADINGFLOOR_CONNECTIONS_PER_SOURCE_MAX": str(clients + 64)}
+        process, port, logins = start_server(Path(directory) / "data", per_source)
         try:
             return _run_loop(
                 _drive(port, logins, clients, pro_fraction, seconds, orders_per_second)

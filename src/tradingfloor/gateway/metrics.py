@@ -1,5 +1,6 @@
 """Prometheus metrics: ack and matching latency, fills, rejects by reason, journal batches,
-and the failures of the dependencies (read-model projection, Redis) with the 503s they cause."""
+the failures of the dependencies (read-model projection, Redis) with the 503s they cause,
+sign-in refusals, and the requests and connections the HTTP server refused."""
 
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,15 @@ sign_in_refusals = Counter(
     "Sign-in steps refused: wrong password or code, lockouts, blocked sources, busy",
     ["reason"],
     registry=registry,
+)
+http_refused = Counter(
+    "tradingfloor_http_refused_total",
+    "Requests and connections the HTTP server refused before the application, by kind",
+    ["kind"],
+    registry=registry,
+)
+connections_open = Gauge(
+    "tradingfloor_connections_open", "Open HTTP and WebSocket connections", registry=registry
 )
 journal_batch = Histogram(
     "tradingfloor_journal_batch_commands",

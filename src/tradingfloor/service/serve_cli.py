@@ -6,7 +6,6 @@ simulated market of its own traders, so quotes and trades move from the first se
 """
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -61,10 +60,9 @@ def serve(
 
 
 async def _run(settings: object, demo: bool, seed: int) -> None:
-    import uvicorn
-
     from tradingfloor.config import Settings
     from tradingfloor.gateway.app import create_app
+    from tradingfloor.gateway.server import build_server
     from tradingfloor.service.platform import Platform
 
     assert isinstance(settings, Settings)
@@ -89,20 +87,7 @@ async def _run(settings: object, demo: bool, seed: int) -> None:
         market_task = await _start_demo(platform, stop, seed)
     else:
         await _first_admin(platform)
-    app = create_app(platform)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            lifespan="off",
-            http="httptools",
-            access_log=False,
-            ws_per_message_deflate=False,  # compression per client would undo encode-once
-        )
-    )
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # our own handlers stop it
+    server = build_server(create_app(platform), settings)  # our own signal handlers stop it
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -113,8 +98,8 @@ async def _run(settings: object, demo: bool, seed: int) -> None:
         await platform.stop()
         serving.result()
         raise typer.Exit(1)
-    bound = server.servers[0].sockets[0].getsockname()
-    print(f"listening on http://{bound[0]}:{bound[1]} (docs: /docs)", flush=True)
+    host, port = server.bound
+    print(f"listening on http://{host}:{port} (docs: /docs)", flush=True)
     await stop.wait()
     server.should_exit = True
     await serving
