@@ -8,15 +8,18 @@ one order in flight: the ack latency is from sending the request to reading its 
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,13 +237,31 @@ async def measure_orders(
 
 def run(connections: int = 64, seconds: float = 10.0, symbol: str = "ACME") -> ApiBenchResult:
     """Start a server with fsync on, drive it, stop it; the server's data is thrown away."""
-    with tempfile.TemporaryDirectory(prefix="tf-bench-api-") as directory:
-        process, port, logins = start_server(Path(directory) / "data")
+    with demo_server("tf-bench-api-") as (port, logins):
+        return asyncio.run(drive(port, logins, connections, seconds, symbol))
+
+
+@contextlib.contextmanager
+def demo_server(
+    prefix: str, settings: dict[str, str] | None = None
+) -> Iterator[tuple[int, dict[str, tuple[str, str, str]]]]:
+    """A `serve --demo` process on a data directory of its own (thrown away after): its port
+    and demo logins, until the block ends and it is stopped (SIGINT, then killed if need be)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
+        process, port, logins = start_server(Path(directory) / "data", settings)
         try:
-            return asyncio.run(drive(port, logins, connections, seconds, symbol))
+            yield port, logins
         finally:
             process.send_signal(signal.SIGINT)
             try:
                 process.communicate(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def raise_open_files(wanted: int) -> None:
+    """Raise this process's open-file limit to `wanted` (at most the hard limit): a benchmark
+    that holds thousands of connections needs a descriptor for each."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))

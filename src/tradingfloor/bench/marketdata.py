@@ -20,19 +20,21 @@ process, so their own backlog is part of the figures.
 import asyncio
 import contextlib
 import json
-import signal
-import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from tradingfloor.bench.api import Connection, fund_demo_traders, http_request, start_server
+from tradingfloor.bench.api import (
+    Connection,
+    demo_server,
+    fund_demo_traders,
+    http_request,
+    raise_open_files,
+)
 
 DEMO_SYMBOLS = ("ACME", "GLOBX", "TINY")
 
@@ -207,26 +209,11 @@ def run(
     orders_per_second: float = 100.0,
 ) -> MarketDataBenchResult:
     """Start a demo server, subscribe `clients`, drive orders for `seconds`, stop it."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = clients * 2 + 256
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
-    with tempfile.TemporaryDirectory(prefix="tf-bench-marketdata-") as directory:
-        # Every client comes from 127.0.0.1: the server's cap per source must let them in.
-        per_source = {"TRADINGFLOOR_CONNECTIONS_PER_SOURCE_MAX": str(clients + 64)}
-        process, port, logins = start_server(Path(directory) / "data", per_source)
-        try:
-            return _run_loop(
-                _drive(port, logins, clients, pro_fraction, seconds, orders_per_second)
-            )
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    raise_open_files(clients * 2 + 256)
+    # Every client comes from 127.0.0.1: the server's cap per source must let them in.
+    per_source = {"TRADINGFLOOR_CONNECTIONS_PER_SOURCE_MAX": str(clients + 64)}
+    with demo_server("tf-bench-marketdata-", per_source) as (port, logins):
+        return _run_loop(_drive(port, logins, clients, pro_fraction, seconds, orders_per_second))
 
 
 def _run_loop(work: Coroutine[Any, Any, MarketDataBenchResult]) -> MarketDataBenchResult:

@@ -13,20 +13,19 @@ what a botnet does and what only the cap on concurrent password checks stops.
 import asyncio
 import multiprocessing
 import random
-import signal
-import subprocess
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as EventType
-from pathlib import Path
 from typing import Any
 
-from tradingfloor.bench.api import ApiBenchResult, Connection, drive, http_request, start_server
+from tradingfloor.bench.api import ApiBenchResult, Connection, demo_server, drive, http_request
 
 SOURCE_ADDRESSES_MAX = 250
 """Loopback sources a flood uses at most (127.0.0.2 to 127.0.0.251)."""
+FLOOD_WARMUP_S = 5.0
+"""How long the flood runs before the acks are measured: time for a source to fail the
+guesses that block it (each needs a password check, and they come a few a second)."""
 NAMES = ("alice", "bob", "admin", "carol", "dave", "erin", "frank", "grace")
 
 
@@ -45,34 +44,13 @@ def run(
     symbol: str = "ACME",
 ) -> list[FloodRun]:
     """Start a server, measure acks without and with each flood, stop it."""
-    with tempfile.TemporaryDirectory(prefix="tf-bench-signin-") as directory:
-        process, port, logins = start_server(Path(directory) / "data")
-        try:
-            runs = [
-                FloodRun(
-                    "no flood", asyncio.run(drive(port, logins, connections, seconds, symbol))
-                )
-            ]
-            for label, rotate in (("one source", False), ("rotating sources", True)):
-                runs.append(
-                    _with_flood(
-                        label,
-                        port,
-                        logins,
-                        connections,
-                        seconds,
-                        symbol,
-                        flood_connections,
-                        rotate,
-                    )
-                )
-            return runs
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with demo_server("tf-bench-signin-") as (port, logins):
+        acks = asyncio.run(drive(port, logins, connections, seconds, symbol))
+        runs = [FloodRun("no flood", acks)]
+        for label, rotate in (("one source", False), ("rotating sources", True)):
+            flood = (flood_connections, rotate)
+            runs.append(_with_flood(label, port, logins, connections, seconds, symbol, flood))
+        return runs
 
 
 def _with_flood(
@@ -82,23 +60,24 @@ def _with_flood(
     connections: int,
     seconds: float,
     symbol: str,
-    flood_connections: int,
-    rotate: bool,
+    flood: tuple[int, bool],
 ) -> FloodRun:
+    """Acks measured while a flood of (connections, rotating sources) runs."""
+    flood_connections, rotate = flood
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     answers: Any = context.Queue()
-    flood = context.Process(
+    flooding = context.Process(
         target=_flood_process, args=(port, flood_connections, rotate, stop, answers)
     )
-    flood.start()
+    flooding.start()
     try:
-        time.sleep(1.0)  # the flood is on before the acks are measured
+        time.sleep(FLOOD_WARMUP_S)
         acks = asyncio.run(drive(port, logins, connections, seconds, symbol))
     finally:
         stop.set()
         counts, sources = answers.get(timeout=60)
-        flood.join(60)
+        flooding.join(60)
     return FloodRun(label, acks, Counter(counts), sources)
 
 

@@ -14,17 +14,18 @@ import asyncio
 import contextlib
 import multiprocessing
 import random
-import resource
-import signal
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
-from pathlib import Path
 from typing import Any
 
-from tradingfloor.bench.api import ApiBenchResult, fund_demo_traders, measure_orders, start_server
+from tradingfloor.bench.api import (
+    ApiBenchResult,
+    demo_server,
+    fund_demo_traders,
+    measure_orders,
+    raise_open_files,
+)
 
 SLOW_REQUEST_START = b"POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 CONNECTING_AT_ONCE_MAX = 100
@@ -66,7 +67,7 @@ def run(
 ) -> SlowClientsResult:
     """Measure the users alone, then under `slow` slow connections: each on a fresh server,
     so that both start from the same book and balances."""
-    _raise_open_files(slow + 256)
+    raise_open_files(slow + 256)
     settings = {"TRADINGFLOOR_CONNECTIONS_PER_SOURCE_MAX": str(2 * slow + connections + 64)}
     alone, _ = _on_fresh_server(settings, 0, connections, seconds, trickle_s, symbol)
     attacked, figures = _on_fresh_server(settings, slow, connections, seconds, trickle_s, symbol)
@@ -82,21 +83,11 @@ def _on_fresh_server(
     trickle_s: float,
     symbol: str,
 ) -> tuple[ApiBenchResult, SlowFigures | None]:
-    with tempfile.TemporaryDirectory(prefix="tf-bench-slowclients-") as directory:
-        process, port, logins = start_server(Path(directory) / "data", settings)
-        try:
-            asyncio.run(fund_demo_traders(port, logins, symbol))
-            if not slow:
-                return asyncio.run(
-                    measure_orders(port, logins, connections, seconds, symbol)
-                ), None
-            return _under_attack(port, logins, slow, connections, seconds, trickle_s, symbol)
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with demo_server("tf-bench-slowclients-", settings) as (port, logins):
+        asyncio.run(fund_demo_traders(port, logins, symbol))
+        if not slow:
+            return asyncio.run(measure_orders(port, logins, connections, seconds, symbol)), None
+        return _under_attack(port, logins, slow, connections, seconds, trickle_s, symbol)
 
 
 def _under_attack(
@@ -143,7 +134,7 @@ def hold_slow_connections(
     results: Any,
 ) -> None:
     """The attacker's process: keep `slow` slow connections open until `stop`."""
-    _raise_open_files(slow + 256)
+    raise_open_files(slow + 256)
     figures = SlowFigures(slow)
     asyncio.run(_hold(port, figures, trickle_s, ready, measuring, stop))
     figures.cpu_seconds = time.process_time()
@@ -229,9 +220,3 @@ async def _trickle(
         figures.answers[status] = figures.answers.get(status, 0) + 1
     else:
         figures.closed_without_answer += 1
-
-
-def _raise_open_files(wanted: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))

@@ -67,6 +67,7 @@ SIGN_IN_PATHS = frozenset(
         "/v1/auth/totp/enroll",
     }
 )
+BLOCKED_SOURCE_DELAY_S = 1.0
 SOURCE_BLOCKED_BODY = (
     b'{"code":4019,"message":"too many failed sign-ins from this address: blocked for now"}'
 )
@@ -400,8 +401,10 @@ def _install_user_action(
 
 
 class BlockedSourceRefusal:
-    """A sign-in from a blocked source answered 429 at once, before FastAPI parses anything:
-    an address that floods sign-ins costs the server as little as it can."""
+    """A sign-in from a blocked source answered 429 before FastAPI parses anything, after
+    `BLOCKED_SOURCE_DELAY_S` (a tarpit): each of its connections then waits that long for
+    every refusal, so an address that floods sign-ins gets at most
+    `connections_per_source_max` refusals a second, and costs the server next to nothing."""
 
     def __init__(self, app: Any, guard: SourceGuard) -> None:
         self.app = app
@@ -413,6 +416,7 @@ class BlockedSourceRefusal:
             left = self.guard.blocked_s(client[0]) if client else None
             if left is not None:
                 metrics.sign_in_refusals.labels("source_blocked").inc()
+                await asyncio.sleep(BLOCKED_SOURCE_DELAY_S)
                 headers = [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(SOURCE_BLOCKED_BODY)).encode()),
