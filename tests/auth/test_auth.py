@@ -284,7 +284,10 @@ def test_totp_enrolment_and_verification_grant_mfa(auth: AuthService, clock: Fak
     user = auth.create_user("alice", PASSWORD)
     enrollment = enroll(auth, user.id)
     assert code_of(auth.confirm_totp, user.id, "000000") is AuthErrorCode.INVALID_SECOND_FACTOR
-    auth.confirm_totp(user.id, clock.totp(enrollment.secret))
+    confirmed = auth.confirm_totp(user.id, clock.totp(enrollment.secret))
+    assert auth.authenticate_token(confirmed.access_token).mfa  # the code proved the factor
+    replayed = code_of(auth.confirm_totp, user.id, clock.totp(enrollment.secret))
+    assert replayed is AuthErrorCode.SECOND_FACTOR_ALREADY_ENABLED
     clock.advance(30)
     tokens = auth.login("alice", PASSWORD)
     before = auth.authenticate_token(tokens.access_token)

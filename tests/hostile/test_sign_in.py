@@ -79,6 +79,7 @@ async def test_a_password_alone_opens_only_the_second_factor(tmp_path: Path) -> 
         assert [code(answer) for answer in refused] == [(401, 4004)] * 4
         assert code(forged) == (403, 4021)
         assert enrolled.status_code == 200 and confirmed.status_code == 200
+        assert confirmed.json()["mfa"] and confirmed.json()["second_factor"] == "proved"
         assert verified.json()["second_factor"] == "proved" and verified.json()["mfa"]
         session = {"Authorization": f"Bearer {verified.json()['access_token']}"}
         assert (await api.client.get("/v1/account", headers=session)).status_code == 200

@@ -731,8 +731,9 @@ class AuthService:
         uri = pyotp.TOTP(secret).provisioning_uri(name=row.username, issuer_name=TOTP_ISSUER)
         return TotpEnrollment(secret=secret, provisioning_uri=uri)
 
-    def confirm_totp(self, user_id: int, code: str, source: str = "") -> None:
-        """Enable the enrolled TOTP secret, given a current code from it."""
+    def confirm_totp(self, user_id: int, code: str, source: str = "") -> TokenPair:
+        """Enable the enrolled TOTP secret, given a current code from it: that code proves the
+        second factor, so the answer is a session with mfa=true (the code is used up)."""
         now = self._clock()
         with self._engine.connect() as connection:
             row = _user_row(connection, user_id)
@@ -745,12 +746,18 @@ class AuthService:
         if step is None:
             self._count_failure(row.id, users.c.failed_codes, "totp_failed", source)
         with self._writer.begin() as connection:
-            connection.execute(
+            row = _user_row(connection, user_id)
+            self._refuse_disabled(connection, row)
+            enabled = connection.execute(
                 update(users)
                 .where(users.c.id == user_id, users.c.totp_secret == row.totp_secret)
-                .values(totp_enabled=True, totp_last_step=step, failed_codes=0)
+                .where(~users.c.totp_enabled, users.c.totp_secret.is_not(None))
+                .values(totp_enabled=True, totp_last_step=step, failed_codes=0, lockouts=0)
             )
+            if enabled.rowcount != 1:  # enrolled again, or confirmed, meanwhile
+                raise AuthError(AuthErrorCode.SECOND_FACTOR_NOT_ENROLLED)
             record_auth_event(connection, now, "totp_confirmed", user_id=user_id, source=source)
+            return self._issue(connection, row, mfa=True, now=now, new_session=True)
 
     def verify_totp(self, access_token: str, code: str, source: str = "") -> TokenPair:
         """Tokens with mfa=true for the holder of `access_token` and a current TOTP code.

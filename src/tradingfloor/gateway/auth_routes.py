@@ -235,14 +235,14 @@ def install(
         )
         return {"secret": enrollment.secret, "provisioning_uri": enrollment.provisioning_uri}
 
-    @app.post("/v1/auth/totp/confirm", tags=["auth"])
+    @app.post("/v1/auth/totp/confirm", response_model=TokenResponse, tags=["auth"])
     async def totp_confirm(
         body: CodeRequest, principal: Session, request: Request
-    ) -> dict[str, bool]:
-        """Turn the enrolled secret on with a current code; then sign in with
-        `/v1/auth/totp/verify`."""
-        await attempt(request, auth.confirm_totp, principal.user_id, body.code)
-        return {"totp_enabled": True}
+    ) -> TokenResponse:
+        """Turn the enrolled secret on with a current code, which also proves the second
+        factor: the answer is a session that may read, trade and manage keys."""
+        pair = await attempt(request, auth.confirm_totp, principal.user_id, body.code)
+        return await _tokens(pair)
 
     @app.post("/v1/auth/totp/verify", response_model=TokenResponse, tags=["auth"])
     async def totp_verify(
