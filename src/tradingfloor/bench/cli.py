@@ -301,14 +301,7 @@ def api(
     table = Table(title=f"bench api: {connections} connections, {result.seconds:.1f} s, fsync on")
     for column in ("orders/s", "ack p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "answers"):
         table.add_column(column, justify="right")
-    table.add_row(
-        f"{result.orders_per_second:,.0f}",
-        f"{result.percentile_ms(0.50):.2f}",
-        f"{result.percentile_ms(0.95):.2f}",
-        f"{result.percentile_ms(0.99):.2f}",
-        f"{result.percentile_ms(0.999):.2f}",
-        ", ".join(f"{status}: {count:,}" for status, count in sorted(result.statuses.items())),
-    )
+    table.add_row(*_ack_cells(result, (0.50, 0.95, 0.99, 0.999)), _counts(result.statuses))
     console.print(table)
     states = ", ".join(f"{state} {count:,}" for state, count in result.order_states.most_common())
     refused = ", ".join(f"code {code}: {count:,}" for code, count in result.refusals.most_common())
@@ -343,14 +336,7 @@ def signin(
         )
         if run.sources_used > 1:
             flood += f" ({run.sources_used} sources)"
-        table.add_row(
-            run.label,
-            f"{acks.orders_per_second:,.0f}",
-            f"{acks.percentile_ms(0.50):.2f}",
-            f"{acks.percentile_ms(0.99):.2f}",
-            f"{acks.percentile_ms(0.999):.2f}",
-            flood or "-",
-        )
+        table.add_row(run.label, *_ack_cells(acks), flood or "-")
     console.print(table)
 
 
@@ -379,16 +365,7 @@ def slowclients(
     for column in ("slow clients", "orders/s", "ack p50 ms", "p99 ms", "p99.9 ms", "answers"):
         table.add_column(column, justify="right")
     for label, figures in (("none", result.alone), (f"{slow:,}", result.attacked)):
-        table.add_row(
-            label,
-            f"{figures.orders_per_second:,.0f}",
-            f"{figures.percentile_ms(0.50):.2f}",
-            f"{figures.percentile_ms(0.99):.2f}",
-            f"{figures.percentile_ms(0.999):.2f}",
-            ", ".join(
-                f"{status}: {count:,}" for status, count in sorted(figures.statuses.items())
-            ),
-        )
+        table.add_row(label, *_ack_cells(figures), _counts(figures.statuses))
     console.print(table)
     for label, figures in (("alone", result.alone), ("under attack", result.attacked)):
         refused = ", ".join(f"code {code}: {n:,}" for code, n in figures.refusals.most_common())
@@ -404,6 +381,16 @@ def slowclients(
         f"the attacker's process used {held.cpu_seconds:.1f} s of CPU",
         highlight=False,
     )
+
+
+def _ack_cells(result: Any, fractions: tuple[float, ...] = (0.50, 0.99, 0.999)) -> list[str]:
+    """Orders/s and ack percentiles (ms) of a `bench.api.ApiBenchResult`, as table cells."""
+    percentiles = [f"{result.percentile_ms(fraction):.2f}" for fraction in fractions]
+    return [f"{result.orders_per_second:,.0f}", *percentiles]
+
+
+def _counts(counts: Any) -> str:
+    return ", ".join(f"{key}: {count:,}" for key, count in sorted(counts.items()))
 
 
 @bench_app.command("marketdata")
