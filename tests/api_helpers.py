@@ -180,7 +180,7 @@ async def served(
             if not platform.account_exists("root"):
                 await platform.submit(OpenAccount("root"))
             user = await asyncio.to_thread(platform.auth.user_by_name, "root")
-            from tradingfloor.gateway.auth import Scope
+            from tradingfloor.identity import Scope
 
             scopes = [Scope.READ, Scope.TRADE, Scope.ADMIN, Scope.KEYS]
             key = await asyncio.to_thread(platform.auth.create_api_key, user.id, scopes, "t")

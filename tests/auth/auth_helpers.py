@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 
 from postgres_db import scratch_database
 from tradingfloor.config import Settings, load_settings
-from tradingfloor.gateway.auth import AuthError, AuthErrorCode, AuthService
+from tradingfloor.identity import AuthError, AuthErrorCode, AuthService
 from tradingfloor.store import make_engine, upgrade
 
 SECRET = "test-secret-" + "x" * 60

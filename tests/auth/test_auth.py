@@ -26,7 +26,7 @@ from auth_helpers import (  # noqa: F401 (fixtures by name)
 from sqlalchemy import Engine, select, text
 
 from tradingfloor.config import Settings, load_settings
-from tradingfloor.gateway.auth import (
+from tradingfloor.identity import (
     AuthError,
     AuthErrorCode,
     AuthService,

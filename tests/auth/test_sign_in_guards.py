@@ -14,8 +14,8 @@ from auth_helpers import (  # noqa: F401 (fixtures by name)
 )
 from sqlalchemy import Engine, insert
 
-from tradingfloor.gateway.auth import AuthErrorCode, AuthService, Scope
-from tradingfloor.gateway.lockout import Lockout, SourceGuard
+from tradingfloor.identity import AuthErrorCode, AuthService, Scope
+from tradingfloor.identity.lockout import Lockout, SourceGuard
 from tradingfloor.store import account_balances
 
 WRONG = "wrong password!"
@@ -57,7 +57,7 @@ def test_a_locked_out_user_is_refused_before_the_password_is_checked(
     fail_logins(auth, 5)
 
     clock.advance(59)
-    from tradingfloor.gateway.auth import AuthError
+    from tradingfloor.identity import AuthError
 
     try:
         auth.login("alice", PASSWORD)

@@ -98,7 +98,7 @@ async def test_a_trade_stream_sent_garbage_answers_it_and_stays_up(tmp_path: Pat
 def test_demo_restarts_reuse_their_logins_and_replace_a_revoked_key(tmp_path: Path) -> None:
     from tradingfloor.config import load_settings
     from tradingfloor.demo.logins import ensure_demo_logins
-    from tradingfloor.gateway.auth import AuthService
+    from tradingfloor.identity import AuthService
     from tradingfloor.service.serve_cli import DEMO_PASSWORD, DEMO_USERS
     from tradingfloor.store import make_engine, upgrade
 

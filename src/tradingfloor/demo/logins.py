@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyotp
 
-from tradingfloor.gateway.auth import AuthError, AuthService, Role, Scope, User
+from tradingfloor.identity import AuthError, AuthService, Role, Scope, User
 
 LOGINS_FILE_NAME = "demo-logins.json"
 KEY_LABEL = "demo"

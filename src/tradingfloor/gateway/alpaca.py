@@ -33,7 +33,6 @@ from tradingfloor.gateway.alpaca_orders import (
     order_request,
     replace_request,
 )
-from tradingfloor.gateway.auth import Principal
 from tradingfloor.gateway.deps import Reader
 from tradingfloor.gateway.errors import http_status, public_reason
 from tradingfloor.gateway.orders import (
@@ -44,6 +43,7 @@ from tradingfloor.gateway.orders import (
     replaced_answer,
 )
 from tradingfloor.gateway.schemas import DECODE_ERRORS
+from tradingfloor.identity import Principal
 from tradingfloor.risk.calendar import calendar_for
 from tradingfloor.service.platform import Platform
 from tradingfloor.store import queries

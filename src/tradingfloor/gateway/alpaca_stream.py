@@ -30,7 +30,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.prices import format_price
 from tradingfloor.gateway import alpaca_views as views
-from tradingfloor.gateway.auth import AuthError, Scope
+from tradingfloor.identity import AuthError, Scope
 from tradingfloor.service.platform import Platform
 from tradingfloor.service.sequencer import Result
 

@@ -48,7 +48,6 @@ from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.prices import PriceFormatError, parse_price
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca, alpaca_stream, auth_routes, deps, metrics, streams
-from tradingfloor.gateway.auth import AuthError, AuthErrorCode, Principal, Scope
 from tradingfloor.gateway.errors import http_status, public_reason
 from tradingfloor.gateway.openapi import (
     ERROR_RESPONSES,
@@ -69,6 +68,7 @@ from tradingfloor.gateway.schemas import (
     OrderRequest,
     ReplaceRequest,
 )
+from tradingfloor.identity import AuthError, AuthErrorCode, Principal, Scope
 from tradingfloor.service.platform import Platform, ReadModelsUnavailable
 from tradingfloor.service.sequencer import (
     InvalidCommand,

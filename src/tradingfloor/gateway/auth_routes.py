@@ -1,6 +1,6 @@
 """Sign-in, the second factor, API keys, and the admin routes over users.
 
-Policy (see `gateway.auth` for the rules it applies):
+Policy (see `tradingfloor.identity` for the rules it applies):
 
 * `POST /v1/auth/login` with a password opens a session that may only prove the second factor
   (`/v1/auth/totp/verify`) or, for a user without one, enrol it with the one-time enrolment
@@ -33,7 +33,8 @@ from tradingfloor.domain.commands import Command, OpenAccount
 from tradingfloor.domain.enums import AccountKind
 from tradingfloor.domain.ids import ACCOUNT_ID_PATTERN
 from tradingfloor.gateway import metrics
-from tradingfloor.gateway.auth import (
+from tradingfloor.gateway.deps import Admin, KeyManager, Session
+from tradingfloor.identity import (
     AuthError,
     AuthErrorCode,
     Role,
@@ -41,8 +42,7 @@ from tradingfloor.gateway.auth import (
     TokenPair,
     User,
 )
-from tradingfloor.gateway.deps import Admin, KeyManager, Session
-from tradingfloor.gateway.lockout import SourceGuard
+from tradingfloor.identity.lockout import SourceGuard
 from tradingfloor.service.platform import Platform
 
 log = logging.getLogger("tradingfloor.auth")

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.datastructures import Headers
 
-from tradingfloor.gateway.auth import (
+from tradingfloor.identity import (
     AuthError,
     AuthErrorCode,
     AuthService,

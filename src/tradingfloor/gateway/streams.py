@@ -31,9 +31,9 @@ from starlette.websockets import WebSocketDisconnect
 from tradingfloor.domain.prices import format_price
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import deps
-from tradingfloor.gateway.auth import AuthError, AuthErrorCode, AuthService, Principal, Role, Scope
 from tradingfloor.gateway.deps import Reader
 from tradingfloor.gateway.schemas import DECODE_ERRORS
+from tradingfloor.identity import AuthError, AuthErrorCode, AuthService, Principal, Role, Scope
 from tradingfloor.marketdata.bars import TIMEFRAMES, Bar
 from tradingfloor.marketdata.hub import CHANNELS, Client, MarketDataHub, Tier, trade_view
 from tradingfloor.service.platform import Platform

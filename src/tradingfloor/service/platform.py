@@ -34,8 +34,8 @@ from tradingfloor.domain.events import Event, TradeExecuted
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine import Engine
 from tradingfloor.gateway import metrics, views
-from tradingfloor.gateway.auth import AuthService
 from tradingfloor.gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter, make_rate_limiter
+from tradingfloor.identity import AuthService
 from tradingfloor.marketdata.hub import MarketDataHub, MarketDataSettings
 from tradingfloor.service.node import Node, NodeSettings
 from tradingfloor.service.sequencer import Result

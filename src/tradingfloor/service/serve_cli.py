@@ -115,7 +115,7 @@ async def _first_admin(platform: object) -> None:
     printed once."""
     import secrets
 
-    from tradingfloor.gateway.auth import AuthError
+    from tradingfloor.identity import AuthError
     from tradingfloor.service.platform import Platform
 
     assert isinstance(platform, Platform)

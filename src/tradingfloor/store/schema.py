@@ -91,7 +91,7 @@ api_keys = Table(
     "api_keys",
     metadata,
     Column("key_id", String(API_KEY_ID_LENGTH_MAX), primary_key=True),
-    # sha256 of the secret, hex: the secret is 256 random bits, see gateway.auth.
+    # sha256 of the secret, hex: the secret is 256 random bits, see tradingfloor.identity.
     Column("secret_hash", String(64), nullable=False),
     Column(
         "user_id",
