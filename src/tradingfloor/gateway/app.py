@@ -47,7 +47,15 @@ from tradingfloor.domain.ids import SYMBOL_PATTERN
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.prices import PriceFormatError, parse_price
 from tradingfloor.domain.reasons import RejectReason
-from tradingfloor.gateway import alpaca, alpaca_stream, auth_routes, deps, metrics, streams
+from tradingfloor.gateway import (
+    alpaca,
+    alpaca_stream,
+    auth_routes,
+    deps,
+    metrics,
+    streams,
+    user_admin,
+)
 from tradingfloor.gateway.errors import http_status, public_reason
 from tradingfloor.gateway.openapi import (
     ERROR_RESPONSES,
@@ -606,7 +614,8 @@ def create_app(platform: Platform) -> FastAPI:
         body, content_type = metrics.render(platform)
         return Response(body, media_type=content_type)
 
-    auth_routes.install(app, platform, _command)
+    auth_routes.install(app, platform)
+    user_admin.install(app, platform, _command)
     streams.install(app, platform)
     alpaca.install(app, platform)
     alpaca_stream.install(app, platform)

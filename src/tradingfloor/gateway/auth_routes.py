@@ -1,4 +1,4 @@
-"""Sign-in, the second factor, API keys, and the admin routes over users.
+"""Sign-in, the second factor and API keys (the admin routes over users: `user_admin`).
 
 Policy (see `tradingfloor.identity` for the rules it applies):
 
@@ -9,7 +9,7 @@ Policy (see `tradingfloor.identity` for the rules it applies):
 * API keys are listed, made and revoked by such a session or by a key with the `keys` scope,
   never with more scopes than their maker's.
 * Guessing is limited per user (lockouts, in the database) and per source address
-  (`lockout.SourceGuard`, in this gateway), and at most `password_checks_concurrent_max`
+  (`identity.lockout.SourceGuard`, in this gateway), and at most `password_checks_concurrent_max`
   argon2 checks run at once, on threads of the lowest CPU priority, so a flood of sign-ins
   cannot take the cores order entry needs: a sign-in that waits longer than
   `password_check_wait_ms` for a check is answered 503.
@@ -21,26 +21,21 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from tradingfloor.domain.commands import Command, OpenAccount
-from tradingfloor.domain.enums import AccountKind
-from tradingfloor.domain.ids import ACCOUNT_ID_PATTERN
 from tradingfloor.gateway import metrics
-from tradingfloor.gateway.deps import Admin, KeyManager, Session
+from tradingfloor.gateway.deps import KeyManager, Session
 from tradingfloor.identity import (
     AuthError,
     AuthErrorCode,
-    Role,
     Scope,
     TokenPair,
-    User,
 )
 from tradingfloor.identity.lockout import SourceGuard
 from tradingfloor.service.platform import Platform
@@ -71,7 +66,6 @@ BLOCKED_SOURCE_DELAY_S = 1.0
 SOURCE_BLOCKED_BODY = (
     b'{"code":4019,"message":"too many failed sign-ins from this address: blocked for now"}'
 )
-auth_events_per_page_max = 1_000
 
 
 class SignInBusy(Exception):
@@ -112,14 +106,6 @@ class ApiKeyRequest(BaseModel):
     label: str = Field(default="", max_length=64, pattern=r"^[ -~]*$")
 
 
-class UserRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=8, max_length=1024)
-    role: Role = Role.TRADER
-    account_id: str | None = Field(default=None, pattern=f"^{ACCOUNT_ID_PATTERN}$")
-    account_kind: Literal["cash", "margin"] = "cash"
-
-
 def source_of(request: Request) -> str:
     """The client's address as this gateway sees it (a proxy in front hides the real one)."""
     client = request.scope.get("client")
@@ -129,7 +115,6 @@ def source_of(request: Request) -> str:
 def install(
     app: FastAPI,
     platform: Platform,
-    command: Callable[[Command, str], Awaitable[Response]],
 ) -> None:
     """Add the sign-in, key and user-admin routes to `app`. `command` submits an admin
     command and answers it as the admin routes do."""
@@ -307,98 +292,6 @@ def install(
         await asyncio.to_thread(auth.revoke_api_key, key_id, principal.user_id, source_of(request))
         return Response(status_code=204)
 
-    # ------------------------------------------------------------------ users (admin)
-
-    @app.post("/v1/admin/users", tags=["admin"], status_code=201)
-    async def create_user(body: UserRequest, principal: Admin, request: Request) -> Response:
-        """A login and, when it does not exist yet, its trading account; the answer carries
-        the one-time token with which the user enrols a second factor (hand it over out of
-        band: it is shown only here)."""
-        account_id = body.account_id or body.username.lower()
-        if not platform.account_exists(account_id):
-            kind = AccountKind[body.account_kind.upper()]
-            opened = await command(OpenAccount(account_id, kind), "")
-            if opened.status_code != 200:
-                return opened
-        source = source_of(request)
-        user = await asyncio.to_thread(
-            auth.create_user,
-            body.username,
-            body.password,
-            body.role,
-            account_id,
-            principal.user_id,
-            source,
-        )
-        token, expires_ts = await asyncio.to_thread(
-            auth.issue_enrollment, user.id, principal.user_id, source
-        )
-        answer = {
-            "user_id": user.id,
-            "username": user.username,
-            "account": account_id,
-            "enrollment_token": token,
-            "enrollment_expires_ts": expires_ts,
-        }
-        return _json(answer, 201)
-
-    async def user_named(username: str) -> User:
-        return await asyncio.to_thread(auth.user_by_name, username)
-
-    @app.get("/v1/admin/users/{username}", tags=["admin"])
-    async def get_user(username: str, _principal: Admin) -> dict[str, Any]:
-        """A user's role, account, second factor, lockout, keys and whether disabled."""
-        user = await user_named(username)
-        state: dict[str, Any] = await asyncio.to_thread(auth.user_state, user.id)
-        return state
-
-    @app.post("/v1/admin/users/{username}/enrollment", tags=["admin"])
-    async def issue_enrollment(
-        username: str, principal: Admin, request: Request
-    ) -> dict[str, Any]:
-        """A new enrolment token (a lost phone): the user's second factor is removed until
-        they enrol again."""
-        user = await user_named(username)
-        token, expires_ts = await asyncio.to_thread(
-            auth.issue_enrollment, user.id, principal.user_id, source_of(request)
-        )
-        return {"enrollment_token": token, "enrollment_expires_ts": expires_ts}
-
-    for action in ("disable", "enable", "unlock"):
-        _install_user_action(app, auth, action, user_named, Admin)
-
-    @app.get("/v1/admin/auth-events", tags=["admin"])
-    async def auth_events(
-        _principal: Admin,
-        username: Annotated[str | None, Query(max_length=64)] = None,
-        kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
-        limit: Annotated[int, Query(ge=1, le=auth_events_per_page_max)] = 100,
-    ) -> list[dict[str, Any]]:
-        """Sign-ins, failures, lockouts, blocks, key and second-factor changes and admin
-        actions on users, newest first."""
-        user_id = None if username is None else (await user_named(username)).id
-        events: list[dict[str, Any]] = await asyncio.to_thread(
-            auth.auth_events, user_id, kind, limit
-        )
-        return events
-
-
-def _install_user_action(
-    app: FastAPI, auth: Any, action: str, user_named: Any, Admin: Any
-) -> None:
-    """`POST /v1/admin/users/{username}/{action}`: disable (no sign-in, session or key from
-    now on), enable, unlock (end a lockout)."""
-    method = {"disable": auth.disable_user, "enable": auth.enable_user, "unlock": auth.unlock_user}
-
-    async def act(username: str, principal: Admin, request: Request) -> dict[str, Any]:
-        user = await user_named(username)
-        await asyncio.to_thread(method[action], user.id, principal.user_id, source_of(request))
-        state: dict[str, Any] = await asyncio.to_thread(auth.user_state, user.id)
-        return state
-
-    act.__name__ = f"{action}_user"
-    app.post(f"/v1/admin/users/{{username}}/{action}", tags=["admin"])(act)
-
 
 class BlockedSourceRefusal:
     """A sign-in from a blocked source answered 429 before FastAPI parses anything, after
@@ -433,9 +326,3 @@ def _lowest_cpu_priority() -> None:
     and the threads argon2 starts for its lanes inherit it); elsewhere, leave it."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-
-
-def _json(body: Any, status: int = 200) -> Response:
-    import msgspec
-
-    return Response(msgspec.json.encode(body), status, media_type="application/json")

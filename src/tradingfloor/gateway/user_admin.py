@@ -1,0 +1,132 @@
+"""The admin routes over users: create (with the enrolment token of their second factor),
+inspect, disable and enable, end a lockout, a new enrolment for a lost phone, and the audit
+of sign-in events."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+import msgspec
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from tradingfloor.domain.commands import Command, OpenAccount
+from tradingfloor.domain.enums import AccountKind
+from tradingfloor.domain.ids import ACCOUNT_ID_PATTERN
+from tradingfloor.gateway.auth_routes import source_of
+from tradingfloor.gateway.deps import Admin
+from tradingfloor.identity import Role, User
+from tradingfloor.service.platform import Platform
+
+auth_events_per_page_max = 1_000
+
+
+class UserRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=1024)
+    role: Role = Role.TRADER
+    account_id: str | None = Field(default=None, pattern=f"^{ACCOUNT_ID_PATTERN}$")
+    account_kind: Literal["cash", "margin"] = "cash"
+
+
+def install(
+    app: FastAPI, platform: Platform, command: Callable[[Command, str], Awaitable[Response]]
+) -> None:
+    """Add the routes to `app`. `command` submits an admin command and answers it as the
+    admin routes do."""
+    auth = platform.auth
+
+    @app.post("/v1/admin/users", tags=["admin"], status_code=201)
+    async def create_user(body: UserRequest, principal: Admin, request: Request) -> Response:
+        """A login and, when it does not exist yet, its trading account; the answer carries
+        the one-time token with which the user enrols a second factor (hand it over out of
+        band: it is shown only here)."""
+        account_id = body.account_id or body.username.lower()
+        if not platform.account_exists(account_id):
+            kind = AccountKind[body.account_kind.upper()]
+            opened = await command(OpenAccount(account_id, kind), "")
+            if opened.status_code != 200:
+                return opened
+        source = source_of(request)
+        user = await asyncio.to_thread(
+            auth.create_user,
+            body.username,
+            body.password,
+            body.role,
+            account_id,
+            principal.user_id,
+            source,
+        )
+        token, expires_ts = await asyncio.to_thread(
+            auth.issue_enrollment, user.id, principal.user_id, source
+        )
+        answer = {
+            "user_id": user.id,
+            "username": user.username,
+            "account": account_id,
+            "enrollment_token": token,
+            "enrollment_expires_ts": expires_ts,
+        }
+        return _json(answer, 201)
+
+    async def user_named(username: str) -> User:
+        return await asyncio.to_thread(auth.user_by_name, username)
+
+    @app.get("/v1/admin/users/{username}", tags=["admin"])
+    async def get_user(username: str, _principal: Admin) -> dict[str, Any]:
+        """A user's role, account, second factor, lockout, keys and whether disabled."""
+        user = await user_named(username)
+        state: dict[str, Any] = await asyncio.to_thread(auth.user_state, user.id)
+        return state
+
+    @app.post("/v1/admin/users/{username}/enrollment", tags=["admin"])
+    async def issue_enrollment(
+        username: str, principal: Admin, request: Request
+    ) -> dict[str, Any]:
+        """A new enrolment token (a lost phone): the user's second factor is removed until
+        they enrol again."""
+        user = await user_named(username)
+        token, expires_ts = await asyncio.to_thread(
+            auth.issue_enrollment, user.id, principal.user_id, source_of(request)
+        )
+        return {"enrollment_token": token, "enrollment_expires_ts": expires_ts}
+
+    for action in ("disable", "enable", "unlock"):
+        _install_user_action(app, auth, action, user_named, Admin)
+
+    @app.get("/v1/admin/auth-events", tags=["admin"])
+    async def auth_events(
+        _principal: Admin,
+        username: Annotated[str | None, Query(max_length=64)] = None,
+        kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+        limit: Annotated[int, Query(ge=1, le=auth_events_per_page_max)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Sign-ins, failures, lockouts, blocks, key and second-factor changes and admin
+        actions on users, newest first."""
+        user_id = None if username is None else (await user_named(username)).id
+        events: list[dict[str, Any]] = await asyncio.to_thread(
+            auth.auth_events, user_id, kind, limit
+        )
+        return events
+
+
+def _install_user_action(
+    app: FastAPI, auth: Any, action: str, user_named: Any, Admin: Any
+) -> None:
+    """`POST /v1/admin/users/{username}/{action}`: disable (no sign-in, session or key from
+    now on), enable, unlock (end a lockout)."""
+    method = {"disable": auth.disable_user, "enable": auth.enable_user, "unlock": auth.unlock_user}
+
+    async def act(username: str, principal: Admin, request: Request) -> dict[str, Any]:
+        user = await user_named(username)
+        await asyncio.to_thread(method[action], user.id, principal.user_id, source_of(request))
+        state: dict[str, Any] = await asyncio.to_thread(auth.user_state, user.id)
+        return state
+
+    act.__name__ = f"{action}_user"
+    app.post(f"/v1/admin/users/{{username}}/{action}", tags=["admin"])(act)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(body), status, media_type="application/json")
