@@ -50,7 +50,11 @@ def _served_in_a_thread(
         stop, loop = asyncio.Event(), asyncio.get_running_loop()
         data: Path = tmp_path_factory.mktemp("schema") / "data"
         async with served(
-            data, database_url, orders_per_second_max=1_000_000, orders_burst_max=1_000_000
+            data,
+            database_url,
+            orders_per_second_max=1_000_000,
+            orders_burst_max=1_000_000,
+            source_failures_max=1_000_000,  # the tarpit of a blocked source is not its subject
         ) as api:
             await api.symbol("XYZ", "100")
             trader = await api.trader("alice", shares={"XYZ": 1_000})

@@ -45,10 +45,10 @@ def ensure_demo_logins(
     saved = _read(path)
     logins = []
     for username, role, account in users:
-        try:
-            user = auth.create_user(username, password, role, account)
-        except AuthError:
+        try:  # looked up first: making a user hashes its password (argon2), at every start
             user = auth.user_by_name(username)
+        except AuthError:
+            user = auth.create_user(username, password, role, account)
         before = saved.get(username)
         totp_secret = _second_factor(auth, user, before, now_s)
         key_id, key_secret = _api_key(auth, user, before)
