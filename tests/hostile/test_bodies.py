@@ -231,7 +231,8 @@ async def test_hostile_query_strings_get_a_clear_refusal(
 async def test_a_command_with_a_nul_is_refused_before_it_is_sequenced(tmp_path: Path) -> None:
     """Below the gateway: whatever edge sends it, the sequencer refuses it, so no reader of
     the journal (a projection into PostgreSQL) ever has to hold it."""
-    from tradingfloor.domain.commands import Deposit, OpenAccount, PlaceOrder
+    from tradingfloor.domain.commands import AddInstrument, Deposit, OpenAccount, PlaceOrder
+    from tradingfloor.domain.instruments import Instrument
     from tradingfloor.domain.enums import OrderType, Side
     from tradingfloor.service.sequencer import InvalidCommand
 
@@ -242,6 +243,7 @@ async def test_a_command_with_a_nul_is_refused_before_it_is_sequenced(tmp_path: 
             PlaceOrder(0, "alice", "XYZ", Side.BUY, OrderType.MARKET, 1, client_order_id="\n"),
             OpenAccount("a/b"),
             Deposit("al\u202eice", 100),
+            AddInstrument(Instrument("NEW\n")),
         ):
             with pytest.raises(InvalidCommand):
                 await api.platform.submit(command)

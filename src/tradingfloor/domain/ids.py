@@ -9,6 +9,7 @@ would let a trailing newline through).
 """
 
 import re
+from collections.abc import Callable
 from typing import NewType
 
 import msgspec
@@ -52,7 +53,7 @@ def is_client_order_id(text: str) -> bool:
     return _CLIENT_ORDER_ID.fullmatch(text) is not None
 
 
-_FIELD_RULES = {
+_FIELD_RULES: dict[str, tuple[Callable[[str], bool], str]] = {
     "symbol": (is_symbol, f"1 to {SYMBOL_LENGTH_MAX} of A-Z 0-9 . - (a letter or digit first)"),
     "account": (
         is_account_id,
@@ -70,18 +71,40 @@ _EMPTY_ALLOWED = frozenset({"account", "client_order_id"})
 def text_problem(value: msgspec.Struct) -> str | None:
     """What is wrong with the client-given identifiers of a command (or of a struct inside
     it, such as an `Instrument`), or None. Fields named `symbol`, `account` and
-    `client_order_id` are checked; None and the empty values in `_EMPTY_ALLOWED` pass."""
-    for name in value.__struct_fields__:
+    `client_order_id` are checked; None and the empty values in `_EMPTY_ALLOWED` pass. On the
+    sequencer's path for every command: which fields to look at is worked out once per type."""
+    texts, nested = _plan(type(value))
+    for name, check, expected in texts:
         field = getattr(value, name)
-        if type(field) is str:
-            rule = _FIELD_RULES.get(name)
-            if rule is None or (not field and name in _EMPTY_ALLOWED):
-                continue
-            check, expected = rule
-            if not check(field):
-                return f"{name}: {expected}"
-        elif isinstance(field, msgspec.Struct):
-            problem = text_problem(field)
+        if type(field) is str and not check(field) and (field or name not in _EMPTY_ALLOWED):
+            return f"{name}: {expected}"
+    for name in nested:
+        inner = getattr(value, name)
+        if inner is not None:
+            problem = text_problem(inner)
             if problem is not None:
                 return problem
     return None
+
+
+_Plan = tuple[tuple[tuple[str, Callable[[str], bool], str], ...], tuple[str, ...]]
+_plans: dict[type, _Plan] = {}
+
+
+def _plan(kind: type[msgspec.Struct]) -> _Plan:
+    """The identifier fields of a struct type, and its fields that hold a struct."""
+    plan = _plans.get(kind)
+    if plan is None:
+        fields = msgspec.structs.fields(kind)
+        texts = tuple(
+            (field.name, *_FIELD_RULES[field.name])
+            for field in fields
+            if field.name in _FIELD_RULES
+        )
+        nested = tuple(
+            field.name
+            for field in fields
+            if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct)
+        )
+        plan = _plans[kind] = (texts, nested)
+    return plan
