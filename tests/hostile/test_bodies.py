@@ -232,8 +232,8 @@ async def test_a_command_with_a_nul_is_refused_before_it_is_sequenced(tmp_path: 
     """Below the gateway: whatever edge sends it, the sequencer refuses it, so no reader of
     the journal (a projection into PostgreSQL) ever has to hold it."""
     from tradingfloor.domain.commands import AddInstrument, Deposit, OpenAccount, PlaceOrder
-    from tradingfloor.domain.instruments import Instrument
     from tradingfloor.domain.enums import OrderType, Side
+    from tradingfloor.domain.instruments import Instrument
     from tradingfloor.service.sequencer import InvalidCommand
 
     async with served(tmp_path / "data") as api:
