@@ -49,6 +49,10 @@ class Workload:
     instrument: Instrument
     commands: list[Command]
     description: str
+    accounts: tuple[str, ...] = ACCOUNTS
+    """The accounts its orders name: funded in a run with risk on."""
+    reference_price: int = MID
+    """The symbol's reference price in a run with risk on (the collar is measured from it)."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,15 @@ def file_workload(path: Path) -> Workload:
                 commands.append(translator.command(json.loads(line)))
             except ValueError as error:
                 raise ValueError(f"{path}:{number}: {error}") from error
-    return Workload(instrument, commands, f"{path.name}, {len(commands):,} operations")
+    placed = [command for command in commands if isinstance(command, PlaceOrder)]
+    prices = sorted(command.price for command in placed if command.price is not None)
+    return Workload(
+        instrument,
+        commands,
+        f"{path.name}, {len(commands):,} operations",
+        accounts=tuple(sorted({command.account for command in placed})),
+        reference_price=prices[len(prices) // 2] if prices else MID,
+    )
 
 
 def write_workload(workload: Workload, path: Path) -> None:
@@ -193,7 +205,7 @@ def run(workload: Workload, risk: bool = False) -> BenchResult:
     keeping a million event lists alive would only measure the garbage collector.
     """
     commands = workload.commands
-    engine = _fresh_engine(workload.instrument, risk)
+    engine = _fresh_engine(workload, risk)
     apply = engine.apply
     base = BASE_TS
     gc.collect()
@@ -208,7 +220,7 @@ def run(workload: Workload, risk: bool = False) -> BenchResult:
 
 def _timed_pass(workload: Workload, risk: bool) -> tuple[list[int], int, int, int]:
     """Per-command latencies (sorted), and the traded quantity, trades and events."""
-    engine = _fresh_engine(workload.instrument, risk)
+    engine = _fresh_engine(workload, risk)
     apply = engine.apply
     first = engine.last_seq + 1
     base = BASE_TS
@@ -235,7 +247,7 @@ def profile(workload: Workload, rows: int = 12, risk: bool = False) -> str:
     import io
     import pstats
 
-    engine = _fresh_engine(workload.instrument, risk)
+    engine = _fresh_engine(workload, risk)
     apply = engine.apply
     profiler = cProfile.Profile()
     profiler.enable()
@@ -247,15 +259,19 @@ def profile(workload: Workload, rows: int = 12, risk: bool = False) -> str:
     return text.getvalue()
 
 
-def _fresh_engine(instrument: Instrument, risk: bool = False) -> Engine:
+def _fresh_engine(workload: Workload, risk: bool = False) -> Engine:
+    """An engine with the workload's instrument; with `risk`, its accounts funded with cash
+    and shares enough for any workload, and its reference price set."""
+    instrument = workload.instrument
     engine = Engine(RiskSettings() if risk else None)
     setup: list[Command] = [AddInstrument(instrument)]
     if risk:
-        setup.append(SetReferencePrice(instrument.symbol, MID))
-        for account in ACCOUNTS:
+        reference = workload.reference_price
+        setup.append(SetReferencePrice(instrument.symbol, reference))
+        for account in workload.accounts:
             setup.append(OpenAccount(account))
-            setup.append(Deposit(account, 10**9 * MID))
-            setup.append(DepositShares(account, instrument.symbol, 10**9, MID))
+            setup.append(Deposit(account, 10**9 * max(reference, MID)))
+            setup.append(DepositShares(account, instrument.symbol, 10**9, reference))
     for seq, command in enumerate(setup, start=1):
         engine.apply(command, seq, BASE_TS + seq)
     if engine.risk is not None:
