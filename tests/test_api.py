@@ -415,3 +415,19 @@ async def test_a_read_the_read_models_cannot_serve_in_time_is_a_503(
     answer = await api.client.get("/v1/orders", headers=alice)
     assert (answer.status_code, answer.json()["code"]) == (503, 5032)
     assert answer.headers["Retry-After"] == "1"
+
+
+async def test_the_documentation_works_offline_and_declares_how_to_authenticate(
+    api: Served,
+) -> None:
+    for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = (await api.client.get(page)).text
+        assert "cdn.jsdelivr.net" not in html and f"/static-offline-docs/{asset}" in html
+        script = await api.client.get(f"/static-offline-docs/{asset}")
+        assert script.status_code == 200 and len(script.content) > 100_000
+    schema = (await api.client.get("/openapi.json")).json()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["ApiKeyId"] == {"type": "apiKey", "in": "header", "name": "X-API-Key-Id"}
+    assert schemes["Bearer"]["scheme"] == "bearer"
+    assert schema["paths"]["/v1/auth/login"]["post"]["security"] == []
+    assert {"Bearer": []} in schema["security"]

@@ -24,6 +24,7 @@ import msgspec
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -200,7 +201,9 @@ class SharesRequest(BaseModel):
 def create_app(platform: Platform) -> FastAPI:
     """The app over a started platform (the caller starts and stops it)."""
     settings = platform.settings
-    app = FastAPI(
+    # The documentation pages' scripts and styles come from the installed package, not a CDN:
+    # /docs and /redoc work offline.
+    app = FastAPIOffline(
         title="TradingFloor",
         version="0.1.0",
         description="Stock trading platform. Prices and money are decimal strings in dollars.",

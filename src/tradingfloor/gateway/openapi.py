@@ -8,6 +8,10 @@ PATCH or DELETE of the API) may find the market's or the user's state against it
 entry and sign-in are limited (429); and every route but the liveness probe depends on the
 database, the journal or Redis (503, with `Retry-After`). FastAPI's own 422 schema
 (`HTTPValidationError`) is not what the API answers: it is replaced by ours.
+
+The ways to authenticate are declared as security schemes (an API key's id and secret, both
+headers, or a bearer access token), required by every route but the public ones, so that the
+documentation page's "Authorize" fills them in.
 """
 
 from typing import Any
@@ -38,6 +42,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 """Every refusal, for a route that declares its responses itself."""
 
 _PUBLIC = frozenset({"/healthz", "/readyz", "/v1/auth/login", "/v1/auth/refresh"})
+SECURITY_SCHEMES = {
+    "ApiKeyId": {"type": "apiKey", "in": "header", "name": "X-API-Key-Id"},
+    "ApiKeySecret": {"type": "apiKey", "in": "header", "name": "X-API-Secret"},
+    "Bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from /v1/auth/login (then /v1/auth/totp/verify).",
+    },
+}
+SECURITY: list[dict[str, list[str]]] = [{"ApiKeyId": [], "ApiKeySecret": []}, {"Bearer": []}]
+"""An API key (both headers together), or a bearer token."""
 """Routes that take no credential (sign-in refuses with 401 and 403 all the same)."""
 _LIMITED = ("/v1/orders", "/v2/orders", "/v2/positions", "/v1/auth/")
 _COMMANDS = frozenset({"post", "patch", "delete"})
@@ -67,11 +83,15 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(SCHEMAS)
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(SCHEMAS)
+            components["securitySchemes"] = SECURITY_SCHEMES
+            schema["security"] = SECURITY
             for path, operations in schema.get("paths", {}).items():
                 for method, operation in operations.items():
                     _document_refusals(path, method, operation)
+                    if path in _PUBLIC:
+                        operation["security"] = []  # no credential needed
             app.openapi_schema = schema
         return app.openapi_schema
 
