@@ -301,8 +301,10 @@ async def test_refusals_are_api_errors_with_our_code_and_message(api: Served) ->
         assert error.message == message if message else error.message
 
     placed = order(await call(alice.submit_order, limit_buy(1, 99, client_order_id="once")))
-    duplicate = await refused(alice.submit_order, limit_buy(1, 98, client_order_id="once"))
-    assert (duplicate.status_code, duplicate.code) == (422, 1013)
+    duplicate = await refused(alice.submit_order, limit_buy(1, 99, client_order_id="once"))
+    assert (duplicate.status_code, duplicate.code) == (422, 1013)  # Alpaca: ids are unique
+    other = await refused(alice.submit_order, limit_buy(1, 98, client_order_id="once"))
+    assert (other.status_code, other.code) == (422, 1016)  # other terms, as /v1 says
 
     for function, args in (
         (eve.get_order_by_id, (placed.id,)),

@@ -121,3 +121,49 @@ def test_demo_restarts_reuse_their_logins_and_replace_a_revoked_key(tmp_path: Pa
     live = [key for key in auth.list_api_keys(alice.id) if not key.revoked]
     assert len(live) == 1
     assert (tmp_path / "demo-logins.json").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_client_order_id_back_with_other_terms_is_refused(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    data = tmp_path / "data"
+    first = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 2, "limit_price": "95"}
+    other = {**first, "qty": 3}
+    async with served(data, database_url) as api:
+        await api.symbol()
+        alice = await api.trader("alice")
+        placed = await api.client.post(
+            "/v1/orders", json={**first, "client_order_id": "c"}, headers=alice
+        )
+        same = await api.client.post(
+            "/v1/orders",
+            json={**first, "limit_price": "95.00", "client_order_id": "c"},
+            headers=alice,
+        )
+        before = await api.client.post(
+            "/v1/orders", json={**other, "client_order_id": "c"}, headers=alice
+        )
+        v2_other = await api.client.post(
+            "/v2/orders",
+            json={**other, "qty": "3", "time_in_force": "day", "client_order_id": "c"},
+            headers=alice,
+        )
+        v2_same = await api.client.post(
+            "/v2/orders",
+            json={**first, "qty": "2", "time_in_force": "day", "client_order_id": "c"},
+            headers=alice,
+        )
+    async with served(data, database_url) as api:
+        after = await api.client.post(
+            "/v1/orders", json={**other, "client_order_id": "c"}, headers=alice
+        )
+        again = await api.client.post(
+            "/v1/orders", json={**first, "client_order_id": "c"}, headers=alice
+        )
+
+    assert placed.status_code == 200
+    assert same.status_code == 200 and same.json()["id"] == placed.json()["id"]  # 95 is 95.00
+    for refused in (before, v2_other, after):
+        assert (refused.status_code, refused.json()["code"]) == (422, 1016), refused.text
+    assert (v2_same.status_code, v2_same.json()["code"]) == (422, 1013)  # Alpaca: ids unique
+    assert again.status_code == 200 and again.json()["id"] == placed.json()["id"]

@@ -23,6 +23,8 @@ class RejectReason(IntEnum):
     DUPLICATE_ORDER_ID = 1013
     TRAIL_NOT_ALLOWED = 1014
     REPLACE_NOTHING_TO_CHANGE = 1015
+    CLIENT_ORDER_ID_REUSED = 1016
+    """A client order id already names an order with other terms: a retry must repeat them."""
 
     # risk: the command is well formed but the account, the symbol or a limit forbids it
     UNKNOWN_ACCOUNT = 2001
@@ -79,6 +81,9 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.DUPLICATE_ORDER_ID: "order id already used",
     RejectReason.TRAIL_NOT_ALLOWED: "only a trailing stop takes a trail",
     RejectReason.REPLACE_NOTHING_TO_CHANGE: "replace must change price, quantity or stop price",
+    RejectReason.CLIENT_ORDER_ID_REUSED: (
+        "client order id already used for an order with other terms"
+    ),
     RejectReason.UNKNOWN_ACCOUNT: "no such account",
     RejectReason.ACCOUNT_RESTRICTED: "account is restricted to closing orders",
     RejectReason.ACCOUNT_CLOSED: "account is closed",

@@ -25,6 +25,7 @@ from tradingfloor.domain.ids import CLIENT_ORDER_ID_PATTERN, SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps, metrics
+from tradingfloor.gateway import views as gateway_views
 from tradingfloor.gateway.alpaca_orders import (
     MALFORMED,
     AlpacaError,
@@ -35,6 +36,7 @@ from tradingfloor.gateway.alpaca_orders import (
 )
 from tradingfloor.gateway.deps import Reader
 from tradingfloor.gateway.errors import http_status, public_reason
+from tradingfloor.gateway.idempotency import same_terms_as_stored
 from tradingfloor.gateway.orders import (
     RequestError,
     answer_of,
@@ -129,7 +131,9 @@ def install(app: FastAPI, platform: Platform) -> None:
     @app.post("/v2/orders", tags=["alpaca"])
     async def submit_order(request: Request, principal: Trader) -> Response:
         """Place an order (Alpaca's `POST /v2/orders`); answered once durable, with its
-        status after matching. A client order id already used is refused (422)."""
+        status after matching. A client order id already used is refused (422): with code
+        1013 for the same terms (Alpaca's rule: ids are unique), 1016 for other terms (as
+        `/v1` refuses them)."""
         try:
             body = _order_decoder.decode(await request.body())
             order = order_request(body)
@@ -154,6 +158,8 @@ def install(app: FastAPI, platform: Platform) -> None:
                 order.client_order_id,
             )
             if used is not None:
+                if not same_terms_as_stored(gateway_views.order(used, []), command):
+                    raise _refusal(RejectReason.CLIENT_ORDER_ID_REUSED)
                 raise AlpacaError(422, code, "client_order_id must be unique")
             return _json(await place(command, principal.account_id))
         finally:

@@ -17,7 +17,6 @@ import hmac
 import logging
 import math
 import time
-from collections import OrderedDict
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -37,6 +36,7 @@ from tradingfloor.domain.commands import (
     Deposit,
     DepositShares,
     HaltTrading,
+    PlaceOrder,
     ResumeTrading,
     SetAccountStatus,
     SetReferencePrice,
@@ -58,6 +58,7 @@ from tradingfloor.gateway import (
     user_admin,
 )
 from tradingfloor.gateway.errors import http_status, public_reason
+from tradingfloor.gateway.idempotency import FirstAnswers, same_terms, same_terms_as_stored
 from tradingfloor.gateway.openapi import (
     ERROR_RESPONSES,
     body_schema,
@@ -118,9 +119,12 @@ def _refused(reason: RejectReason) -> Response:
     return _error(int(reason), reason.message, http_status(reason))
 
 
-def _rejection(reason: RejectReason, order_id: str) -> tuple[int, bytes]:
-    """The answer to an order the engine refused: its status and body."""
-    body = {"code": int(reason), "message": reason.message, "order_id": order_id}
+def _rejection(reason: RejectReason, order_id: str | None) -> tuple[int, bytes]:
+    """The answer to a refused order: its status and body (with the order id the engine gave
+    it, if it reached the engine)."""
+    body: dict[str, Any] = {"code": int(reason), "message": reason.message}
+    if order_id is not None:
+        body["order_id"] = order_id
     return http_status(reason), _encode(body)
 
 
@@ -208,7 +212,7 @@ def create_app(platform: Platform) -> FastAPI:
         version="0.1.0",
         description="Stock trading platform. Prices and money are decimal strings in dollars.",
     )
-    idempotent: OrderedDict[tuple[str, str], asyncio.Future[tuple[int, bytes]]] = OrderedDict()
+    answers = FirstAnswers(idempotency_entries_max)
 
     # ------------------------------------------------------------------ errors
 
@@ -334,58 +338,51 @@ def create_app(platform: Platform) -> FastAPI:
         principal = await trader(request)
         try:
             order = _order_decoder.decode(await request.body())
+            command = place_command(order, principal.account_id)
         except DECODE_ERRORS as error:
             return _malformed(error)
-        account = principal.account_id
-        key = (account, order.client_order_id) if order.client_order_id else None
-        if key is not None:
-            first = idempotent.get(key)
-            if first is not None:
-                status, body = await asyncio.shield(first)
-                return Response(body, status, media_type="application/json")
-            # Registered before any await: a concurrent retry waits for this answer.
-            future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
-            idempotent[key] = future
-            while len(idempotent) > idempotency_entries_max:
-                idempotent.popitem(last=False)
-            try:
-                stored = await platform.order_by_client_id(account, order.client_order_id or "")
-            except BaseException as error:
-                idempotent.pop(key, None)
-                future.set_exception(error)
-                future.exception()  # retrieved: a retry starts over
-                raise
-            if stored is not None:  # answered before a restart: the order as it stands
-                status, body = _stored_answer(stored)
-                future.set_result((status, body))
-                return Response(body, status, media_type="application/json")
-        try:
-            command = place_command(order, account)
         except RequestError as error:
-            response = _error(MALFORMED, str(error), 422, field=error.field)
-            if key is not None:
-                idempotent.pop(key, None)
-                future.set_result((422, bytes(response.body)))
-            return response
+            return _error(MALFORMED, str(error), 422, field=error.field)
+        key = (principal.account_id, command.client_order_id) if command.client_order_id else None
+        if key is None:
+            status, body = await _place(command)
+        else:
+            status, body = await _place_once(key, command)
+        metrics.ack_seconds.labels(command.symbol).observe(time.perf_counter() - started)
+        return Response(body, status, media_type="application/json")
+
+    async def _place_once(key: tuple[str, str], command: PlaceOrder) -> tuple[int, bytes]:
+        """Place an order with a client order id once: a retry gets the first answer."""
+        first = answers.first(key)
+        if first is not None:
+            if not same_terms(first[0], command):
+                return _rejection(RejectReason.CLIENT_ORDER_ID_REUSED, None)
+            return await asyncio.shield(first[1])
+        answers.claim(key, command)
         try:
-            result = await platform.submit(command, account)
+            stored = await platform.order_by_client_id(*key)
+            if stored is not None and not same_terms_as_stored(stored, command):
+                refusal = _rejection(RejectReason.CLIENT_ORDER_ID_REUSED, None)
+                answers.answer(key, refusal, keep=False)  # the next request looks again
+                return refusal
+            if stored is not None:  # answered before a restart: the order as it stands
+                answer = _stored_answer(stored)
+            else:
+                answer = await _place(command)
         except BaseException as error:
-            if key is not None:
-                idempotent.pop(key, None)
-                future.set_exception(error)
-                future.exception()  # retrieved: the retry will submit again
+            answers.fail(key, error)  # not answered: the retry places it
             raise
+        answers.answer(key, answer)
+        return answer
+
+    async def _place(command: PlaceOrder) -> tuple[int, bytes]:
+        result = await platform.submit(command, command.account)
         view, reason = answer_of(result.seq, result.seq, result.events)
         if reason is not None or view is None:
             reason = reason or RejectReason.UNKNOWN_ORDER
-            status, body = _rejection(reason, str(result.seq))
             metrics.rejects.labels(reason.name).inc()
-        else:
-            status, body = 200, _encode(view)
-        if key is not None:
-            future.set_result((status, body))
-        metrics.ack_seconds.labels(order.symbol).observe(time.perf_counter() - started)
-        return Response(body, status, media_type="application/json")
+            return _rejection(reason, str(result.seq))
+        return 200, _encode(view)
 
     @app.delete("/v1/orders/{order_id}", tags=["orders"], responses=ERROR_RESPONSES)
     async def cancel_order(order_id: str, request: Request) -> Response:
