@@ -35,7 +35,7 @@ from tradingfloor.gateway.alpaca_orders import (
     replace_request,
 )
 from tradingfloor.gateway.deps import Reader
-from tradingfloor.gateway.errors import http_status, public_reason
+from tradingfloor.gateway.errors import http_status, public_reason, retry_after
 from tradingfloor.gateway.idempotency import same_terms_as_stored
 from tradingfloor.gateway.orders import (
     RequestError,
@@ -90,8 +90,7 @@ def install(app: FastAPI, platform: Platform) -> None:
         refused = await order_entry_refusal(platform, principal)
         if refused is not None:
             code, retry_after_s = refused
-            retry = {"Retry-After": str(max(1, retry_after_s))}
-            raise AlpacaError(429, code.value, code.message, retry)
+            raise AlpacaError(429, code.value, code.message, retry_after(retry_after_s))
         return principal
 
     Trader = Annotated[Principal, Depends(trader)]

@@ -15,7 +15,6 @@ neither keep working.
 import asyncio
 import hmac
 import logging
-import math
 import time
 from typing import Annotated, Any, Literal
 
@@ -57,7 +56,7 @@ from tradingfloor.gateway import (
     streams,
     user_admin,
 )
-from tradingfloor.gateway.errors import http_status, public_reason
+from tradingfloor.gateway.errors import http_status, public_reason, retry_after
 from tradingfloor.gateway.idempotency import FirstAnswers, same_terms, same_terms_as_stored
 from tradingfloor.gateway.openapi import (
     ERROR_RESPONSES,
@@ -109,8 +108,9 @@ def _error(code: int, message: str, status: int, **extra: Any) -> Response:
     return _json({"code": code, "message": message, **extra}, status)
 
 
-def _retry_after(seconds: int) -> dict[str, str]:
-    return {"Retry-After": str(max(1, seconds))}
+def _unavailable(code: int, message: str, retry_after_s: float = 1) -> Response:
+    """503: a dependency cannot answer now; the client may retry after `retry_after_s`."""
+    return _json({"code": code, "message": message}, 503, retry_after(retry_after_s))
 
 
 def _refused(reason: RejectReason) -> Response:
@@ -220,7 +220,7 @@ def create_app(platform: Platform) -> FastAPI:
     async def _auth_error(_request: Request, error: AuthError) -> Response:
         body = {"code": error.code.value, "message": error.message}
         retry = error.retry_after_s
-        return _json(body, error.code.http_status, None if retry is None else _retry_after(retry))
+        return _json(body, error.code.http_status, None if retry is None else retry_after(retry))
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> Response:
@@ -247,7 +247,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.exception_handler(Overloaded)
     async def _overloaded(_request: Request, _error_: Overloaded) -> Response:
-        return _json({"code": 5030, "message": "busy: retry"}, 503, {"Retry-After": "1"})
+        return _unavailable(5030, "busy: retry")
 
     @app.exception_handler(DataError)
     async def _unstorable(request: Request, error: DataError) -> Response:
@@ -262,14 +262,11 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.exception_handler(TimeoutError)
     async def _behind(_request: Request, _error_: TimeoutError) -> Response:
-        body = {"code": 5032, "message": "the read models are behind: retry"}
-        return _json(body, 503, {"Retry-After": "1"})
+        return _unavailable(5032, "the read models are behind: retry")
 
     @app.exception_handler(JournalUnavailable)
     async def _journal_unavailable(_request: Request, error: JournalUnavailable) -> Response:
-        body = {"code": 5036, "message": "journal unavailable: retry"}
-        retry_after_s = max(1, math.ceil(error.retry_after_s))  # whole seconds, rounded up
-        return _json(body, 503, {"Retry-After": str(retry_after_s)})
+        return _unavailable(5036, "journal unavailable: retry", error.retry_after_s)
 
     @app.exception_handler(SequencerStopped)
     async def _stopped(_request: Request, _error_: SequencerStopped) -> Response:
@@ -278,8 +275,7 @@ def create_app(platform: Platform) -> FastAPI:
     @app.exception_handler(ReadModelsUnavailable)
     async def _read_models_failing(_request: Request, error: ReadModelsUnavailable) -> Response:
         metrics.unavailable.labels("read_models").inc()
-        body = {"code": 5033, "message": "read models unavailable: retry"}
-        return _json(body, 503, {"Retry-After": str(error.retry_after_s)})
+        return _unavailable(5033, "read models unavailable: retry", error.retry_after_s)
 
     # The database cannot answer (down, restarting, a connection dropped, the pool
     # exhausted): a read model or an API key not cached. Other database errors are bugs.
@@ -288,14 +284,12 @@ def create_app(platform: Platform) -> FastAPI:
     @app.exception_handler(PoolTimeoutError)
     async def _database_unavailable(_request: Request, _error_: Exception) -> Response:
         metrics.unavailable.labels("database").inc()
-        body = {"code": 5033, "message": "read models unavailable: retry"}
-        return _json(body, 503, {"Retry-After": "1"})
+        return _unavailable(5033, "read models unavailable: retry")
 
     @app.exception_handler(RateLimiterUnavailable)
     async def _limiter_unavailable(_request: Request, error: RateLimiterUnavailable) -> Response:
         metrics.unavailable.labels("rate_limiter").inc()
-        body = {"code": 5034, "message": "rate limiter unavailable: retry"}
-        return _json(body, 503, {"Retry-After": str(error.retry_after_s)})
+        return _unavailable(5034, "rate limiter unavailable: retry", error.retry_after_s)
 
     # ------------------------------------------------------------------ auth
 
@@ -317,7 +311,7 @@ def create_app(platform: Platform) -> FastAPI:
     @app.exception_handler(RateLimited)
     async def _rate_limited(_request: Request, error: RateLimited) -> Response:
         body = {"code": error.code.value, "message": error.code.message}
-        return _json(body, 429, _retry_after(error.retry_after_s))
+        return _json(body, 429, retry_after(error.retry_after_s))
 
     # ------------------------------------------------------------------ orders (hot)
 

@@ -25,12 +25,14 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
+import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from tradingfloor.gateway import metrics
 from tradingfloor.gateway.deps import KeyManager, Session
+from tradingfloor.gateway.errors import retry_after
 from tradingfloor.identity import (
     AuthError,
     AuthErrorCode,
@@ -63,8 +65,9 @@ SIGN_IN_PATHS = frozenset(
     }
 )
 BLOCKED_SOURCE_DELAY_S = 1.0
-SOURCE_BLOCKED_BODY = (
-    b'{"code":4019,"message":"too many failed sign-ins from this address: blocked for now"}'
+SOURCE_BLOCKED = "too many failed sign-ins from this address: blocked for now"
+SOURCE_BLOCKED_BODY = msgspec.json.encode(
+    {"code": int(AuthErrorCode.TOO_MANY_ATTEMPTS), "message": SOURCE_BLOCKED}
 )
 
 
@@ -141,8 +144,8 @@ def install(
 
     @app.exception_handler(SignInBusy)
     async def _busy(_request: Request, _error: SignInBusy) -> Response:
-        body = b'{"code":5037,"message":"sign-in busy: retry"}'
-        return Response(body, 503, {"Retry-After": "1"}, media_type="application/json")
+        body = msgspec.json.encode({"code": SIGN_IN_BUSY, "message": "sign-in busy: retry"})
+        return Response(body, 503, retry_after(1), media_type="application/json")
 
     async def attempt(
         request: Request, call: Callable[..., Any], *args: Any, checks_password: bool = False
@@ -156,7 +159,7 @@ def install(
             metrics.sign_in_refusals.labels("source_blocked").inc()
             raise AuthError(
                 AuthErrorCode.TOO_MANY_ATTEMPTS,
-                "too many failed sign-ins from this address: blocked for now",
+                SOURCE_BLOCKED,
                 retry_after_s=left,
             )
         step = functools.partial(call, *args, source=source)

@@ -1,5 +1,7 @@
 """Every refusal as one HTTP status and a `{"code": ..., "message": ...}` body."""
 
+import math
+
 from tradingfloor.domain.reasons import RejectReason
 
 R = RejectReason
@@ -46,3 +48,9 @@ def http_status(reason: RejectReason) -> int:
 
 def reason_message(reason: RejectReason) -> str:
     return reason.message
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    """The `Retry-After` header for a wait of `seconds`: whole seconds, rounded up, at least
+    one."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
