@@ -1,0 +1,150 @@
+"""The market-data view: the market as the event feed tells it, for the gateway to read.
+
+It holds the listed symbols with their instruments, each symbol's visible book
+(`levels.LevelBook`: exactly the engine's, level by level), its last trade and reference prices
+and its recent trades (`tape.TradeTape`). Nothing in it reads the engine: a process that only
+follows the event feed builds the same view, and the hub publishes from its books.
+
+It is fed the feed in sequence order, a command at a time (`apply(seq, ts, events)`) or a batch
+at a time (`on_batch`: the sequencer's results, or anything with `.seq`, `.ts` and `.events`),
+from seq 1: its books are right only if it has seen every order event. A command it has seen
+already is skipped (a feed may repeat after a reconnect); a gap is refused with
+`InvariantViolation`, since every book would be wrong from then on.
+
+`last_seq` is the newest command the view reflects, named in every answer (read your writes:
+a client can tell a quote older than its own order's ack).
+"""
+
+from collections.abc import Iterable, KeysView
+from typing import Any, NamedTuple
+
+import msgspec
+
+from tradingfloor.domain.errors import InvariantViolation
+from tradingfloor.domain.events import (
+    Event,
+    InstrumentAdded,
+    ReferencePriceSet,
+    TradeExecuted,
+)
+from tradingfloor.domain.instruments import Instrument
+from tradingfloor.marketdata.levels import BOOK_EVENTS, LevelBook, LevelDepth, PriceLevel
+from tradingfloor.marketdata.tape import TradeTape
+
+tape_trades_max = 1_000
+"""Recent trades kept per symbol for `GET /v1/trades/{symbol}`."""
+
+
+class Applied(NamedTuple):
+    """One command's events as the event feed carries them (the event log's records)."""
+
+    seq: int
+    ts: int
+    events: list[Event]
+
+
+class Quote(msgspec.Struct, frozen=True):
+    """Best bid and ask with their sizes, and the last trade price, as of command `seq`;
+    `ts` is the engine time of the symbol's newest order or trade event."""
+
+    symbol: str
+    bid: PriceLevel | None
+    ask: PriceLevel | None
+    last_price: int | None
+    reference_price: int | None
+    seq: int
+    ts: int
+
+
+class MarketDataView:
+    def __init__(self, trades_kept_per_symbol: int = tape_trades_max) -> None:
+        self.tape = TradeTape(trades_kept_per_symbol)
+        self.last_seq = 0
+        self.last_ts = 0
+        self._books: dict[str, LevelBook] = {}
+
+    # ------------------------------------------------------------------ feeding
+
+    def on_batch(self, results: Iterable[Any]) -> None:
+        """Apply a batch of commands, each with `.seq`, `.ts` and `.events`."""
+        apply = self.apply
+        for result in results:
+            apply(result.seq, result.ts, result.events)
+
+    def apply(self, seq: int, ts: int, events: Iterable[Event]) -> None:
+        """Apply the events of command `seq` (skipped if seen already)."""
+        if seq <= self.last_seq:
+            return
+        if seq != self.last_seq + 1:
+            raise InvariantViolation(f"market data missed commands {self.last_seq + 1}..{seq - 1}")
+        books = self._books
+        touched: LevelBook | None = None
+        for event in events:
+            if isinstance(event, BOOK_EVENTS):
+                book = books.get(event.symbol)
+                if book is None:
+                    raise InvariantViolation(f"order event of unlisted {event.symbol}: {event}")
+                if book is not touched:
+                    if touched is not None:  # one incoming order at most, in one book
+                        touched.end_command()
+                    touched = book
+                book.apply(event)
+                if type(event) is TradeExecuted:
+                    self.tape.add(event)
+            elif type(event) is InstrumentAdded:
+                self._add(event.instrument)
+            elif type(event) is ReferencePriceSet:
+                self._listed(event.symbol).reference_price = event.price
+        if touched is not None:
+            touched.end_command()
+        self.last_seq, self.last_ts = seq, ts
+
+    def _add(self, instrument: Instrument) -> None:
+        if instrument.symbol not in self._books:  # the engine lists a symbol once
+            self._books[instrument.symbol] = LevelBook(instrument)
+
+    def _listed(self, symbol: str) -> LevelBook:
+        book = self._books.get(symbol)
+        if book is None:
+            raise InvariantViolation(f"market data has no book for {symbol}")
+        return book
+
+    # ------------------------------------------------------------------ reads
+
+    def symbols(self) -> KeysView[str]:
+        return self._books.keys()
+
+    def knows(self, symbol: str) -> bool:
+        return symbol in self._books
+
+    def instrument(self, symbol: str) -> Instrument | None:
+        book = self._books.get(symbol)
+        return None if book is None else book.instrument
+
+    def book(self, symbol: str) -> LevelBook | None:
+        """The symbol's visible book (a `levels.BookView` for the hub); None if not listed."""
+        return self._books.get(symbol)
+
+    def quote(self, symbol: str) -> Quote:
+        """Raises `KeyError` for a symbol that is not listed."""
+        book = self._books[symbol]
+        return Quote(
+            symbol,
+            book.best_bid(),
+            book.best_ask(),
+            book.last_price,
+            book.reference_price,
+            self.last_seq,
+            book.ts,
+        )
+
+    def depth(self, symbol: str, levels: int | None = None) -> LevelDepth:
+        """Raises `KeyError` for a symbol that is not listed."""
+        return self._books[symbol].depth(levels)
+
+    def recent_trades(self, symbol: str, limit: int) -> list[TradeExecuted]:
+        """The symbol's newest `limit` trades (at most `trades_kept_per_symbol`), newest first."""
+        return self.tape.recent(symbol, limit)
+
+    def last_trade(self, symbol: str) -> TradeExecuted | None:
+        return self.tape.last(symbol)
