@@ -6,15 +6,18 @@ count), its best bid and ask and its last trade price; and a view rebuilt from t
 event log from seq 1 must end the same. Hand-made cases pin the rules a book built from events
 has to infer (a stop that trades against the order that elected it, replaces that keep or lose
 priority, STP decrements, IOC and market orders that never rest); the real NASDAQ flow of the
-LOBSTER samples is the last check.
+LOBSTER samples is the last check. And the platform answers the same market data after a
+restart: it rebuilds it from its event log.
 """
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api_helpers import served
 from test_matching_properties import PROPERTY_SETTINGS, Scenario, scenarios
 from test_replay_lobster import AAPL, AMZN, lobster_files
 from tradingfloor.bench.ledger import random_stream
@@ -251,3 +254,45 @@ def test_real_nasdaq_flow_builds_the_engines_book(stem: str, depth: int, every: 
     assert levels(replay.view.depth(replay.symbol)) == levels(book.depth())
     assert levels(rebuilt(replay.log).depth(replay.symbol)) == levels(book.depth())
     assert replay.view.quote(replay.symbol).last_price == book.last_price
+
+
+# ---------------------------------------------------------------- the platform
+
+MARKET_READS = (
+    "/v1/quotes/XYZ",
+    "/v1/book/XYZ?depth=10",
+    "/v1/trades/XYZ",
+    "/v1/last-trade/XYZ",
+    "/v1/last-quote/XYZ",
+    "/v1/bars/XYZ?timeframe=1Day",
+)
+
+
+async def test_a_restart_rebuilds_market_data_from_the_event_log(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    async with served(data) as api:
+        await api.symbol("XYZ", "100")
+        alice = await api.trader("alice")
+        bob = await api.trader("bob", cash="0", shares={"XYZ": 100})
+        for side, headers, qty, price in (
+            ("sell", bob, 30, "101"),
+            ("sell", bob, 20, "100.50"),
+            ("buy", alice, 10, "99"),
+            ("buy", alice, 25, "100.50"),  # trades 20, rests 5
+        ):
+            terms = {"side": side, "type": "limit", "qty": qty, "limit_price": price}
+            assert (await api.order(headers, **terms)).status_code == 200
+        stop = {"side": "sell", "type": "stop", "qty": 5, "stop_price": "90"}
+        assert (await api.order(bob, **stop)).status_code == 200  # waits: not in the book
+        before = [(await api.client.get(path, headers=alice)).json() for path in MARKET_READS]
+        quote = before[0]
+        assert quote["bid"] == {"price": "100.50", "qty": 5, "orders": 1}
+        assert quote["ask"] == {"price": "101.00", "qty": 30, "orders": 1}
+        assert quote["last"] == "100.50" and before[2][0]["qty"] == 20
+    async with served(data) as api:
+        platform = api.platform
+        assert platform.market_view.last_seq == platform.engine.last_seq
+        after = [(await api.client.get(path, headers=alice)).json() for path in MARKET_READS]
+        assert after == before
+        engine_book = platform.engine.books["XYZ"].depth()
+        assert levels(platform.market_view.depth("XYZ")) == levels(engine_book)

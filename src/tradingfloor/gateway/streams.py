@@ -86,7 +86,7 @@ def install(app: FastAPI, platform: Platform) -> None:
     ) -> Response:
         """OHLCV bars built from trades since the server started, oldest first (`start_ts`:
         ns since the epoch, UTC-aligned; `vwap` rounded down to 1/10,000 $)."""
-        if symbol not in platform.engine.books:
+        if not platform.market_view.knows(symbol):
             return _unknown_symbol()
         found = platform.marketdata.bars.bars(symbol, timeframe, limit)
         body = {"symbol": symbol, "timeframe": timeframe, "bars": [_bar(bar) for bar in found]}
@@ -95,7 +95,7 @@ def install(app: FastAPI, platform: Platform) -> None:
     @app.get("/v1/last-trade/{symbol}", tags=["market data"])
     async def last_trade(symbol: str, _principal: Reader) -> Response:
         """The symbol's latest trade (`trade` is null before the first)."""
-        if symbol not in platform.engine.books:
+        if not platform.market_view.knows(symbol):
             return _unknown_symbol()
         event = platform.marketdata.last_trade(symbol)
         return _json({"symbol": symbol, "trade": None if event is None else trade_view(event)})
@@ -103,7 +103,7 @@ def install(app: FastAPI, platform: Platform) -> None:
     @app.get("/v1/last-quote/{symbol}", tags=["market data"])
     async def last_quote(symbol: str, _principal: Reader) -> Response:
         """Best bid and ask with their sizes, now (`ts`: the engine time of the last change)."""
-        if symbol not in platform.engine.books:
+        if not platform.market_view.knows(symbol):
             return _unknown_symbol()
         body = platform.marketdata.snapshot(Tier.PRO, symbol, "quotes")
         return _json({"symbol": symbol, "bid": body["bid"], "ask": body["ask"], "ts": body["ts"]})

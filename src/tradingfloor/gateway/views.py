@@ -7,7 +7,7 @@ from tradingfloor.domain.events import TradeExecuted
 from tradingfloor.domain.prices import format_optional_price, format_price
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
-from tradingfloor.matching.book import BookLevel, Depth
+from tradingfloor.marketdata.levels import DepthView, LevelView
 from tradingfloor.store.queries import ActivityRow, FillRow, OrderRow
 
 
@@ -105,14 +105,14 @@ def account(summary: AccountSummary) -> dict[str, Any]:
     }
 
 
-def _level(level: BookLevel | None) -> dict[str, Any] | None:
+def _level(level: LevelView | None) -> dict[str, Any] | None:
     if level is None:
         return None
     return {"price": format_price(level.price), "qty": level.qty, "orders": level.order_count}
 
 
 def quote(
-    symbol: str, bid: BookLevel | None, ask: BookLevel | None, last: int | None, seq: int
+    symbol: str, bid: LevelView | None, ask: LevelView | None, last: int | None, seq: int
 ) -> dict[str, Any]:
     return {
         "symbol": symbol,
@@ -123,7 +123,7 @@ def quote(
     }
 
 
-def depth(symbol: str, book: Depth, seq: int) -> dict[str, Any]:
+def depth(symbol: str, book: DepthView, seq: int) -> dict[str, Any]:
     return {
         "symbol": symbol,
         "bids": [_level(level) for level in book.bids],

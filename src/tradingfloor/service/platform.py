@@ -37,6 +37,7 @@ from tradingfloor.gateway import metrics, views
 from tradingfloor.gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter, make_rate_limiter
 from tradingfloor.identity import AuthService
 from tradingfloor.marketdata.hub import MarketDataHub, MarketDataSettings
+from tradingfloor.marketdata.view import Applied, MarketDataView
 from tradingfloor.service.node import Node, NodeSettings
 from tradingfloor.service.sequencer import Result
 
@@ -44,8 +45,6 @@ log = logging.getLogger("tradingfloor.platform")
 
 projection_batch_max = 2_000
 """Commands projected in one database transaction at most."""
-tape_trades_max = 1_000
-"""Recent trades kept per symbol for `GET /v1/trades/{symbol}`."""
 read_wait_s_max = 5.0
 """How long a read waits for the read models to reach the caller's last answer."""
 projection_retry_first_s = 0.1
@@ -87,7 +86,8 @@ class Platform:
     """Failed attempts in a row of the current projection failure."""
     _projection_retry_at: float = 0.0
     """When the failing projection is tried again (time.monotonic)."""
-    tape: dict[str, deque[TradeExecuted]] = field(default_factory=dict)
+    market_view: MarketDataView = field(default_factory=MarketDataView)
+    """Symbols, books, quotes and trades from the events alone (the gateway's market data)."""
     marketdata_settings: MarketDataSettings = field(default_factory=MarketDataSettings)
     marketdata: MarketDataHub = field(init=False)
 
@@ -120,6 +120,7 @@ class Platform:
         if sequencer is None:
             raise RuntimeError("node started without a sequencer")
         self.marketdata = self._market_data_hub()
+        self._catch_up_market_data()
         self.marketdata.start()
         sequencer.batch_listeners.append(self._on_batch)
         sequencer.on_applied = self._on_applied
@@ -212,28 +213,34 @@ class Platform:
                 timeout_ms=self.settings.redis_timeout_ms,
                 outage=outage,
             )
-        return MarketDataHub(
-            lambda symbol: self.engine.books.get(symbol),
-            market,
-            symbols=lambda: self.engine.books.keys(),
-            cache=cache,
-        )
+        view = self.market_view
+        return MarketDataHub(view.book, market, symbols=view.symbols, cache=cache)
+
+    def _catch_up_market_data(self) -> None:
+        """Build the market-data view, and the hub's trades and bars, from the whole event log:
+        market data is a projection of the events alone. In one synchronous stretch, so that no
+        batch is applied between the log's end and `_on_batch` taking over from it."""
+        for seq, ts, events in self.node.events.read(1):
+            self._feed_market_data([Applied(seq, ts, events)])
+        if self.market_view.last_seq != self.engine.last_seq:  # the log holds some in memory
+            raise RuntimeError(
+                f"market data caught up to seq {self.market_view.last_seq} of "
+                f"{self.engine.last_seq}: the event log is behind; make room, restart"
+            )
+
+    def _feed_market_data(self, batch: list[Applied] | list[Result]) -> None:
+        self.market_view.on_batch(batch)
+        self.marketdata.on_batch(batch)
 
     def _on_batch(self, results: list[Result]) -> None:
         self._pending.append(results)
         self._wakeup.set()
-        self.marketdata.on_batch(results)
+        self._feed_market_data(results)
         metrics.journal_batch.observe(len(results))
-        tape = self.tape
         for result in results:
             for event in result.events:
                 if isinstance(event, TradeExecuted):
-                    symbol = event.symbol
-                    trades = tape.get(symbol)
-                    if trades is None:
-                        trades = tape[symbol] = deque(maxlen=tape_trades_max)
-                    trades.append(event)
-                    metrics.fills.labels(symbol).inc()
+                    metrics.fills.labels(event.symbol).inc()
 
     def _on_applied(self, command: Command, ns: int) -> None:
         symbol = getattr(command, "symbol", None)
@@ -351,18 +358,15 @@ class Platform:
         return None if summary is None else views.account(summary)
 
     def quote(self, symbol: str) -> dict[str, Any]:
-        book = self.engine.books[symbol]
-        return views.quote(
-            symbol, book.best_bid(), book.best_ask(), book.last_price, self.engine.last_seq
-        )
+        quote = self.market_view.quote(symbol)
+        return views.quote(symbol, quote.bid, quote.ask, quote.last_price, quote.seq)
 
     def book_depth(self, symbol: str, levels: int) -> dict[str, Any]:
-        depth = self.engine.books[symbol].depth(levels)
-        return views.depth(symbol, depth, self.engine.last_seq)
+        view = self.market_view
+        return views.depth(symbol, view.depth(symbol, levels), view.last_seq)
 
     def recent_trades(self, symbol: str, limit: int) -> list[dict[str, Any]]:
-        trades = list(self.tape.get(symbol, ()))[-limit:]
-        return [views.trade(event) for event in reversed(trades)]
+        return [views.trade(event) for event in self.market_view.recent_trades(symbol, limit)]
 
     def problems(self) -> list[str]:
         found = []
