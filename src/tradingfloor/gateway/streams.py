@@ -84,7 +84,7 @@ def install(app: FastAPI, platform: Platform) -> None:
         timeframe: Annotated[str, Query(pattern=_TIMEFRAME_PATTERN)] = "1Min",
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Response:
-        """OHLCV bars built from trades since the server started, oldest first (`start_ts`:
+        """OHLCV bars built from every trade in the event log, oldest first (`start_ts`:
         ns since the epoch, UTC-aligned; `vwap` rounded down to 1/10,000 $)."""
         if not platform.market_view.knows(symbol):
             return _unknown_symbol()

@@ -3,8 +3,8 @@
 Each symbol keeps, per timeframe, its most recent `bars_max` bars; a trade updates the bar of
 every timeframe in place (a few integer operations each), so the batch listener can afford it.
 Bars start at multiples of their length since the epoch (UTC): a `1Day` bar is a UTC day, not
-an exchange session. Bars are built from the trades seen since the process started; they are
-not rebuilt from the journal after a restart.
+an exchange session. The platform feeds the hub the whole event log at start: bars count every
+trade the log holds, not only those since the process started.
 """
 
 from collections import deque
