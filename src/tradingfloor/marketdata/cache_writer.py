@@ -19,6 +19,8 @@ log = logging.getLogger("tradingfloor.marketdata")
 
 
 class CacheWriter:
+    """The pending cache entries and the one write in flight (see the module)."""
+
     def __init__(self, cache: "RedisMarketDataCache", ttl_ms: int) -> None:
         self.cache = cache
         self.refresh_s = ttl_ms / 2_000

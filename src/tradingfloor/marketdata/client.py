@@ -30,6 +30,8 @@ class Sink(Protocol):
 
 
 class Client:
+    """One connection of a tier: what it subscribes to and what waits to be sent to it."""
+
     def __init__(self, hub: "MarketDataHub", sink: Sink, tier: Tier) -> None:
         self.hub, self.sink, self.tier = hub, sink, tier
         self.subscriptions: dict[str, set[str]] = {}

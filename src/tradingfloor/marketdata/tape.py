@@ -12,6 +12,8 @@ from tradingfloor.domain.events import TradeExecuted
 
 
 class TradeTape:
+    """Per symbol, a ring of its newest `kept_per_symbol` trades and a count of all of them."""
+
     def __init__(self, kept_per_symbol: int) -> None:
         if kept_per_symbol <= 0:
             raise ValueError("kept_per_symbol must be positive")

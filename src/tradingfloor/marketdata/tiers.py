@@ -28,6 +28,8 @@ class Tier(StrEnum):
 
 @dataclass(slots=True)
 class TierState:
+    """One tier's subscribers and clients, what it must publish next, and what it has sent."""
+
     interval_s: float
     dirty: set[str] = field(default_factory=set)
     """Symbols whose book or trades changed since the tier's last flush."""

@@ -57,6 +57,8 @@ class Quote(msgspec.Struct, frozen=True):
 
 
 class MarketDataView:
+    """Every listed symbol's book, quote and trades, fed the event feed (see the module)."""
+
     def __init__(self, trades_kept_per_symbol: int = tape_trades_max) -> None:
         self.tape = TradeTape(trades_kept_per_symbol)
         self.last_seq = 0
