@@ -10,10 +10,12 @@ from typing import Any
 import httpx
 import pyotp
 
+from tradingfloor.bootstrap.platform import Platform
 from tradingfloor.config import load_settings
 from tradingfloor.gateway.app import create_app
 from tradingfloor.gateway.server import GatewayServer, build_server
-from tradingfloor.service.platform import Platform
+from tradingfloor.identity import AuthService
+from tradingfloor.service.ports import ShardPort
 
 ADMIN_PASSWORD = "admin-password"
 PASSWORD = "trader-password"
@@ -41,12 +43,17 @@ class Clock:
 
 @dataclass
 class Served:
-    platform: Platform
+    platform: Platform | None
+    """The platform's roles when they run in this process (None: as processes)."""
     client: httpx.AsyncClient
     clock: Clock
-    server: GatewayServer
+    server: GatewayServer | None
+    auth: AuthService
+    shard: ShardPort
     admin: dict[str, str] = field(default_factory=dict)
     """Headers of an admin API key."""
+    supervisor: Any = None
+    """The roles' supervisor when they run as processes (`bootstrap.processes.Supervisor`)."""
     enrollment_tokens: dict[str, str] = field(default_factory=dict)
     totp_secrets: dict[str, str] = field(default_factory=dict)
 
@@ -143,9 +150,13 @@ class Served:
         return await self.client.post("/v1/orders", json=body, headers=headers)
 
 
+TOPOLOGIES = ("single", "processes")
+"""How a served platform runs: every role in this process, or each in a process of its own."""
+
+
 @contextlib.asynccontextmanager
 async def served(
-    data: Path, database_url: str | None = None, **settings: Any
+    data: Path, database_url: str | None = None, topology: str = "single", **settings: Any
 ) -> AsyncIterator[Served]:
     """Start the platform on `data` and serve it on a free port of 127.0.0.1."""
     overrides: dict[str, Any] = {
@@ -157,11 +168,15 @@ async def served(
     }
     if database_url is not None:
         overrides["database_url"] = database_url
+    if topology == "processes":
+        async with _served_as_processes(overrides) as here:
+            yield here
+        return
     clock = Clock()
     loaded = load_settings(None, **overrides)
     platform = Platform(loaded, clock=clock)
     await platform.start()
-    server = build_server(create_app(platform), loaded)
+    server = build_server(create_app(platform.backend), loaded)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
@@ -170,23 +185,65 @@ async def served(
             await asyncio.sleep(0.01)
         port = server.bound[1]
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            here = Served(platform, client, clock, server)
-            if not await asyncio.to_thread(platform.auth.has_users):
-                await asyncio.to_thread(
-                    platform.auth.create_user, "root", ADMIN_PASSWORD, "admin", "root"
-                )
-            from tradingfloor.domain.commands import OpenAccount
-
-            if not platform.account_exists("root"):
-                await platform.submit(OpenAccount("root"))
-            user = await asyncio.to_thread(platform.auth.user_by_name, "root")
-            from tradingfloor.identity import Scope
-
-            scopes = [Scope.READ, Scope.TRADE, Scope.ADMIN, Scope.KEYS]
-            key = await asyncio.to_thread(platform.auth.create_api_key, user.id, scopes, "t")
-            here.admin = {"X-API-Key-Id": key.key_id, "X-API-Secret": key.secret}
+            here = Served(platform, client, clock, server, platform.auth, platform.shard)
+            await _admin(here)
             yield here
     finally:
         server.should_exit = True
         await task
         await platform.stop()
+
+
+@contextlib.asynccontextmanager
+async def _served_as_processes(overrides: dict[str, Any]) -> AsyncIterator[Served]:
+    """`serve` as processes (`workers` gateway workers, one unless told), supervised from
+    this event loop."""
+    from tradingfloor.bootstrap.processes import Supervisor
+    from tradingfloor.bootstrap.roles import shard_socket
+    from tradingfloor.service.shard_client import ShardClient
+    from tradingfloor.store.database import make_engine
+
+    workers = overrides.pop("workers", 1)
+    loaded = load_settings(None, **overrides)
+    supervisor = Supervisor(loaded, None, overrides, workers=workers, first_admin=False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    store = None
+    shard = ShardClient(shard_socket(loaded))
+    try:
+        while not supervisor.serving.is_set():
+            if task.done():
+                task.result()
+                raise RuntimeError("the supervisor ended before serving")
+            await asyncio.sleep(0.02)
+        store = make_engine(loaded.database_url)
+        clock = Clock()
+        auth = AuthService(store, loaded, clock=clock)
+        base_url = f"http://127.0.0.1:{supervisor.port}"
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            here = Served(None, client, clock, None, auth, shard, supervisor=supervisor)
+            await _admin(here)
+            yield here
+    finally:
+        stop.set()
+        await task
+        shard.close()
+        if store is not None:
+            store.dispose()
+
+
+async def _admin(here: Served) -> None:
+    """The root admin with an API key of every scope (`here.admin`)."""
+    auth = here.auth
+    if not await asyncio.to_thread(auth.has_users):
+        await asyncio.to_thread(auth.create_user, "root", ADMIN_PASSWORD, "admin", "root")
+    from tradingfloor.domain.commands import OpenAccount
+
+    if await here.shard.account("root", 0) is None:
+        await here.shard.submit(OpenAccount("root"))
+    user = await asyncio.to_thread(auth.user_by_name, "root")
+    from tradingfloor.identity import Scope
+
+    scopes = [Scope.READ, Scope.TRADE, Scope.ADMIN, Scope.KEYS]
+    key = await asyncio.to_thread(auth.create_api_key, user.id, scopes, "t")
+    here.admin = {"X-API-Key-Id": key.key_id, "X-API-Secret": key.secret}

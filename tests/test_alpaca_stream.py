@@ -96,7 +96,7 @@ async def test_the_stream_refuses_a_bad_key_and_asks_for_listen(tmp_path: Path) 
 
 def _listeners(api: Any) -> list[object]:
     """The stream's registered listeners (found through the app's routes)."""
-    for listener in api.platform.node.sequencer.batch_listeners:
+    for listener in api.platform.backend.feed_listeners:
         owner = getattr(listener, "__self__", None)
         if type(owner).__name__ == "TradeUpdates":
             return [item for group in owner.listeners.values() for item in group]

@@ -8,11 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from api_helpers import Served, served
+from api_helpers import TOPOLOGIES, Served, served
+
+
+@pytest.fixture(params=TOPOLOGIES)
+async def api(
+    tmp_path: Path, database_url: str | None, request: pytest.FixtureRequest
+) -> AsyncIterator[Served]:
+    """The platform in one process, then as processes (shard, projector, a gateway)."""
+    async with served(tmp_path / "data", database_url, request.param) as here:
+        await here.symbol("XYZ", "100")
+        yield here
 
 
 @pytest.fixture
-async def api(tmp_path: Path, database_url: str | None) -> AsyncIterator[Served]:
+async def api_single(tmp_path: Path, database_url: str | None) -> AsyncIterator[Served]:
+    """In one process: for tests that move the edges' clock or look inside the roles."""
     async with served(tmp_path / "data", database_url) as here:
         await here.symbol("XYZ", "100")
         yield here
@@ -156,30 +167,33 @@ async def test_a_malformed_order_is_a_422_that_names_the_field(
         assert answer.json()["field"] == field
 
 
-async def test_auth_tokens_second_factor_and_api_keys(api: Served) -> None:
-    await api.trader("alice")
+async def test_auth_tokens_second_factor_and_api_keys(api_single: Served) -> None:
+    await api_single.trader("alice")
     order = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "limit_price": "99"}
-    assert (await api.client.post("/v1/orders", json=order)).json()["code"] == 4003
-    token = await api.login("alice")
+    assert (await api_single.client.post("/v1/orders", json=order)).json()["code"] == 4003
+    token = await api_single.login("alice")
     no_mfa = {"Authorization": f"Bearer {token}"}
-    answer = await api.client.post("/v1/orders", json=order, headers=no_mfa)
+    answer = await api_single.client.post("/v1/orders", json=order, headers=no_mfa)
     assert (answer.status_code, answer.json()["code"]) == (401, 4004)
     # A password alone opens only the second factor: no reads either.
-    answer = await api.client.get("/v1/account", headers=no_mfa)
+    answer = await api_single.client.get("/v1/account", headers=no_mfa)
     assert (answer.status_code, answer.json()["code"]) == (401, 4004)
 
     tampered = {
         "Authorization": f"Bearer {token[:-3]}{'A' if token[-3] != 'A' else 'B'}{token[-2:]}"
     }
-    assert (await api.client.get("/v1/account", headers=tampered)).json()["code"] == 4003
-    api.clock.offset_ns += 3_600 * 1_000_000_000  # past the access token's 15 minutes
-    answer = await api.client.get("/v1/account", headers=no_mfa)
+    assert (await api_single.client.get("/v1/account", headers=tampered)).json()["code"] == 4003
+    api_single.clock.offset_ns += 3_600 * 1_000_000_000  # past the access token's 15 minutes
+    answer = await api_single.client.get("/v1/account", headers=no_mfa)
     assert (answer.status_code, answer.json()["code"]) == (401, 4002)
 
     wrong = {"X-API-Key-Id": "TFnope", "X-API-Secret": "x" * 43}
-    assert (await api.client.get("/v1/account", headers=wrong)).status_code == 401
-    assert (await api.client.post("/v1/admin/halts/XYZ", headers=no_mfa)).status_code in (401, 403)
-    bad_login = await api.client.post(
+    assert (await api_single.client.get("/v1/account", headers=wrong)).status_code == 401
+    assert (await api_single.client.post("/v1/admin/halts/XYZ", headers=no_mfa)).status_code in (
+        401,
+        403,
+    )
+    bad_login = await api_single.client.post(
         "/v1/auth/login", json={"username": "alice", "password": "nope-nope"}
     )
     assert (bad_login.status_code, bad_login.json()["code"]) == (401, 4001)
@@ -330,17 +344,17 @@ def test_logs_are_one_json_object_per_line() -> None:
     assert entry["ts"].endswith("Z")
 
 
-async def test_refresh_rotates_and_a_reused_refresh_token_is_refused(api: Served) -> None:
-    await api.trader("alice")
-    login = await api.client.post(
+async def test_refresh_rotates_and_a_reused_refresh_token_is_refused(api_single: Served) -> None:
+    await api_single.trader("alice")
+    login = await api_single.client.post(
         "/v1/auth/login", json={"username": "alice", "password": "trader-password"}
     )
     first = login.json()["refresh_token"]
-    rotated = await api.client.post("/v1/auth/refresh", json={"refresh_token": first})
+    rotated = await api_single.client.post("/v1/auth/refresh", json={"refresh_token": first})
     assert rotated.status_code == 200 and rotated.json()["refresh_token"] != first
-    reused = await api.client.post("/v1/auth/refresh", json={"refresh_token": first})
+    reused = await api_single.client.post("/v1/auth/refresh", json={"refresh_token": first})
     assert reused.status_code == 401
-    later = await api.client.post(
+    later = await api_single.client.post(
         "/v1/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]}
     )
     assert later.status_code == 401  # reuse revoked every session of the user
@@ -390,29 +404,32 @@ async def test_more_rejects_over_http(api: Served) -> None:
     assert (answer.status_code, answer.json()["code"]) == (422, 2016), answer.text
 
 
-async def test_orders_filtered_by_time_and_symbol(api: Served) -> None:
-    alice = await api.trader("alice")
-    await api.symbol("ABC", "50")
-    await api.order(alice, side="buy", type="limit", qty=1, limit_price="99")
-    middle = api.platform.engine.last_ts
-    await api.order(alice, symbol="ABC", side="buy", type="limit", qty=1, limit_price="49")
-    later = (await api.client.get(f"/v1/orders?after={middle}", headers=alice)).json()["orders"]
+async def test_orders_filtered_by_time_and_symbol(api_single: Served) -> None:
+    alice = await api_single.trader("alice")
+    await api_single.symbol("ABC", "50")
+    await api_single.order(alice, side="buy", type="limit", qty=1, limit_price="99")
+    middle = api_single.platform.engine.last_ts
+    await api_single.order(alice, symbol="ABC", side="buy", type="limit", qty=1, limit_price="49")
+    later = (await api_single.client.get(f"/v1/orders?after={middle}", headers=alice)).json()[
+        "orders"
+    ]
     assert [o["symbol"] for o in later] == ["ABC"]
-    xyz = (await api.client.get("/v1/orders?symbol=XYZ", headers=alice)).json()["orders"]
+    xyz = (await api_single.client.get("/v1/orders?symbol=XYZ", headers=alice)).json()["orders"]
     assert [o["symbol"] for o in xyz] == ["XYZ"]
-    bad = await api.client.get("/v1/orders?after=yesterday", headers=alice)
+    bad = await api_single.client.get("/v1/orders?after=yesterday", headers=alice)
     assert (bad.status_code, bad.json()["code"]) == (422, 1000)
 
 
 async def test_a_read_the_read_models_cannot_serve_in_time_is_a_503(
-    api: Served, monkeypatch: pytest.MonkeyPatch
+    api_single: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tradingfloor.service import platform as platform_module
+    from tradingfloor.gateway import backend
 
-    alice = await api.trader("alice")
-    monkeypatch.setattr(platform_module, "read_wait_s_max", 0.05)
-    api.platform.projected_seq = 0  # as if the projector had fallen behind
-    answer = await api.client.get("/v1/orders", headers=alice)
+    alice = await api_single.trader("alice")
+    monkeypatch.setattr(backend, "read_wait_s_max", 0.05)
+    assert api_single.platform is not None
+    api_single.platform.projection.projected_seq = 0  # as if the projector had fallen behind
+    answer = await api_single.client.get("/v1/orders", headers=alice)
     assert (answer.status_code, answer.json()["code"]) == (503, 5032)
     assert answer.headers["Retry-After"] == "1"
 

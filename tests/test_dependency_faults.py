@@ -172,7 +172,8 @@ async def caught_up(api: Served) -> None:
     platform = api.platform
 
     async def done() -> bool:
-        return platform.projected_seq == platform.engine.last_seq and not platform.problems()
+        projected = platform.projection.projected_seq
+        return projected == platform.engine.last_seq and not await platform.backend.problems()
 
     await recovers(done, "the read models")
 
@@ -454,7 +455,7 @@ async def test_a_stopped_redis_refuses_orders_only_and_resumes_by_itself(
         private_redis.resume()
         await orders_succeed_again(api, alice)
 
-        cache = api.platform.marketdata.cache
+        cache = api.platform.backend.marketdata.cache
         assert cache is not None
 
         async def cache_has_latest() -> bool:
@@ -475,7 +476,7 @@ async def test_a_killed_redis_refuses_orders_until_it_is_started_again(
     api = redis_api
     alice = await api.trader("alice")
     assert (await api.client.post("/v1/orders", json=buy(), headers=alice)).status_code == 200
-    cache = api.platform.marketdata.cache
+    cache = api.platform.backend.marketdata.cache
     assert cache is not None
 
     await asyncio.to_thread(private_redis.kill)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tradingfloor import observability as metrics
+from tradingfloor.bootstrap.platform import Platform, ReadModelsUnavailable
 from tradingfloor.config import load_settings
 from tradingfloor.domain.commands import Deposit, OpenAccount
 from tradingfloor.domain.events import Event
-from tradingfloor.gateway import metrics
 from tradingfloor.marketdata.hub import MarketDataHub, MarketDataSettings, Tier
 from tradingfloor.matching.book import BookLevel, Depth
 from tradingfloor.outage import Outage, Unavailable
-from tradingfloor.service.platform import Platform, ReadModelsUnavailable
 from tradingfloor.store.projector import ProjectionGapError
 
 Batch = list[tuple[int, int, list[Event]]]
@@ -205,8 +205,8 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
 
 def fake_projector(platform: Platform) -> FakeProjector:
     """Put a fake in place of the platform's projector, where the real one left off."""
-    fake = FakeProjector(platform.projected_seq)
-    platform.projector = fake  # type: ignore[assignment]
+    fake = FakeProjector(platform.projection.projected_seq)
+    platform.projection.projector = fake  # type: ignore[assignment]
     return fake
 
 
@@ -224,7 +224,7 @@ async def test_failed_projections_are_retried_with_nothing_lost_or_applied_twice
     platform: Platform, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = fake_projector(platform)
-    first = platform.projected_seq + 1
+    first = platform.projection.projected_seq + 1
     counted_before = projection_failures()
     fake.fail_applies = 3
     fake.fail_after_commit = 1  # the fourth attempt commits, then fails: no second apply
@@ -235,22 +235,23 @@ async def test_failed_projections_are_retried_with_nothing_lost_or_applied_twice
     await open_accounts(platform, ["d"])
     await eventually(lambda: fake.calls >= 5, "tried again")
 
-    assert platform.problems() and "read models failing" in platform.problems()[0]
-    assert "4 attempts" in platform.problems()[0]
+    problems = await platform.backend.problems()
+    assert problems and "read models failing" in problems[0]
+    assert "4 attempts" in problems[0]
     with pytest.raises(ReadModelsUnavailable) as refused:
-        await platform.caught_up("a")  # refused at once, not after read_wait_s_max
+        await platform.backend.caught_up()  # refused at once, not after read_wait_s_max
     assert refused.value.retry_after_s >= 1
 
     fake.gate.set()
     last = platform.engine.last_seq
-    await eventually(lambda: platform.projected_seq == last, "caught up")
+    await eventually(lambda: platform.projection.projected_seq == last, "caught up")
     await open_accounts(platform, ["e"])  # and the live batches go on from there
-    await eventually(lambda: platform.projected_seq == platform.engine.last_seq, "live")
+    await eventually(lambda: platform.projection.projected_seq == platform.engine.last_seq, "live")
 
     assert fake.applied == list(range(first, platform.engine.last_seq + 1))
-    assert platform.problems() == []
-    assert platform.projection_failure is None
-    await platform.caught_up("a")
+    assert await platform.backend.problems() == []
+    assert platform.projection.failure is None
+    await platform.backend.caught_up()
     assert projection_failures() - counted_before == 4
     failed = [r.getMessage() for r in caplog.records if "projection failed" in r.getMessage()]
     assert [f"(attempt {n})" in line for n, line in enumerate(failed, 1)] == [True] * 4
@@ -261,22 +262,24 @@ async def test_a_failure_that_does_not_go_away_keeps_being_retried_and_says_so(
     platform: Platform, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = fake_projector(platform)
-    first = platform.projected_seq + 1
+    first = platform.projection.projected_seq + 1
     fake.down = True  # last_seq fails too: the database is unreachable
 
     await open_accounts(platform, ["a"])
-    await eventually(lambda: platform.projection_attempts_failed >= 6, "retried")
+    await eventually(lambda: platform.projection.attempts_failed >= 6, "retried")
 
-    assert "retrying every 0.2 s" in platform.problems()[0]
+    assert "retrying every 0.2 s" in (await platform.backend.problems())[0]
     capped = [r.getMessage() for r in caplog.records if "the longest wait" in r.getMessage()]
     assert capped, "a failure at the capped backoff says so"
     assert fake.applied == []
 
     fake.down = False
     await open_accounts(platform, ["b"])
-    await eventually(lambda: platform.projected_seq == platform.engine.last_seq, "caught up")
+    await eventually(
+        lambda: platform.projection.projected_seq == platform.engine.last_seq, "caught up"
+    )
     assert fake.applied == list(range(first, platform.engine.last_seq + 1))
-    assert platform.problems() == []
+    assert await platform.backend.problems() == []
 
 
 async def test_stop_does_not_wait_for_a_failing_projection(tmp_path: Path) -> None:
@@ -284,14 +287,14 @@ async def test_stop_does_not_wait_for_a_failing_projection(tmp_path: Path) -> No
     fake = fake_projector(platform)
     fake.down = True
     await open_accounts(platform, ["a"])
-    await eventually(lambda: platform.projection_attempts_failed >= 1, "failed")
+    await eventually(lambda: platform.projection.attempts_failed >= 1, "failed")
 
     await asyncio.wait_for(platform.stop(), WAIT_S)
 
     assert fake.applied == []
     restarted = await start_platform(tmp_path / "data")  # the real projector catches up
     try:
-        assert restarted.projected_seq == restarted.engine.last_seq
+        assert restarted.projection.projected_seq == restarted.engine.last_seq
     finally:
         await restarted.stop()
 

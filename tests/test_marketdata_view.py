@@ -291,8 +291,8 @@ async def test_a_restart_rebuilds_market_data_from_the_event_log(tmp_path: Path)
         assert quote["last"] == "100.50" and before[2][0]["qty"] == 20
     async with served(data) as api:
         platform = api.platform
-        assert platform.market_view.last_seq == platform.engine.last_seq
+        assert platform.backend.market.last_seq == platform.engine.last_seq
         after = [(await api.client.get(path, headers=alice)).json() for path in MARKET_READS]
         assert after == before
         engine_book = platform.engine.books["XYZ"].depth()
-        assert levels(platform.market_view.depth("XYZ")) == levels(engine_book)
+        assert levels(platform.backend.market.depth("XYZ")) == levels(engine_book)

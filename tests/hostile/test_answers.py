@@ -96,10 +96,10 @@ async def test_a_trade_stream_sent_garbage_answers_it_and_stays_up(tmp_path: Pat
 
 
 def test_demo_restarts_reuse_their_logins_and_replace_a_revoked_key(tmp_path: Path) -> None:
+    from tradingfloor.bootstrap.setup import DEMO_PASSWORD, DEMO_USERS
     from tradingfloor.config import load_settings
     from tradingfloor.demo.logins import ensure_demo_logins
     from tradingfloor.identity import AuthService
-    from tradingfloor.service.serve_cli import DEMO_PASSWORD, DEMO_USERS
     from tradingfloor.store import make_engine, upgrade
 
     settings = load_settings(None, data_dir=tmp_path, api_keys_per_user_max=3)

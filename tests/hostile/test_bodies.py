@@ -171,7 +171,7 @@ async def others_are_served(api: Served, bob: dict[str, str]) -> None:
     assert answer.status_code == 200, answer.text
     listed = await api.client.get("/v1/orders", headers=bob)
     assert answer.json()["id"] in [order["id"] for order in listed.json()["orders"]]
-    assert api.platform.problems() == []
+    assert await api.platform.backend.problems() == []
 
 
 @pytest.mark.parametrize("path", ["/v1/orders", "/v2/orders"])

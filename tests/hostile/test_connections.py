@@ -23,7 +23,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from api_helpers import Served, served
-from tradingfloor.gateway import metrics, server
+from tradingfloor import observability as metrics
+from tradingfloor.gateway import server
 
 HOSTILE = "127.0.0.3"
 OTHERS = "127.0.0.2"

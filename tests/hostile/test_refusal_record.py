@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from tradingfloor import observability as metrics
 from tradingfloor.config import load_settings
-from tradingfloor.gateway import metrics
 from tradingfloor.gateway.refusals import (
     RefusalKind,
     RefusalRecord,

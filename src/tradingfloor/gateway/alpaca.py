@@ -18,13 +18,14 @@ import msgspec
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 
+from tradingfloor import observability as metrics
 from tradingfloor.domain.commands import CancelOrder, PlaceOrder
 from tradingfloor.domain.enums import OrderType, Side
 from tradingfloor.domain.events import CancelRejected
 from tradingfloor.domain.ids import CLIENT_ORDER_ID_PATTERN, SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
-from tradingfloor.gateway import deps, metrics
+from tradingfloor.gateway import deps
 from tradingfloor.gateway import views as gateway_views
 from tradingfloor.gateway.alpaca_orders import (
     MALFORMED,
@@ -34,6 +35,7 @@ from tradingfloor.gateway.alpaca_orders import (
     order_request,
     replace_request,
 )
+from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.deps import Reader
 from tradingfloor.gateway.errors import http_status, public_reason, retry_after
 from tradingfloor.gateway.idempotency import same_terms_as_stored
@@ -47,9 +49,9 @@ from tradingfloor.gateway.orders import (
 from tradingfloor.gateway.schemas import DECODE_ERRORS
 from tradingfloor.identity import Principal
 from tradingfloor.risk.calendar import calendar_for
-from tradingfloor.service.platform import Platform
 from tradingfloor.store import queries
 from tradingfloor.store.queries import ActivityRow, FillRow, OrderRow
+from tradingfloor.store.readmodels import OPEN_ORDER_STATUSES
 
 orders_per_page_max = 500
 """`GET /v2/orders?limit=`: Alpaca's maximum."""
@@ -72,7 +74,7 @@ def _refusal(reason: RejectReason) -> AlpacaError:
     return AlpacaError(http_status(reason), int(reason), reason.message)
 
 
-def install(app: FastAPI, platform: Platform) -> None:
+def install(app: FastAPI, platform: Backend) -> None:
     """Add the `/v2` routes to `app`; callers authenticate as on `/v1` (`gateway.deps`: the SDK
     sends `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY`)."""
 
@@ -97,12 +99,16 @@ def install(app: FastAPI, platform: Platform) -> None:
 
     read = platform.read_model
 
-    def live_order(row: OrderRow) -> Any:
-        book = platform.engine.books.get(row.symbol)
-        return None if book is None else book.order_view(row.order_id)
+    async def live_order(row: OrderRow) -> Any:
+        """The book's order while it lives, for what only the book knows: a trailing stop's
+        trail, high-water mark and current stop (other orders need no question)."""
+        if row.order_type != "trailing_stop" or row.status not in OPEN_ORDER_STATUSES:
+            return None
+        live = await platform.live_order(row.order_id)
+        return None if live is None else live.order
 
-    def order_json(row: OrderRow) -> dict[str, Any]:
-        return views.alpaca_order(row, live=live_order(row))
+    async def order_json(row: OrderRow) -> dict[str, Any]:
+        return views.alpaca_order(row, live=await live_order(row))
 
     async def own_order(order_id: str, account: str) -> OrderRow:
         number = views.order_id_of(order_id)
@@ -120,8 +126,10 @@ def install(app: FastAPI, platform: Platform) -> None:
             reason = reason or RejectReason.UNKNOWN_ORDER
             metrics.rejects.labels(reason.name).inc()
             raise _refusal(reason)
-        book = platform.engine.books.get(command.symbol)
-        live = None if book is None else book.order_view(result.seq)
+        live = None
+        if command.order_type is OrderType.TRAILING_STOP:
+            found = await platform.live_order(result.seq)
+            live = None if found is None else found.order
         return views.alpaca_order(view, ts=result.ts, live=live)
 
     in_flight: set[tuple[str, str]] = set()
@@ -199,7 +207,7 @@ def install(app: FastAPI, platform: Platform) -> None:
         if side is not None:
             rows = [row for row in rows if row.side == side]
         rows.sort(key=lambda row: row.order_id, reverse=direction == "desc")
-        return _json([order_json(row) for row in rows[:limit]])
+        return _json([await order_json(row) for row in rows[:limit]])
 
     @app.delete("/v2/orders", tags=["alpaca"], status_code=207)
     async def cancel_orders(principal: Trader) -> Response:
@@ -232,19 +240,18 @@ def install(app: FastAPI, platform: Platform) -> None:
         for answer in answers:
             found = after.get(views.order_id_of(answer["id"]) or 0)
             if found is not None and answer["status"] == 200:
-                answer["body"] = order_json(found)
+                answer["body"] = await order_json(found)
         return _json(answers, 207)
 
     async def cancel(order_id: int, account: str) -> None:
-        symbol = platform.live_symbol_of(order_id)
-        if symbol is None:
+        live = await platform.live_order(order_id)
+        if live is None:
             row = await read(account, queries.get_order, order_id)
             mine = row is not None and row.account == account
             raise _refusal(RejectReason.ORDER_NOT_LIVE if mine else RejectReason.UNKNOWN_ORDER)
-        live = platform.engine.books[symbol].order_view(order_id)
-        if live is None or live.account != account:  # another's order: as if it did not exist
+        if live.order.account != account:  # another's order: as if it did not exist
             raise _refusal(RejectReason.UNKNOWN_ORDER)
-        result = await platform.submit(CancelOrder(order_id, symbol, account), account)
+        result = await platform.submit(CancelOrder(order_id, live.symbol, account), account)
         for event in result.events:
             if isinstance(event, CancelRejected):
                 raise _refusal(event.reason)
@@ -266,11 +273,11 @@ def install(app: FastAPI, platform: Platform) -> None:
                 row = found
         if row is None:
             raise _refusal(RejectReason.UNKNOWN_ORDER)
-        return _json(order_json(row))
+        return _json(await order_json(row))
 
     @app.get("/v2/orders/{order_id}", tags=["alpaca"])
     async def get_order(order_id: str, principal: Reader, nested: bool = False) -> Response:
-        return _json(order_json(await own_order(order_id, principal.account_id)))
+        return _json(await order_json(await own_order(order_id, principal.account_id)))
 
     @app.delete("/v2/orders/{order_id}", tags=["alpaca"], status_code=204)
     async def cancel_order(order_id: str, principal: Trader) -> Response:
@@ -293,7 +300,7 @@ def install(app: FastAPI, platform: Platform) -> None:
             raise AlpacaError(422, MALFORMED, str(error)) from error
         except RequestError as error:
             raise AlpacaError(422, MALFORMED, str(error)) from error
-        symbol = platform.live_symbol_of(row.order_id)
+        symbol = await platform.live_symbol_of(row.order_id)
         if symbol is None:
             raise _refusal(RejectReason.ORDER_NOT_LIVE)
         try:
@@ -305,38 +312,35 @@ def install(app: FastAPI, platform: Platform) -> None:
         if reason is not None or replaced is None:
             raise _refusal(reason or RejectReason.UNKNOWN_ORDER)
         new = await read(account, queries.get_order, replaced.new_order_id)
-        return _json(order_json(new))
+        return _json(await order_json(new))
 
     _install_portfolio(app, platform, Trader, read, place)
 
 
 def _install_portfolio(
     app: FastAPI,
-    platform: Platform,
+    platform: Backend,
     Trader: Any,
     read: Callable[..., Any],
     place: Callable[..., Any],
 ) -> None:
     """Positions, account, activities, assets and the clock."""
 
-    def positions_of(account: str) -> list[Any]:
-        risk = platform.engine.risk
-        return [] if risk is None else [view for view in risk.positions(account) if view.qty]
-
-    def position_in(account: str, symbol_or_asset_id: str) -> Any:
+    async def position_in(account: str, symbol_or_asset_id: str) -> Any:
         symbol = _symbol_of(platform, symbol_or_asset_id)
-        for view in positions_of(account):
+        for view in await platform.open_positions(account):
             if view.symbol == symbol:
                 return view
         raise AlpacaError(404, POSITION_NOT_FOUND, f"no open position in {symbol}")
 
     @app.get("/v2/positions", tags=["alpaca"])
     async def get_all_positions(principal: Reader) -> Response:
-        return _json([views.position(view) for view in positions_of(principal.account_id)])
+        positions = await platform.open_positions(principal.account_id)
+        return _json([views.position(view) for view in positions])
 
     @app.get("/v2/positions/{symbol_or_asset_id}", tags=["alpaca"])
     async def get_open_position(symbol_or_asset_id: str, principal: Reader) -> Response:
-        return _json(views.position(position_in(principal.account_id, symbol_or_asset_id)))
+        return _json(views.position(await position_in(principal.account_id, symbol_or_asset_id)))
 
     @app.delete("/v2/positions/{symbol_or_asset_id}", tags=["alpaca"])
     async def close_position(
@@ -348,7 +352,7 @@ def _install_portfolio(
         """Close all of a position (or `qty` shares, or `percentage` of it, rounded down)
         with a market order: the answer is that order."""
         account = principal.account_id
-        view = position_in(account, symbol_or_asset_id)
+        view = await position_in(account, symbol_or_asset_id)
         held = abs(view.qty)
         if qty is not None and percentage is not None:
             raise AlpacaError(422, MALFORMED, "give one of qty and percentage")
@@ -375,9 +379,7 @@ def _install_portfolio(
 
     @app.get("/v2/account", tags=["alpaca"])
     async def get_account(principal: Reader) -> Response:
-        risk = platform.engine.risk
-        now = max(platform.engine.last_ts, platform.clock())
-        summary = None if risk is None else risk.summary(principal.account_id, now)
+        summary = await platform.account(principal.account_id)
         if summary is None:
             raise _refusal(RejectReason.UNKNOWN_ACCOUNT)
         return _json(views.account(summary))
@@ -460,7 +462,7 @@ def _install_portfolio(
             return _json([])
         if exchange not in (None, views.EXCHANGE):
             return _json([])
-        return _json([_asset(platform, symbol) for symbol in sorted(platform.engine.books)])
+        return _json([_asset(platform, symbol) for symbol in platform.symbols()])
 
     @app.get("/v2/assets/{symbol_or_asset_id}", tags=["alpaca"])
     async def get_asset(symbol_or_asset_id: str, _principal: Reader) -> Response:
@@ -482,18 +484,17 @@ POSITION_NOT_FOUND = 4040
 """No open position in the symbol: the code `/v1` gives any 404 without a reason of its own."""
 
 
-def _symbol_of(platform: Platform, symbol_or_asset_id: str) -> str:
-    books = platform.engine.books
-    if symbol_or_asset_id in books:
+def _symbol_of(platform: Backend, symbol_or_asset_id: str) -> str:
+    if platform.known(symbol_or_asset_id):
         return symbol_or_asset_id
-    for symbol in books:
+    for symbol in platform.symbols():
         if str(views.asset_uuid(symbol)) == symbol_or_asset_id.lower():
             return symbol
     raise AlpacaError(404, int(RejectReason.UNKNOWN_SYMBOL), "asset not found")
 
 
-def _asset(platform: Platform, symbol: str) -> dict[str, Any]:
-    instrument = platform.engine.books[symbol].instrument
+def _asset(platform: Backend, symbol: str) -> dict[str, Any]:
+    instrument = platform.instrument(symbol)
     return views.asset(symbol, instrument.tick_size, instrument.lot_size, tradable=True)
 
 

@@ -30,9 +30,9 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.prices import format_price
 from tradingfloor.gateway import alpaca_views as views
+from tradingfloor.gateway.backend import Backend
 from tradingfloor.identity import AuthError, Scope
-from tradingfloor.service.platform import Platform
-from tradingfloor.service.sequencer import Result
+from tradingfloor.service.ports import EventBatch
 
 updates_queued_max = 10_000
 """Updates waiting for one client; a client that falls this far behind is closed."""
@@ -55,11 +55,11 @@ class TradeUpdates:
     def __init__(self) -> None:
         self.listeners: dict[str, set[Listener]] = {}
 
-    def on_batch(self, results: list[Result]) -> None:
+    def on_feed(self, batch: EventBatch) -> None:
         if not self.listeners:
             return
-        for result in results:
-            for event in result.events:
+        for _, _, events in batch:
+            for event in events:
                 for account, update in _updates(event):
                     for listener in self.listeners.get(account, ()):
                         listener.offer(update)
@@ -111,12 +111,10 @@ class Listener:
         self.wakeup.set()
 
 
-def install(app: FastAPI, platform: Platform) -> None:
+def install(app: FastAPI, platform: Backend) -> None:
     """`WS /stream` on `app`, fed by `platform`'s sequencer."""
     updates = TradeUpdates()
-    sequencer = platform.node.sequencer
-    if sequencer is not None:
-        sequencer.batch_listeners.append(updates.on_batch)
+    platform.feed_listeners.append(updates.on_feed)
 
     @app.websocket("/stream")
     async def stream(websocket: WebSocket) -> None:
@@ -144,7 +142,7 @@ def install(app: FastAPI, platform: Platform) -> None:
             return
 
 
-async def _authenticate(websocket: WebSocket, platform: Platform) -> str | None:
+async def _authenticate(websocket: WebSocket, platform: Backend) -> str | None:
     """The account of a client that authenticates within `websocket_auth_timeout_s`; None
     (and the socket closed) for one that does not."""
     try:
@@ -192,7 +190,7 @@ async def _listen(websocket: WebSocket) -> None:
             await _send(websocket, "error", {"message": "send listen with trade_updates"})
 
 
-async def _send_updates(websocket: WebSocket, platform: Platform, listener: Listener) -> None:
+async def _send_updates(websocket: WebSocket, platform: Backend, listener: Listener) -> None:
     from tradingfloor.store import queries
 
     closed = asyncio.create_task(_until_closed(websocket))
@@ -210,7 +208,7 @@ async def _send_updates(websocket: WebSocket, platform: Platform, listener: List
                 row = await platform.read_model(None, queries.get_order, update.order_id)
                 if row is None or row.account != listener.account:
                     continue
-                position = _position_qty(platform, listener.account, row.symbol)
+                position = await _position_qty(platform, listener.account, row.symbol)
                 data: dict[str, Any] = {
                     "event": update.event,
                     "order": views.alpaca_order(row),
@@ -228,13 +226,11 @@ async def _send_updates(websocket: WebSocket, platform: Platform, listener: List
             await closed
 
 
-def _position_qty(platform: Platform, account: str, symbol: str) -> str:
-    risk = platform.engine.risk
-    if risk is None:
-        return "0"
-    holder = risk.ledger.accounts.get(account)
-    position = None if holder is None else holder.positions.get(symbol)
-    return str(0 if position is None else position.qty)
+async def _position_qty(platform: Backend, account: str, symbol: str) -> str:
+    for position in await platform.open_positions(account):
+        if position.symbol == symbol:
+            return str(position.qty)
+    return "0"
 
 
 async def _until_closed(websocket: WebSocket) -> None:

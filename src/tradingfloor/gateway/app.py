@@ -28,6 +28,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tradingfloor import observability as metrics
 from tradingfloor.domain.commands import (
     AddInstrument,
     CancelOrder,
@@ -52,10 +53,10 @@ from tradingfloor.gateway import (
     alpaca_stream,
     auth_routes,
     deps,
-    metrics,
     streams,
     user_admin,
 )
+from tradingfloor.gateway.backend import Backend, ReadModelsUnavailable, SeqTokens
 from tradingfloor.gateway.errors import http_status, public_reason, retry_after
 from tradingfloor.gateway.idempotency import FirstAnswers, same_terms, same_terms_as_stored
 from tradingfloor.gateway.openapi import (
@@ -78,7 +79,6 @@ from tradingfloor.gateway.schemas import (
     ReplaceRequest,
 )
 from tradingfloor.identity import AuthError, AuthErrorCode, Principal, Scope
-from tradingfloor.service.platform import Platform, ReadModelsUnavailable
 from tradingfloor.service.sequencer import (
     InvalidCommand,
     JournalUnavailable,
@@ -151,7 +151,7 @@ def _malformed(error: Exception, field: str | None = None) -> Response:
 
 
 async def order_entry_refusal(
-    platform: Platform, principal: Principal
+    platform: Backend, principal: Principal
 ) -> tuple[AuthErrorCode, int] | None:
     """Whether `principal` may enter an order now: raises `AuthError` without the trade scope
     or the second factor, `RateLimiterUnavailable` when the limit cannot be checked; returns
@@ -202,7 +202,7 @@ class SharesRequest(BaseModel):
 # ---------------------------------------------------------------------- the application
 
 
-def create_app(platform: Platform) -> FastAPI:
+def create_app(platform: Backend) -> FastAPI:
     """The app over a started platform (the caller starts and stops it)."""
     settings = platform.settings
     # The documentation pages' scripts and styles come from the installed package, not a CDN:
@@ -383,7 +383,7 @@ def create_app(platform: Platform) -> FastAPI:
         """Cancel what is left of a live order of yours."""
         principal = await trader(request)
         number = _order_number(order_id)
-        symbol = platform.live_symbol_of(number)
+        symbol = await platform.live_symbol_of(number)
         if symbol is None:
             return await _not_live(number, principal)
         events = await submit(
@@ -410,7 +410,7 @@ def create_app(platform: Platform) -> FastAPI:
             replace = _replace_decoder.decode(await request.body())
         except DECODE_ERRORS as error:
             return _malformed(error)
-        symbol = platform.live_symbol_of(number)
+        symbol = await platform.live_symbol_of(number)
         if symbol is None:
             return await _not_live(number, principal)
         try:
@@ -469,11 +469,11 @@ def create_app(platform: Platform) -> FastAPI:
     @app.get("/v1/positions", tags=["portfolio"])
     async def positions(principal: deps.Reader) -> Response:
         """Open positions with cost basis and P&L at the last trade price."""
-        return _json(platform.positions(principal.account_id))
+        return _json(await platform.positions(principal.account_id))
 
     @app.get("/v1/account", tags=["portfolio"])
     async def account(principal: deps.Reader) -> Response:
-        summary = platform.account_summary(principal.account_id)
+        summary = await platform.account_summary(principal.account_id)
         if summary is None:
             reason = RejectReason.UNKNOWN_ACCOUNT
             return _error(int(reason), reason.message, 404)
@@ -509,7 +509,7 @@ def create_app(platform: Platform) -> FastAPI:
         return _json(platform.recent_trades(_known(symbol), limit))
 
     def _known(symbol: str) -> str:
-        if symbol not in platform.engine.books:
+        if not platform.known(symbol):
             reason = RejectReason.UNKNOWN_SYMBOL
             raise ApiError(404, int(reason), reason.message)
         return symbol
@@ -592,11 +592,11 @@ def create_app(platform: Platform) -> FastAPI:
     async def readyz(request: Request) -> Response:
         """Ready or not; the metrics token or an admin also gets the problems and the seq
         (internals stay out of public answers)."""
-        problems = platform.problems()
+        problems = await platform.problems()
         body: dict[str, Any] = {"status": "not ready" if problems else "ready"}
         try:
             operator(request)
-            body.update(problems=problems, seq=platform.engine.last_seq)
+            body.update(problems=problems, seq=platform.fed_seq)
         except AuthError:
             pass
         return _json(body, 503 if problems else 200)
@@ -605,7 +605,7 @@ def create_app(platform: Platform) -> FastAPI:
     async def prometheus(request: Request) -> Response:
         """Prometheus metrics, for the metrics token or an admin."""
         operator(request)
-        body, content_type = metrics.render(platform)
+        body, content_type = metrics.render(platform.fed_seq, platform.projected_seq())
         return Response(body, media_type=content_type)
 
     auth_routes.install(app, platform)
@@ -615,6 +615,7 @@ def create_app(platform: Platform) -> FastAPI:
     alpaca_stream.install(app, platform)
     install_openapi(app)
     app.add_middleware(OrderEntryFastPath, place_order=place_order, app_handlers=app)
+    app.add_middleware(SeqTokens)
     return app
 
 

@@ -30,7 +30,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from tradingfloor.gateway import metrics
+from tradingfloor import observability as metrics
+from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.deps import KeyManager, Session
 from tradingfloor.gateway.errors import retry_after
 from tradingfloor.identity import (
@@ -40,7 +41,6 @@ from tradingfloor.identity import (
     TokenPair,
 )
 from tradingfloor.identity.lockout import SourceGuard
-from tradingfloor.service.platform import Platform
 
 log = logging.getLogger("tradingfloor.auth")
 
@@ -117,7 +117,7 @@ def source_of(request: Request) -> str:
 
 def install(
     app: FastAPI,
-    platform: Platform,
+    platform: Backend,
 ) -> None:
     """Add the sign-in, key and user-admin routes to `app`. `command` submits an admin
     command and answers it as the admin routes do."""

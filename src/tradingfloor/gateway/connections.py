@@ -11,7 +11,7 @@ for the life of the process, so every protocol releases in `connection_lost`.
 
 import resource
 
-from tradingfloor.gateway import metrics
+from tradingfloor import observability as metrics
 from tradingfloor.gateway.refusals import RefusalKind
 
 OPEN_FILES_RESERVED = 256

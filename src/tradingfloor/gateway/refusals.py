@@ -19,8 +19,8 @@ from http import HTTPStatus
 
 import msgspec
 
+from tradingfloor import observability as metrics
 from tradingfloor.config import Settings
-from tradingfloor.gateway import metrics
 
 REFUSAL_LOG_INTERVAL_S = 60.0
 """The shortest time between two log lines of one refusal kind from one source."""

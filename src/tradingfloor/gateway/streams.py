@@ -31,12 +31,12 @@ from starlette.websockets import WebSocketDisconnect
 from tradingfloor.domain.prices import format_price
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import deps
+from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.deps import Reader
 from tradingfloor.gateway.schemas import DECODE_ERRORS
 from tradingfloor.identity import AuthError, AuthErrorCode, AuthService, Principal, Role, Scope
 from tradingfloor.marketdata.bars import TIMEFRAMES, Bar
 from tradingfloor.marketdata.hub import CHANNELS, Client, MarketDataHub, Tier, trade_view
-from tradingfloor.service.platform import Platform
 
 POLICY_VIOLATION = 1008
 TOO_BIG = 1009
@@ -66,7 +66,7 @@ class _WebSocketSink:
         await self._send({"type": "websocket.send", "text": frame})
 
 
-def install(app: FastAPI, platform: Platform) -> None:
+def install(app: FastAPI, platform: Backend) -> None:
     """Add the market-data WebSocket and REST routes to `app`."""
 
     @app.websocket("/v1/market-data")
@@ -86,7 +86,7 @@ def install(app: FastAPI, platform: Platform) -> None:
     ) -> Response:
         """OHLCV bars built from every trade in the event log, oldest first (`start_ts`:
         ns since the epoch, UTC-aligned; `vwap` rounded down to 1/10,000 $)."""
-        if not platform.market_view.knows(symbol):
+        if not platform.known(symbol):
             return _unknown_symbol()
         found = platform.marketdata.bars.bars(symbol, timeframe, limit)
         body = {"symbol": symbol, "timeframe": timeframe, "bars": [_bar(bar) for bar in found]}
@@ -95,7 +95,7 @@ def install(app: FastAPI, platform: Platform) -> None:
     @app.get("/v1/last-trade/{symbol}", tags=["market data"])
     async def last_trade(symbol: str, _principal: Reader) -> Response:
         """The symbol's latest trade (`trade` is null before the first)."""
-        if not platform.market_view.knows(symbol):
+        if not platform.known(symbol):
             return _unknown_symbol()
         event = platform.marketdata.last_trade(symbol)
         return _json({"symbol": symbol, "trade": None if event is None else trade_view(event)})
@@ -103,7 +103,7 @@ def install(app: FastAPI, platform: Platform) -> None:
     @app.get("/v1/last-quote/{symbol}", tags=["market data"])
     async def last_quote(symbol: str, _principal: Reader) -> Response:
         """Best bid and ask with their sizes, now (`ts`: the engine time of the last change)."""
-        if not platform.market_view.knows(symbol):
+        if not platform.known(symbol):
             return _unknown_symbol()
         body = platform.marketdata.snapshot(Tier.PRO, symbol, "quotes")
         return _json({"symbol": symbol, "bid": body["bid"], "ask": body["ask"], "ts": body["ts"]})

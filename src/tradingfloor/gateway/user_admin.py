@@ -15,9 +15,9 @@ from tradingfloor.domain.commands import Command, OpenAccount
 from tradingfloor.domain.enums import AccountKind
 from tradingfloor.domain.ids import ACCOUNT_ID_PATTERN
 from tradingfloor.gateway.auth_routes import source_of
+from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.deps import Admin
 from tradingfloor.identity import Role, User
-from tradingfloor.service.platform import Platform
 
 auth_events_per_page_max = 1_000
 
@@ -31,7 +31,7 @@ class UserRequest(BaseModel):
 
 
 def install(
-    app: FastAPI, platform: Platform, command: Callable[[Command, str], Awaitable[Response]]
+    app: FastAPI, platform: Backend, command: Callable[[Command, str], Awaitable[Response]]
 ) -> None:
     """Add the routes to `app`. `command` submits an admin command and answers it as the
     admin routes do."""
@@ -43,7 +43,7 @@ def install(
         the one-time token with which the user enrols a second factor (hand it over out of
         band: it is shown only here)."""
         account_id = body.account_id or body.username.lower()
-        if not platform.account_exists(account_id):
+        if not await platform.account_exists(account_id):
             kind = AccountKind[body.account_kind.upper()]
             opened = await command(OpenAccount(account_id, kind), "")
             if opened.status_code != 200:

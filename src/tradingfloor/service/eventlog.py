@@ -162,6 +162,15 @@ class EventLog:
 
         Raises `EventLogStopped` once it has given everything written before the log stopped.
         """
+        async for batch in self.follow_batches(from_seq):
+            for item in batch:
+                yield item
+
+    async def follow_batches(
+        self, from_seq: int = 1, batch_max: int = 2_000
+    ) -> AsyncIterator[EventBatch]:
+        """`follow`, a batch at a time: at most `batch_max` commands read from the files,
+        then each batch as the sequencer wrote it (never empty)."""
         follower = _Follower()
         self._followers.add(follower)
         try:
@@ -169,9 +178,15 @@ class EventLog:
             while True:
                 # Reset before reading: an overflow during the read sends us back here.
                 follower.overflowed = False
+                chunk: EventBatch = []
                 for item in self.read(next_seq):
                     next_seq = item[0] + 1
-                    yield item
+                    chunk.append(item)
+                    if len(chunk) >= batch_max:
+                        yield chunk
+                        chunk = []
+                if chunk:
+                    yield chunk
                 if self.stopped is not None:
                     raise EventLogStopped(f"after seq {next_seq - 1}: {self.stopped}")
                 behind = False
@@ -179,13 +194,16 @@ class EventLog:
                     batch = await follower.take()
                     if batch is None:  # stopped: read what is written, then raise
                         break
+                    live: EventBatch = []
                     for item in batch:
                         if item[0] > next_seq:  # a gap: what it missed is on disk
                             behind = True
                             break
                         if item[0] == next_seq:
                             next_seq += 1
-                            yield item
+                            live.append(item)
+                    if live:
+                        yield live
         finally:
             self._followers.discard(follower)
 

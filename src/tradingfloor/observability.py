@@ -1,8 +1,12 @@
 """Prometheus metrics: ack and matching latency, fills, rejects by reason, journal batches,
 the failures of the dependencies (read-model projection, Redis) with the 503s they cause,
-sign-in refusals, and the requests and connections the HTTP server refused."""
+sign-in refusals, and the requests and connections the HTTP server refused.
 
-from typing import TYPE_CHECKING
+Every role's process records its own (the shard its journal batches and matching times, the
+projector its failures, each gateway its requests); under `serve`'s supervisor they share a
+directory (`MULTIPROCESS_DIR_ENV`) and any gateway's `/metrics` answers for them all."""
+
+import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -11,10 +15,12 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 
-if TYPE_CHECKING:
-    from tradingfloor.service.platform import Platform
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Set by `serve` for its role processes: each writes its metrics to files there, and a
+gateway's `/metrics` sums them (prometheus_client's multiprocess mode)."""
 
 registry = CollectorRegistry()
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
@@ -53,7 +59,10 @@ http_refused = Counter(
     registry=registry,
 )
 connections_open = Gauge(
-    "tradingfloor_connections_open", "Open HTTP and WebSocket connections", registry=registry
+    "tradingfloor_connections_open",
+    "Open HTTP and WebSocket connections",
+    registry=registry,
+    multiprocess_mode="livesum",
 )
 journal_batch = Histogram(
     "tradingfloor_journal_batch_commands",
@@ -78,13 +87,27 @@ unavailable = Counter(
     ["dependency"],
     registry=registry,
 )
-last_seq = Gauge("tradingfloor_last_seq", "The engine's last sequence number", registry=registry)
+last_seq = Gauge(
+    "tradingfloor_last_seq",
+    "The engine's last sequence number",
+    registry=registry,
+    multiprocess_mode="max",
+)
 projected_seq = Gauge(
-    "tradingfloor_projected_seq", "The read models' last sequence number", registry=registry
+    "tradingfloor_projected_seq",
+    "The read models' last sequence number",
+    registry=registry,
+    multiprocess_mode="max",
 )
 
 
-def render(platform: "Platform") -> tuple[bytes, str]:
-    last_seq.set(platform.engine.last_seq)
-    projected_seq.set(platform.projected_seq)
+def render(fed_seq: int, read_models_seq: int) -> tuple[bytes, str]:
+    """The metrics as Prometheus text, with the seq this gateway's feed and the read models
+    have reached."""
+    last_seq.set(fed_seq)
+    projected_seq.set(read_models_seq)
+    if MULTIPROCESS_DIR_ENV in os.environ:  # serve's processes: the metrics of them all
+        collected = CollectorRegistry()
+        multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+        return generate_latest(collected), CONTENT_TYPE_LATEST
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,250 @@
+"""`serve` as processes: the shard, the projector and N gateway workers, supervised.
+
+Start-up: the database is migrated once; the order-entry rate limiter (without Redis) is held
+here and served to the workers on `run/limits.sock`; the shard starts and recovers; then the
+first admin or the demo's logins are made through it; then the projector and the gateway
+workers, which all listen on the same port (SO_REUSEPORT). `serve` prints the address once every
+worker is ready.
+
+Supervision: a role that dies is started again after a wait that doubles from 0.5 s up to
+30 s (back to 0.5 s once it has run for a minute). The other roles ride it out: while the shard
+is down, commands are refused (503) and the feed waits; while the projector is down, reads that
+must wait for it are refused (503 with Retry-After) and it catches up from its own last seq when
+it is back; a dead gateway's connections are lost, the other workers keep serving.
+
+Ctrl-C (or SIGTERM) stops the gateways first (no new commands), then the projector, then the
+shard (which snapshots), each given `stop_wait_s` before it is killed.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tradingfloor.bootstrap import roles
+from tradingfloor.config import Settings
+from tradingfloor.observability import MULTIPROCESS_DIR_ENV
+
+log = logging.getLogger("tradingfloor.supervisor")
+
+stop_wait_s = 30.0
+"""How long a role may take to stop cleanly before it is killed."""
+ready_wait_s = 600.0
+"""How long a role may take to become ready (a long journal to replay, a big event log)."""
+restart_wait_first_s = 0.5
+restart_wait_max_s = 30.0
+healthy_after_s = 60.0
+"""A role that has run this long is restarted after the shortest wait if it dies."""
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    wait_s: float = restart_wait_first_s
+    restart_at: float = 0.0
+    stopping: bool = False
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    config: Path | None
+    overrides: dict[str, Any]
+    workers: int
+    demo: bool = False
+    seed: int = 1
+    first_admin: bool = True
+    """Make the first admin of a platform without users (tests make their own)."""
+    children: dict[str, Child] = field(default_factory=dict)
+    port: int = 0
+    serving: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once every role is ready and the port is served."""
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env[roles.ROLE_CONFIG_ENV] = str(self.config) if self.config else ""
+        overrides = {name: str(value) for name, value in self.overrides.items()}
+        overrides["port"] = str(self.port)
+        env[roles.ROLE_OVERRIDES_ENV] = json.dumps(overrides)
+        env[MULTIPROCESS_DIR_ENV] = str(self._metrics_dir())
+        return env
+
+    def _metrics_dir(self) -> Path:
+        return roles.run_dir(self.settings) / "metrics"
+
+    async def _spawn(self, child: Child) -> None:
+        roles.ready_mark(self.settings, child.name).unlink(missing_ok=True)
+        child.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tradingfloor.bootstrap.roles", *child.argv,
+            env=self._environment(),
+        )  # fmt: skip
+        child.started_at = time.monotonic()
+        log.info("started %s", child.name, extra={"pid": child.process.pid})
+
+    async def _start(self, name: str, argv: list[str]) -> Child:
+        child = Child(name, argv)
+        self.children[name] = child
+        await self._spawn(child)
+        return child
+
+    async def _ready(self, *names: str) -> None:
+        """Wait until each named role is ready; raises when one exits first."""
+        deadline = time.monotonic() + ready_wait_s
+        pending = set(names)
+        while pending:
+            for name in list(pending):
+                child = self.children[name]
+                if roles.ready_mark(self.settings, name).exists():
+                    pending.discard(name)
+                elif child.process is not None and child.process.returncode is not None:
+                    raise RuntimeError(f"{name} exited ({child.process.returncode}) at start")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after {ready_wait_s:.0f} s: {sorted(pending)}")
+            await asyncio.sleep(0.05)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from tradingfloor.store.database import upgrade
+
+        settings = self.settings
+        run = roles.run_dir(settings)
+        run.mkdir(parents=True, exist_ok=True)
+        os.chmod(run, 0o700)
+        await asyncio.to_thread(upgrade, settings.database_url)
+        metrics = self._metrics_dir()
+        shutil.rmtree(metrics, ignore_errors=True)  # a previous run's processes' values
+        metrics.mkdir(mode=0o700)
+        reserved = roles.reuse_port_socket(settings.host, settings.port)  # port 0: one for all
+        self.port = reserved.getsockname()[1]
+        limiter = await self._limiter()
+        try:
+            # Started together: the others wait for the shard to answer (it recovers first).
+            shard = ["shard", "--demo", str(self.seed)] if self.demo else ["shard"]
+            await self._start("shard", shard)
+            await self._start("projector", ["projector"])
+            for worker in range(self.workers):
+                await self._start(f"gateway-{worker}", ["gateway", str(worker), str(self.workers)])
+            await self._ready("shard")
+            await self._set_up()
+            await self._ready("projector", *(f"gateway-{i}" for i in range(self.workers)))
+            reserved.close()  # the workers hold the port now
+            print(f"listening on http://{settings.host}:{self.port} (docs: /docs)", flush=True)
+            self.serving.set()
+            await self._supervise(stop)
+        finally:
+            reserved.close()
+            await self._stop_all()
+            if limiter is not None:
+                await limiter.stop()
+
+    async def _limiter(self) -> Any:
+        if self.settings.redis_url:
+            return None
+        from tradingfloor.gateway.ratelimit import MemoryRateLimiter, RateLimit
+        from tradingfloor.gateway.ratelimit_link import LimiterServer
+
+        settings = self.settings
+        memory = MemoryRateLimiter(
+            RateLimit.for_orders(settings), time.time_ns, users_max=settings.rate_limit_users_max
+        )
+        server = LimiterServer(memory, roles.limiter_socket(settings))
+        await server.start()
+        return server
+
+    async def _set_up(self) -> None:
+        from tradingfloor.bootstrap.setup import demo_logins, first_admin
+        from tradingfloor.identity import AuthService
+        from tradingfloor.service.shard_client import ShardClient
+        from tradingfloor.store.database import make_engine
+
+        store = make_engine(self.settings.database_url)
+        shard = ShardClient(roles.shard_socket(self.settings))
+        try:
+            auth = AuthService(store, self.settings)
+            if self.demo:
+                data = Path(self.settings.data_dir)
+                await demo_logins(shard, auth, data, time.time_ns() // 1_000_000_000)
+            elif self.first_admin:
+                await first_admin(auth)
+        finally:
+            shard.close()
+            store.dispose()
+
+    async def _supervise(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            now = time.monotonic()
+            for child in self.children.values():
+                process = child.process
+                if process is None or process.returncode is None or child.stopping:
+                    continue
+                if child.restart_at == 0.0:
+                    ran_s = now - child.started_at
+                    child.wait_s = (
+                        restart_wait_first_s
+                        if ran_s >= healthy_after_s
+                        else min(child.wait_s * 2, restart_wait_max_s)
+                    )
+                    child.restart_at = now + child.wait_s
+                    log.warning(
+                        "%s exited (%s): restarting in %.1f s",
+                        child.name,
+                        process.returncode,
+                        child.wait_s,
+                    )
+                    _forget_metrics(process.pid, self._metrics_dir())
+                elif now >= child.restart_at:
+                    child.restart_at = 0.0
+                    child.restarts += 1
+                    await self._spawn(child)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+
+    async def _stop_all(self) -> None:
+        """Gateways, then the projector, then the shard."""
+        names = list(self.children)
+        order = [name for name in names if name.startswith("gateway")]
+        order += [name for name in ("projector", "shard") if name in self.children]
+        gateways = [self.children[name] for name in order if name.startswith("gateway")]
+        await asyncio.gather(*(self._stop(child) for child in gateways))
+        for name in order:
+            if not name.startswith("gateway"):
+                await self._stop(self.children[name])
+
+    async def _stop(self, child: Child) -> None:
+        child.stopping = True
+        process = child.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), stop_wait_s)
+        except TimeoutError:
+            log.error("%s did not stop in %.0f s: killed", child.name, stop_wait_s)
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+def _forget_metrics(pid: int, directory: Path) -> None:
+    """A dead process's live gauges (open connections) stop counting."""
+    from prometheus_client import multiprocess
+
+    with contextlib.suppress(OSError):
+        multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+
+
+def default_workers() -> int:
+    """Gateway workers when not told: one per core."""
+    return max(1, os.cpu_count() or 1)

@@ -1,0 +1,230 @@
+"""Each role in a process of its own: `python -m tradingfloor.bootstrap.roles ROLE`.
+
+The supervisor (`processes`) starts these with the settings it was given (a TOML file in
+`TRADINGFLOOR_ROLE_CONFIG`, its overrides as JSON in `TRADINGFLOOR_ROLE_OVERRIDES`, the
+`TRADINGFLOOR_*` variables inherited), so every role reads the same settings. A role tells it
+is ready by creating `run/<name>.ready` in the data directory; SIGTERM stops it cleanly.
+
+- `shard`: the node (journal, engine, event log) behind `run/shard.sock`; with `--demo`, the
+  simulated market next to it.
+- `projector`: the shard's event feed into the read models; its status behind
+  `run/projector.sock`.
+- `gateway`: HTTP and WebSocket on the shared port (SO_REUSEPORT: the kernel spreads new
+  connections over the workers), on the shard, projector and limiter sockets.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tradingfloor.config import Settings, load_settings
+
+log = logging.getLogger("tradingfloor.roles")
+
+ROLE_CONFIG_ENV = "TRADINGFLOOR_ROLE_CONFIG"
+ROLE_OVERRIDES_ENV = "TRADINGFLOOR_ROLE_OVERRIDES"
+
+
+def run_dir(settings: Settings) -> Path:
+    """Where the roles' sockets and ready marks live (owner-only)."""
+    return Path(settings.data_dir) / "run"
+
+
+def shard_socket(settings: Settings) -> Path:
+    return run_dir(settings) / "shard.sock"
+
+
+def projector_socket(settings: Settings) -> Path:
+    return run_dir(settings) / "projector.sock"
+
+
+def limiter_socket(settings: Settings) -> Path:
+    return run_dir(settings) / "limits.sock"
+
+
+def ready_mark(settings: Settings, name: str) -> Path:
+    return run_dir(settings) / f"{name}.ready"
+
+
+def _settings_from_environment() -> Settings:
+    config = os.environ.get(ROLE_CONFIG_ENV) or None
+    overrides: dict[str, Any] = json.loads(os.environ.get(ROLE_OVERRIDES_ENV) or "{}")
+    return load_settings(Path(config) if config else None, **overrides)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _ready(settings: Settings, name: str) -> None:
+    ready_mark(settings, name).touch(mode=0o600)
+
+
+# ---------------------------------------------------------------------- shard
+
+
+async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
+    from tradingfloor.bootstrap.platform import count_batch, node_settings, time_matching
+    from tradingfloor.bootstrap.setup import start_demo_market
+    from tradingfloor.domain.settings import RiskSettings
+    from tradingfloor.service.shard import ShardRole, ShardServer
+
+    stop = _stop_on_signals()
+    shard = ShardRole(node_settings(settings, RiskSettings()))
+    await shard.start()
+    sequencer = shard.node.sequencer
+    assert sequencer is not None
+    sequencer.batch_listeners.append(count_batch)
+    sequencer.on_applied = time_matching
+    server = ShardServer(shard, shard_socket(settings))
+    await server.start()
+    engine = shard.engine
+    log.info("shard started", extra={"seq": engine.last_seq, "state_hash": engine.state_hash()})
+    print(
+        f"recovered to seq {engine.last_seq}; state {engine.state_hash()[:16]}; "
+        f"data in {Path(settings.data_dir).resolve()}",
+        flush=True,
+    )
+    market = await start_demo_market(shard, stop, seed) if demo else None
+    _ready(settings, "shard")
+    await stop.wait()
+    if market is not None:
+        await market
+    await server.stop()
+    await shard.stop()
+    log.info("shard stopped", extra={"seq": engine.last_seq})
+    print(f"stopped at seq {engine.last_seq}", flush=True)
+
+
+# ---------------------------------------------------------------------- projector
+
+
+async def run_projector(settings: Settings) -> None:
+    from tradingfloor import observability
+    from tradingfloor.service.projection import ProjectionRole
+    from tradingfloor.service.projection_link import ProjectionServer
+    from tradingfloor.service.shard_client import ShardClient
+
+    stop = _stop_on_signals()
+    shard = ShardClient(shard_socket(settings))
+    role = ProjectionRole(
+        settings.database_url,
+        shard.follow,
+        settings.projector_retry_max_s,
+        on_failure=observability.projection_failures.inc,
+    )
+    await role.start()
+    server = ProjectionServer(role, projector_socket(settings))
+    await server.start()
+    _ready(settings, "projector")
+    await stop.wait()
+    await server.stop()
+    await role.stop()
+    shard.close()
+
+
+# ---------------------------------------------------------------------- gateway
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening-to-be socket on (host, port) that other processes may bind too."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+async def run_gateway(settings: Settings, worker: int, workers: int) -> None:
+    from tradingfloor.bootstrap.platform import make_backend
+    from tradingfloor.gateway.app import create_app
+    from tradingfloor.gateway.ratelimit_link import LimiterClient
+    from tradingfloor.gateway.server import build_server
+    from tradingfloor.marketdata.hub import MarketDataSettings
+    from tradingfloor.service.projection_link import ProjectionClient
+    from tradingfloor.service.shard_client import ShardClient
+
+    stop = _stop_on_signals()
+    # Each worker takes its share of the connection cap: the platform's stays the setting.
+    share = max(1, settings.connections_max // workers)
+    settings = settings.model_copy(update={"connections_max": share})
+    shard = ShardClient(shard_socket(settings))
+    projection = ProjectionClient(projector_socket(settings))
+    projection.start()
+    limiter = None if settings.redis_url else LimiterClient(limiter_socket(settings))
+    backend = make_backend(
+        settings, shard, projection, time.time_ns, MarketDataSettings(), limiter
+    )
+    await backend.start()
+    await backend.fed(await _last_seq_once_up(shard), timeout_s=600.0)
+    server = build_server(create_app(backend), settings)
+    sock = reuse_port_socket(settings.host, settings.port)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.01)
+    if not serving.done():
+        _ready(settings, f"gateway-{worker}")
+        await asyncio.wait(
+            (serving, asyncio.create_task(stop.wait())), return_when=asyncio.FIRST_COMPLETED
+        )
+        server.should_exit = True
+    await serving
+    await backend.stop()
+    await projection.stop()
+    shard.close()
+
+
+async def _last_seq_once_up(shard: Any) -> int:
+    """The shard's last seq, once it answers (the roles start together; it recovers first)."""
+    from tradingfloor.service.shard_client import ShardUnavailable
+
+    while True:
+        try:
+            seq: int = await shard.last_seq()
+            return seq
+        except ShardUnavailable:
+            await asyncio.sleep(0.05)
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str]) -> int:
+    from tradingfloor.gateway import logs
+
+    if len(argv) < 2 or argv[1] not in ("shard", "projector", "gateway"):
+        print("usage: roles shard [--demo SEED] | projector | gateway WORKER WORKERS")
+        return 2
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; Windows lacks it
+        pass
+    logs.configure()
+    settings = _settings_from_environment()
+    role = argv[1]
+    if role == "shard":
+        demo = len(argv) > 3 and argv[2] == "--demo"
+        asyncio.run(run_shard(settings, demo, int(argv[3]) if demo else 1))
+    elif role == "projector":
+        asyncio.run(run_projector(settings))
+    else:
+        asyncio.run(run_gateway(settings, int(argv[2]), int(argv[3])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
