@@ -320,7 +320,9 @@ class OrderBook:
                 level.qty -= canceled
         order.leaves = 0
         order.status = CANCELED
-        out.append(OrderCanceled(seq, ts, order_id, self.symbol, canceled, 0, reason))
+        out.append(
+            OrderCanceled(seq, ts, order_id, self.symbol, canceled, 0, reason, order.account)
+        )
         return True
 
     def order_view(self, order_id: int) -> Order | None:
@@ -354,6 +356,7 @@ class OrderBook:
                     command.new_order_id,
                     self.symbol,
                     reason or RejectReason.UNKNOWN_ORDER,
+                    command.account or (order.account if order is not None else ""),
                 )
             )
             return
@@ -382,6 +385,8 @@ class OrderBook:
                 stop_price,
                 new_leaves,
                 keeps_priority,
+                order.account,
+                command.client_order_id,
             )
         )
         if keeps_priority:
@@ -391,6 +396,7 @@ class OrderBook:
             order.order_id = command.new_order_id
             order.qty = qty
             order.leaves = new_leaves
+            order.client_order_id = command.client_order_id
             self._orders[order.order_id] = order
             return
         self._remove(order)
@@ -404,6 +410,7 @@ class OrderBook:
             stop_price=stop_price,
             status=PARTIALLY_FILLED if order.filled else NEW,
             protection=order.protection if protection is None else protection,
+            client_order_id=command.client_order_id,
         )
         order.leaves = 0
         if resting:
@@ -424,7 +431,7 @@ class OrderBook:
             self._remove(order)
             order.leaves = 0
             order.status = OrderStatus.EXPIRED
-            out.append(OrderExpired(seq, ts, order_id, self.symbol, expired))
+            out.append(OrderExpired(seq, ts, order_id, self.symbol, expired, order.account))
 
     # ------------------------------------------------------------------ reads
 
@@ -670,7 +677,11 @@ class OrderBook:
         self, order: Order, reason: CancelReason, seq: int, ts: int, out: list[Event]
     ) -> None:
         """Cancel the open remainder of an order that is not resting."""
-        out.append(OrderCanceled(seq, ts, order.order_id, self.symbol, order.leaves, 0, reason))
+        out.append(
+            OrderCanceled(
+                seq, ts, order.order_id, self.symbol, order.leaves, 0, reason, order.account
+            )
+        )
         order.leaves = 0
         order.status = CANCELED
 
@@ -797,7 +808,14 @@ class OrderBook:
         taker.leaves -= cut
         out.append(
             OrderCanceled(
-                seq, ts, taker.order_id, self.symbol, cut, taker.leaves, CancelReason.SELF_TRADE
+                seq,
+                ts,
+                taker.order_id,
+                self.symbol,
+                cut,
+                taker.leaves,
+                CancelReason.SELF_TRADE,
+                taker.account,
             )
         )
         if taker.leaves == 0:
@@ -816,7 +834,14 @@ class OrderBook:
             del self._orders[maker.order_id]
         out.append(
             OrderCanceled(
-                seq, ts, maker.order_id, self.symbol, qty, maker.leaves, CancelReason.SELF_TRADE
+                seq,
+                ts,
+                maker.order_id,
+                self.symbol,
+                qty,
+                maker.leaves,
+                CancelReason.SELF_TRADE,
+                maker.account,
             )
         )
 
@@ -928,7 +953,9 @@ class OrderBook:
         while triggered:
             order_id, price, order = heappop(triggered)
             out.append(
-                StopTriggered(seq, ts, order_id, self.symbol, order.stop_price or price, price)
+                StopTriggered(
+                    seq, ts, order_id, self.symbol, order.stop_price or price, price, order.account
+                )
             )
             order.status = PARTIALLY_FILLED if order.filled else NEW
             self._orders.pop(order_id, None)
