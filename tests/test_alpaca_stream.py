@@ -31,7 +31,7 @@ async def test_the_sdk_receives_trade_updates_of_its_own_account(tmp_path: Path)
         thread = threading.Thread(target=stream.run, daemon=True)
         thread.start()
         try:
-            await _until(lambda: len(_listeners(api)) >= 2)
+            await _until(lambda: len(_listeners(api)) >= 1)
             placed = await api.order(alice, side="buy", type="limit", qty=10, limit_price="100")
             await api.order(bob, side="sell", type="limit", qty=4, limit_price="100")
             await api.order(bob, side="sell", type="limit", qty=6, limit_price="100")
