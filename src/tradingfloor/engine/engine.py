@@ -244,8 +244,7 @@ class Engine:
             return
         for event in out[start:]:
             if type(event) is OrderReplaced:  # the replacement now answers to its own id
-                replaced: OrderReplaced = event  # type: ignore[assignment]
-                self.client_orders.add(ClientOrder.of_replacement(order, replaced))
+                self.client_orders.add(ClientOrder.of_replacement(order, event))
                 return
 
     def _expire(self, command: ExpireOrders, seq: int, ts: int, out: list[Event]) -> None:
