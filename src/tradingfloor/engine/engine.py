@@ -209,8 +209,9 @@ class Engine:
     def _replace(self, command: ReplaceOrder, seq: int, ts: int, out: list[Event]) -> None:
         book = self.books.get(command.symbol)
         reason = None
-        owner = _owner(book, command.order_id)
-        if book is None or not book.is_live(command.order_id):
+        order = None if book is None else book.order_view(command.order_id)
+        owner = "" if order is None else order.account
+        if book is None or order is None:
             reason = self._not_live_reason(book, command.order_id)
         elif type(command.new_order_id) is not int or command.new_order_id <= self.last_order_id:
             reason = RejectReason.DUPLICATE_ORDER_ID
@@ -234,7 +235,6 @@ class Engine:
             )
             return
         self.last_order_id = command.new_order_id
-        order = book.order_view(command.order_id)
         start = len(out)
         if self.risk is None:
             book.replace(command, seq, ts, out)

@@ -320,9 +320,7 @@ class OrderBook:
                 level.qty -= canceled
         order.leaves = 0
         order.status = CANCELED
-        out.append(
-            OrderCanceled(seq, ts, order_id, self.symbol, canceled, 0, reason, order.account)
-        )
+        out.append(self._canceled(order, canceled, reason, seq, ts))
         return True
 
     def order_view(self, order_id: int) -> Order | None:
@@ -677,13 +675,18 @@ class OrderBook:
         self, order: Order, reason: CancelReason, seq: int, ts: int, out: list[Event]
     ) -> None:
         """Cancel the open remainder of an order that is not resting."""
-        out.append(
-            OrderCanceled(
-                seq, ts, order.order_id, self.symbol, order.leaves, 0, reason, order.account
-            )
-        )
+        canceled = order.leaves
         order.leaves = 0
         order.status = CANCELED
+        out.append(self._canceled(order, canceled, reason, seq, ts))
+
+    def _canceled(
+        self, order: Order, qty: int, reason: CancelReason, seq: int, ts: int
+    ) -> OrderCanceled:
+        """`qty` of `order` was canceled; what is left of it is its leaves now."""
+        return OrderCanceled(
+            seq, ts, order.order_id, self.symbol, qty, order.leaves, reason, order.account
+        )
 
     def _match(self, taker: Order, seq: int, ts: int, out: list[Event]) -> CancelReason | None:
         """Trade `taker` against the other side in price-time priority.
@@ -806,18 +809,7 @@ class OrderBook:
         cut = min(taker.leaves, maker.leaves)
         self._cancel_resting(maker, cut, level, seq, ts, out)
         taker.leaves -= cut
-        out.append(
-            OrderCanceled(
-                seq,
-                ts,
-                taker.order_id,
-                self.symbol,
-                cut,
-                taker.leaves,
-                CancelReason.SELF_TRADE,
-                taker.account,
-            )
-        )
+        out.append(self._canceled(taker, cut, CancelReason.SELF_TRADE, seq, ts))
         if taker.leaves == 0:
             taker.status = CANCELED
         return None
@@ -832,18 +824,7 @@ class OrderBook:
             level.orders.popleft()
             maker.status = CANCELED
             del self._orders[maker.order_id]
-        out.append(
-            OrderCanceled(
-                seq,
-                ts,
-                maker.order_id,
-                self.symbol,
-                qty,
-                maker.leaves,
-                CancelReason.SELF_TRADE,
-                maker.account,
-            )
-        )
+        out.append(self._canceled(maker, qty, CancelReason.SELF_TRADE, seq, ts))
 
     def _fillable(self, taker: Order) -> bool:
         """Whether a fill-or-kill order can fill in full now, own orders counted as STP acts."""
