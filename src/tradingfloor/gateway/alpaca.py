@@ -238,7 +238,7 @@ def install(app: FastAPI, platform: Platform) -> None:
         principal: Reader,
         client_order_id: Annotated[str, Query(pattern=f"^{CLIENT_ORDER_ID_PATTERN}$")],
     ) -> Response:
-        """Your newest order with this client order id (after a replace, the live one)."""
+        """Your order with this client order id (a replacement has one of its own)."""
         account = principal.account_id
         row: OrderRow | None = await read(
             account, queries.get_order_by_client_id, account, client_order_id
