@@ -105,10 +105,11 @@ async def test_an_order_made_before_listening_is_read_once_then_follows_its_even
             )
             await socket.recv()
             await _until(lambda: len(_listeners(api)) >= 1)
-            for qty in (4, 6):
+            updates = []
+            for qty in (4, 6):  # one at a time: the read shows the order as it stands then
                 await api.order(bob, side="sell", type="limit", qty=qty, limit_price="100")
-            async with asyncio.timeout(15):
-                updates = [json.loads(await socket.recv())["data"] for _ in range(2)]
+                async with asyncio.timeout(15):
+                    updates.append(json.loads(await socket.recv())["data"])
 
     assert [(u["event"], u["qty"], u["order"]["filled_qty"]) for u in updates] == [
         ("partial_fill", "4", "4"),
