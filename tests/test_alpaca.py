@@ -210,7 +210,9 @@ async def test_every_order_type_replace_and_cancel(api: Served) -> None:
         await call(alice.replace_order_by_id, limit.id, ReplaceOrderRequest(limit_price=98.5))
     )
     assert replaced.id != limit.id and replaced.replaces == limit.id
-    assert replaced.limit_price == "98.50" and replaced.client_order_id == limit.client_order_id
+    # a replacement is a new order: a client order id of its own (Alpaca's rule)
+    assert replaced.limit_price == "98.50" and replaced.client_order_id != limit.client_order_id
+    assert uuid.UUID(replaced.client_order_id)  # generated
     old = order(await call(alice.get_order_by_id, limit.id))
     assert old.status == OrderStatus.REPLACED and old.replaced_by == replaced.id
     assert old.replaced_at is not None
@@ -278,6 +280,35 @@ def limit_buy(qty: float, price: float, **terms: Any) -> LimitOrderRequest:
     )
 
 
+async def test_a_replacement_answers_to_its_own_client_order_id(api: Served) -> None:
+    alice = sdk(api, await api.trader("alice", cash="10000"))
+    placed = order(await call(alice.submit_order, limit_buy(1, 99, client_order_id="first")))
+
+    generated = order(
+        await call(alice.replace_order_by_id, placed.id, ReplaceOrderRequest(limit_price=98))
+    )
+    named = order(
+        await call(
+            alice.replace_order_by_id,
+            generated.id,
+            ReplaceOrderRequest(limit_price=97, client_order_id="moved"),
+        )
+    )
+    reused = await refused(
+        alice.replace_order_by_id,
+        named.id,
+        ReplaceOrderRequest(limit_price=96, client_order_id="first"),
+    )
+
+    assert generated.client_order_id not in ("first", "moved")
+    assert uuid.UUID(generated.client_order_id)
+    assert named.client_order_id == "moved"
+    assert order(await call(alice.get_order_by_client_id, "moved")).id == named.id
+    first = order(await call(alice.get_order_by_client_id, "first"))
+    assert (first.id, first.status) == (placed.id, OrderStatus.REPLACED)
+    assert (reused.status_code, reused.code) == (422, 1016)
+
+
 async def test_refusals_are_api_errors_with_our_code_and_message(api: Served) -> None:
     alice = sdk(api, await api.trader("alice", cash="1000"))
     eve = sdk(api, await api.trader("eve"))
@@ -301,8 +332,8 @@ async def test_refusals_are_api_errors_with_our_code_and_message(api: Served) ->
         assert error.message == message if message else error.message
 
     placed = order(await call(alice.submit_order, limit_buy(1, 99, client_order_id="once")))
-    duplicate = await refused(alice.submit_order, limit_buy(1, 99, client_order_id="once"))
-    assert (duplicate.status_code, duplicate.code) == (422, 1013)  # Alpaca: ids are unique
+    retried = order(await call(alice.submit_order, limit_buy(1, 99, client_order_id="once")))
+    assert retried.id == placed.id  # a retry: the first order, as on /v1
     other = await refused(alice.submit_order, limit_buy(1, 98, client_order_id="once"))
     assert (other.status_code, other.code) == (422, 1016)  # other terms, as /v1 says
 
@@ -416,6 +447,7 @@ async def test_concurrent_submits_with_one_client_order_id_make_one_order(api: S
     answers = await asyncio.gather(
         *(api.client.post("/v2/orders", json=body, headers=alpaca) for _ in range(5))
     )
-    assert sorted(answer.status_code for answer in answers) == [200, 422, 422, 422, 422]
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert len({answer.json()["id"] for answer in answers}) == 1  # each is the one order
     listed = await api.client.get("/v2/orders?status=all", headers=alpaca)
     assert [order["client_order_id"] for order in listed.json()] == ["only-once"]

@@ -6,16 +6,29 @@ import json
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import websockets
 from alpaca.trading.models import TradeUpdate
 from alpaca.trading.stream import TradingStream
 
 from api_helpers import served
+from tradingfloor.gateway import alpaca_stream
+from tradingfloor.store import queries
 
 
-async def test_the_sdk_receives_trade_updates_of_its_own_account(tmp_path: Path) -> None:
+async def test_the_sdk_receives_trade_updates_of_its_own_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []  # orders the stream read from the read models
+
+    def get_order(connection: Any, order_id: int) -> Any:
+        reads.append(order_id)
+        return queries.get_order(connection, order_id)
+
+    monkeypatch.setattr(alpaca_stream, "queries", SimpleNamespace(get_order=get_order))
     async with served(tmp_path / "data") as api:
         await api.symbol("XYZ", "100")
         alice = await api.trader("alice", cash="100000")
@@ -31,7 +44,7 @@ async def test_the_sdk_receives_trade_updates_of_its_own_account(tmp_path: Path)
         thread = threading.Thread(target=stream.run, daemon=True)
         thread.start()
         try:
-            await _until(lambda: len(_listeners(api)) >= 2)
+            await _until(lambda: len(_listeners(api)) >= 1)
             placed = await api.order(alice, side="buy", type="limit", qty=10, limit_price="100")
             await api.order(bob, side="sell", type="limit", qty=4, limit_price="100")
             await api.order(bob, side="sell", type="limit", qty=6, limit_price="100")
@@ -64,6 +77,45 @@ async def test_the_sdk_receives_trade_updates_of_its_own_account(tmp_path: Path)
     assert (first_fill.price, first_fill.qty) == (100.0, 4.0)
     assert first_fill.position_qty in (4.0, 10.0)  # the position when the update is sent
     assert received[2].order.status == "filled"
+    assert reads == []  # every order was made while it listened: its events are enough
+
+
+async def test_an_order_made_before_listening_is_read_once_then_follows_its_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+
+    def get_order(connection: Any, order_id: int) -> Any:
+        reads.append(order_id)
+        return queries.get_order(connection, order_id)
+
+    monkeypatch.setattr(alpaca_stream, "queries", SimpleNamespace(get_order=get_order))
+    async with served(tmp_path / "data") as api:
+        await api.symbol("XYZ", "100")
+        alice = await api.trader("alice", cash="100000")
+        bob = await api.trader("bob", cash="0", shares={"XYZ": 100})
+        resting = await api.order(alice, side="buy", type="limit", qty=10, limit_price="100")
+        url = str(api.client.base_url).replace("http://", "ws://") + "/stream"
+        async with websockets.connect(url) as socket:
+            credentials = {"key_id": alice["X-API-Key-Id"], "secret_key": alice["X-API-Secret"]}
+            await socket.send(json.dumps({"action": "authenticate", "data": credentials}))
+            await socket.recv()
+            await socket.send(
+                json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}})
+            )
+            await socket.recv()
+            await _until(lambda: len(_listeners(api)) >= 1)
+            updates = []
+            for qty in (4, 6):  # one at a time: the read shows the order as it stands then
+                await api.order(bob, side="sell", type="limit", qty=qty, limit_price="100")
+                async with asyncio.timeout(15):
+                    updates.append(json.loads(await socket.recv())["data"])
+
+    assert [(u["event"], u["qty"], u["order"]["filled_qty"]) for u in updates] == [
+        ("partial_fill", "4", "4"),
+        ("fill", "6", "10"),
+    ]
+    assert reads == [int(resting.json()["id"])]  # once, at its first event here
 
 
 async def test_the_stream_refuses_a_bad_key_and_asks_for_listen(tmp_path: Path) -> None:

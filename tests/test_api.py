@@ -249,6 +249,61 @@ async def test_a_retry_with_the_same_client_order_id_returns_the_first_answer(ap
     assert [o["client_order_id"] for o in listed] == ["c-1"]
 
 
+async def test_a_retry_is_answered_with_the_first_order_as_it_stands_now(api: Served) -> None:
+    alice = await api.trader("alice")
+    bob = await api.trader("bob", cash="0", shares={"XYZ": 10})
+    terms = {"side": "buy", "type": "limit", "qty": 5, "limit_price": "100"}
+    placed = await api.order(alice, client_order_id="c-1", **terms)
+    await api.order(bob, side="sell", type="limit", qty=2, limit_price="100")
+
+    retried = await api.order(alice, client_order_id="c-1", **terms)
+    other = await api.order(alice, client_order_id="c-1", **{**terms, "qty": 6})
+
+    assert retried.status_code == 200 and retried.json()["id"] == placed.json()["id"]
+    assert placed.json()["status"] == "new"
+    answer = retried.json()
+    assert (answer["status"], answer["filled_qty"], answer["leaves_qty"]) == (
+        "partially_filled",
+        2,
+        3,
+    )
+    assert [fill["qty"] for fill in answer["fills"]] == [2]
+    assert set(answer) == set(placed.json())  # the shape of the first answer
+    assert (other.status_code, other.json()) == (
+        422,
+        {"code": 1016, "message": "client order id already used for an order with other terms"},
+    )
+
+
+async def test_a_replacement_answers_to_the_client_order_id_its_replace_names(
+    api: Served,
+) -> None:
+    alice = await api.trader("alice")
+    placed = (await api.order(alice, side="buy", type="limit", qty=5, limit_price="95",
+                              client_order_id="c-1")).json()  # fmt: skip
+
+    unnamed = await api.client.patch(
+        f"/v1/orders/{placed['id']}", json={"limit_price": "94"}, headers=alice
+    )
+    named = await api.client.patch(
+        f"/v1/orders/{unnamed.json()['id']}",
+        json={"limit_price": "93", "client_order_id": "c-2"},
+        headers=alice,
+    )
+    reused = await api.client.patch(
+        f"/v1/orders/{named.json()['id']}",
+        json={"limit_price": "92", "client_order_id": "c-1"},
+        headers=alice,
+    )
+
+    assert unnamed.status_code == 200 and unnamed.json()["client_order_id"] is None
+    assert named.status_code == 200 and named.json()["client_order_id"] == "c-2"
+    assert (reused.status_code, reused.json()["code"]) == (422, 1016)
+    retried = await api.order(alice, side="buy", type="limit", qty=5, limit_price="95",
+                              client_order_id="c-1")  # fmt: skip
+    assert (retried.json()["id"], retried.json()["status"]) == (placed["id"], "replaced")
+
+
 async def test_read_your_writes(api: Served) -> None:
     alice = await api.trader("alice")
     for index in range(20):

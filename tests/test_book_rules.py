@@ -101,6 +101,11 @@ class Desk:
         )
         return order_id
 
+    def owner(self, order_id: int) -> str:
+        """The account of a live order; "" when it is not live."""
+        order = self.book.order_view(order_id)
+        return "" if order is None else order.account
+
     def cancel(self, order_id: int, account: str = "") -> list[Event]:
         return self.apply(CancelOrder(order_id, SYMBOL, account))
 
@@ -433,7 +438,8 @@ def test_cancel_that_cannot_apply_is_rejected_and_book_unchanged(
 
     events = desk.cancel(order_id, account)
 
-    assert events == [CancelRejected(desk.seq, desk.ts, order_id, SYMBOL, reason)]
+    # the event names the account that asked
+    assert events == [CancelRejected(desk.seq, desk.ts, order_id, SYMBOL, reason, account)]
     assert desk.snapshot() == before
 
 
@@ -473,7 +479,7 @@ def test_cancel_of_own_live_order_cancels_its_leaves() -> None:
 
     assert events == [
         OrderCanceled(
-            desk.seq, desk.ts, ids["partially_filled"], SYMBOL, 6, 0, CancelReason.REQUESTED
+            desk.seq, desk.ts, ids["partially_filled"], SYMBOL, 6, 0, CancelReason.REQUESTED, "B"
         )
     ]
     assert desk.book.depth().asks == []
@@ -529,10 +535,14 @@ def test_replace_that_cannot_apply_is_rejected_and_book_unchanged(
     order_id = ids[target] if target else desk.last_id + 100
     was_live = desk.book.is_live(order_id)
     before = desk.snapshot()
+    # the account that asked; for a replace that names none, the live order's own
+    asking = fields.get("account") or desk.owner(order_id)
 
     new_id = desk.replace(order_id, **fields)
 
-    assert desk.events == [ReplaceRejected(desk.seq, desk.ts, order_id, new_id, SYMBOL, reason)]
+    assert desk.events == [
+        ReplaceRejected(desk.seq, desk.ts, order_id, new_id, SYMBOL, reason, asking)
+    ]
     assert desk.snapshot() == before
     assert desk.book.is_live(order_id) == was_live
     assert not desk.book.is_live(new_id)
@@ -568,7 +578,7 @@ def test_replace_off_lot_or_tick_is_rejected(
 
     new_id = desk.replace(target, **fields)
 
-    assert desk.events == [ReplaceRejected(desk.seq, desk.ts, target, new_id, SYMBOL, reason)]
+    assert desk.events == [ReplaceRejected(desk.seq, desk.ts, target, new_id, SYMBOL, reason, "A")]
     assert desk.snapshot() == before
 
 
@@ -582,7 +592,13 @@ def test_replace_with_a_used_new_id_is_rejected(new_id_offset: int) -> None:
 
     assert events == [
         ReplaceRejected(
-            desk.seq, desk.ts, ids["resting"], new_id, SYMBOL, RejectReason.DUPLICATE_ORDER_ID
+            desk.seq,
+            desk.ts,
+            ids["resting"],
+            new_id,
+            SYMBOL,
+            RejectReason.DUPLICATE_ORDER_ID,
+            "B",
         )
     ]
     assert desk.snapshot() == before
@@ -614,7 +630,7 @@ def test_replace_to_the_same_price_and_qty_is_rejected_as_nothing_to_change() ->
 
     assert desk.events == [
         ReplaceRejected(
-            desk.seq, desk.ts, first, new_id, SYMBOL, RejectReason.REPLACE_NOTHING_TO_CHANGE
+            desk.seq, desk.ts, first, new_id, SYMBOL, RejectReason.REPLACE_NOTHING_TO_CHANGE, "B"
         )
     ]
     assert desk.snapshot() == before
@@ -634,13 +650,13 @@ def test_sell_trailing_stop_by_price_follows_the_high_and_triggers_as_market() -
 
     events = desk.print_trade(102)
 
-    assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 102, 102) in events
+    assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 102, 102, "S") in events
     trades = of_type(events, TradeExecuted)
     assert [(t.maker_order_id, t.taker_order_id, t.price, t.qty) for t in trades[1:]] == [
         (bid, stop, 90, 3)
     ]
     assert events[-1] == OrderCanceled(
-        desk.seq, desk.ts, stop, SYMBOL, 2, 0, CancelReason.MARKET_NO_LIQUIDITY
+        desk.seq, desk.ts, stop, SYMBOL, 2, 0, CancelReason.MARKET_NO_LIQUIDITY, "S"
     )
     assert not desk.book.is_live(stop)
     assert stop not in desk.resting_ids(SELL)
@@ -656,7 +672,7 @@ def test_sell_trailing_stop_by_bps_follows_the_high() -> None:
 
     events = desk.print_trade(10_780)
 
-    assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 10_780, 10_780) in events
+    assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 10_780, 10_780, "S") in events
     assert not desk.book.is_live(stop)
 
 
@@ -671,7 +687,7 @@ def test_buy_trailing_stop_by_price_follows_the_low_and_triggers_as_market() -> 
 
     events = desk.print_trade(99)
 
-    assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 99, 99) in events
+    assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 99, 99, "S") in events
     trades = of_type(events, TradeExecuted)
     assert [(t.maker_order_id, t.taker_order_id, t.price, t.qty) for t in trades[1:]] == [
         (ask, stop, 110, 5)
@@ -689,7 +705,7 @@ def test_buy_trailing_stop_by_bps_follows_the_low() -> None:
 
     events = desk.print_trade(9_090)
 
-    assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 9_090, 9_090) in events
+    assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 9_090, 9_090, "S") in events
 
 
 def test_trailing_stop_is_accepted_with_the_stop_it_computed() -> None:
@@ -711,7 +727,7 @@ def test_trailing_stop_placed_before_any_trade_trails_from_the_first_trade() -> 
 
     events = desk.print_trade(190)
 
-    assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 190, 190) in events
+    assert StopTriggered(desk.seq, desk.ts, stop, SYMBOL, 190, 190, "S") in events
 
 
 @pytest.mark.parametrize("side", [SELL, BUY], ids=["sell", "buy"])
@@ -740,7 +756,7 @@ def test_trailing_stop_replace_of_qty_keeps_its_high_water_stop() -> None:
 
     events = desk.print_trade(110)  # reaches the 110 stop; a reset watermark (112) would not
 
-    assert StopTriggered(desk.seq, desk.ts, replacement, SYMBOL, 110, 110) in events
+    assert StopTriggered(desk.seq, desk.ts, replacement, SYMBOL, 110, 110, "S") in events
     assert not desk.book.is_live(replacement)
 
 
@@ -759,9 +775,9 @@ def test_expire_ends_day_orders_and_pending_day_stops_while_gtc_orders_stay() ->
     events = desk.apply(ExpireOrders(SYMBOL))
 
     assert events == [
-        OrderExpired(desk.seq, desk.ts, day_bid, SYMBOL, 10),
-        OrderExpired(desk.seq, desk.ts, day_ask, SYMBOL, 6),
-        OrderExpired(desk.seq, desk.ts, day_stop, SYMBOL, 5),
+        OrderExpired(desk.seq, desk.ts, day_bid, SYMBOL, 10, "A"),
+        OrderExpired(desk.seq, desk.ts, day_ask, SYMBOL, 6, "B"),
+        OrderExpired(desk.seq, desk.ts, day_stop, SYMBOL, 5, "A"),
     ]
     assert desk.book.live_order_ids() == [gtc_bid, gtc_stop]
     assert desk.book.depth().bids == [BookLevel(99, 1, 10)]
@@ -778,11 +794,11 @@ def test_expire_of_all_symbols_and_of_one_symbol() -> None:
     desk.apply(PlaceOrder(u_order, "A", "U", BUY, LIMIT, 10, price=99, tif=DAY))
 
     only_u = desk.apply(ExpireOrders("U"))
-    assert only_u == [OrderExpired(desk.seq, desk.ts, u_order, "U", 10)]
+    assert only_u == [OrderExpired(desk.seq, desk.ts, u_order, "U", 10, "A")]
     assert desk.book.is_live(t_order)
 
     everything = desk.apply(ExpireOrders())
-    assert everything == [OrderExpired(desk.seq, desk.ts, t_order, SYMBOL, 10)]
+    assert everything == [OrderExpired(desk.seq, desk.ts, t_order, SYMBOL, 10, "A")]
 
 
 def test_expired_order_cannot_be_canceled() -> None:
@@ -816,7 +832,7 @@ def test_replace_lowering_qty_at_same_price_keeps_priority(fields: dict[str, Any
     new_id = desk.replace(first, **fields)
 
     assert desk.events == [
-        OrderReplaced(desk.seq, desk.ts, first, new_id, SYMBOL, 6, 99, None, 6, True)
+        OrderReplaced(desk.seq, desk.ts, first, new_id, SYMBOL, 6, 99, None, 6, True, "B", "")
     ]
     assert desk.resting_ids(BUY) == [new_id, second]
     assert desk.book.depth().bids == [BookLevel(99, 2, 16)]
@@ -867,7 +883,7 @@ def test_replace_of_partially_filled_order_carries_its_fills() -> None:
     new_id = desk.replace(ask, qty=7)
 
     assert desk.events == [
-        OrderReplaced(desk.seq, desk.ts, ask, new_id, SYMBOL, 7, 101, None, 3, True)
+        OrderReplaced(desk.seq, desk.ts, ask, new_id, SYMBOL, 7, 101, None, 3, True, "B", "")
     ]
     assert list(desk.book.resting_orders(SELL)) == [RestingOrder(new_id, "B", SELL, 101, 3)]
 
@@ -916,14 +932,14 @@ def test_replace_of_pending_stop_changes_its_stop_price() -> None:
     new_id = desk.replace(stop, stop_price=103)
 
     assert desk.events == [
-        OrderReplaced(desk.seq, desk.ts, stop, new_id, SYMBOL, 5, None, 103, 5, False)
+        OrderReplaced(desk.seq, desk.ts, stop, new_id, SYMBOL, 5, None, 103, 5, False, "S", "")
     ]
     assert desk.book.is_live(new_id)
     assert not desk.book.is_live(stop)
     assert new_id not in desk.resting_ids(BUY)
     assert of_type(desk.print_trade(102), StopTriggered) == []
     events = desk.print_trade(103)
-    assert StopTriggered(desk.seq, desk.ts, new_id, SYMBOL, 103, 103) in events
+    assert StopTriggered(desk.seq, desk.ts, new_id, SYMBOL, 103, 103, "S") in events
     assert [t.taker_order_id for t in of_type(events, TradeExecuted)][1:] == [new_id]
 
 
@@ -934,7 +950,7 @@ def test_replace_of_pending_stop_to_a_reached_price_triggers_at_once() -> None:
 
     new_id = desk.replace(stop, stop_price=100)
 
-    assert StopTriggered(desk.seq, desk.ts, new_id, SYMBOL, 100, 101) in desk.events
+    assert StopTriggered(desk.seq, desk.ts, new_id, SYMBOL, 100, 101, "S") in desk.events
     assert list(desk.book.resting_orders(BUY)) == [RestingOrder(new_id, "S", BUY, 120, 5)]
 
 
@@ -946,7 +962,7 @@ def test_replace_of_pending_stop_limit_changes_its_limit() -> None:
     new_id = desk.replace(stop, price=94, qty=8)
 
     assert desk.events == [
-        OrderReplaced(desk.seq, desk.ts, stop, new_id, SYMBOL, 8, 94, 96, 8, False)
+        OrderReplaced(desk.seq, desk.ts, stop, new_id, SYMBOL, 8, 94, 96, 8, False, "S", "")
     ]
     desk.print_trade(96)
     assert list(desk.book.resting_orders(SELL)) == [RestingOrder(new_id, "S", SELL, 94, 8)]
@@ -1055,7 +1071,7 @@ def test_order_cancel_oldest_overrides_instrument_without_stp() -> None:
     bid = desk.place(BUY, 10, 100, account="A", stp=STP.CANCEL_OLDEST)
 
     assert of_type(desk.events, OrderCanceled) == [
-        OrderCanceled(desk.seq, desk.ts, own, SYMBOL, 10, 0, CancelReason.SELF_TRADE)
+        OrderCanceled(desk.seq, desk.ts, own, SYMBOL, 10, 0, CancelReason.SELF_TRADE, "A")
     ]
     trades = of_type(desk.events, TradeExecuted)
     assert [(t.maker_order_id, t.taker_order_id, t.qty) for t in trades] == [(other, bid, 10)]
@@ -1068,8 +1084,8 @@ def test_order_cancel_both_overrides_instrument_decrement() -> None:
 
     assert of_type(desk.events, TradeExecuted) == []
     assert of_type(desk.events, OrderCanceled) == [
-        OrderCanceled(desk.seq, desk.ts, own, SYMBOL, 10, 0, CancelReason.SELF_TRADE),
-        OrderCanceled(desk.seq, desk.ts, bid, SYMBOL, 15, 0, CancelReason.SELF_TRADE),
+        OrderCanceled(desk.seq, desk.ts, own, SYMBOL, 10, 0, CancelReason.SELF_TRADE, "A"),
+        OrderCanceled(desk.seq, desk.ts, bid, SYMBOL, 15, 0, CancelReason.SELF_TRADE, "A"),
     ]
     assert desk.resting_ids(SELL) == [other]
     assert desk.resting_ids(BUY) == []
@@ -1081,8 +1097,8 @@ def test_order_decrement_overrides_instrument_cancel_newest() -> None:
     bid = desk.place(BUY, 4, 100, account="A", stp=STP.DECREMENT)
 
     assert of_type(desk.events, OrderCanceled) == [
-        OrderCanceled(desk.seq, desk.ts, own, SYMBOL, 4, 6, CancelReason.SELF_TRADE),
-        OrderCanceled(desk.seq, desk.ts, bid, SYMBOL, 4, 0, CancelReason.SELF_TRADE),
+        OrderCanceled(desk.seq, desk.ts, own, SYMBOL, 4, 6, CancelReason.SELF_TRADE, "A"),
+        OrderCanceled(desk.seq, desk.ts, bid, SYMBOL, 4, 0, CancelReason.SELF_TRADE, "A"),
     ]
     assert list(desk.book.resting_orders(SELL)) == [
         RestingOrder(own, "A", SELL, 100, 6),
@@ -1096,7 +1112,7 @@ def test_instrument_stp_applies_when_the_order_names_none() -> None:
     bid = desk.place(BUY, 10, 100, account="A")
 
     assert desk.events[1:] == [
-        OrderCanceled(desk.seq, desk.ts, bid, SYMBOL, 10, 0, CancelReason.SELF_TRADE)
+        OrderCanceled(desk.seq, desk.ts, bid, SYMBOL, 10, 0, CancelReason.SELF_TRADE, "A")
     ]
     assert desk.resting_ids(SELL) == [own, other]
 

@@ -9,6 +9,7 @@ import random
 import typing
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from tradingfloor.domain.commands import (
@@ -60,6 +61,7 @@ from tradingfloor.domain.events import (
     OrderExpired,
     OrderRejected,
     OrderReplaced,
+    OrderResubmitted,
     ReferencePriceSet,
     ReplaceRejected,
     RiskConfigured,
@@ -118,6 +120,7 @@ COMMANDS: list[Command] = [
     CancelOrder(8, "ACME", "acct-2"),
     ReplaceOrder(7, 9, "ACME", "acct-1", qty=200, price=1_502_000, stop_price=1_499_000),
     ReplaceOrder(7, 0, "ACME"),
+    ReplaceOrder(9, 10, "ACME", "acct-1", qty=150, client_order_id="client-10"),
     ExpireOrders(),
     ExpireOrders("ACME"),
     ConfigureRisk(None),
@@ -175,14 +178,15 @@ EVENTS: list[Event] = [
         "",
     ),
     OrderRejected(3, 30, 9, "acct-2", "ACME", RejectReason.PRICE_NOT_ON_TICK, "c-9"),
-    CancelRejected(4, 40, 99, "ACME", RejectReason.UNKNOWN_ORDER),
-    ReplaceRejected(5, 50, 7, 10, "ACME", RejectReason.REPLACE_NOTHING_TO_CHANGE),
+    OrderResubmitted(3, 30, 7, "acct-1", "ACME", "c-1"),
+    CancelRejected(4, 40, 99, "ACME", RejectReason.UNKNOWN_ORDER, "acct-2"),
+    ReplaceRejected(5, 50, 7, 10, "ACME", RejectReason.REPLACE_NOTHING_TO_CHANGE, "acct-1"),
     TradeExecuted(6, 60, "ACME", 3, 1_502_500, 40, 7, 11, "acct-1", "acct-3", Side.SELL, 60, 0),
-    OrderCanceled(7, 70, 7, "ACME", 60, 0, CancelReason.SELF_TRADE),
-    OrderReplaced(8, 80, 7, 12, "ACME", 90, None, 1_499_000, 50, False),
-    OrderReplaced(8, 80, 12, 13, "ACME", 80, 1_502_000, None, 40, True),
-    StopTriggered(9, 90, 12, "ACME", 1_499_000, 1_498_500),
-    OrderExpired(10, 100, 13, "ACME", 40),
+    OrderCanceled(7, 70, 7, "ACME", 60, 0, CancelReason.SELF_TRADE, "acct-1"),
+    OrderReplaced(8, 80, 7, 12, "ACME", 90, None, 1_499_000, 50, False, "acct-1", "c-12"),
+    OrderReplaced(8, 80, 12, 13, "ACME", 80, 1_502_000, None, 40, True, "acct-1", ""),
+    StopTriggered(9, 90, 12, "ACME", 1_499_000, 1_498_500, "acct-1"),
+    OrderExpired(10, 100, 13, "ACME", 40, "acct-1"),
     TradeExecuted(
         11, 110, "ACME", 4, 1_502_500, 40, 7, 11, "acct-1", "acct-3", Side.BUY, 0, 5, 1_200, 3
     ),
@@ -304,7 +308,39 @@ def test_event_lists_with_every_event_type_round_trip_through_the_codec() -> Non
     assert decode_events(EVENTS_VERSION, encode_events([])) == []
 
 
-@pytest.mark.parametrize("version", [0, 2, 255])
+def test_records_of_the_first_version_decode_with_the_fields_added_since_at_their_defaults() -> (
+    None
+):
+    # As version 1 wrote them: order events without their account, a replace without the
+    # replacement's client order id.
+    old_events = msgspec.msgpack.encode(
+        [
+            ["OrderCanceled", 7, 70, 7, "ACME", 60, 0, int(CancelReason.SELF_TRADE)],
+            ["OrderReplaced", 8, 80, 7, 12, "ACME", 90, None, 1_499_000, 50, False],
+            ["StopTriggered", 9, 90, 12, "ACME", 1_499_000, 1_498_500],
+            ["OrderExpired", 10, 100, 13, "ACME", 40],
+            ["CancelRejected", 4, 40, 99, "ACME", int(RejectReason.UNKNOWN_ORDER)],
+            ["ReplaceRejected", 5, 50, 7, 10, "ACME", int(RejectReason.UNKNOWN_ORDER)],
+        ]
+    )
+    old_replace = msgspec.msgpack.encode(["ReplaceOrder", 7, 9, "ACME", "acct-1", 200])
+
+    events = decode_events(1, old_events)
+    command = decode_command(1, old_replace)
+
+    assert events == [
+        OrderCanceled(7, 70, 7, "ACME", 60, 0, CancelReason.SELF_TRADE, ""),
+        # None: the replacement kept its predecessor's client order id, as it then did
+        OrderReplaced(8, 80, 7, 12, "ACME", 90, None, 1_499_000, 50, False, "", None),
+        StopTriggered(9, 90, 12, "ACME", 1_499_000, 1_498_500, ""),
+        OrderExpired(10, 100, 13, "ACME", 40, ""),
+        CancelRejected(4, 40, 99, "ACME", RejectReason.UNKNOWN_ORDER, ""),
+        ReplaceRejected(5, 50, 7, 10, "ACME", RejectReason.UNKNOWN_ORDER, ""),
+    ]
+    assert command == ReplaceOrder(7, 9, "ACME", "acct-1", qty=200, client_order_id="")
+
+
+@pytest.mark.parametrize("version", [0, 3, 255])
 def test_an_unknown_record_version_is_refused(version: int) -> None:
     with pytest.raises(UnknownRecordVersion):
         decode_command(version, encode_command(COMMANDS[0]))

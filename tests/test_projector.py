@@ -141,7 +141,9 @@ def scripted_scenario() -> Scenario:
     )  # fmt: skip
     ids["a_bid"], _ = m.place(bid)
     ids["a_bid_kept"] = m.next_id()
-    m.do(ReplaceOrder(ids["a_bid"], ids["a_bid_kept"], "XYZ", "A", qty=150))
+    m.do(
+        ReplaceOrder(ids["a_bid"], ids["a_bid_kept"], "XYZ", "A", qty=150, client_order_id="bid-2")
+    )
     ids["b_hits_bid"], _ = m.order("B", Side.SELL, 50, 99 * DOLLAR)
     ids["a_bid_moved"] = m.next_id()
     m.do(ReplaceOrder(ids["a_bid_kept"], ids["a_bid_moved"], "XYZ", "A", price=995_000))
@@ -339,7 +341,9 @@ def test_orders_follow_every_event_of_their_lives(database: Engine) -> None:
     # kept priority: the old row is replaced, the new one carries the terms, then a fill
     assert (order("a_bid").status, order("a_bid").replaced_by) == ("replaced", ids["a_bid_kept"])
     kept = order("a_bid_kept")
-    assert (kept.replaces, kept.qty, kept.client_order_id) == (ids["a_bid"], 150, "bid-1")
+    # each replacement has its own client order id: the one its replace named, or none
+    assert (kept.replaces, kept.qty, kept.client_order_id) == (ids["a_bid"], 150, "bid-2")
+    assert (order("a_bid").client_order_id, order("a_bid_moved").client_order_id) == ("bid-1", "")
     assert (kept.status, kept.replaced_by, kept.filled_qty) == ("replaced", ids["a_bid_moved"], 50)
     moved = order("a_bid_moved")
     assert (moved.status, moved.price, moved.qty) == ("partially_filled", 995_000, 150)
@@ -667,6 +671,7 @@ def test_orders_list_by_status_symbol_time_and_keyset(database: Engine) -> None:
         until = list_orders(connection, "A", until_ts=every[0].created_ts, limit=100)
         nope = list_orders(connection, "A", symbol="NOPE")
         by_client = get_order_by_client_id(connection, "A", "bid-1")
+        by_replace = get_order_by_client_id(connection, "A", "bid-2")
         not_theirs = get_order_by_client_id(connection, "B", "bid-1")
         no_id = get_order_by_client_id(connection, "A", "")
         with pytest.raises(ValueError, match="status"):
@@ -692,7 +697,8 @@ def test_orders_list_by_status_symbol_time_and_keyset(database: Engine) -> None:
     assert [order.order_id for order in after] == [ids["a_nope"]]
     assert [order.order_id for order in until] == order_ids[1:]
     assert [order.order_id for order in nope] == [ids["a_nope"]]
-    assert by_client is not None and by_client.order_id == ids["a_bid_moved"]
+    assert by_client is not None and by_client.order_id == ids["a_bid"]
+    assert by_replace is not None and by_replace.order_id == ids["a_bid_kept"]
     assert not_theirs is None and no_id is None
 
 

@@ -255,7 +255,7 @@ async def test_order_ids_come_from_the_seq_when_the_command_has_none(tmp_path: P
     ]
     assert replaced.command.new_order_id == 5  # type: ignore[attr-defined]
     assert replaced.events == [  # 5 < 1,000 too
-        ReplaceRejected(5, replaced.ts, 2, 5, SYMBOL, RejectReason.DUPLICATE_ORDER_ID)
+        ReplaceRejected(5, replaced.ts, 2, 5, SYMBOL, RejectReason.DUPLICATE_ORDER_ID, "acct")
     ]
     assert with_id.command.new_order_id == 2_000  # type: ignore[attr-defined]
     journaled = {e.seq: e.command for e in journal.read()}
@@ -280,7 +280,9 @@ async def test_order_ids_from_seq_are_accepted_in_a_fresh_book(tmp_path: Path) -
         assert [type(e) for e in result.events] == [OrderAccepted]
         assert result.events[0].order_id == result.seq  # type: ignore[attr-defined]
     assert replaced.events == [
-        OrderReplaced(replaced.seq, replaced.ts, 2, replaced.seq, SYMBOL, 10, 90, None, 10, False)
+        OrderReplaced(
+            replaced.seq, replaced.ts, 2, replaced.seq, SYMBOL, 10, 90, None, 10, False, "acct", ""
+        )
     ]
     assert [type(e) for e in canceled.events] == [OrderCanceled]
     await sequencer.stop()

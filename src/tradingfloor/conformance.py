@@ -1,8 +1,8 @@
 """Runs matching scenarios (../shared/conformance/FORMAT.md) through the engine, strictly.
 
-Order status and fills are projected from the engine's events, as every consumer of the
-platform does; depth and last price are read from the book. Every key of a step's `expect` is
-compared exactly, and the first difference is reported.
+Order status and fills are projected from the engine's events by the domain's order-state
+reducer, as every consumer of the platform does; depth and last price are read from the book.
+Every key of a step's `expect` is compared exactly, and the first difference is reported.
 """
 
 import json
@@ -12,19 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from tradingfloor.domain.commands import AddInstrument, PlaceOrder
-from tradingfloor.domain.enums import STOP_ORDER_TYPES
 from tradingfloor.domain.events import (
     CancelRejected,
     Event,
-    OrderAccepted,
-    OrderCanceled,
-    OrderExpired,
     OrderRejected,
-    OrderReplaced,
     ReplaceRejected,
-    StopTriggered,
     TradeExecuted,
 )
+from tradingfloor.domain.order_state import OrderStates
 from tradingfloor.engine import Engine
 from tradingfloor.scenario import ScenarioError, StepTranslator, instrument_from
 
@@ -32,52 +27,16 @@ EXPECT_KEYS = {"trades", "filled", "status", "depth", "rejected", "last_price"}
 
 
 @dataclass
-class OrderState:
-    """One order as a client sees it, projected from events."""
-
-    status: str
-    filled: int = 0
-    notional: int = 0
-
-
-@dataclass
 class Projection:
-    """Order statuses and fills by engine order id, built from events only."""
+    """Order statuses and fills by engine order id, built from events only, by the domain's
+    order-state reducer."""
 
-    orders: dict[int, OrderState] = field(default_factory=dict)
+    states: OrderStates = field(default_factory=OrderStates)
+    refused: set[int] = field(default_factory=set)
+    """Ids of places that made no order (their id was another's)."""
 
     def apply(self, event: Event) -> None:
-        if isinstance(event, TradeExecuted):
-            for order_id, leaves in (
-                (event.maker_order_id, event.maker_leaves),
-                (event.taker_order_id, event.taker_leaves),
-            ):
-                state = self.orders[order_id]
-                state.filled += event.qty
-                state.notional += event.qty * event.price
-                state.status = "partially_filled" if leaves else "filled"
-        elif isinstance(event, OrderAccepted):
-            pending = event.order_type in STOP_ORDER_TYPES
-            self.orders[event.order_id] = OrderState("pending_trigger" if pending else "new")
-        elif isinstance(event, OrderRejected):
-            self.orders.setdefault(event.order_id, OrderState("rejected"))
-        elif isinstance(event, OrderCanceled):
-            if event.leaves == 0:
-                self.orders[event.order_id].status = "canceled"
-        elif isinstance(event, OrderReplaced):
-            old = self.orders[event.order_id]
-            status = (
-                "pending_trigger"
-                if old.status == "pending_trigger"
-                else ("partially_filled" if old.filled else "new")
-            )
-            self.orders[event.new_order_id] = OrderState(status, old.filled, old.notional)
-            old.status = "replaced"
-        elif isinstance(event, StopTriggered):
-            state = self.orders[event.order_id]
-            state.status = "partially_filled" if state.filled else "new"
-        elif isinstance(event, OrderExpired):
-            self.orders[event.order_id].status = "expired"
+        self.states.apply(event)
 
 
 @dataclass
@@ -107,8 +66,8 @@ def run_scenario(scenario: Mapping[str, Any]) -> ScenarioResult:
         events = engine.apply(command, number + 1, number)
         for event in events:
             projection.apply(event)
-        if isinstance(command, PlaceOrder) and command.order_id not in projection.orders:
-            projection.orders[command.order_id] = OrderState("rejected")
+        if isinstance(command, PlaceOrder) and projection.states.get(command.order_id) is None:
+            projection.refused.add(command.order_id)
         expect = step.get("expect")
         if expect is None:
             continue
@@ -168,10 +127,14 @@ def _compare(
 
 def _order_view(key: str, name: str, translator: StepTranslator, projection: Projection) -> Any:
     order_id = translator.ids.get(name)
-    state = projection.orders.get(order_id) if order_id is not None else None
-    if state is None:
+    if order_id is None:
         return None
-    return state.status if key == "status" else [state.filled, state.notional]
+    state = projection.states.get(order_id)
+    if state is None:
+        return "rejected" if key == "status" and order_id in projection.refused else None
+    if key == "status":
+        return state.status.name.lower()
+    return [state.filled_qty, state.filled_notional]
 
 
 def _normalize(value: Any) -> Any:

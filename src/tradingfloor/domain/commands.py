@@ -66,6 +66,8 @@ class ReplaceOrder(Command, frozen=True, gc=False, tag=True, array_like=True):
 
     `qty` is the new total quantity (fills carry over); `None` keeps a term as it is. Lowering the
     quantity at the same price keeps time priority; any other change loses it.
+    `client_order_id` is the replacement's ("" for none): it must not name another order of the
+    account, and the predecessor's is never carried over (as FIX's ClOrdID on a replace).
     """
 
     order_id: int
@@ -75,6 +77,7 @@ class ReplaceOrder(Command, frozen=True, gc=False, tag=True, array_like=True):
     qty: int | None = None
     price: int | None = None
     stop_price: int | None = None
+    client_order_id: str = ""
 
 
 class ExpireOrders(Command, frozen=True, gc=False, tag=True, array_like=True):

@@ -1,7 +1,11 @@
 """Events: past tense, frozen, each stamped with the sequence number and time of its command.
 
 Events are the engine's only output. Projections (order tables, market data, audit, the answer
-to the client) are built from them alone.
+to the client) are built from them alone. Every order event names the account of its order, so
+that a reader can route it (a stream per account) without looking anything up.
+
+Events are array-like: a field added to an event goes last, with a default, so that records
+written before it still decode (an `account` of "" is one of those older records).
 """
 
 import msgspec
@@ -57,20 +61,24 @@ class OrderRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
 
 
 class CancelRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
-    """A cancel was refused; the order, if any, is unchanged."""
+    """A cancel was refused; the order, if any, is unchanged. `account` is the one that asked
+    (for an operator's cancel, which names none, the order's own if it is live)."""
 
     order_id: int
     symbol: str
     reason: RejectReason
+    account: str = ""
 
 
 class ReplaceRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
-    """A replace was refused; the order, if any, is unchanged."""
+    """A replace was refused; the order, if any, is unchanged. `account` as for
+    `CancelRejected`."""
 
     order_id: int
     new_order_id: int
     symbol: str
     reason: RejectReason
+    account: str = ""
 
 
 class TradeExecuted(Event, frozen=True, gc=False, tag=True, array_like=True):
@@ -104,10 +112,16 @@ class OrderCanceled(Event, frozen=True, gc=False, tag=True, array_like=True):
     canceled_qty: int
     leaves: int
     reason: CancelReason
+    account: str = ""
 
 
 class OrderReplaced(Event, frozen=True, gc=False, tag=True, array_like=True):
-    """`order_id` is no longer live; `new_order_id` carries its fills with the new terms."""
+    """`order_id` is no longer live; `new_order_id` carries its fills with the new terms.
+
+    `client_order_id` is the replacement's own ("" for none): never its predecessor's, so that
+    a client order id names one order. None only in records written before replacements had
+    their own, when the replacement kept its predecessor's.
+    """
 
     order_id: int
     new_order_id: int
@@ -117,6 +131,8 @@ class OrderReplaced(Event, frozen=True, gc=False, tag=True, array_like=True):
     stop_price: int | None
     leaves: int
     kept_priority: bool
+    account: str = ""
+    client_order_id: str | None = None
 
 
 class StopTriggered(Event, frozen=True, gc=False, tag=True, array_like=True):
@@ -126,6 +142,7 @@ class StopTriggered(Event, frozen=True, gc=False, tag=True, array_like=True):
     symbol: str
     stop_price: int
     last_price: int
+    account: str = ""
 
 
 class OrderExpired(Event, frozen=True, gc=False, tag=True, array_like=True):
@@ -134,6 +151,18 @@ class OrderExpired(Event, frozen=True, gc=False, tag=True, array_like=True):
     order_id: int
     symbol: str
     expired_qty: int
+    account: str = ""
+
+
+class OrderResubmitted(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A new order repeated, with the same terms, one its account entered before under the
+    same client order id: nothing changed. `first_order_id` is that first order (accepted or
+    refused), which a retry is answered with."""
+
+    first_order_id: int
+    account: str
+    symbol: str
+    client_order_id: str
 
 
 class CommandRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
@@ -224,6 +253,7 @@ ANY_EVENT = (
     InstrumentAdded
     | OrderAccepted
     | OrderRejected
+    | OrderResubmitted
     | CancelRejected
     | ReplaceRejected
     | TradeExecuted

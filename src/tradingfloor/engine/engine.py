@@ -3,6 +3,9 @@
 `Engine.apply(command, seq, ts)` is the only way in. The sequencer gives every command its
 sequence number and timestamp; every event the command causes carries both, so replaying the
 same journal gives the same events, byte for byte.
+
+Client order ids are engine state (`tradingfloor.engine.client_orders`): a new order that
+repeats one is answered here, in sequence, whatever gateway it came through and whenever.
 """
 
 from collections.abc import Callable
@@ -23,11 +26,14 @@ from tradingfloor.domain.events import (
     Event,
     InstrumentAdded,
     OrderRejected,
+    OrderReplaced,
+    OrderResubmitted,
     ReplaceRejected,
     RiskConfigured,
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
+from tradingfloor.engine.client_orders import ClientOrder, ClientOrders, client_order_ids_max
 from tradingfloor.engine.pipeline import RiskPipeline
 from tradingfloor.engine.state import (
     STATE_VERSION,
@@ -36,7 +42,7 @@ from tradingfloor.engine.state import (
     encode_state,
     state_hash,
 )
-from tradingfloor.matching.book import OrderBook
+from tradingfloor.matching.book import BookState, OrderBook
 
 
 class Engine:
@@ -47,12 +53,16 @@ class Engine:
     exchange whose members' risk is their own; conformance scenarios and market replays).
     """
 
-    def __init__(self, risk: RiskSettings | None = None) -> None:
+    def __init__(
+        self, risk: RiskSettings | None = None, client_order_ids: int = client_order_ids_max
+    ) -> None:
+        """`client_order_ids`: how many (account, client order id) the engine remembers."""
         self.books: dict[str, OrderBook] = {}
         self.last_order_id = 0
         self.last_seq = 0
         self.last_ts = 0
         self.risk: RiskPipeline | None = None if risk is None else RiskPipeline(risk, self.books)
+        self.client_orders = ClientOrders(client_order_ids)
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
@@ -94,6 +104,7 @@ class Engine:
                 self.last_order_id,
                 [self.books[symbol].export_state() for symbol in sorted(self.books)],
                 None if self.risk is None else self.risk.export_state(),
+                self.client_orders.export_state(),
             )
         )
 
@@ -103,7 +114,11 @@ class Engine:
 
     @classmethod
     def restore(cls, data: bytes) -> "Engine":
-        """An engine in the state `snapshot()` captured."""
+        """An engine in the state `snapshot()` captured.
+
+        A version 2 state kept no client order ids: those of its live orders are taken from
+        the orders themselves, and those of orders done before it are not known.
+        """
         state = decode_state(data)
         engine = cls()
         engine.last_seq = state.last_seq
@@ -113,6 +128,12 @@ class Engine:
             engine.books[book_state.instrument.symbol] = OrderBook.from_state(book_state)
         if state.risk is not None:
             engine.risk = RiskPipeline.from_state(state.risk, engine.books)
+        if state.client_orders is not None:
+            engine.client_orders = ClientOrders.from_state(state.client_orders)
+        else:
+            for entry in _live_client_orders(state.books):
+                if engine.client_orders.get(entry.account, entry.client_order_id) is None:
+                    engine.client_orders.add(entry)
         return engine
 
     def _place(self, command: PlaceOrder, seq: int, ts: int, out: list[Event]) -> None:
@@ -123,7 +144,22 @@ class Engine:
             reason = RejectReason.DUPLICATE_ORDER_ID
         else:
             self.last_order_id = order_id
-            if book is None:
+            first = self._first_of_client_order_id(command)
+            if first is not None and first.same_terms(command):
+                out.append(
+                    OrderResubmitted(
+                        seq,
+                        ts,
+                        first.order_id,
+                        command.account,
+                        command.symbol,
+                        command.client_order_id,
+                    )
+                )
+                return
+            if first is not None:
+                reason = RejectReason.CLIENT_ORDER_ID_REUSED
+            elif book is None:
                 reason = RejectReason.UNKNOWN_SYMBOL
         if reason is not None or book is None:
             out.append(
@@ -143,6 +179,16 @@ class Engine:
         else:
             self.risk.place(command, book, seq, ts, out)
 
+    def _first_of_client_order_id(self, command: PlaceOrder) -> ClientOrder | None:
+        """The order entered before under the command's client order id; None when there is
+        none (and the command, if it names one, is now that first order)."""
+        if not command.client_order_id:
+            return None
+        first = self.client_orders.get(command.account, command.client_order_id)
+        if first is None:
+            self.client_orders.add(ClientOrder.of(command))
+        return first
+
     def _cancel(self, command: CancelOrder, seq: int, ts: int, out: list[Event]) -> None:
         book = self.books.get(command.symbol)
         if book is not None and book.cancel(command.order_id, command.account, seq, ts, out):
@@ -156,16 +202,25 @@ class Engine:
                 command.order_id,
                 command.symbol,
                 self._not_live_reason(book, command.order_id),
+                command.account or _owner(book, command.order_id),
             )
         )
 
     def _replace(self, command: ReplaceOrder, seq: int, ts: int, out: list[Event]) -> None:
         book = self.books.get(command.symbol)
         reason = None
-        if book is None or not book.is_live(command.order_id):
+        order = None if book is None else book.order_view(command.order_id)
+        owner = "" if order is None else order.account
+        if book is None or order is None:
             reason = self._not_live_reason(book, command.order_id)
         elif type(command.new_order_id) is not int or command.new_order_id <= self.last_order_id:
             reason = RejectReason.DUPLICATE_ORDER_ID
+        elif (
+            command.client_order_id
+            and command.account in ("", owner)  # else the book refuses it as another's
+            and self.client_orders.get(owner, command.client_order_id) is not None
+        ):
+            reason = RejectReason.CLIENT_ORDER_ID_REUSED
         if reason is not None or book is None:
             out.append(
                 ReplaceRejected(
@@ -175,14 +230,22 @@ class Engine:
                     command.new_order_id,
                     command.symbol,
                     reason or RejectReason.UNKNOWN_SYMBOL,
+                    command.account or owner,
                 )
             )
             return
         self.last_order_id = command.new_order_id
+        start = len(out)
         if self.risk is None:
             book.replace(command, seq, ts, out)
         else:
             self.risk.replace(command, book, seq, ts, out)
+        if not command.client_order_id or order is None:
+            return
+        for event in out[start:]:
+            if type(event) is OrderReplaced:  # the replacement now answers to its own id
+                self.client_orders.add(ClientOrder.of_replacement(order, event))
+                return
 
     def _expire(self, command: ExpireOrders, seq: int, ts: int, out: list[Event]) -> None:
         if command.symbol is not None:
@@ -239,3 +302,22 @@ class Engine:
         if 0 < order_id <= self.last_order_id:
             return RejectReason.ORDER_NOT_LIVE
         return RejectReason.UNKNOWN_ORDER
+
+
+def _owner(book: OrderBook | None, order_id: int) -> str:
+    """The account of a live order; "" when it is not live."""
+    order = None if book is None else book.order_view(order_id)
+    return "" if order is None else order.account
+
+
+def _live_client_orders(books: list[BookState]) -> list[ClientOrder]:
+    """The client order ids of the live orders of `books`, by order id: what an index rebuilt
+    from a state that kept none can know."""
+    found = [
+        ClientOrder.of_live(order, state.instrument.symbol)
+        for state in books
+        for orders in (state.bids, state.asks, state.buy_stops, state.sell_stops, state.trailing)
+        for order in orders
+        if order.client_order_id
+    ]
+    return sorted(found, key=lambda entry: entry.order_id)

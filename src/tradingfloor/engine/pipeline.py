@@ -456,6 +456,7 @@ class RiskPipeline:
             else:
                 reason = self._halted(book.symbol, seq, ts, out)
         if reason is not None or order is None or hold is None:
+            asking = command.account or (order.account if order is not None else "")
             out.append(
                 ReplaceRejected(
                     seq,
@@ -464,6 +465,7 @@ class RiskPipeline:
                     command.new_order_id,
                     book.symbol,
                     reason or RejectReason.UNKNOWN_ORDER,
+                    asking,
                 )
             )
             return
@@ -490,7 +492,13 @@ class RiskPipeline:
         if reason is not None:
             out.append(
                 ReplaceRejected(
-                    seq, ts, command.order_id, command.new_order_id, book.symbol, reason
+                    seq,
+                    ts,
+                    command.order_id,
+                    command.new_order_id,
+                    book.symbol,
+                    reason,
+                    command.account or order.account,
                 )
             )
             return

@@ -2,16 +2,23 @@
 
 The encoding is msgpack of `EngineState`, whose lists are in a canonical order, so two engines
 that reached the same state by any path encode to the same bytes and hash alike.
+
+Versions: 3 added the client order ids (`client_orders`). A version 2 state still decodes: it
+has no client order ids, so `client_orders` is None and the engine rebuilds what it can of them
+from its live orders (`Engine.restore`).
 """
 
 import hashlib
 
 import msgspec
 
+from tradingfloor.engine.client_orders import ClientOrdersState
 from tradingfloor.engine.pipeline import RiskState
 from tradingfloor.matching.book import BookState
 
-STATE_VERSION = 2
+STATE_VERSION = 3
+STATE_VERSIONS_READ = frozenset({2, STATE_VERSION})
+"""Versions `decode_state` takes; older ones are refused."""
 
 
 class EngineState(msgspec.Struct, array_like=True):
@@ -21,10 +28,17 @@ class EngineState(msgspec.Struct, array_like=True):
     last_order_id: int
     books: list[BookState]
     risk: RiskState | None
+    client_orders: ClientOrdersState | None = None
+    """None only in a version 2 state."""
+
+
+class _Version(msgspec.Struct, array_like=True):
+    version: int
 
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(EngineState)
+_version_decoder = msgspec.msgpack.Decoder(_Version)
 
 
 def encode_state(state: EngineState) -> bytes:
@@ -32,10 +46,18 @@ def encode_state(state: EngineState) -> bytes:
 
 
 def decode_state(data: bytes) -> EngineState:
+    version = state_version(data)
+    if version not in STATE_VERSIONS_READ:
+        raise ValueError(f"engine state version {version}, expected {STATE_VERSION}")
     state = _decoder.decode(data)
-    if state.version != STATE_VERSION:
-        raise ValueError(f"engine state version {state.version}, expected {STATE_VERSION}")
+    if (state.client_orders is None) != (version == 2):
+        raise ValueError(f"engine state version {version} with the fields of another")
     return state
+
+
+def state_version(data: bytes) -> int:
+    """The version of encoded state, read without decoding the rest."""
+    return _version_decoder.decode(data).version
 
 
 def state_hash(data: bytes) -> str:

@@ -26,7 +26,6 @@ from tradingfloor.domain.ids import CLIENT_ORDER_ID_PATTERN, SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps
-from tradingfloor.gateway import views as gateway_views
 from tradingfloor.gateway.alpaca_orders import (
     MALFORMED,
     AlpacaError,
@@ -38,18 +37,19 @@ from tradingfloor.gateway.alpaca_orders import (
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.deps import Reader
 from tradingfloor.gateway.errors import http_status, public_reason, retry_after
-from tradingfloor.gateway.idempotency import same_terms_as_stored
 from tradingfloor.gateway.orders import (
     RequestError,
-    answer_of,
     place_command,
     replace_command,
     replaced_answer,
+    resubmission_of,
+    state_after,
 )
 from tradingfloor.gateway.schemas import DECODE_ERRORS
 from tradingfloor.identity import Principal
 from tradingfloor.risk.calendar import calendar_for
 from tradingfloor.store import queries
+from tradingfloor.store.order_rows import order_row
 from tradingfloor.store.queries import ActivityRow, FillRow, OrderRow
 from tradingfloor.store.readmodels import OPEN_ORDER_STATUSES
 
@@ -121,8 +121,14 @@ def install(app: FastAPI, platform: Backend) -> None:
 
     async def place(command: PlaceOrder, account: str) -> dict[str, Any]:
         result = await platform.submit(command, account)
-        view, reason = answer_of(result.seq, result.seq, result.events)
-        if reason is not None or view is None:
+        resubmitted = resubmission_of(result.events)
+        if resubmitted is not None:  # the read models reach this seq: they hold the first
+            first = await read(account, queries.get_order, resubmitted.first_order_id)
+            if first is None or first.status == "rejected":
+                raise _refusal(_reason_of(first))
+            return await order_json(first)
+        state, _, reason = state_after(result.seq, result.events)
+        if reason is not None or state is None:
             reason = reason or RejectReason.UNKNOWN_ORDER
             metrics.rejects.labels(reason.name).inc()
             raise _refusal(reason)
@@ -130,17 +136,14 @@ def install(app: FastAPI, platform: Backend) -> None:
         if command.order_type is OrderType.TRAILING_STOP:
             found = await platform.live_order(result.seq)
             live = None if found is None else found.order
-        return views.alpaca_order(view, ts=result.ts, live=live)
-
-    in_flight: set[tuple[str, str]] = set()
-    """(account, client order id) of submits not yet answered."""
+        return views.alpaca_order(order_row(state), live=live)
 
     @app.post("/v2/orders", tags=["alpaca"])
     async def submit_order(request: Request, principal: Trader) -> Response:
         """Place an order (Alpaca's `POST /v2/orders`); answered once durable, with its
-        status after matching. A client order id already used is refused (422): with code
-        1013 for the same terms (Alpaca's rule: ids are unique), 1016 for other terms (as
-        `/v1` refuses them)."""
+        status after matching. A client order id already used is answered as on `/v1`: with
+        the same terms, with that first order as it stands; with other terms, refused (422,
+        1016)."""
         try:
             body = _order_decoder.decode(await request.body())
             order = order_request(body)
@@ -149,28 +152,9 @@ def install(app: FastAPI, platform: Backend) -> None:
             raise AlpacaError(422, MALFORMED, str(error)) from error
         except RequestError as error:
             raise AlpacaError(422, MALFORMED, str(error)) from error
-        if order.client_order_id is None:
+        if order.client_order_id is None:  # Alpaca names every order
             command = msgspec.structs.replace(command, client_order_id=str(uuid.uuid4()))
-            return _json(await place(command, principal.account_id))
-        key = (principal.account_id, order.client_order_id)
-        code = int(RejectReason.DUPLICATE_ORDER_ID)
-        if key in in_flight:  # a concurrent submit with the same id is under way
-            raise AlpacaError(422, code, "client_order_id must be unique")
-        in_flight.add(key)  # before any await: the check and the claim are one step
-        try:
-            used = await read(
-                principal.account_id,
-                queries.get_order_by_client_id,
-                principal.account_id,
-                order.client_order_id,
-            )
-            if used is not None:
-                if not same_terms_as_stored(gateway_views.order(used, []), command):
-                    raise _refusal(RejectReason.CLIENT_ORDER_ID_REUSED)
-                raise AlpacaError(422, code, "client_order_id must be unique")
-            return _json(await place(command, principal.account_id))
-        finally:
-            in_flight.discard(key)
+        return _json(await place(command, principal.account_id))
 
     @app.get("/v2/orders", tags=["alpaca"])
     async def get_orders(
@@ -261,7 +245,7 @@ def install(app: FastAPI, platform: Backend) -> None:
         principal: Reader,
         client_order_id: Annotated[str, Query(pattern=f"^{CLIENT_ORDER_ID_PATTERN}$")],
     ) -> Response:
-        """Your newest order with this client order id (after a replace, the live one)."""
+        """Your order with this client order id (a replacement has one of its own)."""
         account = principal.account_id
         row: OrderRow | None = await read(
             account, queries.get_order_by_client_id, account, client_order_id
@@ -303,6 +287,8 @@ def install(app: FastAPI, platform: Backend) -> None:
         symbol = await platform.live_symbol_of(row.order_id)
         if symbol is None:
             raise _refusal(RejectReason.ORDER_NOT_LIVE)
+        if replace.client_order_id is None:  # Alpaca names the replacement anew
+            replace = msgspec.structs.replace(replace, client_order_id=str(uuid.uuid4()))
         try:
             command = replace_command(replace, row.order_id, symbol, account)
         except RequestError as error:
@@ -496,6 +482,15 @@ def _symbol_of(platform: Backend, symbol_or_asset_id: str) -> str:
 def _asset(platform: Backend, symbol: str) -> dict[str, Any]:
     instrument = platform.instrument(symbol)
     return views.asset(symbol, instrument.tick_size, instrument.lot_size, tradable=True)
+
+
+def _reason_of(row: OrderRow | None) -> RejectReason:
+    """Why a refused order was refused, as its row keeps it."""
+    code = None if row is None else row.reject_code
+    try:
+        return RejectReason.UNKNOWN_ORDER if code is None else RejectReason(code)
+    except ValueError:
+        return RejectReason.UNKNOWN_ORDER
 
 
 def _error_body(error: AlpacaError) -> dict[str, Any]:

@@ -124,16 +124,16 @@ def order_request(body: OrderBody) -> OrderRequest:
 
 
 def replace_request(body: ReplaceBody, tif: str | None) -> ReplaceRequest:
-    """The `/v1` replace for an Alpaca one. The time in force, the trail and the client
-    order id stay as they are: a request to change them is refused."""
+    """The `/v1` replace for an Alpaca one. The time in force and the trail stay as they
+    are: a request to change them is refused. The replacement is a new order, with the
+    client order id the request names (the caller names it when the request does not)."""
     if body.time_in_force is not None and body.time_in_force != tif:
         raise RequestError("time_in_force", "time_in_force: cannot change on replace")
     if body.trail is not None:
         raise RequestError("trail", "trail: cannot change on replace")
-    if body.client_order_id is not None:
-        raise RequestError("client_order_id", "client_order_id: kept on replace")
     return ReplaceRequest(
         qty=None if body.qty is None else _qty(body.qty),
         limit_price=_text("limit_price", body.limit_price),
         stop_price=_text("stop_price", body.stop_price),
+        client_order_id=body.client_order_id or None,
     )

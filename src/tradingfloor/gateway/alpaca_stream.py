@@ -5,9 +5,14 @@ key; a client that has not done so within `websocket_auth_timeout_s` is closed w
 then `{"action": "listen", "data": {"streams": ["trade_updates"]}}`; from then on it gets
 `{"stream": "trade_updates", "data": {"event", "order", "timestamp", "price", "qty",
 "position_qty", "execution_id"}}` for its account's orders: new, fill, partial_fill, canceled,
-expired, replaced, rejected. The events come from the sequencer's batch listener (which only
-queues them for listening accounts); each client's task waits for the read models to reach the
-batch and sends the order as it stands there, so every update carries a whole Alpaca order.
+expired, replaced, rejected.
+
+Every order event names its account, so the sequencer's batch listener queues each event for
+the clients of that account only. Each client's task turns its events into its orders' states
+with the domain's order-state reducer, so every update carries a whole Alpaca order as it
+stands after that event. An order made before the client started listening is read from the
+read models once, at its first event here (they are waited for to reach that event: the row
+then already reflects it); after that its state follows from the events alone.
 """
 
 import asyncio
@@ -15,12 +20,12 @@ import contextlib
 import json
 import uuid
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from tradingfloor.domain.events import (
+    Event,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -28,91 +33,134 @@ from tradingfloor.domain.events import (
     OrderReplaced,
     TradeExecuted,
 )
+from tradingfloor.domain.order_state import (
+    ORDER_EVENTS,
+    OrderState,
+    accepted,
+    evolve,
+    rejected,
+    replacement,
+)
 from tradingfloor.domain.prices import format_price
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.identity import AuthError, Scope
 from tradingfloor.service.ports import EventBatch
+from tradingfloor.store import queries
+from tradingfloor.store.order_rows import order_row, order_state
 
 updates_queued_max = 10_000
-"""Updates waiting for one client; a client that falls this far behind is closed."""
-
-
-@dataclass(frozen=True)
-class Update:
-    seq: int
-    ts: int
-    event: str
-    order_id: int
-    price: int | None = None
-    qty: int | None = None
-    execution: str | None = None
+"""Events waiting for one client; a client that falls this far behind is closed."""
 
 
 class TradeUpdates:
-    """Listening clients by account, fed by the sequencer's batch listener."""
+    """Listening clients by account, fed by the gateway's event feed."""
 
     def __init__(self) -> None:
         self.listeners: dict[str, set[Listener]] = {}
 
     def on_feed(self, batch: EventBatch) -> None:
-        if not self.listeners:
+        listeners = self.listeners
+        if not listeners:
             return
         for _, _, events in batch:
             for event in events:
-                for account, update in _updates(event):
-                    for listener in self.listeners.get(account, ()):
-                        listener.offer(update)
-
-
-def _updates(event: object) -> list[tuple[str, Update]]:
-    """(account, update) pairs one event makes."""
-    if isinstance(event, OrderAccepted):
-        return [(event.account, Update(event.seq, event.ts, "new", event.order_id))]
-    if isinstance(event, OrderRejected):
-        return [(event.account, Update(event.seq, event.ts, "rejected", event.order_id))]
-    if isinstance(event, TradeExecuted):
-        found = []
-        execution = str(uuid.uuid5(views.NAMESPACE, f"{event.symbol}:{event.trade_id}"))
-        for account, order_id, leaves in (
-            (event.maker_account, event.maker_order_id, event.maker_leaves),
-            (event.taker_account, event.taker_order_id, event.taker_leaves),
-        ):
-            kind = "fill" if leaves == 0 else "partial_fill"
-            found.append(
-                (
-                    account,
-                    Update(event.seq, event.ts, kind, order_id, event.price, event.qty, execution),
-                )
-            )
-        return found
-    # The rest name no account: the listener looks the order up (see `Listener.account_of`).
-    if isinstance(event, OrderCanceled) and event.leaves == 0:
-        return [("", Update(event.seq, event.ts, "canceled", event.order_id))]
-    if isinstance(event, OrderExpired):
-        return [("", Update(event.seq, event.ts, "expired", event.order_id))]
-    if isinstance(event, OrderReplaced):
-        return [("", Update(event.seq, event.ts, "replaced", event.order_id))]
-    return []
+                kind = type(event)
+                if kind not in ORDER_EVENTS:
+                    continue
+                if kind is TradeExecuted:
+                    trade: TradeExecuted = event  # type: ignore[assignment]
+                    accounts = {trade.maker_account, trade.taker_account}
+                else:
+                    accounts = {event.account}  # type: ignore[attr-defined]
+                for account in accounts:
+                    for listener in listeners.get(account, ()):
+                        listener.offer(event)
 
 
 class Listener:
+    """One client: its account's events to send, and the states of the orders they name."""
+
     def __init__(self, account: str) -> None:
         self.account = account
-        self.queue: deque[Update] = deque()
+        self.queue: deque[Event] = deque()
         self.wakeup = asyncio.Event()
         self.overflowed = False
+        self.orders: dict[int, OrderState] = {}
+        self.read_through: dict[int, int] = {}
+        """Per order read from the read models: the seq its row stood at (events up to it
+        are in the row already)."""
 
-    def offer(self, update: Update) -> None:
+    def offer(self, event: Event) -> None:
         if len(self.queue) >= updates_queued_max:
             self.overflowed = True
         else:
-            self.queue.append(update)
+            self.queue.append(event)
         self.wakeup.set()
+
+    def own_ids(self, event: Event) -> list[int]:
+        """The orders of this client's account that `event` makes or changes."""
+        if type(event) is TradeExecuted:
+            trade = event
+            sides = ((trade.maker_account, trade.maker_order_id),
+                     (trade.taker_account, trade.taker_order_id))  # fmt: skip
+            return [order_id for account, order_id in sides if account == self.account]
+        if type(event) is OrderReplaced:
+            return [event.order_id, event.new_order_id]
+        return [event.order_id]  # type: ignore[attr-defined]
+
+    def apply(self, event: Event) -> None:
+        """The orders `event` names, after it (those read after it stay as read)."""
+        orders, read_through, seq = self.orders, self.read_through, event.seq
+        kind = type(event)
+        if kind is OrderAccepted or kind is OrderRejected:
+            made = accepted(event) if kind is OrderAccepted else rejected(event)  # type: ignore[arg-type]
+            if made is not None and read_through.get(made.order_id, 0) < seq:
+                orders[made.order_id] = made
+            return
+        if kind is OrderReplaced:
+            replaced: OrderReplaced = event  # type: ignore[assignment]
+            old = orders.get(replaced.order_id)
+            if old is not None and read_through.get(replaced.new_order_id, 0) < seq:
+                orders[replaced.new_order_id] = replacement(old, replaced)
+        for order_id in self.own_ids(event):
+            state = orders.get(order_id)
+            if state is not None and read_through.get(order_id, 0) < seq:
+                orders[order_id] = evolve(state, event)
+
+
+def _updates(listener: Listener, event: Event) -> list[tuple[str, int, dict[str, Any]]]:
+    """(Alpaca event, order id, extra fields) of the updates `event` makes for the client."""
+    kind = type(event)
+    if kind is OrderAccepted:
+        return [("new", event.order_id, {})]  # type: ignore[attr-defined]
+    if kind is OrderRejected:
+        return [("rejected", event.order_id, {})]  # type: ignore[attr-defined]
+    if kind is OrderCanceled and not event.leaves:  # type: ignore[attr-defined]
+        return [("canceled", event.order_id, {})]  # type: ignore[attr-defined]
+    if kind is OrderExpired:
+        return [("expired", event.order_id, {})]  # type: ignore[attr-defined]
+    if kind is OrderReplaced:
+        return [("replaced", event.order_id, {})]  # type: ignore[attr-defined]
+    if kind is not TradeExecuted:
+        return []
+    trade: TradeExecuted = event  # type: ignore[assignment]
+    execution = str(uuid.uuid5(views.NAMESPACE, f"{trade.symbol}:{trade.trade_id}"))
+    found = []
+    for order_id in listener.own_ids(trade):
+        maker = order_id == trade.maker_order_id
+        leaves = trade.maker_leaves if maker else trade.taker_leaves
+        fill = {
+            "price": format_price(trade.price),
+            "qty": str(trade.qty),
+            "execution_id": execution,
+        }
+        found.append(("fill" if leaves == 0 else "partial_fill", order_id, fill))
+    return found
 
 
 def install(app: FastAPI, platform: Backend) -> None:
-    """`WS /stream` on `app`, fed by `platform`'s sequencer."""
+    """`WS /stream` on `app`, fed by `platform`'s event feed."""
     updates = TradeUpdates()
     platform.feed_listeners.append(updates.on_feed)
 
@@ -125,19 +173,15 @@ def install(app: FastAPI, platform: Backend) -> None:
                 return
             await _listen(websocket)
             listener = Listener(account)
-            # Updates without an account (cancels, expiries, replaces) reach every listener,
-            # which keeps those of its own orders.
             updates.listeners.setdefault(account, set()).add(listener)
-            updates.listeners.setdefault("", set()).add(listener)
             try:
                 await _send_updates(websocket, platform, listener)
             finally:
-                for key in (account, ""):
-                    group = updates.listeners.get(key)
-                    if group is not None:
-                        group.discard(listener)
-                        if not group:
-                            del updates.listeners[key]
+                group = updates.listeners.get(account)
+                if group is not None:
+                    group.discard(listener)
+                    if not group:
+                        del updates.listeners[account]
         except WebSocketDisconnect:
             return
 
@@ -191,8 +235,6 @@ async def _listen(websocket: WebSocket) -> None:
 
 
 async def _send_updates(websocket: WebSocket, platform: Backend, listener: Listener) -> None:
-    from tradingfloor.store import queries
-
     closed = asyncio.create_task(_until_closed(websocket))
     try:
         while not closed.done():
@@ -204,29 +246,64 @@ async def _send_updates(websocket: WebSocket, platform: Backend, listener: Liste
                 await websocket.close(1013, "too far behind")
                 return
             while listener.queue:
-                update = listener.queue.popleft()
-                row = await platform.read_model(None, queries.get_order, update.order_id)
-                if row is None or row.account != listener.account:
-                    continue
-                position = await _position_qty(platform, listener.account, row.symbol)
-                data: dict[str, Any] = {
-                    "event": update.event,
-                    "order": views.alpaca_order(row),
-                    "timestamp": views.iso_utc(update.ts),
-                    "position_qty": position,
-                }
-                if update.price is not None:
-                    data["price"] = format_price(update.price)
-                    data["qty"] = str(update.qty)
-                    data["execution_id"] = update.execution
-                await _send(websocket, "trade_updates", data)
+                event = listener.queue.popleft()
+                await _read_unknown_orders(platform, listener, event)
+                listener.apply(event)
+                for name, order_id, extra in _updates(listener, event):
+                    state = listener.orders.get(order_id)
+                    if state is not None:
+                        await _send(
+                            websocket,
+                            "trade_updates",
+                            await _update(platform, name, state, event, extra),
+                        )
+                _forget_done(listener, event)
     finally:
         closed.cancel()
         with contextlib.suppress(BaseException):
             await closed
 
 
+async def _read_unknown_orders(platform: Backend, listener: Listener, event: Event) -> None:
+    """Read from the read models the orders `event` changes that the client has not seen
+    made (made before it listened): once each, with the event in them already."""
+    made: set[int] = set()
+    if type(event) is OrderAccepted or type(event) is OrderRejected:
+        made.add(event.order_id)
+    elif type(event) is OrderReplaced and event.order_id in listener.orders:
+        made.add(event.new_order_id)
+    for order_id in listener.own_ids(event):
+        if order_id in made or order_id in listener.orders:
+            continue
+        row = await platform.read_model(listener.account, queries.get_order, order_id)
+        if row is not None and row.account == listener.account:
+            listener.orders[order_id] = order_state(row)
+            listener.read_through[order_id] = row.updated_seq
+
+
+async def _update(
+    platform: Backend, name: str, state: OrderState, event: Event, extra: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "event": name,
+        "order": views.alpaca_order(order_row(state)),
+        "timestamp": views.iso_utc(event.ts),
+        "position_qty": await _position_qty(platform, state.account, state.symbol),
+        **extra,
+    }
+
+
+def _forget_done(listener: Listener, event: Event) -> None:
+    """Drop the orders `event` finished: no event will name them again."""
+    for order_id in listener.own_ids(event):
+        state = listener.orders.get(order_id)
+        if state is not None and not state.is_open:
+            del listener.orders[order_id]
+            listener.read_through.pop(order_id, None)
+
+
 async def _position_qty(platform: Backend, account: str, symbol: str) -> str:
+    """The account's position now (the shard's answer when the update is sent)."""
     for position in await platform.open_positions(account):
         if position.symbol == symbol:
             return str(position.qty)

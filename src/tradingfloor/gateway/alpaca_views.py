@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from tradingfloor.domain.prices import format_optional_price, format_price, parse_price
+from tradingfloor.domain.prices import format_optional_price, format_price
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
-from tradingfloor.gateway.schemas import OrderView
 from tradingfloor.matching.order import Order
 from tradingfloor.store.queries import ActivityRow, FillRow, OrderRow
 
@@ -94,44 +93,10 @@ def ts_of(value: datetime.datetime) -> int:
 # ---------------------------------------------------------------------- orders
 
 
-def row_of_view(view: OrderView, ts: int) -> OrderRow:
-    """An order answered from its command's events (before the read models have it), as the
-    row the projector will write: `ts` is the command's time."""
-    notional = sum(parse_price(fill.price) * fill.qty for fill in view.fills)
-    order_id = int(view.id)
-    return OrderRow(
-        order_id=order_id,
-        account=view.account,
-        symbol=view.symbol,
-        side=view.side,
-        order_type=view.type,
-        tif=view.time_in_force,
-        qty=view.qty,
-        price=None if view.limit_price is None else parse_price(view.limit_price),
-        stop_price=None if view.stop_price is None else parse_price(view.stop_price),
-        client_order_id=view.client_order_id or "",
-        status=view.status,
-        filled_qty=view.filled_qty,
-        leaves_qty=view.leaves_qty,
-        filled_notional=notional,
-        reject_code=None,
-        cancel_reason=view.cancel_reason,
-        replaced_by=None if view.replaced_by is None else int(view.replaced_by),
-        replaces=None if view.replaces is None else int(view.replaces),
-        created_seq=view.seq,
-        created_ts=ts,
-        updated_seq=view.seq,
-        updated_ts=ts,
-    )
-
-
-def alpaca_order(
-    order: OrderRow | OrderView, ts: int = 0, live: Order | None = None
-) -> dict[str, Any]:
-    """An order as Alpaca's `Order` model: from a read-model row, or from the view built
-    from a command's events (`ts`: the command's time). `live` is the book's order while
-    it lives: a trailing stop's trail, high-water mark and current stop come from it."""
-    row = order if isinstance(order, OrderRow) else row_of_view(order, ts)
+def alpaca_order(row: OrderRow, live: Order | None = None) -> dict[str, Any]:
+    """An order as Alpaca's `Order` model, from a read-model row (or one made of a command's
+    events: `store.order_rows.order_row`). `live` is the book's order while it lives: a
+    trailing stop's trail, high-water mark and current stop come from it."""
     status = ORDER_STATUS.get(row.status, row.status)
     updated = iso_utc(row.updated_ts)
     created = iso_utc(row.created_ts)

@@ -46,6 +46,7 @@ from tradingfloor.domain.enums import AccountStatus
 from tradingfloor.domain.events import CancelRejected, CommandRejected, Event
 from tradingfloor.domain.ids import SYMBOL_PATTERN
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.order_state import NO_ORDER_REJECTS
 from tradingfloor.domain.prices import PriceFormatError, parse_price
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import (
@@ -58,7 +59,6 @@ from tradingfloor.gateway import (
 )
 from tradingfloor.gateway.backend import Backend, ReadModelsUnavailable, SeqTokens
 from tradingfloor.gateway.errors import http_status, public_reason, retry_after
-from tradingfloor.gateway.idempotency import FirstAnswers, same_terms, same_terms_as_stored
 from tradingfloor.gateway.openapi import (
     ERROR_RESPONSES,
     body_schema,
@@ -71,6 +71,9 @@ from tradingfloor.gateway.orders import (
     place_command,
     replace_command,
     replaced_answer,
+    resubmission_of,
+    stored_fill,
+    view_of,
 )
 from tradingfloor.gateway.ratelimit import RateLimiterUnavailable
 from tradingfloor.gateway.schemas import (
@@ -85,6 +88,9 @@ from tradingfloor.service.sequencer import (
     Overloaded,
     SequencerStopped,
 )
+from tradingfloor.store import queries
+from tradingfloor.store.order_rows import order_state
+from tradingfloor.store.queries import FillRow, OrderRow
 
 log = logging.getLogger("tradingfloor.gateway")
 
@@ -92,8 +98,6 @@ SQL_INT_MAX = 2**63 - 1
 """Ids, sequence numbers and times go to SQL as signed 64-bit integers."""
 MALFORMED = 1000
 """The code of a request that is not what the route takes (body, field, parameter)."""
-idempotency_entries_max = 100_000
-"""First answers kept per (account, client order id) for retries."""
 
 _encode = msgspec.json.Encoder().encode
 _order_decoder = msgspec.json.Decoder(OrderRequest)
@@ -128,17 +132,19 @@ def _rejection(reason: RejectReason, order_id: str | None) -> tuple[int, bytes]:
     return http_status(reason), _encode(body)
 
 
-def _stored_answer(stored: dict[str, Any]) -> tuple[int, bytes]:
-    """The answer to a retry of an order answered before a restart, from its read-model
-    view: the order as it stands, or the same refusal its first answer was."""
-    reject = stored.get("reject")
-    if stored["status"] == "rejected" and reject is not None:
+def _stored_answer(row: OrderRow | None, fills: list[FillRow]) -> tuple[int, bytes]:
+    """The answer to a resubmission: the first order as the read models hold it now, as its
+    own answer showed it (the same refusal, if it was refused)."""
+    if row is None:
+        return _rejection(RejectReason.UNKNOWN_ORDER, None)
+    if row.status == "rejected":
         try:
-            reason = RejectReason(reject["code"])
+            reason = RejectReason(row.reject_code or RejectReason.UNKNOWN_ORDER)
         except ValueError:
             reason = RejectReason.UNKNOWN_ORDER
-        return _rejection(reason, stored["id"])
-    return 200, _encode(stored)
+        return _rejection(reason, str(row.order_id))
+    view = view_of(order_state(row), row.updated_seq, [stored_fill(fill) for fill in fills])
+    return 200, _encode(view)
 
 
 def _malformed(error: Exception, field: str | None = None) -> Response:
@@ -212,8 +218,6 @@ def create_app(platform: Backend) -> FastAPI:
         version="0.1.0",
         description="Stock trading platform. Prices and money are decimal strings in dollars.",
     )
-    answers = FirstAnswers(idempotency_entries_max)
-
     # ------------------------------------------------------------------ errors
 
     @app.exception_handler(AuthError)
@@ -327,7 +331,8 @@ def create_app(platform: Backend) -> FastAPI:
     )
     async def place_order(request: Request) -> Response:
         """Place an order. Answered once it is durable, with its status after matching; a
-        retry with the same client_order_id returns the first answer."""
+        retry with the same client_order_id (and terms) is answered with that first order as
+        it stands, one with other terms refused (422, 1016)."""
         started = time.perf_counter()
         principal = await trader(request)
         try:
@@ -337,45 +342,27 @@ def create_app(platform: Backend) -> FastAPI:
             return _malformed(error)
         except RequestError as error:
             return _error(MALFORMED, str(error), 422, field=error.field)
-        key = (principal.account_id, command.client_order_id) if command.client_order_id else None
-        if key is None:
-            status, body = await _place(command)
-        else:
-            status, body = await _place_once(key, command)
+        status, body = await _place(command)
         metrics.ack_seconds.labels(command.symbol).observe(time.perf_counter() - started)
         return Response(body, status, media_type="application/json")
 
-    async def _place_once(key: tuple[str, str], command: PlaceOrder) -> tuple[int, bytes]:
-        """Place an order with a client order id once: a retry gets the first answer."""
-        first = answers.first(key)
-        if first is not None:
-            if not same_terms(first[0], command):
-                return _rejection(RejectReason.CLIENT_ORDER_ID_REUSED, None)
-            return await asyncio.shield(first[1])
-        answers.claim(key, command)
-        try:
-            stored = await platform.order_by_client_id(*key)
-            if stored is not None and not same_terms_as_stored(stored, command):
-                refusal = _rejection(RejectReason.CLIENT_ORDER_ID_REUSED, None)
-                answers.answer(key, refusal, keep=False)  # the next request looks again
-                return refusal
-            if stored is not None:  # answered before a restart: the order as it stands
-                answer = _stored_answer(stored)
-            else:
-                answer = await _place(command)
-        except BaseException as error:
-            answers.fail(key, error)  # not answered: the retry places it
-            raise
-        answers.answer(key, answer)
-        return answer
-
     async def _place(command: PlaceOrder) -> tuple[int, bytes]:
-        result = await platform.submit(command, command.account)
+        account = command.account
+        result = await platform.submit(command, account)
+        resubmitted = resubmission_of(result.events)
+        if resubmitted is not None:  # the read models reach this seq: they hold the first
+            first = resubmitted.first_order_id
+            row = await platform.read_model(account, queries.get_order, first)
+            fills = await platform.read_model(
+                account, queries.list_fills, account, first, None, 1_000
+            )
+            return _stored_answer(row, fills)
         view, reason = answer_of(result.seq, result.seq, result.events)
         if reason is not None or view is None:
             reason = reason or RejectReason.UNKNOWN_ORDER
             metrics.rejects.labels(reason.name).inc()
-            return _rejection(reason, str(result.seq))
+            made = reason not in NO_ORDER_REJECTS  # else the id names no order of its own
+            return _rejection(reason, str(result.seq) if made else None)
         return 200, _encode(view)
 
     @app.delete("/v1/orders/{order_id}", tags=["orders"], responses=ERROR_RESPONSES)

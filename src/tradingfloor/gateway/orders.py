@@ -1,19 +1,18 @@
 """Orders between the API and the engine: a request becomes a command, events become the
-answer."""
+answer (through the domain's order-state reducer, as every reader of orders)."""
 
 from tradingfloor.domain.commands import PlaceOrder, ReplaceOrder
-from tradingfloor.domain.enums import STOP_ORDER_TYPES, CancelReason, OrderType, Side, TimeInForce
+from tradingfloor.domain.enums import OrderType, Side, TimeInForce
 from tradingfloor.domain.events import (
     Event,
-    OrderAccepted,
-    OrderCanceled,
     OrderRejected,
     OrderReplaced,
+    OrderResubmitted,
     ReplaceRejected,
-    StopTriggered,
     TradeExecuted,
 )
 from tradingfloor.domain.ids import CLIENT_ORDER_ID_LENGTH_MAX, is_client_order_id, is_symbol
+from tradingfloor.domain.order_state import OrderState, OrderStates
 from tradingfloor.domain.prices import (
     PRICE_SCALE,
     PriceFormatError,
@@ -24,6 +23,7 @@ from tradingfloor.domain.prices import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway.schemas import ErrorBody, Fill, OrderRequest, OrderView, ReplaceRequest
+from tradingfloor.store.queries import FillRow
 
 SIDES = {side.name.lower(): side for side in Side}
 TYPES = {kind.name.lower(): kind for kind in OrderType}
@@ -62,11 +62,7 @@ def place_command(request: OrderRequest, account: str) -> PlaceOrder:
     if not is_symbol(request.symbol):
         raise RequestError("symbol", f"symbol: not a symbol: {request.symbol[:32]!r}")
     client_order_id = request.client_order_id
-    if client_order_id is not None and not is_client_order_id(client_order_id):
-        raise RequestError(
-            "client_order_id",
-            f"client_order_id: 1 to {CLIENT_ORDER_ID_LENGTH_MAX} visible ASCII characters",
-        )
+    _check_client_order_id(client_order_id)
     trail_bps = None
     if request.trail_percent is not None:
         try:
@@ -96,8 +92,11 @@ def place_command(request: OrderRequest, account: str) -> PlaceOrder:
 def replace_command(
     request: ReplaceRequest, order_id: int, symbol: str, account: str
 ) -> ReplaceOrder:
+    """The command for a replace; the replacement answers to the client order id the request
+    names, or to none (never to its predecessor's)."""
     if request.qty is None and request.limit_price is None and request.stop_price is None:
         raise RequestError("qty", "give at least one of qty, limit_price, stop_price")
+    _check_client_order_id(request.client_order_id)
     return ReplaceOrder(
         order_id,
         0,
@@ -106,67 +105,104 @@ def replace_command(
         request.qty,
         price_of("limit_price", request.limit_price),
         price_of("stop_price", request.stop_price),
+        request.client_order_id or "",
     )
+
+
+def _check_client_order_id(client_order_id: str | None) -> None:
+    if client_order_id is not None and not is_client_order_id(client_order_id):
+        raise RequestError(
+            "client_order_id",
+            f"client_order_id: 1 to {CLIENT_ORDER_ID_LENGTH_MAX} visible ASCII characters",
+        )
+
+
+def state_after(
+    order_id: int, events: list[Event]
+) -> tuple[OrderState | None, list[Fill], RejectReason | None]:
+    """The order `order_id` as its command's events leave it, and the fills they gave it:
+    (state, fills, None), or (None, [], reason) if it was refused. (None, [], None) when the
+    events do not make it (a replacement, or a resubmission: see `resubmission_of`)."""
+    states = OrderStates()
+    fills: list[Fill] = []
+    for event in events:
+        if isinstance(event, OrderRejected | ReplaceRejected) and event.order_id == order_id:
+            return None, [], event.reason
+        states.apply(event)
+        if type(event) is TradeExecuted:
+            trade = event
+            if order_id in (trade.maker_order_id, trade.taker_order_id):
+                maker = trade.maker_order_id == order_id
+                fills.append(
+                    Fill(
+                        trade.trade_id,
+                        format_price(trade.price),
+                        trade.qty,
+                        format_price(trade.maker_fee if maker else trade.taker_fee),
+                        "maker" if maker else "taker",
+                    )
+                )
+    return states.get(order_id), fills, None
 
 
 def answer_of(
     order_id: int, seq: int, events: list[Event]
 ) -> tuple[OrderView | None, RejectReason | None]:
     """The order as it stands after its command: (view, None), or (None, reason) if refused."""
-    view: OrderView | None = None
-    notional = 0
+    state, fills, reason = state_after(order_id, events)
+    if state is None:
+        return None, reason
+    return view_of(state, seq, fills), None
+
+
+def resubmission_of(events: list[Event]) -> OrderResubmitted | None:
+    """The engine's answer to a new order that repeated one entered before, if it was one."""
     for event in events:
-        if isinstance(event, OrderRejected) and event.order_id == order_id:
-            return None, event.reason
-        if isinstance(event, ReplaceRejected) and event.order_id == order_id:
-            return None, event.reason
-        if isinstance(event, OrderAccepted) and event.order_id == order_id:
-            view = OrderView(
-                str(order_id),
-                event.client_order_id or None,
-                event.account,
-                event.symbol,
-                SIDE_TEXT[event.side],
-                TYPE_TEXT[event.order_type],
-                TIF_TEXT[event.tif],
-                event.qty,
-                0,
-                event.qty,
-                format_optional_price(event.price),
-                format_optional_price(event.stop_price),
-                None,
-                "pending_trigger" if event.order_type in STOP_ORDER_TYPES else "new",
-                seq,
-            )
-        elif view is None:
-            continue
-        elif isinstance(event, StopTriggered) and event.order_id == order_id:
-            view.status = "new"
-        elif isinstance(event, TradeExecuted) and order_id in (
-            event.maker_order_id,
-            event.taker_order_id,
-        ):
-            maker = event.maker_order_id == order_id
-            view.filled_qty += event.qty
-            view.leaves_qty = event.maker_leaves if maker else event.taker_leaves
-            notional += event.qty * event.price
-            view.avg_fill_price = format_price(notional // view.filled_qty)
-            view.status = "filled" if view.leaves_qty == 0 else "partially_filled"
-            view.fills.append(
-                Fill(
-                    event.trade_id,
-                    format_price(event.price),
-                    event.qty,
-                    format_price(event.maker_fee if maker else event.taker_fee),
-                    "maker" if maker else "taker",
-                )
-            )
-        elif isinstance(event, OrderCanceled) and event.order_id == order_id:
-            view.leaves_qty = event.leaves
-            if event.leaves == 0:
-                view.status = "canceled"
-                view.cancel_reason = CancelReason(event.reason).name.lower()
-    return view, None
+        if type(event) is OrderResubmitted:
+            return event
+    return None
+
+
+def view_of(state: OrderState, seq: int, fills: list[Fill]) -> OrderView:
+    """An order as the answer to its entry shows it; `seq` is the command it stands after."""
+    side, order_type, tif, cancel_reason = (
+        state.side,
+        state.order_type,
+        state.tif,
+        state.cancel_reason,
+    )
+    return OrderView(
+        str(state.order_id),
+        state.client_order_id or None,
+        state.account,
+        state.symbol,
+        "" if side is None else SIDE_TEXT[side],
+        "" if order_type is None else TYPE_TEXT[order_type],
+        "" if tif is None else TIF_TEXT[tif],
+        state.qty or 0,
+        state.filled_qty,
+        state.leaves_qty,
+        format_optional_price(state.price),
+        format_optional_price(state.stop_price),
+        format_optional_price(state.average_fill_price),
+        state.status.name.lower(),
+        seq,
+        cancel_reason=None if cancel_reason is None else cancel_reason.name.lower(),
+        replaced_by=None if state.replaced_by is None else str(state.replaced_by),
+        replaces=None if state.replaces is None else str(state.replaces),
+        fills=fills,
+    )
+
+
+def stored_fill(fill: FillRow) -> Fill:
+    """A fill of the read models as an answer shows it."""
+    return Fill(
+        fill.trade_id,
+        format_price(fill.price),
+        fill.qty,
+        format_price(fill.fee),
+        "maker" if fill.liquidity == "maker" else "taker",
+    )
 
 
 def replaced_answer(

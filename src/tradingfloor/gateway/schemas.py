@@ -56,11 +56,14 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ReplaceRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """New terms for a live order: at least one; `qty` is the new total (fills carry over)."""
+    """New terms for a live order: at least one; `qty` is the new total (fills carry over).
+    The replacement is a new order: it answers to `client_order_id` if given (one not used
+    before), else to none."""
 
     qty: Quantity | None = None
     limit_price: DecimalText | None = None
     stop_price: DecimalText | None = None
+    client_order_id: ClientOrderId | None = None
 
 
 class Fill(msgspec.Struct):

@@ -38,6 +38,17 @@ class FileJournal(Journal):
     def first_seq(self) -> int:
         return self.log.first_seq
 
+    def named_first_seq(self) -> int | None:
+        """The first seq of the oldest segment as its name gives it (see `segments`), read
+        without opening the journal; None when there is no segment."""
+        oldest = min(self.log.directory.glob(f"{self.log.prefix}-*.log"), default=None)
+        if oldest is None:
+            return None
+        try:
+            return int(oldest.stem.rsplit("-", 1)[1])
+        except ValueError:
+            return None
+
     async def open(self, after_seq: int = 0) -> None:
         self.open_sync(after_seq)
 

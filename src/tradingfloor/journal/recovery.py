@@ -1,4 +1,11 @@
-"""Recovery: the newest valid snapshot, then the journal after it, through a fresh engine."""
+"""Recovery: the newest valid snapshot, then the journal after it, through a fresh engine.
+
+A snapshot of an older engine state version (one written before the engine kept client order
+ids) restores with less than a replay would give: the client order ids of orders done before
+it are not in it. So while the journal still holds every command from seq 1, such a snapshot is
+passed over and the journal replayed from the start; once the journal was compacted past it,
+it is the only way back, and is used.
+"""
 
 import time
 from collections.abc import AsyncIterator, Callable
@@ -9,9 +16,10 @@ import msgspec
 
 from tradingfloor.domain.events import Event
 from tradingfloor.engine import Engine
+from tradingfloor.engine.state import STATE_VERSION, state_version
 from tradingfloor.journal.base import Journal
 from tradingfloor.journal.codec import (
-    COMMAND_VERSION,
+    COMMAND_VERSIONS_READ,
     Entry,
     UnknownRecordVersion,
     command_decoder,
@@ -42,17 +50,24 @@ EventSink = Callable[[int, int, list[Event]], None]
 
 
 def restore_newest(
-    snapshots: SnapshotStore, at_most_seq: int | None = None
+    snapshots: SnapshotStore, at_most_seq: int | None = None, replayable: bool = False
 ) -> tuple[Engine, int, list[tuple[Path, str]]]:
     """The engine of the newest snapshot that passes its checks AND decodes; else a fresh one.
 
-    Returns (engine, snapshot seq or 0, the snapshots passed over and why).
+    `replayable`: the journal holds every command from seq 1, so a snapshot of an older state
+    version is passed over for the replay (see the module). Returns (engine, snapshot seq or 0,
+    the snapshots passed over and why).
     """
     skipped: list[tuple[Path, str]] = []
     for path in reversed(snapshots.paths()):
         try:
             snapshot = read_snapshot(path)
             if at_most_seq is not None and snapshot.seq > at_most_seq:
+                continue
+            version = state_version(snapshot.state)
+            if replayable and version < STATE_VERSION:
+                reason = f"engine state version {version}: the journal is replayed instead"
+                skipped.append((path, reason))
                 continue
             return Engine.restore(snapshot.state), snapshot.seq, skipped
         except (OSError, ValueError, msgspec.MsgspecError) as error:
@@ -91,7 +106,8 @@ def recover(
     (seq, ts, events) of the replayed commands after `events_after`.
     """
     start = time.perf_counter()
-    engine, snapshot_seq, skipped = restore_newest(snapshots, at_most_seq)
+    replayable = journal.named_first_seq() == 1
+    engine, snapshot_seq, skipped = restore_newest(snapshots, at_most_seq, replayable)
     replayed = 0
     apply = engine.apply
     decode = command_decoder.decode
@@ -100,7 +116,7 @@ def recover(
         nonlocal replayed
         _check_continues(snapshot_seq, replayed, records[0][1])
         for version, seq, ts, payload in records:
-            if version != COMMAND_VERSION:
+            if version not in COMMAND_VERSIONS_READ:
                 raise UnknownRecordVersion(f"command record version {version} at seq {seq}")
             events = apply(decode(payload), seq, ts)
             if on_events is not None and seq > events_after:

@@ -320,7 +320,7 @@ class OrderBook:
                 level.qty -= canceled
         order.leaves = 0
         order.status = CANCELED
-        out.append(OrderCanceled(seq, ts, order_id, self.symbol, canceled, 0, reason))
+        out.append(self._canceled(order, canceled, reason, seq, ts))
         return True
 
     def order_view(self, order_id: int) -> Order | None:
@@ -354,6 +354,7 @@ class OrderBook:
                     command.new_order_id,
                     self.symbol,
                     reason or RejectReason.UNKNOWN_ORDER,
+                    command.account or (order.account if order is not None else ""),
                 )
             )
             return
@@ -382,6 +383,8 @@ class OrderBook:
                 stop_price,
                 new_leaves,
                 keeps_priority,
+                order.account,
+                command.client_order_id,
             )
         )
         if keeps_priority:
@@ -391,6 +394,7 @@ class OrderBook:
             order.order_id = command.new_order_id
             order.qty = qty
             order.leaves = new_leaves
+            order.client_order_id = command.client_order_id
             self._orders[order.order_id] = order
             return
         self._remove(order)
@@ -404,6 +408,7 @@ class OrderBook:
             stop_price=stop_price,
             status=PARTIALLY_FILLED if order.filled else NEW,
             protection=order.protection if protection is None else protection,
+            client_order_id=command.client_order_id,
         )
         order.leaves = 0
         if resting:
@@ -424,7 +429,7 @@ class OrderBook:
             self._remove(order)
             order.leaves = 0
             order.status = OrderStatus.EXPIRED
-            out.append(OrderExpired(seq, ts, order_id, self.symbol, expired))
+            out.append(OrderExpired(seq, ts, order_id, self.symbol, expired, order.account))
 
     # ------------------------------------------------------------------ reads
 
@@ -670,9 +675,18 @@ class OrderBook:
         self, order: Order, reason: CancelReason, seq: int, ts: int, out: list[Event]
     ) -> None:
         """Cancel the open remainder of an order that is not resting."""
-        out.append(OrderCanceled(seq, ts, order.order_id, self.symbol, order.leaves, 0, reason))
+        canceled = order.leaves
         order.leaves = 0
         order.status = CANCELED
+        out.append(self._canceled(order, canceled, reason, seq, ts))
+
+    def _canceled(
+        self, order: Order, qty: int, reason: CancelReason, seq: int, ts: int
+    ) -> OrderCanceled:
+        """`qty` of `order` was canceled; what is left of it is its leaves now."""
+        return OrderCanceled(
+            seq, ts, order.order_id, self.symbol, qty, order.leaves, reason, order.account
+        )
 
     def _match(self, taker: Order, seq: int, ts: int, out: list[Event]) -> CancelReason | None:
         """Trade `taker` against the other side in price-time priority.
@@ -795,11 +809,7 @@ class OrderBook:
         cut = min(taker.leaves, maker.leaves)
         self._cancel_resting(maker, cut, level, seq, ts, out)
         taker.leaves -= cut
-        out.append(
-            OrderCanceled(
-                seq, ts, taker.order_id, self.symbol, cut, taker.leaves, CancelReason.SELF_TRADE
-            )
-        )
+        out.append(self._canceled(taker, cut, CancelReason.SELF_TRADE, seq, ts))
         if taker.leaves == 0:
             taker.status = CANCELED
         return None
@@ -814,11 +824,7 @@ class OrderBook:
             level.orders.popleft()
             maker.status = CANCELED
             del self._orders[maker.order_id]
-        out.append(
-            OrderCanceled(
-                seq, ts, maker.order_id, self.symbol, qty, maker.leaves, CancelReason.SELF_TRADE
-            )
-        )
+        out.append(self._canceled(maker, qty, CancelReason.SELF_TRADE, seq, ts))
 
     def _fillable(self, taker: Order) -> bool:
         """Whether a fill-or-kill order can fill in full now, own orders counted as STP acts."""
@@ -928,7 +934,9 @@ class OrderBook:
         while triggered:
             order_id, price, order = heappop(triggered)
             out.append(
-                StopTriggered(seq, ts, order_id, self.symbol, order.stop_price or price, price)
+                StopTriggered(
+                    seq, ts, order_id, self.symbol, order.stop_price or price, price, order.account
+                )
             )
             order.status = PARTIALLY_FILLED if order.filled else NEW
             self._orders.pop(order_id, None)

@@ -157,8 +157,9 @@ def get_order(connection: Connection, order_id: int) -> OrderRow | None:
 def get_order_by_client_id(
     connection: Connection, account: str, client_order_id: str
 ) -> OrderRow | None:
-    """The account's newest order with this client order id (after replaces, the live one);
-    None for the empty id, which names no order."""
+    """The account's order with this client order id; None for the empty id, which names no
+    order. An id names one order (a replacement has its own); in rows projected before that
+    a replacement shared its predecessor's, and the newest, the live one, is the answer."""
     if not client_order_id:
         return None
     query = (

@@ -1,0 +1,279 @@
+"""One order's state as its events make it: the one reducer every reader of orders uses.
+
+The answer to the client, the read models' order rows, the trade-updates stream and the
+conformance runner all turn events into an order's status, quantities and average price here,
+so that they cannot disagree. `evolve(state, event)` is pure: it returns the order after one
+event (the same object when the event is not about it). `OrderStates` keeps many orders and
+feeds each event to the ones it names.
+
+Statuses, as the engine's matching names them: an order is `PENDING_TRIGGER` (a stop that waits),
+`NEW`, `PARTIALLY_FILLED`, then done as `FILLED`, `CANCELED` (`cancel_reason` says why),
+`EXPIRED` (the end of its session), `REPLACED` (`replaced_by` names its successor, which carries
+its fills on) or `REJECTED` (`reject_code` says why; a refused order's event carries no terms,
+so its side, type, time in force and quantity are None).
+"""
+
+from collections.abc import Iterable
+
+import msgspec
+
+from tradingfloor.domain.enums import (
+    STOP_ORDER_TYPES,
+    CancelReason,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from tradingfloor.domain.events import (
+    Event,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    OrderReplaced,
+    StopTriggered,
+    TradeExecuted,
+)
+from tradingfloor.domain.reasons import RejectReason
+
+NEW = OrderStatus.NEW
+PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
+FILLED = OrderStatus.FILLED
+PENDING_TRIGGER = OrderStatus.PENDING_TRIGGER
+OPEN_STATUSES = frozenset({NEW, PARTIALLY_FILLED, PENDING_TRIGGER})
+NO_ORDER_REJECTS = frozenset(
+    {RejectReason.DUPLICATE_ORDER_ID, RejectReason.CLIENT_ORDER_ID_REUSED}
+)
+"""Refusals that make no order: the id they name is another order's (or the client order id
+is), so the refused entry must not take its place."""
+_replace = msgspec.structs.replace
+
+
+class OrderState(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """One order. Prices and money in price units, quantities in shares, times in ns.
+
+    `filled_notional` is the sum of qty x price over the fills (the average fill price is
+    `filled_notional / filled_qty`); `leaves_qty` is what is still open. `created_*` are the
+    command that made the order (for a replacement: the replace), `updated_*` the last that
+    changed it. The fields are in the order of the read models' `orders` columns.
+    """
+
+    order_id: int
+    account: str
+    symbol: str
+    side: Side | None
+    order_type: OrderType | None
+    tif: TimeInForce | None
+    qty: int | None
+    price: int | None
+    stop_price: int | None
+    client_order_id: str
+    status: OrderStatus
+    filled_qty: int
+    leaves_qty: int
+    filled_notional: int
+    reject_code: int | None
+    cancel_reason: CancelReason | None
+    replaced_by: int | None
+    replaces: int | None
+    created_seq: int
+    created_ts: int
+    updated_seq: int
+    updated_ts: int
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def average_fill_price(self) -> int | None:
+        """The mean fill price, rounded down; None before the first fill."""
+        return self.filled_notional // self.filled_qty if self.filled_qty else None
+
+
+def accepted(event: OrderAccepted) -> OrderState:
+    """The order an `OrderAccepted` makes: waiting for its trigger if it is a stop."""
+    seq, ts = event.seq, event.ts
+    return OrderState(
+        event.order_id, event.account, event.symbol, event.side, event.order_type, event.tif,
+        event.qty, event.price, event.stop_price, event.client_order_id,
+        PENDING_TRIGGER if event.order_type in STOP_ORDER_TYPES else NEW,
+        0, event.qty, 0, None, None, None, None, seq, ts, seq, ts,
+    )  # fmt: skip
+
+
+def rejected(event: OrderRejected) -> OrderState | None:
+    """The refused order an `OrderRejected` makes; None when the refusal makes none
+    (`NO_ORDER_REJECTS`)."""
+    reason = event.reason
+    if reason in NO_ORDER_REJECTS:
+        return None
+    seq, ts = event.seq, event.ts
+    return OrderState(
+        event.order_id, event.account, event.symbol, None, None, None, None, None, None,
+        event.client_order_id, OrderStatus.REJECTED, 0, 0, 0, int(reason), None, None, None,
+        seq, ts, seq, ts,
+    )  # fmt: skip
+
+
+def replacement(old: OrderState, event: OrderReplaced) -> OrderState:
+    """The order that replaces `old`: its new terms, its fills so far, its own client order
+    id (its predecessor's in records from before replacements had their own)."""
+    if old.status == PENDING_TRIGGER:
+        status = PENDING_TRIGGER
+    else:
+        status = PARTIALLY_FILLED if old.filled_qty else NEW
+    client_order_id = event.client_order_id
+    return _replace(
+        old,
+        order_id=event.new_order_id,
+        qty=event.qty,
+        price=event.price,
+        stop_price=event.stop_price,
+        client_order_id=old.client_order_id if client_order_id is None else client_order_id,
+        status=status,
+        leaves_qty=event.leaves,
+        replaces=event.order_id,
+        replaced_by=None,
+        created_seq=event.seq,
+        created_ts=event.ts,
+        updated_seq=event.seq,
+        updated_ts=event.ts,
+    )
+
+
+def evolve(state: OrderState, event: Event) -> OrderState:
+    """`state` after `event`: the same object when the event does not change this order."""
+    kind = type(event)
+    order_id = state.order_id
+    if kind is TradeExecuted:
+        trade: TradeExecuted = event  # type: ignore[assignment]
+        if trade.maker_order_id == order_id:
+            leaves = trade.maker_leaves
+        elif trade.taker_order_id == order_id:
+            leaves = trade.taker_leaves
+        else:
+            return state
+        return _replace(
+            state,
+            filled_qty=state.filled_qty + trade.qty,
+            filled_notional=state.filled_notional + trade.qty * trade.price,
+            leaves_qty=leaves,
+            status=PARTIALLY_FILLED if leaves else FILLED,
+            updated_seq=trade.seq,
+            updated_ts=trade.ts,
+        )
+    if getattr(event, "order_id", None) != order_id:
+        return state
+    if kind is OrderCanceled:
+        canceled: OrderCanceled = event  # type: ignore[assignment]
+        if canceled.leaves:  # a self-trade decrement of part of it: the order stays live
+            return _replace(
+                state, leaves_qty=canceled.leaves, updated_seq=event.seq, updated_ts=event.ts
+            )
+        return _replace(
+            state,
+            leaves_qty=0,
+            status=OrderStatus.CANCELED,
+            cancel_reason=canceled.reason,
+            updated_seq=event.seq,
+            updated_ts=event.ts,
+        )
+    if kind is OrderExpired:
+        return _replace(
+            state,
+            leaves_qty=0,
+            status=OrderStatus.EXPIRED,
+            updated_seq=event.seq,
+            updated_ts=event.ts,
+        )
+    if kind is StopTriggered:
+        triggered: StopTriggered = event  # type: ignore[assignment]
+        return _replace(
+            state,
+            status=PARTIALLY_FILLED if state.filled_qty else NEW,
+            stop_price=triggered.stop_price,  # a trailing stop's, where it ended
+            updated_seq=event.seq,
+            updated_ts=event.ts,
+        )
+    if kind is OrderReplaced:
+        return _replace(
+            state,
+            leaves_qty=0,
+            status=OrderStatus.REPLACED,
+            replaced_by=event.new_order_id,  # type: ignore[attr-defined]
+            updated_seq=event.seq,
+            updated_ts=event.ts,
+        )
+    return state
+
+
+def order_ids_of(event: Event) -> tuple[int, ...]:
+    """The orders an event changes or makes (both sides of a trade, both ends of a replace)."""
+    kind = type(event)
+    if kind is TradeExecuted:
+        return (event.maker_order_id, event.taker_order_id)  # type: ignore[attr-defined]
+    if kind is OrderReplaced:
+        return (event.order_id, event.new_order_id)  # type: ignore[attr-defined]
+    if kind in ORDER_EVENTS:
+        return (event.order_id,)  # type: ignore[attr-defined]
+    return ()
+
+
+ORDER_EVENTS = frozenset(
+    {
+        OrderAccepted,
+        OrderRejected,
+        TradeExecuted,
+        OrderCanceled,
+        OrderExpired,
+        StopTriggered,
+        OrderReplaced,
+    }
+)
+"""The events that make or change an order."""
+
+
+class OrderStates:
+    """Orders by id, each as its events made it. Events about orders it does not hold (made
+    before it started, and not given to `add`) pass it by."""
+
+    def __init__(self, states: Iterable[OrderState] = ()) -> None:
+        self.orders: dict[int, OrderState] = {state.order_id: state for state in states}
+
+    def add(self, state: OrderState) -> None:
+        self.orders[state.order_id] = state
+
+    def get(self, order_id: int) -> OrderState | None:
+        return self.orders.get(order_id)
+
+    def apply(self, event: Event) -> list[OrderState]:
+        """Apply one event; returns the orders it made or changed, as they are after it."""
+        kind = type(event)
+        orders = self.orders
+        made: OrderState | None = None
+        if kind is OrderAccepted:
+            made = accepted(event)  # type: ignore[arg-type]
+        elif kind is OrderRejected:
+            made = rejected(event)  # type: ignore[arg-type]
+        elif kind is OrderReplaced:
+            old = orders.get(event.order_id)  # type: ignore[attr-defined]
+            if old is None:
+                return []
+            made = replacement(old, event)  # type: ignore[arg-type]
+            ended = orders[old.order_id] = evolve(old, event)
+            orders[made.order_id] = made
+            return [ended, made]
+        elif kind in ORDER_EVENTS:
+            changed = []
+            for order_id in order_ids_of(event):
+                state = orders.get(order_id)
+                if state is not None:
+                    after = orders[order_id] = evolve(state, event)
+                    changed.append(after)
+            return changed
+        if made is None:
+            return []
+        orders[made.order_id] = made
+        return [made]

@@ -1,0 +1,225 @@
+"""The rows one batch of events touches: read once, changed in memory, written back at the end.
+
+`BatchRows.load` reads every existing row the batch's events name in a few queries; the
+handlers (`tradingfloor.store.projection_ledger`) change them in memory, in event order; `flush`
+writes them back with one statement per table and kind. Orders are `OrderState`s, changed by
+the domain's one reducer (`tradingfloor.domain.order_state`); positions and balances are dicts
+of their columns; fills and activities, only ever inserted, are tuples ready for the driver.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection
+
+from tradingfloor.domain.errors import InvariantViolation
+from tradingfloor.domain.events import (
+    AccountOpened,
+    AccountStatusChanged,
+    Event,
+    FundsDeposited,
+    FundsSettled,
+    FundsWithdrawn,
+    OrderAccepted,
+    OrderRejected,
+    OrderReplaced,
+    SharesDeposited,
+    SharesWithdrawn,
+    TradeExecuted,
+)
+from tradingfloor.domain.order_state import (
+    NO_ORDER_REJECTS,
+    ORDER_EVENTS,
+    OrderStates,
+    order_ids_of,
+)
+from tradingfloor.store.order_rows import row_values, state_of_values
+from tradingfloor.store.projection_sql import Row, TableSql, statements_for
+
+Batch = list[tuple[int, int, list[Event]]]
+
+in_list_size_max = 500
+"""Keys per `IN (...)` when a batch reads the rows it touches."""
+
+BALANCE_EVENTS = frozenset({AccountStatusChanged, FundsDeposited, FundsWithdrawn, FundsSettled})
+"""Events that change an existing account's balance row (an opening makes one)."""
+
+
+class BatchRows:
+    """The rows of one batch, in one transaction of `connection`."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.sql = statements_for(connection.dialect)
+        self.orders = OrderStates()
+        self.positions: dict[tuple[str, str], Row] = {}
+        self.new_positions: list[Row] = []
+        self.balances: dict[str, Row] = {}
+        self.new_balances: list[Row] = []
+        self.fills: list[tuple[Any, ...]] = []
+        self.activities: list[tuple[Any, ...]] = []
+        self._loaded_orders: set[int] = set()
+        self._loaded_positions: list[Row] = []
+        self._loaded_balances: list[Row] = []
+
+    # ------------------------------------------------------------------ read and write
+
+    def load(self, commands: Batch) -> None:
+        """Read every existing row the batch's events name."""
+        order_ids: set[int] = set()
+        created: set[int] = set()
+        position_keys: set[tuple[str, str]] = set()
+        accounts: set[str] = set()
+        opened: set[str] = set()
+        for _, _, events in commands:
+            for event in events:
+                kind = type(event)
+                if kind is TradeExecuted:
+                    trade: TradeExecuted = event  # type: ignore[assignment]
+                    order_ids.add(trade.maker_order_id)
+                    order_ids.add(trade.taker_order_id)
+                    position_keys.add((trade.maker_account, trade.symbol))
+                    position_keys.add((trade.taker_account, trade.symbol))
+                    accounts.add(trade.maker_account)
+                    accounts.add(trade.taker_account)
+                elif kind is OrderAccepted:
+                    created.add(event.order_id)  # type: ignore[attr-defined]
+                elif kind is OrderRejected:
+                    if event.reason not in NO_ORDER_REJECTS:  # type: ignore[attr-defined]
+                        created.add(event.order_id)  # type: ignore[attr-defined]
+                elif kind is OrderReplaced:
+                    order_ids.add(event.order_id)  # type: ignore[attr-defined]
+                    created.add(event.new_order_id)  # type: ignore[attr-defined]
+                elif kind in ORDER_EVENTS:
+                    order_ids.update(order_ids_of(event))
+                elif kind is SharesDeposited or kind is SharesWithdrawn:
+                    position_keys.add((event.account, event.symbol))  # type: ignore[attr-defined]
+                elif kind is AccountOpened:
+                    opened.add(event.account)  # type: ignore[attr-defined]
+                elif kind in BALANCE_EVENTS:
+                    accounts.add(event.account)  # type: ignore[attr-defined]
+        self._load_orders(order_ids - created)
+        self._load_positions(position_keys)
+        self._load_balances(accounts - opened)
+
+    def _load_orders(self, order_ids: set[int]) -> None:
+        orders = self.orders
+        for values in self._select(self.sql.orders, "order_id", sorted(order_ids)):
+            orders.add(state_of_values(values))
+        missing = order_ids - orders.orders.keys()
+        if missing:
+            raise InvariantViolation(
+                f"events name orders the read model never saw: {sorted(missing)[:10]}"
+            )
+        self._loaded_orders = set(order_ids)
+
+    def _load_positions(self, keys: set[tuple[str, str]]) -> None:
+        found = self.positions
+        accounts = sorted({account for account, _ in keys})
+        names = self.sql.positions.all_columns
+        for values in self._select(self.sql.positions, "account", accounts):
+            row = dict(zip(names, values, strict=True))
+            key = (row["account"], row["symbol"])
+            if key in keys:
+                found[key] = row
+        self._loaded_positions = list(found.values())
+
+    def _load_balances(self, accounts: set[str]) -> None:
+        found = self.balances
+        names = self.sql.balances.all_columns
+        for values in self._select(self.sql.balances, "account", sorted(accounts)):
+            row = dict(zip(names, values, strict=True))
+            found[row["account"]] = row
+        self._loaded_balances = list(found.values())
+
+    def _select(self, table: TableSql, column: str, keys: list[Any]) -> Iterator[tuple[Any, ...]]:
+        """The rows of `table` whose `column` is one of `keys`, in its column order."""
+        execute = self.connection.exec_driver_sql
+        for start in range(0, len(keys), in_list_size_max):
+            chunk = tuple(keys[start : start + in_list_size_max])
+            yield from execute(table.select_where_in(column, len(chunk)), chunk)
+
+    def flush(self) -> None:
+        """Write every new and changed row: one statement per table and kind (or a few)."""
+        sql = self.sql
+        connection = self.connection
+        loaded = self._loaded_orders
+        inserted_orders = []
+        updated_orders = []
+        update_values = sql.orders.update_values_of_tuple
+        for order_id, state in self.orders.orders.items():
+            if order_id in loaded:
+                updated_orders.append(update_values(row_values(state)))
+            else:
+                inserted_orders.append(row_values(state))
+        if inserted_orders:
+            sql.orders.insert_rows(connection, inserted_orders)
+        if updated_orders:
+            sql.orders.update_rows(connection, updated_orders)
+        for table, inserted, updated in (
+            (sql.positions, self.new_positions, self._loaded_positions),
+            (sql.balances, self.new_balances, self._loaded_balances),
+        ):
+            if inserted:
+                values = table.insert_values
+                table.insert_rows(connection, [values(row) for row in inserted])
+            if updated:
+                values = table.update_values
+                table.update_rows(connection, [values(row) for row in updated])
+        if self.fills:
+            sql.fills.insert_rows(connection, self.fills)
+        if self.activities:
+            sql.activities.insert_rows(connection, self.activities)
+
+    # ------------------------------------------------------------------ rows
+
+    def position(self, account: str, symbol: str, seq: int) -> Row:
+        key = (account, symbol)
+        row = self.positions.get(key)
+        if row is None:
+            row = self.positions[key] = {
+                "account": account,
+                "symbol": symbol,
+                "qty": 0,
+                "cost": 0,
+                "realized": 0,
+                "updated_seq": seq,
+            }
+            self.new_positions.append(row)
+        return row
+
+    def balance(self, account: str) -> Row:
+        row = self.balances.get(account)
+        if row is None:
+            raise InvariantViolation(f"events name an account never opened: {account!r}")
+        return row
+
+    def activity(
+        self,
+        event: Event,
+        account: str,
+        kind: str,
+        description: str,
+        symbol: str | None = None,
+        qty: int | None = None,
+        price: int | None = None,
+        amount: int | None = None,
+        order_id: int | None = None,
+        trade_id: int | None = None,
+    ) -> None:
+        """One row of `ACTIVITY_COLUMNS`."""
+        self.activities.append(
+            (
+                event.seq,
+                event.ts,
+                account,
+                kind,
+                symbol,
+                qty,
+                price,
+                amount,
+                order_id,
+                trade_id,
+                description,
+            )
+        )
