@@ -308,6 +308,41 @@ def api(
     console.print(f"{result.orders:,} orders answered; order states: {states}")
     if refused:
         console.print(f"refused: {refused}")
+    if result.cpu is not None:
+        run = (f"{connections}", result.cpu, result.orders)
+        _print_cpu([run], "bench api", bench.CLIENT, result.idle_cpu)
+
+
+def _print_cpu(runs: list[tuple[str, Any, int]], title: str, load: str, idle: Any | None) -> None:
+    """CPU per order of each role of each run (`bench.cpu.CpuReport`), also less what the
+    server uses with no orders (`idle`), and what the machine's other processes used."""
+    table = Table(title=f"{title}: CPU per order by process (user + system, from /proc)")
+    columns = ["connections", "role", "processes", "CPU s", "cores", "µs per order"]
+    columns += ["above idle"] if idle is not None else []
+    for column in columns:
+        table.add_column(column, justify="right")
+    for label, cpu, orders in runs:
+        for role, figures in cpu.roles.items():
+            cells = [label, role, f"{len(figures.pids)}", f"{figures.cpu_s:.2f}"]
+            cells += [f"{cpu.cores(role):.2f}", f"{cpu.per_order_us(role, orders):.0f}"]
+            if idle is not None:
+                above = cpu.per_order_above_idle_us(role, orders, idle)
+                cells.append("" if above is None else f"{above:.0f}")
+            table.add_row(*cells)
+        cores = cpu.others_s / cpu.wall_s if cpu.wall_s else 0.0
+        table.add_row(label, "other processes", "", f"{cpu.others_s:.2f}", f"{cores:.2f}")
+    console.print(table)
+    notes = [
+        f"cores: CPU s over the run's wall time; {load} is the load generator",
+        "other processes: the rest of the machine, which shares the cores",
+    ]
+    if idle is not None:
+        at_rest = ", ".join(f"{role} {idle.cores(role):.2f}" for role in idle.roles)
+        notes.append(
+            f"above idle: less the CPU the server uses with no orders (cores: {at_rest}; "
+            f"the demo's simulated market and timers, over {idle.wall_s:.0f} s before the runs)"
+        )
+    console.print("; ".join(notes), highlight=False)
 
 
 @bench_app.command("signin")
