@@ -9,6 +9,15 @@ import sys
 from conftest import skip_or_fail
 from tradingfloor.bench.cpu import CpuMeter, server_roles
 
+SUPERVISOR = """
+import subprocess, sys
+wait = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+children = [subprocess.Popen(command, stdin=-1) for command in (wait + ["--role", "shard"], wait)]
+print(*(child.pid for child in children), flush=True)
+sys.stdin.read()
+for child in children:
+    child.communicate(b"")
+"""
 # Burns a fixed amount of CPU (well over the 10 ms of a clock tick), then exits.
 BUSY_CHILD = "sum(i * i for i in range(3_000_000))"
 
@@ -73,17 +82,19 @@ def test_the_meter_counts_a_process_started_during_it_under_its_role() -> None:
 
 
 def test_children_that_run_roles_make_their_parent_a_supervisor() -> None:
-    waiting = "import sys; sys.stdin.read()"
-    shard = subprocess.Popen([sys.executable, "-c", waiting, "--role", "shard"], stdin=-1)
-    helper = subprocess.Popen([sys.executable, "-c", waiting], stdin=-1)
+    # A stand-in server: two children, one that runs a role (a word of its command line) and a
+    # helper that runs none; all wait for their standard input to close.
+    server = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
-        roles = server_roles(os.getpid())
+        assert server.stdout is not None
+        shard, helper = (int(pid) for pid in server.stdout.readline().split())
+        roles = server_roles(server.pid)
     finally:
-        for child in (shard, helper):
-            child.communicate(b"")
+        server.communicate(b"")
 
-    assert roles["supervisor"] == [os.getpid()]
-    assert roles["shard"] == [shard.pid]
-    assert helper.pid in [
-        pid for role, pids in roles.items() if role.startswith("other") for pid in pids
-    ]
+    others = {role: pids for role, pids in roles.items() if role.startswith("other (")}
+    assert (roles["supervisor"], roles["shard"]) == ([server.pid], [shard])
+    assert list(others.values()) == [[helper]]
+    assert len(roles) == 3
