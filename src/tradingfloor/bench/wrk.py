@@ -47,6 +47,10 @@ CASH = "1000000000"
 SHARES = 100_000_000
 PERCENTILES = {0.50: "p50_us", 0.90: "p90_us", 0.99: "p99_us", 0.999: "p99.9_us"}
 """The ack latency percentiles and their names in the script's summary line."""
+WRK_TIMEOUT_S = 10
+"""wrk's `--timeout`: an answer later than this is counted as a timeout and left out of the
+latency histogram, so it is well above any latency worth reporting (wrk's default is 2 s,
+which hides the slowest answers of an overloaded server from p99.9)."""
 WRK_GRACE_S = 30.0
 """How long wrk may take beyond its duration (to connect, to print) before it is killed."""
 EXIT_POLL_S = 0.1
@@ -83,7 +87,8 @@ class Market:
 
 @dataclass(frozen=True)
 class WrkRun:
-    """One wrk run's figures, from the script's summary line, and the CPU it cost."""
+    """One wrk run's figures, from the script's summary line, and the CPU it cost. Socket
+    errors count connections that failed and answers later than `WRK_TIMEOUT_S`."""
 
     connections: int
     requests: int
@@ -200,6 +205,7 @@ def wrk_command(
         f"-c{connections}",
         f"-d{seconds}s",
         "--latency",
+        f"--timeout={WRK_TIMEOUT_S}s",
         "-s",
         str(script),
         f"http://127.0.0.1:{port}/v1/orders",
