@@ -292,8 +292,8 @@ def api(
     connections: Annotated[int, typer.Option(help="Keep-alive connections, one order each.")] = 64,
     seconds: Annotated[float, typer.Option(help="How long to send orders.")] = 10.0,
 ) -> None:
-    """Orders/s and ack latency of `tradingfloor serve` (fsync on) over HTTP, from a separate
-    process."""
+    """Orders/s, ack latency and CPU per order of `tradingfloor serve` (fsync on) over HTTP,
+    from a separate process."""
     from tradingfloor.bench import api as bench
 
     with console.status(f"serving and sending orders for {seconds:.0f} s"):
