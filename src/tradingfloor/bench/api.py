@@ -89,6 +89,11 @@ def http_request(method: str, path: str, body: object, headers: dict[str, str]) 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
 
 
+serve_options: list[str] = []
+"""More `serve` options for every benchmark's server (`tradingfloor bench --single-process` or
+`--workers N`): the topology under measure."""
+
+
 def start_server(
     data: Path, settings: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], int, dict[str, tuple[str, str, str]]]:
@@ -115,6 +120,7 @@ def start_server(
             "0",
             "--data",
             str(data),
+            *serve_options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -12,6 +12,26 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figure
 console = Console()
 
 
+@bench_app.callback()
+def topology(
+    single_process: Annotated[
+        bool,
+        typer.Option("--single-process", help="Served benchmarks: every role in one process."),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Served benchmarks: gateway worker processes."),
+    ] = None,
+) -> None:
+    """Benchmarks that print figures. A served benchmark (api, wrk, marketdata, signin,
+    slowclients) runs `tradingfloor serve` as processes, as it runs by default, unless told."""
+    from tradingfloor.bench import api
+
+    api.serve_options[:] = ["--single-process"] if single_process else []
+    if workers is not None:
+        api.serve_options += ["--workers", str(workers)]
+
+
 @bench_app.command("matching")
 def matching(
     ops: Annotated[int, typer.Option(help="Operations in the standard workload.")] = 1_000_000,
