@@ -370,11 +370,11 @@ def create_app(platform: Backend) -> FastAPI:
         """Cancel what is left of a live order of yours."""
         principal = await trader(request)
         number = _order_number(order_id)
-        symbol = await platform.live_symbol_of(number)
-        if symbol is None:
+        live = await platform.live_order(number)
+        if live is None or live.order.account != principal.account_id:
             return await _not_live(number, principal)
         events = await submit(
-            CancelOrder(number, symbol, principal.account_id), principal.account_id
+            CancelOrder(number, live.symbol, principal.account_id), principal.account_id
         )
         for event in events:
             if isinstance(event, CancelRejected):
@@ -397,11 +397,11 @@ def create_app(platform: Backend) -> FastAPI:
             replace = _replace_decoder.decode(await request.body())
         except DECODE_ERRORS as error:
             return _malformed(error)
-        symbol = await platform.live_symbol_of(number)
-        if symbol is None:
+        live = await platform.live_order(number)
+        if live is None or live.order.account != principal.account_id:
             return await _not_live(number, principal)
         try:
-            command = replace_command(replace, number, symbol, principal.account_id)
+            command = replace_command(replace, number, live.symbol, principal.account_id)
         except RequestError as error:
             return _error(MALFORMED, str(error), 422, field=error.field)
         result = await platform.submit(command, principal.account_id)
@@ -413,6 +413,8 @@ def create_app(platform: Backend) -> FastAPI:
         return _json(stored if stored is not None else view)
 
     async def _not_live(number: int, principal: Principal) -> Response:
+        # Another account's live order is refused here, before any command, as a missing one:
+        # a refused command would carry its seq (TF-Seq) and tell that the id is live.
         view = await platform.order_view(number, principal.account_id)
         return _refused(
             RejectReason.UNKNOWN_ORDER if view is None else RejectReason.ORDER_NOT_LIVE
