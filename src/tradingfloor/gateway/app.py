@@ -58,7 +58,7 @@ from tradingfloor.gateway import (
     user_admin,
 )
 from tradingfloor.gateway.backend import Backend, ReadModelsUnavailable, SeqTokens
-from tradingfloor.gateway.errors import http_status, public_reason, retry_after
+from tradingfloor.gateway.errors import ApiError, http_status, public_reason, retry_after
 from tradingfloor.gateway.openapi import (
     ERROR_RESPONSES,
     body_schema,
@@ -171,12 +171,6 @@ async def order_entry_refusal(
     return code, decision.retry_after_s
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
 # ---------------------------------------------------------------------- cold-route schemas
 
 
@@ -228,7 +222,7 @@ def create_app(platform: Backend) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> Response:
-        return _error(error.code, error.message, error.status)
+        return _json({"code": error.code, "message": error.message}, error.status, error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> Response:
@@ -297,6 +291,7 @@ def create_app(platform: Backend) -> FastAPI:
 
     # ------------------------------------------------------------------ auth
 
+    app.state.backend = platform
     app.state.auth = platform.auth
 
     async def trader(request: Request) -> Principal:
@@ -600,7 +595,7 @@ def create_app(platform: Backend) -> FastAPI:
     auth_routes.install(app, platform)
     user_admin.install(app, platform, _command)
     streams.install(app, platform)
-    alpaca.install(app, platform)
+    alpaca.install(app)
     alpaca_stream.install(app, platform)
     install_openapi(app)
     app.add_middleware(OrderEntryFastPath, place_order=place_order, app_handlers=app)
