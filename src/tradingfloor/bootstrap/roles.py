@@ -14,6 +14,7 @@ is ready by creating `run/<name>.ready` in the data directory; SIGTERM stops it 
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -65,6 +66,36 @@ def _stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when its supervisor dies (even by SIGKILL), so no
+    role outlives `serve`; if the supervisor is already gone, stop now."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor stops its roles itself
+        return
+    if os.getppid() != parent or parent == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+async def _until_stopped(stop: asyncio.Event, work: Any) -> Any:
+    """`work`'s result, or None when `stop` is set first (a role told to stop while it still
+    waits for another at start)."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((task, stopping), return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None
+    return task.result()
 
 
 def _ready(settings: Settings, name: str) -> None:
@@ -124,7 +155,11 @@ async def run_projector(settings: Settings) -> None:
         settings.projector_retry_max_s,
         on_failure=observability.projection_failures.inc,
     )
-    await role.start()
+    await _until_stopped(stop, role.start())  # the database may not answer yet
+    if stop.is_set():
+        await role.stop()
+        shard.close()
+        return
     server = ProjectionServer(role, projector_socket(settings))
     await server.start()
     _ready(settings, "projector")
@@ -168,7 +203,14 @@ async def run_gateway(settings: Settings, worker: int, workers: int) -> None:
         settings, shard, projection, time.time_ns, MarketDataSettings(), limiter
     )
     await backend.start()
-    await backend.fed(await _last_seq_once_up(shard), timeout_s=600.0)
+    last_seq = await _until_stopped(stop, _last_seq_once_up(shard))
+    if last_seq is not None:
+        await _until_stopped(stop, backend.fed(last_seq, timeout_s=600.0))
+    if stop.is_set():
+        await backend.stop()
+        await projection.stop()
+        shard.close()
+        return
     server = build_server(create_app(backend), settings)
     sock = reuse_port_socket(settings.host, settings.port)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -214,6 +256,7 @@ def main(argv: list[str]) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency; Windows lacks it
         pass
     logs.configure()
+    _die_with_parent()
     settings = _settings_from_environment()
     role = argv[1]
     if role == "shard":

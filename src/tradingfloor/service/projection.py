@@ -74,7 +74,8 @@ class ProjectionRole:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self.store.dispose()
+        if hasattr(self, "store"):
+            self.store.dispose()
 
     async def drain(self, seq: int, timeout_s: float) -> None:
         """Wait (at most `timeout_s`) until everything up to `seq` is projected."""
