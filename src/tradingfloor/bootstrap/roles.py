@@ -60,7 +60,8 @@ def _settings_from_environment() -> Settings:
     return load_settings(Path(config) if config else None, **overrides)
 
 
-def _stop_on_signals() -> asyncio.Event:
+def stop_on_signals() -> asyncio.Event:
+    """Set on SIGINT or SIGTERM (Ctrl-C, or the supervisor stopping the role)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,7 +112,7 @@ async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
     from tradingfloor.domain.settings import RiskSettings
     from tradingfloor.service.shard import ShardRole, ShardServer
 
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     shard = ShardRole(node_settings(settings, RiskSettings()))
     await shard.start()
     sequencer = shard.node.sequencer
@@ -147,7 +148,7 @@ async def run_projector(settings: Settings) -> None:
     from tradingfloor.service.projection_link import ProjectionServer
     from tradingfloor.service.shard_client import ShardClient
 
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     shard = ShardClient(shard_socket(settings))
     role = ProjectionRole(
         settings.database_url,
@@ -191,7 +192,7 @@ async def run_gateway(settings: Settings, worker: int, workers: int) -> None:
     from tradingfloor.service.projection_link import ProjectionClient
     from tradingfloor.service.shard_client import ShardClient
 
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     # Each worker takes its share of the connection cap: the platform's stays the setting.
     share = max(1, settings.connections_max // workers)
     settings = settings.model_copy(update={"connections_max": share})

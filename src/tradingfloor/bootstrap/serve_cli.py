@@ -10,13 +10,14 @@ move from the first second.
 
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+
+from tradingfloor.bootstrap.roles import stop_on_signals
 
 console = Console()
 
@@ -79,16 +80,8 @@ def serve(
         raise typer.Exit(1) from error
 
 
-def _stop_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
 async def _supervise(supervisor: Any) -> None:
-    await supervisor.run(_stop_event())
+    await supervisor.run(stop_on_signals())
 
 
 async def _run_one(settings: Any, demo: bool, seed: int) -> None:
@@ -109,7 +102,7 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
         f"recovered to seq {engine.last_seq}; state {engine.state_hash()[:16]}; "
         f"data in {Path(settings.data_dir).resolve()}"
     )
-    stop = _stop_event()
+    stop = stop_on_signals()
     market_task: asyncio.Task[None] | None = None
     if demo:
         market_task = await start_demo_market(platform.shard, stop, seed)

@@ -9,9 +9,7 @@ Redis directly and this link is not started.
 """
 
 import asyncio
-import contextlib
 import itertools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +46,7 @@ class LimiterServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.path.parent, 0o700)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(
-            lambda: _Answerer(self.limiter), str(self.path)
-        )
+        self._server = await wire.listen(self.path, lambda: _Answerer(self.limiter))
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -11,7 +11,6 @@ by itself every `reconnect_s`.
 import asyncio
 import contextlib
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +53,7 @@ class ProjectionServer:
         role.listeners.append(self._changed)
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.path.parent, 0o700)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(lambda: _Teller(self), str(self.path))
+        self._server = await wire.listen(self.path, lambda: _Teller(self))
 
     def _changed(self, status: ProjectionStatus) -> None:
         if self._latest is None:

@@ -9,7 +9,6 @@ processes, `ShardServer` answers the same port on a Unix socket (`service.wire`)
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
@@ -196,13 +195,8 @@ class ShardServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.path.parent, 0o700)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left by a process that died: nobody listens on it
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(
-            lambda: _Connection(self.shard, self.connections, self.encoded), str(self.path)
+        self._server = await wire.listen(
+            self.path, lambda: _Connection(self.shard, self.connections, self.encoded)
         )
 
     async def stop(self) -> None:

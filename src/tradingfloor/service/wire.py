@@ -17,8 +17,11 @@ without end.
 """
 
 import asyncio
+import contextlib
+import os
 import struct
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import msgspec
@@ -173,6 +176,16 @@ class Framed(asyncio.Protocol):
         if self.transport is not None:
             self._flush()
             self.transport.close()
+
+
+async def listen(path: Path, protocol: Callable[[], asyncio.Protocol]) -> asyncio.AbstractServer:
+    """A Unix socket server at `path`, in a directory only its owner may enter (0700); a
+    socket file left by a process that died (nobody listens on it) is replaced."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return await asyncio.get_running_loop().create_unix_server(protocol, str(path))
 
 
 def failure_of(error: BaseException) -> tuple[str, float]:
