@@ -11,6 +11,7 @@ from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
 from tradingfloor.service.ledger_cli import ledger_app
+from tradingfloor.service.role_cli import gateway, projector, shard
 from tradingfloor.service.serve_cli import serve
 
 app = typer.Typer(no_args_is_help=True, help="TradingFloor: a stock trading platform.")
@@ -20,6 +21,9 @@ app.add_typer(journal_app, name="journal")
 app.add_typer(ledger_app, name="ledger")
 app.command()(node)
 app.command()(serve)
+app.command()(shard)
+app.command()(projector)
+app.command()(gateway)
 console = Console()
 
 
