@@ -5,6 +5,9 @@ questions by request/reply, and the projector's status."""
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +19,8 @@ import nats.js.errors
 import pytest
 from nats.aio.client import Client
 
+from tradingfloor.bootstrap.transport import check_gateway_settings, make_journal
+from tradingfloor.config import ConfigError, load_settings
 from tradingfloor.domain.commands import AddInstrument, Command, PlaceOrder
 from tradingfloor.domain.enums import HaltReason, OrderType, Side, TimeInForce
 from tradingfloor.domain.events import (
@@ -411,3 +416,53 @@ async def test_the_projection_status_is_heard_and_its_silence_too(
     finally:
         await client.stop()
         await publisher.stop()
+
+
+# ---------------------------------------------------------------------- the role's wiring
+
+
+async def test_a_shard_on_the_jetstream_journal_publishes_on_after_a_restart(
+    tmp_path: Path, nc: Client, names: NatsNames, nats_url: str
+) -> None:
+    """`journal = "jetstream"`: both the commands and the events are streams of the shard."""
+    settings = load_settings(
+        None, journal="jetstream", nats_url=nats_url, shard_name=names.shard, data_dir=tmp_path
+    )
+    journal_stream = f"TF_JOURNAL_{names.shard}"
+    try:
+        for commands in (trading(6), trading(5)[1:]):
+            shard = ShardRole(
+                NodeSettings(tmp_path / "node", fsync=False), journal=make_journal(settings)
+            )
+            await shard.start()
+            try:
+                async with publishing(shard, nc, names) as publisher:
+                    await submit_all(shard, commands)
+                    await published(publisher, shard.engine.last_seq)
+            finally:
+                await shard.stop()
+        journal = (await nc.jetstream().stream_info(journal_stream)).state
+        assert (journal.messages, journal.last_seq) == (10, 10)
+        assert await stream_messages(nc, names) == (10, 10)
+    finally:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await nc.jetstream().delete_stream(journal_stream)
+
+
+def test_a_gateway_on_nats_needs_redis_and_serve_stays_local(tmp_path: Path) -> None:
+    settings = load_settings(None, transport="nats", data_dir=tmp_path)
+    with pytest.raises(ConfigError, match="redis_url"):
+        check_gateway_settings(settings)
+    check_gateway_settings(settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"}))
+    env = {**os.environ, "TRADINGFLOOR_TRANSPORT": "nats", "TRADINGFLOOR_DATA_DIR": str(tmp_path)}
+    for command in (["gateway"], ["serve", "--port", "0", "--data", str(tmp_path)]):
+        ran = subprocess.run(
+            [sys.executable, "-m", "tradingfloor", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ran.returncode == 2, ran.stdout + ran.stderr
+        assert "redis_url" in ran.stderr or "transport = nats" in ran.stdout + ran.stderr
+    assert not (tmp_path / "run").exists()  # refused before it made anything

@@ -17,10 +17,13 @@ NATS. Each runs until SIGINT or SIGTERM, then stops cleanly (the shard snapshots
 import asyncio
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from tradingfloor.config import Settings
 
 console = Console(stderr=True)
 
@@ -31,7 +34,7 @@ ConfigOption = Annotated[
 
 def shard(config: ConfigOption = None) -> None:
     """Run the shard: journal, engine and event log of its symbols, the single writer."""
-    settings = _prepare(config)
+    settings = _prepare(_settings(config))
     from tradingfloor.bootstrap.roles import run_shard
 
     asyncio.run(run_shard(settings, demo=False, seed=1))
@@ -39,7 +42,7 @@ def shard(config: ConfigOption = None) -> None:
 
 def projector(config: ConfigOption = None) -> None:
     """Run the projector: the shard's events into the read models (SQL)."""
-    settings = _prepare(config)
+    settings = _prepare(_settings(config))
     from tradingfloor.bootstrap.roles import run_projector
 
     async def run() -> None:
@@ -51,16 +54,17 @@ def projector(config: ConfigOption = None) -> None:
 
 def gateway(config: ConfigOption = None) -> None:
     """Run one gateway: REST /v1 and /v2, WebSockets, /metrics, on host:port."""
-    settings = _prepare(config)
     from tradingfloor.bootstrap.roles import run_gateway
     from tradingfloor.bootstrap.transport import check_gateway_settings
     from tradingfloor.config import ConfigError
 
+    settings = _settings(config)
     try:
         check_gateway_settings(settings)
     except ConfigError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
+    _prepare(settings)
     if settings.transport == "nats" and settings.jwt_secret is None:
         console.print(
             "[yellow]no jwt_secret: sessions signed here are valid only at gateways that "
@@ -78,18 +82,23 @@ def gateway(config: ConfigOption = None) -> None:
     asyncio.run(run())
 
 
-def _prepare(config: Path | None) -> Any:
-    """Settings (exit 2 when they cannot be used), the run directory, uvloop and the logs."""
+def _settings(config: Path | None) -> "Settings":
+    """The settings, or exit 2 saying why they cannot be used."""
     from pydantic import ValidationError
 
-    from tradingfloor.bootstrap.roles import run_dir
     from tradingfloor.config import ConfigError, load_settings
 
     try:
-        settings = load_settings(config)
+        return load_settings(config)
     except (ConfigError, ValidationError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
+
+
+def _prepare(settings: "Settings") -> "Settings":
+    """The run directory (ready marks), uvloop and the logs of a role's process."""
+    from tradingfloor.bootstrap.roles import run_dir
+
     run = run_dir(settings)
     run.mkdir(parents=True, exist_ok=True)
     os.chmod(run, 0o700)
@@ -105,13 +114,13 @@ def _prepare(config: Path | None) -> Any:
     return settings
 
 
-async def _migrated(settings: Any) -> None:
+async def _migrated(settings: "Settings") -> None:
     from tradingfloor.store.database import upgrade
 
     await asyncio.to_thread(upgrade, settings.database_url)
 
 
-async def _first_admin(settings: Any) -> None:
+async def _first_admin(settings: "Settings") -> None:
     from tradingfloor.bootstrap.setup import first_admin
     from tradingfloor.identity import AuthService
     from tradingfloor.store.database import make_engine
