@@ -237,6 +237,38 @@ async def test_a_retried_publish_is_stored_once(
     assert await stream_messages(nc, names) == (5, 5)
 
 
+async def test_a_refused_expected_sequence_is_looked_into(
+    tmp_path: Path, nc: Client, names: NatsNames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message whose predecessor was lost on its way is published again, not a conflict;
+    a message stored by an attempt whose id the server forgot is ours, confirmed."""
+    from tradingfloor.service import nats_events
+
+    monkeypatch.setattr(nats_events, "duplicate_window_s", 0.2)
+    async with running_shard(tmp_path) as shard, publishing(shard, nc, names) as publisher:
+        await submit_all(shard, trading(5))
+        await published(publisher, 5)
+        after_a_lost_one = [(7, f"tf.{names.shard}.events._._", encode_message(7, 0, []))]
+        assert await publisher._publish(after_a_lost_one) == 0  # retried, no conflict
+        looked_into: list[int] = []
+        refused_yet_stored = publisher._refused_yet_stored
+
+        async def spied(seq: int, payload: bytes) -> bool:
+            looked_into.append(seq)
+            return await refused_yet_stored(seq, payload)
+
+        monkeypatch.setattr(publisher, "_refused_yet_stored", spied)
+        await asyncio.sleep(1.0)  # five dedup windows: the server forgets the ids
+        seq, ts, events = next(iter(shard.node.events.read(3)))
+        again = [(seq, names.subject_of(events), encode_message(seq, ts, events))]
+        assert await publisher._publish(again) == 1
+        assert looked_into == [3]  # not a duplicate any more: refused, then found ours
+        other = [(seq, names.subject_of(events), encode_message(seq, ts + 1, events))]
+        with pytest.raises(EventsConflict, match="other events"):
+            await publisher._publish(other)
+    assert await stream_messages(nc, names) == (5, 5)
+
+
 async def test_a_stream_that_is_not_the_shards_is_refused(
     tmp_path: Path, nc: Client, names: NatsNames
 ) -> None:

@@ -25,8 +25,11 @@ restart gives no gap and no repeat. It publishes in windows of `publish_window_m
 on one connection and moves on once each is acknowledged; an unanswered message (NATS down,
 a stream leader moving) is published again with the same headers after a wait that doubles
 from 0.1 s to `publish_retry_max_s`, for as long as it takes (the event log keeps everything),
-and a "duplicate" answer is checked against the stored message. A refused expected sequence or
-a stored message that is not ours means another publisher: `EventsConflict`, which stops the
+and a "duplicate" answer is checked against the stored message. A refused expected sequence
+is looked into: a stream that ends before the message lost an earlier one on its way (a
+reconnection), which is published again; a stream that holds the message already holds it from
+an attempt whose id the server forgot (its dedup window is `duplicate_window_s`), if it is ours.
+A stored message that is not ours means another publisher: `EventsConflict`, which stops the
 publisher and the shard (two shards of one name must never both run).
 
 `follow_events` is the feed on the other side (projector, gateways): an ephemeral push
@@ -303,15 +306,30 @@ class EventPublisher:
         stream = self.names.events_stream
         if ack.error is not None:
             if ack.error.err_code == WRONG_LAST_SEQUENCE:
-                raise EventsConflict(f"{stream} refused seq {seq}: {ack.error.description}")
+                return await self._refused_yet_stored(seq, payload)
             return False  # no stream answered (a server restarting), or a passing refusal
         if ack.stream != stream or ack.seq != seq:
             raise EventsConflict(f"seq {seq} was stored as {ack.stream} seq {ack.seq}")
         if ack.duplicate:  # stored before under this id: by our earlier attempt, or not?
-            stored = await self.js.get_msg(stream, seq)
-            if stored.data != payload:
-                raise EventsConflict(f"seq {seq} of {stream} holds other events than ours")
+            await self._check_ours(seq, payload)
         return True
+
+    async def _refused_yet_stored(self, seq: int, payload: bytes) -> bool:
+        """After a refused expected sequence: whether `seq` is stored as ours (published by an
+        earlier attempt, its id forgotten since: the dedup window is finite). A stream that
+        ends before it lost an earlier message of ours on its way (a reconnection): False,
+        published again. Another message at `seq` is another publisher's: `EventsConflict`."""
+        info = await self.js.stream_info(self.names.events_stream)
+        if info.state.last_seq < seq:
+            return False
+        await self._check_ours(seq, payload)
+        return True
+
+    async def _check_ours(self, seq: int, payload: bytes) -> None:
+        stream = self.names.events_stream
+        stored = await self.js.get_msg(stream, seq)
+        if stored.data != payload:
+            raise EventsConflict(f"seq {seq} of {stream} holds other events than ours")
 
 
 # ---------------------------------------------------------------------- the feed
