@@ -481,13 +481,23 @@ async def test_a_shard_on_the_jetstream_journal_publishes_on_after_a_restart(
             await nc.jetstream().delete_stream(journal_stream)
 
 
-def test_a_gateway_on_nats_needs_redis_and_serve_stays_local(tmp_path: Path) -> None:
+def test_a_gateway_run_alone_needs_redis_and_serve_stays_local(tmp_path: Path) -> None:
     settings = load_settings(None, transport="nats", data_dir=tmp_path)
     with pytest.raises(ConfigError, match="redis_url"):
         check_gateway_settings(settings)
     check_gateway_settings(settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"}))
-    env = {**os.environ, "TRADINGFLOOR_TRANSPORT": "nats", "TRADINGFLOOR_DATA_DIR": str(tmp_path)}
-    for command in (["gateway"], ["serve", "--port", "0", "--data", str(tmp_path)]):
+    refusals = (
+        ("nats", ["gateway"], "needs redis_url"),
+        ("local", ["gateway"], "needs redis_url"),
+        ("nats", ["serve", "--port", "0", "--data", str(tmp_path)], "transport = nats"),
+    )
+    for transport, command, said in refusals:
+        env = {
+            **os.environ,
+            "TRADINGFLOOR_TRANSPORT": transport,
+            "TRADINGFLOOR_DATA_DIR": str(tmp_path),
+        }
+        env.pop("TRADINGFLOOR_REDIS_URL", None)
         ran = subprocess.run(
             [sys.executable, "-m", "tradingfloor", *command],
             env=env,
@@ -496,5 +506,5 @@ def test_a_gateway_on_nats_needs_redis_and_serve_stays_local(tmp_path: Path) -> 
             timeout=120,
         )
         assert ran.returncode == 2, ran.stdout + ran.stderr
-        assert "redis_url" in ran.stderr or "transport = nats" in ran.stdout + ran.stderr
+        assert said in " ".join((ran.stdout + ran.stderr).split()), ran.stdout + ran.stderr
     assert not (tmp_path / "run").exists()  # refused before it made anything

@@ -10,6 +10,12 @@ commit; beyond `requests_in_flight_max` a request is refused at once as overload
 The events go to the shard's stream by `EventPublisher` (`nats_events`), started first: a shard
 whose stream disagrees with it refuses to serve. Its trouble is in the answer to `problems`,
 and a conflict (another publisher on the stream) calls `on_fatal`: the shard stops.
+
+One shard per name: the queue group is there for a standby that takes over once the primary
+is fenced, which is not built yet. Two shards of one name that both started would share the
+commands between them; the second is stopped when its events meet the first one's in the
+stream, but with file journals it may have acknowledged commands by then. The JetStream
+journal fences it before any acknowledgement (`Nats-Expected-Last-Sequence`).
 """
 
 import asyncio

@@ -64,6 +64,12 @@ def gateway(config: ConfigOption = None) -> None:
     except ConfigError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
+    if not settings.redis_url:  # local transport: only serve's supervisor holds a limiter
+        console.print(
+            "[red]tradingfloor gateway needs redis_url, whatever the transport: gateways run "
+            "alone share their rate limits through Redis[/red]"
+        )
+        raise typer.Exit(2)
     _prepare(settings)
     if settings.transport == "nats" and settings.jwt_secret is None:
         console.print(
