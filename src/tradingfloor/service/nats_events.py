@@ -348,9 +348,9 @@ class _Consumer:
         self.next_seq = start_seq
         self.received_seq = start_seq - 1
         """The newest stream seq delivered to us (a heartbeat naming a later one: a gap)."""
-        self.queue: asyncio.Queue[tuple[int, bytes] | str | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[int, bytes] | str | _Restart] = asyncio.Queue()
         """Messages (stream seq, payload), flow-control replies to send once what came
-        before them is taken, and None for a gap."""
+        before them is taken, and why to follow again (a gap, the consumer gone)."""
         self.flow_control_queued: set[str] = set()
         self.active_at = 0.0
         self.subscription: Any = None
@@ -390,7 +390,12 @@ class _Consumer:
     async def _on_message(self, msg: Msg) -> None:
         self.active_at = asyncio.get_running_loop().time()
         headers = msg.headers
-        if not msg.data and headers and headers.get("Status") == "100":
+        status = headers.get("Status") if headers and not msg.data else None
+        if status is not None and status != "100":  # e.g. 409: the consumer was deleted
+            description = headers.get("Description", "") if headers else ""
+            self.queue.put_nowait(_Restart(f"the server says {status} {description}"))
+            return
+        if status == "100" and headers is not None:
             if msg.reply:  # flow control: answered once what came before it is taken
                 self.flow_control_queued.add(msg.reply)
                 self.queue.put_nowait(msg.reply)
@@ -400,7 +405,8 @@ class _Consumer:
                 await self.nc.publish(stalled)  # its flow-control request was lost
             last = headers.get("Nats-Last-Stream")
             if last is not None and last.isdigit() and int(last) > self.received_seq:
-                self.queue.put_nowait(None)  # the server sent what we never got
+                gap = _Restart(f"seq {last} was sent, {self.received_seq} received")
+                self.queue.put_nowait(gap)  # the server sent what we never got
             return
         try:
             stream_seq = msg.metadata.sequence.stream
@@ -414,8 +420,8 @@ class _Consumer:
         batch: EventBatch = []
         item = await self._first()
         while True:
-            if item is None:
-                raise _Restart(f"a gap in the delivery after seq {self.next_seq - 1}")
+            if isinstance(item, _Restart):
+                raise item
             if isinstance(item, str):
                 self.flow_control_queued.discard(item)
                 await self.nc.publish(item)
@@ -439,7 +445,7 @@ class _Consumer:
             else:
                 item = self.queue.get_nowait()
 
-    async def _first(self) -> tuple[int, bytes] | str | None:
+    async def _first(self) -> tuple[int, bytes] | str | _Restart:
         loop = asyncio.get_running_loop()
         while True:
             try:
