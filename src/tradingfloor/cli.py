@@ -7,11 +7,11 @@ import typer
 from rich.console import Console
 
 from tradingfloor.bench.cli import bench_app
+from tradingfloor.bootstrap.role_cli import gateway, projector, shard
 from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
 from tradingfloor.service.ledger_cli import ledger_app
-from tradingfloor.service.role_cli import gateway, projector, shard
 from tradingfloor.service.serve_cli import serve
 
 app = typer.Typer(no_args_is_help=True, help="TradingFloor: a stock trading platform.")

@@ -14,7 +14,7 @@ is ready by creating `run/<name>.ready` in the data directory; SIGTERM stops it 
 
 The sockets are the local transport's; with `transport = "nats"` the same roles talk through
 NATS instead (`bootstrap.transport`), and `tradingfloor shard|projector|gateway` runs each one
-alone (`service.role_cli`).
+alone (`bootstrap.role_cli`).
 """
 
 import asyncio
