@@ -87,6 +87,20 @@ class Served:
         self.enrollment_tokens[name] = created.json()["enrollment_token"]
         return await self.mfa_key(name)
 
+    async def market_data_caught_up(self) -> None:
+        """Wait until the gateway's market data reflect every command applied so far (they
+        follow the event feed: as processes, an answer can come before its market data)."""
+        import time
+
+        wanted = await self.shard.last_seq()
+        deadline = time.monotonic() + 10
+        while True:
+            ready = (await self.client.get("/readyz", headers=self.admin)).json()
+            if ready.get("seq", 0) >= wanted:
+                return
+            assert time.monotonic() < deadline, f"market data not at seq {wanted}: {ready}"
+            await asyncio.sleep(0.01)
+
     async def mfa_key(self, name: str) -> dict[str, str]:
         """Sign in, enrol and prove TOTP, then create an API key: its headers."""
         mfa = await self.mfa_session(name)

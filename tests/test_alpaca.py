@@ -43,14 +43,17 @@ from alpaca.trading.requests import (
     TrailingStopOrderRequest,
 )
 
-from api_helpers import Served, served
+from api_helpers import TOPOLOGIES, Served, served
 
 T = TypeVar("T")
 
 
-@pytest.fixture
-async def api(tmp_path: Path, database_url: str | None) -> AsyncIterator[Served]:
-    async with served(tmp_path / "data", database_url) as here:
+@pytest.fixture(params=TOPOLOGIES)
+async def api(
+    tmp_path: Path, database_url: str | None, request: pytest.FixtureRequest
+) -> AsyncIterator[Served]:
+    """The platform in one process, then as processes."""
+    async with served(tmp_path / "data", database_url, request.param) as here:
         await here.symbol("XYZ", "100")
         yield here
 

@@ -85,7 +85,16 @@ async def test_cancel_replace_and_another_users_order(api: Served) -> None:
     placed = (await api.order(alice, side="buy", type="limit", qty=10, limit_price="99")).json()
 
     assert (await api.client.get(f"/v1/orders/{placed['id']}", headers=eve)).status_code == 404
-    assert (await api.client.delete(f"/v1/orders/{placed['id']}", headers=eve)).status_code == 404
+    missing = str(10**15)
+    for method, body in (("DELETE", None), ("PATCH", {"limit_price": "98"})):
+        theirs = await api.client.request(
+            method, f"/v1/orders/{placed['id']}", json=body, headers=eve
+        )
+        nothing = await api.client.request(method, f"/v1/orders/{missing}", json=body, headers=eve)
+        assert theirs.status_code == nothing.status_code == 404
+        assert theirs.json() == nothing.json() == {"code": 3001, "message": "no such order"}
+        # No command was sequenced for it: a TF-Seq would tell that the id is a live order.
+        assert "tf-seq" not in theirs.headers
 
     replaced = await api.client.patch(
         f"/v1/orders/{placed['id']}", json={"limit_price": "98.50"}, headers=alice

@@ -8,11 +8,11 @@ from rich.console import Console
 
 from tradingfloor.bench.cli import bench_app
 from tradingfloor.bootstrap.role_cli import gateway, projector, shard
+from tradingfloor.bootstrap.serve_cli import serve
 from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
 from tradingfloor.service.ledger_cli import ledger_app
-from tradingfloor.service.serve_cli import serve
 
 app = typer.Typer(no_args_is_help=True, help="TradingFloor: a stock trading platform.")
 app.add_typer(bench_app, name="bench")

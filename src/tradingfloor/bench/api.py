@@ -23,7 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tradingfloor.bench.cpu import IDLE_S, CpuMeter, CpuReport, Roles, server_roles
+
 LOGIN = re.compile(r"^\s+(\w+)\s+password \S+\s+account (\S+)\s+API key (\S+) secret (\S+)")
+CLIENT = "client (this process)"
 
 
 @dataclass
@@ -35,6 +38,10 @@ class ApiBenchResult:
     order_states: Counter[str] = field(default_factory=Counter)
     refusals: Counter[int] = field(default_factory=Counter)
     """Refused orders by their code."""
+    cpu: CpuReport | None = None
+    """The CPU of the server's processes and of this client while the orders were sent."""
+    idle_cpu: CpuReport | None = None
+    """The server's CPU with no orders, just before."""
 
     @property
     def orders_per_second(self) -> float:
@@ -82,6 +89,11 @@ def http_request(method: str, path: str, body: object, headers: dict[str, str]) 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
 
 
+serve_options: list[str] = []
+"""More `serve` options for every benchmark's server (`tradingfloor bench --single-process` or
+`--workers N`): the topology under measure."""
+
+
 def start_server(
     data: Path, settings: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], int, dict[str, tuple[str, str, str]]]:
@@ -108,6 +120,7 @@ def start_server(
             "0",
             "--data",
             str(data),
+            *serve_options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -236,27 +249,58 @@ async def measure_orders(
 
 
 def run(connections: int = 64, seconds: float = 10.0, symbol: str = "ACME") -> ApiBenchResult:
-    """Start a server with fsync on, drive it, stop it; the server's data is thrown away."""
-    with demo_server("tf-bench-api-") as (port, logins):
-        return asyncio.run(drive(port, logins, connections, seconds, symbol))
+    """Start a server with fsync on, drive it, stop it; the server's data is thrown away. The
+    CPU of the server's processes and of this process (the client) is measured while the
+    orders are sent."""
+    with served_demo("tf-bench-api-") as server:
+        asyncio.run(fund_demo_traders(server.port, server.logins, symbol))
+        with CpuMeter(lambda: server_roles(server.pid)) as idle:
+            time.sleep(IDLE_S)
+
+        def roles() -> Roles:
+            return {**server_roles(server.pid), CLIENT: [os.getpid()]}
+
+        with CpuMeter(roles) as meter:
+            result = asyncio.run(
+                measure_orders(server.port, server.logins, connections, seconds, symbol)
+            )
+        result.cpu, result.idle_cpu = meter.report, idle.report
+        return result
+
+
+@dataclass(frozen=True)
+class DemoServer:
+    """A served demo platform: its port, its demo logins (name → account, API key id and
+    secret) and its process id (the root of its processes, for `bench.cpu`)."""
+
+    port: int
+    logins: dict[str, tuple[str, str, str]]
+    pid: int
 
 
 @contextlib.contextmanager
-def demo_server(
-    prefix: str, settings: dict[str, str] | None = None
-) -> Iterator[tuple[int, dict[str, tuple[str, str, str]]]]:
-    """A `serve --demo` process on a data directory of its own (thrown away after): its port
-    and demo logins, until the block ends and it is stopped (SIGINT, then killed if need be)."""
+def served_demo(prefix: str, settings: dict[str, str] | None = None) -> Iterator[DemoServer]:
+    """A `serve --demo` process on a data directory of its own (thrown away after), until the
+    block ends and it is stopped (SIGINT, then killed if need be)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as directory:
         process, port, logins = start_server(Path(directory) / "data", settings)
         try:
-            yield port, logins
+            yield DemoServer(port, logins, process.pid)
         finally:
             process.send_signal(signal.SIGINT)
             try:
                 process.communicate(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@contextlib.contextmanager
+def demo_server(
+    prefix: str, settings: dict[str, str] | None = None
+) -> Iterator[tuple[int, dict[str, tuple[str, str, str]]]]:
+    """`served_demo`'s port and demo logins."""
+    with served_demo(prefix, settings) as server:
+        yield server.port, server.logins
 
 
 def raise_open_files(wanted: int) -> None:

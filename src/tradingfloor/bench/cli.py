@@ -12,6 +12,26 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figure
 console = Console()
 
 
+@bench_app.callback()
+def topology(
+    single_process: Annotated[
+        bool,
+        typer.Option("--single-process", help="Served benchmarks: every role in one process."),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Served benchmarks: gateway worker processes."),
+    ] = None,
+) -> None:
+    """Benchmarks that print figures. A served benchmark (api, wrk, marketdata, signin,
+    slowclients) runs `tradingfloor serve` as processes, as it runs by default, unless told."""
+    from tradingfloor.bench import api
+
+    api.serve_options[:] = ["--single-process"] if single_process else []
+    if workers is not None:
+        api.serve_options += ["--workers", str(workers)]
+
+
 @bench_app.command("matching")
 def matching(
     ops: Annotated[int, typer.Option(help="Operations in the standard workload.")] = 1_000_000,
@@ -292,8 +312,8 @@ def api(
     connections: Annotated[int, typer.Option(help="Keep-alive connections, one order each.")] = 64,
     seconds: Annotated[float, typer.Option(help="How long to send orders.")] = 10.0,
 ) -> None:
-    """Orders/s and ack latency of `tradingfloor serve` (fsync on) over HTTP, from a separate
-    process."""
+    """Orders/s, ack latency and CPU per order of `tradingfloor serve` (fsync on) over HTTP,
+    from a separate process."""
     from tradingfloor.bench import api as bench
 
     with console.status(f"serving and sending orders for {seconds:.0f} s"):
@@ -308,6 +328,111 @@ def api(
     console.print(f"{result.orders:,} orders answered; order states: {states}")
     if refused:
         console.print(f"refused: {refused}")
+    if result.cpu is not None:
+        run = (f"{connections}", result.cpu, result.orders)
+        _print_cpu([run], "bench api", bench.CLIENT, result.idle_cpu)
+
+
+@bench_app.command("wrk")
+def wrk(
+    connections: Annotated[
+        str, typer.Option(help="Keep-alive connections of each run, comma-separated.")
+    ] = "64,256",
+    seconds: Annotated[int, typer.Option(min=1, max=600, help="Seconds of each run.")] = 10,
+    threads: Annotated[int, typer.Option(min=1, max=64, help="wrk's threads.")] = 2,
+    warmup_seconds: Annotated[
+        int, typer.Option(min=0, max=600, help="An unreported run first, at the first count.")
+    ] = 2,
+    script: Annotated[
+        Path | None, typer.Option(help="wrk's Lua script (default: the packaged orders.lua).")
+    ] = None,
+    show_output: Annotated[bool, typer.Option(help="Also print wrk's own output.")] = False,
+) -> None:
+    """Orders/s, ack latency and CPU per order of `tradingfloor serve` (fsync on) under wrk:
+    1-share IOC limit orders on POST /v1/orders that each fill one share."""
+    import shutil
+
+    from tradingfloor.bench import wrk as bench
+
+    if shutil.which("wrk") is None:
+        console.print(
+            "wrk is not installed: `apt-get install wrk` (Debian, Ubuntu), `brew install wrk` "
+            "(macOS), or build it from https://github.com/wg/wrk",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    try:
+        counts = [int(count) for count in connections.split(",")]
+    except ValueError:
+        raise typer.BadParameter(
+            "numbers separated by commas", param_hint="--connections"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise typer.BadParameter("at least one connection per run", param_hint="--connections")
+    runs_s = warmup_seconds + seconds * len(counts)
+    with console.status(f"serving; wrk for {runs_s} s in all"):
+        figures = bench.run(counts, seconds, script or bench.SCRIPT, threads, warmup_seconds)
+    _print_wrk(figures, seconds, show_output)
+
+
+def _print_wrk(figures: Any, seconds: int, show_output: bool) -> None:
+    runs = figures.runs
+    table = Table(title=f"bench wrk: POST /v1/orders, 1-share IOC, {seconds} s a run, fsync on")
+    columns = ["connections", "orders", "orders/s", "ack p50 ms", "p90 ms", "p99 ms", "p99.9 ms"]
+    columns += ["non-2xx", "socket errors"]
+    for column in columns:
+        table.add_column(column, justify="right")
+    for run in runs:
+        percentiles = [f"{latency_us / 1e3:.2f}" for latency_us in run.latencies_us.values()]
+        errors = ", ".join(
+            f"{name} {count:,}" for name, count in run.socket_errors.items() if count
+        )
+        table.add_row(
+            f"{run.connections}",
+            f"{run.requests:,}",
+            f"{run.orders_per_second:,.0f}",
+            *percentiles,
+            f"{run.non_2xx:,}",
+            errors or "0",
+        )
+    console.print(table)
+    cpu_runs = [(f"{run.connections}", run.cpu, run.requests) for run in runs]
+    _print_cpu(cpu_runs, "bench wrk", "wrk", figures.idle)
+    if show_output:
+        for run in runs:
+            console.print(run.output, highlight=False, markup=False)
+
+
+def _print_cpu(runs: list[tuple[str, Any, int]], title: str, load: str, idle: Any | None) -> None:
+    """CPU per order of each role of each run (`bench.cpu.CpuReport`), also less what the
+    server uses with no orders (`idle`), and what the machine's other processes used."""
+    table = Table(title=f"{title}: CPU per order by process (user + system, from /proc)")
+    columns = ["connections", "role", "processes", "CPU s", "cores", "µs per order"]
+    columns += ["above idle"] if idle is not None else []
+    for column in columns:
+        table.add_column(column, justify="right")
+    for label, cpu, orders in runs:
+        for role, figures in cpu.roles.items():
+            cells = [label, role, f"{len(figures.pids)}", f"{figures.cpu_s:.2f}"]
+            cells += [f"{cpu.cores(role):.2f}", f"{cpu.per_order_us(role, orders):.0f}"]
+            if idle is not None:
+                above = cpu.per_order_above_idle_us(role, orders, idle)
+                cells.append("" if above is None else f"{above:.0f}")
+            table.add_row(*cells)
+        cores = cpu.others_s / cpu.wall_s if cpu.wall_s else 0.0
+        table.add_row(label, "other processes", "", f"{cpu.others_s:.2f}", f"{cores:.2f}")
+    console.print(table)
+    notes = [
+        f"cores: CPU s over the run's wall time; {load} is the load generator",
+        "other processes: the rest of the machine, which shares the cores",
+    ]
+    if idle is not None:
+        at_rest = ", ".join(f"{role} {idle.cores(role):.2f}" for role in idle.roles)
+        notes.append(
+            f"above idle: less the CPU the server uses with no orders (cores: {at_rest}; "
+            f"the demo's simulated market and timers, over {idle.wall_s:.0f} s before the runs)"
+        )
+    console.print("; ".join(notes), highlight=False)
 
 
 @bench_app.command("signin")

@@ -18,6 +18,7 @@ alone (`bootstrap.role_cli`).
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -72,6 +73,36 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when its supervisor dies (even by SIGKILL), so no
+    role outlives `serve`; if the supervisor is already gone, stop now."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor stops its roles itself
+        return
+    if os.getppid() != parent or parent == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+async def _until_stopped(stop: asyncio.Event, work: Any) -> Any:
+    """`work`'s result, or None when `stop` is set first (a role told to stop while it still
+    waits for another at start)."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((task, stopping), return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None
+    return task.result()
+
+
 def _ready(settings: Settings, name: str) -> None:
     ready_mark(settings, name).touch(mode=0o600)
 
@@ -88,7 +119,10 @@ async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
 
     stop = _stop_on_signals()
     transport = make_transport(settings, "shard")
-    await transport.start()
+    await _until_stopped(stop, transport.start())  # NATS may not answer yet
+    if stop.is_set():
+        await transport.close()
+        return
     journal = make_journal(settings)
     shard = ShardRole(node_settings(settings, RiskSettings()), journal=journal)
     await shard.start()
@@ -134,7 +168,10 @@ async def run_projector(settings: Settings) -> None:
 
     stop = _stop_on_signals()
     transport = make_transport(settings, "projector")
-    await transport.start()
+    await _until_stopped(stop, transport.start())  # NATS may not answer yet
+    if stop.is_set():
+        await transport.close()
+        return
     shard = transport.shard_port()
     role = ProjectionRole(
         settings.database_url,
@@ -142,7 +179,11 @@ async def run_projector(settings: Settings) -> None:
         settings.projector_retry_max_s,
         on_failure=observability.projection_failures.inc,
     )
-    await role.start()
+    await _until_stopped(stop, role.start())  # the database may not answer yet
+    if stop.is_set():
+        await role.stop()
+        await transport.close()
+        return
     server = await transport.serve_projection(role)
     _ready(settings, "projector")
     await stop.wait()
@@ -180,7 +221,10 @@ async def run_gateway(
     share = max(1, settings.connections_max // workers)
     settings = settings.model_copy(update={"connections_max": share})
     transport = make_transport(settings, f"gateway-{worker}")
-    await transport.start()
+    await _until_stopped(stop, transport.start())  # NATS may not answer yet
+    if stop.is_set():
+        await transport.close()
+        return
     shard = transport.shard_port()
     projection = await transport.projection_port()
     limiter = None if settings.redis_url else LimiterClient(limiter_socket(settings))
@@ -188,7 +232,13 @@ async def run_gateway(
         settings, shard, projection, time.time_ns, MarketDataSettings(), limiter
     )
     await backend.start()
-    await backend.fed(await _last_seq_once_up(shard), timeout_s=600.0)
+    last_seq = await _until_stopped(stop, _last_seq_once_up(shard))
+    if last_seq is not None:
+        await _until_stopped(stop, backend.fed(last_seq, timeout_s=600.0))
+    if stop.is_set():
+        await backend.stop()
+        await transport.close()
+        return
     server = build_server(create_app(backend), settings)
     sock = reuse_port_socket(settings.host, settings.port)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -235,6 +285,7 @@ def main(argv: list[str]) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency; Windows lacks it
         pass
     logs.configure()
+    _die_with_parent()
     settings = _settings_from_environment()
     role = argv[1]
     if role == "shard":

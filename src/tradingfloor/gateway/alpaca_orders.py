@@ -12,20 +12,8 @@ from tradingfloor.domain.prices import PriceFormatError, bounded_decimal
 from tradingfloor.gateway.orders import SIDES, TIFS, TYPES, RequestError
 from tradingfloor.gateway.schemas import OrderRequest, ReplaceRequest
 
-MALFORMED = 1000
-"""The code of a request that is not what the route takes (as `/v1`)."""
 order_qty_max = 1_000_000_000
 """Shares in one order at most (as `/v1`)."""
-
-
-class AlpacaError(Exception):
-    """A refusal on `/v2`: HTTP status and our `{"code", "message"}` body."""
-
-    def __init__(
-        self, status: int, code: int, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 class LegBody(msgspec.Struct):

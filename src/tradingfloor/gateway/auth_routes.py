@@ -119,8 +119,7 @@ def install(
     app: FastAPI,
     platform: Backend,
 ) -> None:
-    """Add the sign-in, key and user-admin routes to `app`. `command` submits an admin
-    command and answers it as the admin routes do."""
+    """Add the sign-in and key routes to `app`."""
     settings = platform.settings
     auth = platform.auth
     guard = SourceGuard(

@@ -142,10 +142,6 @@ class Backend:
     async def live_order(self, order_id: int) -> LiveOrder | None:
         return await self.shard.live_order(order_id)
 
-    async def live_symbol_of(self, order_id: int) -> str | None:
-        live = await self.shard.live_order(order_id)
-        return None if live is None else live.symbol
-
     # ------------------------------------------------------------------ read models
 
     async def caught_up(self, min_seq: int | None = None) -> None:

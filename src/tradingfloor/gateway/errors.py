@@ -46,8 +46,21 @@ def http_status(reason: RejectReason) -> int:
     return _STATUS.get(reason, 422)
 
 
-def reason_message(reason: RejectReason) -> str:
-    return reason.message
+class ApiError(Exception):
+    """A refusal a route raises: answered with `status`, the body `{"code", "message"}` and
+    `headers` (`Retry-After`) by the app's handler, on `/v1` and `/v2` alike."""
+
+    def __init__(
+        self, status: int, code: int, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def refusal(reason: RejectReason) -> ApiError:
+    """The engine's refusal as the client is told it (`public_reason`)."""
+    reason = public_reason(reason)
+    return ApiError(http_status(reason), int(reason), reason.message)
 
 
 def retry_after(seconds: float) -> dict[str, str]:

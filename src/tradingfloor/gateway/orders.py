@@ -22,7 +22,7 @@ from tradingfloor.domain.prices import (
     parse_price,
 )
 from tradingfloor.domain.reasons import RejectReason
-from tradingfloor.gateway.schemas import ErrorBody, Fill, OrderRequest, OrderView, ReplaceRequest
+from tradingfloor.gateway.schemas import Fill, OrderRequest, OrderView, ReplaceRequest
 from tradingfloor.store.queries import FillRow
 
 SIDES = {side.name.lower(): side for side in Side}
@@ -145,16 +145,6 @@ def state_after(
     return states.get(order_id), fills, None
 
 
-def answer_of(
-    order_id: int, seq: int, events: list[Event]
-) -> tuple[OrderView | None, RejectReason | None]:
-    """The order as it stands after its command: (view, None), or (None, reason) if refused."""
-    state, fills, reason = state_after(order_id, events)
-    if state is None:
-        return None, reason
-    return view_of(state, seq, fills), None
-
-
 def resubmission_of(events: list[Event]) -> OrderResubmitted | None:
     """The engine's answer to a new order that repeated one entered before, if it was one."""
     for event in events:
@@ -214,7 +204,3 @@ def replaced_answer(
         if isinstance(event, OrderReplaced):
             return event, None
     return None, RejectReason.UNKNOWN_ORDER
-
-
-def error_body(reason: RejectReason) -> ErrorBody:
-    return ErrorBody(int(reason), reason.message)

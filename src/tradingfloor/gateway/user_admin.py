@@ -3,7 +3,6 @@ inspect, disable and enable, end a lockout, a new enrolment for a lost phone, an
 of sign-in events."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -11,9 +10,10 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from tradingfloor.domain.commands import Command, OpenAccount
+from tradingfloor.domain.commands import OpenAccount
 from tradingfloor.domain.enums import AccountKind
 from tradingfloor.domain.ids import ACCOUNT_ID_PATTERN
+from tradingfloor.gateway.admin_routes import command_answer
 from tradingfloor.gateway.auth_routes import source_of
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.deps import Admin
@@ -30,11 +30,8 @@ class UserRequest(BaseModel):
     account_kind: Literal["cash", "margin"] = "cash"
 
 
-def install(
-    app: FastAPI, platform: Backend, command: Callable[[Command, str], Awaitable[Response]]
-) -> None:
-    """Add the routes to `app`. `command` submits an admin command and answers it as the
-    admin routes do."""
+def install(app: FastAPI, platform: Backend) -> None:
+    """Add the routes to `app`."""
     auth = platform.auth
 
     @app.post("/v1/admin/users", tags=["admin"], status_code=201)
@@ -45,7 +42,7 @@ def install(
         account_id = body.account_id or body.username.lower()
         if not await platform.account_exists(account_id):
             kind = AccountKind[body.account_kind.upper()]
-            opened = await command(OpenAccount(account_id, kind), "")
+            opened = await command_answer(platform, OpenAccount(account_id, kind))
             if opened.status_code != 200:
                 return opened
         source = source_of(request)

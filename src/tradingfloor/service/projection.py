@@ -27,7 +27,55 @@ log = logging.getLogger("tradingfloor.projection")
 retry_first_s = 0.1
 """The wait after a projection's first failure; it doubles up to `retry_max_s`."""
 
+batch_commands_max = 2_000
+"""Commands projected in one database transaction at most."""
+batches_ahead_max = 256
+"""Feed batches read ahead while a transaction runs."""
+
 Feed = Callable[[int], AsyncGenerator[EventBatch, None]]
+
+
+async def coalesced(
+    feed: AsyncGenerator[EventBatch, None], commands_max: int
+) -> AsyncGenerator[EventBatch, None]:
+    """The feed's batches, those that arrived while the previous one was being applied
+    merged (up to `commands_max` commands): one transaction for many small batches, so the
+    read models keep up under load instead of paying a commit per group commit."""
+    ahead: asyncio.Queue[EventBatch | BaseException | None] = asyncio.Queue(batches_ahead_max)
+
+    async def read_ahead() -> None:
+        try:
+            async for batch in feed:
+                await ahead.put(batch)
+            await ahead.put(None)
+        except Exception as error:  # handed over: the reader raises it in order
+            await ahead.put(error)
+
+    reader = asyncio.create_task(read_ahead())
+    held: EventBatch | BaseException | None = None
+    try:
+        while True:
+            item = held if held is not None else await ahead.get()
+            held = None
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            merged = list(item)
+            while len(merged) < commands_max and not ahead.empty():
+                following = ahead.get_nowait()
+                if following is None or isinstance(following, BaseException):
+                    held = following
+                    if following is None:
+                        yield merged
+                        return
+                    break
+                merged.extend(following)
+            yield merged
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
 
 
 class _ProjectionFailed(Exception):
@@ -74,7 +122,8 @@ class ProjectionRole:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self.store.dispose()
+        if hasattr(self, "store"):
+            self.store.dispose()
 
     async def drain(self, seq: int, timeout_s: float) -> None:
         """Wait (at most `timeout_s`) until everything up to `seq` is projected."""
@@ -117,8 +166,11 @@ class ProjectionRole:
             start = await self._last_seq_retried()
             await self._moved(start)
             try:
-                async with contextlib.aclosing(self.feed(start + 1)) as feed:
-                    async for batch in feed:
+                async with (
+                    contextlib.aclosing(self.feed(start + 1)) as feed,
+                    contextlib.aclosing(coalesced(feed, batch_commands_max)) as batches,
+                ):
+                    async for batch in batches:
                         await self._apply(batch)
             except asyncio.CancelledError:
                 raise

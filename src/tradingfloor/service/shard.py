@@ -103,11 +103,34 @@ QUESTIONS = ("last_seq", "account", "positions", "live_order", "instruments", "p
 """What a client may ask the shard (the `ShardPort` methods that are not commands)."""
 
 
+class _EncodedBatches:
+    """The latest feed batches encoded, by (first seq, last seq): every follower of the live
+    feed gets the same batches, encoded once."""
+
+    kept_max = 16
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[int, int], bytes] = {}
+
+    def of(self, batch: EventBatch) -> bytes:
+        key = (batch[0][0], batch[-1][0])
+        payload = self._kept.get(key)
+        if payload is None:
+            payload = wire.encode(wire.Batch(cast(Any, batch)))
+            if len(self._kept) >= self.kept_max:
+                del self._kept[next(iter(self._kept))]  # the oldest (dicts keep order)
+            self._kept[key] = payload
+        return payload
+
+
 class _Connection(wire.Framed):
-    def __init__(self, shard: ShardRole, connections: set["_Connection"]) -> None:
+    def __init__(
+        self, shard: ShardRole, connections: set["_Connection"], encoded: _EncodedBatches
+    ) -> None:
         super().__init__(wire.server_decoder)
         self.shard = shard
         self.connections = connections
+        self.encoded = encoded
         self.tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -155,7 +178,7 @@ class _Connection(wire.Framed):
             async for batch in self.shard.follow(from_seq):
                 if self.transport is None:
                     return
-                self.send(wire.Batch(cast(Any, batch)))
+                self.send_encoded(self.encoded.of(batch))
                 if self.transport.get_write_buffer_size() > wire.write_buffer_bytes_high:
                     await self.writable.wait()
         except Exception as error:
@@ -175,6 +198,7 @@ class ShardServer:
         self.shard = shard
         self.path = path
         self.connections: set[_Connection] = set()
+        self.encoded = _EncodedBatches()
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -184,7 +208,7 @@ class ShardServer:
             self.path.unlink()  # left by a process that died: nobody listens on it
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(
-            lambda: _Connection(self.shard, self.connections), str(self.path)
+            lambda: _Connection(self.shard, self.connections, self.encoded), str(self.path)
         )
 
     async def stop(self) -> None:

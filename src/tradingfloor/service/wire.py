@@ -151,9 +151,12 @@ class Framed(asyncio.Protocol):
 
     def send(self, message: Any) -> None:
         """Queue one message; everything queued in this turn of the loop leaves together."""
+        self.send_encoded(encode(message))
+
+    def send_encoded(self, payload: bytes) -> None:
+        """`send` of a message encoded already (one encoding for many peers)."""
         if self.transport is None:
             return
-        payload = encode(message)
         self._out.append(_LENGTH.pack(len(payload)))
         self._out.append(payload)
         if not self._flush_scheduled:

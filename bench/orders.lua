@@ -1,0 +1,1 @@
+../src/tradingfloor/bench/orders.lua
