@@ -103,7 +103,7 @@ def _settings(config: Path | None) -> "Settings":
 
 def _prepare(settings: "Settings") -> "Settings":
     """The run directory (ready marks), uvloop and the logs of a role's process."""
-    from tradingfloor.bootstrap.roles import run_dir
+    from tradingfloor.bootstrap.run_paths import run_dir
 
     run = run_dir(settings)
     run.mkdir(parents=True, exist_ok=True)

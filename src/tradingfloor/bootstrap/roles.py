@@ -30,33 +30,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Re-exported: the supervisor and the tests name the run directory's paths through `roles`.
+from tradingfloor.bootstrap.run_paths import limiter_socket as limiter_socket
+from tradingfloor.bootstrap.run_paths import projector_socket as projector_socket
+from tradingfloor.bootstrap.run_paths import ready_mark as ready_mark
+from tradingfloor.bootstrap.run_paths import run_dir as run_dir
+from tradingfloor.bootstrap.run_paths import shard_socket as shard_socket
 from tradingfloor.config import Settings, load_settings
 
 log = logging.getLogger("tradingfloor.roles")
 
 ROLE_CONFIG_ENV = "TRADINGFLOOR_ROLE_CONFIG"
 ROLE_OVERRIDES_ENV = "TRADINGFLOOR_ROLE_OVERRIDES"
-
-
-def run_dir(settings: Settings) -> Path:
-    """Where the roles' sockets and ready marks live (owner-only)."""
-    return Path(settings.data_dir) / "run"
-
-
-def shard_socket(settings: Settings) -> Path:
-    return run_dir(settings) / "shard.sock"
-
-
-def projector_socket(settings: Settings) -> Path:
-    return run_dir(settings) / "projector.sock"
-
-
-def limiter_socket(settings: Settings) -> Path:
-    return run_dir(settings) / "limits.sock"
-
-
-def ready_mark(settings: Settings, name: str) -> Path:
-    return run_dir(settings) / f"{name}.ready"
 
 
 def _settings_from_environment() -> Settings:

@@ -88,7 +88,7 @@ class LocalTransport:
         """Nothing to open: each client connects when it is used."""
 
     def shard_port(self) -> ShardPort:
-        from tradingfloor.bootstrap.roles import shard_socket
+        from tradingfloor.bootstrap.run_paths import shard_socket
         from tradingfloor.service.shard_client import ShardClient
 
         client = ShardClient(shard_socket(self.settings))
@@ -96,7 +96,7 @@ class LocalTransport:
         return client
 
     async def projection_port(self) -> ProjectionPort:
-        from tradingfloor.bootstrap.roles import projector_socket
+        from tradingfloor.bootstrap.run_paths import projector_socket
         from tradingfloor.service.projection_link import ProjectionClient
 
         client = ProjectionClient(projector_socket(self.settings))
@@ -105,7 +105,7 @@ class LocalTransport:
         return client
 
     async def serve_shard(self, shard: ShardRole, on_fatal: OnFatal) -> Server:
-        from tradingfloor.bootstrap.roles import shard_socket
+        from tradingfloor.bootstrap.run_paths import shard_socket
         from tradingfloor.service.shard import ShardServer
 
         server = ShardServer(shard, shard_socket(self.settings))
@@ -113,7 +113,7 @@ class LocalTransport:
         return server
 
     async def serve_projection(self, role: ProjectionRole) -> Server:
-        from tradingfloor.bootstrap.roles import projector_socket
+        from tradingfloor.bootstrap.run_paths import projector_socket
         from tradingfloor.service.projection_link import ProjectionServer
 
         server = ProjectionServer(role, projector_socket(self.settings))
