@@ -7,6 +7,7 @@ import typer
 from rich.console import Console
 
 from tradingfloor.bench.cli import bench_app
+from tradingfloor.bootstrap.role_cli import gateway, projector, shard
 from tradingfloor.bootstrap.serve_cli import serve
 from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
@@ -20,6 +21,9 @@ app.add_typer(journal_app, name="journal")
 app.add_typer(ledger_app, name="ledger")
 app.command()(node)
 app.command()(serve)
+app.command()(shard)
+app.command()(projector)
+app.command()(gateway)
 console = Console()
 
 

@@ -67,6 +67,43 @@ class Settings(BaseSettings):
     )
     journal: Literal["file", "jetstream"] = "file"
     nats_url: str = "nats://127.0.0.1:4222"
+    transport: Literal["local", "nats"] = Field(
+        default="local",
+        description="How the roles talk: local (Unix sockets under data_dir/run, one machine) "
+        "or nats (request/reply and a JetStream stream of events per shard, any machines).",
+    )
+    shard_name: str = Field(
+        default="main",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="The shard's name in NATS subjects and stream names (and the JetStream "
+        "journal's).",
+    )
+    nats_subject_prefix: str = Field(
+        default="tf",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="First token of every subject: <prefix>.<shard_name>.commands, ...",
+    )
+    nats_stream_prefix: str = Field(
+        default="TF_EVENTS",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="The events stream of a shard is <prefix>_<shard_name>.",
+    )
+    nats_request_timeout_ms: int = Field(
+        default=5_000,
+        gt=0,
+        description="How long a gateway waits for the shard's answer to a command or question "
+        "over NATS; beyond it the request fails with 503 (a command may still have been "
+        "applied: a client order id makes its retry safe).",
+    )
+    nats_events_replicas: int = Field(
+        default=1, ge=1, le=5, description="Replicas of each shard's events stream."
+    )
+    projection_status_interval_ms: int = Field(
+        default=500,
+        gt=0,
+        description="With transport nats, how often the projector tells its status; gateways "
+        "count it unreachable after four intervals without one.",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for limits shared by several gateways; None keeps them in memory.",

@@ -11,6 +11,10 @@ is ready by creating `run/<name>.ready` in the data directory; SIGTERM stops it 
   `run/projector.sock`.
 - `gateway`: HTTP and WebSocket on the shared port (SO_REUSEPORT: the kernel spreads new
   connections over the workers), on the shard, projector and limiter sockets.
+
+The sockets are the local transport's; with `transport = "nats"` the same roles talk through
+NATS instead (`bootstrap.transport`), and `tradingfloor shard|projector|gateway` runs each one
+alone (`bootstrap.role_cli`).
 """
 
 import asyncio
@@ -22,36 +26,22 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Re-exported: the supervisor and the tests name the run directory's paths through `roles`.
+from tradingfloor.bootstrap.run_paths import limiter_socket as limiter_socket
+from tradingfloor.bootstrap.run_paths import projector_socket as projector_socket
+from tradingfloor.bootstrap.run_paths import ready_mark as ready_mark
+from tradingfloor.bootstrap.run_paths import run_dir as run_dir
+from tradingfloor.bootstrap.run_paths import shard_socket as shard_socket
 from tradingfloor.config import Settings, load_settings
 
 log = logging.getLogger("tradingfloor.roles")
 
 ROLE_CONFIG_ENV = "TRADINGFLOOR_ROLE_CONFIG"
 ROLE_OVERRIDES_ENV = "TRADINGFLOOR_ROLE_OVERRIDES"
-
-
-def run_dir(settings: Settings) -> Path:
-    """Where the roles' sockets and ready marks live (owner-only)."""
-    return Path(settings.data_dir) / "run"
-
-
-def shard_socket(settings: Settings) -> Path:
-    return run_dir(settings) / "shard.sock"
-
-
-def projector_socket(settings: Settings) -> Path:
-    return run_dir(settings) / "projector.sock"
-
-
-def limiter_socket(settings: Settings) -> Path:
-    return run_dir(settings) / "limits.sock"
-
-
-def ready_mark(settings: Settings, name: str) -> Path:
-    return run_dir(settings) / f"{name}.ready"
 
 
 def _settings_from_environment() -> Settings:
@@ -109,18 +99,30 @@ def _ready(settings: Settings, name: str) -> None:
 async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
     from tradingfloor.bootstrap.platform import count_batch, node_settings, time_matching
     from tradingfloor.bootstrap.setup import start_demo_market
+    from tradingfloor.bootstrap.transport import make_journal, make_transport
     from tradingfloor.domain.settings import RiskSettings
-    from tradingfloor.service.shard import ShardRole, ShardServer
+    from tradingfloor.service.shard import ShardRole
 
     stop = stop_on_signals()
-    shard = ShardRole(node_settings(settings, RiskSettings()))
+    transport = make_transport(settings, "shard")
+    await _until_stopped(stop, transport.start())  # NATS may not answer yet
+    if stop.is_set():
+        await transport.close()
+        return
+    journal = make_journal(settings)
+    shard = ShardRole(node_settings(settings, RiskSettings()), journal=journal)
     await shard.start()
     sequencer = shard.node.sequencer
     assert sequencer is not None
     sequencer.batch_listeners.append(count_batch)
     sequencer.on_applied = time_matching
-    server = ShardServer(shard, shard_socket(settings))
-    await server.start()
+    fatal: list[BaseException] = []
+
+    def stop_for(error: BaseException) -> None:
+        fatal.append(error)
+        stop.set()
+
+    server = await transport.serve_shard(shard, stop_for)
     engine = shard.engine
     log.info("shard started", extra={"seq": engine.last_seq, "state_hash": engine.state_hash()})
     print(
@@ -135,8 +137,11 @@ async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
         await market
     await server.stop()
     await shard.stop()
+    await transport.close()
     log.info("shard stopped", extra={"seq": engine.last_seq})
     print(f"stopped at seq {engine.last_seq}", flush=True)
+    if fatal:
+        raise SystemExit(f"the shard stopped: {fatal[0]}")
 
 
 # ---------------------------------------------------------------------- projector
@@ -144,12 +149,16 @@ async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
 
 async def run_projector(settings: Settings) -> None:
     from tradingfloor import observability
+    from tradingfloor.bootstrap.transport import make_transport
     from tradingfloor.service.projection import ProjectionRole
-    from tradingfloor.service.projection_link import ProjectionServer
-    from tradingfloor.service.shard_client import ShardClient
 
     stop = stop_on_signals()
-    shard = ShardClient(shard_socket(settings))
+    transport = make_transport(settings, "projector")
+    await _until_stopped(stop, transport.start())  # NATS may not answer yet
+    if stop.is_set():
+        await transport.close()
+        return
+    shard = transport.shard_port()
     role = ProjectionRole(
         settings.database_url,
         shard.follow,
@@ -159,15 +168,14 @@ async def run_projector(settings: Settings) -> None:
     await _until_stopped(stop, role.start())  # the database may not answer yet
     if stop.is_set():
         await role.stop()
-        shard.close()
+        await transport.close()
         return
-    server = ProjectionServer(role, projector_socket(settings))
-    await server.start()
+    server = await transport.serve_projection(role)
     _ready(settings, "projector")
     await stop.wait()
     await server.stop()
     await role.stop()
-    shard.close()
+    await transport.close()
 
 
 # ---------------------------------------------------------------------- gateway
@@ -183,22 +191,28 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run_gateway(settings: Settings, worker: int, workers: int) -> None:
+async def run_gateway(
+    settings: Settings, worker: int, workers: int, on_ready: Callable[[int], None] | None = None
+) -> None:
     from tradingfloor.bootstrap.platform import make_backend
+    from tradingfloor.bootstrap.transport import check_gateway_settings, make_transport
     from tradingfloor.gateway.app import create_app
     from tradingfloor.gateway.ratelimit_link import LimiterClient
     from tradingfloor.gateway.server import build_server
     from tradingfloor.marketdata.hub import MarketDataSettings
-    from tradingfloor.service.projection_link import ProjectionClient
-    from tradingfloor.service.shard_client import ShardClient
 
+    check_gateway_settings(settings)
     stop = stop_on_signals()
     # Each worker takes its share of the connection cap: the platform's stays the setting.
     share = max(1, settings.connections_max // workers)
     settings = settings.model_copy(update={"connections_max": share})
-    shard = ShardClient(shard_socket(settings))
-    projection = ProjectionClient(projector_socket(settings))
-    projection.start()
+    transport = make_transport(settings, f"gateway-{worker}")
+    await _until_stopped(stop, transport.start())  # NATS may not answer yet
+    if stop.is_set():
+        await transport.close()
+        return
+    shard = transport.shard_port()
+    projection = await transport.projection_port()
     limiter = None if settings.redis_url else LimiterClient(limiter_socket(settings))
     backend = make_backend(
         settings, shard, projection, time.time_ns, MarketDataSettings(), limiter
@@ -209,8 +223,7 @@ async def run_gateway(settings: Settings, worker: int, workers: int) -> None:
         await _until_stopped(stop, backend.fed(last_seq, timeout_s=600.0))
     if stop.is_set():
         await backend.stop()
-        await projection.stop()
-        shard.close()
+        await transport.close()
         return
     server = build_server(create_app(backend), settings)
     sock = reuse_port_socket(settings.host, settings.port)
@@ -219,14 +232,15 @@ async def run_gateway(settings: Settings, worker: int, workers: int) -> None:
         await asyncio.sleep(0.01)
     if not serving.done():
         _ready(settings, f"gateway-{worker}")
+        if on_ready is not None:
+            on_ready(sock.getsockname()[1])  # the port (port 0: the one chosen)
         await asyncio.wait(
             (serving, asyncio.create_task(stop.wait())), return_when=asyncio.FIRST_COMPLETED
         )
         server.should_exit = True
     await serving
     await backend.stop()
-    await projection.stop()
-    shard.close()
+    await transport.close()
 
 
 async def _last_seq_once_up(shard: Any) -> int:

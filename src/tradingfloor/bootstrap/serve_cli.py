@@ -55,6 +55,12 @@ def serve(
     except ConfigError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
+    if settings.transport != "local":
+        console.print(
+            "[red]serve runs the roles on this machine (transport = local); with transport = "
+            "nats run tradingfloor shard, projector and gateway, each with --config[/red]"
+        )
+        raise typer.Exit(2)
     try:
         import uvloop
 

@@ -20,6 +20,7 @@ from tradingfloor.domain.commands import Command
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.engine import Engine
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
+from tradingfloor.journal.base import Journal
 from tradingfloor.service import wire
 from tradingfloor.service.node import Node, NodeSettings
 from tradingfloor.service.ports import EventBatch, LiveOrder
@@ -32,8 +33,13 @@ feed_batch_max = 2_000
 
 
 class ShardRole:
-    def __init__(self, settings: NodeSettings, clock: Callable[[], int] = time.time_ns) -> None:
-        self.node = Node(settings)
+    def __init__(
+        self,
+        settings: NodeSettings,
+        clock: Callable[[], int] = time.time_ns,
+        journal: Journal | None = None,
+    ) -> None:
+        self.node = Node(settings, journal)  # None: the file journal under its data dir
         self.clock = clock
 
     async def start(self) -> None:

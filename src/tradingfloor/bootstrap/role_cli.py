@@ -1,0 +1,138 @@
+"""`tradingfloor shard|projector|gateway --config FILE`: one role, in the foreground.
+
+Distributed mode: each role is a process of its own, on any machine, started by whatever runs
+services there (systemd, a container); with `transport = "nats"` they find each other through
+NATS. Each runs until SIGINT or SIGTERM, then stops cleanly (the shard snapshots).
+
+- `shard`: recovers from its journal (files under `data_dir/node`, or the JetStream stream
+  with `journal = "jetstream"`), then answers commands and questions and publishes its events.
+- `projector`: migrates the database, then follows the events into the read models and tells
+  its status.
+- `gateway`: migrates the database (migrations take a lock: gateways may start together),
+  makes the first admin of a platform without users (its password printed once), then serves
+  HTTP and WebSocket on host:port, which several gateways may share (SO_REUSEPORT: the kernel
+  spreads new connections over them). Its market data follow the events in its own process.
+"""
+
+import asyncio
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from tradingfloor.config import Settings
+
+console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option(help="A TOML settings file (TRADINGFLOOR_* variables win).")
+]
+
+
+def shard(config: ConfigOption = None) -> None:
+    """Run the shard: journal, engine and event log of its symbols, the single writer."""
+    settings = _prepare(_settings(config))
+    from tradingfloor.bootstrap.roles import run_shard
+
+    asyncio.run(run_shard(settings, demo=False, seed=1))
+
+
+def projector(config: ConfigOption = None) -> None:
+    """Run the projector: the shard's events into the read models (SQL)."""
+    settings = _prepare(_settings(config))
+    from tradingfloor.bootstrap.roles import run_projector
+
+    async def run() -> None:
+        await _migrated(settings)
+        await run_projector(settings)
+
+    asyncio.run(run())
+
+
+def gateway(config: ConfigOption = None) -> None:
+    """Run one gateway: REST /v1 and /v2, WebSockets, /metrics, on host:port."""
+    from tradingfloor.bootstrap.roles import run_gateway
+    from tradingfloor.bootstrap.transport import check_gateway_settings
+    from tradingfloor.config import ConfigError
+
+    settings = _settings(config)
+    try:
+        check_gateway_settings(settings)
+    except ConfigError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    if not settings.redis_url:  # local transport: only serve's supervisor holds a limiter
+        console.print(
+            "[red]tradingfloor gateway needs redis_url, whatever the transport: gateways run "
+            "alone share their rate limits through Redis[/red]"
+        )
+        raise typer.Exit(2)
+    _prepare(settings)
+    if settings.transport == "nats" and settings.jwt_secret is None:
+        console.print(
+            "[yellow]no jwt_secret: sessions signed here are valid only at gateways that "
+            f"share {Path(settings.data_dir).resolve()} (API keys work everywhere)[/yellow]"
+        )
+
+    def ready(port: int) -> None:
+        print(f"listening on http://{settings.host}:{port}", flush=True)
+
+    async def run() -> None:
+        await _migrated(settings)
+        await _first_admin(settings)
+        await run_gateway(settings, 0, 1, on_ready=ready)
+
+    asyncio.run(run())
+
+
+def _settings(config: Path | None) -> "Settings":
+    """The settings, or exit 2 saying why they cannot be used."""
+    from pydantic import ValidationError
+
+    from tradingfloor.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config)
+    except (ConfigError, ValidationError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+
+
+def _prepare(settings: "Settings") -> "Settings":
+    """The run directory (ready marks), uvloop and the logs of a role's process."""
+    from tradingfloor.bootstrap.run_paths import run_dir
+
+    run = run_dir(settings)
+    run.mkdir(parents=True, exist_ok=True)
+    os.chmod(run, 0o700)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; Windows lacks it
+        pass
+    from tradingfloor.gateway import logs
+
+    logs.configure()
+    return settings
+
+
+async def _migrated(settings: "Settings") -> None:
+    from tradingfloor.store.database import upgrade
+
+    await asyncio.to_thread(upgrade, settings.database_url)
+
+
+async def _first_admin(settings: "Settings") -> None:
+    from tradingfloor.bootstrap.setup import first_admin
+    from tradingfloor.identity import AuthService
+    from tradingfloor.store.database import make_engine
+
+    store = make_engine(settings.database_url)
+    try:
+        await first_admin(AuthService(store, settings))
+    finally:
+        store.dispose()

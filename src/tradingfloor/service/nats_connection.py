@@ -1,0 +1,83 @@
+"""A role's connection to NATS: one per process, shared by its adapters, kept up by itself.
+
+`connect` waits for as long as it takes: a role may start before the NATS server, or while it
+restarts. Afterwards the client reconnects by itself, for ever, and resubscribes; while it is
+disconnected the adapters refuse requests at once (`is_connected`) rather than let them wait in
+the client's buffer. An outage is logged when it starts and when it ends, not at every attempt.
+"""
+
+import logging
+import time
+
+import nats
+from nats.aio.client import Client
+
+log = logging.getLogger("tradingfloor.nats")
+
+connect_timeout_s = 2.0
+reconnect_wait_s = 0.5
+"""Between two attempts to reach the server."""
+outage_log_every_s = 30.0
+"""While the server cannot be reached, how often it is said again."""
+
+
+class _Outage:
+    """Logs the first error of an outage, then at most one every `outage_log_every_s`."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        self.since = 0.0
+        self.logged_at = 0.0
+        self.client: Client | None = None
+
+    async def on_error(self, error: Exception) -> None:
+        now = time.monotonic()
+        if not self.since:
+            self.since = now
+        if now - self.logged_at >= outage_log_every_s:
+            self.logged_at = now
+            log.warning(
+                "%s: NATS at %s cannot be reached (for %.0f s, trying every %.1f s): %r",
+                self.name,
+                self.url,
+                now - self.since,
+                reconnect_wait_s,
+                error,
+            )
+
+    async def on_disconnected(self) -> None:
+        if self.client is not None and self.client.is_closed:
+            return  # closed by us: no outage
+        if not self.since:
+            self.since = time.monotonic()
+            log.warning("%s: disconnected from NATS at %s: reconnecting", self.name, self.url)
+
+    async def on_connected(self) -> None:
+        if self.since:
+            log.warning(
+                "%s: connected to NATS at %s again after %.1f s",
+                self.name,
+                self.url,
+                time.monotonic() - self.since,
+            )
+        self.since = self.logged_at = 0.0
+
+
+async def connect(url: str, name: str) -> Client:
+    """A connection to `url` named `name` (in the server's monitoring), once the server
+    answers; see the module."""
+    outage = _Outage(url, name)
+    client = await nats.connect(
+        url,
+        name=name,
+        connect_timeout=connect_timeout_s,
+        reconnect_time_wait=reconnect_wait_s,
+        max_reconnect_attempts=-1,  # for ever, the first connection included
+        error_cb=outage.on_error,
+        disconnected_cb=outage.on_disconnected,
+        reconnected_cb=outage.on_connected,
+    )
+    outage.client = client
+    await outage.on_connected()
+    return client
