@@ -18,17 +18,15 @@ import nats.errors
 from nats.aio.client import Client
 
 from tradingfloor.domain.commands import Command
-from tradingfloor.domain.instruments import Instrument
-from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.service import wire
 from tradingfloor.service.nats_events import follow_events
 from tradingfloor.service.nats_subjects import NatsNames
-from tradingfloor.service.ports import EventBatch, LiveOrder
+from tradingfloor.service.ports import EventBatch
 from tradingfloor.service.sequencer import Result
-from tradingfloor.service.shard_client import _DECODERS, ShardUnavailable
+from tradingfloor.service.shard_client import _DECODERS, ShardQuestions, ShardUnavailable
 
 
-class NatsShardClient:
+class NatsShardClient(ShardQuestions):
     def __init__(self, nc: Client, names: NatsNames, request_timeout_s: float) -> None:
         self.nc = nc
         self.names = names
@@ -62,33 +60,6 @@ class NatsShardClient:
     async def ask(self, question: str, *args: Any) -> Any:
         told = await self._request(self.names.questions, wire.Ask(0, question, list(args)))
         return _DECODERS[question].decode(told.value)
-
-    async def last_seq(self) -> int:
-        value: int = await self.ask("last_seq")
-        return value
-
-    async def account(self, account: str, ts: int) -> AccountSummary | None:
-        value: AccountSummary | None = await self.ask("account", account, ts)
-        return value
-
-    async def positions(self, account: str) -> list[PositionView]:
-        value: list[PositionView] = await self.ask("positions", account)
-        return value
-
-    async def live_order(self, order_id: int) -> LiveOrder | None:
-        value: LiveOrder | None = await self.ask("live_order", order_id)
-        return value
-
-    async def instruments(self) -> list[Instrument]:
-        value: list[Instrument] = await self.ask("instruments")
-        return value
-
-    async def problems(self) -> list[str]:
-        try:
-            value: list[str] = await self.ask("problems")
-        except ShardUnavailable as error:
-            return [str(error)]
-        return value
 
     async def follow(self, from_seq: int) -> AsyncGenerator[EventBatch, None]:
         """The feed from `from_seq`, following again by itself (see the module)."""

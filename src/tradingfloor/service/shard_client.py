@@ -51,6 +51,41 @@ _DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
 }
 
 
+class ShardQuestions:
+    """The shard's questions, typed, over any `ask(question, *args)` that returns the decoded
+    answer (the local transport's client and the NATS one)."""
+
+    async def ask(self, question: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    async def last_seq(self) -> int:
+        value: int = await self.ask("last_seq")
+        return value
+
+    async def account(self, account: str, ts: int) -> AccountSummary | None:
+        value: AccountSummary | None = await self.ask("account", account, ts)
+        return value
+
+    async def positions(self, account: str) -> list[PositionView]:
+        value: list[PositionView] = await self.ask("positions", account)
+        return value
+
+    async def live_order(self, order_id: int) -> LiveOrder | None:
+        value: LiveOrder | None = await self.ask("live_order", order_id)
+        return value
+
+    async def instruments(self) -> list[Instrument]:
+        value: list[Instrument] = await self.ask("instruments")
+        return value
+
+    async def problems(self) -> list[str]:
+        try:
+            value: list[str] = await self.ask("problems")
+        except ShardUnavailable as error:
+            return [str(error)]
+        return value
+
+
 class _Requests(wire.Framed):
     def __init__(self) -> None:
         super().__init__(wire.client_decoder)
@@ -97,7 +132,7 @@ class _Feed(wire.Framed):
         self.batches.put_nowait(None)
 
 
-class ShardClient:
+class ShardClient(ShardQuestions):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._ids = itertools.count(1)
@@ -144,33 +179,6 @@ class ShardClient:
     async def ask(self, question: str, *args: Any) -> Any:
         told = await self._request(lambda request_id: wire.Ask(request_id, question, list(args)))
         return _DECODERS[question].decode(told.value)
-
-    async def last_seq(self) -> int:
-        value: int = await self.ask("last_seq")
-        return value
-
-    async def account(self, account: str, ts: int) -> AccountSummary | None:
-        value: AccountSummary | None = await self.ask("account", account, ts)
-        return value
-
-    async def positions(self, account: str) -> list[PositionView]:
-        value: list[PositionView] = await self.ask("positions", account)
-        return value
-
-    async def live_order(self, order_id: int) -> LiveOrder | None:
-        value: LiveOrder | None = await self.ask("live_order", order_id)
-        return value
-
-    async def instruments(self) -> list[Instrument]:
-        value: list[Instrument] = await self.ask("instruments")
-        return value
-
-    async def problems(self) -> list[str]:
-        try:
-            value: list[str] = await self.ask("problems")
-        except ShardUnavailable as error:
-            return [str(error)]
-        return value
 
     async def follow(self, from_seq: int) -> AsyncGenerator[EventBatch, None]:
         """The feed from `from_seq`, reconnecting by itself (see the module)."""
