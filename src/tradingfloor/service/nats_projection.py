@@ -28,6 +28,7 @@ from tradingfloor.service import wire
 from tradingfloor.service.nats_subjects import NatsNames
 from tradingfloor.service.ports import ProjectionStatus
 from tradingfloor.service.projection import ProjectionRole
+from tradingfloor.service.projection_link import WatchedStatus
 
 log = logging.getLogger("tradingfloor.projection")
 
@@ -87,15 +88,13 @@ class ProjectionStatusPublisher:
                     )
 
 
-class NatsProjectionClient:
+class NatsProjectionClient(WatchedStatus):
     def __init__(self, nc: Client, names: NatsNames, interval_s: float) -> None:
+        super().__init__()
         self.nc = nc
         self.names = names
         self.interval_s = interval_s
-        self.latest: ProjectionStatus | None = None
         self.heard_at = 0.0
-        self._changed = asyncio.Event()
-        """Set (and replaced) at each change: every waiter wakes."""
         self._task: asyncio.Task[None] | None = None
         self._subscription: Any = None
 
@@ -119,25 +118,6 @@ class NatsProjectionClient:
             with contextlib.suppress(nats.errors.Error):
                 await self._subscription.unsubscribe()
 
-    # ------------------------------------------------------------------ ProjectionPort
-
-    def status(self) -> ProjectionStatus | None:
-        return self.latest
-
-    async def wait_for(self, seq: int, timeout_s: float) -> ProjectionStatus | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while True:
-            status = self.latest
-            if status is None or status.failure or status.projected_seq >= seq:
-                return status
-            left_s = deadline - loop.time()
-            if left_s <= 0:
-                return status
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left_s):
-                    await self._changed.wait()
-
     # ------------------------------------------------------------------ listening
 
     async def _on_status(self, msg: Msg) -> None:
@@ -153,11 +133,6 @@ class NatsProjectionClient:
             log.info("the projector's status is heard (seq %d)", status.projected_seq)
         self.heard_at = asyncio.get_running_loop().time()
         self._set(status)
-
-    def _set(self, status: ProjectionStatus | None) -> None:
-        self.latest = status
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
 
     async def _watch(self) -> None:
         """Forget the status once the projector has been silent too long (see the module)."""

@@ -88,22 +88,14 @@ class _Listener(wire.Framed):
         self.client._set(None)
 
 
-class ProjectionClient:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+class WatchedStatus:
+    """The latest `ProjectionStatus` a gateway was told (None: the projector cannot be
+    reached), and waiting on it: the `ProjectionPort` of both transports' clients."""
+
+    def __init__(self) -> None:
         self.latest: ProjectionStatus | None = None
         self._changed = asyncio.Event()
         """Set (and replaced) at each change: every waiter wakes."""
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._keep_connected(), name="projection-link")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     def status(self) -> ProjectionStatus | None:
         return self.latest
@@ -125,6 +117,22 @@ class ProjectionClient:
         self.latest = status
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+
+class ProjectionClient(WatchedStatus):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._keep_connected(), name="projection-link")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def _keep_connected(self) -> None:
         loop = asyncio.get_running_loop()
