@@ -96,6 +96,38 @@ async def test_a_trade_stream_sent_garbage_answers_it_and_stays_up(tmp_path: Pat
                 assert '"authorized"' in str(await socket.recv())
 
 
+def test_demo_logins_are_made_even_when_hashing_outlasts_a_code_step(tmp_path: Path) -> None:
+    """Argon2 under load may take longer than a TOTP step: the code that confirms the demo's
+    second factor is computed at the service's time when it is confirmed."""
+    from argon2 import PasswordHasher
+
+    from tradingfloor.bootstrap.setup import DEMO_PASSWORD, DEMO_USERS
+    from tradingfloor.config import load_settings
+    from tradingfloor.demo.logins import ensure_demo_logins
+    from tradingfloor.identity import AuthService
+    from tradingfloor.store import make_engine, upgrade
+
+    now = [time.time_ns()]
+
+    class SlowHasher(PasswordHasher):
+        def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+            now[0] += 31 * 1_000_000_000  # a step (30 s) passes while hashing
+            return super().hash(password, salt=salt)
+
+    settings = load_settings(None, data_dir=tmp_path)
+    upgrade(settings.database_url)
+    auth = AuthService(
+        make_engine(settings.database_url),
+        settings,
+        clock=lambda: now[0],
+        password_hasher=SlowHasher(time_cost=1, memory_cost=8, parallelism=1),
+    )
+    logins = ensure_demo_logins(auth, tmp_path, DEMO_USERS, DEMO_PASSWORD)
+
+    assert [login.username for login in logins] == [name for name, _, _ in DEMO_USERS]
+    assert all(auth.user_by_name(login.username).totp_enabled for login in logins)
+
+
 def test_demo_restarts_reuse_their_logins_and_replace_a_revoked_key(tmp_path: Path) -> None:
     from tradingfloor.bootstrap.setup import DEMO_PASSWORD, DEMO_USERS
     from tradingfloor.config import load_settings
@@ -106,14 +138,13 @@ def test_demo_restarts_reuse_their_logins_and_replace_a_revoked_key(tmp_path: Pa
     settings = load_settings(None, data_dir=tmp_path, api_keys_per_user_max=3)
     upgrade(settings.database_url)
     auth = AuthService(make_engine(settings.database_url), settings)
-    now_s = int(time.time())  # the service's clock is the real one
     starts = [
-        ensure_demo_logins(auth, tmp_path, DEMO_USERS, DEMO_PASSWORD, now_s)
+        ensure_demo_logins(auth, tmp_path, DEMO_USERS, DEMO_PASSWORD)
         for _ in range(25)  # more starts than keys a user may have
     ]
     alice = auth.user_by_name("alice")
     auth.revoke_api_key(starts[-1][1].key_id, alice.id)
-    after_revoke = ensure_demo_logins(auth, tmp_path, DEMO_USERS, DEMO_PASSWORD, now_s)
+    after_revoke = ensure_demo_logins(auth, tmp_path, DEMO_USERS, DEMO_PASSWORD)
 
     assert all(start == starts[0] for start in starts)
     assert after_revoke[1].key_id != starts[0][1].key_id

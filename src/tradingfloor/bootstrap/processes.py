@@ -174,7 +174,7 @@ class Supervisor:
             auth = AuthService(store, self.settings)
             if self.demo:
                 data = Path(self.settings.data_dir)
-                await demo_logins(shard, auth, data, time.time_ns() // 1_000_000_000)
+                await demo_logins(shard, auth, data)
             elif self.first_admin:
                 await first_admin(auth)
         finally:

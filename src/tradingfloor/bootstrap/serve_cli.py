@@ -112,8 +112,7 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     market_task: asyncio.Task[None] | None = None
     if demo:
         market_task = await start_demo_market(platform.shard, stop, seed)
-        now_s = platform.clock() // 1_000_000_000
-        await demo_logins(platform.shard, platform.auth, Path(settings.data_dir), now_s)
+        await demo_logins(platform.shard, platform.auth, Path(settings.data_dir))
     else:
         await first_admin(platform.auth)
     server = build_server(create_app(platform.backend), settings)  # our signal handlers stop it

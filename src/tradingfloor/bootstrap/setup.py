@@ -39,7 +39,7 @@ async def first_admin(auth: AuthService) -> None:
     )
 
 
-async def demo_logins(shard: ShardPort, auth: AuthService, data_dir: Path, now_s: int) -> None:
+async def demo_logins(shard: ShardPort, auth: AuthService, data_dir: Path) -> None:
     """The demo's accounts and logins (made once, kept in the data directory), printed."""
     from tradingfloor.demo.logins import ensure_demo_logins
 
@@ -47,7 +47,7 @@ async def demo_logins(shard: ShardPort, auth: AuthService, data_dir: Path, now_s
         if await shard.account(account, 0) is None:
             await shard.submit(OpenAccount(account))
     logins = await asyncio.to_thread(
-        ensure_demo_logins, auth, data_dir, DEMO_USERS, DEMO_PASSWORD, now_s
+        ensure_demo_logins, auth, data_dir, DEMO_USERS, DEMO_PASSWORD
     )
     print(
         "demo logins (sign in with the password, then a code of the TOTP secret; "

@@ -37,7 +37,6 @@ def ensure_demo_logins(
     data_dir: Path,
     users: tuple[tuple[str, str, str], ...],
     password: str,
-    now_s: int,
 ) -> list[DemoLogin]:
     """The (username, role, account) users, made if need be, each with a working second factor
     and API key; blocking (argon2, database): run it off the event loop."""
@@ -50,21 +49,23 @@ def ensure_demo_logins(
         except AuthError:
             user = auth.create_user(username, password, role, account)
         before = saved.get(username)
-        totp_secret = _second_factor(auth, user, before, now_s)
+        totp_secret = _second_factor(auth, user, before)
         key_id, key_secret = _api_key(auth, user, before)
         logins.append(DemoLogin(username, account, totp_secret, key_id, key_secret))
     _write(path, {login.username: asdict(login) for login in logins})
     return logins
 
 
-def _second_factor(auth: AuthService, user: User, before: DemoLogin | None, now_s: int) -> str:
+def _second_factor(auth: AuthService, user: User, before: DemoLogin | None) -> str:
     """The user's TOTP secret: the saved one while it is enabled, else a new one enrolled."""
     if user.totp_enabled and before is not None:
         return before.totp_secret
     token, _ = auth.issue_enrollment(user.id)
     secret = auth.enroll_totp(user.id, token).secret
     # Confirmed with the previous step's code (within the allowed drift), so that the code an
-    # authenticator shows right now still signs in: each code works once.
+    # authenticator shows right now still signs in: each code works once. The time is the
+    # service's, read now: enrolment hashes (argon2) and may outlast a step.
+    now_s = auth.now_ns() // 1_000_000_000
     auth.confirm_totp(user.id, pyotp.TOTP(secret).at(now_s - TOTP_STEP_S))
     return secret
 

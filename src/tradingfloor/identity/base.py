@@ -73,6 +73,10 @@ class AuthBase:
         self._disabled_user_ids: set[int] = set()
         self._blocked_accounts: set[str] = set()
 
+    def now_ns(self) -> int:
+        """The service's time (ns since the epoch), which codes and tokens are checked at."""
+        return self._clock()
+
     def _refuse_locked(self, row: Row[Any], now: int) -> None:
         left = self._lockout.seconds_left(row.locked_until_ts, now)
         if left is not None:
