@@ -96,10 +96,24 @@ class Served:
         deadline = time.monotonic() + 10
         while True:
             ready = (await self.client.get("/readyz", headers=self.admin)).json()
-            if ready.get("seq", 0) >= wanted:
+            if ready.get("seq", 0) >= wanted and await self._market_data_role_at(wanted):
                 return
             assert time.monotonic() < deadline, f"market data not at seq {wanted}: {ready}"
             await asyncio.sleep(0.01)
+
+    async def _market_data_role_at(self, seq: int) -> bool:
+        """As processes, whether the market-data role (the WebSockets) has reached `seq`."""
+        if self.supervisor is None:
+            return True
+        from tradingfloor.bootstrap.run_paths import marketdata_socket
+
+        path = str(marketdata_socket(self.supervisor.settings))
+        transport = httpx.AsyncHTTPTransport(uds=path)
+        async with httpx.AsyncClient(transport=transport, base_url="http://marketdata") as role:
+            with contextlib.suppress(httpx.HTTPError):
+                health = (await role.get("/health")).json()
+                return bool(health.get("seq", 0) >= seq)
+        return False
 
     async def mfa_key(self, name: str) -> dict[str, str]:
         """Sign in, enrol and prove TOTP, then create an API key: its headers."""

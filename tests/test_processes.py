@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from api_helpers import Served, served
+from test_streams import Stream, open_stream
 
 ORDER = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "limit_price": "90"}
 
@@ -136,6 +137,63 @@ async def test_a_killed_shard_recovers_every_acknowledged_order(cluster: Served)
     assert len(acknowledged) > 10
     assert set(acknowledged) <= await _all_listed(cluster, alice)
     assert int(acknowledged[-1]) > int(acknowledged[0])
+
+
+async def _trading(
+    here: Served, buyer: dict[str, str], seller: dict[str, str], stop: asyncio.Event
+) -> int:
+    """Cross one share at a time until `stop`; the trades made."""
+    trades = 0
+    order = {"symbol": "XYZ", "type": "limit", "qty": 1, "limit_price": "95"}
+    while not stop.is_set():
+        sold = await here.client.post("/v1/orders", json={**order, "side": "sell"}, headers=seller)
+        bought = await here.client.post("/v1/orders", json={**order, "side": "buy"}, headers=buyer)
+        assert sold.status_code == bought.status_code == 200, (sold.text, bought.text)
+        trades += 1
+        await asyncio.sleep(0.01)
+    return trades
+
+
+async def _newest_trade(stream: Stream, after: int = 0) -> dict[str, object]:
+    """The next trades message whose newest trade is newer than trade id `after`."""
+    while True:
+        message = await stream.next_of("trades", timeout_s=10)
+        if message["trades"] and message["trades"][-1]["trade_id"] > after:
+            return message
+
+
+async def test_a_killed_market_data_role_closes_streams_with_1012_then_serves_fresh_snapshots(
+    cluster: Served,
+) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    alice = await cluster.trader("alice")
+    bob = await cluster.trader("bob", cash="0", shares={"XYZ": 1_000})
+    stop = asyncio.Event()
+    trading = asyncio.create_task(_trading(cluster, alice, bob, stop))
+    path = "/v1/market-data/XYZ?channels=trades"
+    stream = await open_stream(cluster, path, cluster.admin)
+    before = await _newest_trade(stream)
+    old_pid = _kill(cluster, "marketdata")
+    with pytest.raises(ConnectionClosed):
+        while True:
+            await stream.next(timeout_s=10)
+    assert stream.connection.close_code == 1012  # service restart: reconnect
+    await _until(lambda: _restarted(cluster, "marketdata", old_pid))
+    await asyncio.sleep(0.3)  # trades after its restart too
+    stop.set()
+    assert await trading > 5
+    again = await open_stream(cluster, path, cluster.admin)
+    assert (await again.next())["type"] == "subscribed"
+    snapshot = await again.next_of("trades")
+    assert snapshot["snapshot"]
+    newest_before = before["trades"][-1]["trade_id"]  # type: ignore[index]
+    # The restarted role rebuilt the tape from the event log: the trades made while it was
+    # down are in the snapshot, and feed_seq shows how far the market moved meanwhile.
+    assert snapshot["trades"][-1]["trade_id"] > newest_before
+    assert snapshot["feed_seq"] > before["feed_seq"]  # type: ignore[operator]
+    await again.connection.close()
+    assert cluster.supervisor.children["marketdata"].restarts == 1
 
 
 def test_ctrl_c_stops_every_role(tmp_path: Path) -> None:

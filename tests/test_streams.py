@@ -126,6 +126,8 @@ async def test_unknown_symbol_gets_an_error_and_the_connection_stays(api: Served
     assert (await single.next())["type"] == "error"
     with pytest.raises(ConnectionClosed):
         await single.next()
+    assert single.connection.close_code == 1000
+    assert single.connection.close_reason == "unknown symbol"
 
 
 async def test_one_symbol_endpoint_and_query_credentials(api: Served) -> None:

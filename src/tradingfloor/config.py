@@ -104,6 +104,19 @@ class Settings(BaseSettings):
         description="With transport nats, how often the projector tells its status; gateways "
         "count it unreachable after four intervals without one.",
     )
+    marketdata_url: str | None = Field(
+        default=None,
+        pattern=r"^wss?://[^\s?#]{1,500}$",
+        description="ws://host:port of a `marketdata` role: gateways forward the market-data "
+        "WebSockets there. Unset: a gateway run alone serves them itself (serve's processes "
+        "always forward to their own market-data process).",
+    )
+    marketdata_port: int = Field(
+        default=8001,
+        ge=0,
+        le=65535,
+        description="Where `tradingfloor marketdata` serves the market-data WebSockets (on host).",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for limits shared by several gateways; None keeps them in memory.",

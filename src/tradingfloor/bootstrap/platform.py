@@ -21,6 +21,7 @@ from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine import Engine
 from tradingfloor.gateway.backend import Backend, ReadModelsUnavailable
 from tradingfloor.gateway.ratelimit import make_rate_limiter
+from tradingfloor.gateway.stream_proxy import Upstream
 from tradingfloor.identity import AuthService
 from tradingfloor.marketdata.hub import MarketDataHub, MarketDataSettings
 from tradingfloor.marketdata.view import MarketDataView
@@ -120,14 +121,20 @@ def make_backend(
     clock: Callable[[], int],
     marketdata_settings: MarketDataSettings,
     limiter: object | None = None,
+    market_data_upstream: Upstream | None = None,
 ) -> Backend:
-    """A gateway's backend on these ports: its own sign-in, limiter and market data."""
+    """A gateway's backend on these ports: its own sign-in, limiter and market data. With
+    `market_data_upstream` (the market-data role), its WebSockets are forwarded there and its
+    hub only keeps the tape and bars for REST: no tier flushes, no Redis cache."""
     market = MarketDataView(marketdata_settings.trades_kept_per_symbol)
     if limiter is None:
         limiter = make_rate_limiter(
             settings, clock, metrics.redis_failures.labels("rate_limits").inc
         )
-    hub = market_data_hub(settings, market, marketdata_settings)
+    if market_data_upstream is None:
+        hub = market_data_hub(settings, market, marketdata_settings)
+    else:
+        hub = MarketDataHub(market.book, marketdata_settings, symbols=market.symbols)
     from tradingfloor.store.database import make_engine
 
     auth = AuthService(make_engine(settings.database_url), settings, clock=clock)
@@ -140,6 +147,7 @@ def make_backend(
         hub,
         market,
         clock,
+        market_data_upstream=market_data_upstream,
     )
 
 

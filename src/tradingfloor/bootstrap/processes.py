@@ -1,8 +1,10 @@
-"""`serve` as processes: the shard, the projector and N gateway workers, supervised.
+"""`serve` as processes: the shard, the projector, market data and N gateway workers,
+supervised.
 
 Start-up: the database is migrated once; the order-entry rate limiter (without Redis) is held
 here and served to the workers on `run/limits.sock`; the shard starts and recovers; then the
-first admin or the demo's logins are made through it; then the projector and the gateway
+first admin or the demo's logins are made through it; then the projector, the market-data role
+(its WebSockets on `run/marketdata.sock`, which the gateways forward theirs to) and the gateway
 workers, which all listen on the same port (SO_REUSEPORT). `serve` prints the address once every
 worker is ready.
 
@@ -10,10 +12,12 @@ Supervision: a role that dies is started again after a wait that doubles from 0.
 30 s (back to 0.5 s once it has run for a minute). The other roles ride it out: while the shard
 is down, commands are refused (503) and the feed waits; while the projector is down, reads that
 must wait for it are refused (503 with Retry-After) and it catches up from its own last seq when
-it is back; a dead gateway's connections are lost, the other workers keep serving.
+it is back; while market data are down, market-data WebSockets are closed with 1012 and
+refused with 1013 until it is back (clients reconnect and get fresh snapshots); a dead
+gateway's connections are lost, the other workers keep serving.
 
-Ctrl-C (or SIGTERM) stops the gateways first (no new commands), then the projector, then the
-shard (which snapshots), each given `stop_wait_s` before it is killed.
+Ctrl-C (or SIGTERM) stops the gateways first (no new commands), then market data, the
+projector, and the shard (which snapshots), each given `stop_wait_s` before it is killed.
 """
 
 import asyncio
@@ -133,11 +137,13 @@ class Supervisor:
             shard = ["shard", "--demo", str(self.seed)] if self.demo else ["shard"]
             await self._start("shard", shard)
             await self._start("projector", ["projector"])
+            await self._start("marketdata", ["marketdata"])
             for worker in range(self.workers):
                 await self._start(f"gateway-{worker}", ["gateway", str(worker), str(self.workers)])
             await self._ready("shard")
             await self._set_up()
-            await self._ready("projector", *(f"gateway-{i}" for i in range(self.workers)))
+            gateways = (f"gateway-{i}" for i in range(self.workers))
+            await self._ready("projector", "marketdata", *gateways)
             reserved.close()  # the workers hold the port now
             print(f"listening on http://{settings.host}:{self.port} (docs: /docs)", flush=True)
             self.serving.set()
@@ -211,10 +217,10 @@ class Supervisor:
                 await asyncio.wait_for(stop.wait(), 0.1)
 
     async def _stop_all(self) -> None:
-        """Gateways, then the projector, then the shard."""
+        """Gateways, then market data, the projector, and the shard."""
         names = list(self.children)
         order = [name for name in names if name.startswith("gateway")]
-        order += [name for name in ("projector", "shard") if name in self.children]
+        order += [name for name in ("marketdata", "projector", "shard") if name in self.children]
         gateways = [self.children[name] for name in order if name.startswith("gateway")]
         await asyncio.gather(*(self._stop(child) for child in gateways))
         for name in order:

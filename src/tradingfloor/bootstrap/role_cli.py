@@ -1,4 +1,4 @@
-"""`tradingfloor shard|projector|gateway --config FILE`: one role, in the foreground.
+"""`tradingfloor shard|projector|marketdata|gateway --config FILE`: one role, in the foreground.
 
 Distributed mode: each role is a process of its own, on any machine, started by whatever runs
 services there (systemd, a container); with `transport = "nats"` they find each other through
@@ -8,10 +8,15 @@ NATS. Each runs until SIGINT or SIGTERM, then stops cleanly (the shard snapshots
   with `journal = "jetstream"`), then answers commands and questions and publishes its events.
 - `projector`: migrates the database, then follows the events into the read models and tells
   its status.
+- `marketdata`: follows the events into the market-data hub (quotes, depth, trades, bars; the
+  Redis cache with `redis_url`) and serves the market-data WebSockets on
+  host:marketdata_port, several of them sharing it (SO_REUSEPORT).
 - `gateway`: migrates the database (migrations take a lock: gateways may start together),
   makes the first admin of a platform without users (its password printed once), then serves
   HTTP and WebSocket on host:port, which several gateways may share (SO_REUSEPORT: the kernel
-  spreads new connections over them). Its market data follow the events in its own process.
+  spreads new connections over them). With `marketdata_url`, it forwards the market-data
+  WebSockets to the `marketdata` role there; without, its own process serves them. Its REST
+  market data (quotes, depth, trades, bars) follow the events in its own process.
 """
 
 import asyncio
@@ -48,6 +53,21 @@ def projector(config: ConfigOption = None) -> None:
     async def run() -> None:
         await _migrated(settings)
         await run_projector(settings)
+
+    asyncio.run(run())
+
+
+def marketdata(config: ConfigOption = None) -> None:
+    """Run the market-data role: the market-data WebSockets on host:marketdata_port."""
+    settings = _prepare(_settings(config))
+    from tradingfloor.bootstrap.roles import run_marketdata
+
+    def ready(port: int) -> None:
+        print(f"market data on ws://{settings.host}:{port}/v1/market-data", flush=True)
+
+    async def run() -> None:
+        await _migrated(settings)
+        await run_marketdata(settings, local=False, on_ready=ready)
 
     asyncio.run(run())
 

@@ -9,8 +9,11 @@ is ready by creating `run/<name>.ready` in the data directory; SIGTERM stops it 
   simulated market next to it.
 - `projector`: the shard's event feed into the read models; its status behind
   `run/projector.sock`.
+- `marketdata`: the shard's event feed into the market-data hub (conflation per tier, the Redis
+  cache), serving the market-data WebSockets behind `run/marketdata.sock`.
 - `gateway`: HTTP and WebSocket on the shared port (SO_REUSEPORT: the kernel spreads new
-  connections over the workers), on the shard, projector and limiter sockets.
+  connections over the workers), on the shard, projector and limiter sockets; it forwards the
+  market-data WebSockets to the market-data role.
 
 The sockets are the local transport's; with `transport = "nats"` the same roles talk through
 NATS instead (`bootstrap.transport`), and `tradingfloor shard|projector|gateway` runs each one
@@ -32,6 +35,7 @@ from typing import Any
 
 # Re-exported: the supervisor and the tests name the run directory's paths through `roles`.
 from tradingfloor.bootstrap.run_paths import limiter_socket as limiter_socket
+from tradingfloor.bootstrap.run_paths import marketdata_socket as marketdata_socket
 from tradingfloor.bootstrap.run_paths import projector_socket as projector_socket
 from tradingfloor.bootstrap.run_paths import ready_mark as ready_mark
 from tradingfloor.bootstrap.run_paths import run_dir as run_dir
@@ -215,32 +219,123 @@ async def run_gateway(
     projection = await transport.projection_port()
     limiter = None if settings.redis_url else LimiterClient(limiter_socket(settings))
     backend = make_backend(
-        settings, shard, projection, time.time_ns, MarketDataSettings(), limiter
+        settings,
+        shard,
+        projection,
+        time.time_ns,
+        MarketDataSettings(),
+        limiter,
+        market_data_upstream(settings),
     )
     await backend.start()
     last_seq = await _until_stopped(stop, _last_seq_once_up(shard))
     if last_seq is not None:
         await _until_stopped(stop, backend.fed(last_seq, timeout_s=600.0))
-    if stop.is_set():
-        await backend.stop()
-        await transport.close()
-        return
-    server = build_server(create_app(backend), settings)
-    sock = reuse_port_socket(settings.host, settings.port)
+    if not stop.is_set():
+        server = build_server(create_app(backend), settings)
+        sock = reuse_port_socket(settings.host, settings.port)
+        await _serve_until_stopped(server, sock, stop, settings, f"gateway-{worker}", on_ready)
+    await backend.stop()
+    await transport.close()
+
+
+def market_data_upstream(settings: Settings) -> Any:
+    """Where a gateway forwards the market-data WebSockets: `marketdata_url`, else, with the
+    local transport, serve's market-data process; None (served by the gateway itself) for a
+    gateway on NATS without a market-data role."""
+    from tradingfloor.gateway.stream_proxy import Upstream
+
+    if settings.marketdata_url:
+        return Upstream(settings.marketdata_url)
+    if settings.transport == "local":
+        return Upstream("ws://localhost", str(marketdata_socket(settings)))
+    return None
+
+
+async def _serve_until_stopped(
+    server: Any,
+    sock: socket.socket,
+    stop: asyncio.Event,
+    settings: Settings,
+    name: str,
+    on_ready: Callable[[int], None] | None,
+) -> None:
+    """Serve on `sock` until `stop` (or the server ends); ready once it listens."""
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
     if not serving.done():
-        _ready(settings, f"gateway-{worker}")
-        if on_ready is not None:
+        _ready(settings, name)
+        if on_ready is not None and sock.family != socket.AF_UNIX:
             on_ready(sock.getsockname()[1])  # the port (port 0: the one chosen)
         await asyncio.wait(
             (serving, asyncio.create_task(stop.wait())), return_when=asyncio.FIRST_COMPLETED
         )
         server.should_exit = True
     await serving
-    await backend.stop()
+
+
+# ---------------------------------------------------------------------- market data
+
+
+async def run_marketdata(
+    settings: Settings, local: bool, on_ready: Callable[[int], None] | None = None
+) -> None:
+    """The market-data role: the event feed into its hub, whose WebSockets it serves on
+    `run/marketdata.sock` (`local`: serve's process, for its gateways) or on
+    host:marketdata_port (`tradingfloor marketdata`)."""
+    from tradingfloor.bootstrap.platform import market_data_hub
+    from tradingfloor.bootstrap.transport import make_transport
+    from tradingfloor.gateway.marketdata_app import create_marketdata_app
+    from tradingfloor.gateway.server import build_server
+    from tradingfloor.identity import AuthService
+    from tradingfloor.marketdata.feed import MarketFeed
+    from tradingfloor.marketdata.hub import MarketDataSettings
+    from tradingfloor.marketdata.view import MarketDataView
+    from tradingfloor.store.database import make_engine
+
+    stop = stop_on_signals()
+    transport = make_transport(settings, "marketdata")
+    await _until_stopped(stop, transport.start())  # NATS may not answer yet
+    if stop.is_set():
+        await transport.close()
+        return
+    shard = transport.shard_port()
+    marketdata_settings = MarketDataSettings()
+    market = MarketDataView(marketdata_settings.trades_kept_per_symbol)
+    hub = market_data_hub(settings, market, marketdata_settings)
+    feed = MarketFeed(shard.follow, market, hub)
+    feed.start(1)
+    last_seq = await _until_stopped(stop, _last_seq_once_up(shard))
+    if last_seq is not None:
+        await _until_stopped(stop, feed.fed(last_seq, timeout_s=600.0))
+    store = make_engine(settings.database_url)
+    if not stop.is_set():
+        # The role's connections are the gateways' forwarded clients (and direct ones).
+        capped = settings.model_copy(
+            update={"connections_max": marketdata_settings.clients_max + 100}
+        )
+        server = build_server(create_marketdata_app(feed, AuthService(store, settings)), capped)
+        sock = (
+            _marketdata_socket(settings)
+            if local
+            else reuse_port_socket(settings.host, settings.marketdata_port)
+        )
+        await _serve_until_stopped(server, sock, stop, settings, "marketdata", on_ready)
+    await feed.stop()
+    await hub.stop()
+    store.dispose()
     await transport.close()
+
+
+def _marketdata_socket(settings: Settings) -> socket.socket:
+    """The market-data role's Unix socket (owner-only), a stale one replaced."""
+    path = marketdata_socket(settings)
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o600)
+    return sock
 
 
 async def _last_seq_once_up(shard: Any) -> int:
@@ -261,8 +356,8 @@ async def _last_seq_once_up(shard: Any) -> int:
 def main(argv: list[str]) -> int:
     from tradingfloor.gateway import logs
 
-    if len(argv) < 2 or argv[1] not in ("shard", "projector", "gateway"):
-        print("usage: roles shard [--demo SEED] | projector | gateway WORKER WORKERS")
+    if len(argv) < 2 or argv[1] not in ("shard", "projector", "marketdata", "gateway"):
+        print("usage: roles shard [--demo SEED] | projector | marketdata | gateway WORKER WORKERS")
         return 2
     try:
         import uvloop
@@ -279,6 +374,8 @@ def main(argv: list[str]) -> int:
         asyncio.run(run_shard(settings, demo, int(argv[3]) if demo else 1))
     elif role == "projector":
         asyncio.run(run_projector(settings))
+    elif role == "marketdata":
+        asyncio.run(run_marketdata(settings, local=True))
     else:
         asyncio.run(run_gateway(settings, int(argv[2]), int(argv[3])))
     return 0

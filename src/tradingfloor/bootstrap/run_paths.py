@@ -20,6 +20,10 @@ def projector_socket(settings: Settings) -> Path:
     return run_dir(settings) / "projector.sock"
 
 
+def marketdata_socket(settings: Settings) -> Path:
+    return run_dir(settings) / "marketdata.sock"
+
+
 def limiter_socket(settings: Settings) -> Path:
     return run_dir(settings) / "limits.sock"
 

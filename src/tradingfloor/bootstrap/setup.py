@@ -46,9 +46,7 @@ async def demo_logins(shard: ShardPort, auth: AuthService, data_dir: Path) -> No
     for _username, _role, account in DEMO_USERS:
         if await shard.account(account, 0) is None:
             await shard.submit(OpenAccount(account))
-    logins = await asyncio.to_thread(
-        ensure_demo_logins, auth, data_dir, DEMO_USERS, DEMO_PASSWORD
-    )
+    logins = await asyncio.to_thread(ensure_demo_logins, auth, data_dir, DEMO_USERS, DEMO_PASSWORD)
     print(
         "demo logins (sign in with the password, then a code of the TOTP secret; "
         "an API key needs no code):",

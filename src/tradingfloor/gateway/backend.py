@@ -16,7 +16,6 @@ gateway process, and everyone's fills before it).
 """
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import math
@@ -29,9 +28,11 @@ from tradingfloor.domain.commands import Command
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.gateway import views
+from tradingfloor.gateway.stream_proxy import Upstream
 from tradingfloor.identity import AuthService
+from tradingfloor.marketdata.feed import MarketFeed
 from tradingfloor.marketdata.hub import MarketDataHub
-from tradingfloor.marketdata.view import Applied, MarketDataView
+from tradingfloor.marketdata.view import MarketDataView
 from tradingfloor.service.ports import EventBatch, LiveOrder, ProjectionPort, ShardPort
 from tradingfloor.service.projection import status_problem
 from tradingfloor.service.sequencer import Result
@@ -69,47 +70,39 @@ class Backend:
     """The market as the event feed tells it (quotes, depth, the tape), fed here."""
     clock: Callable[[], int]
     feed_listeners: list[Callable[[EventBatch], None]] = field(default_factory=list)
-    fed_seq: int = 0
-    """The newest seq this gateway has taken from the event feed."""
-    _feed_task: asyncio.Task[None] | None = None
+    market_data_upstream: Upstream | None = None
+    """Where this gateway forwards market-data WebSockets (the market-data role), or None
+    to serve them from its own hub."""
 
     def __post_init__(self) -> None:
         from tradingfloor.store.database import make_engine
 
         self.store = make_engine(self.settings.database_url)
+        self.feed = MarketFeed(
+            self.shard.follow, self.market, self.marketdata, self.feed_listeners
+        )
+
+    @property
+    def fed_seq(self) -> int:
+        """The newest seq this gateway has taken from the event feed."""
+        return self.feed.fed_seq
 
     async def start(self, feed_from_seq: int = 1) -> None:
         """Follow the shard's event feed from `feed_from_seq` (1: rebuild the market-data
         view from the whole event log)."""
-        self.fed_seq = feed_from_seq - 1
-        self._feed_task = asyncio.create_task(self._follow(feed_from_seq), name="feed")
+        self.feed.start(feed_from_seq)
 
     async def stop(self) -> None:
-        if self._feed_task is not None:
-            self._feed_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._feed_task
+        await self.feed.stop()
         await self.marketdata.stop()
         close = getattr(self.limiter, "close", None)
         if close is not None:
             await close()
         self.store.dispose()
 
-    async def _follow(self, from_seq: int) -> None:
-        async for batch in self.shard.follow(from_seq):
-            applied = [Applied._make(item) for item in batch]
-            self.market.on_batch(applied)
-            self.marketdata.on_batch(applied)
-            for listener in self.feed_listeners:
-                listener(batch)
-            self.fed_seq = batch[-1][0]
-
     async def fed(self, seq: int, timeout_s: float = read_wait_s_max) -> None:
         """Wait until this gateway's feed has reached `seq` (its market data reflect it)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self.fed_seq < seq and loop.time() < deadline:
-            await asyncio.sleep(0.001)
+        await self.feed.fed(seq, timeout_s)
 
     # ------------------------------------------------------------------ commands
 

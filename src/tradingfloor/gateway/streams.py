@@ -21,6 +21,7 @@ role stands in for a paid market-data entitlement until accounts carry one.
 import asyncio
 import contextlib
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import msgspec
 from fastapi import FastAPI, Query, WebSocket
@@ -34,6 +35,7 @@ from tradingfloor.gateway import deps
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.deps import Reader
 from tradingfloor.gateway.schemas import DECODE_ERRORS
+from tradingfloor.gateway.stream_proxy import forward
 from tradingfloor.identity import AuthError, AuthErrorCode, AuthService, Principal, Role, Scope
 from tradingfloor.marketdata.bars import TIMEFRAMES, Bar
 from tradingfloor.marketdata.hub import CHANNELS, Client, MarketDataHub, Tier, trade_view
@@ -67,15 +69,20 @@ class _WebSocketSink:
 
 
 def install(app: FastAPI, platform: Backend) -> None:
-    """Add the market-data WebSocket and REST routes to `app`."""
+    """Add the market-data WebSocket and REST routes to `app`: the WebSockets served by this
+    gateway's hub, or forwarded to the market-data role (`stream_proxy`)."""
+    upstream = platform.market_data_upstream
+    if upstream is None:
+        install_websockets(app, platform.marketdata, platform.auth)
+    else:
 
-    @app.websocket("/v1/market-data")
-    async def market_data(websocket: WebSocket) -> None:
-        await _serve(websocket, platform.marketdata, platform.auth, None)
+        @app.websocket("/v1/market-data")
+        async def market_data(websocket: WebSocket) -> None:
+            await forward(websocket, upstream, "/v1/market-data")
 
-    @app.websocket("/v1/market-data/{symbol}")
-    async def market_data_symbol(websocket: WebSocket, symbol: str) -> None:
-        await _serve(websocket, platform.marketdata, platform.auth, symbol)
+        @app.websocket("/v1/market-data/{symbol}")
+        async def market_data_symbol(websocket: WebSocket, symbol: str) -> None:
+            await forward(websocket, upstream, f"/v1/market-data/{quote(symbol, safe='')}")
 
     @app.get("/v1/bars/{symbol}", tags=["market data"])
     async def bars(
@@ -109,6 +116,18 @@ def install(app: FastAPI, platform: Backend) -> None:
         return _json({"symbol": symbol, "bid": body["bid"], "ask": body["ask"], "ts": body["ts"]})
 
 
+def install_websockets(app: FastAPI, hub: MarketDataHub, auth: AuthService) -> None:
+    """The market-data WebSockets, served by `hub` (a gateway's, or the market-data role's)."""
+
+    @app.websocket("/v1/market-data")
+    async def market_data(websocket: WebSocket) -> None:
+        await _serve(websocket, hub, auth, None)
+
+    @app.websocket("/v1/market-data/{symbol}")
+    async def market_data_symbol(websocket: WebSocket, symbol: str) -> None:
+        await _serve(websocket, hub, auth, symbol)
+
+
 async def _serve(
     websocket: WebSocket,
     hub: MarketDataHub,
@@ -129,17 +148,18 @@ async def _serve(
         return
     receiver: asyncio.Task[int | None] | None = None
     gone: asyncio.Task[bool] | None = None
+    close_code = None
     try:
         if symbol is not None:
             requested = websocket.query_params.get("channels")
             channels = requested.split(",") if requested else list(CHANNELS)
             if hub.subscribe(client, [symbol], channels):
                 await _send_pending_then_close(client, websocket, 1000, "unknown symbol")
-                return
-        receiver = asyncio.create_task(_receive(websocket, hub, client))
-        gone = asyncio.create_task(client.done.wait())
-        await asyncio.wait({receiver, gone}, return_when=asyncio.FIRST_COMPLETED)
-        close_code = receiver.result() if receiver.done() else None
+        if client.close_code is None:
+            receiver = asyncio.create_task(_receive(websocket, hub, client))
+            gone = asyncio.create_task(client.done.wait())
+            await asyncio.wait({receiver, gone}, return_when=asyncio.FIRST_COMPLETED)
+            close_code = receiver.result() if receiver.done() else None
     finally:
         for task in (receiver, gone):
             if task is not None and not task.done():

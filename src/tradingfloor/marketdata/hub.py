@@ -99,6 +99,8 @@ class MarketDataHub:
             Tier.PRO: TierState(settings.pro_interval_s),
         }
         self.dropped = 0
+        self.fed_seq = 0
+        """The seq of the newest command fed (`on_batch`)."""
         self.failure: BaseException | None = None
         self._cache_writer = None if cache is None else CacheWriter(cache, settings.cache_ttl_ms)
         self._tasks: list[asyncio.Task[None]] = []
@@ -124,6 +126,7 @@ class MarketDataHub:
         """Take one applied batch (items with `.events`): mark, append, count. No I/O."""
         touched: set[str] = set()
         event_ts = self.event_ts
+        result = None
         for result in results:
             for event in result.events:
                 if not isinstance(event, BOOK_EVENTS):
@@ -134,6 +137,9 @@ class MarketDataHub:
                 symbol = event.symbol
                 touched.add(symbol)
                 event_ts[symbol] = event.ts
+        seq = getattr(result, "seq", None)
+        if seq is not None:
+            self.fed_seq = seq
         if touched:
             for state in self.tiers.values():
                 state.dirty |= touched
@@ -231,6 +237,11 @@ class MarketDataHub:
         """The current state of (symbol, channel) numbered as the tier's last message."""
         state = self.tiers[tier]
         seq = state.seq.get((symbol, channel), 0)
+        message = self._snapshot(symbol, channel, seq, state)
+        message["feed_seq"] = self.fed_seq
+        return message
+
+    def _snapshot(self, symbol: str, channel: str, seq: int, state: TierState) -> dict[str, Any]:
         now = self.clock()
         if channel == TRADES:
             ring = self.tape.rings.get(symbol, ())
@@ -255,6 +266,7 @@ class MarketDataHub:
     def flush(self, tier: Tier) -> int:
         """Publish the tier's dirty (symbol, channel)s; returns the messages built."""
         state = self.tiers[tier]
+        state.feed_seq = self.fed_seq
         dirty, state.dirty = state.dirty, set()
         now = self.clock()
         built = 0

@@ -4,7 +4,8 @@ Frames are JSON text: an array of messages, each an object with `type` (`quote`,
 `depth`, `subscribed`, `unsubscribed`, `error`). Prices are decimal strings in dollars; `ts` is
 the engine time (ns) of the newest event the message reflects and `published_ts` the wall-clock
 time (ns) of the flush that built it. `seq` numbers the messages of one (symbol, channel) in one
-tier (see `hub`); a body is built with 0 and numbered when it is published.
+tier (see `hub`); a body is built with 0 and numbered when it is published, and `feed_seq` is
+the event-feed seq it reflects (added with the number).
 """
 
 from collections.abc import Sequence

@@ -3,7 +3,9 @@
 Each tier numbers the messages of each (symbol, channel) 1, 2, 3, ...; a snapshot carries the
 number of the last message published before it, so the next update is `seq + 1`. A client
 that sees a jump has missed messages (its outbox conflated an update it had not sent yet) and
-should re-subscribe for a fresh snapshot.
+should re-subscribe for a fresh snapshot. The numbers are those of one market-data process:
+after it restarts they start again, with fresh snapshots. Every message also carries
+`feed_seq`, the event-feed seq it reflects, which never goes back.
 """
 
 from dataclasses import dataclass, field
@@ -41,6 +43,8 @@ class TierState:
     """The body of the last quote and depth message per (symbol, channel): unchanged ones
     are not sent again."""
     clients: "set[Client]" = field(default_factory=set)
+    feed_seq: int = 0
+    """The event-feed seq the messages being published reflect (set by each flush)."""
 
     def subscribe(self, client: "Client", key: Key) -> None:
         self.subscribers.setdefault(key, set()).add(client)
@@ -57,6 +61,7 @@ class TierState:
         seq = self.seq.get(key, 0) + 1
         self.seq[key] = seq
         message["seq"] = seq
+        message["feed_seq"] = self.feed_seq
         encoded = frame(message)
         for client in clients:
             client.offer(key, encoded)
