@@ -1,14 +1,17 @@
-"""Distributed mode end to end: `tradingfloor shard|projector|gateway` as processes of their
-own with transport nats (real NATS, a scratch PostgreSQL database, Redis), each role with its
-own data directory, two gateways sharing one port of 127.0.0.1; driven through HTTP.
+"""Distributed mode end to end: `tradingfloor shard|projector|marketdata|gateway` as processes
+of their own with transport nats (real NATS, a scratch PostgreSQL database, Redis), each role
+with its own data directory, two gateways sharing one port of 127.0.0.1 and forwarding the
+market-data WebSockets to the market-data role; driven through HTTP and WebSocket.
 
 A gateway killed with SIGKILL leaves the other serving; a killed projector means 503 for the
 reads that need it, then, restarted, it catches up with nothing lost; a killed shard, restarted,
 has every acknowledged order, and its events stream, its journal, its event log and the
-projector's rows agree seq by seq (no gap, no repeat)."""
+projector's rows agree seq by seq (no gap, no repeat); a killed market-data role closes the
+streams with 1012, and, restarted, serves them again."""
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -129,6 +132,8 @@ async def cluster(
     require_tcp_service("Redis", REDIS_URL, 6379)
     reserved = reuse_port_socket("127.0.0.1", 0)  # held (not listening) until the end
     port = reserved.getsockname()[1]
+    reserved_marketdata = reuse_port_socket("127.0.0.1", 0)
+    marketdata_port = reserved_marketdata.getsockname()[1]
     shard_name = f"e2e-{uuid.uuid4().hex[:12]}"
     config = tmp_path / "tradingfloor.toml"
     config.write_text(
@@ -142,6 +147,8 @@ async def cluster(
                 f'jwt_secret = "{uuid.uuid4().hex}{uuid.uuid4().hex}"',
                 'host = "127.0.0.1"',
                 f"port = {port}",
+                f"marketdata_port = {marketdata_port}",
+                f'marketdata_url = "ws://127.0.0.1:{marketdata_port}"',
                 "fsync = false",
                 "projection_status_interval_ms = 100",
                 # Tests elsewhere share the Redis server and number users alike: no limit to
@@ -167,8 +174,8 @@ async def cluster(
             auth = AuthService(store, settings, clock=Clock())
             served = Served(None, client, Clock(), None, auth, transport.shard_port())
             await _admin(served)  # first: the gateways then make no admin of their own
-            started = (("projector", "projector"), ("gateway-a", "gateway"))
-            started += (("gateway-b", "gateway"),)
+            started = (("projector", "projector"), ("marketdata", "marketdata"))
+            started += (("gateway-a", "gateway"), ("gateway-b", "gateway"))
             for name, role in started:
                 here.start(name, role)
             for name, role in started:
@@ -180,6 +187,7 @@ async def cluster(
         await transport.close()
         store.dispose()
         reserved.close()
+        reserved_marketdata.close()
         await _drop_stream(nats_url, f"TF_EVENTS_{shard_name}")
 
 
@@ -298,6 +306,53 @@ async def test_orders_fill_and_read_back_through_either_gateway(
                 return last is not None and Decimal(last) == 100
 
             await _until(traded, "the last trade in the quote")
+
+
+async def test_market_data_streams_through_either_gateway_from_the_market_data_role(
+    cluster: tuple[Cluster, Served],
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    processes, here = cluster
+    alice = await here.trader("alice")
+    bob = await here.trader("bob", cash="0", shares={"XYZ": 100})
+    ws_url = str(here.client.base_url).replace("http://", "ws://") + "/v1/market-data/XYZ"
+
+    async def next_trade(price: str) -> dict[str, Any]:
+        """Trade at `price` and see it on a fresh stream (either gateway)."""
+        async with connect(ws_url + "?channels=trades", additional_headers=here.admin) as stream:
+            assert '"subscribed"' in str(await asyncio.wait_for(stream.recv(), STEP_WAIT_S))
+            sell = {"symbol": "XYZ", "side": "sell", "type": "limit", "qty": 1}
+            sold = await here.client.post(
+                "/v1/orders", json={**sell, "limit_price": price}, headers=bob
+            )
+            bought = await here.client.post(
+                "/v1/orders", json={**sell, "side": "buy", "limit_price": price}, headers=alice
+            )
+            assert sold.status_code == bought.status_code == 200, bought.text
+            deadline = time.monotonic() + STEP_WAIT_S
+            while True:
+                frame = await asyncio.wait_for(stream.recv(), deadline - time.monotonic())
+                for message in json.loads(frame):
+                    if message["type"] == "trades" and not message["snapshot"]:
+                        return dict(message)
+
+    for _ in range(4):
+        trade = await next_trade("100")
+        assert trade["trades"][-1]["price"] == "100.00"
+    async with connect(ws_url, additional_headers=here.admin) as stream:
+        await asyncio.wait_for(stream.recv(), STEP_WAIT_S)
+        processes.kill("marketdata")
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(stream.recv(), STEP_WAIT_S)
+        assert stream.close_code == 1012
+    processes.start("marketdata", "marketdata")
+    await processes.ready("marketdata", "marketdata")
+    after = await next_trade("101")
+    assert after["trades"][-1]["price"] == "101.00"
+    assert after["feed_seq"] > trade["feed_seq"]
 
 
 async def test_a_killed_gateway_leaves_the_other_serving(cluster: tuple[Cluster, Served]) -> None:
