@@ -526,13 +526,16 @@ def marketdata(
     orders_per_second: Annotated[
         float, typer.Option(help="Orders sent over HTTP on top of the demo market.")
     ] = 100.0,
+    client_processes: Annotated[
+        int, typer.Option(min=1, help="Processes the clients are spread over.")
+    ] = 2,
 ) -> None:
     """Lag of WebSocket quotes and trades from `tradingfloor serve --demo` (separate process)
     to many subscribers: from the event's engine time and from the flush that sent it."""
     from tradingfloor.bench import marketdata as bench
 
     with console.status(f"serving, connecting {clients:,} clients, measuring {seconds:.0f} s"):
-        result = bench.run(clients, pro_fraction, seconds, orders_per_second)
+        result = bench.run(clients, pro_fraction, seconds, orders_per_second, client_processes)
     table = Table(
         title=f"bench marketdata: {clients:,} clients, {result.seconds:.1f} s, "
         f"{result.orders_sent / result.seconds:,.0f} orders/s sent on top of the demo"

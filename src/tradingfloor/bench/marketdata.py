@@ -13,8 +13,10 @@ For each quote and trades update a client receives, two lags are recorded, in ms
 * delivery lag: receipt time minus `published_ts`, the time of the flush that built the message:
   what the fan-out (encode once, queue, send, the network, the client's own event loop) adds.
 
-Both clocks are `time.time_ns()` of one machine. The clients run on one event loop in this
-process, so their own backlog is part of the figures.
+Both clocks are `time.time_ns()` of one machine. The clients run in processes of their own
+(`client_processes`, each with its event loop), so that their backlog, which is part of the
+figures, is not one loop's; this process sends the order flow and opens and closes the window
+every client process measures.
 """
 
 import asyncio
@@ -161,45 +163,114 @@ async def _drive(
     pro_fraction: float,
     seconds: float,
     orders_per_second: float,
+    client_processes: int,
 ) -> MarketDataBenchResult:
-    result = MarketDataBenchResult(seconds, {"pro": TierFigures(), "retail": TierFigures()})
+    """The clients in `client_processes` processes of their own, the order flow here; every
+    process measures the same window, which this one opens and closes."""
+    import multiprocessing
+
     admin = logins["admin"]
     traders = [login for name, login in sorted(logins.items()) if name != "admin"]
     base = f"ws://127.0.0.1:{port}/v1/market-data"
-    measuring = [False]
-    stop = asyncio.Event()
-    tasks = []
     pro_count = round(clients * pro_fraction)
-    gate = asyncio.Semaphore(50)  # connections opening at once
+    plan: list[list[tuple[str, dict[str, str]]]] = [[] for _ in range(client_processes)]
     for index in range(clients):
         pro = index < pro_count
         login = admin if pro else traders[index % len(traders)]
-        figures = result.tiers["pro" if pro else "retail"]
-        figures.clients += 1
         headers = {"X-API-Key-Id": login[1], "X-API-Secret": login[2]}
-        ready = asyncio.Event()
-        async with gate:
-            tasks.append(
-                asyncio.create_task(_client(base, headers, figures, result, ready, measuring))
-            )
-            await ready.wait()
+        plan[index % client_processes].append(("pro" if pro else "retail", headers))
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Queue(), context.Queue()
+    measure, done = context.Event(), context.Event()
+    processes = [
+        context.Process(
+            target=_client_process, args=(base, share, ready, measure, done, results), daemon=True
+        )
+        for share in plan
+    ]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        await asyncio.to_thread(ready.get, True, 300)
+    result = MarketDataBenchResult(seconds, {"pro": TierFigures(), "retail": TierFigures()})
+    measuring = [False]
+    stop = asyncio.Event()
     flow = asyncio.create_task(
         _order_flow(port, logins, orders_per_second, stop, result, measuring)
     )
     await asyncio.sleep(2.0)  # snapshots arrive, the flow settles
     measuring[0] = True
+    measure.set()
     started = time.perf_counter()
     await asyncio.sleep(seconds)
     measuring[0] = False
+    done.set()
     result.seconds = time.perf_counter() - started
     stop.set()
     await flow
+    for _ in processes:
+        tiers, dropped, failures = await asyncio.to_thread(results.get, True, 300)
+        for tier, figures in tiers.items():
+            merged = result.tiers[tier]
+            merged.clients += figures.clients
+            merged.messages += figures.messages
+            merged.gaps += figures.gaps
+            merged.event_lag_ns.extend(figures.event_lag_ns)
+            merged.delivery_lag_ns.extend(figures.delivery_lag_ns)
+        result.dropped.update(dropped)
+        result.connect_failures += failures
+    for process in processes:
+        process.join(30)
+    return result
+
+
+def _client_process(
+    base: str,
+    share: list[tuple[str, dict[str, str]]],
+    ready: Any,
+    measure: Any,
+    done: Any,
+    results: Any,
+) -> None:
+    """One process's clients: connect them, say so, measure between `measure` and `done`,
+    put the figures in `results`."""
+    raise_open_files(len(share) + 256)
+    _run_loop(_clients(base, share, ready, measure, done, results))
+
+
+async def _clients(
+    base: str,
+    share: list[tuple[str, dict[str, str]]],
+    ready: Any,
+    measure: Any,
+    done: Any,
+    results: Any,
+) -> None:
+    tiers = {"pro": TierFigures(), "retail": TierFigures()}
+    result = MarketDataBenchResult(0.0, tiers)
+    measuring = [False]
+    gate = asyncio.Semaphore(50)  # connections opening at once
+    tasks = []
+    for tier, headers in share:
+        figures = tiers[tier]
+        figures.clients += 1
+        connected = asyncio.Event()
+        async with gate:
+            tasks.append(
+                asyncio.create_task(_client(base, headers, figures, result, connected, measuring))
+            )
+            await connected.wait()
+    ready.put(True)
+    await asyncio.to_thread(measure.wait)
+    measuring[0] = True
+    await asyncio.to_thread(done.wait)
+    measuring[0] = False
     for task in tasks:
         task.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    return result
+    results.put((tiers, result.dropped, result.connect_failures))
 
 
 def run(
@@ -207,16 +278,21 @@ def run(
     pro_fraction: float = 0.9,
     seconds: float = 20.0,
     orders_per_second: float = 100.0,
+    client_processes: int = 2,
 ) -> MarketDataBenchResult:
-    """Start a demo server, subscribe `clients`, drive orders for `seconds`, stop it."""
-    raise_open_files(clients * 2 + 256)
+    """Start a demo server, subscribe `clients` from `client_processes` processes, drive
+    orders for `seconds`, stop it."""
     # Every client comes from 127.0.0.1: the server's cap per source must let them in.
     per_source = {"TRADINGFLOOR_CONNECTIONS_PER_SOURCE_MAX": str(clients + 64)}
     with demo_server("tf-bench-marketdata-", per_source) as (port, logins):
-        return _run_loop(_drive(port, logins, clients, pro_fraction, seconds, orders_per_second))
+        work = _drive(
+            port, logins, clients, pro_fraction, seconds, orders_per_second, client_processes
+        )
+        result: MarketDataBenchResult = _run_loop(work)
+        return result
 
 
-def _run_loop(work: Coroutine[Any, Any, MarketDataBenchResult]) -> MarketDataBenchResult:
+def _run_loop(work: Coroutine[Any, Any, Any]) -> Any:
     try:
         import uvloop
     except ImportError:
