@@ -331,11 +331,14 @@ async def test_market_data_streams_through_either_gateway_from_the_market_data_r
                 "/v1/orders", json={**sell, "side": "buy", "limit_price": price}, headers=alice
             )
             assert sold.status_code == bought.status_code == 200, bought.text
+            trade_id = bought.json()["fills"][0]["trade_id"] if bought.json()["fills"] else None
             deadline = time.monotonic() + STEP_WAIT_S
-            while True:
+            while True:  # the update with this trade (others may come first)
                 frame = await asyncio.wait_for(stream.recv(), deadline - time.monotonic())
                 for message in json.loads(frame):
-                    if message["type"] == "trades" and not message["snapshot"]:
+                    if message["type"] != "trades" or message["snapshot"]:
+                        continue
+                    if any(trade["trade_id"] == trade_id for trade in message["trades"]):
                         return dict(message)
 
     for _ in range(4):

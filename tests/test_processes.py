@@ -209,7 +209,7 @@ def test_ctrl_c_stops_every_role(tmp_path: Path) -> None:
             assert time.monotonic() < deadline and server.poll() is None, line
             line = server.stdout.readline()
         children = _children(server.pid)
-        assert len(children) == 4  # shard, projector, two gateway workers
+        assert len(children) == 5  # shard, projector, market data, two gateway workers
         server.send_signal(signal.SIGINT)
         assert server.wait(60) == 0
         for pid in children:
