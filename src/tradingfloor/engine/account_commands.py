@@ -1,0 +1,174 @@
+"""The account and cash commands: open an account, change its status (blocking or closing it
+cancels its open orders), deposit and withdraw cash or shares, settle the funds that are due.
+
+A refusal is a `CommandRejected` naming the account.
+"""
+
+from typing import Any
+
+from tradingfloor.domain.commands import (
+    Deposit,
+    DepositShares,
+    OpenAccount,
+    SetAccountStatus,
+    SettleFunds,
+    Withdraw,
+    WithdrawShares,
+)
+from tradingfloor.domain.enums import AccountStatus, CancelReason
+from tradingfloor.domain.events import (
+    AccountOpened,
+    AccountStatusChanged,
+    Event,
+    FundsDeposited,
+    FundsSettled,
+    FundsWithdrawn,
+    SharesDeposited,
+    SharesWithdrawn,
+)
+from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.engine.posting import Posting
+from tradingfloor.ledger import Account
+
+AMOUNT_MAX = 10**16
+"""$1,000,000,000,000 in one deposit or withdrawal: balances stay far inside 64 bits, which
+the journal and snapshots need."""
+SHARES_MAX = 10**12
+
+
+class AccountCommands(Posting):
+    """The account commands `RiskPipeline.apply` dispatches."""
+
+    def _account(self, command: Any, seq: int, ts: int, out: list[Event]) -> Account | None:
+        """The account a command names, or None after emitting why it cannot be used."""
+        account = self.ledger.accounts.get(command.account)
+        if account is None:
+            self._reject(command, command.account, RejectReason.UNKNOWN_ACCOUNT, seq, ts, out)
+        return account
+
+    def _open_account(self, command: OpenAccount, seq: int, ts: int, out: list[Event]) -> None:
+        if not command.account or type(command.account) is not str:
+            self._reject(command, command.account, RejectReason.UNKNOWN_ACCOUNT, seq, ts, out)
+        elif command.account in self.ledger.accounts:
+            self._reject(command, command.account, RejectReason.ACCOUNT_EXISTS, seq, ts, out)
+        else:
+            self.ledger.accounts[command.account] = Account(command.account, command.kind)
+            out.append(AccountOpened(seq, ts, command.account, command.kind))
+
+    def _set_account_status(
+        self, command: SetAccountStatus, seq: int, ts: int, out: list[Event]
+    ) -> None:
+        """`BLOCKED` (the kill switch) and `CLOSED` cancel every open order of the account."""
+        account = self._account(command, seq, ts, out)
+        if account is None:
+            return
+        account.status = command.status
+        out.append(AccountStatusChanged(seq, ts, account.account_id, command.status))
+        if command.status in (AccountStatus.BLOCKED, AccountStatus.CLOSED):
+            reason = (
+                CancelReason.KILL_SWITCH
+                if command.status == AccountStatus.BLOCKED
+                else CancelReason.ADMIN
+            )
+            for hold in list(self.ledger.holds_of(account.account_id)):
+                start = len(out)
+                self.books[hold.symbol].cancel(hold.order_id, "", seq, ts, out, reason)
+                self.post(out, start, ts)
+
+    def _deposit(self, command: Deposit, seq: int, ts: int, out: list[Event]) -> None:
+        account = self._account(command, seq, ts, out)
+        if account is None:
+            return
+        if type(command.amount) is not int or not 0 < command.amount <= AMOUNT_MAX:
+            self._reject(command, account.account_id, RejectReason.INVALID_AMOUNT, seq, ts, out)
+        elif account.status == AccountStatus.CLOSED:
+            self._reject(command, account.account_id, RejectReason.ACCOUNT_CLOSED, seq, ts, out)
+        else:
+            account.settled += command.amount
+            account.deposited += command.amount
+            out.append(FundsDeposited(seq, ts, account.account_id, command.amount))
+
+    def _withdraw(self, command: Withdraw, seq: int, ts: int, out: list[Event]) -> None:
+        account = self._account(command, seq, ts, out)
+        if account is None:
+            return
+        if type(command.amount) is not int or not 0 < command.amount <= AMOUNT_MAX:
+            self._reject(command, account.account_id, RejectReason.INVALID_AMOUNT, seq, ts, out)
+        elif command.amount > account.withdrawable():
+            self._reject(
+                command, account.account_id, RejectReason.INSUFFICIENT_FUNDS, seq, ts, out
+            )
+        else:
+            account.settled -= command.amount
+            account.withdrawn += command.amount
+            out.append(FundsWithdrawn(seq, ts, account.account_id, command.amount))
+
+    def _deposit_shares(self, command: DepositShares, seq: int, ts: int, out: list[Event]) -> None:
+        account = self._account(command, seq, ts, out)
+        if account is None:
+            return
+        reason = None
+        if command.symbol not in self.books:
+            reason = RejectReason.UNKNOWN_SYMBOL
+        elif type(command.qty) is not int or not 0 < command.qty <= SHARES_MAX:
+            reason = RejectReason.INVALID_QUANTITY
+        elif type(command.cost_price) is not int or not 0 <= command.cost_price <= AMOUNT_MAX:
+            reason = RejectReason.INVALID_PRICE
+        elif account.status == AccountStatus.CLOSED:
+            reason = RejectReason.ACCOUNT_CLOSED
+        if reason is not None:
+            self._reject(command, account.account_id, reason, seq, ts, out)
+            return
+        position = account.position(command.symbol)
+        position.qty += command.qty
+        position.cost += command.qty * command.cost_price
+        shares_in = self.ledger.shares_in
+        shares_in[command.symbol] = shares_in.get(command.symbol, 0) + command.qty
+        out.append(
+            SharesDeposited(
+                seq, ts, account.account_id, command.symbol, command.qty, command.cost_price
+            )
+        )
+
+    def _withdraw_shares(
+        self, command: WithdrawShares, seq: int, ts: int, out: list[Event]
+    ) -> None:
+        account = self._account(command, seq, ts, out)
+        if account is None:
+            return
+        position = account.positions.get(command.symbol)
+        if type(command.qty) is not int or command.qty <= 0:
+            reason: RejectReason | None = RejectReason.INVALID_QUANTITY
+        elif position is None or command.qty > position.qty - position.held:
+            reason = RejectReason.INSUFFICIENT_SHARES
+        else:
+            reason = None
+        if reason is not None or position is None:
+            self._reject(
+                command,
+                account.account_id,
+                reason or RejectReason.INSUFFICIENT_SHARES,
+                seq,
+                ts,
+                out,
+            )
+            return
+        qty = command.qty
+        cost = position.cost if qty == position.qty else position.cost * qty // position.qty
+        position.qty -= qty
+        position.cost -= cost
+        self.ledger.shares_in[command.symbol] -= qty
+        out.append(SharesWithdrawn(seq, ts, account.account_id, command.symbol, qty, cost))
+
+    def _settle_funds(self, command: SettleFunds, seq: int, ts: int, out: list[Event]) -> None:
+        """Trades of session s settle at session s + N: move their net into settled cash."""
+        due = self.calendar.session_index(ts) - self.settings.settlement_sessions
+        for account_id in sorted(self.ledger.accounts):
+            account = self.ledger.accounts[account_id]
+            sessions = [session for session in account.pending if session <= due]
+            if not sessions:
+                continue
+            amount = sum(account.pending.pop(session) for session in sessions)
+            account.unsettled -= amount
+            account.settled += amount
+            out.append(FundsSettled(seq, ts, account_id, amount))

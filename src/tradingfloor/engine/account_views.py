@@ -1,0 +1,124 @@
+"""What a client sees of an account: its summary (cash, holds, buying power, equity, the
+day-trade count, open orders) and its positions, valued at each symbol's mark price.
+"""
+
+import msgspec
+
+from tradingfloor.domain.enums import AccountKind, AccountStatus
+from tradingfloor.engine.risk_context import RiskContext
+from tradingfloor.ledger import Account
+
+
+class AccountSummary(msgspec.Struct, frozen=True):
+    """Money in price units. `buying_power` is cash not held by open orders (cash accounts:
+    no borrowing); `equity` is cash plus positions at market."""
+
+    account: str
+    kind: AccountKind
+    status: AccountStatus
+    cash: int
+    settled_cash: int
+    unsettled_cash: int
+    held: int
+    buying_power: int
+    withdrawable: int
+    positions_value: int
+    equity: int
+    fees: int
+    day_trades: int
+    pattern_day_trader: bool
+    open_orders: int
+
+
+class PositionView(msgspec.Struct, frozen=True):
+    """`cost` is the basis of the shares held (average cost); unrealized P&L is at `mark`."""
+
+    symbol: str
+    qty: int
+    held: int
+    average_cost: int
+    cost: int
+    mark: int
+    market_value: int
+    unrealized: int
+    realized: int
+
+
+class AccountViews(RiskContext):
+    """The reads of `RiskPipeline`: they never change an account."""
+
+    def mark_price(self, symbol: str, position_cost: int = 0, qty: int = 0) -> int:
+        """The price positions are valued at: last trade, else reference, else average cost."""
+        book = self.books.get(symbol)
+        if book is not None and book.last_price is not None:
+            return book.last_price
+        guard = self.guards.get(symbol)
+        if guard is not None and guard.reference is not None:
+            return guard.reference
+        return position_cost // qty if qty else 0
+
+    def market_value(self, account: Account) -> int:
+        return sum(
+            position.qty * self.mark_price(symbol, position.cost, position.qty)
+            for symbol, position in account.positions.items()
+            if position.qty
+        )
+
+    def equity(self, account: Account) -> int:
+        return account.cash + self.market_value(account)
+
+    def summary(self, account_id: str, ts: int) -> "AccountSummary | None":
+        """The account as a client sees it at `ts` (for the day-trade count's window)."""
+        account = self.ledger.accounts.get(account_id)
+        if account is None:
+            return None
+        value = self.market_value(account)
+        settings = self.settings
+        day_trades = account.day_trade_count(
+            self.calendar.session_index(ts), settings.day_trade_window_sessions
+        )
+        equity = account.cash + value
+        return AccountSummary(
+            account_id,
+            account.kind,
+            account.status,
+            account.cash,
+            account.settled,
+            account.unsettled,
+            account.held,
+            account.buying_power,
+            account.withdrawable(),
+            value,
+            equity,
+            account.fees,
+            day_trades,
+            account.kind == AccountKind.MARGIN and day_trades >= settings.pattern_day_trades_min,
+            sum(account.open_orders.values()),
+        )
+
+    def positions(self, account_id: str) -> list["PositionView"]:
+        """Open positions (and closed ones with realized P&L), by symbol."""
+        account = self.ledger.accounts.get(account_id)
+        if account is None:
+            return []
+        views = []
+        for symbol in sorted(account.positions):
+            position = account.positions[symbol]
+            if not (position.qty or position.realized):
+                continue
+            mark = self.mark_price(symbol, position.cost, position.qty)
+            value = position.qty * mark
+            views.append(
+                PositionView(
+                    symbol,
+                    position.qty,
+                    position.held,
+                    position.average_cost(),
+                    position.cost,
+                    mark,
+                    value,
+                    value - position.cost,
+                    position.realized,
+                )
+            )
+        return views
