@@ -1,17 +1,21 @@
 """`tradingfloor bench marketdata` against a real `serve --demo`: clients in processes of their
-own, through the gateways to the market-data role, every one counted, none dropped."""
+own, through the gateways to the market-data role or straight to its own port
+(`serve --marketdata-port`), every one counted, none dropped."""
 
 import os
 import subprocess
 import sys
 
+import pytest
+
 from test_bench_wrk import table_rows
 
 
-def test_clients_in_processes_of_their_own_get_quotes_and_trades() -> None:
+@pytest.mark.parametrize("route", ["--no-direct", "--direct"])
+def test_clients_in_processes_of_their_own_get_quotes_and_trades(route: str) -> None:
     command = [sys.executable, "-m", "tradingfloor", "bench", "marketdata", "--clients", "6"]
     command += ["--pro-fraction", "0.5", "--seconds", "2", "--orders-per-second", "20"]
-    command += ["--client-processes", "2"]
+    command += ["--client-processes", "2", route]
     completed = subprocess.run(
         command,
         capture_output=True,
@@ -22,6 +26,8 @@ def test_clients_in_processes_of_their_own_get_quotes_and_trades() -> None:
 
     output = completed.stdout
     assert completed.returncode == 0, output + completed.stderr
+    way = "direct to the market-data role" if route == "--direct" else "through the gateways"
+    assert way in output
     [pro] = table_rows(output, "pro")
     [retail] = table_rows(output, "retail")
     assert pro[1] == retail[1] == "3"  # clients per tier, over both processes

@@ -117,6 +117,14 @@ class Settings(BaseSettings):
         le=65535,
         description="Where `tradingfloor marketdata` serves the market-data WebSockets (on host).",
     )
+    serve_marketdata_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="With serve (as processes): the market-data role also serves its "
+        "WebSockets on host:this port, for clients that connect to it directly rather than "
+        "through a gateway (0: any free port). None: only through the gateways.",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for limits shared by several gateways; None keeps them in memory.",

@@ -94,10 +94,14 @@ serve_options: list[str] = []
 `--workers N`): the topology under measure."""
 
 
+MARKETDATA_PORT_VARIABLE = "TRADINGFLOOR_SERVE_MARKETDATA_PORT"
+
+
 def start_server(
     data: Path, settings: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[str], int, dict[str, tuple[str, str, str]]]:
-    """`tradingfloor serve --demo` on a free port; returns it, its port and the demo logins.
+) -> tuple[subprocess.Popen[str], int, dict[str, tuple[str, str, str]], int | None]:
+    """`tradingfloor serve --demo` on a free port; returns it, its port, the demo logins and
+    the market-data role's own port (when `settings` ask for one: `MARKETDATA_PORT_VARIABLE`).
 
     `settings` are more TRADINGFLOOR_* variables for the server, e.g. a higher cap of
     connections per source for a benchmark whose clients all come from 127.0.0.1.
@@ -138,8 +142,13 @@ def start_server(
         if found:
             logins[found.group(1)] = (found.group(2), found.group(3), found.group(4))
         listening = re.search(r"listening on http://[\d.]+:(\d+)", line)
+        if listening and MARKETDATA_PORT_VARIABLE not in (settings or {}):
+            return process, int(listening.group(1)), logins, None
         if listening:
-            return process, int(listening.group(1)), logins
+            port = int(listening.group(1))
+        direct = re.search(r"market data also on ws://[\d.]+:(\d+)", line)
+        if direct:
+            return process, port, logins, int(direct.group(1))
     process.kill()
     raise RuntimeError("the server did not start")
 
@@ -276,6 +285,8 @@ class DemoServer:
     port: int
     logins: dict[str, tuple[str, str, str]]
     pid: int
+    marketdata_port: int | None = None
+    """The market-data role's own port, when asked for."""
 
 
 @contextlib.contextmanager
@@ -283,9 +294,9 @@ def served_demo(prefix: str, settings: dict[str, str] | None = None) -> Iterator
     """A `serve --demo` process on a data directory of its own (thrown away after), until the
     block ends and it is stopped (SIGINT, then killed if need be)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as directory:
-        process, port, logins = start_server(Path(directory) / "data", settings)
+        process, port, logins, marketdata_port = start_server(Path(directory) / "data", settings)
         try:
-            yield DemoServer(port, logins, process.pid)
+            yield DemoServer(port, logins, process.pid, marketdata_port)
         finally:
             process.send_signal(signal.SIGINT)
             try:

@@ -529,15 +529,26 @@ def marketdata(
     client_processes: Annotated[
         int, typer.Option(min=1, help="Processes the clients are spread over.")
     ] = 2,
+    direct: Annotated[
+        bool,
+        typer.Option(
+            help="Clients connect to the market-data role's own port (serve --marketdata-port) "
+            "rather than through the gateways."
+        ),
+    ] = False,
 ) -> None:
     """Lag of WebSocket quotes and trades from `tradingfloor serve --demo` (separate process)
     to many subscribers: from the event's engine time and from the flush that sent it."""
     from tradingfloor.bench import marketdata as bench
 
     with console.status(f"serving, connecting {clients:,} clients, measuring {seconds:.0f} s"):
-        result = bench.run(clients, pro_fraction, seconds, orders_per_second, client_processes)
+        result = bench.run(
+            clients, pro_fraction, seconds, orders_per_second, client_processes, direct
+        )
     table = Table(
-        title=f"bench marketdata: {clients:,} clients, {result.seconds:.1f} s, "
+        title=f"bench marketdata: {clients:,} clients "
+        f"({'direct to the market-data role' if direct else 'through the gateways'}), "
+        f"{result.seconds:.1f} s, "
         f"{result.orders_sent / result.seconds:,.0f} orders/s sent on top of the demo"
     )
     columns = ["tier", "clients", "msgs", "msg/s", "gaps", "ev p50", "ev p99"]

@@ -31,11 +31,12 @@ from typing import Any
 import msgspec
 
 from tradingfloor.bench.api import (
+    MARKETDATA_PORT_VARIABLE,
     Connection,
-    demo_server,
     fund_demo_traders,
     http_request,
     raise_open_files,
+    served_demo,
 )
 
 DEMO_SYMBOLS = ("ACME", "GLOBX", "TINY")
@@ -164,14 +165,16 @@ async def _drive(
     seconds: float,
     orders_per_second: float,
     client_processes: int,
+    stream_port: int,
 ) -> MarketDataBenchResult:
-    """The clients in `client_processes` processes of their own, the order flow here; every
-    process measures the same window, which this one opens and closes."""
+    """The clients in `client_processes` processes of their own, on `stream_port`, the order
+    flow here (on `port`); every process measures the same window, which this one opens and
+    closes."""
     import multiprocessing
 
     admin = logins["admin"]
     traders = [login for name, login in sorted(logins.items()) if name != "admin"]
-    base = f"ws://127.0.0.1:{port}/v1/market-data"
+    base = f"ws://127.0.0.1:{stream_port}/v1/market-data"
     pro_count = round(clients * pro_fraction)
     plan: list[list[tuple[str, dict[str, str]]]] = [[] for _ in range(client_processes)]
     for index in range(clients):
@@ -279,14 +282,26 @@ def run(
     seconds: float = 20.0,
     orders_per_second: float = 100.0,
     client_processes: int = 2,
+    direct: bool = False,
 ) -> MarketDataBenchResult:
-    """Start a demo server, subscribe `clients` from `client_processes` processes, drive
-    orders for `seconds`, stop it."""
+    """Start a demo server, subscribe `clients` from `client_processes` processes (through the
+    gateways, or `direct` to the market-data role's own port), drive orders for `seconds`,
+    stop it."""
     # Every client comes from 127.0.0.1: the server's cap per source must let them in.
-    per_source = {"TRADINGFLOOR_CONNECTIONS_PER_SOURCE_MAX": str(clients + 64)}
-    with demo_server("tf-bench-marketdata-", per_source) as (port, logins):
+    settings = {"TRADINGFLOOR_CONNECTIONS_PER_SOURCE_MAX": str(clients + 64)}
+    if direct:
+        settings[MARKETDATA_PORT_VARIABLE] = "0"
+    with served_demo("tf-bench-marketdata-", settings) as server:
+        stream_port = server.marketdata_port if server.marketdata_port else server.port
         work = _drive(
-            port, logins, clients, pro_fraction, seconds, orders_per_second, client_processes
+            server.port,
+            server.logins,
+            clients,
+            pro_fraction,
+            seconds,
+            orders_per_second,
+            client_processes,
+            stream_port,
         )
         result: MarketDataBenchResult = _run_loop(work)
         return result

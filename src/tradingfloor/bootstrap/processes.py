@@ -73,6 +73,8 @@ class Supervisor:
     """Make the first admin of a platform without users (tests make their own)."""
     children: dict[str, Child] = field(default_factory=dict)
     port: int = 0
+    marketdata_port: int | None = None
+    """The market-data role's own port (`serve_marketdata_port`), once reserved."""
     serving: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once every role is ready and the port is served."""
 
@@ -81,6 +83,8 @@ class Supervisor:
         env[roles.ROLE_CONFIG_ENV] = str(self.config) if self.config else ""
         overrides = {name: str(value) for name, value in self.overrides.items()}
         overrides["port"] = str(self.port)
+        if self.marketdata_port is not None:
+            overrides["serve_marketdata_port"] = str(self.marketdata_port)
         env[roles.ROLE_OVERRIDES_ENV] = json.dumps(overrides)
         env[MULTIPROCESS_DIR_ENV] = str(self._metrics_dir())
         return env
@@ -131,6 +135,10 @@ class Supervisor:
         metrics.mkdir(mode=0o700)
         reserved = roles.reuse_port_socket(settings.host, settings.port)  # port 0: one for all
         self.port = reserved.getsockname()[1]
+        direct = None
+        if settings.serve_marketdata_port is not None:
+            direct = roles.reuse_port_socket(settings.host, settings.serve_marketdata_port)
+            self.marketdata_port = direct.getsockname()[1]
         limiter = await self._limiter()
         try:
             # Started together: the others wait for the shard to answer (it recovers first).
@@ -146,10 +154,16 @@ class Supervisor:
             await self._ready("projector", "marketdata", *gateways)
             reserved.close()  # the workers hold the port now
             print(f"listening on http://{settings.host}:{self.port} (docs: /docs)", flush=True)
+            if direct is not None:
+                direct.close()
+                url = f"ws://{settings.host}:{self.marketdata_port}/v1/market-data"
+                print(f"market data also on {url}", flush=True)
             self.serving.set()
             await self._supervise(stop)
         finally:
             reserved.close()
+            if direct is not None:
+                direct.close()
             await self._stop_all()
             if limiter is not None:
                 await limiter.stop()

@@ -234,7 +234,7 @@ async def run_gateway(
     if not stop.is_set():
         server = build_server(create_app(backend), settings)
         sock = reuse_port_socket(settings.host, settings.port)
-        await _serve_until_stopped(server, sock, stop, settings, f"gateway-{worker}", on_ready)
+        await _serve_until_stopped(server, [sock], stop, settings, f"gateway-{worker}", on_ready)
     await backend.stop()
     await transport.close()
 
@@ -254,20 +254,21 @@ def market_data_upstream(settings: Settings) -> Any:
 
 async def _serve_until_stopped(
     server: Any,
-    sock: socket.socket,
+    sockets: list[socket.socket],
     stop: asyncio.Event,
     settings: Settings,
     name: str,
     on_ready: Callable[[int], None] | None,
 ) -> None:
-    """Serve on `sock` until `stop` (or the server ends); ready once it listens."""
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    """Serve on `sockets` until `stop` (or the server ends); ready once it listens."""
+    serving = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
     if not serving.done():
         _ready(settings, name)
-        if on_ready is not None and sock.family != socket.AF_UNIX:
-            on_ready(sock.getsockname()[1])  # the port (port 0: the one chosen)
+        ports = [sock.getsockname()[1] for sock in sockets if sock.family != socket.AF_UNIX]
+        if on_ready is not None and ports:
+            on_ready(ports[0])  # the port (port 0: the one chosen)
         await asyncio.wait(
             (serving, asyncio.create_task(stop.wait())), return_when=asyncio.FIRST_COMPLETED
         )
@@ -316,12 +317,14 @@ async def run_marketdata(
             update={"connections_max": marketdata_settings.clients_max + 100}
         )
         server = build_server(create_marketdata_app(feed, AuthService(store, settings)), capped)
-        sock = (
-            _marketdata_socket(settings)
-            if local
-            else reuse_port_socket(settings.host, settings.marketdata_port)
-        )
-        await _serve_until_stopped(server, sock, stop, settings, "marketdata", on_ready)
+        if local:  # serve's: its gateways' socket, and a port of its own if asked
+            sockets = [_marketdata_socket(settings)]
+            if settings.serve_marketdata_port is not None:
+                port = settings.serve_marketdata_port
+                sockets.append(reuse_port_socket(settings.host, port))
+        else:
+            sockets = [reuse_port_socket(settings.host, settings.marketdata_port)]
+        await _serve_until_stopped(server, sockets, stop, settings, "marketdata", on_ready)
     await feed.stop()
     await hub.stop()
     store.dispose()

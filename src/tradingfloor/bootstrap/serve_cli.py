@@ -41,13 +41,23 @@ def serve(
     single_process: Annotated[
         bool, typer.Option("--single-process", help="Every role in this one process.")
     ] = False,
+    marketdata_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Also serve the market-data WebSockets straight from the market-data role on "
+            "this port (0: any free one), besides through the gateways.",
+        ),
+    ] = None,
 ) -> None:
     """Start the platform: REST /v1 and /v2, WebSockets, OpenAPI docs at /docs, /metrics,
     until Ctrl-C."""
     from tradingfloor.config import ConfigError, load_settings
 
     overrides: dict[str, Any] = {}
-    for name, value in (("host", host), ("port", port), ("data_dir", data), ("fsync", fsync)):
+    given = (("host", host), ("port", port), ("data_dir", data), ("fsync", fsync))
+    for name, value in (*given, ("serve_marketdata_port", marketdata_port)):
         if value is not None:
             overrides[name] = value
     try:
@@ -71,6 +81,12 @@ def serve(
 
     logs.configure()
     if single_process:
+        if settings.serve_marketdata_port is not None:
+            console.print(
+                "[red]--marketdata-port needs the roles as processes: in one process the "
+                "market-data WebSockets are on the HTTP port[/red]"
+            )
+            raise typer.Exit(2)
         asyncio.run(_run_one(settings, demo, seed))
         return
     from tradingfloor.bootstrap.processes import Supervisor, default_workers
