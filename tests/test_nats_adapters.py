@@ -32,13 +32,9 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.reasons import RejectReason
-from tradingfloor.service.nats_events import (
-    EventPublisher,
-    EventsConflict,
-    decode_message,
-    encode_message,
-    follow_events,
-)
+from tradingfloor.service.nats_events import EventsConflict, decode_message, encode_message
+from tradingfloor.service.nats_events_feed import follow_events
+from tradingfloor.service.nats_events_publisher import EventPublisher
 from tradingfloor.service.nats_projection import NatsProjectionClient, ProjectionStatusPublisher
 from tradingfloor.service.nats_shard import NatsShardServer
 from tradingfloor.service.nats_shard_client import NatsShardClient

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from api_helpers import Served, served
 from tradingfloor import observability as metrics
-from tradingfloor.gateway import server
+from tradingfloor.gateway import protocols
 
 HOSTILE = "127.0.0.3"
 OTHERS = "127.0.0.2"
@@ -206,7 +206,7 @@ async def test_a_refused_client_that_keeps_sending_is_cut_off(
 ) -> None:
     """After a refusal the server reads and discards for a while, so that a client still
     sending gets the answer rather than a reset; but not without end."""
-    monkeypatch.setattr(server, "REFUSAL_LINGER_S", 600.0)  # only the byte bound can close
+    monkeypatch.setattr(protocols, "REFUSAL_LINGER_S", 600.0)  # only the byte bound can close
     async with serving(tmp_path, request_body_bytes_max=1024) as api:
         before = api.platform.engine.last_seq
         raw = await Raw.open(api)

@@ -7,9 +7,9 @@ messages (`wire.Submit` answered `Answered` or `Failed`, `wire.Ask` answered `To
 of its own, so that concurrent commands reach the sequencer together and share its group
 commit; beyond `requests_in_flight_max` a request is refused at once as overloaded.
 
-The events go to the shard's stream by `EventPublisher` (`nats_events`), started first: a shard
-whose stream disagrees with it refuses to serve. Its trouble is in the answer to `problems`,
-and a conflict (another publisher on the stream) calls `on_fatal`: the shard stops.
+The events go to the shard's stream by `EventPublisher` (`nats_events_publisher`), started
+first: a shard whose stream disagrees with it refuses to serve. Its trouble is in the answer to
+`problems`, and a conflict (another publisher on the stream) calls `on_fatal`: the shard stops.
 
 One shard per name: the queue group is there for a standby that takes over once the primary
 is fenced, which is not built yet. Two shards of one name that both started would share the
@@ -30,7 +30,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from tradingfloor.service import wire
-from tradingfloor.service.nats_events import EventPublisher, EventsConflict
+from tradingfloor.service.nats_events import EventsConflict
+from tradingfloor.service.nats_events_publisher import EventPublisher
 from tradingfloor.service.nats_subjects import NatsNames
 from tradingfloor.service.shard import QUESTIONS, ShardRole
 

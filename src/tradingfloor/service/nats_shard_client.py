@@ -7,7 +7,7 @@ NATS, a request fails at once with `ShardUnavailable` (HTTP 503, code 5031), as 
 client. A command whose answer was lost may have been applied: its client learns the outcome
 from the event feed or the read models (and a client order id makes its retry safe).
 
-`follow` is the shard's events stream from a seq (`nats_events.follow_events`): it re-creates
+`follow` is the shard's events stream from a seq (`nats_events_feed.follow_events`): it re-creates
 its consumer by itself, with no gap and no repeat.
 """
 
@@ -19,7 +19,7 @@ from nats.aio.client import Client
 
 from tradingfloor.domain.commands import Command
 from tradingfloor.service import wire
-from tradingfloor.service.nats_events import follow_events
+from tradingfloor.service.nats_events_feed import follow_events
 from tradingfloor.service.nats_subjects import NatsNames
 from tradingfloor.service.ports import EventBatch
 from tradingfloor.service.sequencer import Result
