@@ -285,3 +285,19 @@ async def test_redis_cache_writes_quote_and_book_with_a_ttl() -> None:
         if keys:
             await cache.redis.delete(*keys)
         await hub.stop()
+
+
+async def test_trades_fed_before_the_hub_caught_up_are_snapshot_history_not_news() -> None:
+    hub, _, _ = make_hub()
+    hub.on_batch([Batch([trade(seq, 1_000_000, seq) for seq in range(1, 4)])])  # rebuilt
+    hub.caught_up()
+    sink = RecordingSink()
+    client = hub.connect(sink, Tier.PRO)
+    assert client is not None
+    hub.subscribe(client, ["XYZ"], ["trades"])
+    hub.on_batch([Batch([trade(4, 1_000_000, 4)])])
+    hub.flush(Tier.PRO)
+    await settle()
+    snapshot, update = sink.messages("trades")
+    assert [t["qty"] for t in snapshot["trades"]] == [1, 2, 3]
+    assert [t["qty"] for t in update["trades"]] == [4] and update["gap"] == 0

@@ -86,6 +86,7 @@ class Platform:
         )
         await self.backend.start()
         await self.backend.fed(self.engine.last_seq)
+        self.backend.marketdata.caught_up()
         self.started_ts = time.time_ns()
 
     @property

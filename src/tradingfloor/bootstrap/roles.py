@@ -231,6 +231,7 @@ async def run_gateway(
     last_seq = await _until_stopped(stop, _last_seq_once_up(shard))
     if last_seq is not None:
         await _until_stopped(stop, backend.fed(last_seq, timeout_s=600.0))
+    backend.marketdata.caught_up()
     if not stop.is_set():
         server = build_server(create_app(backend), settings)
         sock = reuse_port_socket(settings.host, settings.port)
@@ -310,6 +311,7 @@ async def run_marketdata(
     last_seq = await _until_stopped(stop, _last_seq_once_up(shard))
     if last_seq is not None:
         await _until_stopped(stop, feed.fed(last_seq, timeout_s=600.0))
+    hub.caught_up()
     store = make_engine(settings.database_url)
     if not stop.is_set():
         # The role's connections are the gateways' forwarded clients (and direct ones).

@@ -258,6 +258,12 @@ class MarketDataHub:
             return depth_message(symbol, seq, True, ts, now, depth)
         return quote_message(symbol, seq, True, ts, now, depth)
 
+    def caught_up(self) -> None:
+        """The feed has reached where this hub starts serving: the trades fed so far (rebuilt
+        from the event log) are history for snapshots, not news for the next update."""
+        for state in self.tiers.values():
+            state.trades_published.update(self.tape.counts)
+
     def last_trade(self, symbol: str) -> TradeExecuted | None:
         return self.tape.last(symbol)
 
