@@ -512,3 +512,44 @@ async def test_the_documentation_works_offline_and_declares_how_to_authenticate(
     assert schemes["Bearer"]["scheme"] == "bearer"
     assert schema["paths"]["/v1/auth/login"]["post"]["security"] == []
     assert {"Bearer": []} in schema["security"]
+
+
+async def test_a_client_gone_before_its_body_was_read_is_counted_not_an_error(
+    api_single: Served,
+) -> None:
+    api = api_single
+    alice = await api.trader("alice")
+    name = "tradingfloor_client_disconnects_total"
+    before = metric((await api.client.get("/metrics", headers=api.admin)).text, name)
+    assert api.server is not None
+    app = api.server.config.app
+    answers = []
+    for path, headers in (("/v1/orders", alice), ("/v1/admin/symbols", api.admin)):
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.disconnect"}  # the client left before its body was read
+
+        async def send(message: dict[str, object], sent: list[object] = answers) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)  # no exception: the fast path, then a routed one
+    statuses = [m["status"] for m in answers if m["type"] == "http.response.start"]
+    assert (
+        len(statuses) == 2 and statuses[0] == 499
+    )  # FastAPI's own body reading answers the other
+    after = metric((await api.client.get("/metrics", headers=api.admin)).text, name)
+    assert after == before + 1

@@ -46,6 +46,11 @@ rejects = Counter(
 rate_limited = Counter(
     "tradingfloor_rate_limited_total", "Requests answered 429", registry=registry
 )
+client_disconnects = Counter(
+    "tradingfloor_client_disconnects_total",
+    "Requests whose client closed the connection before their body arrived",
+    registry=registry,
+)
 sign_in_refusals = Counter(
     "tradingfloor_sign_in_refusals_total",
     "Sign-in steps refused: wrong password or code, lockouts, blocked sources, busy",

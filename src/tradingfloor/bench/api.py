@@ -8,6 +8,7 @@ one order in flight: the ack latency is from sending the request to reading its 
 """
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -287,6 +289,21 @@ class DemoServer:
     pid: int
     marketdata_port: int | None = None
     """The market-data role's own port, when asked for."""
+    output: collections.deque[str] = field(
+        default_factory=lambda: collections.deque(maxlen=SERVER_LINES_KEPT)
+    )
+    """The server's latest lines of output (logs), drained as it runs so that it never
+    blocks writing them."""
+
+
+SERVER_LINES_KEPT = 200
+
+
+def _drain(process: "subprocess.Popen[str]", lines: "collections.deque[str]") -> None:
+    """Read the server's output until it ends, keeping the latest lines."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
 
 
 @contextlib.contextmanager
@@ -295,14 +312,19 @@ def served_demo(prefix: str, settings: dict[str, str] | None = None) -> Iterator
     block ends and it is stopped (SIGINT, then killed if need be)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as directory:
         process, port, logins, marketdata_port = start_server(Path(directory) / "data", settings)
+        server = DemoServer(port, logins, process.pid, marketdata_port)
+        drain = threading.Thread(target=_drain, args=(process, server.output), daemon=True)
+        drain.start()
         try:
-            yield DemoServer(port, logins, process.pid, marketdata_port)
+            yield server
         finally:
             process.send_signal(signal.SIGINT)
             try:
-                process.communicate(timeout=60)
+                process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+            drain.join(10)
 
 
 @contextlib.contextmanager

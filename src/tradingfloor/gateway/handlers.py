@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from tradingfloor import observability as metrics
 from tradingfloor.gateway.answers import (
@@ -113,7 +114,15 @@ async def limiter_unavailable(_request: Request, error: RateLimiterUnavailable) 
     return unavailable_answer(5034, "rate limiter unavailable: retry", error.retry_after_s)
 
 
+async def client_gone(_request: Request, _error: ClientDisconnect) -> Response:
+    # The client closed its connection before its request's body arrived (a load generator
+    # stopping, a client timing out): nothing was done, and nobody is left to answer.
+    metrics.client_disconnects.inc()
+    return Response(status_code=499)
+
+
 HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[Response]]] = {
+    ClientDisconnect: client_gone,
     AuthError: auth_error,
     ApiError: api_error,
     RequestValidationError: validation_error,
