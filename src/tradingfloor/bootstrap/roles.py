@@ -93,6 +93,19 @@ async def _until_stopped(stop: asyncio.Event, work: Any) -> Any:
     return task.result()
 
 
+async def _transport(settings: Settings, name: str, stop: asyncio.Event) -> Any:
+    """The role's transport once started (NATS may not answer yet), or None when told to
+    stop first."""
+    from tradingfloor.bootstrap.transport import make_transport
+
+    transport = make_transport(settings, name)
+    await _until_stopped(stop, transport.start())
+    if stop.is_set():
+        await transport.close()
+        return None
+    return transport
+
+
 def _ready(settings: Settings, name: str) -> None:
     ready_mark(settings, name).touch(mode=0o600)
 
@@ -103,15 +116,13 @@ def _ready(settings: Settings, name: str) -> None:
 async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
     from tradingfloor.bootstrap.platform import count_batch, node_settings, time_matching
     from tradingfloor.bootstrap.setup import start_demo_market
-    from tradingfloor.bootstrap.transport import make_journal, make_transport
+    from tradingfloor.bootstrap.transport import make_journal
     from tradingfloor.domain.settings import RiskSettings
     from tradingfloor.service.shard import ShardRole
 
     stop = stop_on_signals()
-    transport = make_transport(settings, "shard")
-    await _until_stopped(stop, transport.start())  # NATS may not answer yet
-    if stop.is_set():
-        await transport.close()
+    transport = await _transport(settings, "shard", stop)
+    if transport is None:
         return
     journal = make_journal(settings)
     shard = ShardRole(node_settings(settings, RiskSettings()), journal=journal)
@@ -153,14 +164,11 @@ async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
 
 async def run_projector(settings: Settings) -> None:
     from tradingfloor import observability
-    from tradingfloor.bootstrap.transport import make_transport
     from tradingfloor.service.projection import ProjectionRole
 
     stop = stop_on_signals()
-    transport = make_transport(settings, "projector")
-    await _until_stopped(stop, transport.start())  # NATS may not answer yet
-    if stop.is_set():
-        await transport.close()
+    transport = await _transport(settings, "projector", stop)
+    if transport is None:
         return
     shard = transport.shard_port()
     role = ProjectionRole(
@@ -199,7 +207,7 @@ async def run_gateway(
     settings: Settings, worker: int, workers: int, on_ready: Callable[[int], None] | None = None
 ) -> None:
     from tradingfloor.bootstrap.platform import make_backend
-    from tradingfloor.bootstrap.transport import check_gateway_settings, make_transport
+    from tradingfloor.bootstrap.transport import check_gateway_settings
     from tradingfloor.gateway.app import create_app
     from tradingfloor.gateway.ratelimit_link import LimiterClient
     from tradingfloor.gateway.server import build_server
@@ -210,10 +218,8 @@ async def run_gateway(
     # Each worker takes its share of the connection cap: the platform's stays the setting.
     share = max(1, settings.connections_max // workers)
     settings = settings.model_copy(update={"connections_max": share})
-    transport = make_transport(settings, f"gateway-{worker}")
-    await _until_stopped(stop, transport.start())  # NATS may not answer yet
-    if stop.is_set():
-        await transport.close()
+    transport = await _transport(settings, f"gateway-{worker}", stop)
+    if transport is None:
         return
     shard = transport.shard_port()
     projection = await transport.projection_port()
@@ -287,7 +293,6 @@ async def run_marketdata(
     `run/marketdata.sock` (`local`: serve's process, for its gateways) or on
     host:marketdata_port (`tradingfloor marketdata`)."""
     from tradingfloor.bootstrap.platform import market_data_hub
-    from tradingfloor.bootstrap.transport import make_transport
     from tradingfloor.gateway.marketdata_app import create_marketdata_app
     from tradingfloor.gateway.server import build_server
     from tradingfloor.identity import AuthService
@@ -297,10 +302,8 @@ async def run_marketdata(
     from tradingfloor.store.database import make_engine
 
     stop = stop_on_signals()
-    transport = make_transport(settings, "marketdata")
-    await _until_stopped(stop, transport.start())  # NATS may not answer yet
-    if stop.is_set():
-        await transport.close()
+    transport = await _transport(settings, "marketdata", stop)
+    if transport is None:
         return
     shard = transport.shard_port()
     marketdata_settings = MarketDataSettings()
