@@ -3,6 +3,7 @@
 import resource
 
 from tradingfloor.gateway.connections import (
+    LOCAL_PEER,
     OPEN_FILES_RESERVED,
     ConnectionGate,
     ConnectionSlot,
@@ -30,6 +31,16 @@ def test_a_source_above_its_cap_is_refused_while_others_are_admitted() -> None:
     admitted(gate, "10.0.0.1")
     other.release()
     assert (gate.total, gate.sources) == (2, 1)
+
+
+def test_unix_socket_peers_count_only_towards_the_total() -> None:
+    """A gateway forwards each of its clients' market-data WebSockets over a Unix socket: the
+    market-data role must not take them all for one source (each was checked at the gateway)."""
+    gate = ConnectionGate(total_max=5, per_source_max=2)
+    [admitted(gate, LOCAL_PEER) for _ in range(5)]
+
+    assert gate.admit(LOCAL_PEER) is RefusalKind.TOO_MANY_CONNECTIONS
+    assert gate.admit("10.0.0.1") is RefusalKind.TOO_MANY_CONNECTIONS
 
 
 def test_the_total_cap_holds_for_every_source() -> None:

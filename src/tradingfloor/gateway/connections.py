@@ -63,6 +63,10 @@ class ConnectionSlot:
             self._gate._release(self.source)
 
 
+LOCAL_PEER = ""
+"""The source of a connection on a Unix socket (it has no address)."""
+
+
 class ConnectionGate:
     """Counts the open connections of one server; refuses a new one above either cap."""
 
@@ -73,11 +77,13 @@ class ConnectionGate:
         self._per_source: dict[str, int] = {}
 
     def admit(self, source: str) -> ConnectionSlot | RefusalKind:
-        """A slot for a new connection from `source` (its IP address), or why it is refused."""
+        """A slot for a new connection from `source` (its IP address), or why it is refused.
+        A Unix socket's peer (source "": a local process of the platform, such as a gateway
+        forwarding its clients to the market-data role) counts only towards the total."""
         if self.total >= self.total_max:
             return RefusalKind.TOO_MANY_CONNECTIONS
         count = self._per_source.get(source, 0)
-        if count >= self.per_source_max:
+        if count >= self.per_source_max and source != LOCAL_PEER:
             return RefusalKind.TOO_MANY_CONNECTIONS_FROM_SOURCE
         self._per_source[source] = count + 1
         self.total += 1
