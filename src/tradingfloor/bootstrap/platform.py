@@ -85,8 +85,7 @@ class Platform:
             settings, self.shard, self.projection, self.clock, self.marketdata_settings
         )
         await self.backend.start()
-        await self.backend.fed(self.engine.last_seq)
-        self.backend.marketdata.caught_up()
+        await self.backend.catch_up(self.engine.last_seq)
         self.started_ts = time.time_ns()
 
     @property

@@ -236,8 +236,7 @@ async def run_gateway(
     await backend.start()
     last_seq = await _until_stopped(stop, _last_seq_once_up(shard))
     if last_seq is not None:
-        await _until_stopped(stop, backend.fed(last_seq, timeout_s=600.0))
-    backend.marketdata.caught_up()
+        await _until_stopped(stop, backend.catch_up(last_seq, timeout_s=600.0))
     if not stop.is_set():
         server = build_server(create_app(backend), settings)
         sock = reuse_port_socket(settings.host, settings.port)
@@ -313,8 +312,7 @@ async def run_marketdata(
     feed.start(1)
     last_seq = await _until_stopped(stop, _last_seq_once_up(shard))
     if last_seq is not None:
-        await _until_stopped(stop, feed.fed(last_seq, timeout_s=600.0))
-    hub.caught_up()
+        await _until_stopped(stop, feed.catch_up(last_seq, timeout_s=600.0))
     store = make_engine(settings.database_url)
     if not stop.is_set():
         # The role's connections are the gateways' forwarded clients (and direct ones).

@@ -100,9 +100,10 @@ class Backend:
             await close()
         self.store.dispose()
 
-    async def fed(self, seq: int, timeout_s: float = read_wait_s_max) -> None:
-        """Wait until this gateway's feed has reached `seq` (its market data reflect it)."""
-        await self.feed.fed(seq, timeout_s)
+    async def catch_up(self, seq: int, timeout_s: float = read_wait_s_max) -> None:
+        """Before serving: wait until this gateway's feed has reached `seq` (its market data
+        reflect it)."""
+        await self.feed.catch_up(seq, timeout_s)
 
     # ------------------------------------------------------------------ commands
 

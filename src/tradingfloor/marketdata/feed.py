@@ -43,12 +43,14 @@ class MarketFeed:
                 listener(batch)
             self.fed_seq = applied[-1].seq
 
-    async def fed(self, seq: int, timeout_s: float) -> None:
-        """Wait until the feed has reached `seq`, or `timeout_s` has passed."""
+    async def catch_up(self, seq: int, timeout_s: float) -> None:
+        """Before serving: wait until the feed has reached `seq` (or `timeout_s` has passed);
+        the trades fed by then are history to the hub (`MarketDataHub.caught_up`)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while self.fed_seq < seq and loop.time() < deadline:
             await asyncio.sleep(0.001)
+        self.hub.caught_up()
 
     async def stop(self) -> None:
         if self._task is not None:
