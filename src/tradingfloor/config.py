@@ -27,8 +27,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from tradingfloor.domain.shards import ShardMap
-
 ENV_PREFIX = "TRADINGFLOOR_"
 JWT_SECRET_FILE_NAME = "jwt.secret"
 JWT_SECRET_LENGTH_MIN = 32
@@ -304,21 +302,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_shards(self) -> "Settings":
-        self.shard_map()  # raises ValueError (a validation error) saying what is wrong
-        if self.shards and self.shard_name not in self.shards:
-            raise ValueError(f"shard_name {self.shard_name!r} is not one of shards {self.shards}")
-        for name in self.shards:
+        """The shard map must be usable (`tradingfloor.domain.shards.ShardMap` builds it)."""
+        names = self.shards or [self.shard_name]
+        for name in names:
             if not _SHARD_NAME.fullmatch(name):
                 raise ValueError(f"shard name {name!r}: 1 to 32 of A-Z a-z 0-9 _ -")
+        if len(set(names)) != len(names):
+            raise ValueError(f"shards repeat a name: {names}")
+        if self.shard_name not in names:
+            raise ValueError(f"shard_name {self.shard_name!r} is not one of shards {names}")
+        unknown = sorted(set(self.symbol_shards.values()) - set(names))
+        if unknown:
+            raise ValueError(f"symbol_shards names shards that are not in shards: {unknown}")
         return self
-
-    def shard_map(self) -> ShardMap:
-        """The platform's shards and which one owns each symbol."""
-        return ShardMap.of(self.shards or [self.shard_name], self.symbol_shards)
-
-    def shard_index(self) -> int:
-        """This process's shard's place in `shards` (the first digits of its order ids)."""
-        return self.shard_map().index(self.shard_name)
 
     @classmethod
     def settings_customise_sources(

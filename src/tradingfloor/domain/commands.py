@@ -121,6 +121,27 @@ class Withdraw(Command, frozen=True, gc=False, tag=True, array_like=True):
     amount: int
 
 
+class AllocateCashOut(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Move settled cash that nothing needs here to shard `to_shard`, where the account
+    trades other symbols (accounts across shards: a shard spends only the cash it holds).
+    The receiving shard takes it in with `AllocateCashIn` naming this command's seq."""
+
+    account: str
+    amount: int
+    to_shard: str
+
+
+class AllocateCashIn(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Take in cash that shard `from_shard` moved out at its seq `out_seq`. A shard takes
+    the moves of one source in order, each once: an `out_seq` at or below the last one taken
+    from that source is refused (a retry after a lost answer changes nothing)."""
+
+    account: str
+    amount: int
+    from_shard: str
+    out_seq: int
+
+
 class DepositShares(Command, frozen=True, gc=False, tag=True, array_like=True):
     """Shares delivered in (a transfer from another broker) at a cost basis per share."""
 
@@ -188,4 +209,6 @@ ANY_COMMAND = (
     | ResumeTrading
     | SetReferencePrice
     | UpdateMarketIndex
+    | AllocateCashOut
+    | AllocateCashIn
 )

@@ -198,6 +198,23 @@ class FundsWithdrawn(Event, frozen=True, gc=False, tag=True, array_like=True):
     amount: int
 
 
+class CashAllocatedOut(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """Settled cash moved to another shard (`AllocateCashOut`): in flight until taken in."""
+
+    account: str
+    amount: int
+    to_shard: str
+
+
+class CashAllocatedIn(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """Cash taken in from another shard: the move its seq `out_seq` there started."""
+
+    account: str
+    amount: int
+    from_shard: str
+    out_seq: int
+
+
 class SharesDeposited(Event, frozen=True, gc=False, tag=True, array_like=True):
     account: str
     symbol: str
@@ -274,4 +291,6 @@ ANY_EVENT = (
     | TradingHalted
     | TradingResumed
     | ReferencePriceSet
+    | CashAllocatedOut
+    | CashAllocatedIn
 )

@@ -49,6 +49,7 @@ class RejectReason(IntEnum):
     RISK_CONFIG_LOCKED = 2020
     RISK_OFF = 2021
     INVALID_SETTINGS = 2022
+    ALLOCATION_ALREADY_TAKEN = 2023
 
     # matching: the command is well formed but the book cannot do it
     UNKNOWN_ORDER = 3001
@@ -104,6 +105,7 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.NO_REFERENCE_PRICE: "no reference price yet: market orders are refused",
     RejectReason.INVALID_AMOUNT: "amount must be a positive whole number",
     RejectReason.INSUFFICIENT_FUNDS: "insufficient settled cash",
+    RejectReason.ALLOCATION_ALREADY_TAKEN: "this move of cash between shards is already in",
     RejectReason.ACCOUNT_EXISTS: "account already exists",
     RejectReason.RISK_CONFIG_LOCKED: (
         "risk and ledger can be switched on or off only while no order is live"

@@ -15,6 +15,7 @@ nothing looked up.
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 ORDER_ID_SHARD_SPAN = 10**13
 """Order ids of one shard: 10 trillion commands before the next shard's range."""
@@ -44,6 +45,11 @@ class ShardMap:
     @classmethod
     def of(cls, names: Sequence[str], symbols: Mapping[str, str]) -> "ShardMap":
         return cls(tuple(names), dict(symbols))
+
+    @classmethod
+    def of_settings(cls, settings: Any) -> "ShardMap":
+        """From the settings' `shards` (empty: one, `shard_name`) and `symbol_shards`."""
+        return cls.of(settings.shards or [settings.shard_name], settings.symbol_shards)
 
     def index(self, shard: str) -> int:
         return self.names.index(shard)

@@ -7,6 +7,8 @@ A refusal is a `CommandRejected` naming the account.
 from typing import Any
 
 from tradingfloor.domain.commands import (
+    AllocateCashIn,
+    AllocateCashOut,
     Deposit,
     DepositShares,
     OpenAccount,
@@ -19,6 +21,8 @@ from tradingfloor.domain.enums import AccountStatus, CancelReason
 from tradingfloor.domain.events import (
     AccountOpened,
     AccountStatusChanged,
+    CashAllocatedIn,
+    CashAllocatedOut,
     Event,
     FundsDeposited,
     FundsSettled,
@@ -102,6 +106,52 @@ class AccountCommands(Posting):
             account.settled -= command.amount
             account.withdrawn += command.amount
             out.append(FundsWithdrawn(seq, ts, account.account_id, command.amount))
+
+    def _allocate_out(self, command: AllocateCashOut, seq: int, ts: int, out: list[Event]) -> None:
+        """Cash to another shard: what a withdrawal may take, no more (see `AllocateCashOut`)."""
+        account = self._account(command, seq, ts, out)
+        if account is None:
+            return
+        if type(command.amount) is not int or not 0 < command.amount <= AMOUNT_MAX:
+            reason: RejectReason | None = RejectReason.INVALID_AMOUNT
+        elif type(command.to_shard) is not str or not command.to_shard:
+            reason = RejectReason.INVALID_AMOUNT
+        elif command.amount > account.withdrawable():
+            reason = RejectReason.INSUFFICIENT_FUNDS
+        else:
+            reason = None
+        if reason is not None:
+            self._reject(command, account.account_id, reason, seq, ts, out)
+            return
+        account.settled -= command.amount
+        account.allocated_out += command.amount
+        out.append(CashAllocatedOut(seq, ts, account.account_id, command.amount, command.to_shard))
+
+    def _allocate_in(self, command: AllocateCashIn, seq: int, ts: int, out: list[Event]) -> None:
+        """Cash from another shard, each move once and in its source's order; taken in even
+        by a closed or blocked account (it was the account's already)."""
+        account = self._account(command, seq, ts, out)
+        if account is None:
+            return
+        taken = self.ledger.allocations_in
+        source = command.from_shard
+        if type(command.amount) is not int or not 0 < command.amount <= AMOUNT_MAX:
+            reason: RejectReason | None = RejectReason.INVALID_AMOUNT
+        elif type(source) is not str or not source or type(command.out_seq) is not int:
+            reason = RejectReason.INVALID_AMOUNT
+        elif command.out_seq <= taken.get(source, 0):
+            reason = RejectReason.ALLOCATION_ALREADY_TAKEN
+        else:
+            reason = None
+        if reason is not None:
+            self._reject(command, account.account_id, reason, seq, ts, out)
+            return
+        taken[source] = command.out_seq
+        account.settled += command.amount
+        account.allocated_in += command.amount
+        out.append(
+            CashAllocatedIn(seq, ts, account.account_id, command.amount, source, command.out_seq)
+        )
 
     def _deposit_shares(self, command: DepositShares, seq: int, ts: int, out: list[Event]) -> None:
         account = self._account(command, seq, ts, out)

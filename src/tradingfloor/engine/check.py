@@ -11,7 +11,7 @@ from tradingfloor.domain.enums import Side
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import Event
 from tradingfloor.engine.engine import Engine
-from tradingfloor.ledger.postings import FEES, WORLD_CASH, balances
+from tradingfloor.ledger.postings import FEES, OTHER_SHARDS_CASH, WORLD_CASH, balances
 
 
 class LedgerReport(msgspec.Struct, frozen=True):
@@ -66,7 +66,7 @@ def check_ledger(engine: Engine) -> LedgerReport:
         key = (account_id, symbol)
         open_orders[key] = open_orders.get(key, 0) + 1
 
-    cash = deposited = withdrawn = fees = 0
+    cash = deposited = withdrawn = fees = allocated = 0
     shares: dict[str, int] = {}
     for account_id, account in ledger.accounts.items():
         name = f"account {account_id}"
@@ -93,10 +93,14 @@ def check_ledger(engine: Engine) -> LedgerReport:
             require(position.qty > 0 or position.cost == 0, f"{where}: cost without shares")
             shares[symbol] = shares.get(symbol, 0) + position.qty
         cash += account.cash
+        allocated += account.allocated_in - account.allocated_out
         deposited += account.deposited
         withdrawn += account.withdrawn
         fees += account.fees
-    require(cash == deposited - withdrawn - fees, "cash is not deposits - withdrawals - fees")
+    require(
+        cash == deposited - withdrawn - fees + allocated,
+        "cash is not deposits - withdrawals - fees + cash in from other shards - out to them",
+    )
     require(fees == ledger.fees_collected, "fees charged != fees collected")
     for symbol in set(shares) | set(ledger.shares_in):
         require(
@@ -147,4 +151,8 @@ def check_balances(engine: Engine, derived: dict[tuple[str, str], int]) -> int:
     accounts = risk.ledger.accounts.values()
     if world != sum(a.deposited - a.withdrawn for a in accounts):
         raise InvariantViolation("cash from outside != deposits - withdrawals")
+    compared += 1
+    shards = -derived.get((OTHER_SHARDS_CASH, "USD"), 0)
+    if shards != sum(a.allocated_in - a.allocated_out for a in accounts):
+        raise InvariantViolation("cash from other shards != allocated in - allocated out")
     return compared

@@ -17,6 +17,8 @@ from typing import Any
 import msgspec
 
 from tradingfloor.domain.commands import (
+    AllocateCashIn,
+    AllocateCashOut,
     Command,
     Deposit,
     DepositShares,
@@ -72,6 +74,8 @@ class RiskPipeline(AccountCommands, OrderChecks):
             SetAccountStatus: self._set_account_status,
             Deposit: self._deposit,
             Withdraw: self._withdraw,
+            AllocateCashOut: self._allocate_out,
+            AllocateCashIn: self._allocate_in,
             DepositShares: self._deposit_shares,
             WithdrawShares: self._withdraw_shares,
             SettleFunds: self._settle_funds,

@@ -45,6 +45,10 @@ class Account(msgspec.Struct, gc=False, array_like=True):
     pending: dict[int, int] = msgspec.field(default_factory=dict)
     day_trades: list[int] = msgspec.field(default_factory=list)
     """The session index of each day trade, oldest first, pruned to the rule's window."""
+    allocated_in: int = 0
+    """Cash taken in from the platform's other shards (accounts across shards)."""
+    allocated_out: int = 0
+    """Cash moved out to the platform's other shards."""
 
     @property
     def cash(self) -> int:

@@ -56,6 +56,7 @@ class LedgerState(msgspec.Struct, array_like=True):
     holds: list[HoldState]
     fees_collected: int
     shares_in: dict[str, int]
+    allocations_in: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class Ledger:
@@ -65,6 +66,8 @@ class Ledger:
         self.fees_collected = 0
         self.shares_in: dict[str, int] = {}
         """Shares per symbol delivered in minus delivered out: what positions must sum to."""
+        self.allocations_in: dict[str, int] = {}
+        """Per shard that moves cash here, the seq of the last move taken in (in order)."""
         self._fee_per_share = 0
         self._fee_ppm = 0
         self.set_fees(fees or FeeSchedule())
@@ -242,6 +245,7 @@ class Ledger:
             ],
             self.fees_collected,
             dict(sorted(self.shares_in.items())),
+            dict(sorted(self.allocations_in.items())),
         )
 
     @classmethod
@@ -264,6 +268,7 @@ class Ledger:
             ledger.holds[saved.order_id] = hold
         ledger.fees_collected = state.fees_collected
         ledger.shares_in = dict(state.shares_in)
+        ledger.allocations_in = dict(state.allocations_in)
         return ledger
 
     def holds_of(self, account_id: str) -> Iterator[Hold]:

@@ -16,6 +16,8 @@ import msgspec
 
 from tradingfloor.domain.enums import Side
 from tradingfloor.domain.events import (
+    CashAllocatedIn,
+    CashAllocatedOut,
     Event,
     FundsDeposited,
     FundsSettled,
@@ -28,6 +30,8 @@ from tradingfloor.domain.events import (
 CASH = "USD"
 WORLD_CASH = "@world/cash"
 FEES = "@fees"
+OTHER_SHARDS_CASH = "@shards/cash"
+"""Cash of this shard's accounts moved to (or taken in from) the platform's other shards."""
 
 
 class Posting(msgspec.Struct, frozen=True):
@@ -39,7 +43,7 @@ class Posting(msgspec.Struct, frozen=True):
     """"USD" for cash, the symbol for shares."""
     amount: int
     kind: str
-    """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement."""
+    """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement, allocation."""
     symbol: str = ""
     trade_id: int | None = None
 
@@ -75,6 +79,10 @@ def postings(event: Event) -> list[Posting]:
     if isinstance(event, FundsWithdrawn):
         cash = f"{event.account}/cash"
         return [_posting(seq, ts, WORLD_CASH, cash, CASH, event.amount, "withdrawal")]
+    if isinstance(event, CashAllocatedOut | CashAllocatedIn):
+        cash = f"{event.account}/cash"
+        moved = event.amount if isinstance(event, CashAllocatedIn) else -event.amount
+        return [_posting(seq, ts, cash, OTHER_SHARDS_CASH, CASH, moved, "allocation")]
     if isinstance(event, SharesDeposited | SharesWithdrawn):
         own = f"{event.account}/shares/{event.symbol}"
         world = f"@world/shares/{event.symbol}"
