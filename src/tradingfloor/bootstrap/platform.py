@@ -18,6 +18,7 @@ from tradingfloor import observability as metrics
 from tradingfloor.config import Settings
 from tradingfloor.domain.commands import CancelOrder, Command, PlaceOrder
 from tradingfloor.domain.settings import RiskSettings
+from tradingfloor.domain.shards import ShardMap
 from tradingfloor.engine import Engine
 from tradingfloor.gateway.backend import Backend, ReadModelsUnavailable
 from tradingfloor.gateway.ratelimit import make_rate_limiter
@@ -45,6 +46,7 @@ def node_settings(settings: Settings, risk: RiskSettings | None) -> NodeSettings
         fsync=settings.fsync,
         risk=risk,
         journal_retry_max_s=settings.journal_retry_max_s,
+        shard_index=ShardMap.of_settings(settings).index(settings.shard_name),
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from tradingfloor.domain.commands import ConfigureRisk
 from tradingfloor.domain.events import CommandRejected, Event
 from tradingfloor.domain.settings import RiskSettings
+from tradingfloor.domain.shards import order_id_of
 from tradingfloor.journal.base import Journal
 from tradingfloor.journal.file import FileJournal
 from tradingfloor.journal.recovery import Recovered, recover, recover_from
@@ -45,6 +46,8 @@ class NodeSettings:
     """The longest wait before the journal is tried again after a failed write."""
     events_unwritten_max: int = eventlog.unwritten_commands_max
     """Commands whose events the event log may hold in memory when it cannot write them."""
+    shard_index: int = 0
+    """The shard's place in the platform's shards: its order ids' range (`domain.shards`)."""
     risk: RiskSettings | None = None
     """The accounts, ledger and pre-trade risk settings `configure_risk` journals when the
     engine's differ; None: leave the engine as its journal left it (a new one only matches).
@@ -107,6 +110,7 @@ class Node:
             batch_max=self.settings.batch_max,
             queue_depth_max=self.settings.queue_depth_max,
             journal_retry_max_s=self.settings.journal_retry_max_s,
+            order_id_base=order_id_of(self.settings.shard_index, 1) - 1,
         )
         sequencer.batch_listeners.append(self._after_batch)
         self.sequencer = sequencer

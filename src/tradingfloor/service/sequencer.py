@@ -91,8 +91,11 @@ class Sequencer:
         queue_depth_max: int = 100_000,
         journal_retry_max_s: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        order_id_base: int = 0,
     ) -> None:
-        """`monotonic` times the refusals after a failed journal write (injectable for tests)."""
+        """`monotonic` times the refusals after a failed journal write (injectable for tests);
+        a new order's id is `order_id_base` + its seq (`domain.shards`: the shard's range)."""
+        self.order_id_base = order_id_base
         self.engine = engine
         self.journal = journal
         self.clock = clock
@@ -188,7 +191,7 @@ class Sequencer:
         entries = []
         for command, _ in batch:
             seq += 1
-            entries.append(Entry(seq, ts, _with_order_id(command, seq)))
+            entries.append(Entry(seq, ts, _with_order_id(command, self.order_id_base + seq)))
         try:
             await self.journal.append(entries)
         except OSError as error:
@@ -296,9 +299,9 @@ def _fail(
             future.set_exception(error())
 
 
-def _with_order_id(command: Command, seq: int) -> Command:
+def _with_order_id(command: Command, order_id: int) -> Command:
     if type(command) is PlaceOrder and command.order_id == 0:
-        return msgspec.structs.replace(command, order_id=seq)
+        return msgspec.structs.replace(command, order_id=order_id)
     if type(command) is ReplaceOrder and command.new_order_id == 0:
-        return msgspec.structs.replace(command, new_order_id=seq)
+        return msgspec.structs.replace(command, new_order_id=order_id)
     return command

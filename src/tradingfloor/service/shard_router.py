@@ -1,0 +1,163 @@
+"""`ShardPort` over the platform's symbol shards: each command to the shard that owns it.
+
+A platform of K shards (`domain.shards.ShardMap`) gives each symbol one writer. The router is
+what a caller holds instead of one shard's port:
+
+- an order, a listing, a reference price, shares in or out: the shard of its symbol;
+- a cancel or a replace: the shard its order id names;
+- a halt, a resume or an expiry of one symbol: the shard of the symbol;
+- the same for the whole market, an account's opening and status, risk settings, the market
+  index, settling funds: every shard, in the map's order;
+- a deposit or a withdrawal of cash: the account's home shard (`home_shard`).
+
+A command sent to every shard answers with the first shard's result once all have applied
+it; one refused by a shard fails the whole (`BroadcastFailed`) after the others, which a retry
+makes whole (opening an account that exists is refused as `ACCOUNT_EXISTS`, harmless).
+Cash moves between shards (`AllocateCashOut`, `AllocateCashIn`) name their shards and are the
+cash allocator's (`service.allocator`), sent to a shard's own port: the router refuses them.
+
+The questions merge the shards' answers: an account's summary sums its cash, holds and values
+over every shard (each shard holds the cash allocated to it); positions and instruments are
+the union. `last_seq` and `follow` are a shard's: a caller that follows events holds one
+port per shard (`ports`).
+"""
+
+import zlib
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+from tradingfloor.domain.commands import (
+    AddInstrument,
+    AllocateCashIn,
+    AllocateCashOut,
+    CancelOrder,
+    Command,
+    Deposit,
+    DepositShares,
+    ExpireOrders,
+    HaltTrading,
+    PlaceOrder,
+    ReplaceOrder,
+    ResumeTrading,
+    SetReferencePrice,
+    Withdraw,
+    WithdrawShares,
+)
+from tradingfloor.domain.events import CommandRejected
+from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.shards import ShardMap, UnknownShard
+from tradingfloor.engine.pipeline import AccountSummary, PositionView
+from tradingfloor.service.ports import EventBatch, LiveOrder, ShardPort
+from tradingfloor.service.sequencer import Result
+
+_BY_SYMBOL = (PlaceOrder, SetReferencePrice, DepositShares, WithdrawShares)
+_BY_SYMBOL_OR_ALL = (HaltTrading, ResumeTrading, ExpireOrders)
+_SUMMED = (
+    "cash",
+    "settled_cash",
+    "unsettled_cash",
+    "held",
+    "buying_power",
+    "withdrawable",
+    "positions_value",
+    "equity",
+    "fees",
+    "day_trades",
+    "open_orders",
+)
+
+
+class BroadcastFailed(RuntimeError):
+    """A command for every shard was refused by one of them."""
+
+
+def home_shard(shard_map: ShardMap, account: str) -> str:
+    """Where an account's deposits land and its withdrawals leave from (a stable hash)."""
+    return shard_map.names[zlib.crc32(account.encode()) % len(shard_map.names)]
+
+
+class ShardRouter:
+    def __init__(self, shard_map: ShardMap, ports: Mapping[str, ShardPort]) -> None:
+        missing = [name for name in shard_map.names if name not in ports]
+        if missing:
+            raise ValueError(f"no port for shards {missing}")
+        self.map = shard_map
+        self.ports = dict(ports)
+
+    def shard_of(self, command: Command) -> str | None:
+        """The one shard `command` goes to, or None for every shard."""
+        kind = type(command)
+        if kind is AddInstrument:
+            return self.map.shard_of_symbol(command.instrument.symbol)  # type: ignore[attr-defined]
+        if kind in _BY_SYMBOL:
+            return self.map.shard_of_symbol(command.symbol)  # type: ignore[attr-defined]
+        if kind is CancelOrder or kind is ReplaceOrder:
+            return self.map.shard_of_order(command.order_id)  # type: ignore[attr-defined]
+        if kind in _BY_SYMBOL_OR_ALL:
+            symbol = command.symbol  # type: ignore[attr-defined]
+            return None if symbol is None else self.map.shard_of_symbol(symbol)
+        if kind is Deposit or kind is Withdraw:
+            return home_shard(self.map, command.account)  # type: ignore[attr-defined]
+        if kind is AllocateCashOut or kind is AllocateCashIn:
+            raise ValueError("cash moves between shards go to a shard's own port")
+        return None
+
+    async def submit(self, command: Command) -> Result:
+        try:
+            shard = self.shard_of(command)
+        except UnknownShard as error:
+            raise LookupError(str(error)) from error
+        if shard is not None:
+            return await self.ports[shard].submit(command)
+        results = [await self.ports[name].submit(command) for name in self.map.names]
+        for name, result in zip(self.map.names, results, strict=True):
+            for event in result.events:
+                if isinstance(event, CommandRejected):
+                    raise BroadcastFailed(f"shard {name}: {event.reason.message}")
+        return results[0]
+
+    async def last_seq(self) -> int:
+        """The first shard's (a caller waiting on every shard holds `ports`)."""
+        return await self.ports[self.map.names[0]].last_seq()
+
+    async def account(self, account: str, ts: int) -> AccountSummary | None:
+        found = [await self.ports[name].account(account, ts) for name in self.map.names]
+        summaries = [summary for summary in found if summary is not None]
+        if not summaries:
+            return None
+        first = summaries[0]
+        merged: dict[str, Any] = {
+            field: sum(getattr(summary, field) for summary in summaries) for field in _SUMMED
+        }
+        merged["pattern_day_trader"] = any(s.pattern_day_trader for s in summaries)
+        return AccountSummary(first.account, first.kind, first.status, **merged)
+
+    async def positions(self, account: str) -> list[PositionView]:
+        views: list[PositionView] = []
+        for name in self.map.names:
+            views.extend(await self.ports[name].positions(account))
+        return sorted(views, key=lambda view: view.symbol)
+
+    async def live_order(self, order_id: int) -> LiveOrder | None:
+        try:
+            shard = self.map.shard_of_order(order_id)
+        except UnknownShard:
+            return None
+        return await self.ports[shard].live_order(order_id)
+
+    async def instruments(self) -> list[Instrument]:
+        found: list[Instrument] = []
+        for name in self.map.names:
+            found.extend(await self.ports[name].instruments())
+        return sorted(found, key=lambda instrument: instrument.symbol)
+
+    async def problems(self) -> list[str]:
+        found: list[str] = []
+        for name in self.map.names:
+            found.extend(f"shard {name}: {p}" for p in await self.ports[name].problems())
+        return found
+
+    async def follow(self, from_seq: int) -> AsyncGenerator[EventBatch, None]:
+        """The first shard's feed (see the module: followers hold one port per shard)."""
+        async for batch in self.ports[self.map.names[0]].follow(from_seq):
+            yield batch
