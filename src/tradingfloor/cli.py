@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 
 from tradingfloor.bench.cli import bench_app
-from tradingfloor.bootstrap.role_cli import gateway, marketdata, projector, shard
+from tradingfloor.bootstrap.role_cli import allocator, gateway, marketdata, projector, shard
 from tradingfloor.bootstrap.serve_cli import serve
 from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
@@ -25,6 +25,7 @@ app.command()(shard)
 app.command()(projector)
 app.command()(marketdata)
 app.command()(gateway)
+app.command()(allocator)
 console = Console()
 
 

@@ -72,6 +72,20 @@ def marketdata(config: ConfigOption = None) -> None:
     asyncio.run(run())
 
 
+def allocator(config: ConfigOption = None) -> None:
+    """Run the cash allocator of a platform of several shards (moves of cash between them)."""
+    from tradingfloor.bootstrap.allocator_role import check_allocator_settings, run_allocator
+    from tradingfloor.config import ConfigError
+
+    settings = _settings(config)
+    try:
+        check_allocator_settings(settings)
+    except ConfigError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    asyncio.run(run_allocator(_prepare(settings)))
+
+
 def gateway(config: ConfigOption = None) -> None:
     """Run one gateway: REST /v1 and /v2, WebSockets, /metrics, on host:port."""
     from tradingfloor.bootstrap.roles import run_gateway

@@ -164,6 +164,23 @@ class NatsTransport:
         timeout_s = self.settings.nats_request_timeout_ms / 1000
         return NatsShardClient(self.nc, self.names, timeout_s)
 
+    def shard_ports(self) -> dict[str, ShardPort]:
+        """A port to every shard of the platform (`shards`), by name."""
+        from tradingfloor.domain.shards import ShardMap
+        from tradingfloor.service.nats_shard_client import NatsShardClient
+        from tradingfloor.service.nats_subjects import NatsNames
+
+        settings = self.settings
+        timeout_s = settings.nats_request_timeout_ms / 1000
+        return {
+            name: NatsShardClient(
+                self.nc,
+                NatsNames(settings.nats_subject_prefix, name, settings.nats_stream_prefix),
+                timeout_s,
+            )
+            for name in ShardMap.of_settings(settings).names
+        }
+
     async def projection_port(self) -> ProjectionPort:
         from tradingfloor.service.nats_projection import NatsProjectionClient
 
