@@ -43,6 +43,9 @@ from tradingfloor.service.allocator import CashAllocator
 from tradingfloor.service.node import NodeSettings
 from tradingfloor.service.shard import ShardRole
 from tradingfloor.service.shard_router import BroadcastFailed, ShardRouter, home_shard
+from tradingfloor.store.database import make_engine, upgrade
+from tradingfloor.store.projector import Projector, projection_name
+from tradingfloor.store.queries import get_balances, list_positions
 
 DOLLAR = PRICE_SCALE
 SYMBOLS = {"AAA": "east", "ABC": "east", "BBB": "west", "BCD": "west"}
@@ -186,6 +189,7 @@ async def test_random_accounts_across_two_shards_balance_to_the_cent(
             _check_whole_platform(platform, shares_in)
         await platform.allocator.settled(SETTLE_S)
         _check_whole_platform(platform, shares_in)
+        _check_read_models_of_both_shards(platform, tmp_path)
         for name in platform.map.names:
             kinds = Counter(type(event).__name__ for event in platform.events(name))
             print(name, dict(kinds))
@@ -193,6 +197,38 @@ async def test_random_accounts_across_two_shards_balance_to_the_cent(
             assert kinds["CashAllocatedIn"] > 0, f"no cash moved to {name}"
     finally:
         await platform.stop()
+
+
+def _check_read_models_of_both_shards(platform: Platform, root: Path) -> None:
+    """Each shard's projector into one database: every account's balances are the sums of
+    its parts, every position is its symbol's shard's, every order is there once."""
+    url = f"sqlite:///{root / 'read-models.db'}"
+    upgrade(url)
+    store = make_engine(url)
+    try:
+        for index, name in enumerate(platform.map.names):
+            projector = Projector(store, projection_name(index, name), index)
+            projector.apply_stream(platform.shards[name].node.events.read(1))
+        with store.connect() as connection:
+            for account in ACCOUNTS:
+                parts = [
+                    shard.engine.risk.ledger.accounts[account]  # type: ignore[union-attr]
+                    for shard in platform.shards.values()
+                ]
+                balances = get_balances(connection, account)
+                assert balances is not None
+                assert balances.cash == sum(part.cash for part in parts)
+                assert balances.fees == sum(part.fees for part in parts)
+                rows = {row.symbol: row.qty for row in list_positions(connection, account)}
+                held = {
+                    symbol: position.qty
+                    for part in parts
+                    for symbol, position in part.positions.items()
+                    if position.qty
+                }
+                assert {s: q for s, q in rows.items() if q} == held
+    finally:
+        store.dispose()
 
 
 async def test_orders_route_by_symbol_and_by_order_id_and_ids_name_their_shard(

@@ -164,6 +164,7 @@ async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
 
 async def run_projector(settings: Settings) -> None:
     from tradingfloor import observability
+    from tradingfloor.domain.shards import ShardMap
     from tradingfloor.service.projection import ProjectionRole
 
     stop = stop_on_signals()
@@ -171,11 +172,13 @@ async def run_projector(settings: Settings) -> None:
     if transport is None:
         return
     shard = transport.shard_port()
+    index = ShardMap.of_settings(settings).index(settings.shard_name)
     role = ProjectionRole(
         settings.database_url,
         shard.follow,
         settings.projector_retry_max_s,
         on_failure=observability.projection_failures.inc,
+        shard=(index, settings.shard_name),
     )
     await _until_stopped(stop, role.start())  # the database may not answer yet
     if stop.is_set():

@@ -9,7 +9,8 @@ without asking anyone.
 An order id says which shard owns it: shard i's order ids are `i * ORDER_ID_SHARD_SPAN + seq`
 (its command seq). Shard 0's ids are its seqs, as on a platform of one shard; shard 2's order
 at seq 12345 is 20000000012345. A cancel or a replace therefore goes to the right shard with
-nothing looked up.
+nothing looked up. A position in a shard's event feed is written the same way
+(`seq_token`), so a client's read-your-writes token names its shard too.
 """
 
 import zlib
@@ -65,6 +66,17 @@ class ShardMap:
         if order_id <= 0 or index >= len(self.names):
             raise UnknownShard(f"no shard owns order id {order_id}")
         return self.names[index]
+
+
+def seq_token(shard_index: int, seq: int) -> int:
+    """A position in one shard's event feed as one number, in the same ranges as order ids:
+    what `TF-Seq` carries on a platform of several shards (shard 0's tokens are its seqs)."""
+    return shard_index * ORDER_ID_SHARD_SPAN + seq
+
+
+def split_token(token: int) -> tuple[int, int]:
+    """(shard index, seq) of a `seq_token`."""
+    return divmod(token, ORDER_ID_SHARD_SPAN)
 
 
 def order_id_of(shard_index: int, seq: int) -> int:

@@ -156,7 +156,11 @@ class ApiKeys(AuthBase):
                     account_balances.c.status,
                 )
                 .join(users, users.c.id == api_keys.c.user_id)
-                .outerjoin(account_balances, account_balances.c.account == users.c.account_id)
+                .outerjoin(
+                    account_balances,
+                    (account_balances.c.account == users.c.account_id)
+                    & (account_balances.c.shard == 0),  # the status is every shard's
+                )
                 .where(api_keys.c.key_id == key_id)
             ).first()
         if row is None or row.revoked or row.disabled:

@@ -88,7 +88,10 @@ class AuthBase:
         if row.disabled:
             raise AuthError(AuthErrorCode.USER_DISABLED)
         status = connection.execute(
-            select(account_balances.c.status).where(account_balances.c.account == row.account_id)
+            select(account_balances.c.status).where(
+                account_balances.c.account == row.account_id,
+                account_balances.c.shard == 0,  # every shard has the status: the first tells
+            )
         ).scalar()
         if status in ACCOUNT_STATUSES_LOCKED_OUT:
             raise AuthError(AuthErrorCode.ACCOUNT_BLOCKED)

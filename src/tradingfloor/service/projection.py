@@ -93,7 +93,10 @@ class ProjectionRole:
         feed: Feed,
         retry_max_s: float,
         on_failure: Callable[[], None] = lambda: None,
+        shard: tuple[int, str] = (0, "main"),
     ) -> None:
+        """`shard`: (index, name) of the shard whose events these are."""
+        self.shard = shard
         self.database_url = database_url
         self.feed = feed
         self.retry_max_s = retry_max_s
@@ -110,10 +113,11 @@ class ProjectionRole:
 
     async def start(self) -> None:
         from tradingfloor.store.database import make_engine
-        from tradingfloor.store.projector import Projector
+        from tradingfloor.store.projector import Projector, projection_name
 
         self.store = make_engine(self.database_url)
-        self.projector = Projector(self.store)
+        index, name = self.shard
+        self.projector = Projector(self.store, projection_name(index, name), index)
         self.projected_seq = await self._last_seq_retried()
         self._task = asyncio.create_task(self._run(), name="projection")
 

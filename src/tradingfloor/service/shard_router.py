@@ -10,6 +10,10 @@ what a caller holds instead of one shard's port:
   index, settling funds: every shard, in the map's order;
 - a deposit or a withdrawal of cash: the account's home shard (`home_shard`).
 
+An answer's `seq` is a token (`domain.shards.seq_token`): the shard's index and its seq in
+one number, equal to the order id the command's seq gave a new order, so read-your-writes
+tokens and order ids both name their shard (`last_tokens` gives every shard's newest).
+
 A command sent to every shard answers with the first shard's result once all have applied
 it; one refused by a shard fails the whole (`BroadcastFailed`) after the others, which a retry
 makes whole (opening an account that exists is refused as `ACCOUNT_EXISTS`, harmless).
@@ -45,7 +49,7 @@ from tradingfloor.domain.commands import (
 )
 from tradingfloor.domain.events import CommandRejected
 from tradingfloor.domain.instruments import Instrument
-from tradingfloor.domain.shards import ShardMap, UnknownShard
+from tradingfloor.domain.shards import ShardMap, UnknownShard, seq_token
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.service.ports import EventBatch, LiveOrder, ShardPort
 from tradingfloor.service.sequencer import Result
@@ -108,17 +112,28 @@ class ShardRouter:
         except UnknownShard as error:
             raise LookupError(str(error)) from error
         if shard is not None:
-            return await self.ports[shard].submit(command)
+            return self._tokened(shard, await self.ports[shard].submit(command))
         results = [await self.ports[name].submit(command) for name in self.map.names]
         for name, result in zip(self.map.names, results, strict=True):
             for event in result.events:
                 if isinstance(event, CommandRejected):
                     raise BroadcastFailed(f"shard {name}: {event.reason.message}")
-        return results[0]
+        return self._tokened(self.map.names[0], results[0])
+
+    def _tokened(self, shard: str, result: Result) -> Result:
+        token = seq_token(self.map.index(shard), result.seq)
+        return Result(token, result.ts, result.command, result.events)
 
     async def last_seq(self) -> int:
-        """The first shard's (a caller waiting on every shard holds `ports`)."""
+        """The first shard's (a caller waiting on every shard asks `last_tokens`)."""
         return await self.ports[self.map.names[0]].last_seq()
+
+    async def last_tokens(self) -> list[int]:
+        """Every shard's newest seq, as tokens."""
+        return [
+            seq_token(index, await self.ports[name].last_seq())
+            for index, name in enumerate(self.map.names)
+        ]
 
     async def account(self, account: str, ts: int) -> AccountSummary | None:
         found = [await self.ports[name].account(account, ts) for name in self.map.names]

@@ -16,6 +16,8 @@ from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import (
     AccountOpened,
     AccountStatusChanged,
+    CashAllocatedIn,
+    CashAllocatedOut,
     DayTradeCounted,
     Event,
     FundsDeposited,
@@ -178,10 +180,12 @@ def opened(rows: BatchRows, event: AccountOpened) -> None:
         "withdrawn": 0,
         "fees": 0,
         "updated_seq": event.seq,
+        "shard": rows.shard_index,
     }
     rows.balances[event.account] = row
     rows.new_balances.append(row)
-    rows.activity(event, event.account, "status", f"{kind} account opened")
+    if rows.shard_index == 0:  # every shard opens it: one activity
+        rows.activity(event, event.account, "status", f"{kind} account opened")
 
 
 def status_changed(rows: BatchRows, event: AccountStatusChanged) -> None:
@@ -189,7 +193,8 @@ def status_changed(rows: BatchRows, event: AccountStatusChanged) -> None:
     status = _ACCOUNT_STATUS[event.status]
     row["status"] = status
     row["updated_seq"] = event.seq
-    rows.activity(event, event.account, "status", f"account {status}")
+    if rows.shard_index == 0:  # every shard changes it: one activity
+        rows.activity(event, event.account, "status", f"account {status}")
 
 
 def deposited(rows: BatchRows, event: FundsDeposited) -> None:
@@ -213,6 +218,13 @@ def withdrawn(rows: BatchRows, event: FundsWithdrawn) -> None:
         f"withdrawal ${format_price(event.amount)}",
         amount=-event.amount,
     )
+
+
+def allocated(rows: BatchRows, event: CashAllocatedOut | CashAllocatedIn) -> None:
+    """Cash moved between shards: this shard's part of the account's cash, not its total."""
+    row = rows.balance(event.account)
+    row["settled"] += event.amount if isinstance(event, CashAllocatedIn) else -event.amount
+    row["updated_seq"] = event.seq
 
 
 def settled(rows: BatchRows, event: FundsSettled) -> None:
@@ -285,6 +297,8 @@ HANDLERS: dict[type[Event], Callable[[BatchRows, Any], None]] = {
     FundsDeposited: deposited,
     FundsWithdrawn: withdrawn,
     FundsSettled: settled,
+    CashAllocatedOut: allocated,
+    CashAllocatedIn: allocated,
     SharesDeposited: shares_deposited,
     SharesWithdrawn: shares_withdrawn,
     DayTradeCounted: day_trade,

@@ -16,6 +16,8 @@ from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import (
     AccountOpened,
     AccountStatusChanged,
+    CashAllocatedIn,
+    CashAllocatedOut,
     Event,
     FundsDeposited,
     FundsSettled,
@@ -41,15 +43,26 @@ Batch = list[tuple[int, int, list[Event]]]
 in_list_size_max = 500
 """Keys per `IN (...)` when a batch reads the rows it touches."""
 
-BALANCE_EVENTS = frozenset({AccountStatusChanged, FundsDeposited, FundsWithdrawn, FundsSettled})
+BALANCE_EVENTS = frozenset(
+    {
+        AccountStatusChanged,
+        FundsDeposited,
+        FundsWithdrawn,
+        FundsSettled,
+        CashAllocatedOut,
+        CashAllocatedIn,
+    }
+)
 """Events that change an existing account's balance row (an opening makes one)."""
 
 
 class BatchRows:
     """The rows of one batch, in one transaction of `connection`."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, shard_index: int = 0) -> None:
         self.connection = connection
+        self.shard_index = shard_index
+        """The shard whose events these are: its balance rows only."""
         self.sql = statements_for(connection.dialect)
         self.orders = OrderStates()
         self.positions: dict[tuple[str, str], Row] = {}
@@ -129,7 +142,8 @@ class BatchRows:
         names = self.sql.balances.all_columns
         for values in self._select(self.sql.balances, "account", sorted(accounts)):
             row = dict(zip(names, values, strict=True))
-            found[row["account"]] = row
+            if row["shard"] == self.shard_index:
+                found[row["account"]] = row
         self._loaded_balances = list(found.values())
 
     def _select(self, table: TableSql, column: str, keys: list[Any]) -> Iterator[tuple[Any, ...]]:

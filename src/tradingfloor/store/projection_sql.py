@@ -164,7 +164,9 @@ class Statements:
         self.positions = MutableTableSql(
             dialect, positions, ("account", "symbol"), POSITION_MUTABLE
         )
-        self.balances = MutableTableSql(dialect, account_balances, ("account",), BALANCE_MUTABLE)
+        self.balances = MutableTableSql(
+            dialect, account_balances, ("account", "shard"), BALANCE_MUTABLE
+        )
         self.fills = TableSql(dialect, fills)
         self.activities = TableSql(dialect, activities)
         if self.fills.columns != FILL_COLUMNS or self.activities.columns != ACTIVITY_COLUMNS:

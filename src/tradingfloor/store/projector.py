@@ -66,6 +66,12 @@ class ProjectionGapError(InvariantViolation):
     """The batch does not continue the projection: commands between were never applied."""
 
 
+def projection_name(shard_index: int, shard: str) -> str:
+    """The name of a shard's projection in `projection_state`: the first shard's is `main`,
+    as on a platform of one shard (adding shards leaves its resume point where it was)."""
+    return "main" if shard_index == 0 else f"shard:{shard}"
+
+
 class Projector:
     """Projects event batches into the read-model tables of one database.
 
@@ -75,7 +81,10 @@ class Projector:
     of `last_seq` to the commit, so each command is applied once.
     """
 
-    def __init__(self, engine: Engine, name: str = "main") -> None:
+    def __init__(self, engine: Engine, name: str = "main", shard_index: int = 0) -> None:
+        """`shard_index`: the shard whose events these are (its part of each account's cash
+        is a balance row of its own)."""
+        self.shard_index = shard_index
         # A transaction that reads `last_seq` then writes must take SQLite's write lock at
         # BEGIN: a deferred one could fail to upgrade its read lock under a concurrent writer.
         self.engine = engine.execution_options(**{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
@@ -104,7 +113,7 @@ class Projector:
                 # Without waiting for the WAL flush: a crash may lose the last batches, but
                 # with their last_seq, so they are projected again from the event log.
                 connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            work = BatchRows(connection)
+            work = BatchRows(connection, self.shard_index)
             work.load(commands)
             handlers = HANDLERS
             for _, _, events in commands:

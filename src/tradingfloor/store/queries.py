@@ -290,10 +290,29 @@ def list_positions(connection: Connection, account: str) -> list[PositionRow]:
 
 
 def get_balances(connection: Connection, account: str) -> BalanceRow | None:
-    """The account's cash and status, or None if it was never opened."""
-    query = select(account_balances).where(account_balances.c.account == account)
-    row = connection.execute(query).first()
-    return None if row is None else BalanceRow(**row._mapping)
+    """The account's cash and status, or None if it was never opened: on a platform of
+    several shards, the sums of every shard's part (the first shard's row tells the kind and
+    status, which every shard shares)."""
+    query = (
+        select(account_balances)
+        .where(account_balances.c.account == account)
+        .order_by(account_balances.c.shard)
+    )
+    rows = [row._mapping for row in connection.execute(query)]
+    if not rows:
+        return None
+    summed = {
+        name: sum(row[name] for row in rows)
+        for name in ("settled", "unsettled", "deposited", "withdrawn", "fees")
+    }
+    first = rows[0]
+    return BalanceRow(
+        account,
+        first["kind"],
+        first["status"],
+        updated_seq=max(row["updated_seq"] for row in rows),
+        **summed,
+    )
 
 
 def trades_for_symbol(connection: Connection, symbol: str, limit: int = 100) -> list[TradeRow]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -137,6 +138,8 @@ account_balances = Table(
     Column("withdrawn", BigInteger, nullable=False),
     Column("fees", BigInteger, nullable=False),
     Column("updated_seq", BigInteger, nullable=False),
+    # The shard whose part of the account's cash the row holds (0 on a platform of one).
+    Column("shard", SmallInteger, primary_key=True, server_default="0"),
 )
 
 activities = Table(
