@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tradingfloor import observability as metrics
 from tradingfloor.config import Settings
@@ -87,7 +88,7 @@ class Platform:
             settings, self.shard, self.projection, self.clock, self.marketdata_settings
         )
         await self.backend.start()
-        await self.backend.catch_up(self.engine.last_seq)
+        await self.backend.catch_up([self.engine.last_seq])
         self.started_ts = time.time_ns()
 
     @property
@@ -150,7 +151,17 @@ def make_backend(
         market,
         clock,
         market_data_upstream=market_data_upstream,
+        shard_feeds=shard_feeds(shard),
     )
+
+
+def shard_feeds(shard: object) -> list[Any]:
+    """The event feed of every shard a shard port reaches, in the map's order."""
+    from tradingfloor.service.shard_router import ShardRouter
+
+    if isinstance(shard, ShardRouter):
+        return [port.follow for port in shard.ports.values()]
+    return [shard.follow]  # type: ignore[attr-defined]
 
 
 def market_data_hub(

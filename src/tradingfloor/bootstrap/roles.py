@@ -171,7 +171,7 @@ async def run_projector(settings: Settings) -> None:
     transport = await _transport(settings, "projector", stop)
     if transport is None:
         return
-    shard = transport.shard_port()
+    shard = transport.own_shard_port()
     index = ShardMap.of_settings(settings).index(settings.shard_name)
     role = ProjectionRole(
         settings.database_url,
@@ -237,9 +237,9 @@ async def run_gateway(
         market_data_upstream(settings),
     )
     await backend.start()
-    last_seq = await _until_stopped(stop, _last_seq_once_up(shard))
-    if last_seq is not None:
-        await _until_stopped(stop, backend.catch_up(last_seq, timeout_s=600.0))
+    tokens = await _until_stopped(stop, _last_tokens_once_up(shard))
+    if tokens is not None:
+        await _until_stopped(stop, backend.catch_up(tokens, timeout_s=600.0))
     if not stop.is_set():
         server = build_server(create_app(backend), settings)
         sock = reuse_port_socket(settings.host, settings.port)
@@ -294,11 +294,11 @@ async def run_marketdata(
     """The market-data role: the event feed into its hub, whose WebSockets it serves on
     `run/marketdata.sock` (`local`: serve's process, for its gateways) or on
     host:marketdata_port (`tradingfloor marketdata`)."""
-    from tradingfloor.bootstrap.platform import market_data_hub
+    from tradingfloor.bootstrap.platform import market_data_hub, shard_feeds
     from tradingfloor.gateway.marketdata_app import create_marketdata_app
     from tradingfloor.gateway.server import build_server
     from tradingfloor.identity import AuthService
-    from tradingfloor.marketdata.feed import MarketFeed
+    from tradingfloor.marketdata.feed import MarketFeeds
     from tradingfloor.marketdata.hub import MarketDataSettings
     from tradingfloor.marketdata.view import MarketDataView
     from tradingfloor.store.database import make_engine
@@ -311,11 +311,11 @@ async def run_marketdata(
     marketdata_settings = MarketDataSettings()
     market = MarketDataView(marketdata_settings.trades_kept_per_symbol)
     hub = market_data_hub(settings, market, marketdata_settings)
-    feed = MarketFeed(shard.follow, market, hub)
+    feed = MarketFeeds(shard_feeds(shard), market, hub)
     feed.start(1)
-    last_seq = await _until_stopped(stop, _last_seq_once_up(shard))
-    if last_seq is not None:
-        await _until_stopped(stop, feed.catch_up(last_seq, timeout_s=600.0))
+    tokens = await _until_stopped(stop, _last_tokens_once_up(shard))
+    if tokens is not None:
+        await _until_stopped(stop, feed.catch_up(tokens, timeout_s=600.0))
     store = make_engine(settings.database_url)
     if not stop.is_set():
         # The role's connections are the gateways' forwarded clients (and direct ones).
@@ -347,14 +347,15 @@ def _marketdata_socket(settings: Settings) -> socket.socket:
     return sock
 
 
-async def _last_seq_once_up(shard: Any) -> int:
-    """The shard's last seq, once it answers (the roles start together; it recovers first)."""
+async def _last_tokens_once_up(shard: Any) -> list[int]:
+    """Each shard's last seq token, once all answer (the roles start together; a shard
+    recovers first)."""
     from tradingfloor.service.shard_client import ShardUnavailable
 
     while True:
         try:
-            seq: int = await shard.last_seq()
-            return seq
+            tokens: list[int] = await shard.last_tokens()
+            return tokens
         except ShardUnavailable:
             await asyncio.sleep(0.05)
 

@@ -27,6 +27,8 @@ from tradingfloor.service.shard import ShardRole
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
+    from tradingfloor.service.nats_subjects import NatsNames
+
 OnFatal = Callable[[BaseException], None]
 """Told when a server cannot go on (the role then stops)."""
 
@@ -39,6 +41,11 @@ class Transport(Protocol):
     async def start(self) -> None: ...
 
     def shard_port(self) -> ShardPort: ...
+
+    def own_shard_port(self) -> ShardPort:
+        """The port of this process's shard (`shard_name`) alone, even on a platform of
+        several (a projector follows its own shard)."""
+        ...
 
     async def projection_port(self) -> ProjectionPort:
         """A started `ProjectionPort` (stopped by `close`)."""
@@ -94,6 +101,9 @@ class LocalTransport:
         client = ShardClient(shard_socket(self.settings))
         self._clients.append(client)
         return client
+
+    def own_shard_port(self) -> ShardPort:
+        return self.shard_port()
 
     async def projection_port(self) -> ProjectionPort:
         from tradingfloor.bootstrap.run_paths import projector_socket
@@ -159,6 +169,16 @@ class NatsTransport:
         return self._nc
 
     def shard_port(self) -> ShardPort:
+        """This process's shard; on a platform of several shards (`shards`) a router over
+        all of them (`service.shard_router`)."""
+        from tradingfloor.domain.shards import ShardMap
+        from tradingfloor.service.shard_router import ShardRouter
+
+        if len(self.settings.shards) > 1:
+            return ShardRouter(ShardMap.of_settings(self.settings), self.shard_ports())
+        return self.own_shard_port()
+
+    def own_shard_port(self) -> ShardPort:
         from tradingfloor.service.nats_shard_client import NatsShardClient
 
         timeout_s = self.settings.nats_request_timeout_ms / 1000
@@ -168,26 +188,38 @@ class NatsTransport:
         """A port to every shard of the platform (`shards`), by name."""
         from tradingfloor.domain.shards import ShardMap
         from tradingfloor.service.nats_shard_client import NatsShardClient
-        from tradingfloor.service.nats_subjects import NatsNames
 
         settings = self.settings
         timeout_s = settings.nats_request_timeout_ms / 1000
         return {
-            name: NatsShardClient(
-                self.nc,
-                NatsNames(settings.nats_subject_prefix, name, settings.nats_stream_prefix),
-                timeout_s,
-            )
+            name: NatsShardClient(self.nc, self._names_of(name), timeout_s)
             for name in ShardMap.of_settings(settings).names
         }
 
     async def projection_port(self) -> ProjectionPort:
+        """The shard's projection; on a platform of several shards every shard's, by seq
+        token (`service.sharded_projection`)."""
+        from tradingfloor.domain.shards import ShardMap
         from tradingfloor.service.nats_projection import NatsProjectionClient
+        from tradingfloor.service.sharded_projection import ShardedProjection
 
-        client = NatsProjectionClient(self.nc, self.names, self._status_interval_s())
-        await client.start()
-        self._stoppable.append(client)
-        return client
+        settings = self.settings
+        names = [self.names]
+        if len(settings.shards) > 1:
+            names = [self._names_of(name) for name in ShardMap.of_settings(settings).names]
+        clients = []
+        for shard_names in names:
+            client = NatsProjectionClient(self.nc, shard_names, self._status_interval_s())
+            await client.start()
+            self._stoppable.append(client)
+            clients.append(client)
+        return clients[0] if len(clients) == 1 else ShardedProjection(clients)
+
+    def _names_of(self, shard: str) -> "NatsNames":
+        from tradingfloor.service.nats_subjects import NatsNames
+
+        settings = self.settings
+        return NatsNames(settings.nats_subject_prefix, shard, settings.nats_stream_prefix)
 
     async def serve_shard(self, shard: ShardRole, on_fatal: OnFatal) -> Server:
         from tradingfloor.service.nats_shard import NatsShardServer

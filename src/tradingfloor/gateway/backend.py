@@ -30,7 +30,7 @@ from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.gateway import views
 from tradingfloor.gateway.stream_proxy import Upstream
 from tradingfloor.identity import AuthService
-from tradingfloor.marketdata.feed import MarketFeed
+from tradingfloor.marketdata.feed import MarketFeeds
 from tradingfloor.marketdata.hub import MarketDataHub
 from tradingfloor.marketdata.view import MarketDataView
 from tradingfloor.service.ports import EventBatch, LiveOrder, ProjectionPort, ShardPort
@@ -41,11 +41,15 @@ log = logging.getLogger("tradingfloor.gateway")
 
 read_wait_s_max = 5.0
 """How long a read waits for the read models to reach what its client must see."""
-_min_seq: contextvars.ContextVar[int | None] = contextvars.ContextVar("tf_min_seq", default=None)
-"""The seq the current request's client names (`TF-Min-Seq`), for its reads."""
+_min_seq: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "tf_min_seq", default=None
+)
+"""The seq tokens the current request's client names (`TF-Min-Seq`), for its reads."""
 _answered_seq: contextvars.ContextVar[int] = contextvars.ContextVar("tf_seq", default=0)
 """The seq of the newest command the current request was answered (its `TF-Seq`)."""
 SEQ_TOKEN_DIGITS_MAX = 19
+SEQ_TOKENS_MAX = 16
+"""Tokens in one `TF-Min-Seq` header (one per shard the client wrote to), at most."""
 
 
 class ReadModelsUnavailable(Exception):
@@ -73,14 +77,15 @@ class Backend:
     market_data_upstream: Upstream | None = None
     """Where this gateway forwards market-data WebSockets (the market-data role), or None
     to serve them from its own hub."""
+    shard_feeds: list[Callable[[int], Any]] | None = None
+    """Each shard's event feed (`follow`), in the shard map's order; None: the shard port's."""
 
     def __post_init__(self) -> None:
         from tradingfloor.store.database import make_engine
 
         self.store = make_engine(self.settings.database_url)
-        self.feed = MarketFeed(
-            self.shard.follow, self.market, self.marketdata, self.feed_listeners
-        )
+        follows = self.shard_feeds or [self.shard.follow]
+        self.feed = MarketFeeds(follows, self.market, self.marketdata, self.feed_listeners)
 
     @property
     def fed_seq(self) -> int:
@@ -100,10 +105,10 @@ class Backend:
             await close()
         self.store.dispose()
 
-    async def catch_up(self, seq: int, timeout_s: float = read_wait_s_max) -> None:
-        """Before serving: wait until this gateway's feed has reached `seq` (its market data
-        reflect it)."""
-        await self.feed.catch_up(seq, timeout_s)
+    async def catch_up(self, tokens: list[int], timeout_s: float = read_wait_s_max) -> None:
+        """Before serving: wait until this gateway's feeds have reached the seq tokens
+        `tokens` (`ShardPort.last_tokens`: its market data reflect them)."""
+        await self.feed.catch_up(tokens, timeout_s)
 
     # ------------------------------------------------------------------ commands
 
@@ -138,19 +143,24 @@ class Backend:
 
     # ------------------------------------------------------------------ read models
 
-    async def caught_up(self, min_seq: int | None = None) -> None:
-        """Wait until the read models reflect `min_seq` or, without one, every command
-        applied before this read began; refused (503) while they cannot."""
-        wanted = min_seq if min_seq is not None else await self.shard.last_seq()
-        status = self.projection.status()
-        if status is not None and status.projected_seq >= wanted:
+    async def caught_up(self, min_seq: list[int] | None = None) -> None:
+        """Wait until the read models reflect the seq tokens `min_seq` or, without them,
+        every command applied (on every shard) before this read began; refused (503) while
+        they cannot."""
+        wanted = min_seq if min_seq is not None else await self.shard.last_tokens()
+        for token in wanted:
+            await self._caught_up_to(token)
+
+    async def _caught_up_to(self, token: int) -> None:
+        status = self.projection.status_of(token)
+        if status is not None and status.projected_seq >= token:
             return
         self._refuse_while_failing(status)
-        status = await self.projection.wait_for(wanted, read_wait_s_max)
-        if status is not None and status.projected_seq >= wanted:
+        status = await self.projection.wait_for(token, read_wait_s_max)
+        if status is not None and status.projected_seq >= token:
             return
         self._refuse_while_failing(status)
-        raise TimeoutError(f"the read models are behind seq {wanted}")
+        raise TimeoutError(f"the read models are behind seq {token}")
 
     def _refuse_while_failing(self, status: Any) -> None:
         problem = status_problem(status)
@@ -264,7 +274,7 @@ class Backend:
         return views.quote(symbol, quote.bid, quote.ask, quote.last_price, quote.seq)
 
     def book_depth(self, symbol: str, levels: int) -> dict[str, Any]:
-        return views.depth(symbol, self.market.depth(symbol, levels), self.market.last_seq)
+        return views.depth(symbol, self.market.depth(symbol, levels), self.market.seq_of(symbol))
 
     def recent_trades(self, symbol: str, limit: int) -> list[dict[str, Any]]:
         return [views.trade(event) for event in self.market.recent_trades(symbol, limit)]
@@ -283,6 +293,21 @@ class Backend:
         return 0 if status is None else status.projected_seq
 
 
+def _tokens(value: bytes) -> list[int] | None:
+    """The tokens of a `TF-Min-Seq` header (digits, comma-separated), or None if it is not
+    one (a malformed header waits as if absent: for every shard's newest)."""
+    parts = value.split(b",")
+    if len(parts) > SEQ_TOKENS_MAX:
+        return None
+    tokens = []
+    for part in parts:
+        part = part.strip()
+        if not part.isdigit() or len(part) > SEQ_TOKEN_DIGITS_MAX:
+            return None
+        tokens.append(int(part))
+    return tokens
+
+
 class SeqTokens:
     """Read your writes across gateway processes (ASGI middleware): a request's `TF-Min-Seq`
     header (digits) makes its reads wait for that seq; an answer to a request that ran
@@ -298,8 +323,7 @@ class SeqTokens:
         wanted = None
         for name, value in scope["headers"]:
             if name == b"tf-min-seq":
-                if value.isdigit() and len(value) <= SEQ_TOKEN_DIGITS_MAX:
-                    wanted = int(value)
+                wanted = _tokens(value)
                 break
         _min_seq.set(wanted)
         _answered_seq.set(0)

@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 
 from tradingfloor.gateway.streams import install_websockets
 from tradingfloor.identity import AuthService
-from tradingfloor.marketdata.feed import MarketFeed
+from tradingfloor.marketdata.feed import MarketFeed, MarketFeeds
 
 
-def create_marketdata_app(feed: MarketFeed, auth: AuthService) -> FastAPI:
+def create_marketdata_app(feed: MarketFeed | MarketFeeds, auth: AuthService) -> FastAPI:
     hub = feed.hub
     app = FastAPI(
         title="TradingFloor market data", openapi_url=None, docs_url=None, redoc_url=None

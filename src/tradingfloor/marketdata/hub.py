@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tradingfloor.domain.events import TradeExecuted
+from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN
 from tradingfloor.marketdata.bars import BarBook
 from tradingfloor.marketdata.cache_writer import CacheWriter
 from tradingfloor.marketdata.client import OUTBOX_FULL_CLOSE, SLOW_CLIENT_CLOSE, Client, Sink
@@ -100,7 +101,10 @@ class MarketDataHub:
         }
         self.dropped = 0
         self.fed_seq = 0
-        """The seq of the newest command fed (`on_batch`)."""
+        """The seq token of the newest command fed (`on_batch`), of any shard."""
+        self.fed_seqs: dict[int, int] = {}
+        """Per shard index: the seq token of its newest command fed."""
+        self._shard_of: dict[str, int] = {}
         self.failure: BaseException | None = None
         self._cache_writer = None if cache is None else CacheWriter(cache, settings.cache_ttl_ms)
         self._tasks: list[asyncio.Task[None]] = []
@@ -140,6 +144,12 @@ class MarketDataHub:
         seq = getattr(result, "seq", None)
         if seq is not None:
             self.fed_seq = seq
+            shard = seq // ORDER_ID_SHARD_SPAN  # a batch is one shard's
+            self.fed_seqs[shard] = seq
+            shard_of = self._shard_of
+            for symbol in touched:
+                if symbol not in shard_of:
+                    shard_of[symbol] = shard
         if touched:
             for state in self.tiers.values():
                 state.dirty |= touched
@@ -238,8 +248,13 @@ class MarketDataHub:
         state = self.tiers[tier]
         seq = state.seq.get((symbol, channel), 0)
         message = self._snapshot(symbol, channel, seq, state)
-        message["feed_seq"] = self.fed_seq
+        message["feed_seq"] = self.feed_seq_of(symbol)
         return message
+
+    def feed_seq_of(self, symbol: str) -> int:
+        """The seq token of the newest command fed from the shard that owns `symbol`: what
+        its messages reflect (never going back)."""
+        return self.fed_seqs.get(self._shard_of.get(symbol, 0), 0)
 
     def _snapshot(self, symbol: str, channel: str, seq: int, state: TierState) -> dict[str, Any]:
         now = self.clock()
@@ -280,6 +295,7 @@ class MarketDataHub:
         subscribers = state.subscribers
         writer = self._cache_writer if tier is Tier.PRO else None
         for symbol in dirty:
+            state.feed_seq = self.feed_seq_of(symbol)
             quote_subscribers = subscribers.get((symbol, QUOTES))
             depth_subscribers = subscribers.get((symbol, DEPTH))
             trade_subscribers = subscribers.get((symbol, TRADES))

@@ -13,6 +13,11 @@ already is skipped (a feed may repeat after a reconnect); a gap is refused with
 
 `last_seq` is the newest command the view reflects, named in every answer (read your writes:
 a client can tell a quote older than its own order's ack).
+
+On a platform of several symbol shards the view is fed every shard's feed, each in its own
+order, with seq tokens (`domain.shards.seq_token`: the shard and its seq in one number; on
+one shard a token is the seq): the order and the gaps are checked per shard, and a quote
+names the token of its symbol's shard (`seq_of`).
 """
 
 from collections.abc import Iterable, KeysView
@@ -28,6 +33,7 @@ from tradingfloor.domain.events import (
     TradeExecuted,
 )
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN
 from tradingfloor.marketdata.levels import BOOK_EVENTS, LevelBook, LevelDepth, PriceLevel
 from tradingfloor.marketdata.tape import TradeTape
 
@@ -62,8 +68,12 @@ class MarketDataView:
     def __init__(self, trades_kept_per_symbol: int = tape_trades_max) -> None:
         self.tape = TradeTape(trades_kept_per_symbol)
         self.last_seq = 0
+        """The newest seq token applied (of any shard)."""
         self.last_ts = 0
+        self.last_seqs: dict[int, int] = {}
+        """Per shard index: the newest seq applied."""
         self._books: dict[str, LevelBook] = {}
+        self._shard_of: dict[str, int] = {}
 
     # ------------------------------------------------------------------ feeding
 
@@ -74,11 +84,15 @@ class MarketDataView:
             apply(result.seq, result.ts, result.events)
 
     def apply(self, seq: int, ts: int, events: Iterable[Event]) -> None:
-        """Apply the events of command `seq` (skipped if seen already)."""
-        if seq <= self.last_seq:
+        """Apply the events of command `seq` (a seq token; skipped if seen already)."""
+        shard, within = divmod(seq, ORDER_ID_SHARD_SPAN)
+        last = self.last_seqs.get(shard, 0)
+        if within <= last:
             return
-        if seq != self.last_seq + 1:
-            raise InvariantViolation(f"market data missed commands {self.last_seq + 1}..{seq - 1}")
+        if within != last + 1:
+            raise InvariantViolation(
+                f"market data missed commands {last + 1}..{within - 1} of shard {shard}"
+            )
         books = self._books
         touched: LevelBook | None = None
         for event in events:
@@ -95,10 +109,12 @@ class MarketDataView:
                     self.tape.add(event)
             elif type(event) is InstrumentAdded:
                 self._add(event.instrument)
+                self._shard_of[event.instrument.symbol] = shard
             elif type(event) is ReferencePriceSet:
                 self._listed(event.symbol).reference_price = event.price
         if touched is not None:
             touched.end_command()
+        self.last_seqs[shard] = within
         self.last_seq, self.last_ts = seq, ts
 
     def _add(self, instrument: Instrument) -> None:
@@ -136,9 +152,14 @@ class MarketDataView:
             book.best_ask(),
             book.last_price,
             book.reference_price,
-            self.last_seq,
+            self.seq_of(symbol),
             book.ts,
         )
+
+    def seq_of(self, symbol: str) -> int:
+        """The newest seq token of the shard that owns `symbol` (what its answers reflect)."""
+        shard = self._shard_of.get(symbol, 0)
+        return shard * ORDER_ID_SHARD_SPAN + self.last_seqs.get(shard, 0)
 
     def depth(self, symbol: str, levels: int | None = None) -> LevelDepth:
         """Raises `KeyError` for a symbol that is not listed."""

@@ -44,6 +44,11 @@ class ShardPort(Protocol):
         """The seq of the newest command applied."""
         ...
 
+    async def last_tokens(self) -> list[int]:
+        """The newest command of every shard the port reaches, as seq tokens (one shard:
+        `[last_seq]`)."""
+        ...
+
     async def account(self, account: str, ts: int) -> AccountSummary | None:
         """The account as a client sees it at `ts` (None: no such account)."""
         ...
@@ -75,6 +80,11 @@ class ProjectionStatus(msgspec.Struct, frozen=True, array_like=True):
 class ProjectionPort(Protocol):
     def status(self) -> ProjectionStatus | None:
         """The latest status known (None: the projector cannot be reached)."""
+        ...
+
+    def status_of(self, token: int) -> ProjectionStatus | None:
+        """The status of the projection that `token` names (`domain.shards.seq_token`; on a
+        platform of one shard a token is a seq, and this is `status`)."""
         ...
 
     async def wait_for(self, seq: int, timeout_s: float) -> ProjectionStatus | None:

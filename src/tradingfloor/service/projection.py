@@ -142,6 +142,9 @@ class ProjectionRole:
         retry_after_s = max(0.0, self.retry_at - time.monotonic())
         return ProjectionStatus(self.projected_seq, self.problem() or "", retry_after_s)
 
+    def status_of(self, token: int) -> ProjectionStatus:
+        return self.status()
+
     async def wait_for(self, seq: int, timeout_s: float) -> ProjectionStatus:
         async with self._changed:
             with contextlib.suppress(TimeoutError):

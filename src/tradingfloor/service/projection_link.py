@@ -100,6 +100,9 @@ class WatchedStatus:
     def status(self) -> ProjectionStatus | None:
         return self.latest
 
+    def status_of(self, token: int) -> ProjectionStatus | None:
+        return self.status()
+
     async def wait_for(self, seq: int, timeout_s: float) -> ProjectionStatus | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s

@@ -64,6 +64,9 @@ class ShardRole:
     async def last_seq(self) -> int:
         return self.engine.last_seq
 
+    async def last_tokens(self) -> list[int]:
+        return [self.engine.last_seq]
+
     async def account(self, account: str, ts: int) -> AccountSummary | None:
         engine = self.engine
         risk = engine.risk

@@ -58,6 +58,9 @@ class ShardQuestions:
     async def ask(self, question: str, *args: Any) -> Any:
         raise NotImplementedError
 
+    async def last_tokens(self) -> list[int]:
+        return [await self.last_seq()]
+
     async def last_seq(self) -> int:
         value: int = await self.ask("last_seq")
         return value

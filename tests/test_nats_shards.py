@@ -1,0 +1,228 @@
+"""Two symbol shards end to end on NATS: each shard and its projector as processes of their
+own, the cash allocator, the market-data role and a gateway in front of both (real NATS, a
+scratch PostgreSQL database, Redis), driven over HTTP as a client would.
+
+Orders of one account on both shards: each goes to its symbol's shard (its id in that shard's
+range), a buy on the shard that holds none of the account's cash is refused for buying power
+and, once the allocator has brought the cash, accepted; both fill; the orders, positions,
+account and quotes read back over HTTP are those of both shards, read your writes included.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api_helpers import Clock, Served, _admin
+from conftest import require_tcp_service
+from test_nats_roles import REDIS_URL, STEP_WAIT_S, Cluster, _drop_stream
+from tradingfloor.bootstrap.roles import reuse_port_socket
+from tradingfloor.bootstrap.transport import NatsTransport
+from tradingfloor.config import load_settings
+from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN, ShardMap
+from tradingfloor.identity import AuthService
+from tradingfloor.service.shard_router import home_shard
+from tradingfloor.store.database import make_engine, upgrade
+
+
+class Shards(Cluster):
+    """`Cluster`, with each process's shard named in its environment."""
+
+    shard_of: dict[str, str]
+
+    def start(self, name: str, role: str) -> None:
+        mark = self._mark(name, role)
+        mark.unlink(missing_ok=True)
+        env = {**os.environ, "TRADINGFLOOR_DATA_DIR": str(self.data_dir(name))}
+        if name in self.shard_of:
+            env["TRADINGFLOOR_SHARD_NAME"] = self.shard_of[name]
+        log = (self.root / f"{name}.log").open("ab")
+        command = [sys.executable, "-m", "tradingfloor", role, "--config", str(self.config)]
+        self.processes[name] = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        log.close()
+
+
+@pytest.fixture
+def postgres_url() -> Any:
+    from postgres_db import scratch_database
+
+    with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def two_shards(
+    tmp_path: Path, nats_url: str, postgres_url: str
+) -> AsyncIterator[tuple[Shards, Served, ShardMap]]:
+    require_tcp_service("Redis", REDIS_URL, 6379)
+    reserved = reuse_port_socket("127.0.0.1", 0)
+    port = reserved.getsockname()[1]
+    tag = uuid.uuid4().hex[:10]
+    east, west = f"e{tag}", f"w{tag}"
+    config = tmp_path / "tradingfloor.toml"
+    config.write_text(
+        "\n".join(
+            (
+                'transport = "nats"',
+                f'nats_url = "{nats_url}"',
+                f'shard_name = "{east}"',
+                f'shards = ["{east}", "{west}"]',
+                f'symbol_shards = {{ AAA = "{east}", BBB = "{west}" }}',
+                f'database_url = "{postgres_url}"',
+                f'redis_url = "{REDIS_URL}"',
+                f'jwt_secret = "{uuid.uuid4().hex}{uuid.uuid4().hex}"',
+                'host = "127.0.0.1"',
+                f"port = {port}",
+                "fsync = false",
+                "projection_status_interval_ms = 100",
+                "orders_per_second_max = 1000000",
+                "orders_burst_max = 1000000",
+                "",
+            )
+        ),
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    await asyncio.to_thread(upgrade, postgres_url)
+    here = Shards(tmp_path, config, settings)
+    here.shard_of = {
+        "shard-east": east,
+        "shard-west": west,
+        "projector-east": east,
+        "projector-west": west,
+    }
+    transport = NatsTransport(settings, "test")
+    store = make_engine(postgres_url)
+    try:
+        for name in ("shard-east", "shard-west"):
+            here.start(name, "shard")
+        for name in ("shard-east", "shard-west"):
+            await here.ready(name, "shard")
+        await transport.start()
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=STEP_WAIT_S
+        ) as client:
+            auth = AuthService(store, settings, clock=Clock())
+            served = Served(None, client, Clock(), None, auth, transport.shard_port())
+            await _admin(served)
+            started = (
+                ("projector-east", "projector"),
+                ("projector-west", "projector"),
+                ("allocator", "allocator"),
+                ("gateway", "gateway"),
+            )
+            for name, role in started:
+                here.start(name, role)
+            for name, role in started:
+                await here.ready(name, role)
+            await served.symbol("AAA", "100")
+            await served.symbol("BBB", "50")
+            yield here, served, ShardMap.of_settings(settings)
+    finally:
+        here.stop_all()
+        await transport.close()
+        store.dispose()
+        reserved.close()
+        for name in (east, west):
+            await _drop_stream(nats_url, f"TF_EVENTS_{name}")
+
+
+async def _accepted(client: httpx.AsyncClient, headers: dict[str, str], **order: Any) -> Any:
+    """Place `order` until it is accepted (a refusal for buying power brings the account's
+    cash to the order's shard: the allocator's policy); the answer."""
+    body = {"time_in_force": "gtc", "type": "limit", **order}
+    deadline = time.monotonic() + STEP_WAIT_S
+    while True:
+        answer = await client.post("/v1/orders", json=body, headers=headers)
+        if answer.status_code == 200:
+            return answer
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["code"] == 2011, answer.text  # insufficient buying power
+        assert time.monotonic() < deadline, "the allocator never brought the cash"
+        await asyncio.sleep(0.1)
+
+
+async def test_one_account_trades_on_both_shards_through_one_gateway(
+    two_shards: tuple[Shards, Served, ShardMap],
+) -> None:
+    _, served, shard_map = two_shards
+    client = served.client
+    alice = await served.trader("alice", cash="10000")
+    bob = await served.trader("bob", cash="0", shares={"AAA": 100, "BBB": 100})
+    away_symbol = next(
+        symbol
+        for symbol in ("AAA", "BBB")
+        if shard_map.shard_of_symbol(symbol) != home_shard(shard_map, "alice")
+    )
+    first = await client.post(
+        "/v1/orders",
+        json={"symbol": away_symbol, "side": "buy", "type": "limit", "qty": 10,
+              "limit_price": "100", "time_in_force": "gtc"},
+        headers=alice,
+    )  # fmt: skip
+    assert first.status_code == 403 and first.json()["code"] == 2011, first.text
+
+    placed = {}
+    for symbol, price in (("AAA", "100"), ("BBB", "50")):
+        sold = await client.post(
+            "/v1/orders",
+            json={"symbol": symbol, "side": "sell", "type": "limit", "qty": 10,
+                  "limit_price": price, "time_in_force": "gtc"},
+            headers=bob,
+        )  # fmt: skip
+        assert sold.status_code == 200, sold.text
+        bought = await _accepted(
+            client, alice, symbol=symbol, side="buy", qty=10, limit_price=price
+        )
+        placed[symbol] = bought
+        order_id = int(bought.json()["id"])
+        index = shard_map.index(shard_map.shard_of_symbol(symbol))
+        assert order_id // ORDER_ID_SHARD_SPAN == index
+        assert int(bought.headers["tf-seq"]) // ORDER_ID_SHARD_SPAN == index
+        assert bought.json()["status"] == "filled", bought.text
+
+    # Read your writes: each order, by id, right after its answer, with its token.
+    for symbol, bought in placed.items():
+        answer = await client.get(
+            f"/v1/orders/{bought.json()['id']}",
+            headers={**alice, "TF-Min-Seq": bought.headers["tf-seq"]},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "filled" and answer.json()["symbol"] == symbol
+
+    listed = await client.get("/v1/orders?status=all&limit=100", headers=alice)
+    assert listed.status_code == 200, listed.text
+    assert {order["id"] for order in listed.json()["orders"]} >= {
+        bought.json()["id"] for bought in placed.values()
+    }
+    positions = await client.get("/v1/positions", headers=alice)
+    assert positions.status_code == 200, positions.text
+    held = {row["symbol"]: row["qty"] for row in positions.json()}
+    assert held == {"AAA": 10, "BBB": 10}, positions.text
+    account = await client.get("/v1/account", headers=alice)
+    assert account.status_code == 200, account.text
+    assert Decimal(account.json()["cash"]) == Decimal("10000") - 10 * 100 - 10 * 50
+
+    async def quoted() -> bool:
+        prices = []
+        for symbol in ("AAA", "BBB"):
+            quote = await client.get(f"/v1/quotes/{symbol}", headers=alice)
+            assert quote.status_code == 200, quote.text
+            prices.append(quote.json()["last"])
+            index = shard_map.index(shard_map.shard_of_symbol(symbol))
+            assert quote.json()["seq"] // ORDER_ID_SHARD_SPAN == index  # its shard's token
+        return prices == ["100.00", "50.00"]
+
+    deadline = time.monotonic() + STEP_WAIT_S
+    while not await quoted():
+        assert time.monotonic() < deadline, "the gateway's market data missed a shard"
+        await asyncio.sleep(0.05)
