@@ -4,6 +4,16 @@
 restarts. Afterwards the client reconnects by itself, for ever, and resubscribes; while it is
 disconnected the adapters refuse requests at once (`is_connected`) rather than let them wait in
 the client's buffer. An outage is logged when it starts and when it ends, not at every attempt.
+
+A server that stops closes its connections, and the client knows at once. A partition is
+silent: no reset reaches either side, and a TCP connection with nothing to acknowledge looks
+alive for as long as nobody writes (with something unacknowledged, for the kernel's
+retransmissions, about fifteen minutes). So the client pings the server every
+`ping_interval_ms` (`nats_ping_interval_ms`) and counts the connection lost when
+`pings_outstanding_max` (`nats_pings_outstanding_max`) pings in a row go unanswered: within
+(pings_outstanding_max + 1) x ping_interval_ms of the last answer (the client library's default
+of two minutes and two pings would leave requests waiting for their timeout, one after the
+other, for four to six minutes).
 """
 
 import logging
@@ -64,9 +74,11 @@ class _Outage:
         self.since = self.logged_at = 0.0
 
 
-async def connect(url: str, name: str) -> Client:
+async def connect(
+    url: str, name: str, *, ping_interval_ms: int = 1_000, pings_outstanding_max: int = 3
+) -> Client:
     """A connection to `url` named `name` (in the server's monitoring), once the server
-    answers; see the module."""
+    answers; lost after `pings_outstanding_max` pings unanswered (see the module)."""
     outage = _Outage(url, name)
     client = await nats.connect(
         url,
@@ -74,6 +86,8 @@ async def connect(url: str, name: str) -> Client:
         connect_timeout=connect_timeout_s,
         reconnect_time_wait=reconnect_wait_s,
         max_reconnect_attempts=-1,  # for ever, the first connection included
+        ping_interval=ping_interval_ms / 1000,
+        max_outstanding_pings=pings_outstanding_max,
         error_cb=outage.on_error,
         disconnected_cb=outage.on_disconnected,
         reconnected_cb=outage.on_connected,
