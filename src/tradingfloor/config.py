@@ -124,7 +124,8 @@ class Settings(BaseSettings):
         ge=1,
         description="Unanswered pings after which a role counts its NATS connection as lost: "
         "a partition is noticed within (nats_pings_outstanding_max + 1) x "
-        "nats_ping_interval_ms, 4 s by default.",
+        "nats_ping_interval_ms, 4 s by default. The kernel aborts a connection whose sent "
+        "bytes stay unacknowledged as long (TCP_USER_TIMEOUT, Linux).",
     )
     nats_events_replicas: int = Field(
         default=1, ge=1, le=5, description="Replicas of each shard's events stream."
