@@ -109,6 +109,22 @@ class Settings(BaseSettings):
         "over NATS; beyond it the request fails with 503 (a command may still have been "
         "applied: a client order id makes its retry safe).",
     )
+    nats_ping_interval_ms: int = Field(
+        default=1_000,
+        gt=0,
+        description="With transport nats, how often each role pings the NATS server. A "
+        "partition is silent (no reset reaches either side): the client notices it when "
+        "nats_pings_outstanding_max pings in a row go unanswered, then refuses requests at "
+        "once and reconnects.",
+    )
+    nats_pings_outstanding_max: int = Field(
+        default=3,
+        ge=1,
+        description="Unanswered pings after which a role counts its NATS connection as lost: "
+        "a partition is noticed within (nats_pings_outstanding_max + 1) x "
+        "nats_ping_interval_ms, 4 s by default. The kernel aborts a connection whose sent "
+        "bytes stay unacknowledged as long (TCP_USER_TIMEOUT, Linux).",
+    )
     nats_events_replicas: int = Field(
         default=1, ge=1, le=5, description="Replicas of each shard's events stream."
     )

@@ -159,7 +159,10 @@ class NatsTransport:
         from tradingfloor.service.nats_connection import connect
 
         self._nc = await connect(
-            self.settings.nats_url, f"tradingfloor-{self.role}-{self.settings.shard_name}"
+            self.settings.nats_url,
+            f"tradingfloor-{self.role}-{self.settings.shard_name}",
+            ping_interval_ms=self.settings.nats_ping_interval_ms,
+            pings_outstanding_max=self.settings.nats_pings_outstanding_max,
         )
 
     @property

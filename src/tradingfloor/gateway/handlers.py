@@ -2,9 +2,10 @@
 `{"code", "message"}` body.
 
 A dependency that is down is answered 503 with Retry-After and a code of its own, never a 500:
-5033 when the database cannot answer (the read models, or an API key not in the cache), 5034
-when the rate limiter's Redis cannot, which order entry fails closed on. Routes that need
-neither keep working.
+5031 when the shard cannot be reached (its process, or NATS between the gateway and it), 5033
+when the database cannot answer (the read models, or an API key not in the cache), 5034 when
+the rate limiter's Redis cannot, which order entry fails closed on. Routes that need neither
+keep working.
 """
 
 import logging
@@ -94,7 +95,9 @@ async def journal_unavailable(_request: Request, error: JournalUnavailable) -> R
 
 
 async def sequencer_stopped(_request: Request, _error: SequencerStopped) -> Response:
-    return json_answer({"code": 5031, "message": "not taking commands"}, 503)
+    # The shard cannot be reached (or has stopped): the roles reconnect by themselves, so
+    # the client is told to try again, as for every other dependency that is down.
+    return unavailable_answer(5031, "not taking commands: retry")
 
 
 async def read_models_unavailable(_request: Request, error: ReadModelsUnavailable) -> Response:
