@@ -1,0 +1,321 @@
+"""`tradingfloor cluster up|status|down` as an operator runs them, as commands of their own:
+a private NATS server on a free port (the machine's NATS is untouched), SQLite, Redis; one
+shard, no standby, two gateways on one port. An order placed over HTTP is read back; status
+shows every process alive and the projector's and market data's lag reaching 0; a second up
+is refused; down leaves no process of the cluster running, and a second down is harmless.
+With `--foreground`, a killed gateway is started again and SIGINT stops them all.
+
+Settings a cluster cannot run on are refused before anything starts, and the plan of two
+shards with standbys is checked as data (standby shards are not in this build)."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import pytest
+
+from api_helpers import Clock, Served, _admin
+from conftest import require_tcp_service
+from tradingfloor.bootstrap import cluster_plan
+from tradingfloor.bootstrap.cluster_plan import Endpoints
+from tradingfloor.bootstrap.transport import NatsTransport
+from tradingfloor.config import load_settings
+from tradingfloor.identity import AuthService
+from tradingfloor.store.database import make_engine, upgrade
+
+REDIS_URL = os.environ.get("TRADINGFLOOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+UP_WAIT_S = 240.0
+"""The longest `cluster up` may take (imports and start of seven processes on two cores)."""
+COMMAND_WAIT_S = 120.0
+"""The longest `status` or `down` may take."""
+STEP_WAIT_S = 30.0
+"""The longest any other step may take before the test fails."""
+
+
+def _config(root: Path, **extra: Any) -> Path:
+    lines = {
+        "transport": "nats",
+        "cluster_nats": "private",
+        "cluster_nats_port": 0,  # a free port, picked by up
+        "cluster_standbys": 0,
+        "cluster_gateways": 2,
+        "redis_url": REDIS_URL,
+        "host": "127.0.0.1",
+        "port": 0,
+        "marketdata_port": 0,
+        "data_dir": str(root / "data"),
+        "fsync": False,
+        "projection_status_interval_ms": 100,
+        # Tests elsewhere share the Redis server and number users alike: no limit to meet.
+        "orders_per_second_max": 1_000_000,
+        "orders_burst_max": 1_000_000,
+        **extra,
+    }
+    config = root / "tradingfloor.toml"
+    config.write_text("".join(f"{name} = {json.dumps(value)}\n" for name, value in lines.items()))
+    return config
+
+
+def tf(*args: str, timeout_s: float = COMMAND_WAIT_S) -> subprocess.CompletedProcess[str]:
+    """`tradingfloor ARGS` as a command of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "tradingfloor", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def _record(config: Path) -> dict[str, Any]:
+    settings = load_settings(config)
+    data: dict[str, Any] = json.loads(cluster_plan.record_path(settings).read_text())
+    return data
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a process that has not exited (a zombie has: nobody reaps a detached
+    process whose parent is gone until init does)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _kill_leftovers(pids: list[int]) -> None:
+    """After a failed test: the processes this test's cluster started, if still there."""
+    for pid in pids:
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _status(config: Path) -> tuple[int, dict[str, Any]]:
+    done = tf("cluster", "status", "--config", str(config), "--json")
+    return done.returncode, json.loads(done.stdout)
+
+
+async def _until_status(config: Path, wanted: Any, what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + STEP_WAIT_S
+    while True:
+        code, status = await asyncio.to_thread(_status, config)
+        if wanted(code, status):
+            return status
+        assert time.monotonic() < deadline, f"not in time: {what}: {json.dumps(status)}"
+        await asyncio.sleep(0.2)
+
+
+def _admin_before_up(config: Path) -> None:
+    """The test's admin (root) in the cluster's database before up, which then makes none."""
+    settings = load_settings(config)
+    upgrade(settings.database_url)
+    store = make_engine(settings.database_url)
+    try:
+        AuthService(store, settings).create_user("root", "root-password-1", "admin", "root")
+    finally:
+        store.dispose()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Iterator[Path]:
+    """A cluster's settings; whatever it started is stopped at the end (down, then the
+    recorded pids killed if any survived)."""
+    require_tcp_service("Redis", REDIS_URL, 6379)
+    config = _config(tmp_path)
+    yield config
+    record = cluster_plan.record_path(load_settings(config))
+    pids = []
+    if record.exists():
+        recorded = json.loads(record.read_text())
+        pids = [process["pid"] for process in recorded["processes"]]
+        pids += [recorded["supervisor_pid"]] if recorded.get("supervisor_pid") else []
+    tf("cluster", "down", "--config", str(config))
+    _kill_leftovers(pids)
+
+
+@pytest.fixture
+async def up(config: Path) -> AsyncIterator[tuple[Served, dict[str, Any], NatsTransport]]:
+    """`cluster up` done: the admin's API key through the cluster's gateways and shard; the
+    test's NATS connection (to close before down, which stops the private NATS)."""
+    await asyncio.to_thread(_admin_before_up, config)
+    started = await asyncio.to_thread(
+        tf, "cluster", "up", "--config", str(config), timeout_s=UP_WAIT_S
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    record = _record(config)
+    assert record["http_url"] in started.stdout and record["marketdata_url"] in started.stdout
+    for process in record["processes"]:
+        assert str(process["pid"]) in started.stdout and process["log"] in started.stdout
+    settings = load_settings(config).model_copy(update={"nats_url": record["nats_url"]})
+    transport = NatsTransport(settings, "test")
+    await transport.start()
+    store = make_engine(settings.database_url)
+    try:
+        async with httpx.AsyncClient(base_url=record["http_url"], timeout=STEP_WAIT_S) as client:
+            auth = AuthService(store, settings, clock=Clock())
+            served = Served(None, client, Clock(), None, auth, transport.shard_port())
+            await _admin(served)
+            await served.symbol("XYZ", "100")
+            yield served, record, transport
+    finally:
+        await transport.close()
+        store.dispose()
+
+
+async def test_up_serves_orders_status_tells_down_stops_every_process(
+    config: Path, up: tuple[Served, dict[str, Any], NatsTransport]
+) -> None:
+    here, record, transport = up
+    alice = await here.trader("alice")
+    for _ in range(4):  # fresh connections: either gateway may take each
+        async with httpx.AsyncClient(base_url=record["http_url"], timeout=STEP_WAIT_S) as http:
+            body = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 3, "limit_price": "99"}
+            placed = await http.post("/v1/orders", json=body, headers=alice)
+            assert placed.status_code == 200, placed.text
+            read = await http.get(
+                f"/v1/orders/{placed.json()['id']}",
+                headers={**alice, "TF-Min-Seq": placed.headers["TF-Seq"]},
+            )
+            assert read.status_code == 200, read.text
+            assert (read.json()["qty"], read.json()["status"]) == (3, "new")
+    last_seq = await here.shard.last_seq()
+
+    def caught_up(code: int, status: dict[str, Any]) -> bool:
+        rows = {row["name"]: row for row in status["processes"]}
+        return (
+            code == 0
+            and rows["projector-main"]["seq"] == last_seq
+            and rows["projector-main"]["lag"] == 0
+            and rows["marketdata"]["lag"] == 0
+        )
+
+    status = await _until_status(config, caught_up, f"projector and market data at {last_seq}")
+    names = [row["name"] for row in status["processes"]]
+    assert names == [
+        "nats", "shard-main-0", "projector-main", "marketdata", "gateway-1", "gateway-2"
+    ]  # fmt: skip
+    assert status["up"] and all(row["alive"] and row["ready"] for row in status["processes"])
+    shard = status["processes"][1]
+    assert (shard["seq"], shard["state"], shard["leader"]) == (last_seq, "unknown", "unknown")
+
+    await _shard_tells_its_state(record["nats_url"])
+    status = await _until_status(config, lambda code, _: code == 0, "the shard's state")
+    shard = status["processes"][1]
+    told = (shard["state"], shard["leader"], shard["lag"])
+    assert told == ("primary", "shard-main-0 (epoch 3)", 2)
+
+    again = tf("cluster", "up", "--config", str(config))
+    assert again.returncode == 1 and "is running" in again.stderr, again.stderr
+
+    pids = [process["pid"] for process in _record(config)["processes"]]
+    assert all(_running(pid) for pid in pids)
+    await transport.close()  # down stops the private NATS
+    down = tf("cluster", "down", "--config", str(config))
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert [pid for pid in pids if _running(pid)] == []
+    assert not cluster_plan.record_path(load_settings(config)).exists()
+    order = [line.split()[1] for line in down.stdout.splitlines() if line.startswith("stopping")]
+    assert order == ["gateway-1", "marketdata", "projector-main", "shard-main-0", "nats"]
+    second = tf("cluster", "down", "--config", str(config))
+    assert second.returncode == 0 and "no cluster is running" in second.stdout
+    code, status = _status(config)
+    assert (code, status["up"]) == (1, False)
+
+
+async def _shard_tells_its_state(nats_url: str) -> None:
+    """What a shard process with a lease puts in NATS KV (the private server's buckets)."""
+    connection = await nats.connect(nats_url)
+    try:
+        js = connection.jetstream()
+        leases = await js.create_key_value(bucket="TF_LEASES")
+        lease = {"holder": "shard-main-0", "epoch": 3, "ts_ns": time.time_ns()}
+        await leases.put("main", json.dumps(lease).encode())
+        roles = await js.create_key_value(bucket="TF_ROLES")
+        state = {
+            "role": "shard",
+            "shard": "main",
+            "node": "shard-main-0",
+            "state": "primary",
+            "applied_seq": 10,
+            "journal_seq": 12,
+            "epoch": 3,
+            "ts_ns": time.time_ns(),
+        }
+        await roles.put("shard.main.shard-main-0", json.dumps(state).encode())
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "refusal"),
+    [
+        ({"transport": "local"}, 'set transport = "nats"'),
+        ({"cluster_standbys": 1}, 'needs journal = "jetstream"'),
+        ({"cluster_standbys": 1, "journal": "jetstream"}, "no standby mode"),
+        ({"redis_url": ""}, "need redis_url"),
+    ],
+)
+def test_settings_a_cluster_cannot_run_on_are_refused_before_anything_starts(
+    tmp_path: Path, settings: dict[str, Any], refusal: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from tradingfloor.cli import app
+
+    config = _config(tmp_path, **settings)
+    done = CliRunner().invoke(app, ["cluster", "up", "--config", str(config)])
+    assert done.exit_code == 2, done.output
+    assert refusal in " ".join(done.output.split())
+    assert not (tmp_path / "data" / "cluster").exists()
+
+
+def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
+    config = _config(tmp_path, shards=["a", "b"], shard_name="a", cluster_standbys=2)
+    settings = load_settings(config)
+    ends = Endpoints("nats://127.0.0.1:4999", 8000, 8001, "sqlite:////x/tf.db", "k" * 64)
+    planned = cluster_plan.plan(settings, config, ends, "/usr/sbin/nats-server")
+    names = [process.name for process in planned]
+    assert names == [
+        "nats",
+        "shard-a-0", "shard-b-0",
+        "shard-a-1", "shard-a-2", "shard-b-1", "shard-b-2",
+        "projector-a", "projector-b",
+        "marketdata",
+        "gateway-1", "gateway-2",
+    ]  # fmt: skip
+    by_name = {process.name: process for process in planned}
+    standby = by_name["shard-b-2"]
+    assert standby.argv[-3:] == ["shard", "--config", str(config)]
+    assert standby.env["TRADINGFLOOR_SHARD_NAME"] == "b"
+    assert standby.env["TRADINGFLOOR_SHARD_STANDBY"] == "true"
+    assert "TRADINGFLOOR_SHARD_STANDBY" not in by_name["shard-b-0"].env
+    root = cluster_plan.cluster_dir(settings)
+    assert standby.data_dir == root / "shard-b-2"
+    assert standby.log == root / "logs" / "shard-b-2.log"
+    assert standby.ready_mark == root / "shard-b-2" / "run" / "shard.ready"
+    assert by_name["gateway-2"].ready_mark == root / "gateway-2" / "run" / "gateway-0.ready"
+    assert by_name["gateway-1"].env["TRADINGFLOOR_MARKETDATA_URL"] == "ws://127.0.0.1:8001"
+    for process in planned[1:]:  # one NATS, one port, one database for all; no secret kept
+        assert process.env["TRADINGFLOOR_NATS_URL"] == "nats://127.0.0.1:4999"
+        assert process.env["TRADINGFLOOR_PORT"] == "8000"
+        assert process.secret_env["TRADINGFLOOR_DATABASE_URL"] == "sqlite:////x/tf.db"
+        assert not any("k" * 64 in value for value in process.env.values())
+    groups = cluster_plan.stop_groups([process.role for process in planned])
+    stopped = [[names[index] for index in group] for group in groups]
+    assert stopped == [
+        ["gateway-1", "gateway-2"],
+        ["marketdata"],
+        ["projector-a", "projector-b"],
+        ["shard-a-1", "shard-a-2", "shard-b-1", "shard-b-2"],
+        ["shard-a-0", "shard-b-0"],
+        ["nats"],
+    ]
