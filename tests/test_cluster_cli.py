@@ -104,8 +104,10 @@ def _status(config: Path) -> tuple[int, dict[str, Any]]:
     return done.returncode, json.loads(done.stdout)
 
 
-async def _until_status(config: Path, wanted: Any, what: str) -> dict[str, Any]:
-    deadline = time.monotonic() + STEP_WAIT_S
+async def _until_status(
+    config: Path, wanted: Any, what: str, wait_s: float = STEP_WAIT_S
+) -> dict[str, Any]:
+    deadline = time.monotonic() + wait_s
     while True:
         code, status = await asyncio.to_thread(_status, config)
         if wanted(code, status):
@@ -319,3 +321,37 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
         ["shard-a-0", "shard-b-0"],
         ["nats"],
     ]
+
+
+async def test_foreground_starts_a_killed_gateway_again_and_sigint_stops_all(
+    config: Path, tmp_path: Path
+) -> None:
+    output = (tmp_path / "foreground.log").open("wb")
+    command = [sys.executable, "-m", "tradingfloor", "cluster", "up", "--config", str(config)]
+    supervisor = subprocess.Popen([*command, "--foreground"], stdout=output, stderr=output)
+    output.close()
+    try:
+        await _until_status(config, lambda code, _: code == 0, "every process up", UP_WAIT_S)
+        record = _record(config)
+        assert record["supervisor_pid"] == supervisor.pid
+        pids = {process["name"]: process["pid"] for process in record["processes"]}
+        os.kill(pids["gateway-1"], signal.SIGKILL)
+
+        def restarted(code: int, status: dict[str, Any]) -> bool:
+            rows = {row["name"]: row for row in status["processes"]}
+            return code == 0 and rows["gateway-1"]["pid"] != pids["gateway-1"]
+
+        await _until_status(config, restarted, "gateway-1 started again")
+        again = {process["name"]: process["pid"] for process in _record(config)["processes"]}
+        assert list(again) == list(pids)  # the same processes, in the same order
+        pids["gateway-1 again"] = again["gateway-1"]
+        supervisor.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(supervisor.wait, COMMAND_WAIT_S) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
+    log = (tmp_path / "foreground.log").read_text()
+    assert "gateway-1 exited" in log, log
+    assert [name for name, pid in pids.items() if _running(pid)] == []
+    assert not cluster_plan.record_path(load_settings(config)).exists()

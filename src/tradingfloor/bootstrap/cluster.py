@@ -201,6 +201,11 @@ class Launcher:
         child.started_at = time.monotonic()
         self._recorded(planned, child.process.pid)
 
+    def ready(self) -> None:
+        """Every process is ready: status may count the cluster up."""
+        self.record.ready = True
+        cluster_record.write(self.path, self.record)
+
     def exit_code(self, name: str) -> int | None:
         if name in self.detached:
             return self.detached[name].poll()
@@ -222,8 +227,11 @@ class Launcher:
             log=str(planned.log),
             ready_mark=None if mark is None else str(mark),
         )
-        kept = [p for p in self.record.processes if p.name != planned.name]
-        self.record.processes = [*kept, entry]
+        names = [p.name for p in self.record.processes]
+        if planned.name in names:  # started again: same place, so status keeps its order
+            self.record.processes[names.index(planned.name)] = entry
+        else:
+            self.record.processes.append(entry)
         cluster_record.write(self.path, self.record)
 
     async def until_ready(

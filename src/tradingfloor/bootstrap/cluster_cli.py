@@ -87,12 +87,20 @@ async def _up(settings: "Settings", config: Path, foreground: bool) -> bool:
         errors.print("stopping what was started")
         _stop(launcher.record, settings, ask_nats=False)
         return False
+    except asyncio.CancelledError:  # Ctrl-C while starting: nothing half-started is left
+        errors.print("interrupted: stopping what was started")
+        _stop(launcher.record, settings, ask_nats=False)
+        raise
     finally:
         for sock in held:
             sock.close()  # the gateways and market data hold the ports now
+    launcher.ready()
     _print_started(launcher.record, planned)
     if foreground:
         from tradingfloor.bootstrap.roles import stop_on_signals
+        from tradingfloor.gateway import logs
+
+        logs.configure()  # each exit and restart, as serve logs them
 
         console.print("supervising them: Ctrl-C stops them all")
         await launcher.supervise(stop_on_signals(), settings.cluster_stop_wait_s)
@@ -176,7 +184,7 @@ def status(
         print(cluster_status.as_json(record, rows), flush=True)
     else:
         console.print(cluster_status.table(record, rows))
-    if not rows or not all(row.up for row in rows):
+    if not cluster_status.all_up(record, rows):
         raise typer.Exit(1)
 
 

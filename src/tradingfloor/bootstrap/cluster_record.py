@@ -47,6 +47,8 @@ class Record(msgspec.Struct):
     supervisor_pid: int | None = None
     """With `--foreground`: the process that supervises the others."""
     supervisor_ticks: int | None = None
+    ready: bool = False
+    """Every process started and ready once (until then `up` is still starting them)."""
     version: int = RECORD_VERSION
 
 

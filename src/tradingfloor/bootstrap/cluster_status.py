@@ -224,10 +224,16 @@ def _marketdata_row(row: Row, settings: Settings, figures: Figures) -> None:
             row.lag = max(0, last - seq)
 
 
+def all_up(record: Record, rows: list[Row]) -> bool:
+    """Every process up, and `up` done starting them."""
+    return record.ready and bool(rows) and all(row.up for row in rows)
+
+
 def as_json(record: Record, rows: list[Row]) -> str:
     """What `status --json` prints."""
     body = {
-        "up": bool(rows) and all(row.up for row in rows),
+        "up": all_up(record, rows),
+        "starting": not record.ready,
         "http_url": record.http_url,
         "marketdata_url": record.marketdata_url,
         "nats_url": record.nats_url,
@@ -240,7 +246,8 @@ def table(record: Record, rows: list[Row]) -> Any:
     """The rich table `status` prints."""
     from rich.table import Table
 
-    view = Table(title=f"cluster of {record.data_dir}: {record.http_url}")
+    starting = "" if record.ready else " (starting)"
+    view = Table(title=f"cluster of {record.data_dir}: {record.http_url}{starting}")
     for column in ("process", "role", "shard", "pid", "alive", "ready", "state", "leader"):
         view.add_column(column)
     view.add_column("seq", justify="right")
