@@ -9,18 +9,21 @@ Settings a cluster cannot run on are refused before anything starts, and the pla
 shards with standbys is checked as data (standby shards are not in this build)."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
+import nats.js.errors
 import pytest
 
 from api_helpers import Clock, Served, _admin
@@ -128,11 +131,18 @@ def _admin_before_up(config: Path) -> None:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Iterator[Path]:
-    """A cluster's settings; whatever it started is stopped at the end (down, then the
-    recorded pids killed if any survived)."""
+def config(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A cluster's settings, on a private NATS server, or with param "running" on the
+    machine's (a shard name of its own, its stream deleted at the end); whatever it started
+    is stopped at the end (down, then the recorded pids killed if any survived)."""
     require_tcp_service("Redis", REDIS_URL, 6379)
-    config = _config(tmp_path)
+    running = getattr(request, "param", "private") == "running"
+    if running:
+        nats_url = request.getfixturevalue("nats_url")
+        shard = f"cluster-{uuid.uuid4().hex[:12]}"
+        config = _config(tmp_path, cluster_nats="running", nats_url=nats_url, shard_name=shard)
+    else:
+        config = _config(tmp_path)
     yield config
     record = cluster_plan.record_path(load_settings(config))
     pids = []
@@ -142,6 +152,17 @@ def config(tmp_path: Path) -> Iterator[Path]:
         pids += [recorded["supervisor_pid"]] if recorded.get("supervisor_pid") else []
     tf("cluster", "down", "--config", str(config))
     _kill_leftovers(pids)
+    if running:
+        asyncio.run(_drop_stream(nats_url, f"TF_EVENTS_{shard}"))
+
+
+async def _drop_stream(nats_url: str, stream: str) -> None:
+    connection = await nats.connect(nats_url)
+    try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await connection.jetstream().delete_stream(stream)
+    finally:
+        await connection.close()
 
 
 @pytest.fixture
@@ -173,10 +194,14 @@ async def up(config: Path) -> AsyncIterator[tuple[Served, dict[str, Any], NatsTr
         store.dispose()
 
 
+@pytest.mark.parametrize("config", ["private", "running"], indirect=True)
 async def test_up_serves_orders_status_tells_down_stops_every_process(
     config: Path, up: tuple[Served, dict[str, Any], NatsTransport]
 ) -> None:
     here, record, transport = up
+    private = load_settings(config).cluster_nats == "private"
+    shard = load_settings(config).shard_name
+    projector, primary = f"projector-{shard}", f"shard-{shard}-0"
     alice = await here.trader("alice")
     for _ in range(4):  # fresh connections: either gateway may take each
         async with httpx.AsyncClient(base_url=record["http_url"], timeout=STEP_WAIT_S) as http:
@@ -195,38 +220,37 @@ async def test_up_serves_orders_status_tells_down_stops_every_process(
         rows = {row["name"]: row for row in status["processes"]}
         return (
             code == 0
-            and rows["projector-main"]["seq"] == last_seq
-            and rows["projector-main"]["lag"] == 0
+            and rows[projector]["seq"] == last_seq
+            and rows[projector]["lag"] == 0
             and rows["marketdata"]["lag"] == 0
         )
 
     status = await _until_status(config, caught_up, f"projector and market data at {last_seq}")
-    names = [row["name"] for row in status["processes"]]
-    assert names == [
-        "nats", "shard-main-0", "projector-main", "marketdata", "gateway-1", "gateway-2"
-    ]  # fmt: skip
-    assert status["up"] and all(row["alive"] and row["ready"] for row in status["processes"])
-    shard = status["processes"][1]
-    assert (shard["seq"], shard["state"], shard["leader"]) == (last_seq, "unknown", "unknown")
-
-    await _shard_tells_its_state(record["nats_url"])
-    status = await _until_status(config, lambda code, _: code == 0, "the shard's state")
-    shard = status["processes"][1]
-    told = (shard["state"], shard["leader"], shard["lag"])
-    assert told == ("primary", "shard-main-0 (epoch 3)", 2)
+    rows = {row["name"]: row for row in status["processes"]}
+    roles = [projector, "marketdata", "gateway-1", "gateway-2"]
+    assert list(rows) == (["nats", primary, *roles] if private else [primary, *roles])
+    assert status["up"] and all(row["alive"] and row["ready"] for row in rows.values())
+    told = (rows[primary]["seq"], rows[primary]["state"], rows[primary]["leader"])
+    assert told == (last_seq, "unknown", "unknown")  # no lease nor state in NATS KV yet
+    if private:  # KV buckets of our own, on our own server
+        await _shard_tells_its_state(record["nats_url"])
+        status = await _until_status(config, lambda code, _: code == 0, "the shard's state")
+        row = {row["name"]: row for row in status["processes"]}[primary]
+        assert (row["state"], row["leader"], row["lag"]) == ("primary", f"{primary} (epoch 3)", 2)
 
     again = tf("cluster", "up", "--config", str(config))
     assert again.returncode == 1 and "is running" in again.stderr, again.stderr
 
     pids = [process["pid"] for process in _record(config)["processes"]]
     assert all(_running(pid) for pid in pids)
-    await transport.close()  # down stops the private NATS
+    await transport.close()  # down stops a private NATS
     down = tf("cluster", "down", "--config", str(config))
     assert down.returncode == 0, down.stdout + down.stderr
     assert [pid for pid in pids if _running(pid)] == []
     assert not cluster_plan.record_path(load_settings(config)).exists()
     order = [line.split()[1] for line in down.stdout.splitlines() if line.startswith("stopping")]
-    assert order == ["gateway-1", "marketdata", "projector-main", "shard-main-0", "nats"]
+    stopped = ["gateway-1", "marketdata", projector, primary]
+    assert order == ([*stopped, "nats"] if private else stopped)
     second = tf("cluster", "down", "--config", str(config))
     assert second.returncode == 0 and "no cluster is running" in second.stdout
     code, status = _status(config)

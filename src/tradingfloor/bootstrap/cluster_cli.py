@@ -168,10 +168,9 @@ def status(
 ) -> None:
     """One row per process: role, shard, pid, alive, ready, state, leader, seq, lag; exit 0
     when every one is up."""
-    from tradingfloor.bootstrap import cluster_plan, cluster_record, cluster_status
+    from tradingfloor.bootstrap import cluster_plan, cluster_status
 
-    settings = _settings(config)
-    record = cluster_record.read(cluster_plan.record_path(settings))
+    settings, record = _recorded(config)
     if record is None:
         where = cluster_plan.record_path(settings)
         if json_output:
@@ -192,11 +191,10 @@ def status(
 def down(config: ConfigOption = None) -> None:
     """Stop every process in order (gateways first, NATS last): SIGTERM, then SIGKILL what
     has not stopped in cluster_stop_wait_s."""
-    from tradingfloor.bootstrap import cluster_plan, cluster_record
+    from tradingfloor.bootstrap import cluster_plan
 
-    settings = _settings(config)
+    settings, record = _recorded(config)
     path = cluster_plan.record_path(settings)
-    record = cluster_record.read(path)
     if record is None:
         console.print(f"no cluster is running here (no {path})", highlight=False)
         return
@@ -237,6 +235,18 @@ async def _primaries(record: "Record", settings: "Settings") -> set[str] | None:
     if not any(state == "primary" for state in states.values()):
         return None
     return {name for name, state in states.items() if state == "primary"}
+
+
+def _recorded(config: Path | None) -> "tuple[Settings, Record | None]":
+    """The settings and the cluster's record; without `config`, the record of the default
+    data directory, read with the settings file its cluster was started from."""
+    from tradingfloor.bootstrap import cluster_plan, cluster_record
+
+    settings = _settings(config)
+    record = cluster_record.read(cluster_plan.record_path(settings))
+    if config is None and record is not None and Path(record.config).is_file():
+        settings = _settings(Path(record.config))
+    return settings, record
 
 
 def _settings(config: Path | None) -> "Settings":
