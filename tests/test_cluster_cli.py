@@ -104,17 +104,19 @@ def _kill_leftovers(pids: list[int]) -> None:
 
 def _status(config: Path) -> tuple[int, dict[str, Any]]:
     done = tf("cluster", "status", "--config", str(config), "--json")
+    assert done.stderr == "", done.stderr  # a source that does not answer is no error
     return done.returncode, json.loads(done.stdout)
 
 
 async def _until_status(
-    config: Path, wanted: Any, what: str, wait_s: float = STEP_WAIT_S
-) -> dict[str, Any]:
+    config: Path, wanted: Any, what: str, wait_s: float = STEP_WAIT_S, with_code: bool = False
+) -> Any:
+    """The first status `wanted(exit code, status)` accepts (with its exit code if asked)."""
     deadline = time.monotonic() + wait_s
     while True:
         code, status = await asyncio.to_thread(_status, config)
         if wanted(code, status):
-            return status
+            return (code, status) if with_code else status
         assert time.monotonic() < deadline, f"not in time: {what}: {json.dumps(status)}"
         await asyncio.sleep(0.2)
 
@@ -241,15 +243,21 @@ async def test_up_serves_orders_status_tells_down_stops_every_process(
     again = tf("cluster", "up", "--config", str(config))
     assert again.returncode == 1 and "is running" in again.stderr, again.stderr
 
-    pids = [process["pid"] for process in _record(config)["processes"]]
-    assert all(_running(pid) for pid in pids)
+    pids = {process["name"]: process["pid"] for process in _record(config)["processes"]}
+    assert all(_running(pid) for pid in pids.values())
+    os.kill(pids["marketdata"], signal.SIGKILL)  # status tells it; down stops the others
+    code, status = await _until_status(
+        config, lambda _, status: not status["up"], "the killed process seen", with_code=True
+    )
+    assert code == 1
+    assert [row["name"] for row in status["processes"] if not row["alive"]] == ["marketdata"]
     await transport.close()  # down stops a private NATS
     down = tf("cluster", "down", "--config", str(config))
     assert down.returncode == 0, down.stdout + down.stderr
-    assert [pid for pid in pids if _running(pid)] == []
+    assert [name for name, pid in pids.items() if _running(pid)] == []
     assert not cluster_plan.record_path(load_settings(config)).exists()
     order = [line.split()[1] for line in down.stdout.splitlines() if line.startswith("stopping")]
-    stopped = ["gateway-1", "marketdata", projector, primary]
+    stopped = ["gateway-1", projector, primary]
     assert order == ([*stopped, "nats"] if private else stopped)
     second = tf("cluster", "down", "--config", str(config))
     assert second.returncode == 0 and "no cluster is running" in second.stdout

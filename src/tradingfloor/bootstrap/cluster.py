@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tradingfloor.bootstrap import cluster_plan, cluster_record
 from tradingfloor.bootstrap.cluster_plan import Endpoints, Planned
@@ -90,8 +91,8 @@ async def endpoints(settings: Settings) -> tuple[Endpoints, list[socket.socket],
         nats_url = f"nats://127.0.0.1:{nats_port}"
     else:
         nats_url = settings.nats_url
-        host, _, port = nats_url.rpartition("/")[2].rpartition("@")[2].rpartition(":")
-        if not await answers(host or "127.0.0.1", int(port or 4222)):
+        first = urlsplit(nats_url.split(",")[0].strip())  # a list of servers: the first
+        if not await answers(first.hostname or "127.0.0.1", first.port or 4222):
             raise ConfigError(
                 f"no NATS server answers at nats_url {nats_url}: start one, or set "
                 'cluster_nats = "private" for a server of the cluster\'s own'

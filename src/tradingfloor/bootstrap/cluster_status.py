@@ -75,9 +75,17 @@ async def _ask_nats(record: Record, settings: Settings, figures: Figures) -> Non
     import nats
     import nats.errors
 
+    async def quiet(error: Exception) -> None:
+        """A server that does not answer leaves its figures unknown: nothing to print."""
+
     try:
         nc = await asyncio.wait_for(
-            nats.connect(record.nats_url, allow_reconnect=False, connect_timeout=answer_wait_s),
+            nats.connect(
+                record.nats_url,
+                allow_reconnect=False,
+                connect_timeout=answer_wait_s,
+                error_cb=quiet,
+            ),
             answer_wait_s * 2,
         )
     except (OSError, TimeoutError, nats.errors.Error):
