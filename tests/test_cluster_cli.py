@@ -355,9 +355,11 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
     ]
 
 
-async def test_foreground_starts_a_killed_gateway_again_and_sigint_stops_all(
-    config: Path, tmp_path: Path
+@pytest.mark.parametrize("stop", ["SIGINT", "down"])
+async def test_foreground_starts_a_killed_gateway_again_and_stops_all_when_told(
+    config: Path, tmp_path: Path, stop: str
 ) -> None:
+    """Told by Ctrl-C (SIGINT), or by `cluster down` (which tells the supervisor)."""
     output = (tmp_path / "foreground.log").open("wb")
     command = [sys.executable, "-m", "tradingfloor", "cluster", "up", "--config", str(config)]
     supervisor = subprocess.Popen([*command, "--foreground"], stdout=output, stderr=output)
@@ -377,7 +379,11 @@ async def test_foreground_starts_a_killed_gateway_again_and_sigint_stops_all(
         again = {process["name"]: process["pid"] for process in _record(config)["processes"]}
         assert list(again) == list(pids)  # the same processes, in the same order
         pids["gateway-1 again"] = again["gateway-1"]
-        supervisor.send_signal(signal.SIGINT)
+        if stop == "SIGINT":
+            supervisor.send_signal(signal.SIGINT)
+        else:
+            down = await asyncio.to_thread(tf, "cluster", "down", "--config", str(config))
+            assert down.returncode == 0 and "stopping the supervisor" in down.stdout, down.stdout
         assert await asyncio.to_thread(supervisor.wait, COMMAND_WAIT_S) == 0
     finally:
         if supervisor.poll() is None:

@@ -16,6 +16,7 @@ in order.
 """
 
 import asyncio
+import os
 import socket
 import subprocess
 import time
@@ -161,8 +162,6 @@ class Launcher:
         self.detached: dict[str, subprocess.Popen[bytes]] = {}
         self.children: dict[str, Child] = {}
         if foreground:
-            import os
-
             self.record.supervisor_pid = os.getpid()
             self.record.supervisor_ticks = cluster_record.start_ticks(os.getpid())
 
@@ -280,8 +279,6 @@ def _prepare_directories(planned: Planned) -> None:
 
 
 def _environment(planned: Planned) -> dict[str, str]:
-    import os
-
     return {**os.environ, **planned.env, **planned.secret_env}
 
 
