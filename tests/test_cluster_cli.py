@@ -393,3 +393,44 @@ async def test_foreground_starts_a_killed_gateway_again_and_stops_all_when_told(
     assert "gateway-1 exited" in log, log
     assert [name for name, pid in pids.items() if _running(pid)] == []
     assert not cluster_plan.record_path(load_settings(config)).exists()
+
+
+def test_a_recorded_process_is_alive_only_with_its_start_time_and_not_as_a_zombie() -> None:
+    from tradingfloor.bootstrap import cluster_record
+
+    process = subprocess.Popen(["sleep", "60"])
+    try:
+        ticks = cluster_record.start_ticks(process.pid)
+        assert ticks is not None and cluster_record.alive(process.pid, ticks)
+        assert not cluster_record.alive(process.pid, ticks + 1)  # its pid, another process
+        process.kill()
+        deadline = time.monotonic() + STEP_WAIT_S
+        while _running(process.pid):  # exited, not reaped yet: a zombie
+            assert time.monotonic() < deadline, "sleep did not die"
+            time.sleep(0.01)
+        assert Path(f"/proc/{process.pid}").exists()
+        assert not cluster_record.alive(process.pid, ticks)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_the_nats_server_binary_is_looked_for_in_order_and_its_absence_said(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tradingfloor.config import ConfigError
+
+    binary = tmp_path / "bin" / "nats-server"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    monkeypatch.setenv("PATH", str(binary.parent))
+    assert cluster_plan.nats_server_binary() == binary
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(cluster_plan.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(cluster_plan, "NATS_SERVER_SYSTEM_PATH", binary)
+    assert cluster_plan.nats_server_binary() == binary
+    monkeypatch.setattr(cluster_plan, "NATS_SERVER_SYSTEM_PATH", tmp_path / "none")
+    monkeypatch.setattr(cluster_plan, "NATS_SERVER_PACKAGE", f"absent-{uuid.uuid4().hex}")
+    with pytest.raises(ConfigError, match='cluster_nats = "running"'):
+        cluster_plan.nats_server_binary()
