@@ -434,3 +434,31 @@ def test_the_nats_server_binary_is_looked_for_in_order_and_its_absence_said(
     monkeypatch.setattr(cluster_plan, "NATS_SERVER_PACKAGE", f"absent-{uuid.uuid4().hex}")
     with pytest.raises(ConfigError, match='cluster_nats = "running"'):
         cluster_plan.nats_server_binary()
+
+
+def test_down_stops_a_standby_that_took_over_with_the_primaries(tmp_path: Path) -> None:
+    from tradingfloor.bootstrap import cluster_down, cluster_record
+    from tradingfloor.bootstrap.cluster_record import Record, Recorded
+
+    started = {
+        name: subprocess.Popen(["sleep", "60"])
+        for name in ("nats", "shard-a-0", "shard-a-1", "gateway-1")
+    }
+    roles = {"nats": "nats", "shard-a-0": "shard", "shard-a-1": "standby", "gateway-1": "gateway"}
+    try:
+        record = Record("c.toml", str(tmp_path), "nats://x:1", "http://x:2", "ws://x:3")
+        for name, process in started.items():
+            ticks = cluster_record.start_ticks(process.pid)
+            record.processes.append(
+                Recorded(name, roles[name], "a", process.pid, ticks, "", [], {}, "", "", None)
+            )
+        said: list[str] = []
+        # shard-a-1 started as the standby, but NATS says it is the primary now.
+        survivors = cluster_down.stop_recorded(record, STEP_WAIT_S, said.append, {"shard-a-1"})
+        assert survivors == []
+        stopping = [line.split()[1] for line in said if line.startswith("stopping")]
+        assert stopping == ["gateway-1", "shard-a-0", "shard-a-1", "nats"]
+    finally:
+        for process in started.values():
+            process.kill()
+            process.wait()
