@@ -308,6 +308,45 @@ class Settings(BaseSettings):
         "it only an admin (API key or session) may.",
     )
 
+    # --------------------------------------------------------------- local cluster
+    cluster_gateways: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="`tradingfloor cluster up`: gateway processes, sharing port (SO_REUSEPORT).",
+    )
+    cluster_standbys: int = Field(
+        default=1,
+        ge=0,
+        le=8,
+        description="`tradingfloor cluster up`: hot standby shard processes per shard, next to "
+        "its primary (they need journal = jetstream).",
+    )
+    cluster_nats: Literal["running", "private"] = Field(
+        default="running",
+        description="`tradingfloor cluster up`: use the NATS server at nats_url (running; it "
+        "must answer), or start a private nats-server with JetStream for the cluster on "
+        "127.0.0.1:cluster_nats_port, its store under data_dir/cluster/nats (private).",
+    )
+    cluster_nats_port: int = Field(
+        default=4223,
+        ge=0,
+        le=65535,
+        description="The private NATS server's port (0: a free port picked at `cluster up`).",
+    )
+    cluster_ready_wait_s: float = Field(
+        default=180.0,
+        gt=0,
+        description="How long `cluster up` waits for every process to be ready before it "
+        "stops what it started and fails.",
+    )
+    cluster_stop_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long `cluster down` waits for each group of processes to stop after "
+        "SIGTERM before it kills what remains (SIGKILL).",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _default_database_url(cls, data: Any) -> Any:

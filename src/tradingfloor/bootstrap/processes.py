@@ -29,6 +29,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,33 +203,13 @@ class Supervisor:
             store.dispose()
 
     async def _supervise(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            now = time.monotonic()
-            for child in self.children.values():
-                process = child.process
-                if process is None or process.returncode is None or child.stopping:
-                    continue
-                if child.restart_at == 0.0:
-                    ran_s = now - child.started_at
-                    child.wait_s = (
-                        restart_wait_first_s
-                        if ran_s >= healthy_after_s
-                        else min(child.wait_s * 2, restart_wait_max_s)
-                    )
-                    child.restart_at = now + child.wait_s
-                    log.warning(
-                        "%s exited (%s): restarting in %.1f s",
-                        child.name,
-                        process.returncode,
-                        child.wait_s,
-                    )
-                    _forget_metrics(process.pid, self._metrics_dir())
-                elif now >= child.restart_at:
-                    child.restart_at = 0.0
-                    child.restarts += 1
-                    await self._spawn(child)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.1)
+        metrics = self._metrics_dir()
+        await supervise(
+            list(self.children.values()),
+            self._spawn,
+            stop,
+            on_exit=lambda child, pid: _forget_metrics(pid, metrics),
+        )
 
     async def _stop_all(self) -> None:
         """Gateways, then market data, the projector, and the shard."""
@@ -242,19 +223,62 @@ class Supervisor:
                 await self._stop(self.children[name])
 
     async def _stop(self, child: Child) -> None:
-        child.stopping = True
-        process = child.process
-        if process is None or process.returncode is not None:
-            return
+        await stop_child(child, stop_wait_s)
+
+
+async def supervise(
+    children: list[Child],
+    spawn: Callable[[Child], Awaitable[None]],
+    stop: asyncio.Event,
+    on_exit: Callable[[Child, int], None] | None = None,
+) -> None:
+    """Until `stop`: start again each child that exited (`spawn`), after a wait that doubles
+    while it keeps dying (see the module); `on_exit` is told of each exit (its pid)."""
+    while not stop.is_set():
+        now = time.monotonic()
+        for child in children:
+            process = child.process
+            if process is None or process.returncode is None or child.stopping:
+                continue
+            if child.restart_at == 0.0:
+                ran_s = now - child.started_at
+                child.wait_s = (
+                    restart_wait_first_s
+                    if ran_s >= healthy_after_s
+                    else min(child.wait_s * 2, restart_wait_max_s)
+                )
+                child.restart_at = now + child.wait_s
+                log.warning(
+                    "%s exited (%s): restarting in %.1f s",
+                    child.name,
+                    process.returncode,
+                    child.wait_s,
+                )
+                if on_exit is not None:
+                    on_exit(child, process.pid)
+            elif now >= child.restart_at:
+                child.restart_at = 0.0
+                child.restarts += 1
+                await spawn(child)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.1)
+
+
+async def stop_child(child: Child, wait_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within `wait_s`; it restarts no more."""
+    child.stopping = True
+    process = child.process
+    if process is None or process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), wait_s)
+    except TimeoutError:
+        log.error("%s did not stop in %.0f s: killed", child.name, wait_s)
         with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), stop_wait_s)
-        except TimeoutError:
-            log.error("%s did not stop in %.0f s: killed", child.name, stop_wait_s)
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
+            process.kill()
+        await process.wait()
 
 
 def _forget_metrics(pid: int, directory: Path) -> None:
