@@ -323,6 +323,7 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
         "shard-a-0", "shard-b-0",
         "shard-a-1", "shard-a-2", "shard-b-1", "shard-b-2",
         "projector-a", "projector-b",
+        "allocator",
         "marketdata",
         "gateway-1", "gateway-2",
     ]  # fmt: skip
@@ -337,6 +338,7 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
     assert standby.log == root / "logs" / "shard-b-2.log"
     assert standby.ready_mark == root / "shard-b-2" / "run" / "shard.ready"
     assert by_name["gateway-2"].ready_mark == root / "gateway-2" / "run" / "gateway-0.ready"
+    assert by_name["allocator"].ready_mark == root / "allocator" / "run" / "allocator.ready"
     assert by_name["gateway-1"].env["TRADINGFLOOR_MARKETDATA_URL"] == "ws://127.0.0.1:8001"
     for process in planned[1:]:  # one NATS, one port, one database for all; no secret kept
         assert process.env["TRADINGFLOOR_NATS_URL"] == "nats://127.0.0.1:4999"
@@ -348,6 +350,7 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
     assert stopped == [
         ["gateway-1", "gateway-2"],
         ["marketdata"],
+        ["allocator"],
         ["projector-a", "projector-b"],
         ["shard-a-1", "shard-a-2", "shard-b-1", "shard-b-2"],
         ["shard-a-0", "shard-b-0"],

@@ -29,7 +29,7 @@ cluster_app = typer.Typer(
 )
 # Not a terminal (a pipe, a log): wide enough that the tables' rows need not be cut.
 console = Console(width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -142,14 +142,11 @@ async def _start_all(launcher: "Launcher", planned: "list[Planned]", settings: "
 
 
 def _print_started(record: "Record", planned: "list[Planned]") -> None:
-    from rich.table import Table
-
-    view = Table(title="started")
-    for column in ("process", "pid", "log"):
-        view.add_column(column)
+    # One line per process, never wrapped: a script or an operator copies the paths whole.
+    width = max(len(process.name) for process in record.processes)
     for process in record.processes:
-        view.add_row(process.name, str(process.pid), process.log)
-    console.print(view)
+        line = f"started {process.name:<{width}}  pid {process.pid:<8} log {process.log}"
+        console.print(line, highlight=False, soft_wrap=True)
     console.print(f"HTTP: {record.http_url} (docs: /docs)", highlight=False, soft_wrap=True)
     console.print(f"market data: {record.marketdata_url}", highlight=False, soft_wrap=True)
     console.print(f"NATS: {record.nats_url}", highlight=False, soft_wrap=True)
