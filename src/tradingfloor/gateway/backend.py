@@ -57,6 +57,18 @@ class ReadModelsUnavailable(Exception):
         self.retry_after_s = retry_after_s
 
 
+class ReadModelsLagging(Exception):
+    """A new order refused as backpressure: the read models are `lag` commands behind the
+    shard, more than `lag_max` (`projection_lag_max_commands`)."""
+
+    def __init__(self, lag: int, lag_max: int) -> None:
+        super().__init__(
+            f"the read models are {lag} commands behind the shard (at most {lag_max}): "
+            "new orders wait for them, retry"
+        )
+        self.lag, self.lag_max = lag, lag_max
+
+
 @dataclass
 class Backend:
     settings: Settings
@@ -81,6 +93,8 @@ class Backend:
         self.feed = MarketFeed(
             self.shard.follow, self.market, self.marketdata, self.feed_listeners
         )
+        self.answered_seq = 0
+        """The newest seq this gateway's commands were answered with."""
 
     @property
     def fed_seq(self) -> int:
@@ -113,7 +127,35 @@ class Backend:
         result = await self.shard.submit(command)
         if result.seq > _answered_seq.get():
             _answered_seq.set(result.seq)
+        if result.seq > self.answered_seq:
+            self.answered_seq = result.seq
         return result
+
+    # ------------------------------------------------------------------ backpressure
+
+    def shard_seq(self) -> int:
+        """The newest seq this gateway knows the shard has reached: its own answers' and its
+        event feed's (every gateway's commands). Numbers it holds already, no request."""
+        return max(self.answered_seq, self.feed.fed_seq)
+
+    def projection_lag(self) -> int | None:
+        """Commands the shard has applied that the read models do not hold yet, as far as
+        this gateway knows (None: the projector cannot be reached, the lag is unknown)."""
+        status = self.projection.status()
+        if status is None:
+            return None
+        return max(0, self.shard_seq() - status.projected_seq)
+
+    def admit_order(self) -> None:
+        """Backpressure on new orders (cancels are always taken): refused with
+        `ReadModelsLagging` while the read models are more than `projection_lag_max_commands`
+        behind, whether the projector is slow or its database is failing, so that they never
+        fall further behind than a bounded catch-up. A projector that cannot be reached tells
+        no lag: orders go on (its reads are refused meanwhile), as while it restarts."""
+        lag = self.projection_lag()
+        lag_max = self.settings.projection_lag_max_commands
+        if lag is not None and lag > lag_max:
+            raise ReadModelsLagging(lag, lag_max)
 
     # ------------------------------------------------------------------ the shard's state
 

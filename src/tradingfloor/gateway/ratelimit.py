@@ -321,4 +321,5 @@ def make_rate_limiter(
 
     outage = Outage("Redis (rate limits)", settings.redis_retry_s, on_failure=on_failure)
     client = redis_client(settings.redis_url, settings.redis_timeout_ms)
-    return RedisRateLimiter(client, limit, clock, outage=outage)
+    prefix = settings.rate_limit_key_prefix
+    return RedisRateLimiter(client, limit, clock, key_prefix=prefix, outage=outage)
