@@ -189,3 +189,30 @@ async def test_the_rate_limits_keys_take_the_configured_prefix(tmp_path: Path) -
         assert limiter._key_prefix == "staging:"  # type: ignore[union-attr]
     finally:
         await limiter.close()  # type: ignore[union-attr]
+
+
+async def test_the_projector_reads_a_bounded_number_of_commands_ahead_of_its_database() -> None:
+    import asyncio
+    import contextlib
+
+    from tradingfloor.service.projection import coalesced
+
+    pulled = 0
+
+    async def feed() -> AsyncGenerator[EventBatch, None]:
+        nonlocal pulled
+        for number in range(1_000):
+            pulled += 1
+            yield [(number * 10 + k + 1, 0, []) for k in range(10)]
+
+    seqs = []
+    async with contextlib.aclosing(coalesced(feed(), 20, ahead_max=100)) as batches:
+        first = await anext(batches)  # then nothing is taken: a transaction that hangs
+        for _ in range(1_000):  # turns of the event loop, for the read-ahead to run
+            await asyncio.sleep(0)
+        assert pulled <= len(first) // 10 + 10  # 100 commands ahead, no more
+        seqs = [seq for seq, _, _ in first]
+        async for batch in batches:  # the database answers again: everything, in order
+            assert len(batch) <= 20
+            seqs.extend(seq for seq, _, _ in batch)
+    assert seqs == list(range(1, 10_001))
