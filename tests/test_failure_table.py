@@ -1,0 +1,438 @@
+"""The failure table of distributed mode, one test per row, against the roles as processes on
+real NATS, PostgreSQL and Redis (`nats_cluster`). The shared services are never stopped: a
+role's path to one goes through a `TcpProxy` of the test's own, which the test cuts (every
+connection reset, new ones closed) or stalls (bytes held both ways).
+
+1. The read models' database down: orders are taken, reads that need the read models are
+   refused (503, 5033, Retry-After), and once it is back the projector catches up with nothing
+   lost: the journal, the event log, the events stream and the rows agree seq by seq.
+2. The risk state unreachable, order entry fails closed: the shard cut from NATS (503, 5031)
+   and Redis cut from the gateways (503, 5034); no refused order reaches the stream, and
+   order entry resumes by itself once the path is back.
+3. The projector lagging (its database stalled): past `projection_lag_max_commands`, new
+   orders are refused (503, 5038) at every gateway and the lag shows in `/metrics`; once the
+   database answers again the projector catches up and orders are taken again.
+4. One user flooding from a process of its own: limited (429, 4007), then banned (429, 4018)
+   while everyone else's orders are all taken; their ack latency with and without the flood
+   is printed, not asserted.
+
+Every wait is bounded (STEP_WAIT_S) and fails saying what it waited for.
+"""
+
+import asyncio
+import contextlib
+import math
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import nats
+import pytest
+
+from api_helpers import Served
+from nats_cluster import (
+    REDIS_URL,
+    STEP_WAIT_S,
+    agree_seq_by_seq,
+    listed,
+    running_cluster,
+    until_projected,
+)
+from tcp_proxy import TcpProxy
+
+BUY = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "limit_price": "90"}
+"""A bid below the market: it rests (nobody sells there)."""
+IOC = {**BUY, "time_in_force": "ioc"}
+"""The same bid, immediate or cancel: it rests nowhere."""
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    from postgres_db import scratch_database
+
+    with scratch_database() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def proxy_of(url: str, default_port: int) -> Iterator[TcpProxy]:
+    parts = urlsplit(url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or default_port).start()
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+async def fresh(base_url: str, method: str, path: str, **request: Any) -> httpx.Response:
+    """One request on a connection of its own: the kernel picks either gateway."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=STEP_WAIT_S) as client:
+        return await client.request(method, path, **request)
+
+
+def assert_unavailable(answer: httpx.Response, code: int) -> None:
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == code, answer.text
+    assert int(answer.headers["retry-after"]) >= 1, answer.headers
+
+
+async def stream_last_seq(nats_url: str, stream: str) -> int:
+    """The events stream's last seq, asked of NATS directly (not through any proxy)."""
+    connection = await nats.connect(nats_url)
+    try:
+        info = await connection.jetstream().stream_info(stream)
+        return int(info.state.last_seq)
+    finally:
+        await connection.close()
+
+
+# --------------------------------------------------------------------------- 1. database down
+
+
+async def test_read_model_database_down_orders_are_taken_reads_refused_then_caught_up(
+    tmp_path: Path, nats_url: str, postgres_url: str
+) -> None:
+    with proxy_of(postgres_url, 5432) as projector_db, proxy_of(postgres_url, 5432) as edge_db:
+        edge = {"TRADINGFLOOR_DATABASE_URL": edge_db.url_of(postgres_url)}
+        role_env = {
+            "projector": {"TRADINGFLOOR_DATABASE_URL": projector_db.url_of(postgres_url)},
+            **{name: edge for name in ("marketdata", "gateway-a", "gateway-b")},
+        }
+        async with running_cluster(tmp_path, nats_url, postgres_url, role_env=role_env) as (
+            processes,
+            here,
+        ):
+            # Sessions (access tokens): no gateway looks them up in the database.
+            alice = await here.trader("alice", key=False)
+            bob = await here.trader("bob", cash="0", shares={"XYZ": 100}, key=False)
+            base_url = str(here.client.base_url)
+            sold = await here.client.post(
+                "/v1/orders", json={**BUY, "side": "sell", "limit_price": "100"}, headers=bob
+            )
+            assert sold.status_code == 200, sold.text
+
+            projector_db.cut()
+            edge_db.cut()
+            placed = await _orders_taken_until_a_read_is_refused(here, alice)
+            for _ in range(6):  # either gateway takes orders
+                answer = await fresh(base_url, "POST", "/v1/orders", json=BUY, headers=alice)
+                assert answer.status_code == 200, answer.text
+                placed.append(answer.json()["id"])
+            bought = await fresh(
+                base_url,
+                "POST",
+                "/v1/orders",
+                json={**BUY, "limit_price": "100"},
+                headers=alice,
+            )
+            assert bought.status_code == 200 and bought.json()["status"] == "filled", bought.text
+            placed.append(bought.json()["id"])
+            read_v2 = await fresh(
+                base_url, "GET", "/v2/orders", headers={**alice, "TF-Min-Seq": "999999"}
+            )
+            assert_unavailable(read_v2, 5033)
+
+            projector_db.restore()
+            edge_db.restore()
+            assert set(placed) <= await listed(here, alice)  # 503s retried, as told
+            last_seq = await here.shard.last_seq()
+            await until_projected(postgres_url, last_seq)
+            processes.stop_all()
+            await agree_seq_by_seq(processes, postgres_url, nats_url, last_seq)
+    print(f"{len(placed)} orders taken while the database was down, all projected after")
+
+
+async def _orders_taken_until_a_read_is_refused(here: Served, alice: dict[str, str]) -> list[str]:
+    """Orders (each taken) and, after each, a read of it, until a read is refused 5033 (the
+    projector has found its database gone and told the gateways); the ids placed."""
+    placed = []
+    deadline = time.monotonic() + STEP_WAIT_S
+    while True:
+        assert time.monotonic() < deadline, "no read refused (5033) while the database is down"
+        answer = await here.client.post("/v1/orders", json=BUY, headers=alice)
+        assert answer.status_code == 200, answer.text
+        placed.append(answer.json()["id"])
+        read = await here.client.get(
+            "/v1/orders", headers={**alice, "TF-Min-Seq": answer.headers["TF-Seq"]}
+        )
+        assert read.status_code == 503, read.text  # the database is cut: never a 200
+        if read.json()["code"] == 5033:
+            assert_unavailable(read, 5033)
+            return placed
+        assert_unavailable(read, 5032)  # waited for a projector that had not failed yet
+
+
+# --------------------------------------------------------------------------- 2. risk state
+
+
+async def test_risk_state_unreachable_order_entry_fails_closed_and_resumes(
+    tmp_path: Path, nats_url: str, postgres_url: str
+) -> None:
+    with proxy_of(nats_url, 4222) as shard_nats, proxy_of(REDIS_URL, 6379) as redis:
+        role_env = {"shard": {"TRADINGFLOOR_NATS_URL": shard_nats.url_of(nats_url)}}
+        settings = {"redis_url": redis.url_of(REDIS_URL), "redis_retry_s": 0.5}
+        async with running_cluster(
+            tmp_path, nats_url, postgres_url, settings=settings, role_env=role_env
+        ) as (processes, here):
+            alice = await here.trader("alice")
+            stream = f"TF_EVENTS_{processes.settings.shard_name}"
+            for proxy, code in ((shard_nats, 5031), (redis, 5034)):
+                await _refused_while_cut(here, alice, nats_url, stream, proxy, code)
+
+
+async def _refused_while_cut(
+    here: Served,
+    alice: dict[str, str],
+    nats_url: str,
+    stream: str,
+    proxy: TcpProxy,
+    code: int,
+) -> None:
+    """Cut `proxy`: orders on either gateway refused with `code` and none in the stream;
+    restored: the first order taken is the stream's next seq (none refused got in), and a
+    refused order's retry with its client order id is a new order."""
+    base_url = str(here.client.base_url)
+    before = await stream_last_seq(nats_url, stream)
+    proxy.cut()
+    for number in range(8):
+        order = {**BUY, "client_order_id": f"cut-{code}-{number}"}
+        refused = await fresh(base_url, "POST", "/v1/orders", json=order, headers=alice)
+        assert_unavailable(refused, code)
+    refused_v2 = await fresh(
+        base_url,
+        "POST",
+        "/v2/orders",
+        json={**BUY, "qty": "1", "time_in_force": "gtc"},
+        headers=alice,
+    )
+    assert_unavailable(refused_v2, code)
+    account = await fresh(base_url, "GET", "/v1/account", headers=alice)
+    if code == 5031:  # buying power is the shard's: not answered without it
+        assert_unavailable(account, 5031)
+    else:  # Redis limits order entry only
+        assert account.status_code == 200, account.text
+    assert await stream_last_seq(nats_url, stream) == before, "a refused order got in"
+
+    proxy.restore()
+    first = await _first_taken(base_url, alice, code)
+    assert int(first.headers["TF-Seq"]) == before + 1, "a refused order got in"
+    retried = await fresh(
+        base_url,
+        "POST",
+        "/v1/orders",
+        json={**BUY, "client_order_id": f"cut-{code}-0"},
+        headers=alice,
+    )
+    assert retried.status_code == 200, retried.text
+    assert int(retried.json()["id"]) > before + 1  # a new order, not an earlier one's answer
+
+
+async def _first_taken(base_url: str, headers: dict[str, str], code: int) -> httpx.Response:
+    """The first order taken once the path is back (refused with `code` until then)."""
+    deadline = time.monotonic() + STEP_WAIT_S
+    while True:
+        answer = await fresh(base_url, "POST", "/v1/orders", json=BUY, headers=headers)
+        if answer.status_code == 200:
+            return answer
+        assert_unavailable(answer, code)
+        assert time.monotonic() < deadline, f"order entry did not resume after {code}"
+        await asyncio.sleep(0.1)
+
+
+# --------------------------------------------------------------------------- 3. consumer lag
+
+LAG_MAX_COMMANDS = 50
+METRICS_TOKEN = "metrics-token-" + "x" * 20
+
+
+async def test_a_lagging_projector_makes_gateways_refuse_new_orders_until_it_catches_up(
+    tmp_path: Path, nats_url: str, postgres_url: str
+) -> None:
+    with proxy_of(postgres_url, 5432) as projector_db:
+        role_env = {"projector": {"TRADINGFLOOR_DATABASE_URL": projector_db.url_of(postgres_url)}}
+        settings = {
+            "projection_lag_max_commands": LAG_MAX_COMMANDS,
+            "metrics_token": METRICS_TOKEN,
+        }
+        async with running_cluster(
+            tmp_path, nats_url, postgres_url, settings=settings, role_env=role_env
+        ) as (_, here):
+            alice = await here.trader("alice")
+            await until_projected(postgres_url, await here.shard.last_seq())
+            projector_db.stall()  # its transactions wait: the projector falls behind
+
+            taken, refusal = await _taken_until_refused(here, alice)
+            assert_unavailable(refusal, 5038)
+            assert "behind" in refusal.json()["message"]
+            assert LAG_MAX_COMMANDS < taken <= LAG_MAX_COMMANDS + 1, taken
+            base_url = str(here.client.base_url)
+            for _ in range(8):  # at every gateway, from the lag its event feed shows it
+                answer = await fresh(base_url, "POST", "/v1/orders", json=BUY, headers=alice)
+                assert_unavailable(answer, 5038)
+            assert await _lag_in_metrics(base_url) > LAG_MAX_COMMANDS
+
+            restored_at = time.monotonic()
+            projector_db.restore()
+            await _first_taken(base_url, alice, 5038)
+            await until_projected(postgres_url, await here.shard.last_seq())
+            caught_up_s = time.monotonic() - restored_at
+            assert await _lag_in_metrics(base_url) <= LAG_MAX_COMMANDS
+    print(f"{taken} orders taken, then 5038; taken again {caught_up_s:.2f} s after restore")
+
+
+async def _taken_until_refused(here: Served, alice: dict[str, str]) -> tuple[int, httpx.Response]:
+    """Orders on one connection (one gateway) until one is refused: how many were taken, and
+    the refusal."""
+    taken = 0
+    deadline = time.monotonic() + STEP_WAIT_S
+    while True:
+        answer = await here.client.post("/v1/orders", json=BUY, headers=alice)
+        if answer.status_code != 200:
+            return taken, answer
+        taken += 1
+        assert time.monotonic() < deadline, f"{taken} orders taken, none refused for the lag"
+
+
+async def _lag_in_metrics(base_url: str) -> float:
+    operator = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    answer = await fresh(base_url, "GET", "/metrics", headers=operator)
+    assert answer.status_code == 200, answer.text
+    for line in answer.text.splitlines():
+        if line.startswith("tradingfloor_projection_lag_commands "):
+            return float(line.split()[1])
+    raise AssertionError(f"no projection lag in /metrics:\n{answer.text[:2_000]}")
+
+
+# --------------------------------------------------------------------------- 4. one user flooding
+
+FLOOD_CONNECTIONS = 32
+OTHERS = 4
+OTHER_ORDERS = 100
+OTHER_PAUSE_S = 0.025
+"""Each other user sends about 40 orders a second, below the limit of 100."""
+
+
+async def test_one_user_flooding_is_limited_then_banned_while_the_others_are_served(
+    tmp_path: Path, nats_url: str, postgres_url: str
+) -> None:
+    prefix = f"tf:test-{uuid.uuid4().hex[:12]}:"  # a key space of its own in the shared Redis
+    settings = {
+        "orders_per_second_max": 100,
+        "orders_burst_max": 100,
+        "rate_limit_key_prefix": prefix,
+    }
+    try:
+        async with running_cluster(tmp_path, nats_url, postgres_url, settings=settings) as (
+            processes,
+            here,
+        ):
+            limit = processes.settings
+            flooder = await here.trader("flooder", cash="10000000")
+            others = [await here.trader(f"other{n}", cash="1000000") for n in range(OTHERS)]
+            base_url = str(here.client.base_url)
+            quiet = await _others_acks(base_url, others)
+            port = urlsplit(base_url).port
+            async with _flood(port, flooder) as flood:
+                loud = await _others_acks(base_url, others)
+                result = await flood.result()
+            after = await fresh(base_url, "POST", "/v1/orders", json=IOC, headers=flooder)
+    finally:
+        await _forget_keys(prefix)
+
+    print(f"flood: {result['requests_per_s']:.0f} requests/s, answers {result['answers']}")
+    for name, acks in (("without the flood", quiet), ("during the flood", loud)):
+        p50, p99 = _percentile(acks, 50), _percentile(acks, 99)
+        print(f"others' acks {name}: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
+    answers = result["answers"]
+    assert answers.get("200/None", 0) >= 1, answers  # its burst was taken
+    assert answers.get("429/4007", 0) >= 1, answers  # then limited
+    assert answers.get("429/4018", 0) >= 1, answers  # then banned
+    assert set(answers) <= {"200/None", "429/4007", "429/4018"}, answers
+    assert result["accepted_after_ban"] == 0, result
+    assert 1 <= result["ban_retry_after_s"] <= limit.rate_limit_ban_s, result
+    assert after.status_code == 429 and after.json()["code"] == 4018, after.text
+    assert 1 <= int(after.headers["retry-after"]) <= limit.rate_limit_ban_s
+
+
+async def _others_acks(base_url: str, others: list[dict[str, str]]) -> list[float]:
+    """Every other user's orders (each one's in sequence, all users at once): the seconds
+    each took to be acknowledged; every one must be taken."""
+
+    async def one_user(headers: dict[str, str]) -> list[float]:
+        acks = []
+        async with httpx.AsyncClient(base_url=base_url, timeout=STEP_WAIT_S) as client:
+            warm = await client.post("/v1/orders", json=IOC, headers=headers)  # not counted:
+            assert warm.status_code == 200, warm.text  # a connection and a key cache to fill
+            for _ in range(OTHER_ORDERS):
+                started = time.perf_counter()
+                answer = await client.post("/v1/orders", json=IOC, headers=headers)
+                acks.append(time.perf_counter() - started)
+                assert answer.status_code == 200, answer.text
+                await asyncio.sleep(OTHER_PAUSE_S)
+        return acks
+
+    per_user = await asyncio.gather(*(one_user(headers) for headers in others))
+    return [ack for acks in per_user for ack in acks]
+
+
+def _percentile(values: list[float], percent: int) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(len(ordered) * percent / 100) - 1)]
+
+
+class _Flooding:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def result(self) -> dict[str, Any]:
+        """Stop the flood (its standard input closed) and read its tally."""
+        import json
+
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        line = await asyncio.wait_for(self.process.stdout.readline(), STEP_WAIT_S)
+        assert line, "the flood process ended without its tally"
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+
+@contextlib.asynccontextmanager
+async def _flood(port: int | None, headers: dict[str, str]) -> AsyncIterator[_Flooding]:
+    """The flood process (`order_flood.py`), flooding once this is entered; stopped on exit."""
+    script = Path(__file__).with_name("order_flood.py")
+    arguments = [headers["X-API-Key-Id"], headers["X-API-Secret"], str(FLOOD_CONNECTIONS)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        str(port),
+        *arguments,
+        str(STEP_WAIT_S * 4),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        started = await asyncio.wait_for(process.stdout.readline(), STEP_WAIT_S)
+        assert started == b"flooding\n", f"the flood did not start: {started!r}"
+        yield _Flooding(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await asyncio.wait_for(process.wait(), STEP_WAIT_S)
+
+
+async def _forget_keys(prefix: str) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
