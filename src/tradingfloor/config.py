@@ -280,12 +280,14 @@ class Settings(BaseSettings):
         description="After Redis failed, how long calls fail at once before it is tried again.",
     )
     projection_lag_max_commands: int = Field(
-        default=20_000,
+        default=100_000,
         gt=0,
         description="How far (in commands) the read models may fall behind the shard before "
         "gateways refuse new orders (503, code 5038) until they are back below it; cancels "
-        "are always taken. About two seconds of the projector's catch-up on PostgreSQL: a "
-        "read waiting for its client's own order still gets it within the read wait.",
+        "are always taken. The projector catches up about 36,000 commands a second on "
+        "PostgreSQL, so the bound is under 3 s of catch-up (a read waiting for its client's "
+        "own order after an outage still gets it within the 5 s a read waits), and about 17 "
+        "s of a database outage at the 5,700 orders/s one machine takes.",
     )
     projector_retry_max_s: float = Field(
         default=5.0,
