@@ -41,6 +41,7 @@ from nats_cluster import (
     agree_seq_by_seq,
     listed,
     running_cluster,
+    until,
     until_projected,
 )
 from tcp_proxy import TcpProxy
@@ -455,3 +456,43 @@ async def _forget_keys(prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+# --------------------------------------------------------------------------- 3. what else buffers
+
+FOLLOWED_MESSAGES = 20_000
+
+
+async def test_a_feed_follower_that_takes_nothing_holds_what_flow_control_lets_through(
+    nats_url: str,
+) -> None:
+    """The events feed's consumer (the projector's, each gateway's market data, the market-data
+    role's) is flow-controlled: a reader that takes nothing holds what the server sent before
+    its flow-control request, which is answered only once the reader has taken all that came
+    before it; the rest stays in the stream."""
+    from tradingfloor.service.nats_events import stream_config
+    from tradingfloor.service.nats_events_feed import _Consumer
+    from tradingfloor.service.nats_subjects import NatsNames
+
+    connection = await nats.connect(nats_url)
+    names = NatsNames("tf", f"buffer-{uuid.uuid4().hex[:12]}", "TF_EVENTS")
+    js = connection.jetstream()
+    await js.add_stream(stream_config(names, 1))
+    consumer = _Consumer(connection, names, 1)
+    try:
+        subject, payload = names.event_subject("XYZ", "alice"), b"x" * 200
+        for _ in range(FOLLOWED_MESSAGES // 1_000):
+            await asyncio.gather(*(js.publish(subject, payload) for _ in range(1_000)))
+        await consumer.open()
+
+        async def flow_control_asked() -> bool:
+            return any(isinstance(item, str) for item in list(consumer.queue._queue))  # type: ignore[attr-defined]
+
+        await until(flow_control_asked, "the server's flow-control request")
+        held = consumer.queue.qsize()
+        assert held < FOLLOWED_MESSAGES // 2, held
+    finally:
+        await consumer.close()
+        await js.delete_stream(names.events_stream)
+        await connection.close()
+    print(f"a follower that takes nothing holds {held} of {FOLLOWED_MESSAGES} messages of 200 B")
