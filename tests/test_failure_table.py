@@ -137,6 +137,9 @@ async def test_read_model_database_down_orders_are_taken_reads_refused_then_caug
                 base_url, "GET", "/v2/orders", headers={**alice, "TF-Min-Seq": "999999"}
             )
             assert_unavailable(read_v2, 5033)
+            canceled = await fresh(base_url, "DELETE", f"/v1/orders/{placed[0]}", headers=alice)
+            assert canceled.status_code == 200, canceled.text  # done: not a 503 to retry
+            assert canceled.json()["status"] == "canceled"
 
             projector_db.restore()
             edge_db.restore()
