@@ -48,8 +48,7 @@ STEP_WAIT_S = 30.0
 STOP_WAIT_S = 30.0
 ORDER = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "limit_price": "90"}
 UNLIMITED = {"orders_per_second_max": 1_000_000, "orders_burst_max": 1_000_000}
-"""Tests elsewhere share the Redis server and number users alike: no limit to meet, whatever
-their buckets hold (or give `rate_limit_key_prefix` a key space of the test's own)."""
+"""No limit to meet unless a test sets one (its keys are in a space of the cluster's own)."""
 
 
 class Cluster:
@@ -166,6 +165,7 @@ async def running_cluster(
         "marketdata_url": f"ws://127.0.0.1:{marketdata_port}",
         "fsync": False,
         "projection_status_interval_ms": 100,
+        "rate_limit_key_prefix": f"tf:{shard_name}:",  # no other test's users in its buckets
         **UNLIMITED,
         **(settings or {}),
     }

@@ -341,7 +341,7 @@ OTHER_PAUSE_S = 0.025
 async def test_one_user_flooding_is_limited_then_banned_while_the_others_are_served(
     tmp_path: Path, nats_url: str, postgres_url: str
 ) -> None:
-    prefix = f"tf:test-{uuid.uuid4().hex[:12]}:"  # a key space of its own in the shared Redis
+    prefix = f"tf:test-{uuid.uuid4().hex[:12]}:"  # to delete its keys (the ban's) at the end
     settings = {
         "orders_per_second_max": 100,
         "orders_burst_max": 100,
