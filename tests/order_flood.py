@@ -7,14 +7,16 @@ the first answer is in, and floods until its standard input closes (or DURATION_
 prints one JSON line: how many answers of each (status, code), the requests per second, the
 Retry-After of the first ban, and how many orders were accepted on a connection after that
 connection had been told the user is banned (the ban was in force when they were sent).
-"""
+`flooding` runs it from a test and reads that line (`Flooding.result`)."""
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 BODY = json.dumps(
@@ -112,6 +114,51 @@ async def main(port: int, key_id: str, secret: str, connections: int, max_s: flo
         "accepted_after_ban": tally.accepted_after_ban,
     }
     print(json.dumps(result), flush=True)
+
+
+# ----------------------------------------------------------------- the test's side
+
+
+class Flooding:
+    def __init__(self, process: asyncio.subprocess.Process, wait_s: float) -> None:
+        self.process = process
+        self.wait_s = wait_s
+
+    async def result(self) -> dict[str, Any]:
+        """Stop the flood (its standard input closed) and read its tally."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        line = await asyncio.wait_for(self.process.stdout.readline(), self.wait_s)
+        assert line, "the flood process ended without its tally"
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+
+@contextlib.asynccontextmanager
+async def flooding(
+    port: int | None, headers: dict[str, str], connections: int, wait_s: float
+) -> AsyncIterator[Flooding]:
+    """This script as a process flooding with the API key `headers`, once this is entered
+    (each step waited at most `wait_s`); stopped on exit."""
+    arguments = [headers["X-API-Key-Id"], headers["X-API-Secret"], str(connections)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        str(port),
+        *arguments,
+        str(wait_s * 4),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        started = await asyncio.wait_for(process.stdout.readline(), wait_s)
+        assert started == b"flooding\n", f"the flood did not start: {started!r}"
+        yield Flooding(process, wait_s)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await asyncio.wait_for(process.wait(), wait_s)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ Every wait is bounded (STEP_WAIT_S) and fails saying what it waited for.
 import asyncio
 import contextlib
 import math
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +43,7 @@ from nats_cluster import (
     until,
     until_projected,
 )
+from order_flood import flooding
 from tcp_proxy import TcpProxy
 
 BUY = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "limit_price": "90"}
@@ -358,7 +358,7 @@ async def test_one_user_flooding_is_limited_then_banned_while_the_others_are_ser
             base_url = str(here.client.base_url)
             quiet = await _others_acks(base_url, others)
             port = urlsplit(base_url).port
-            async with _flood(port, flooder) as flood:
+            async with flooding(port, flooder, FLOOD_CONNECTIONS, STEP_WAIT_S) as flood:
                 loud = await _others_acks(base_url, others)
                 result = await flood.result()
             after = await fresh(base_url, "POST", "/v1/orders", json=IOC, headers=flooder)
@@ -375,9 +375,11 @@ async def test_one_user_flooding_is_limited_then_banned_while_the_others_are_ser
     assert answers.get("429/4018", 0) >= 1, answers  # then banned
     assert set(answers) <= {"200/None", "429/4007", "429/4018"}, answers
     assert result["accepted_after_ban"] == 0, result
-    assert 1 <= result["ban_retry_after_s"] <= limit.rate_limit_ban_s, result
+    # Whole seconds rounded up, from a clock read as the request came: one read just before
+    # the banning one's (on the other gateway) sees a ban a fraction of a second longer.
+    assert 1 <= result["ban_retry_after_s"] <= limit.rate_limit_ban_s + 1, result
     assert after.status_code == 429 and after.json()["code"] == 4018, after.text
-    assert 1 <= int(after.headers["retry-after"]) <= limit.rate_limit_ban_s
+    assert 1 <= int(after.headers["retry-after"]) <= limit.rate_limit_ban_s + 1
 
 
 async def _others_acks(base_url: str, others: list[dict[str, str]]) -> list[float]:
@@ -404,47 +406,6 @@ async def _others_acks(base_url: str, others: list[dict[str, str]]) -> list[floa
 def _percentile(values: list[float], percent: int) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(len(ordered) * percent / 100) - 1)]
-
-
-class _Flooding:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    async def result(self) -> dict[str, Any]:
-        """Stop the flood (its standard input closed) and read its tally."""
-        import json
-
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.close()
-        line = await asyncio.wait_for(self.process.stdout.readline(), STEP_WAIT_S)
-        assert line, "the flood process ended without its tally"
-        result: dict[str, Any] = json.loads(line)
-        return result
-
-
-@contextlib.asynccontextmanager
-async def _flood(port: int | None, headers: dict[str, str]) -> AsyncIterator[_Flooding]:
-    """The flood process (`order_flood.py`), flooding once this is entered; stopped on exit."""
-    script = Path(__file__).with_name("order_flood.py")
-    arguments = [headers["X-API-Key-Id"], headers["X-API-Secret"], str(FLOOD_CONNECTIONS)]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(script),
-        str(port),
-        *arguments,
-        str(STEP_WAIT_S * 4),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        started = await asyncio.wait_for(process.stdout.readline(), STEP_WAIT_S)
-        assert started == b"flooding\n", f"the flood did not start: {started!r}"
-        yield _Flooding(process)
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await asyncio.wait_for(process.wait(), STEP_WAIT_S)
 
 
 async def _forget_keys(prefix: str) -> None:
