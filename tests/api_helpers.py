@@ -63,8 +63,10 @@ class Served:
         cash: str = "100000",
         shares: dict[str, int] | None = None,
         kind: str = "cash",
+        key: bool = True,
     ) -> dict[str, str]:
-        """A user with a funded account; returns the headers of an API key of theirs."""
+        """A user with a funded account; returns the headers of an API key of theirs
+        (`key=False`: of a session, an access token no gateway looks up in the database)."""
         created = await self.client.post(
             "/v1/admin/users",
             json={"username": name, "password": PASSWORD, "account_kind": kind},
@@ -85,7 +87,7 @@ class Served:
             )
             assert delivered.status_code == 200, delivered.text
         self.enrollment_tokens[name] = created.json()["enrollment_token"]
-        return await self.mfa_key(name)
+        return await self.mfa_key(name) if key else await self.mfa_session(name)
 
     async def market_data_caught_up(self) -> None:
         """Wait until the gateway's market data reflect every command applied so far (they

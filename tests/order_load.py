@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from test_nats_roles import STEP_WAIT_S, _until
+from nats_cluster import STEP_WAIT_S
+from nats_cluster import until as _until
 
 REQUEST_TIMEOUT_MS = 2_000
 """`nats_request_timeout_ms` of the roles here: the longest a refusal may honestly take."""

@@ -57,9 +57,12 @@ from sqlalchemy.engine import make_url
 
 from api_helpers import Clock, Served, _admin
 from conftest import require_tcp_service
+from nats_cluster import STEP_WAIT_S, Cluster
+from nats_cluster import agree_seq_by_seq as _agree_seq_by_seq
+from nats_cluster import until as _until
+from nats_cluster import until_projected as _until_projected
 from order_load import REQUEST_TIMEOUT_MS, OrderLoad, assert_every_answer_clear, print_figures
 from private_nats import Namespace, PrivateNats, UnixForward, free_port, make_namespace
-from test_nats_roles import STEP_WAIT_S, Cluster, _agree_seq_by_seq, _until, _until_projected
 from tradingfloor.bootstrap.roles import reuse_port_socket
 from tradingfloor.bootstrap.transport import NatsTransport
 from tradingfloor.config import load_settings

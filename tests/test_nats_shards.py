@@ -9,9 +9,6 @@ account and quotes read back over HTTP are those of both shards, read your write
 """
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,7 +21,7 @@ import pytest
 
 from api_helpers import Clock, Served, _admin
 from conftest import require_tcp_service
-from test_nats_roles import REDIS_URL, STEP_WAIT_S, Cluster, _drop_stream
+from nats_cluster import REDIS_URL, STEP_WAIT_S, Cluster, drop_stream
 from tradingfloor.bootstrap.roles import reuse_port_socket
 from tradingfloor.bootstrap.transport import NatsTransport
 from tradingfloor.config import load_settings
@@ -32,23 +29,6 @@ from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN, ShardMap
 from tradingfloor.identity import AuthService
 from tradingfloor.service.shard_router import home_shard
 from tradingfloor.store.database import make_engine, upgrade
-
-
-class Shards(Cluster):
-    """`Cluster`, with each process's shard named in its environment."""
-
-    shard_of: dict[str, str]
-
-    def start(self, name: str, role: str) -> None:
-        mark = self._mark(name, role)
-        mark.unlink(missing_ok=True)
-        env = {**os.environ, "TRADINGFLOOR_DATA_DIR": str(self.data_dir(name))}
-        if name in self.shard_of:
-            env["TRADINGFLOOR_SHARD_NAME"] = self.shard_of[name]
-        log = (self.root / f"{name}.log").open("ab")
-        command = [sys.executable, "-m", "tradingfloor", role, "--config", str(self.config)]
-        self.processes[name] = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        log.close()
 
 
 @pytest.fixture
@@ -62,7 +42,7 @@ def postgres_url() -> Any:
 @pytest.fixture
 async def two_shards(
     tmp_path: Path, nats_url: str, postgres_url: str
-) -> AsyncIterator[tuple[Shards, Served, ShardMap]]:
+) -> AsyncIterator[tuple[Cluster, Served, ShardMap]]:
     require_tcp_service("Redis", REDIS_URL, 6379)
     reserved = reuse_port_socket("127.0.0.1", 0)
     port = reserved.getsockname()[1]
@@ -86,6 +66,7 @@ async def two_shards(
                 "projection_status_interval_ms = 100",
                 "orders_per_second_max = 1000000",
                 "orders_burst_max = 1000000",
+                f'rate_limit_key_prefix = "tf:{tag}:"',
                 "",
             )
         ),
@@ -93,13 +74,16 @@ async def two_shards(
     )
     settings = load_settings(config)
     await asyncio.to_thread(upgrade, postgres_url)
-    here = Shards(tmp_path, config, settings)
-    here.shard_of = {
-        "shard-east": east,
-        "shard-west": west,
-        "projector-east": east,
-        "projector-west": west,
+    role_env = {
+        name: {"TRADINGFLOOR_SHARD_NAME": shard}
+        for name, shard in (
+            ("shard-east", east),
+            ("shard-west", west),
+            ("projector-east", east),
+            ("projector-west", west),
+        )
     }
+    here = Cluster(tmp_path, config, settings, role_env)
     transport = NatsTransport(settings, "test")
     store = make_engine(postgres_url)
     try:
@@ -133,7 +117,7 @@ async def two_shards(
         store.dispose()
         reserved.close()
         for name in (east, west):
-            await _drop_stream(nats_url, f"TF_EVENTS_{name}")
+            await drop_stream(nats_url, f"TF_EVENTS_{name}")
 
 
 async def _accepted(client: httpx.AsyncClient, headers: dict[str, str], **order: Any) -> Any:
@@ -152,7 +136,7 @@ async def _accepted(client: httpx.AsyncClient, headers: dict[str, str], **order:
 
 
 async def test_one_account_trades_on_both_shards_through_one_gateway(
-    two_shards: tuple[Shards, Served, ShardMap],
+    two_shards: tuple[Cluster, Served, ShardMap],
 ) -> None:
     _, served, shard_map = two_shards
     client = served.client

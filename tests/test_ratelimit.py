@@ -242,6 +242,34 @@ async def test_ban_ends_with_a_full_bucket(make_limiter: Factory) -> None:
     assert [(await limiter.check(7)).allowed for _ in range(3)] == [True, True, False]
 
 
+async def test_a_redis_limiter_refuses_a_banned_user_without_asking_redis(
+    async_redis: Any, redis_prefix: str
+) -> None:
+    limit = RateLimit(1, 1, strikes_max=2, strike_window_s=10, ban_s=5)
+    clock = FakeClock()
+    limiter = RedisRateLimiter(async_redis, limit, clock, key_prefix=redis_prefix)
+    asked = 0
+    script = limiter._script
+
+    async def counted(**arguments: Any) -> Any:
+        nonlocal asked
+        asked += 1
+        return await script(**arguments)
+
+    limiter._script = counted  # type: ignore[assignment]
+    assert [await limiter.check(7) for _ in range(3)] == [ALLOW, refuse(1), banned(5)]
+    assert asked == 3
+    clock.set_ms(1_500)
+    assert [await limiter.check(7) for _ in range(100)] == [banned(4)] * 100
+    assert asked == 3  # the ban, remembered: no round trip
+    assert await limiter.check(8) == ALLOW  # others are asked of Redis as ever
+    assert asked == 4
+
+    clock.set_ms(5_000)  # the ban ends: Redis decides again, with a full bucket
+    assert await limiter.check(7) == ALLOW
+    assert asked == 5
+
+
 # --------------------------------------------------------------------------- same behaviour
 
 

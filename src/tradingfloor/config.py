@@ -201,6 +201,12 @@ class Settings(BaseSettings):
     rate_limit_users_max: int = Field(
         default=100_000, gt=0, description="Buckets kept in one gateway's memory."
     )
+    rate_limit_key_prefix: str = Field(
+        default="tf:ratelimit:",
+        min_length=1,
+        description="The prefix of the rate limits' keys in Redis (one hash per user): "
+        "platforms sharing a Redis server each take their own.",
+    )
 
     # --------------------------------------------------------------- guesses and lockouts
     login_failures_max: int = Field(
@@ -286,6 +292,16 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         description="After Redis failed, how long calls fail at once before it is tried again.",
+    )
+    projection_lag_max_commands: int = Field(
+        default=100_000,
+        gt=0,
+        description="How far (in commands) the read models may fall behind the shard before "
+        "gateways refuse new orders (503, code 5038) until they are back below it; cancels "
+        "are always taken. The projector catches up about 36,000 commands a second on "
+        "PostgreSQL, so the bound is under 3 s of catch-up (a read waiting for its client's "
+        "own order after an outage still gets it within the 5 s a read waits), and about 17 "
+        "s of a database outage at the 5,700 orders/s one machine takes.",
     )
     projector_retry_max_s: float = Field(
         default=5.0,

@@ -104,13 +104,22 @@ projected_seq = Gauge(
     registry=registry,
     multiprocess_mode="max",
 )
+projection_lag = Gauge(
+    "tradingfloor_projection_lag_commands",
+    "Commands the shard has applied that the read models do not hold yet, as a gateway knows "
+    "it (new orders are refused above projection_lag_max_commands)",
+    registry=registry,
+    multiprocess_mode="max",
+)
 
 
-def render(fed_seq: int, read_models_seq: int) -> tuple[bytes, str]:
+def render(fed_seq: int, read_models_seq: int, lag: int | None = None) -> tuple[bytes, str]:
     """The metrics as Prometheus text, with the seq this gateway's feed and the read models
-    have reached."""
+    have reached, and the read models' lag behind the shard (None: unknown, left as it was)."""
     last_seq.set(fed_seq)
     projected_seq.set(read_models_seq)
+    if lag is not None:
+        projection_lag.set(lag)
     if MULTIPROCESS_DIR_ENV in os.environ:  # serve's processes: the metrics of them all
         collected = CollectorRegistry()
         multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]

@@ -26,6 +26,7 @@ from typing import Any
 from tradingfloor.config import Settings
 from tradingfloor.domain.commands import Command
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.shards import seq_token, split_token
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.gateway import views
 from tradingfloor.gateway.stream_proxy import Upstream
@@ -61,6 +62,18 @@ class ReadModelsUnavailable(Exception):
         self.retry_after_s = retry_after_s
 
 
+class ReadModelsLagging(Exception):
+    """A new order refused as backpressure: the read models are `lag` commands behind the
+    shard, more than `lag_max` (`projection_lag_max_commands`)."""
+
+    def __init__(self, lag: int, lag_max: int) -> None:
+        super().__init__(
+            f"the read models are {lag} commands behind the shard (at most {lag_max}): "
+            "new orders wait for them, retry"
+        )
+        self.lag, self.lag_max = lag, lag_max
+
+
 @dataclass
 class Backend:
     settings: Settings
@@ -86,6 +99,8 @@ class Backend:
         self.store = make_engine(self.settings.database_url)
         follows = self.shard_feeds or [self.shard.follow]
         self.feed = MarketFeeds(follows, self.market, self.marketdata, self.feed_listeners)
+        self.answered: dict[int, int] = {}
+        """Per shard index: the newest seq this gateway's commands were answered with."""
 
     @property
     def fed_seq(self) -> int:
@@ -118,7 +133,41 @@ class Backend:
         result = await self.shard.submit(command)
         if result.seq > _answered_seq.get():
             _answered_seq.set(result.seq)
+        shard, seq = split_token(result.seq)
+        if seq > self.answered.get(shard, 0):
+            self.answered[shard] = seq
         return result
+
+    # ------------------------------------------------------------------ backpressure
+
+    def shard_seq(self, index: int = 0) -> int:
+        """The newest seq this gateway knows shard `index` has reached: its own answers' and
+        its event feed's (every gateway's commands). Numbers it holds already, no request."""
+        return max(self.answered.get(index, 0), self.feed.feeds[index].fed_seq)
+
+    def projection_lag(self) -> int | None:
+        """Commands a shard has applied that the read models do not hold yet, as far as this
+        gateway knows, the most of any shard (None: a projector cannot be reached, the lag
+        is unknown)."""
+        lag = 0
+        for index in range(len(self.feed.feeds)):
+            base = seq_token(index, 0)
+            status = self.projection.status_of(base)
+            if status is None:
+                return None
+            lag = max(lag, self.shard_seq(index) - (status.projected_seq - base))
+        return lag
+
+    def admit_order(self) -> None:
+        """Backpressure on new orders (cancels are always taken): refused with
+        `ReadModelsLagging` while the read models are more than `projection_lag_max_commands`
+        behind, whether the projector is slow or its database is failing, so that they never
+        fall further behind than a bounded catch-up. A projector that cannot be reached tells
+        no lag: orders go on (its reads are refused meanwhile), as while it restarts."""
+        lag = self.projection_lag()
+        lag_max = self.settings.projection_lag_max_commands
+        if lag is not None and lag > lag_max:
+            raise ReadModelsLagging(lag, lag_max)
 
     # ------------------------------------------------------------------ the shard's state
 

@@ -1,6 +1,7 @@
 """Every refusal as one HTTP status and a `{"code": ..., "message": ...}` body."""
 
 import math
+from enum import IntEnum
 
 from tradingfloor.domain.reasons import RejectReason
 
@@ -67,3 +68,25 @@ def retry_after(seconds: float) -> dict[str, str]:
     """The `Retry-After` header for a wait of `seconds`: whole seconds, rounded up, at least
     one."""
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+class Unavailable(IntEnum):
+    """The codes of 503 answers (5xxx): not now, retry after `Retry-After`; each names what
+    cannot answer. Stable, as the engine's reasons are."""
+
+    BUSY = 5030
+    """The sequencer's queue is full."""
+    SHARD_UNREACHABLE = 5031
+    """The shard cannot be reached (or has stopped)."""
+    READ_MODELS_BEHIND = 5032
+    """A read waited `read_wait_s_max` for the read models to reach what it must see."""
+    READ_MODELS_UNAVAILABLE = 5033
+    """The database cannot answer, or the projector cannot be reached."""
+    RATE_LIMITER_UNAVAILABLE = 5034
+    """The rate limiter's Redis cannot answer: order entry fails closed."""
+    TOO_MANY_CONNECTIONS = 5035
+    JOURNAL_UNAVAILABLE = 5036
+    SIGN_IN_BUSY = 5037
+    READ_MODELS_LAGGING = 5038
+    """The read models are more than `projection_lag_max_commands` behind the shard: new
+    orders wait until the projector catches up (backpressure)."""

@@ -1,11 +1,11 @@
 """The app's exception handlers: every refusal a route raises, as one status and a
 `{"code", "message"}` body.
 
-A dependency that is down is answered 503 with Retry-After and a code of its own, never a 500:
-5031 when the shard cannot be reached (its process, or NATS between the gateway and it), 5033
-when the database cannot answer (the read models, or an API key not in the cache), 5034 when
-the rate limiter's Redis cannot, which order entry fails closed on. Routes that need neither
-keep working.
+A dependency that is down is answered 503 with Retry-After and a code of its own
+(`errors.Unavailable`), never a 500: 5031 when the shard cannot be reached, 5033 when the
+database cannot answer (the read models, or an API key not in the cache), 5034 when the rate
+limiter's Redis cannot, which order entry fails closed on, 5038 for new orders while the read
+models lag too far behind. Routes that need none of them keep working.
 """
 
 import logging
@@ -27,8 +27,8 @@ from tradingfloor.gateway.answers import (
     json_answer,
     unavailable_answer,
 )
-from tradingfloor.gateway.backend import ReadModelsUnavailable
-from tradingfloor.gateway.errors import ApiError, retry_after
+from tradingfloor.gateway.backend import ReadModelsLagging, ReadModelsUnavailable
+from tradingfloor.gateway.errors import ApiError, Unavailable, retry_after
 from tradingfloor.gateway.ratelimit import RateLimiterUnavailable
 from tradingfloor.identity import AuthError
 from tradingfloor.service.sequencer import (
@@ -72,7 +72,7 @@ async def http_error(_request: Request, error: StarletteHTTPException) -> Respon
 
 
 async def overloaded(_request: Request, _error: Overloaded) -> Response:
-    return unavailable_answer(5030, "busy: retry")
+    return unavailable_answer(Unavailable.BUSY, "busy: retry")
 
 
 async def unstorable(request: Request, _error: DataError) -> Response:
@@ -87,34 +87,54 @@ async def invalid_command(_request: Request, error: InvalidCommand) -> Response:
 
 
 async def read_models_behind(_request: Request, _error: TimeoutError) -> Response:
-    return unavailable_answer(5032, "the read models are behind: retry")
+    return unavailable_answer(Unavailable.READ_MODELS_BEHIND, "the read models are behind: retry")
 
 
 async def journal_unavailable(_request: Request, error: JournalUnavailable) -> Response:
-    return unavailable_answer(5036, "journal unavailable: retry", error.retry_after_s)
+    return unavailable_answer(
+        Unavailable.JOURNAL_UNAVAILABLE, "journal unavailable: retry", error.retry_after_s
+    )
 
 
-async def sequencer_stopped(_request: Request, _error: SequencerStopped) -> Response:
-    # The shard cannot be reached (or has stopped): the roles reconnect by themselves, so
-    # the client is told to try again, as for every other dependency that is down.
-    return unavailable_answer(5031, "not taking commands: retry")
+async def sequencer_stopped(_request: Request, error: SequencerStopped) -> Response:
+    if error.retry_after_s is None:  # stopped for good: no promise of a retry that works
+        return json_answer(
+            {"code": Unavailable.SHARD_UNREACHABLE, "message": "not taking commands"}, 503
+        )
+    metrics.unavailable.labels("shard").inc()
+    return unavailable_answer(
+        Unavailable.SHARD_UNREACHABLE, "the shard cannot be reached: retry", error.retry_after_s
+    )
 
 
 async def read_models_unavailable(_request: Request, error: ReadModelsUnavailable) -> Response:
     metrics.unavailable.labels("read_models").inc()
-    return unavailable_answer(5033, "read models unavailable: retry", error.retry_after_s)
+    return unavailable_answer(
+        Unavailable.READ_MODELS_UNAVAILABLE, "read models unavailable: retry", error.retry_after_s
+    )
 
 
 async def database_unavailable(_request: Request, _error: Exception) -> Response:
     # The database cannot answer (down, restarting, a connection dropped, the pool exhausted):
     # a read model or an API key not cached. Other database errors are bugs.
     metrics.unavailable.labels("database").inc()
-    return unavailable_answer(5033, "read models unavailable: retry")
+    return unavailable_answer(
+        Unavailable.READ_MODELS_UNAVAILABLE, "read models unavailable: retry"
+    )
 
 
 async def limiter_unavailable(_request: Request, error: RateLimiterUnavailable) -> Response:
     metrics.unavailable.labels("rate_limiter").inc()
-    return unavailable_answer(5034, "rate limiter unavailable: retry", error.retry_after_s)
+    return unavailable_answer(
+        Unavailable.RATE_LIMITER_UNAVAILABLE,
+        "rate limiter unavailable: retry",
+        error.retry_after_s,
+    )
+
+
+async def read_models_lagging(_request: Request, error: ReadModelsLagging) -> Response:
+    metrics.unavailable.labels("projection_lag").inc()
+    return unavailable_answer(Unavailable.READ_MODELS_LAGGING, str(error))
 
 
 async def client_gone(_request: Request, _error: ClientDisconnect) -> Response:
@@ -137,6 +157,7 @@ HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[Response]]] =
     JournalUnavailable: journal_unavailable,
     SequencerStopped: sequencer_stopped,
     ReadModelsUnavailable: read_models_unavailable,
+    ReadModelsLagging: read_models_lagging,
     OperationalError: database_unavailable,
     InterfaceError: database_unavailable,
     PoolTimeoutError: database_unavailable,

@@ -34,7 +34,8 @@ REFUSALS = {
     409: "the market's or the user's state forbids it now (a halt, a name taken)",
     422: "malformed, or refused by validation (`field` names what)",
     429: "rate limited, locked out or blocked for now (see Retry-After)",
-    503: "a dependency cannot answer now (database, journal, Redis): retry after Retry-After",
+    503: "a dependency cannot answer now (the shard, database, journal, Redis), or new orders "
+    "wait for the read models to catch up: retry after Retry-After",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": text, **_ERROR} for status, text in REFUSALS.items()

@@ -41,7 +41,9 @@ async def readyz(request: Request, platform: deps.Platform) -> Response:
 async def prometheus(request: Request, platform: deps.Platform) -> Response:
     """Prometheus metrics, for the metrics token or an admin."""
     _operator(request, platform)
-    body, content_type = metrics.render(platform.fed_seq, platform.projected_seq())
+    body, content_type = metrics.render(
+        platform.fed_seq, platform.projected_seq(), platform.projection_lag()
+    )
     return Response(body, media_type=content_type)
 
 

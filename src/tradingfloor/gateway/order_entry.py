@@ -68,7 +68,9 @@ class Replaced:
 
 
 async def place(platform: Backend, command: PlaceOrder) -> Placed:
-    """Enter a new order; the answer once it is durable and matched."""
+    """Enter a new order; the answer once it is durable and matched (refused first while
+    the read models lag too far: `Backend.admit_order`)."""
+    platform.admit_order()
     account = command.account
     result = await platform.submit(command, account)
     resubmitted = resubmission_of(result.events)
@@ -121,6 +123,7 @@ async def cancel(platform: Backend, order_id: int, account: str) -> RejectReason
 
 async def replace(platform: Backend, command: ReplaceOrder) -> Replaced | RejectReason:
     """Replace a live order (found with `live_order_of`): the replacement, or why not."""
+    platform.admit_order()  # a replacement is a new order
     result = await platform.submit(command, command.account)
     replaced, reason = replaced_answer(result.events)
     if reason is not None or replaced is None:

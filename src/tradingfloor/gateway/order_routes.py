@@ -25,7 +25,7 @@ from tradingfloor.gateway.answers import (
     malformed_answer,
     refusal_answer,
 )
-from tradingfloor.gateway.backend import Backend
+from tradingfloor.gateway.backend import Backend, ReadModelsUnavailable
 from tradingfloor.gateway.deps import backend_of, trader
 from tradingfloor.gateway.errors import http_status
 from tradingfloor.gateway.openapi import ERROR_RESPONSES, body_schema, order_responses
@@ -106,7 +106,10 @@ async def cancel_order(order_id: str, request: Request) -> Response:
     refused = await order_entry.cancel(platform, number, principal.account_id)
     if refused is not None:
         return refusal_answer(refused)
-    view = await platform.order_view(number, principal.account_id)
+    try:
+        view = await platform.order_view(number, principal.account_id)
+    except (ReadModelsUnavailable, TimeoutError):
+        view = None  # the cancel is done: answered as such, not as a failure to retry
     return json_answer(view if view is not None else {"id": order_id, "status": "canceled"})
 
 

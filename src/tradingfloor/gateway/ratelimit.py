@@ -17,6 +17,9 @@ script per check: atomic, one round trip). Times are integer microseconds inside
 Lua side's doubles stay exact (2**53 µs is 285 years). `check` is a coroutine for both; the
 memory one never awaits anything.
 
+A Redis limiter remembers the bans Redis told it (until they end), and refuses a banned user
+without asking Redis again: a banned user's flood costs each gateway a dictionary lookup.
+
 Redis may fail: the Redis limiter talks to it through the asyncio client, never blocking the
 event loop, with a timeout on connecting and on each command (`redis_timeout_ms`). A failed or
 timed-out check raises `RateLimiterUnavailable`, and for `redis_retry_s` after it every check
@@ -46,6 +49,9 @@ if TYPE_CHECKING:
 US_PER_S = 1_000_000
 _EVICTIONS_PER_CHECK = 2
 """Idle buckets looked at per check: enough to outpace the creation of new ones."""
+_BANS_KEPT_MAX = 10_000
+"""Bans a Redis limiter remembers in its gateway's memory; past it the oldest are asked of
+Redis again (which still holds them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +286,10 @@ class RedisRateLimiter:
         self._key_prefix = key_prefix
         self.outage = outage or Outage("Redis (rate limits)", 1.0)
         self._script = client.register_script(_CHECK_SCRIPT)
+        self._bans: OrderedDict[str, int] = OrderedDict()
+        """User key -> the µs its ban ends, as Redis told it: while banned, a user is refused
+        here without a round trip (Redis would answer the same and change nothing), so a
+        banned flood costs Redis nothing."""
         self._arguments = (
             limit.interval_us,
             limit.tolerance_us,
@@ -290,7 +300,13 @@ class RedisRateLimiter:
 
     async def check(self, user_id: int | str) -> Decision:
         now_us = self._clock() // 1000
-        keys, args = [f"{self._key_prefix}{user_id}"], [now_us, *self._arguments]
+        key = f"{self._key_prefix}{user_id}"
+        banned_until_us = self._bans.get(key)
+        if banned_until_us is not None:
+            if banned_until_us > now_us:
+                return Decision(False, _seconds_up(banned_until_us - now_us), banned=True)
+            del self._bans[key]
+        keys, args = [key], [now_us, *self._arguments]
 
         async def run() -> Any:
             return await self._script(keys=keys, args=args)
@@ -301,7 +317,15 @@ class RedisRateLimiter:
             raise RateLimiterUnavailable(error.retry_after_s, error.cause) from error
         if allowed:
             return ALLOWED
+        if banned:
+            self._remember_ban(key, now_us + int(wait_us))
         return Decision(False, _seconds_up(int(wait_us)), banned=bool(banned))
+
+    def _remember_ban(self, key: str, until_us: int) -> None:
+        self._bans[key] = until_us
+        self._bans.move_to_end(key)
+        while len(self._bans) > _BANS_KEPT_MAX:
+            self._bans.popitem(last=False)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -321,4 +345,5 @@ def make_rate_limiter(
 
     outage = Outage("Redis (rate limits)", settings.redis_retry_s, on_failure=on_failure)
     client = redis_client(settings.redis_url, settings.redis_timeout_ms)
-    return RedisRateLimiter(client, limit, clock, outage=outage)
+    prefix = settings.rate_limit_key_prefix
+    return RedisRateLimiter(client, limit, clock, key_prefix=prefix, outage=outage)

@@ -29,19 +29,61 @@ retry_first_s = 0.1
 
 batch_commands_max = 2_000
 """Commands projected in one database transaction at most."""
-batches_ahead_max = 256
-"""Feed batches read ahead while a transaction runs."""
+commands_ahead_max = 8_000
+"""Commands read ahead of the database (decoded, in memory) while a transaction runs, at most
+(and one feed batch): a slow or stuck database leaves the rest in the event feed's stream or
+log, where it costs no memory. Four transactions' worth keeps the next one ready."""
 
 Feed = Callable[[int], AsyncGenerator[EventBatch, None]]
 
 
+class _ReadAhead:
+    """The feed's batches taken ahead of the reader, at most `commands_max` commands (and the
+    batch that passed it): the feed is not read while they are all there."""
+
+    def __init__(self, commands_max: int) -> None:
+        self.commands_max = commands_max
+        self.queue: asyncio.Queue[EventBatch | BaseException | None] = asyncio.Queue()
+        self.commands = 0
+        self.room = asyncio.Event()
+        self.room.set()
+
+    async def put(self, item: EventBatch | BaseException | None) -> None:
+        """Queue `item`, then wait until the reader has made room."""
+        if item is not None and not isinstance(item, BaseException):
+            self.commands += len(item)
+            if self.commands >= self.commands_max:
+                self.room.clear()
+        self.queue.put_nowait(item)
+        await self.room.wait()
+
+    def took(self, item: EventBatch | BaseException | None) -> EventBatch | BaseException | None:
+        if item is not None and not isinstance(item, BaseException):
+            self.commands -= len(item)
+            if self.commands < self.commands_max:
+                self.room.set()
+        return item
+
+    async def get(self) -> EventBatch | BaseException | None:
+        return self.took(await self.queue.get())
+
+    def get_nowait(self) -> EventBatch | BaseException | None:
+        return self.took(self.queue.get_nowait())
+
+    def empty(self) -> bool:
+        return self.queue.empty()
+
+
 async def coalesced(
-    feed: AsyncGenerator[EventBatch, None], commands_max: int
+    feed: AsyncGenerator[EventBatch, None],
+    commands_max: int,
+    ahead_max: int = commands_ahead_max,
 ) -> AsyncGenerator[EventBatch, None]:
     """The feed's batches, those that arrived while the previous one was being applied
     merged (up to `commands_max` commands): one transaction for many small batches, so the
-    read models keep up under load instead of paying a commit per group commit."""
-    ahead: asyncio.Queue[EventBatch | BaseException | None] = asyncio.Queue(batches_ahead_max)
+    read models keep up under load instead of paying a commit per group commit. At most
+    `ahead_max` commands are read ahead meanwhile (`_ReadAhead`)."""
+    ahead = _ReadAhead(ahead_max)
 
     async def read_ahead() -> None:
         try:

@@ -51,10 +51,16 @@ BatchListener = Callable[[list["Result"]], None]
 class SequencerStopped(RuntimeError):
     """The sequencer is not running (stopped, or failed on a journal write)."""
 
+    retry_after_s: float | None = None
+    """When a stop ends by itself (a shard that cannot be reached now), how long to wait
+    before retrying; None for a sequencer that stopped for good."""
+
 
 class JournalUnavailable(SequencerStopped):
     """The journal could not take a write: commands are refused for `retry_after_s` seconds
     (none of them is in the journal), then the sequencer tries again."""
+
+    retry_after_s: float
 
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)

@@ -38,7 +38,10 @@ feed_batches_buffered_max = 64
 
 
 class ShardUnavailable(SequencerStopped):
-    """The shard cannot be reached now."""
+    """The shard cannot be reached now: the next attempt may reach it (clients retry after a
+    second; this client itself tries again at once)."""
+
+    retry_after_s = 1.0
 
 
 _DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
