@@ -3,10 +3,10 @@
 The encoding is msgpack of `EngineState`, whose lists are in a canonical order, so two engines
 that reached the same state by any path encode to the same bytes and hash alike.
 
-Versions: 3 added the client order ids (`client_orders`); `leader_epoch` was added to it
-last, with a default, so that a state written without it still decodes. A version 2 state still decodes: it
+Versions: 3 added the client order ids (`client_orders`). A version 2 state still decodes: it
 has no client order ids, so `client_orders` is None and the engine rebuilds what it can of them
-from its live orders (`Engine.restore`).
+from its live orders (`Engine.restore`). `leader_epoch` (the shard's lease epoch, from its
+`TakeOverShard` records) came last, with a default: a state written without it decodes as 0.
 """
 
 import hashlib
