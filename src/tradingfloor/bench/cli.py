@@ -133,6 +133,29 @@ def jetstream(
     asyncio.run(bench.run(url, seconds, replay))
 
 
+@bench_app.command("failover")
+def failover(
+    trials: Annotated[int, typer.Option(min=1, help="Primaries killed, one by one.")] = 20,
+    url: Annotated[str, typer.Option(help="NATS server with JetStream.")] = (
+        "nats://127.0.0.1:4222"
+    ),
+    submitters: Annotated[int, typer.Option(min=1, help="Concurrent callers sending orders.")] = 4,
+) -> None:
+    """Hot standby: time from kill -9 of a shard's primary to the first order its standby
+    acknowledges, p50 and max, and what was lost (streams and buckets are deleted after)."""
+    import asyncio
+    import tempfile
+
+    from tradingfloor.bench import failover as bench
+
+    def progress(trial: int, seconds: float) -> None:
+        console.print(f"trial {trial}: taken over in {seconds * 1000:.0f} ms")
+
+    with tempfile.TemporaryDirectory(prefix="tf-failover-") as root:
+        result = asyncio.run(bench.run(url, Path(root), trials, submitters, progress))
+    bench.print_report(result)
+
+
 @bench_app.command("ledger")
 def ledger(
     commands: Annotated[int, typer.Option(help="Random commands after the setup.")] = 1_000_000,
