@@ -140,6 +140,9 @@ def failover(
         "nats://127.0.0.1:4222"
     ),
     submitters: Annotated[int, typer.Option(min=1, help="Concurrent callers sending orders.")] = 4,
+    orders_per_second: Annotated[
+        int, typer.Option(min=1, help="Orders sent per second, at most, by all callers.")
+    ] = 500,
 ) -> None:
     """Hot standby: time from kill -9 of a shard's primary to the first order its standby
     acknowledges, p50 and max, and what was lost (streams and buckets are deleted after)."""
@@ -152,7 +155,9 @@ def failover(
         console.print(f"trial {trial}: taken over in {seconds * 1000:.0f} ms")
 
     with tempfile.TemporaryDirectory(prefix="tf-failover-") as root:
-        result = asyncio.run(bench.run(url, Path(root), trials, submitters, progress))
+        result = asyncio.run(
+            bench.run(url, Path(root), trials, submitters, progress, orders_per_second)
+        )
     bench.print_report(result)
 
 

@@ -1,10 +1,12 @@
 """`tradingfloor bench failover`: how long a shard is down when its primary is killed.
 
     tradingfloor bench failover [--trials 20] [--url nats://127.0.0.1:4222] [--submitters 4]
+                                [--orders-per-second 500]
 
 One shard on NATS with `shard_standby` (`failover_cluster`): a primary and a hot standby,
 orders sent to it continuously straight through the NATS shard client (`submitters` callers,
-each awaiting its answer; a 503 is retried at once with the same client order id). Each trial
+each awaiting its answer, `orders_per_second` in all at most; a 503 is retried after 2 ms with
+the same client order id). Each trial
 waits for orders acknowledged by the current primary, kills it with SIGKILL, and times from the
 kill to the first acknowledged order that was sent after it (only the new primary can answer
 that one), then checks that every order acknowledged before the kill is live on the new
@@ -69,6 +71,9 @@ class Load:
 
     client: NatsShardClient
     submitters: int
+    orders_per_second: int = 500
+    """All submitters together, at most (the state, so each standby's recovery, grows with
+    every order)."""
     acked: list[Acked] = field(default_factory=list)
     refused: int = 0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -85,21 +90,27 @@ class Load:
     async def run(self, number: int) -> None:
         placed = 0
         account = ""
+        pause_s = self.submitters / self.orders_per_second
         while not self.stop.is_set():
+            await asyncio.sleep(pause_s)
             if placed % orders_per_account_max == 0:
                 account = f"s{number}-{placed // orders_per_account_max}"
                 await self.submit(OpenAccount(account))
                 await self.submit(Deposit(account, 10**14))
-            client_order_id = f"{account}-{placed}"
-            order = PlaceOrder(
-                0, account, SYMBOL, Side.BUY, OrderType.LIMIT, 1, PRICE,
-                tif=TimeInForce.GTC, client_order_id=client_order_id,
-            )  # fmt: skip
+            order = self.order(account, placed)
             sent_at = time.monotonic()
             result = await self.submit(order)
             order_id = _order_id(result)
-            self.acked.append(Acked(order_id, client_order_id, sent_at, time.monotonic()))
+            self.acked.append(Acked(order_id, order.client_order_id, sent_at, time.monotonic()))
             placed += 1
+
+    @staticmethod
+    def order(account: str, index: int) -> PlaceOrder:
+        """A buy of one share that rests at the reference price, with a client order id."""
+        return PlaceOrder(
+            0, account, SYMBOL, Side.BUY, OrderType.LIMIT, 1, PRICE,
+            tif=TimeInForce.GTC, client_order_id=f"{account}-{index}",
+        )  # fmt: skip
 
 
 def _order_id(result: Result) -> int:
@@ -133,17 +144,18 @@ async def run(
     trials: int,
     submitters: int = 4,
     on_trial: Callable[[int, float], None] | None = None,
+    orders_per_second: int = 500,
 ) -> FailoverRun:
     """The trials (see the module); the streams and buckets are deleted at the end."""
     candidates = Candidates(root, nats_url)
     nc = await connect(nats_url, "tradingfloor-bench-failover")
     names = NatsNames(shard=candidates.shard)
-    load = Load(NatsShardClient(nc, names, request_timeout_s), submitters)
+    load = Load(NatsShardClient(nc, names, request_timeout_s), submitters, orders_per_second)
     tasks: list[asyncio.Task[None]] = []
     try:
         candidates.start("c0")
         await candidates.primary("c0")
-        for command in _market():
+        for command in market():
             await load.submit(command)
         tasks = [asyncio.create_task(load.run(number)) for number in range(submitters)]
         takeovers, missing = [], []
@@ -172,7 +184,8 @@ async def run(
         await candidates.drop()
 
 
-def _market() -> list[Command]:
+def market() -> list[Command]:
+    """The symbol the orders are for, and its reference price (for the price collar)."""
     return [AddInstrument(Instrument(SYMBOL)), SetReferencePrice(SYMBOL, PRICE)]
 
 
