@@ -29,6 +29,8 @@ import logging
 import time
 from collections.abc import Callable
 
+import nats.errors
+
 from tradingfloor.domain.commands import TakeOverShard
 from tradingfloor.domain.events import Event
 from tradingfloor.engine import Engine
@@ -88,7 +90,7 @@ class ShardCandidate:
         applied; False when `stop` is set first."""
         follower = asyncio.create_task(self._follow(), name="journal-follower")
         try:
-            while not await self.lease.acquire(self.engine.leader_epoch):
+            while not await self._try_lease():
                 if follower.done():
                     follower.result()  # the follower's failure, raised
                     raise TakeOverFailed("the journal follower ended")
@@ -105,6 +107,15 @@ class ShardCandidate:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await follower
+
+    async def _try_lease(self) -> bool:
+        """One try at the lease; a NATS error (the server away, a timeout) is a no: the
+        standby goes on following and tries again at the next poll."""
+        try:
+            return await self.lease.acquire(self.engine.leader_epoch)
+        except (nats.errors.Error, TimeoutError) as error:
+            log.warning("the lease of shard %s cannot be read: %r", self.lease.shard, error)
+            return False
 
     async def stop(self) -> None:
         """Stop renewing the lease (it expires; a standby takes over after its TTL)."""
