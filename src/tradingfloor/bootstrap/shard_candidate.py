@@ -16,7 +16,7 @@ failed): a supervisor starts it again, as a standby.
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradingfloor.config import Settings
 from tradingfloor.journal.jetstream import JetStreamJournal
@@ -24,6 +24,9 @@ from tradingfloor.service.shard import ShardRole
 from tradingfloor.service.shard_lease import LeaseLost, ShardLease, key_value, new_node_id
 from tradingfloor.service.shard_status import StatusWriter, status_ttl_s
 from tradingfloor.service.standby import ShardCandidate
+
+if TYPE_CHECKING:
+    from tradingfloor.domain.settings import RiskSettings
 
 log = logging.getLogger("tradingfloor.shard_candidate")
 
@@ -52,9 +55,11 @@ async def run_shard_candidate(settings: Settings, transport: Any, stop: asyncio.
     journal = make_journal(settings)
     if not isinstance(journal, JetStreamJournal):
         raise RuntimeError("shard_standby needs journal = jetstream")
-    shard = ShardRole(node_settings(settings, RiskSettings()), journal=journal)
+    risk = RiskSettings()
+    shard = ShardRole(node_settings(settings, risk), journal=journal)
     node = shard.node
     await node.recover()
+    _load_calendar(risk)
     fatal = _Fatal(stop)
     node_id = new_node_id()
     lease_kv = await key_value(transport.nc, settings.nats_lease_bucket)
@@ -91,6 +96,15 @@ async def run_shard_candidate(settings: Settings, transport: Any, stop: asyncio.
     print(f"stopped at seq {engine.last_seq}; state {engine.state_hash()}", flush=True)
     if fatal.errors:
         raise SystemExit(f"the shard stopped: {fatal.errors[0]}")
+
+
+def _load_calendar(risk: "RiskSettings") -> None:
+    """Build the exchange calendar now: the engine builds it at its first order (a second or
+    more of CPU), which, once primary, would hold the event loop and so the lease's renewals
+    long enough for a standby to take over a live primary."""
+    from tradingfloor.risk.calendar import calendar_for
+
+    calendar_for(risk.calendar)
 
 
 async def _serve(

@@ -172,8 +172,10 @@ class ShardLease:
         renewed_at = self.monotonic()
         while True:
             await asyncio.sleep(renew_ms / 1000)
+            asked_at = self.monotonic()
             try:
                 await self.renew()
+                self._late(renewed_at, asked_at)
                 renewed_at = self.monotonic()
             except LeaseLost as lost:
                 on_lost(lost)
@@ -184,3 +186,17 @@ class ShardLease:
                     on_lost(LeaseLost(f"lease not renewed for {self.ttl_s:g} s: {error!r}"))
                     return
                 log.warning("renewing the lease of shard %s failed: %r", self.shard, error)
+
+    def _late(self, renewed_at: float, asked_at: float) -> None:
+        """Say so when a renewal came after half the TTL: a standby may take the lease over
+        though this node is alive (the lease is safe, the takeover needless)."""
+        now = self.monotonic()
+        if now - renewed_at >= self.ttl_s / 2:
+            log.warning(
+                "the lease of shard %s was renewed %.2f s after the last renewal (the event "
+                "loop was held %.2f s, the KV update took %.2f s)",
+                self.shard,
+                now - renewed_at,
+                asked_at - renewed_at,
+                now - asked_at,
+            )
