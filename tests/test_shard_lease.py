@@ -126,6 +126,25 @@ async def test_of_two_standbys_one_wins_the_takeover(kv: KeyValue) -> None:
     assert (await _stored(kv, "s1")).holder == winner.node
 
 
+async def test_a_released_lease_is_taken_at_once_and_only_its_holder_releases_it(
+    kv: KeyValue,
+) -> None:
+    holder = ShardLease(kv, "s1", "node-a", TTL_MS)
+    assert await holder.acquire()
+    standby = ShardLease(kv, "s1", "node-b", TTL_MS, monotonic=FakeClock())
+    assert not await standby.acquire()
+
+    await holder.release()
+
+    assert not holder.held
+    assert await standby.acquire()  # no TTL to wait for: there is no lease
+    assert standby.epoch == 2
+    late = ShardLease(kv, "s1", "node-a", TTL_MS)
+    late.epoch, late.revision = 1, holder.revision  # a holder that lost it since
+    await late.release()  # refused: not its revision any more
+    assert (await _stored(kv, "s1")).holder == "node-b"
+
+
 async def test_a_holder_that_cannot_keep_its_lease_is_told(kv: KeyValue) -> None:
     holder = ShardLease(kv, "s1", "node-a", TTL_MS)
     assert await holder.acquire()
@@ -134,7 +153,7 @@ async def test_a_holder_that_cannot_keep_its_lease_is_told(kv: KeyValue) -> None
     await asyncio.sleep(0.1)
     assert not keeping.done()  # renewing
     value = msgspec.json.encode(LeaseValue("node-b", 2, 0))
-    await kv.update("s1", value, last=(await kv.get("s1")).revision)  # another node took it
+    await kv.put("s1", value)  # another node wrote it
 
     await asyncio.wait_for(keeping, 5.0)
 

@@ -90,8 +90,10 @@ async def run_shard_candidate(settings: Settings, transport: Any, stop: asyncio.
         if server is not None:
             await (server.halt() if fatal.errors else server.stop())
         await candidate.stop()
-        await status.stop()
         await node.stop(snapshot=not fatal.errors)
+        if not fatal.errors:  # a clean stop: a standby need not wait for the lease to expire
+            await lease.release()
+        await status.stop()
         await transport.close()
     print(f"stopped at seq {engine.last_seq}; state {engine.state_hash()}", flush=True)
     if fatal.errors:

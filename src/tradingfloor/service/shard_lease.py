@@ -12,6 +12,8 @@ A node id is `<hostname>-<pid>-<6 random hex digits>`: a restarted process is an
 - **Renewal** by the holder, every `shard_lease_renew_ms`: `update(key, value, last=revision)`,
   a compare-and-set on the revision it wrote last. Refused means someone else wrote the key:
   `LeaseLost`, and the primary stops at once.
+- **Release** at a clean stop: a delete that expects the holder's revision, so that a standby
+  takes the lease at its next poll (a deleted key is created again, as at the first take).
 - **Expiry** is judged by each standby with its own monotonic clock, from the last change of
   the key *it observed* (a new revision): no two machines' clocks need to agree. A lease whose
   revision has not moved for `shard_lease_ttl_ms` is taken over by `update(..., last=that
@@ -165,6 +167,18 @@ class ShardLease:
             raise LeaseLost(
                 f"the lease of shard {self.shard} was written by another node: {error}"
             ) from error
+
+    async def release(self) -> None:
+        """Give the lease up at a clean stop, only if it is still ours (a delete that expects
+        our revision): a standby then takes it at its next poll rather than after the TTL.
+        Not released (a lost race, NATS away), it simply expires."""
+        if not self.held:
+            return
+        self.epoch = 0
+        try:
+            await self.kv.delete(self.shard, last=self.revision)
+        except (nats.errors.Error, TimeoutError) as error:
+            log.warning("the lease of shard %s was not released: %r", self.shard, error)
 
     async def keep(self, renew_ms: int, on_lost: Callable[[LeaseLost], None]) -> None:
         """Renew every `renew_ms` until cancelled; `on_lost` once it is lost, or once it could
