@@ -55,6 +55,8 @@ async def standby_cluster(
                 'transport = "nats"',
                 'journal = "jetstream"',
                 "shard_standby = true",
+                # A primary only slow (this machine shared) must not be replaced before the kill
+                "shard_lease_ttl_ms = 3000",
                 f'nats_lease_bucket = "TFL_{run_id}"',
                 f'nats_roles_bucket = "TFR_{run_id}"',
                 f'nats_url = "{nats_url}"',

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import re
 import signal
-import statistics
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -135,16 +134,18 @@ async def _record(nats_url: str, shard: str, seq: int) -> object:
 async def test_failover_under_load_loses_no_acknowledged_order(
     tmp_path: Path, nats_url: str
 ) -> None:
-    def trial(number: int, seconds: float) -> None:
-        print(f"trial {number}: taken over in {seconds * 1000:.0f} ms", flush=True)
+    def trial(number: int, seconds: float | None) -> None:
+        taken = "before the kill" if seconds is None else f"in {seconds * 1000:.0f} ms"
+        print(f"trial {number}: taken over {taken}", flush=True)
 
     result = await failover.run(nats_url, tmp_path, TRIALS, on_trial=trial)
 
     failover.print_report(result)
-    assert len(result.takeovers_s) == TRIALS  # each trial took over (else `run` raised)
+    # each trial took over (else `run` raised); one whose primary was held past the lease's
+    # TTL (a loaded machine) was taken over before the kill, and is not timed
+    assert len(result.takeovers_s) + result.early_takeovers == TRIALS
     assert result.missing == []
     assert result.not_in_journal == []
     assert result.accepted_twice == []
     assert result.state_hash == result.replayed_hash
     assert result.acknowledged > TRIALS * failover.orders_before_kill
-    print(f"takeover p50 {statistics.median(result.takeovers_s) * 1000:.0f} ms")

@@ -143,6 +143,10 @@ def failover(
     orders_per_second: Annotated[
         int, typer.Option(min=1, help="Orders sent per second, at most, by all callers.")
     ] = 500,
+    lease_ttl_ms: Annotated[int, typer.Option(min=1, help="The shards' lease TTL.")] = 1_000,
+    lease_renew_ms: Annotated[
+        int, typer.Option(min=1, help="How often the primary renews its lease.")
+    ] = 200,
 ) -> None:
     """Hot standby: time from kill -9 of a shard's primary to the first order its standby
     acknowledges, p50 and max, and what was lost (streams and buckets are deleted after)."""
@@ -151,12 +155,23 @@ def failover(
 
     from tradingfloor.bench import failover as bench
 
-    def progress(trial: int, seconds: float) -> None:
-        console.print(f"trial {trial}: taken over in {seconds * 1000:.0f} ms")
+    def progress(trial: int, seconds: float | None) -> None:
+        if seconds is None:
+            console.print(f"trial {trial}: taken over before the kill (not timed)")
+        else:
+            console.print(f"trial {trial}: taken over in {seconds * 1000:.0f} ms")
 
     with tempfile.TemporaryDirectory(prefix="tf-failover-") as root:
         result = asyncio.run(
-            bench.run(url, Path(root), trials, submitters, progress, orders_per_second)
+            bench.run(
+                url,
+                Path(root),
+                trials,
+                submitters,
+                progress,
+                orders_per_second,
+                (lease_renew_ms, lease_ttl_ms),
+            )
         )
     bench.print_report(result)
 

@@ -1,7 +1,8 @@
 """`tradingfloor bench failover`: how long a shard is down when its primary is killed.
 
     tradingfloor bench failover [--trials 20] [--url nats://127.0.0.1:4222] [--submitters 4]
-                                [--orders-per-second 500]
+                                [--orders-per-second 500] [--lease-ttl-ms 1000]
+                                [--lease-renew-ms 200]
 
 One shard on NATS with `shard_standby` (`failover_cluster`): a primary and a hot standby,
 orders sent to it continuously straight through the NATS shard client (`submitters` callers,
@@ -125,13 +126,18 @@ def _order_id(result: Result) -> int:
 @dataclass
 class FailoverRun:
     takeovers_s: list[float]
+    """Kill to the first order acknowledged by the standby, in the trials where the primary
+    was still primary when killed."""
+    early_takeovers: int
+    """Trials where the standby had taken over before the kill: the primary's event loop was
+    held longer than the lease's TTL (a slow primary, replaced and fenced; nothing timed)."""
+    missing: list[int]
+    """Acknowledged orders a trial's new primary did not hold (must be none)."""
     acknowledged: int
     refused: int
     last_seq: int
     state_hash: str
     replayed_hash: str
-    missing: list[int]
-    """Acknowledged orders a trial's new primary did not hold (must be none)."""
     accepted_twice: list[str]
     """Client order ids accepted more than once in the journal (must be none)."""
     not_in_journal: list[int]
@@ -143,11 +149,13 @@ async def run(
     root: Path,
     trials: int,
     submitters: int = 4,
-    on_trial: Callable[[int, float], None] | None = None,
+    on_trial: Callable[[int, float | None], None] | None = None,
     orders_per_second: int = 500,
+    lease: tuple[int, int] = (200, 1_000),
 ) -> FailoverRun:
-    """The trials (see the module); the streams and buckets are deleted at the end."""
-    candidates = Candidates(root, nats_url)
+    """The trials (see the module); the streams and buckets are deleted at the end. `lease`:
+    the candidates' (shard_lease_renew_ms, shard_lease_ttl_ms)."""
+    candidates = Candidates(root, nats_url, lease)
     nc = await connect(nats_url, "tradingfloor-bench-failover")
     names = NatsNames(shard=candidates.shard)
     load = Load(NatsShardClient(nc, names, request_timeout_s), submitters, orders_per_second)
@@ -158,7 +166,8 @@ async def run(
         for command in market():
             await load.submit(command)
         tasks = [asyncio.create_task(load.run(number)) for number in range(submitters)]
-        takeovers, missing = [], []
+        takeovers: list[float | None] = []
+        missing: list[int] = []
         primary = "c0"
         for trial in range(1, trials + 1):
             standby = f"c{trial}"
@@ -173,7 +182,9 @@ async def run(
         load.stop.set()
         await asyncio.gather(*tasks)
         last_seq, state_hash = await candidates.stop(primary)
-        return await _proof(candidates, nats_url, load, takeovers, missing, last_seq, state_hash)
+        proof = await _proof(candidates, nats_url, load, last_seq, state_hash)
+        timed = [seconds for seconds in takeovers if seconds is not None]
+        return FailoverRun(timed, len(takeovers) - len(timed), missing, **proof)
     finally:
         load.stop.set()
         for task in tasks:
@@ -191,12 +202,14 @@ def market() -> list[Command]:
 
 async def _trial(
     candidates: Candidates, load: Load, primary: str, standby: str
-) -> tuple[float, list[int]]:
+) -> tuple[float | None, list[int]]:
     """Kill `primary` under load; (seconds to the first order acknowledged after the kill,
-    the orders acknowledged before it that `standby` does not hold)."""
+    or None when `standby` had taken over before it; the orders acknowledged before the kill
+    that `standby` does not hold)."""
     await _until(lambda: len(load.acked) >= orders_before_kill, "orders acknowledged", load)
     mark = len(load.acked)
     await _until(lambda: len(load.acked) >= mark + orders_before_kill, "orders acked", load)
+    early = candidates.is_primary(standby) or candidates.processes[primary].poll() is not None
     candidates.kill(primary)
     killed_at = time.monotonic()
     before = list(load.acked)
@@ -212,7 +225,7 @@ async def _trial(
     for acked in before[-1_000:]:  # the newest: those the takeover could have lost
         if await load.client.live_order(acked.order_id) is None:
             missing.append(acked.order_id)
-    return first - killed_at, missing
+    return (None if early else first - killed_at), missing
 
 
 async def _until(predicate: Callable[[], bool], what: str, load: Load) -> None:
@@ -227,11 +240,9 @@ async def _proof(
     candidates: Candidates,
     nats_url: str,
     load: Load,
-    takeovers: list[float],
-    missing: list[int],
     last_seq: int,
     state_hash: str,
-) -> FailoverRun:
+) -> dict[str, Any]:
     """A clean replay of the journal stream up to the last primary's stop, and what it
     says about every acknowledged order."""
     journal = JetStreamJournal(JetStreamSettings(url=nats_url, shard=candidates.shard))
@@ -252,26 +263,30 @@ async def _proof(
                     break
     finally:
         await journal.close()
-    return FailoverRun(
-        takeovers,
-        len(load.acked),
-        load.refused,
-        last_seq,
-        state_hash,
-        engine.state_hash(),
-        missing,
-        sorted(client for client, count in accepted.items() if count > 1),
-        sorted(a.order_id for a in load.acked if a.order_id not in accepted_ids),
-    )
+    return {
+        "acknowledged": len(load.acked),
+        "refused": load.refused,
+        "last_seq": last_seq,
+        "state_hash": state_hash,
+        "replayed_hash": engine.state_hash(),
+        "accepted_twice": sorted(client for client, count in accepted.items() if count > 1),
+        "not_in_journal": sorted(a.order_id for a in load.acked if a.order_id not in accepted_ids),
+    }
 
 
 def print_report(result: FailoverRun) -> None:
     times_ms = [seconds * 1000 for seconds in result.takeovers_s]
-    print(
-        f"{len(times_ms)} takeovers, kill -9 of the primary to the first order acknowledged by "
-        f"the standby: p50 {statistics.median(times_ms):.0f} ms, max {max(times_ms):.0f} ms "
-        f"(min {min(times_ms):.0f} ms)"
-    )
+    if times_ms:
+        print(
+            f"{len(times_ms)} takeovers, kill -9 of the primary to the first order acknowledged "
+            f"by the standby: p50 {statistics.median(times_ms):.0f} ms, max "
+            f"{max(times_ms):.0f} ms (min {min(times_ms):.0f} ms)"
+        )
+    if result.early_takeovers:
+        print(
+            f"{result.early_takeovers} trials not timed: the standby took over before the kill "
+            "(the primary was held longer than the lease's TTL)"
+        )
     hashes = "equal" if result.state_hash == result.replayed_hash else "DIFFERENT"
     lost = len(result.missing) + len(result.not_in_journal)
     print(

@@ -37,10 +37,11 @@ class CandidateFailed(AssertionError):
 class Candidates:
     """Candidate processes `name` -> Popen, each in `root/<name>`."""
 
-    def __init__(self, root: Path, nats_url: str, run_id: str | None = None) -> None:
+    def __init__(self, root: Path, nats_url: str, lease: tuple[int, int] = (200, 1_000)) -> None:
+        """`lease`: (shard_lease_renew_ms, shard_lease_ttl_ms)."""
         self.root = root
         self.nats_url = nats_url
-        run_id = run_id or uuid.uuid4().hex[:10]
+        run_id = uuid.uuid4().hex[:10]
         self.shard = f"fo-{run_id}"
         self.lease_bucket = f"TFL_{run_id}"
         self.roles_bucket = f"TFR_{run_id}"
@@ -56,6 +57,8 @@ class Candidates:
                     f'shard_name = "{self.shard}"',
                     f'nats_lease_bucket = "{self.lease_bucket}"',
                     f'nats_roles_bucket = "{self.roles_bucket}"',
+                    f"shard_lease_renew_ms = {lease[0]}",
+                    f"shard_lease_ttl_ms = {lease[1]}",
                     "fsync = false",
                     "",
                 )
