@@ -166,3 +166,22 @@ def test_node_ids_are_hostname_pid_random_and_fit_a_key() -> None:
     host, pid, random = first.rsplit("-", 2)
     assert host and pid.isdigit() and len(random) == 6
     assert all(c.isalnum() or c in "-_" for c in first)
+
+
+class _StalledKeyValue:
+    """A bucket whose writes never complete (a NATS server that stopped answering)."""
+
+    async def update(self, key: str, value: bytes, last: int) -> int:
+        await asyncio.Event().wait()
+        return 0
+
+
+async def test_a_holder_that_cannot_renew_for_a_whole_ttl_is_told() -> None:
+    holder = ShardLease(_StalledKeyValue(), "s1", "node-a", 100)  # type: ignore[arg-type]
+    holder.epoch, holder.revision = 1, 1  # held
+    lost: list[LeaseLost] = []
+
+    await asyncio.wait_for(holder.keep(20, lost.append), 5.0)
+
+    assert len(lost) == 1 and "not renewed" in str(lost[0])
+    assert not holder.held

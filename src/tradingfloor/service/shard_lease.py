@@ -158,10 +158,9 @@ class ShardLease:
         """Write the lease again over our own revision; `LeaseLost` if it moved."""
         if not self.held:
             raise LeaseLost(f"the lease of shard {self.shard} is not held")
-        try:
-            self.revision = await self.kv.update(
-                self.shard, self._value(self.epoch), last=self.revision
-            )
+        update = self.kv.update(self.shard, self._value(self.epoch), last=self.revision)
+        try:  # bounded well within the TTL: `keep` must learn in time that it cannot renew
+            self.revision = await asyncio.wait_for(update, self.ttl_s / 2)
         except nats.js.errors.KeyWrongLastSequenceError as error:
             self.epoch = 0
             raise LeaseLost(
