@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tradingfloor.config import Settings
 from tradingfloor.journal.jetstream import JetStreamJournal
 from tradingfloor.service.shard import ShardRole
-from tradingfloor.service.shard_lease import LeaseLost, ShardLease, key_value, new_node_id
+from tradingfloor.service.shard_lease import ShardLease, key_value, new_node_id
 from tradingfloor.service.shard_status import StatusWriter, status_ttl_s
 from tradingfloor.service.standby import ShardCandidate
 
@@ -64,11 +64,7 @@ async def run_shard_candidate(settings: Settings, transport: Any, stop: asyncio.
     node_id = new_node_id()
     lease_kv = await key_value(transport.nc, settings.nats_lease_bucket)
     lease = ShardLease(lease_kv, settings.shard_name, node_id, settings.shard_lease_ttl_ms)
-
-    def lost(error: LeaseLost) -> None:
-        fatal(error)
-
-    candidate = ShardCandidate(node, journal, lease, settings.shard_lease_renew_ms, lost)
+    candidate = ShardCandidate(node, journal, lease, settings.shard_lease_renew_ms, fatal)
     roles_kv = await key_value(transport.nc, settings.nats_roles_bucket, status_ttl_s)
     status = StatusWriter(roles_kv, settings.shard_name, node_id, candidate.status)
     status.start()

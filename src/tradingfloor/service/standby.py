@@ -118,7 +118,8 @@ class ShardCandidate:
             return False
 
     async def stop(self) -> None:
-        """Stop renewing the lease (it expires; a standby takes over after its TTL)."""
+        """Stop renewing the lease: released at a clean stop (`ShardLease.release`), else it
+        expires and a standby takes over after its TTL."""
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
