@@ -294,7 +294,6 @@ async def _shard_tells_its_state(nats_url: str) -> None:
     [
         ({"transport": "local"}, 'set transport = "nats"'),
         ({"cluster_standbys": 1}, 'needs journal = "jetstream"'),
-        ({"cluster_standbys": 1, "journal": "jetstream"}, "no standby mode"),
         ({"redis_url": ""}, "need redis_url"),
     ],
 )
@@ -332,11 +331,14 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
     assert standby.argv[-3:] == ["shard", "--config", str(config)]
     assert standby.env["TRADINGFLOOR_SHARD_NAME"] == "b"
     assert standby.env["TRADINGFLOOR_SHARD_STANDBY"] == "true"
-    assert "TRADINGFLOOR_SHARD_STANDBY" not in by_name["shard-b-0"].env
+    # Every shard process is a candidate for the lease: the first to start is the primary.
+    assert by_name["shard-b-0"].env["TRADINGFLOOR_SHARD_STANDBY"] == "true"
+    assert by_name["shard-b-0"].env["TRADINGFLOOR_NODE_ID"] == "shard-b-0"
     root = cluster_plan.cluster_dir(settings)
     assert standby.data_dir == root / "shard-b-2"
     assert standby.log == root / "logs" / "shard-b-2.log"
-    assert standby.ready_mark == root / "shard-b-2" / "run" / "shard.ready"
+    assert standby.ready_mark == root / "shard-b-2" / "run" / "shard-standby.ready"
+    assert by_name["shard-b-0"].ready_mark == root / "shard-b-0" / "run" / "shard.ready"
     assert by_name["gateway-2"].ready_mark == root / "gateway-2" / "run" / "gateway-0.ready"
     assert by_name["allocator"].ready_mark == root / "allocator" / "run" / "allocator.ready"
     assert by_name["gateway-1"].env["TRADINGFLOOR_MARKETDATA_URL"] == "ws://127.0.0.1:8001"

@@ -163,3 +163,16 @@ def test_secret_file_readable_by_others_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="chmod 600"):
         ensure_jwt_secret(Settings(data_dir=tmp_path))
+
+
+def test_a_hot_standby_needs_nats_and_the_jetstream_journal_and_a_ttl_past_two_renewals() -> None:
+    with pytest.raises(ValidationError, match="transport = nats and journal = jetstream"):
+        load_settings(None, shard_standby=True, transport="nats")
+    nats_jetstream = {"shard_standby": True, "transport": "nats", "journal": "jetstream"}
+    with pytest.raises(ValidationError, match="at least twice"):
+        load_settings(None, **nats_jetstream, shard_lease_renew_ms=600)
+
+    settings = load_settings(None, **nats_jetstream)
+
+    assert (settings.shard_lease_renew_ms, settings.shard_lease_ttl_ms) == (200, 1_000)
+    assert (settings.nats_lease_bucket, settings.nats_roles_bucket) == ("TF_LEASES", "TF_ROLES")

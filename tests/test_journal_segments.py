@@ -29,6 +29,7 @@ from tradingfloor.domain.commands import (
     SetAccountStatus,
     SetReferencePrice,
     SettleFunds,
+    TakeOverShard,
     UpdateMarketIndex,
     Withdraw,
     WithdrawShares,
@@ -65,6 +66,7 @@ from tradingfloor.domain.events import (
     ReferencePriceSet,
     ReplaceRejected,
     RiskConfigured,
+    ShardLeaderChanged,
     SharesDeposited,
     SharesWithdrawn,
     StopTriggered,
@@ -145,6 +147,7 @@ COMMANDS: list[Command] = [
     SetReferencePrice("ACME", 1_500_000),
     UpdateMarketIndex(55_000_000, 60_000_000),
     UpdateMarketIndex(54_000_000),
+    TakeOverShard("host-1234-ab12cd", 7),
 ]
 
 EVENTS: list[Event] = [
@@ -205,6 +208,7 @@ EVENTS: list[Event] = [
     TradingHalted(18, 180, None, HaltReason.MARKET_WIDE_LEVEL_3, None),
     TradingResumed(19, 190, None),
     ReferencePriceSet(20, 200, "ACME", 1_500_000),
+    ShardLeaderChanged(21, 210, "host-1234-ab12cd", 7),
 ]
 
 

@@ -128,6 +128,42 @@ class Settings(BaseSettings):
     nats_events_replicas: int = Field(
         default=1, ge=1, le=5, description="Replicas of each shard's events stream."
     )
+    node_id: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_-]{0,64}$",
+        description="This process's name in NATS KV (a shard's lease holder, its entry in "
+        "nats_roles_bucket); empty: <hostname>-<pid>-<random>. `cluster up` names each "
+        "process so.",
+    )
+    shard_standby: bool = Field(
+        default=False,
+        description="With transport nats and journal jetstream: every `tradingfloor shard` "
+        "of one shard_name is a candidate; the one holding the lease (nats_lease_bucket) is "
+        "the primary and serves, the others follow its journal as hot standbys and take over, "
+        "fenced, when its lease expires.",
+    )
+    nats_lease_bucket: str = Field(
+        default="TF_LEASES",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The NATS KV bucket of the shards' leases (key: the shard name).",
+    )
+    nats_roles_bucket: str = Field(
+        default="TF_ROLES",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The NATS KV bucket where every shard process puts its status "
+        "(key shard.<shard>.<node>), renewed every second; entries expire after a few.",
+    )
+    shard_lease_renew_ms: int = Field(
+        default=200,
+        gt=0,
+        description="How often the primary renews its lease.",
+    )
+    shard_lease_ttl_ms: int = Field(
+        default=1_000,
+        gt=0,
+        description="A lease not renewed for this long, as timed by a standby's own clock "
+        "from the last change it saw, is expired: the standby takes over.",
+    )
     projection_status_interval_ms: int = Field(
         default=500,
         gt=0,
@@ -370,6 +406,14 @@ class Settings(BaseSettings):
             data_dir = Path(data.get("data_dir") or "./data")
             data = {**data, "database_url": f"sqlite:///{data_dir / DATABASE_FILE_NAME}"}
         return data
+
+    @model_validator(mode="after")
+    def _check_standby(self) -> "Settings":
+        if self.shard_standby and (self.transport != "nats" or self.journal != "jetstream"):
+            raise ValueError("shard_standby needs transport = nats and journal = jetstream")
+        if self.shard_lease_renew_ms * 2 > self.shard_lease_ttl_ms:
+            raise ValueError("shard_lease_ttl_ms must be at least twice shard_lease_renew_ms")
+        return self
 
     @model_validator(mode="after")
     def _check_shards(self) -> "Settings":

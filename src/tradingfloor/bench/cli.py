@@ -133,6 +133,49 @@ def jetstream(
     asyncio.run(bench.run(url, seconds, replay))
 
 
+@bench_app.command("failover")
+def failover(
+    trials: Annotated[int, typer.Option(min=1, help="Primaries killed, one by one.")] = 20,
+    url: Annotated[str, typer.Option(help="NATS server with JetStream.")] = (
+        "nats://127.0.0.1:4222"
+    ),
+    submitters: Annotated[int, typer.Option(min=1, help="Concurrent callers sending orders.")] = 4,
+    orders_per_second: Annotated[
+        int, typer.Option(min=1, help="Orders sent per second, at most, by all callers.")
+    ] = 500,
+    lease_ttl_ms: Annotated[int, typer.Option(min=1, help="The shards' lease TTL.")] = 1_000,
+    lease_renew_ms: Annotated[
+        int, typer.Option(min=1, help="How often the primary renews its lease.")
+    ] = 200,
+) -> None:
+    """Hot standby: time from kill -9 of a shard's primary to the first order its standby
+    acknowledges, p50 and max, and what was lost (streams and buckets are deleted after)."""
+    import asyncio
+    import tempfile
+
+    from tradingfloor.bench import failover as bench
+
+    def progress(trial: int, seconds: float | None) -> None:
+        if seconds is None:
+            console.print(f"trial {trial}: taken over before the kill (not timed)")
+        else:
+            console.print(f"trial {trial}: taken over in {seconds * 1000:.0f} ms")
+
+    with tempfile.TemporaryDirectory(prefix="tf-failover-") as root:
+        result = asyncio.run(
+            bench.run(
+                url,
+                Path(root),
+                trials,
+                submitters,
+                progress,
+                orders_per_second,
+                (lease_renew_ms, lease_ttl_ms),
+            )
+        )
+    bench.print_report(result)
+
+
 @bench_app.command("ledger")
 def ledger(
     commands: Annotated[int, typer.Option(help="Random commands after the setup.")] = 1_000_000,

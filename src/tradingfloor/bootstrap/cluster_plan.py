@@ -53,7 +53,7 @@ STOP_ORDER = ("gateway", "marketdata", "allocator", "projector", "standby", "sha
 """Stopped in this order (the reverse of what each relies on)."""
 READY_MARKS = {
     "shard": "shard",
-    "standby": "shard",
+    "standby": "shard-standby",
     "projector": "projector",
     "allocator": "allocator",
     "marketdata": "marketdata",
@@ -117,11 +117,6 @@ def check(settings: Settings) -> None:
             'primary\'s journal in JetStream, so it needs journal = "jetstream" (a file '
             "journal is on the primary's disk alone); set it, or cluster_standbys = 0"
         )
-    if settings.cluster_standbys > 0 and "shard_standby" not in Settings.model_fields:
-        raise ConfigError(
-            f"cluster_standbys = {settings.cluster_standbys}: this build's shard has no "
-            "standby mode (setting shard_standby); set cluster_standbys = 0"
-        )
     if not settings.redis_url:
         raise ConfigError(
             "the gateways need redis_url: their order rate limits are shared through Redis"
@@ -169,7 +164,10 @@ def plan(
         processes.append(_nats(root, ends, nats_binary))
     shards = ShardMap.of_settings(settings).names
     for shard in shards:
-        processes.append(_role(root, config, ends, "shard", f"shard-{shard}-0", shard))
+        primary = _role(root, config, ends, "shard", f"shard-{shard}-0", shard)
+        if settings.cluster_standbys > 0:  # every shard process is a candidate for the lease
+            primary.env[f"{ENV}SHARD_STANDBY"] = "true"
+        processes.append(primary)
     for shard in shards:
         for index in range(1, settings.cluster_standbys + 1):
             processes.append(_role(root, config, ends, "standby", f"shard-{shard}-{index}", shard))

@@ -124,6 +124,11 @@ async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
     transport = await _transport(settings, "shard", stop)
     if transport is None:
         return
+    if settings.shard_standby:  # a candidate: hot standby until it holds the lease
+        from tradingfloor.bootstrap.shard_candidate import run_shard_candidate
+
+        await run_shard_candidate(settings, transport, stop)
+        return
     journal = make_journal(settings)
     shard = ShardRole(node_settings(settings, RiskSettings()), journal=journal)
     await shard.start()

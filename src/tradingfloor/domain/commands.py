@@ -191,6 +191,16 @@ class UpdateMarketIndex(Command, frozen=True, gc=False, tag=True, array_like=Tru
     reference: int | None = None
 
 
+class TakeOverShard(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """The fence a shard's new primary appends before it serves: from this record on, the
+    journal is `node`'s, under lease `epoch`. It changes nothing but the epoch the engine
+    records; an earlier primary's next append, expecting the journal to end before it, is
+    refused by the journal itself (`Nats-Expected-Last-Sequence`)."""
+
+    node: str
+    epoch: int
+
+
 ANY_COMMAND = (
     AddInstrument
     | PlaceOrder
@@ -211,4 +221,5 @@ ANY_COMMAND = (
     | UpdateMarketIndex
     | AllocateCashOut
     | AllocateCashIn
+    | TakeOverShard
 )

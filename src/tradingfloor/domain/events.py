@@ -266,6 +266,14 @@ class ReferencePriceSet(Event, frozen=True, gc=False, tag=True, array_like=True)
     price: int
 
 
+class ShardLeaderChanged(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """The shard's journal is written by `node` from this seq on, under lease `epoch`
+    (`TakeOverShard`). No order, account or book changed."""
+
+    node: str
+    epoch: int
+
+
 ANY_EVENT = (
     InstrumentAdded
     | OrderAccepted
@@ -293,4 +301,5 @@ ANY_EVENT = (
     | ReferencePriceSet
     | CashAllocatedOut
     | CashAllocatedIn
+    | ShardLeaderChanged
 )

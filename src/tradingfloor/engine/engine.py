@@ -19,6 +19,7 @@ from tradingfloor.domain.commands import (
     ExpireOrders,
     PlaceOrder,
     ReplaceOrder,
+    TakeOverShard,
 )
 from tradingfloor.domain.events import (
     CancelRejected,
@@ -30,6 +31,7 @@ from tradingfloor.domain.events import (
     OrderResubmitted,
     ReplaceRejected,
     RiskConfigured,
+    ShardLeaderChanged,
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
@@ -63,6 +65,8 @@ class Engine:
         self.last_ts = 0
         self.risk: RiskPipeline | None = None if risk is None else RiskPipeline(risk, self.books)
         self.client_orders = ClientOrders(client_order_ids)
+        self.leader_epoch = 0
+        """The lease epoch of the shard's newest primary, as its `TakeOverShard` said."""
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
@@ -70,6 +74,7 @@ class Engine:
             ExpireOrders: self._expire,
             AddInstrument: self._add_instrument,
             ConfigureRisk: self._configure_risk,
+            TakeOverShard: self._take_over,
         }
 
     def apply(self, command: Command, seq: int, ts: int) -> list[Event]:
@@ -105,6 +110,7 @@ class Engine:
                 [self.books[symbol].export_state() for symbol in sorted(self.books)],
                 None if self.risk is None else self.risk.export_state(),
                 self.client_orders.export_state(),
+                self.leader_epoch,
             )
         )
 
@@ -124,6 +130,7 @@ class Engine:
         engine.last_seq = state.last_seq
         engine.last_ts = state.last_ts
         engine.last_order_id = state.last_order_id
+        engine.leader_epoch = state.leader_epoch
         for book_state in state.books:
             engine.books[book_state.instrument.symbol] = OrderBook.from_state(book_state)
         if state.risk is not None:
@@ -293,6 +300,11 @@ class Engine:
         else:
             self.risk.configure(settings)
         out.append(RiskConfigured(seq, ts, settings))
+
+    def _take_over(self, command: TakeOverShard, seq: int, ts: int, out: list[Event]) -> None:
+        """A fence: only the epoch is state (the journal's position is the fence itself)."""
+        self.leader_epoch = command.epoch
+        out.append(ShardLeaderChanged(seq, ts, command.node, command.epoch))
 
     def _not_live_reason(self, book: OrderBook | None, order_id: int) -> RejectReason:
         if book is None:

@@ -5,7 +5,8 @@ that reached the same state by any path encode to the same bytes and hash alike.
 
 Versions: 3 added the client order ids (`client_orders`). A version 2 state still decodes: it
 has no client order ids, so `client_orders` is None and the engine rebuilds what it can of them
-from its live orders (`Engine.restore`).
+from its live orders (`Engine.restore`). `leader_epoch` (the shard's lease epoch, from its
+`TakeOverShard` records) came last, with a default: a state written without it decodes as 0.
 """
 
 import hashlib
@@ -30,6 +31,9 @@ class EngineState(msgspec.Struct, array_like=True):
     risk: RiskState | None
     client_orders: ClientOrdersState | None = None
     """None only in a version 2 state."""
+    leader_epoch: int = 0
+    """The lease epoch of the newest `TakeOverShard` applied (0: none); states written
+    before it decode with 0."""
 
 
 class _Version(msgspec.Struct, array_like=True):

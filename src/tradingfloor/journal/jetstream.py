@@ -219,6 +219,15 @@ class JetStreamJournal(Journal):
             deny_delete=True,
         )
 
+    def continue_after(self, seq: int) -> None:
+        """The next append continues the stream after `seq`: a standby that applied the
+        stream up to `seq` and now writes (its append is refused if the stream went on)."""
+        self._last_seq = seq
+
+    def jetstream(self) -> JetStreamContext:
+        """The open journal's JetStream context (a follower of the stream reads with it)."""
+        return self._jetstream()
+
     def _connection(self) -> Client:
         if self._nc is None:
             raise RuntimeError("journal is not open")

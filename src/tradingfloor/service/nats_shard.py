@@ -11,11 +11,13 @@ The events go to the shard's stream by `EventPublisher` (`nats_events_publisher`
 first: a shard whose stream disagrees with it refuses to serve. Its trouble is in the answer to
 `problems`, and a conflict (another publisher on the stream) calls `on_fatal`: the shard stops.
 
-One shard per name: the queue group is there for a standby that takes over once the primary
-is fenced, which is not built yet. Two shards of one name that both started would share the
-commands between them; the second is stopped when its events meet the first one's in the
-stream, but with file journals it may have acknowledged commands by then. The JetStream
-journal fences it before any acknowledgement (`Nats-Expected-Last-Sequence`).
+One shard per name serves: with `shard_standby`, the primary of the shard's candidates
+(`service.standby`), which subscribes to the queue group only once its fence is journaled, so
+that the gateways find it by themselves. Without it, two shards of one name that both started
+would share the commands between them; the second is stopped when its events meet the first
+one's in the stream, but with file journals it may have acknowledged commands by then. The
+JetStream journal fences it before any acknowledgement (`Nats-Expected-Last-Sequence`).
+A `TakeOverShard` is the takeover's own record: one sent as a command is refused.
 """
 
 import asyncio
@@ -29,6 +31,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from tradingfloor.domain.commands import TakeOverShard
 from tradingfloor.service import wire
 from tradingfloor.service.nats_events import EventsConflict
 from tradingfloor.service.nats_events_publisher import EventPublisher
@@ -88,6 +91,14 @@ class NatsShardServer:
             await asyncio.sleep(0.01)
         await publisher.stop()
 
+    async def halt(self) -> None:
+        """Take no more requests and stop publishing, at once (the lease is lost: another
+        primary serves and publishes the same events)."""
+        for subscription in self._subscriptions:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
+        await self.publisher.stop()
+
     def _conflict(self, error: EventsConflict) -> None:
         self.on_fatal(error)
 
@@ -129,6 +140,8 @@ class NatsShardServer:
     async def _command(self, message: Any) -> Any:
         if type(message) is not wire.Submit:
             raise ValueError(f"a {type(message).__name__} on the commands subject")
+        if type(message.command) is TakeOverShard:
+            raise ValueError("a TakeOverShard is journaled by a shard's takeover only")
         result = await self.shard.submit(message.command)
         command: Any = result.command  # every command is one of ANY_COMMAND (events alike)
         events: Any = result.events

@@ -80,6 +80,13 @@ class Node:
 
     async def start(self) -> Recovered:
         """Recover, then start sequencing."""
+        recovered = await self.recover()
+        self.start_sequencer()
+        return recovered
+
+    async def recover(self) -> Recovered:
+        """Rebuild the engine and the event log from the snapshots and the journal, without
+        taking commands (a standby then follows the journal: `service.standby`)."""
         if self.journal is None:
             raise RuntimeError("node has no journal")
         self.snapshots.remove_partial()
@@ -104,8 +111,14 @@ class Node:
             reason = self.events.stopped or self.events.write_failure
             raise RuntimeError(f"the event log cannot be rebuilt ({reason}): make room, restart")
         self.recovered = recovered
+        return recovered
+
+    def start_sequencer(self) -> Sequencer:
+        """Take commands on the recovered engine (`recover` first)."""
+        if self.recovered is None or self.journal is None:
+            raise RuntimeError("node is not recovered")
         sequencer = Sequencer(
-            recovered.engine,
+            self.recovered.engine,
             self.journal,
             batch_max=self.settings.batch_max,
             queue_depth_max=self.settings.queue_depth_max,
@@ -116,7 +129,7 @@ class Node:
         self.sequencer = sequencer
         self._snapshot_at = time.monotonic()
         sequencer.start()
-        return recovered
+        return sequencer
 
     async def configure_risk(self) -> None:
         """Bring the engine's risk settings to the node's, through the journal."""
