@@ -15,6 +15,8 @@ import pytest
 from tradingfloor.domain.commands import (
     ANY_COMMAND,
     AddInstrument,
+    AllocateCashIn,
+    AllocateCashOut,
     CancelOrder,
     Command,
     ConfigureRisk,
@@ -50,6 +52,8 @@ from tradingfloor.domain.events import (
     AccountOpened,
     AccountStatusChanged,
     CancelRejected,
+    CashAllocatedIn,
+    CashAllocatedOut,
     CommandRejected,
     DayTradeCounted,
     Event,
@@ -148,6 +152,8 @@ COMMANDS: list[Command] = [
     UpdateMarketIndex(55_000_000, 60_000_000),
     UpdateMarketIndex(54_000_000),
     TakeOverShard("host-1234-ab12cd", 7),
+    AllocateCashOut("acct-1", 500, "west"),
+    AllocateCashIn("acct-1", 500, "east", 41),
 ]
 
 EVENTS: list[Event] = [
@@ -209,6 +215,8 @@ EVENTS: list[Event] = [
     TradingResumed(19, 190, None),
     ReferencePriceSet(20, 200, "ACME", 1_500_000),
     ShardLeaderChanged(21, 210, "host-1234-ab12cd", 7),
+    CashAllocatedOut(22, 220, "acct-1", 500, "west"),
+    CashAllocatedIn(23, 230, "acct-1", 500, "east", 41),
 ]
 
 

@@ -21,7 +21,9 @@ import pytest
 
 from api_helpers import Clock, Served, _admin
 from conftest import require_tcp_service
-from test_nats_roles import REDIS_URL, STEP_WAIT_S, Cluster, Placing, _drop_stream, _listed
+from nats_cluster import REDIS_URL, STEP_WAIT_S, Cluster, Placing
+from nats_cluster import drop_stream as _drop_stream
+from nats_cluster import listed as _listed
 from tradingfloor.bootstrap.roles import reuse_port_socket
 from tradingfloor.bootstrap.run_paths import ready_mark
 from tradingfloor.bootstrap.transport import NatsTransport
@@ -70,6 +72,7 @@ async def standby_cluster(
                 "projection_status_interval_ms = 100",
                 "orders_per_second_max = 1000000",
                 "orders_burst_max = 1000000",
+                f'rate_limit_key_prefix = "tf:{run_id}:"',
                 "",
             )
         ),

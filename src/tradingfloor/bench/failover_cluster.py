@@ -21,7 +21,6 @@ from pathlib import Path
 import nats
 import nats.js.errors
 
-from tradingfloor.bootstrap.run_paths import ready_mark
 from tradingfloor.config import Settings, load_settings
 
 start_wait_s = 120.0
@@ -77,8 +76,9 @@ class Candidates:
             self.processes[name] = subprocess.Popen(command, env=env, stdout=log, stderr=log)
 
     def _mark(self, name: str, mark: str) -> Path:
-        settings = self.settings.model_copy(update={"data_dir": self.root / name})
-        return ready_mark(settings, mark)
+        # DATA/run/<mark>.ready, as a role makes it (`bootstrap.run_paths`, which a bench,
+        # outside the composition root, does not import).
+        return self.root / name / "run" / f"{mark}.ready"
 
     def is_primary(self, name: str) -> bool:
         return self._mark(name, "shard").exists()
