@@ -6,6 +6,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import nats
@@ -27,8 +28,9 @@ from tradingfloor.service.nats_shard_client import NatsShardClient
 from tradingfloor.service.nats_subjects import NatsNames
 from tradingfloor.service.node import NodeSettings
 from tradingfloor.service.ports import ShardPort
+from tradingfloor.service.sequencer import InvalidCommand
 from tradingfloor.service.shard import ShardRole
-from tradingfloor.service.shard_router import ShardRouter, home_shard
+from tradingfloor.service.shard_router import ShardRouter, home_shard, shard_of
 
 DOLLAR = PRICE_SCALE
 WAIT_S = 20.0
@@ -59,7 +61,8 @@ async def two_shards(
             await role.node.configure_risk()
             roles[name] = role
             names = NatsNames("tf", name, "TF_EVENTS")
-            server = NatsShardServer(role, nc, names)
+            owner = partial(shard_of, shard_map)
+            server = NatsShardServer(role, nc, names, owner=owner)
             await server.start()
             servers.append(server)
             ports[name] = NatsShardClient(nc, names, request_timeout_s=5.0)
@@ -117,6 +120,23 @@ async def test_cash_moves_between_shards_over_nats_once_across_a_restart(
         assert summary is not None and summary.cash == 10_000 * DOLLAR
         for role in roles.values():
             check_ledger(role.engine)
+
+
+async def test_a_shard_refuses_what_belongs_to_another(tmp_path: Path, nc: Client) -> None:
+    """A gateway whose shard map differs cannot list a symbol on a second shard, nor place
+    an order for it there, nor cancel another shard's order there."""
+    async with two_shards(tmp_path, nc) as (roles, ports, shard_map):
+        east, west = shard_map.names
+        before = await roles[east].last_seq()
+        with pytest.raises(InvalidCommand, match=f"the command is {west}'s"):
+            await ports[east].submit(AddInstrument(Instrument("BBB")))
+        buy = PlaceOrder(0, "x", "BBB", Side.BUY, OrderType.LIMIT, 1, 100 * DOLLAR)
+        with pytest.raises(InvalidCommand):
+            await ports[east].submit(buy)
+        assert await roles[east].last_seq() == before  # refused before it was sequenced
+        assert "BBB" not in roles[east].engine.books
+        listed = await ports[west].submit(AddInstrument(Instrument("BBB")))
+        assert not any(isinstance(e, CommandRejected) for e in listed.events)
 
 
 def test_the_allocator_command_refuses_a_platform_it_cannot_serve(tmp_path: Path) -> None:

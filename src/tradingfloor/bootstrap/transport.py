@@ -16,6 +16,7 @@ with either transport.
 
 import contextlib
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from tradingfloor.config import ConfigError, Settings
@@ -225,10 +226,14 @@ class NatsTransport:
         return NatsNames(settings.nats_subject_prefix, shard, settings.nats_stream_prefix)
 
     async def serve_shard(self, shard: ShardRole, on_fatal: OnFatal) -> Server:
+        from tradingfloor.domain.shards import ShardMap
         from tradingfloor.service.nats_shard import NatsShardServer
+        from tradingfloor.service.shard_router import shard_of
 
         replicas = self.settings.nats_events_replicas
-        server = NatsShardServer(shard, self.nc, self.names, replicas, on_fatal)
+        shard_map = ShardMap.of_settings(self.settings)
+        owner = None if len(shard_map.names) == 1 else partial(shard_of, shard_map)
+        server = NatsShardServer(shard, self.nc, self.names, replicas, on_fatal, owner)
         await server.start()
         return server
 

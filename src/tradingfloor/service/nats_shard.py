@@ -36,6 +36,7 @@ from tradingfloor.service import wire
 from tradingfloor.service.nats_events import EventsConflict
 from tradingfloor.service.nats_events_publisher import EventPublisher
 from tradingfloor.service.nats_subjects import NatsNames
+from tradingfloor.service.sequencer import InvalidCommand
 from tradingfloor.service.shard import QUESTIONS, ShardRole
 
 log = logging.getLogger("tradingfloor.nats_shard")
@@ -54,7 +55,11 @@ class NatsShardServer:
         names: NatsNames,
         replicas: int = 1,
         on_fatal: Callable[[BaseException], None] = lambda error: None,
+        owner: Callable[[Any], str | None] | None = None,
     ) -> None:
+        """`owner`: the shard a command belongs to (None: every shard), on a platform of
+        several; a command that belongs to another shard is refused before it is sequenced."""
+        self.owner = owner
         self.shard = shard
         self.nc = nc
         self.names = names
@@ -142,10 +147,25 @@ class NatsShardServer:
             raise ValueError(f"a {type(message).__name__} on the commands subject")
         if type(message.command) is TakeOverShard:
             raise ValueError("a TakeOverShard is journaled by a shard's takeover only")
+        self._check_owner(message.command)
         result = await self.shard.submit(message.command)
         command: Any = result.command  # every command is one of ANY_COMMAND (events alike)
         events: Any = result.events
         return wire.Answered(0, result.seq, result.ts, command, events)
+
+    def _check_owner(self, command: Any) -> None:
+        """Refuse (`InvalidCommand`) a command of another shard: a gateway whose shard map
+        differs from this shard's must not list a symbol on two shards."""
+        if self.owner is None:
+            return
+        try:
+            owner = self.owner(command)
+        except ValueError:  # a move of cash: it names its shards
+            return
+        except LookupError as error:  # an order id no shard owns
+            raise InvalidCommand(str(error)) from error
+        if owner is not None and owner != self.names.shard:
+            raise InvalidCommand(f"this is shard {self.names.shard}: the command is {owner}'s")
 
     async def _question(self, message: Any) -> Any:
         if type(message) is not wire.Ask:

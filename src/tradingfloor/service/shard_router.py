@@ -75,6 +75,27 @@ class BroadcastFailed(RuntimeError):
     """A command for every shard was refused by one of them."""
 
 
+def shard_of(shard_map: ShardMap, command: Command) -> str | None:
+    """The one shard `command` goes to, or None for every shard (see the module); raises
+    `ValueError` for a move of cash (it names its shards), `UnknownShard` for an order id no
+    shard owns."""
+    kind = type(command)
+    if kind is AddInstrument:
+        return shard_map.shard_of_symbol(command.instrument.symbol)  # type: ignore[attr-defined]
+    if kind in _BY_SYMBOL:
+        return shard_map.shard_of_symbol(command.symbol)  # type: ignore[attr-defined]
+    if kind is CancelOrder or kind is ReplaceOrder:
+        return shard_map.shard_of_order(command.order_id)  # type: ignore[attr-defined]
+    if kind in _BY_SYMBOL_OR_ALL:
+        symbol = command.symbol  # type: ignore[attr-defined]
+        return None if symbol is None else shard_map.shard_of_symbol(symbol)
+    if kind is Deposit or kind is Withdraw:
+        return home_shard(shard_map, command.account)  # type: ignore[attr-defined]
+    if kind is AllocateCashOut or kind is AllocateCashIn:
+        raise ValueError("cash moves between shards go to a shard's own port")
+    return None
+
+
 def home_shard(shard_map: ShardMap, account: str) -> str:
     """Where an account's deposits land and its withdrawals leave from (a stable hash)."""
     return shard_map.names[zlib.crc32(account.encode()) % len(shard_map.names)]
@@ -90,21 +111,7 @@ class ShardRouter:
 
     def shard_of(self, command: Command) -> str | None:
         """The one shard `command` goes to, or None for every shard."""
-        kind = type(command)
-        if kind is AddInstrument:
-            return self.map.shard_of_symbol(command.instrument.symbol)  # type: ignore[attr-defined]
-        if kind in _BY_SYMBOL:
-            return self.map.shard_of_symbol(command.symbol)  # type: ignore[attr-defined]
-        if kind is CancelOrder or kind is ReplaceOrder:
-            return self.map.shard_of_order(command.order_id)  # type: ignore[attr-defined]
-        if kind in _BY_SYMBOL_OR_ALL:
-            symbol = command.symbol  # type: ignore[attr-defined]
-            return None if symbol is None else self.map.shard_of_symbol(symbol)
-        if kind is Deposit or kind is Withdraw:
-            return home_shard(self.map, command.account)  # type: ignore[attr-defined]
-        if kind is AllocateCashOut or kind is AllocateCashIn:
-            raise ValueError("cash moves between shards go to a shard's own port")
-        return None
+        return shard_of(self.map, command)
 
     async def submit(self, command: Command) -> Result:
         try:
