@@ -83,7 +83,13 @@ class CashAllocator:
         its answer is the source's (refused there if the cash is not free)."""
         if source == destination or destination not in self.ports:
             raise ValueError(f"no move from shard {source!r} to {destination!r}")
-        return await self.ports[source].submit(AllocateCashOut(account, amount, destination))
+        result = await self.ports[source].submit(AllocateCashOut(account, amount, destination))
+        for event in result.events:  # in flight from now, before the feed shows it
+            if isinstance(event, CashAllocatedOut) and result.seq > self.taken.get(
+                (source, destination), 0
+            ):
+                self.in_flight.setdefault((source, result.seq), event)
+        return result
 
     async def settled(self, timeout_s: float) -> None:
         """Wait until no move is in flight (tests, and a clean stop)."""
@@ -110,6 +116,7 @@ class CashAllocator:
     async def _take_in(self, source: str, seq: int, move: CashAllocatedOut) -> None:
         destination = move.to_shard
         if seq <= self.taken.get((source, destination), 0):
+            self.in_flight.pop((source, seq), None)
             return
         port = self.ports.get(destination)
         if port is None:
@@ -117,7 +124,7 @@ class CashAllocator:
                 "shard %s moved cash to unknown shard %r at seq %d", source, destination, seq
             )
             return
-        self.in_flight[(source, seq)] = move
+        self.in_flight.setdefault((source, seq), move)
         command = AllocateCashIn(move.account, move.amount, source, seq)
         wait_s = 0.05
         while True:
@@ -129,7 +136,7 @@ class CashAllocator:
                 await asyncio.sleep(wait_s)
                 wait_s = min(wait_s * 2, retry_wait_s_max)
         self.taken[(source, destination)] = seq
-        del self.in_flight[(source, seq)]
+        self.in_flight.pop((source, seq), None)
 
     async def _gather(self, account: str, destination: str) -> None:
         """Bring `account`'s free cash on the other shards to `destination`."""
