@@ -17,8 +17,9 @@
 --                                             round and round, so every market gets the same
 --                                             share of the orders.
 --
--- Each thread counts the answers that are not 2xx; done() prints them per thread, then one
--- line of figures that `bench wrk` reads (latencies in microseconds, from wrk's histogram).
+-- Each thread counts the answers that are not 2xx, by status and code; done() prints them per
+-- thread, then one line of figures that `bench wrk` reads (latencies in microseconds, from
+-- wrk's histogram).
 
 local threads = {}
 
@@ -96,6 +97,7 @@ function init(args)
   sent = 0
   answers = 0
   non2xx = 0
+  refused = {}
 end
 
 function request()
@@ -107,15 +109,33 @@ function response(status, headers, body)
   answers = answers + 1
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
+    -- By status and the platform's code in the body ({"code": ..., "message": ...}).
+    local code = body and string.match(body, '"code"%s*:%s*(%d+)') or "-"
+    local key = status .. " code " .. code
+    refused[key] = (refused[key] or 0) + 1
   end
+end
+
+-- "503 code 5034: 3, 403 code 2011: 1", or "" when every answer was 2xx.
+local function refusals(counts)
+  local parts = {}
+  for key, count in pairs(counts) do
+    table.insert(parts, key .. ": " .. count)
+  end
+  table.sort(parts)
+  return table.concat(parts, ", ")
 end
 
 function done(summary, latency, requests)
   local total = 0
   for _, thread in ipairs(threads) do
     local count = thread:get("non2xx")
-    print(string.format("thread %d: %d answers, %d non-2xx",
-                        thread:get("number"), thread:get("answers"), count))
+    local line = string.format("thread %d: %d answers, %d non-2xx",
+                               thread:get("number"), thread:get("answers"), count)
+    if count > 0 then
+      line = line .. " (" .. refusals(thread:get("refused")) .. ")"
+    end
+    print(line)
     total = total + count
   end
   local errors = summary.errors

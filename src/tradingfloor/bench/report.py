@@ -179,6 +179,8 @@ def print_cluster(bench: Any, show_output: bool) -> None:
                 f"[bold red]NOT EVERY ORDER WAS ANSWERED 2xx with {shard_run.shards} shard(s): "
                 f"{shard_run.run.non_2xx:,} non-2xx answers; the figures are not valid[/]"
             )
+            for line in shard_run.run.threads:
+                console.print(f"  {line}", highlight=False, markup=False)
     for shard_run in bench.runs:  # each cluster with its own idle figures
         cpu_run = (f"{shard_run.shards}", shard_run.run.cpu, shard_run.run.requests)
         _print_cpu(
