@@ -14,9 +14,11 @@ key made directly, so no password is printed or typed. A buyer's cash lands on i
 home shard; a bid on another shard is refused for buying power until the cash allocator has
 moved the cash there, so the resting bids are placed again until accepted (bounded).
 
-A `CpuMeter` samples the processes `cluster.json` names, by role, and wrk: the CPU one order
-costs each role. Gateways, shards and wrk share this machine's cores: the figures say how much
-CPU each role needs per order, which is what the capacity model is built from.
+A `CpuMeter` samples the processes `cluster status --json` names, by role, and wrk: the CPU
+one order costs each role. Gateways, shards and wrk share this machine's cores: the figures
+say how much CPU each role needs per order, which is what the capacity model is built from.
+The bench drives the cluster through its commands alone, as an operator does (the bench
+imports no part of the composition root).
 """
 
 import asyncio
@@ -34,8 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import msgspec
+
 from tradingfloor.bench.api import raise_open_files
-from tradingfloor.bench.cpu import IDLE_S, CpuMeter, CpuReport, Roles, descendants
+from tradingfloor.bench.cpu import IDLE_S, CpuMeter, CpuReport, Roles, descendants, sample
 from tradingfloor.bench.wrk import (
     SCRIPT,
     Market,
@@ -45,8 +49,6 @@ from tradingfloor.bench.wrk import (
     rest_liquidity,
     wrk_once,
 )
-from tradingfloor.bootstrap import cluster_plan, cluster_record
-from tradingfloor.bootstrap.cluster_record import Record
 from tradingfloor.config import load_settings
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -153,13 +155,17 @@ def make_admin(config: Path) -> dict[str, tuple[str, str, str]]:
     return {"admin": ("root", key.key_id, key.secret)}
 
 
-def cluster_command(action: str, config: Path) -> None:
-    """`tradingfloor cluster <action> --config <config>`; `ClusterFailed` with its output
-    when it fails or takes longer than `CLUSTER_COMMAND_WAIT_S`."""
+def cluster_command(action: str, config: Path, *options: str) -> str:
+    """`tradingfloor cluster <action> --config <config> [options]`, its output; `ClusterFailed`
+    with its output when it fails or takes longer than `CLUSTER_COMMAND_WAIT_S`."""
     command = [sys.executable, "-m", "tradingfloor", "cluster", action, "--config", str(config)]
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=CLUSTER_COMMAND_WAIT_S, check=False
+            [*command, *options],
+            capture_output=True,
+            text=True,
+            timeout=CLUSTER_COMMAND_WAIT_S,
+            check=False,
         )
     except subprocess.TimeoutExpired as error:
         took = f"cluster {action} took over {CLUSTER_COMMAND_WAIT_S:.0f} s"
@@ -167,42 +173,73 @@ def cluster_command(action: str, config: Path) -> None:
     if done.returncode != 0:
         output = done.stdout + done.stderr
         raise ClusterFailed(f"cluster {action} exited {done.returncode}:\n{output}")
+    return done.stdout
 
 
-def recorded_roles(record: Record) -> Roles:
-    """The cluster's processes by role (and any children they have, under the same role)."""
-    roles: dict[str, list[int]] = {}
-    for process in record.processes:
-        if cluster_record.alive(process.pid, process.start_ticks):
-            pids = roles.setdefault(process.role, [])
-            pids += [process.pid, *descendants(process.pid)]
-    return roles
+@dataclass(frozen=True)
+class Started:
+    """The cluster as `cluster status --json` tells it once up: where the gateways listen and
+    each process (its role, pid and start time, so that a pid the kernel gives to another
+    process later is never taken for ours)."""
+
+    http_url: str
+    processes: list[tuple[str, int, int]]
+    """(role, pid, start time in clock ticks since boot)."""
+
+    def roles(self) -> Roles:
+        """The processes still running by role (and any children, under the same role)."""
+        roles: dict[str, list[int]] = {}
+        for role, pid, ticks in self.processes:
+            if self._running(pid, ticks):
+                roles.setdefault(role, []).extend([pid, *descendants(pid)])
+        return roles
+
+    def role_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for role, _, _ in self.processes:
+            counts[role] = counts.get(role, 0) + 1
+        return counts
+
+    def kill_survivors(self) -> None:
+        """SIGKILL the processes of this cluster that still run (after a failed `down`)."""
+        for _, pid, ticks in self.processes:
+            if self._running(pid, ticks):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    @staticmethod
+    def _running(pid: int, ticks: int) -> bool:
+        taken = sample(pid)
+        return taken is not None and taken.started_ticks == ticks
 
 
-def _kill_survivors(record: Record | None) -> None:
-    """After a failed `down`: SIGKILL the processes this bench's cluster started, those
-    still running (checked by pid and start time)."""
-    for process in record.processes if record else []:
-        cluster_record.signal_if_alive(process, signal.SIGKILL)
+def started(config: Path) -> Started:
+    """What `cluster status --json` says of the cluster of `config`, once every process is up."""
+    status = msgspec.json.decode(cluster_command("status", config, "--json"))
+    processes = []
+    for row in status["processes"]:
+        taken = sample(row["pid"])
+        if taken is None:
+            raise ClusterFailed(f"{row['name']} (pid {row['pid']}) is not running")
+        processes.append((row["role"], row["pid"], taken.started_ticks))
+    return Started(status["http_url"], processes)
 
 
 @contextlib.contextmanager
-def cluster_up(config: Path) -> Iterator[Record]:
-    """`cluster up` on `config`, its record while it runs, then `cluster down` (and the
-    recorded processes killed if any survived)."""
-    path = cluster_plan.record_path(load_settings(config))
+def cluster_up(config: Path) -> Iterator[Started]:
+    """`cluster up` on `config`, the cluster while it runs, then `cluster down` (and its
+    processes killed if any survived)."""
+    cluster = None
     try:
         cluster_command("up", config)
-        record = cluster_record.read(path)
-        if record is None:
-            raise ClusterFailed(f"cluster up left no record at {path}")
-        yield record
+        cluster = started(config)
+        yield cluster
     finally:
-        record_left = cluster_record.read(path)
         try:
             cluster_command("down", config)
         finally:
-            _kill_survivors(record_left)
+            if cluster is not None:
+                cluster.kill_survivors()
 
 
 async def _markets(port: int, logins: dict[str, tuple[str, str, str]], count: int) -> list[Market]:
@@ -231,26 +268,23 @@ def run_shards(
     with tempfile.TemporaryDirectory(prefix=f"tf-bench-cluster-{shards}-") as directory:
         config = write_config(Path(directory), shards, markets, redis_url, connections)
         logins = make_admin(config)
-        with cluster_up(config) as record:
-            port = urlsplit(record.http_url).port or 0
+        with cluster_up(config) as cluster:
+            port = urlsplit(cluster.http_url).port or 0
             prepared = asyncio.run(_markets(port, logins, markets))
             environment = markets_environment(prepared)
             idle = None
             if idle_s:
-                with CpuMeter(lambda: recorded_roles(record)) as meter:
+                with CpuMeter(cluster.roles) as meter:
                     time.sleep(idle_s)
                 idle = meter.report
             if warmup_s:
-                wrk_once(port, environment, lambda: recorded_roles(record), connections,
+                wrk_once(port, environment, cluster.roles, connections,
                          warmup_s, script, threads)  # fmt: skip
             run = wrk_once(
-                port, environment, lambda: recorded_roles(record), connections, seconds,
+                port, environment, cluster.roles, connections, seconds,
                 script, threads,
             )  # fmt: skip
-            processes: dict[str, int] = {}
-            for process in record.processes:
-                processes[process.role] = processes.get(process.role, 0) + 1
-    return ClusterRun(shards, markets, run, processes, idle)
+    return ClusterRun(shards, markets, run, cluster.role_counts(), idle)
 
 
 def run(
