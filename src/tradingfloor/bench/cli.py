@@ -229,29 +229,43 @@ def wrk(
 ) -> None:
     """Orders/s, ack latency and CPU per order of `tradingfloor serve` (fsync on) under wrk:
     1-share IOC limit orders on POST /v1/orders that each fill one share."""
-    import shutil
-
     from tradingfloor.bench import wrk as bench
 
-    if shutil.which("wrk") is None:
-        console.print(
-            "wrk is not installed: `apt-get install wrk` (Debian, Ubuntu), `brew install wrk` "
-            "(macOS), or build it from https://github.com/wg/wrk",
-            highlight=False,
-        )
-        raise typer.Exit(2)
-    try:
-        counts = [int(count) for count in connections.split(",")]
-    except ValueError:
-        raise typer.BadParameter(
-            "numbers separated by commas", param_hint="--connections"
-        ) from None
-    if not counts or min(counts) < 1:
-        raise typer.BadParameter("at least one connection per run", param_hint="--connections")
+    _require_wrk()
+    counts = _counts_option(connections, "--connections")
     runs_s = warmup_seconds + seconds * len(counts)
     with console.status(f"serving; wrk for {runs_s} s in all"):
         figures = bench.run(counts, seconds, script or bench.SCRIPT, threads, warmup_seconds)
     report.print_wrk(figures, seconds, show_output)
+
+
+@bench_app.command("cluster")
+def cluster(
+    shards: Annotated[
+        str, typer.Option(help="Symbol shards of each cluster, comma-separated, in turn.")
+    ] = "1,2",
+    seconds: Annotated[int, typer.Option(min=1, max=600, help="Seconds of each run.")] = 10,
+    connections: Annotated[
+        int, typer.Option(min=1, max=10_000, help="wrk's keep-alive connections.")
+    ] = 64,
+    redis_url: Annotated[
+        str, typer.Option(help="The Redis the gateways share their rate limits through.")
+    ] = "redis://127.0.0.1:6379/0",
+    warmup_seconds: Annotated[
+        int, typer.Option(min=0, max=600, help="An unreported wrk run first, in each cluster.")
+    ] = 2,
+    show_output: Annotated[bool, typer.Option(help="Also print wrk's own output.")] = False,
+) -> None:
+    """Orders/s, ack latency and CPU per order of each role of a local cluster (`cluster up`:
+    private NATS, file journals with fsync, two gateways) of 1 shard, then 2, under wrk with
+    the same orders spread over as many symbols as the most shards."""
+    from tradingfloor.bench import cluster as bench
+
+    _require_wrk()
+    counts = _counts_option(shards, "--shards")
+    with console.status(f"clusters of {shards} shards in turn; wrk for {seconds} s in each"):
+        figures = bench.run(counts, seconds, connections, redis_url, warmup_seconds)
+    report.print_cluster(figures, show_output)
 
 
 @bench_app.command("signin")
@@ -321,3 +335,27 @@ def marketdata(
             clients, pro_fraction, seconds, orders_per_second, client_processes, direct
         )
     report.print_marketdata(clients, result, direct)
+
+
+def _counts_option(text: str, option: str) -> list[int]:
+    """Whole numbers >= 1 separated by commas, else a usage error naming `option`."""
+    try:
+        counts = [int(count) for count in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter("numbers separated by commas", param_hint=option) from None
+    if not counts or min(counts) < 1:
+        raise typer.BadParameter("numbers of at least 1", param_hint=option)
+    return counts
+
+
+def _require_wrk() -> None:
+    """Exit 2, saying how to install it, when wrk is not on PATH."""
+    import shutil
+
+    if shutil.which("wrk") is None:
+        console.print(
+            "wrk is not installed: `apt-get install wrk` (Debian, Ubuntu), `brew install wrk` "
+            "(macOS), or build it from https://github.com/wg/wrk",
+            highlight=False,
+        )
+        raise typer.Exit(2)

@@ -1,11 +1,13 @@
 """The tables and lines `tradingfloor bench ...` prints, one function per benchmark.
 
 Each takes what its benchmark returns (`matching.BenchResult`, `journal_runs.JournalRuns`,
-`api.ApiBenchResult`, `wrk.WrkBench`, `signin.FloodRun`, `slowclients.SlowClientsResult`,
-`marketdata.MarketDataBenchResult`) and prints it on `console`; `bench api` and `bench wrk`
-share the table of CPU per order by process (`cpu.CpuReport`). Tests read these tables.
+`api.ApiBenchResult`, `wrk.WrkBench`, `cluster.ClusterBench`, `signin.FloodRun`,
+`slowclients.SlowClientsResult`, `marketdata.MarketDataBenchResult`) and prints it on
+`console`; `bench api`, `bench wrk` and `bench cluster` share the table of CPU per order by
+process (`cpu.CpuReport`). Tests read these tables.
 """
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -148,11 +150,71 @@ def print_wrk(figures: Any, seconds: int, show_output: bool) -> None:
             console.print(run.output, highlight=False, markup=False)
 
 
-def _print_cpu(runs: list[tuple[str, Any, int]], title: str, load: str, idle: Any | None) -> None:
+def print_cluster(bench: Any, show_output: bool) -> None:
+    """`bench cluster`: a row per shard count, the CPU per order of each role, the ratio."""
+    table = Table(
+        title=f"bench cluster: POST /v1/orders, 1-share IOC over {bench.runs[0].markets} "
+        f"symbols, {bench.connections} connections, {bench.seconds} s a run, fsync on"
+    )
+    columns = ["shards", "orders", "orders/s", "ack p50 ms", "p90 ms", "p99 ms", "p99.9 ms"]
+    columns += ["non-2xx", "socket errors"]
+    for column in columns:
+        table.add_column(column, justify="right")
+    for shard_run in bench.runs:
+        run = shard_run.run
+        percentiles = [f"{latency_us / 1e3:.2f}" for latency_us in run.latencies_us.values()]
+        errors = ", ".join(f"{name} {n:,}" for name, n in run.socket_errors.items() if n)
+        table.add_row(
+            f"{shard_run.shards}",
+            f"{run.requests:,}",
+            f"{run.orders_per_second:,.0f}",
+            *percentiles,
+            f"{run.non_2xx:,}",
+            errors or "0",
+        )
+    console.print(table)
+    for shard_run in bench.runs:
+        if shard_run.run.non_2xx:
+            console.print(
+                f"[bold red]NOT EVERY ORDER WAS ANSWERED 2xx with {shard_run.shards} shard(s): "
+                f"{shard_run.run.non_2xx:,} non-2xx answers; the figures are not valid[/]"
+            )
+            for line in shard_run.run.threads:
+                console.print(f"  {line}", highlight=False, markup=False)
+    for shard_run in bench.runs:  # each cluster with its own idle figures
+        cpu_run = (f"{shard_run.shards}", shard_run.run.cpu, shard_run.run.requests)
+        _print_cpu(
+            [cpu_run], "bench cluster", "wrk", shard_run.idle, "shards", "timers and heartbeats"
+        )
+    ratio = bench.ratio(2)
+    if ratio is not None:
+        console.print(f"orders/s with 2 shards / with 1 shard: {ratio:.2f}", highlight=False)
+    one, five, fifteen = bench.load_average
+    console.print(
+        "The gateways, the shards, every other role and wrk share this machine's "
+        f"{os.cpu_count()} cores: the CPU per order of each role is the figure that carries "
+        f"over to other machines, not orders/s. Load average before the runs: {one:.2f}, "
+        f"{five:.2f}, {fifteen:.2f}.",
+        highlight=False,
+    )
+    if show_output:
+        for shard_run in bench.runs:
+            console.print(shard_run.run.output, highlight=False, markup=False)
+
+
+def _print_cpu(
+    runs: list[tuple[str, Any, int]],
+    title: str,
+    load: str,
+    idle: Any | None,
+    label: str = "connections",
+    at_rest_is: str = "the demo's simulated market and timers",
+) -> None:
     """CPU per order of each role of each run (`bench.cpu.CpuReport`), also less what the
-    server uses with no orders (`idle`), and what the machine's other processes used."""
+    server uses with no orders (`idle`), and what the machine's other processes used; each
+    run's rows are under `label` (its first column)."""
     table = Table(title=f"{title}: CPU per order by process (user + system, from /proc)")
-    columns = ["connections", "role", "processes", "CPU s", "cores", "µs per order"]
+    columns = [label, "role", "processes", "CPU s", "cores", "µs per order"]
     columns += ["above idle"] if idle is not None else []
     for column in columns:
         table.add_column(column, justify="right")
@@ -175,7 +237,7 @@ def _print_cpu(runs: list[tuple[str, Any, int]], title: str, load: str, idle: An
         at_rest = ", ".join(f"{role} {idle.cores(role):.2f}" for role in idle.roles)
         notes.append(
             f"above idle: less the CPU the server uses with no orders (cores: {at_rest}; "
-            f"the demo's simulated market and timers, over {idle.wall_s:.0f} s before the runs)"
+            f"{at_rest_is}, over {idle.wall_s:.0f} s before the runs)"
         )
     console.print("; ".join(notes), highlight=False)
 

@@ -20,6 +20,7 @@ import secrets
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from tradingfloor.bench.api import (
     served_demo,
 )
 from tradingfloor.bench.cpu import IDLE_S, CpuMeter, CpuReport, Roles, server_roles
+from tradingfloor.domain.reasons import RejectReason
 
 SCRIPT = Path(__file__).with_name("orders.lua")
 SYMBOL = "WRKB"
@@ -54,6 +56,8 @@ which hides the slowest answers of an overloaded server from p99.9)."""
 WRK_GRACE_S = 30.0
 """How long wrk may take beyond its duration (to connect, to print) before it is killed."""
 EXIT_POLL_S = 0.1
+BUYING_POWER_CODE = RejectReason.INSUFFICIENT_BUYING_POWER.value
+REFUSED_RETRY_S = 0.1
 SUMMARY = re.compile(r"^tf-bench (.*)$", re.MULTILINE)
 
 
@@ -72,9 +76,9 @@ class Market:
     buyer: Trader
     seller: Trader
 
-    def environment(self) -> dict[str, str]:
-        """The script's variables (see the top of `orders.lua`)."""
-        return {
+    def environment(self, suffix: str = "") -> dict[str, str]:
+        """The script's variables (see the top of `orders.lua`), each name with `suffix`."""
+        values = {
             "TF_BENCH_SYMBOL": self.symbol,
             "TF_BENCH_BUY_PRICE": ASK,
             "TF_BENCH_SELL_PRICE": BID,
@@ -83,6 +87,16 @@ class Market:
             "TF_BENCH_SELLER_KEY_ID": self.seller.key_id,
             "TF_BENCH_SELLER_SECRET": self.seller.key_secret,
         }
+        return {f"{name}{suffix}": value for name, value in values.items()}
+
+
+def markets_environment(markets: list[Market]) -> dict[str, str]:
+    """The script's variables for orders spread evenly over `markets`: the first market's
+    names bare, the next ones' suffixed `_2`, `_3`, ... (see the top of `orders.lua`)."""
+    variables = {"TF_BENCH_MARKETS": str(len(markets))}
+    for index, market in enumerate(markets, start=1):
+        variables.update(market.environment("" if index == 1 else f"_{index}"))
+    return variables
 
 
 @dataclass(frozen=True)
@@ -151,32 +165,41 @@ async def make_trader(connection: Connection, admin: dict[str, str], username: s
     return Trader(created["account"], key["key_id"], key["secret"])
 
 
-async def prepare_market(port: int, logins: dict[str, tuple[str, str, str]]) -> Market:
-    """List the symbol, make and fund the buyer (cash) and the seller (shares)."""
+async def prepare_market(
+    port: int,
+    logins: dict[str, tuple[str, str, str]],
+    symbol: str = SYMBOL,
+    tag: str = "wrk",
+) -> Market:
+    """List `symbol`, make and fund its buyer (cash) and seller (shares), the users
+    `<tag>-buyer` and `<tag>-seller`."""
     _, key_id, secret = logins["admin"]
     admin = {"X-API-Key-Id": key_id, "X-API-Secret": secret}
     connection = await Connection.open("127.0.0.1", port)
     try:
-        symbol = {"symbol": SYMBOL, "tick_size": "0.01", "reference_price": REFERENCE_PRICE}
-        await _call(connection, "POST", "/v1/admin/symbols", symbol, admin)
-        buyer = await make_trader(connection, admin, "wrk-buyer")
-        seller = await make_trader(connection, admin, "wrk-seller")
+        listed = {"symbol": symbol, "tick_size": "0.01", "reference_price": REFERENCE_PRICE}
+        await _call(connection, "POST", "/v1/admin/symbols", listed, admin)
+        buyer = await make_trader(connection, admin, f"{tag}-buyer")
+        seller = await make_trader(connection, admin, f"{tag}-seller")
         deposit = {"amount": CASH}
         await _call(
             connection, "POST", f"/v1/admin/accounts/{buyer.account}/deposits", deposit, admin
         )
-        shares = {"symbol": SYMBOL, "qty": SHARES, "cost_price": REFERENCE_PRICE}
+        shares = {"symbol": symbol, "qty": SHARES, "cost_price": REFERENCE_PRICE}
         await _call(
             connection, "POST", f"/v1/admin/accounts/{seller.account}/shares", shares, admin
         )
     finally:
         connection.close()
-    return Market(SYMBOL, buyer, seller)
+    return Market(symbol, buyer, seller)
 
 
-async def rest_liquidity(port: int, market: Market) -> None:
+async def rest_liquidity(port: int, market: Market, refused_wait_s: float = 0.0) -> None:
     """A resting bid of the buyer's and ask of the seller's, for the next run's orders to
-    take from; those of earlier runs stay (their holds are funded)."""
+    take from; those of earlier runs stay (their holds are funded). With symbol shards, the
+    buyer's cash is on its account's home shard: a bid on another shard is refused for buying
+    power (403, code 2011) until the cash allocator has brought the cash there, so it is
+    placed again until accepted, for at most `refused_wait_s`."""
     connection = await Connection.open("127.0.0.1", port)
     try:
         for trader, side, price in ((market.buyer, "buy", BID), (market.seller, "sell", ASK)):
@@ -189,11 +212,27 @@ async def rest_liquidity(port: int, market: Market) -> None:
                 "limit_price": price,
                 "time_in_force": "gtc",
             }
-            answer = await _call(connection, "POST", "/v1/orders", order, keys)
+            answer = await _placed(connection, order, keys, refused_wait_s)
             if answer["status"] not in ("new", "partially_filled"):
                 raise AnswerError(f"the resting {side} order is {answer['status']}")
     finally:
         connection.close()
+
+
+async def _placed(
+    connection: Connection, order: dict[str, Any], keys: dict[str, str], refused_wait_s: float
+) -> Any:
+    """The answer to `order`, placed again while refused for buying power (see
+    `rest_liquidity`), every `REFUSED_RETRY_S`, until `refused_wait_s` has passed."""
+    deadline = time.monotonic() + refused_wait_s
+    while True:
+        status, answer = await connection.request(http_request("POST", "/v1/orders", order, keys))
+        if status == 200:
+            return msgspec.json.decode(answer)
+        refused = status == 403 and msgspec.json.decode(answer).get("code") == BUYING_POWER_CODE
+        if not refused or time.monotonic() >= deadline:
+            raise AnswerError(f"POST /v1/orders: {status} {answer.decode(errors='replace')}")
+        await asyncio.sleep(REFUSED_RETRY_S)
 
 
 def wrk_command(
@@ -221,11 +260,33 @@ def run_wrk(
     threads: int = 2,
 ) -> WrkRun:
     """One wrk run against `server`, with the CPU of the server's processes and of wrk."""
-    command = wrk_command(server.port, connections, seconds, script, threads)
+    return wrk_once(
+        server.port,
+        market.environment(),
+        lambda: server_roles(server.pid),
+        connections,
+        seconds,
+        script,
+        threads,
+    )
+
+
+def wrk_once(
+    port: int,
+    environment: dict[str, str],
+    server: Callable[[], Roles],
+    connections: int,
+    seconds: int,
+    script: Path = SCRIPT,
+    threads: int = 2,
+) -> WrkRun:
+    """One wrk run against 127.0.0.1:`port` with the script's `environment`, with the CPU of
+    the processes `server()` names by role and of wrk."""
+    command = wrk_command(port, connections, seconds, script, threads)
     load: dict[str, list[int]] = {"wrk": []}
 
     def roles() -> Roles:
-        return {**server_roles(server.pid), **load}
+        return {**server(), **load}
 
     with tempfile.TemporaryFile("w+") as output:
         meter = CpuMeter(roles)
@@ -235,7 +296,7 @@ def run_wrk(
                 command,
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **market.environment()},
+                env={**os.environ, **environment},
                 text=True,
             )
             load["wrk"].append(process.pid)
