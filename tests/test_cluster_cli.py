@@ -138,8 +138,11 @@ def config(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
     machine's (a shard name of its own, its stream deleted at the end); whatever it started
     is stopped at the end (down, then the recorded pids killed if any survived)."""
     require_tcp_service("Redis", REDIS_URL, 6379)
-    running = getattr(request, "param", "private") == "running"
-    if running:
+    kind = getattr(request, "param", "private")
+    running = kind == "running"
+    if kind == "standby":  # a private NATS, the JetStream journal and a standby per shard
+        config = _config(tmp_path, journal="jetstream", cluster_standbys=1)
+    elif running:
         nats_url = request.getfixturevalue("nats_url")
         shard = f"cluster-{uuid.uuid4().hex[:12]}"
         config = _config(tmp_path, cluster_nats="running", nats_url=nats_url, shard_name=shard)
@@ -467,3 +470,57 @@ def test_down_stops_a_standby_that_took_over_with_the_primaries(tmp_path: Path) 
         for process in started.values():
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("config", ["standby"], indirect=True)
+async def test_a_cluster_with_a_standby_takes_over_from_a_killed_primary(
+    config: Path, up: tuple[Served, dict[str, Any], NatsTransport]
+) -> None:
+    """`cluster up` with `cluster_standbys = 1`: the primary and its standby as `status`
+    tells them; the primary killed with SIGKILL, the standby takes over by itself, `status`
+    names the new leader, orders through the gateways go on, none acknowledged is lost."""
+    here, _, transport = up
+    shard = load_settings(config).shard_name
+    primary, standby = f"shard-{shard}-0", f"shard-{shard}-1"
+
+    def states(status: dict[str, Any]) -> dict[str, str]:
+        return {row["name"]: row["state"] for row in status["processes"]}
+
+    status = await _until_status(
+        config,
+        lambda code, status: (
+            code == 0
+            and states(status).get(primary) == "primary"
+            and states(status).get(standby) == "standby"
+        ),
+        "the primary and its standby",
+    )
+    alice = await here.trader("alice")
+    body = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "limit_price": "99"}
+    acknowledged = []
+    for _ in range(3):
+        placed = await here.client.post("/v1/orders", json=body, headers=alice)
+        assert placed.status_code == 200, placed.text
+        acknowledged.append(placed.json()["id"])
+    pids = {process["name"]: process["pid"] for process in _record(config)["processes"]}
+    os.kill(pids[primary], signal.SIGKILL)
+    status = await _until_status(
+        config,
+        lambda _, status: states(status).get(standby) == "primary",
+        "the standby to take over",
+    )
+    leader = {row["name"]: row for row in status["processes"]}[standby]["leader"]
+    assert leader.startswith(standby), leader
+    deadline = time.monotonic() + STEP_WAIT_S
+    while True:  # the gateways find the new primary by themselves
+        placed = await here.client.post("/v1/orders", json=body, headers=alice)
+        if placed.status_code == 200:
+            acknowledged.append(placed.json()["id"])
+            break
+        assert placed.status_code == 503, placed.text
+        assert time.monotonic() < deadline, "no order taken after the takeover"
+        await asyncio.sleep(0.1)
+    listed = await here.client.get("/v1/orders?status=all&limit=100", headers=alice)
+    assert listed.status_code == 200, listed.text
+    assert set(acknowledged) <= {order["id"] for order in listed.json()["orders"]}
+    await transport.close()  # down stops the private NATS
