@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,10 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, dict):  # an inline table
+        return "{ " + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + " }"
     return json.dumps(str(value))  # a TOML basic string
 
 
@@ -142,10 +146,15 @@ async def running_cluster(
     gateways: int = 2,
     settings: Mapping[str, Any] | None = None,
     role_env: Mapping[str, Mapping[str, str]] | None = None,
+    shards: Sequence[str] = ("shard",),
+    roles: Sequence[tuple[str, str]] | None = None,
+    symbols: Mapping[str, str] | None = None,
 ) -> AsyncIterator[tuple[Cluster, Served]]:
     """The shard, the projector, the market-data role and `gateways` gateways (named
     gateway-a, gateway-b, ...) on one port; `settings` added to (or replacing) the config's;
-    the admin made as tests make it, and the symbol XYZ listed at $100."""
+    the admin made as tests make it, and the symbol XYZ listed at $100. `shards`: the shard
+    processes started (and ready) first; `roles`: (name, role) of the others, instead of the
+    projector, market data and gateways; `symbols`: symbol -> reference price, instead."""
     require_tcp_service("Redis", REDIS_URL, 6379)
     reserved = reuse_port_socket("127.0.0.1", 0)  # held (not listening) until the end
     port = reserved.getsockname()[1]
@@ -178,8 +187,10 @@ async def running_cluster(
     transport = NatsTransport(loaded, "test")
     store = make_engine(postgres_url)
     try:
-        here.start("shard", "shard")
-        await here.ready("shard", "shard")
+        for name in shards:
+            here.start(name, "shard")
+        for name in shards:
+            await here.ready(name, "shard")
         await transport.start()
         base_url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base_url, timeout=STEP_WAIT_S) as client:
@@ -188,11 +199,12 @@ async def running_cluster(
             await _admin(served)  # first: the gateways then make no admin of their own
             started = [("projector", "projector"), ("marketdata", "marketdata")]
             started += [(f"gateway-{chr(ord('a') + n)}", "gateway") for n in range(gateways)]
-            for name, role in started:
+            for name, role in roles or started:
                 here.start(name, role)
-            for name, role in started:
+            for name, role in roles or started:
                 await here.ready(name, role)
-            await served.symbol("XYZ", "100")
+            for symbol, reference in (symbols or {"XYZ": "100"}).items():
+                await served.symbol(symbol, reference)
             yield here, served
     finally:
         here.stop_all()
@@ -200,7 +212,8 @@ async def running_cluster(
         store.dispose()
         reserved.close()
         reserved_marketdata.close()
-        await drop_stream(nats_url, f"TF_EVENTS_{shard_name}")
+        for name in values.get("shards") or [values["shard_name"]]:
+            await drop_stream(nats_url, f"TF_EVENTS_{name}")
 
 
 async def drop_stream(nats_url: str, stream: str) -> None:

@@ -9,7 +9,6 @@ Settings a cluster cannot run on are refused before anything starts, and the pla
 shards with standbys is checked as data (standby shards are not in this build)."""
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -28,6 +27,7 @@ import pytest
 
 from api_helpers import Clock, Served, _admin
 from conftest import require_tcp_service
+from nats_cluster import drop_stream as _drop_stream
 from tradingfloor.bootstrap import cluster_plan
 from tradingfloor.bootstrap.cluster_plan import Endpoints
 from tradingfloor.bootstrap.transport import NatsTransport
@@ -159,15 +159,6 @@ def config(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
     _kill_leftovers(pids)
     if running:
         asyncio.run(_drop_stream(nats_url, f"TF_EVENTS_{shard}"))
-
-
-async def _drop_stream(nats_url: str, stream: str) -> None:
-    connection = await nats.connect(nats_url)
-    try:
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await connection.jetstream().delete_stream(stream)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture

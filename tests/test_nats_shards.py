@@ -19,16 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from api_helpers import Clock, Served, _admin
-from conftest import require_tcp_service
-from nats_cluster import REDIS_URL, STEP_WAIT_S, Cluster, drop_stream
-from tradingfloor.bootstrap.roles import reuse_port_socket
-from tradingfloor.bootstrap.transport import NatsTransport
-from tradingfloor.config import load_settings
+from api_helpers import Served
+from nats_cluster import STEP_WAIT_S, Cluster, running_cluster
 from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN, ShardMap
-from tradingfloor.identity import AuthService
 from tradingfloor.service.shard_router import home_shard
-from tradingfloor.store.database import make_engine, upgrade
 
 
 @pytest.fixture
@@ -43,37 +37,15 @@ def postgres_url() -> Any:
 async def two_shards(
     tmp_path: Path, nats_url: str, postgres_url: str
 ) -> AsyncIterator[tuple[Cluster, Served, ShardMap]]:
-    require_tcp_service("Redis", REDIS_URL, 6379)
-    reserved = reuse_port_socket("127.0.0.1", 0)
-    port = reserved.getsockname()[1]
+    """Shards east and west with their projectors, the allocator and a gateway; AAA listed
+    on east at $100, BBB on west at $50."""
     tag = uuid.uuid4().hex[:10]
     east, west = f"e{tag}", f"w{tag}"
-    config = tmp_path / "tradingfloor.toml"
-    config.write_text(
-        "\n".join(
-            (
-                'transport = "nats"',
-                f'nats_url = "{nats_url}"',
-                f'shard_name = "{east}"',
-                f'shards = ["{east}", "{west}"]',
-                f'symbol_shards = {{ AAA = "{east}", BBB = "{west}" }}',
-                f'database_url = "{postgres_url}"',
-                f'redis_url = "{REDIS_URL}"',
-                f'jwt_secret = "{uuid.uuid4().hex}{uuid.uuid4().hex}"',
-                'host = "127.0.0.1"',
-                f"port = {port}",
-                "fsync = false",
-                "projection_status_interval_ms = 100",
-                "orders_per_second_max = 1000000",
-                "orders_burst_max = 1000000",
-                f'rate_limit_key_prefix = "tf:{tag}:"',
-                "",
-            )
-        ),
-        encoding="utf-8",
-    )
-    settings = load_settings(config)
-    await asyncio.to_thread(upgrade, postgres_url)
+    settings = {
+        "shard_name": east,
+        "shards": [east, west],
+        "symbol_shards": {"AAA": east, "BBB": west},
+    }
     role_env = {
         name: {"TRADINGFLOOR_SHARD_NAME": shard}
         for name, shard in (
@@ -83,41 +55,23 @@ async def two_shards(
             ("projector-west", west),
         )
     }
-    here = Cluster(tmp_path, config, settings, role_env)
-    transport = NatsTransport(settings, "test")
-    store = make_engine(postgres_url)
-    try:
-        for name in ("shard-east", "shard-west"):
-            here.start(name, "shard")
-        for name in ("shard-east", "shard-west"):
-            await here.ready(name, "shard")
-        await transport.start()
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", timeout=STEP_WAIT_S
-        ) as client:
-            auth = AuthService(store, settings, clock=Clock())
-            served = Served(None, client, Clock(), None, auth, transport.shard_port())
-            await _admin(served)
-            started = (
-                ("projector-east", "projector"),
-                ("projector-west", "projector"),
-                ("allocator", "allocator"),
-                ("gateway", "gateway"),
-            )
-            for name, role in started:
-                here.start(name, role)
-            for name, role in started:
-                await here.ready(name, role)
-            await served.symbol("AAA", "100")
-            await served.symbol("BBB", "50")
-            yield here, served, ShardMap.of_settings(settings)
-    finally:
-        here.stop_all()
-        await transport.close()
-        store.dispose()
-        reserved.close()
-        for name in (east, west):
-            await drop_stream(nats_url, f"TF_EVENTS_{name}")
+    roles = [
+        ("projector-east", "projector"),
+        ("projector-west", "projector"),
+        ("allocator", "allocator"),
+        ("gateway", "gateway"),
+    ]
+    async with running_cluster(
+        tmp_path,
+        nats_url,
+        postgres_url,
+        settings=settings,
+        role_env=role_env,
+        shards=("shard-east", "shard-west"),
+        roles=roles,
+        symbols={"AAA": "100", "BBB": "50"},
+    ) as (here, served):
+        yield here, served, ShardMap.of_settings(here.settings)
 
 
 async def _accepted(client: httpx.AsyncClient, headers: dict[str, str], **order: Any) -> Any:
