@@ -360,3 +360,38 @@ def test_a_circle_of_packages_is_found(tmp_path: Path) -> None:
     )
     assert cycles(package_graph(graph)) == [["bootstrap", "gateway", "service"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+# ---------------------------------------------------------------------- what a plain install has
+
+IMPORT_NAMES = {"PyJWT": "jwt", "argon2-cffi": "argon2", "nats-py": "nats"}
+"""Distributions whose import name is not their name with `-` as `_`, lower-cased."""
+
+
+def test_the_package_imports_only_what_its_dependencies_install() -> None:
+    """`pip install .` (no dev extras) installs `dependencies` alone: a module of the package
+    that imports a test or lint tool fails for a user who never installed it."""
+    import re
+    import sys
+    import tomllib
+
+    project = tomllib.loads((ROOT.parents[1] / "pyproject.toml").read_text())["project"]
+    installed = set()
+    for requirement in project["dependencies"]:
+        name = re.split(r"[\[=<>~! ;]", requirement, maxsplit=1)[0]
+        installed.add(IMPORT_NAMES.get(name, name.lower().replace("-", "_")))
+    imported: dict[str, str] = {}
+    for path in ROOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top != TOP and top not in sys.stdlib_module_names:
+                    imported.setdefault(top, str(path.relative_to(ROOT)))
+    missing = {top: where for top, where in imported.items() if top not in installed}
+    assert not missing, f"imported but not in [project] dependencies: {missing}"
