@@ -515,3 +515,28 @@ async def test_a_cluster_with_a_standby_takes_over_from_a_killed_primary(
     assert listed.status_code == 200, listed.text
     assert set(acknowledged) <= {order["id"] for order in listed.json()["orders"]}
     await transport.close()  # down stops the private NATS
+
+
+async def test_up_that_fails_unexpectedly_stops_what_it_started(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure `up` does not expect (here: the last step raising) leaves no process
+    running: each one it started is stopped before the error goes on."""
+    from tradingfloor.bootstrap import cluster, cluster_cli
+
+    pids: list[int] = []
+
+    async def broken(record: Any, *_: Any) -> None:
+        pids.extend(process.pid for process in record.processes)
+        raise RuntimeError("an unexpected failure")
+
+    monkeypatch.setattr(cluster, "gateways_answer", broken)
+    settings = load_settings(config)
+    with pytest.raises(RuntimeError, match="unexpected"):
+        await cluster_cli._up(settings, config, foreground=False)
+    assert len(pids) >= 5  # nats, the shard, the projector, market data, the gateways
+    assert not cluster_plan.record_path(settings).exists()
+    deadline = time.monotonic() + STEP_WAIT_S
+    while any(_running(pid) for pid in pids):
+        assert time.monotonic() < deadline, "processes left running after a failed up"
+        await asyncio.sleep(0.1)

@@ -91,6 +91,10 @@ async def _up(settings: "Settings", config: Path, foreground: bool) -> bool:
         errors.print("interrupted: stopping what was started")
         _stop(launcher.record, settings, ask_nats=False)
         raise
+    except BaseException:  # anything else (a bug): no process is left running untold
+        errors.print("failed: stopping what was started")
+        _stop(launcher.record, settings, ask_nats=False)
+        raise
     finally:
         for sock in held:
             sock.close()  # the gateways and market data hold the ports now
