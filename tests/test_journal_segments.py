@@ -24,6 +24,7 @@ from tradingfloor.domain.commands import (
     DepositShares,
     ExpireOrders,
     HaltTrading,
+    HandOverSymbol,
     OpenAccount,
     PlaceOrder,
     ReplaceOrder,
@@ -32,6 +33,7 @@ from tradingfloor.domain.commands import (
     SetReferencePrice,
     SettleFunds,
     TakeOverShard,
+    TakeOverSymbol,
     UpdateMarketIndex,
     Withdraw,
     WithdrawShares,
@@ -61,6 +63,7 @@ from tradingfloor.domain.events import (
     FundsSettled,
     FundsWithdrawn,
     InstrumentAdded,
+    MovedOrder,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -74,6 +77,8 @@ from tradingfloor.domain.events import (
     SharesDeposited,
     SharesWithdrawn,
     StopTriggered,
+    SymbolHandedOver,
+    SymbolTakenOver,
     TradeExecuted,
     TradingHalted,
     TradingResumed,
@@ -154,6 +159,8 @@ COMMANDS: list[Command] = [
     TakeOverShard("host-1234-ab12cd", 7),
     AllocateCashOut("acct-1", 500, "west"),
     AllocateCashIn("acct-1", 500, "east", 41),
+    HandOverSymbol("ACME", "west"),
+    TakeOverSymbol("ACME", "east", 42, "west", b"\x93\x01\x02"),
 ]
 
 EVENTS: list[Event] = [
@@ -217,6 +224,18 @@ EVENTS: list[Event] = [
     ShardLeaderChanged(21, 210, "host-1234-ab12cd", 7),
     CashAllocatedOut(22, 220, "acct-1", 500, "west"),
     CashAllocatedIn(23, 230, "acct-1", 500, "east", 41),
+    SymbolHandedOver(24, 240, "ACME", "west", [("acct-1", 500)], [("acct-1", 10)], b"\x90"),
+    SymbolTakenOver(
+        25,
+        250,
+        "ACME",
+        "east",
+        42,
+        "west",
+        [("acct-1", 500)],
+        [("acct-1", 10)],
+        [MovedOrder(7, Side.BUY, 1_000_000, 5), MovedOrder(8, Side.SELL, None, 3, True)],
+    ),
 ]
 
 

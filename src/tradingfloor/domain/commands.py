@@ -201,6 +201,29 @@ class TakeOverShard(Command, frozen=True, gc=False, tag=True, array_like=True):
     epoch: int
 
 
+class HandOverSymbol(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Move the halted `symbol` to shard `to_shard`: its book (every live order in its time
+    priority), its halt and price guards, every account's position in it and the cash its
+    open buys hold leave this shard, in the event (`SymbolHandedOver`), for the takeover
+    there (`TakeOverSymbol` naming this command's seq)."""
+
+    symbol: str
+    to_shard: str
+
+
+class TakeOverSymbol(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Take over `symbol` as shard `from_shard` handed it over at its seq `out_seq`, `state`
+    its handover's (opaque to all but the engine). Taken in the source's order with its
+    moves of cash (`AllocateCashIn`), each once. `shard` is this shard's name, told in the
+    event so that routers learn where the symbol is now."""
+
+    symbol: str
+    from_shard: str
+    out_seq: int
+    shard: str
+    state: bytes
+
+
 ANY_COMMAND = (
     AddInstrument
     | PlaceOrder
@@ -222,4 +245,6 @@ ANY_COMMAND = (
     | AllocateCashOut
     | AllocateCashIn
     | TakeOverShard
+    | HandOverSymbol
+    | TakeOverSymbol
 )

@@ -274,6 +274,43 @@ class ShardLeaderChanged(Event, frozen=True, gc=False, tag=True, array_like=True
     epoch: int
 
 
+class MovedOrder(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A live order of a symbol that moved between shards, as a market-data book needs it:
+    `stop` for a stop waiting for its trigger (`price` its limit, None for a stop market)."""
+
+    order_id: int
+    side: Side
+    price: int | None
+    leaves: int
+    stop: bool = False
+
+
+class SymbolHandedOver(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """`symbol` left this shard for `to_shard` (`HandOverSymbol`): its book, the positions
+    in it (`shares`: account, quantity) and the cash its open buys held (`cash`: account,
+    amount) are in `state` until taken over."""
+
+    symbol: str
+    to_shard: str
+    cash: list[tuple[str, int]]
+    shares: list[tuple[str, int]]
+    state: bytes
+
+
+class SymbolTakenOver(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """`symbol` is this shard's (`shard`) from now on, as `from_shard` handed it over at its
+    seq `out_seq`: its live orders (`orders`: resting ones in time priority, then waiting
+    stops) and the cash they hold (`cash`) came with it."""
+
+    symbol: str
+    from_shard: str
+    out_seq: int
+    shard: str
+    cash: list[tuple[str, int]]
+    shares: list[tuple[str, int]]
+    orders: list[MovedOrder]
+
+
 ANY_EVENT = (
     InstrumentAdded
     | OrderAccepted
@@ -302,4 +339,6 @@ ANY_EVENT = (
     | CashAllocatedOut
     | CashAllocatedIn
     | ShardLeaderChanged
+    | SymbolHandedOver
+    | SymbolTakenOver
 )

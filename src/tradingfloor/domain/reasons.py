@@ -50,6 +50,8 @@ class RejectReason(IntEnum):
     RISK_OFF = 2021
     INVALID_SETTINGS = 2022
     ALLOCATION_ALREADY_TAKEN = 2023
+    SYMBOL_NOT_HALTED = 2024
+    SYMBOL_EXISTS = 2025
 
     # matching: the command is well formed but the book cannot do it
     UNKNOWN_ORDER = 3001
@@ -105,7 +107,9 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.NO_REFERENCE_PRICE: "no reference price yet: market orders are refused",
     RejectReason.INVALID_AMOUNT: "amount must be a positive whole number",
     RejectReason.INSUFFICIENT_FUNDS: "insufficient settled cash",
-    RejectReason.ALLOCATION_ALREADY_TAKEN: "this move of cash between shards is already in",
+    RejectReason.ALLOCATION_ALREADY_TAKEN: "this move between shards is already in",
+    RejectReason.SYMBOL_NOT_HALTED: "a symbol moves between shards only while halted",
+    RejectReason.SYMBOL_EXISTS: "this shard lists the symbol already",
     RejectReason.ACCOUNT_EXISTS: "account already exists",
     RejectReason.RISK_CONFIG_LOCKED: (
         "risk and ledger can be switched on or off only while no order is live"

@@ -17,9 +17,11 @@ from tradingfloor.domain.commands import (
     Command,
     ConfigureRisk,
     ExpireOrders,
+    HandOverSymbol,
     PlaceOrder,
     ReplaceOrder,
     TakeOverShard,
+    TakeOverSymbol,
 )
 from tradingfloor.domain.events import (
     CancelRejected,
@@ -35,6 +37,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
+from tradingfloor.engine import symbol_moves
 from tradingfloor.engine.client_orders import ClientOrder, ClientOrders, client_order_ids_max
 from tradingfloor.engine.pipeline import RiskPipeline
 from tradingfloor.engine.state import (
@@ -75,6 +78,8 @@ class Engine:
             AddInstrument: self._add_instrument,
             ConfigureRisk: self._configure_risk,
             TakeOverShard: self._take_over,
+            HandOverSymbol: self._hand_over_symbol,
+            TakeOverSymbol: self._take_over_symbol,
         }
 
     def apply(self, command: Command, seq: int, ts: int) -> list[Event]:
@@ -264,6 +269,16 @@ class Engine:
             self.books[symbol].expire(seq, ts, out)
         if self.risk is not None:
             self.risk.post(out, 0, ts)
+
+    def _hand_over_symbol(
+        self, command: HandOverSymbol, seq: int, ts: int, out: list[Event]
+    ) -> None:
+        symbol_moves.hand_over(self.books, self.risk, command, seq, ts, out)
+
+    def _take_over_symbol(
+        self, command: TakeOverSymbol, seq: int, ts: int, out: list[Event]
+    ) -> None:
+        symbol_moves.take_over(self.books, self.risk, self.client_orders, command, seq, ts, out)
 
     def _add_instrument(self, command: AddInstrument, seq: int, ts: int, out: list[Event]) -> None:
         """Idempotent: listing a symbol that is listed already changes nothing."""

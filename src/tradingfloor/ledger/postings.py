@@ -24,6 +24,8 @@ from tradingfloor.domain.events import (
     FundsWithdrawn,
     SharesDeposited,
     SharesWithdrawn,
+    SymbolHandedOver,
+    SymbolTakenOver,
     TradeExecuted,
 )
 
@@ -43,7 +45,7 @@ class Posting(msgspec.Struct, frozen=True):
     """"USD" for cash, the symbol for shares."""
     amount: int
     kind: str
-    """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement, allocation."""
+    """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement, allocation, move."""
     symbol: str = ""
     trade_id: int | None = None
 
@@ -83,6 +85,8 @@ def postings(event: Event) -> list[Posting]:
         cash = f"{event.account}/cash"
         moved = event.amount if isinstance(event, CashAllocatedIn) else -event.amount
         return [_posting(seq, ts, cash, OTHER_SHARDS_CASH, CASH, moved, "allocation")]
+    if isinstance(event, SymbolHandedOver | SymbolTakenOver):
+        return _moved_symbol(event)
     if isinstance(event, SharesDeposited | SharesWithdrawn):
         own = f"{event.account}/shares/{event.symbol}"
         world = f"@world/shares/{event.symbol}"
@@ -95,6 +99,22 @@ def postings(event: Event) -> list[Posting]:
         cash, unsettled = f"{event.account}/cash", f"{event.account}/unsettled"
         return [_posting(seq, ts, cash, unsettled, CASH, event.amount, "settlement")]
     return []
+
+
+def _moved_symbol(event: SymbolHandedOver | SymbolTakenOver) -> list[Posting]:
+    """A symbol moved between shards: its positions and the cash its buys hold, out to the
+    other shards or in from them."""
+    sign = 1 if isinstance(event, SymbolTakenOver) else -1
+    seq, ts, symbol = event.seq, event.ts, event.symbol
+    found = [
+        _posting(seq, ts, f"{account}/cash", OTHER_SHARDS_CASH, CASH, sign * amount, "move")
+        for account, amount in event.cash
+    ]
+    shares = f"@shards/shares/{symbol}"
+    for account, qty in event.shares:
+        own = f"{account}/shares/{symbol}"
+        found.append(_posting(seq, ts, own, shares, symbol, sign * qty, "move", symbol))
+    return found
 
 
 def _trade_postings(trade: TradeExecuted) -> list[Posting]:
