@@ -235,6 +235,9 @@ EVENTS: list[Event] = [
         [("acct-1", 500)],
         [("acct-1", 10)],
         [MovedOrder(7, Side.BUY, 1_000_000, 5), MovedOrder(8, Side.SELL, None, 3, True)],
+        Instrument("ACME"),
+        1_000_000,
+        990_000,
     ),
 ]
 

@@ -309,6 +309,9 @@ class SymbolTakenOver(Event, frozen=True, gc=False, tag=True, array_like=True):
     cash: list[tuple[str, int]]
     shares: list[tuple[str, int]]
     orders: list[MovedOrder]
+    instrument: Instrument
+    last_price: int | None
+    reference_price: int | None
 
 
 ANY_EVENT = (

@@ -191,6 +191,7 @@ def take_over(
         _take_in_ledger(risk, symbol, state, cash)
     orders = _remember_orders(book, symbol, client_orders)
     shares = [(account, position.qty) for account, position in state.positions]
+    reference = None if state.guard is None else state.guard.reference
     out.append(
         SymbolTakenOver(
             seq,
@@ -202,6 +203,9 @@ def take_over(
             sorted(cash.items()),
             shares,
             orders,
+            book.instrument,
+            book.last_price,
+            reference,
         )
     )
 

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tradingfloor.domain.events import TradeExecuted
+from tradingfloor.domain.events import SymbolTakenOver, TradeExecuted
 from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN
 from tradingfloor.marketdata.bars import BarBook
 from tradingfloor.marketdata.cache_writer import CacheWriter
@@ -131,9 +131,12 @@ class MarketDataHub:
         touched: set[str] = set()
         event_ts = self.event_ts
         result = None
+        moved: list[str] = []
         for result in results:
             for event in result.events:
                 if not isinstance(event, BOOK_EVENTS):
+                    if type(event) is SymbolTakenOver:
+                        moved.append(event.symbol)
                     continue
                 if type(event) is TradeExecuted:
                     self.tape.add(event)
@@ -150,6 +153,9 @@ class MarketDataHub:
             for symbol in touched:
                 if symbol not in shard_of:
                     shard_of[symbol] = shard
+            for symbol in moved:  # its new shard's seqs from now on
+                shard_of[symbol] = shard
+                touched.add(symbol)
         if touched:
             for state in self.tiers.values():
                 state.dirty |= touched

@@ -39,6 +39,7 @@ from tradingfloor.domain.events import (
     OrderExpired,
     OrderReplaced,
     StopTriggered,
+    SymbolTakenOver,
     TradeExecuted,
 )
 from tradingfloor.domain.instruments import Instrument
@@ -132,6 +133,23 @@ class LevelBook:
         self._resting: dict[int, _Order] = {}
         self._stops: dict[int, _Order] = {}
         self._incoming: _Order | None = None
+
+    @classmethod
+    def of_moved(cls, event: SymbolTakenOver) -> "LevelBook":
+        """The book of a symbol as it arrived on its new shard (`SymbolTakenOver`): resting
+        orders in their time priority, waiting stops unseen."""
+        book = cls(event.instrument)
+        book.last_price = event.last_price
+        book.reference_price = event.reference_price
+        book.ts = event.ts
+        for moved in event.orders:
+            order = _Order(moved.order_id, moved.side, moved.price, moved.leaves)
+            if moved.stop:
+                book._stops[moved.order_id] = order
+            else:
+                book._incoming = order
+                book._end_execution()  # rests at its price, after those before it
+        return book
 
     # ------------------------------------------------------------------ events
 

@@ -17,7 +17,10 @@ a client can tell a quote older than its own order's ack).
 On a platform of several symbol shards the view is fed every shard's feed, each in its own
 order, with seq tokens (`domain.shards.seq_token`: the shard and its seq in one number; on
 one shard a token is the seq): the order and the gaps are checked per shard, and a quote
-names the token of its symbol's shard (`seq_of`).
+names the token of its symbol's shard (`seq_of`). A symbol that moves between shards
+(`SymbolTakenOver`) is rebuilt from the orders that came with it and belongs to its new
+shard from then on: its old shard's events, which a feed may bring later (the feeds run
+side by side), are history the takeover already holds, and are skipped.
 """
 
 from collections.abc import Iterable, KeysView
@@ -30,6 +33,7 @@ from tradingfloor.domain.events import (
     Event,
     InstrumentAdded,
     ReferencePriceSet,
+    SymbolTakenOver,
     TradeExecuted,
 )
 from tradingfloor.domain.instruments import Instrument
@@ -94,9 +98,12 @@ class MarketDataView:
                 f"market data missed commands {last + 1}..{within - 1} of shard {shard}"
             )
         books = self._books
+        owners = self._shard_of
         touched: LevelBook | None = None
         for event in events:
             if isinstance(event, BOOK_EVENTS):
+                if owners.get(event.symbol, shard) != shard:
+                    continue  # a moved symbol's events from its old shard, seen late
                 book = books.get(event.symbol)
                 if book is None:
                     raise InvariantViolation(f"order event of unlisted {event.symbol}: {event}")
@@ -108,10 +115,14 @@ class MarketDataView:
                 if type(event) is TradeExecuted:
                     self.tape.add(event)
             elif type(event) is InstrumentAdded:
-                self._add(event.instrument)
-                self._shard_of[event.instrument.symbol] = shard
+                if owners.setdefault(event.instrument.symbol, shard) == shard:
+                    self._add(event.instrument)
             elif type(event) is ReferencePriceSet:
-                self._listed(event.symbol).reference_price = event.price
+                if owners.get(event.symbol, shard) == shard:
+                    self._listed(event.symbol).reference_price = event.price
+            elif type(event) is SymbolTakenOver:
+                owners[event.symbol] = shard
+                books[event.symbol] = LevelBook.of_moved(event)
         if touched is not None:
             touched.end_command()
         self.last_seqs[shard] = within

@@ -11,8 +11,9 @@ platform's books balance across shards at every moment:
     sum over shards of cash = deposits - withdrawals - fees - in flight
 
 `CashAllocator` is the role that finishes the moves: it follows every shard's event feed, and
-for each `CashAllocatedOut` sends the destination its `AllocateCashIn`, one source's moves in
-that source's order, waiting for each answer (a shard takes a source's moves in order, each
+for each `CashAllocatedOut` sends the destination its `AllocateCashIn` (and for each
+`SymbolHandedOver`, a symbol moving between shards, its `TakeOverSymbol`), one source's moves
+in that source's order, waiting for each answer (a shard takes a source's moves in order, each
 once: a retry after a lost answer is refused as already taken, and changes nothing). It keeps
 no state of its own: at start it reads what each destination has taken in, so a restart
 resumes where the feeds say. `move` starts a move (an operator's or a policy's decision).
@@ -30,8 +31,19 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
-from tradingfloor.domain.commands import AllocateCashIn, AllocateCashOut
-from tradingfloor.domain.events import CashAllocatedIn, CashAllocatedOut, OrderRejected
+from tradingfloor.domain.commands import (
+    AllocateCashIn,
+    AllocateCashOut,
+    Command,
+    TakeOverSymbol,
+)
+from tradingfloor.domain.events import (
+    CashAllocatedIn,
+    CashAllocatedOut,
+    OrderRejected,
+    SymbolHandedOver,
+    SymbolTakenOver,
+)
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.service.ports import ShardPort
 from tradingfloor.service.sequencer import Result
@@ -48,8 +60,8 @@ class CashAllocator:
         self.rebalance_on_refusal = rebalance_on_refusal
         self.taken: dict[tuple[str, str], int] = {}
         """(source, destination) → the last source seq the destination has taken in."""
-        self.in_flight: dict[tuple[str, int], CashAllocatedOut] = {}
-        """(source, seq) → a move out not yet taken in."""
+        self.in_flight: dict[tuple[str, int], object] = {}
+        """(source, seq) → a move out (of cash or of a symbol) not yet taken in."""
         self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
 
@@ -61,7 +73,7 @@ class CashAllocator:
                 async for batch in port.follow(1):
                     for _, _, events in batch:
                         for event in events:
-                            if isinstance(event, CashAllocatedIn):
+                            if isinstance(event, CashAllocatedIn | SymbolTakenOver):
                                 key = (event.from_shard, name)
                                 self.taken[key] = max(self.taken.get(key, 0), event.out_seq)
                     if batch[-1][0] >= last:
@@ -105,7 +117,13 @@ class CashAllocator:
             for seq, _, events in batch:
                 for event in events:
                     if isinstance(event, CashAllocatedOut):
-                        await self._take_in(source, seq, event)
+                        command: Command = AllocateCashIn(event.account, event.amount, source, seq)
+                        await self._take_in(source, seq, event.to_shard, command)
+                    elif isinstance(event, SymbolHandedOver):
+                        command = TakeOverSymbol(
+                            event.symbol, source, seq, event.to_shard, event.state
+                        )
+                        await self._take_in(source, seq, event.to_shard, command)
                     elif (
                         self.rebalance_on_refusal
                         and isinstance(event, OrderRejected)
@@ -113,26 +131,24 @@ class CashAllocator:
                     ):
                         await self._gather(event.account, source)
 
-    async def _take_in(self, source: str, seq: int, move: CashAllocatedOut) -> None:
-        destination = move.to_shard
+    async def _take_in(self, source: str, seq: int, destination: str, command: Command) -> None:
+        """Send `destination` the takeover of `source`'s move at `seq` (cash or a symbol),
+        again until it answers."""
         if seq <= self.taken.get((source, destination), 0):
             self.in_flight.pop((source, seq), None)
             return
         port = self.ports.get(destination)
         if port is None:
-            log.error(
-                "shard %s moved cash to unknown shard %r at seq %d", source, destination, seq
-            )
+            log.error("shard %s moved to unknown shard %r (seq %d)", source, destination, seq)
             return
-        self.in_flight.setdefault((source, seq), move)
-        command = AllocateCashIn(move.account, move.amount, source, seq)
+        self.in_flight.setdefault((source, seq), command)
         wait_s = 0.05
         while True:
             try:
                 await port.submit(command)  # taken, or refused as taken already: done
                 break
             except Exception as error:  # unreachable or overloaded: the same move again
-                log.warning("cash move %s:%d to %s: %r; retrying", source, seq, destination, error)
+                log.warning("move %s:%d to %s: %r; retrying", source, seq, destination, error)
                 await asyncio.sleep(wait_s)
                 wait_s = min(wait_s * 2, retry_wait_s_max)
         self.taken[(source, destination)] = seq

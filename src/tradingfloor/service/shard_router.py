@@ -4,7 +4,8 @@ A platform of K shards (`domain.shards.ShardMap`) gives each symbol one writer. 
 what a caller holds instead of one shard's port:
 
 - an order, a listing, a reference price, shares in or out: the shard of its symbol;
-- a cancel or a replace: the shard its order id names;
+- a cancel or a replace: the shard of its symbol (the order's);
+- a symbol's handover to another shard: the shard that has it;
 - a halt, a resume or an expiry of one symbol: the shard of the symbol;
 - the same for the whole market, an account's opening and status, risk settings, the market
   index, settling funds: every shard, in the map's order;
@@ -17,8 +18,10 @@ tokens and order ids both name their shard (`last_tokens` gives every shard's ne
 A command sent to every shard answers with the first shard's result once all have applied
 it; one refused by a shard fails the whole (`BroadcastFailed`) after the others, which a retry
 makes whole (opening an account that exists is refused as `ACCOUNT_EXISTS`, harmless).
-Cash moves between shards (`AllocateCashOut`, `AllocateCashIn`) name their shards and are the
-cash allocator's (`service.allocator`), sent to a shard's own port: the router refuses them.
+Moves between shards (`AllocateCashOut`, `AllocateCashIn`, `TakeOverSymbol`) name their
+shards and are the allocator's (`service.allocator`), sent to a shard's own port: the router
+refuses them. A symbol that moved is routed to its new shard once the router has seen the
+takeover in a feed (`learn`, a feed listener): the map in settings says where symbols start.
 
 The questions merge the shards' answers: an account's summary sums its cash, holds and values
 over every shard (each shard holds the cash allocated to it); positions and instruments are
@@ -40,21 +43,32 @@ from tradingfloor.domain.commands import (
     DepositShares,
     ExpireOrders,
     HaltTrading,
+    HandOverSymbol,
     PlaceOrder,
     ReplaceOrder,
     ResumeTrading,
     SetReferencePrice,
+    TakeOverSymbol,
     Withdraw,
     WithdrawShares,
 )
-from tradingfloor.domain.events import CommandRejected
+from tradingfloor.domain.events import CommandRejected, SymbolTakenOver
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.shards import ShardMap, UnknownShard, seq_token
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.service.ports import EventBatch, LiveOrder, ShardPort
 from tradingfloor.service.sequencer import Result
 
-_BY_SYMBOL = (PlaceOrder, SetReferencePrice, DepositShares, WithdrawShares)
+_BY_SYMBOL = (
+    PlaceOrder,
+    CancelOrder,
+    ReplaceOrder,
+    SetReferencePrice,
+    DepositShares,
+    WithdrawShares,
+    HandOverSymbol,
+)
+_BETWEEN_SHARDS = (AllocateCashOut, AllocateCashIn, TakeOverSymbol)
 _BY_SYMBOL_OR_ALL = (HaltTrading, ResumeTrading, ExpireOrders)
 _SUMMED = (
     "cash",
@@ -75,24 +89,32 @@ class BroadcastFailed(RuntimeError):
     """A command for every shard was refused by one of them."""
 
 
-def shard_of(shard_map: ShardMap, command: Command) -> str | None:
-    """The one shard `command` goes to, or None for every shard (see the module); raises
-    `ValueError` for a move of cash (it names its shards), `UnknownShard` for an order id no
-    shard owns."""
+def shard_of(
+    shard_map: ShardMap, command: Command, moved: Mapping[str, str] | None = None
+) -> str | None:
+    """The one shard `command` goes to, or None for every shard (see the module); `moved`:
+    symbols that moved since the map was written (symbol -> shard), as the feeds told.
+    Raises `ValueError` for a move between shards (it names its shards)."""
     kind = type(command)
+
+    def owner(symbol: str) -> str:
+        if moved:
+            found = moved.get(symbol)
+            if found is not None:
+                return found
+        return shard_map.shard_of_symbol(symbol)
+
     if kind is AddInstrument:
-        return shard_map.shard_of_symbol(command.instrument.symbol)  # type: ignore[attr-defined]
+        return owner(command.instrument.symbol)  # type: ignore[attr-defined]
     if kind in _BY_SYMBOL:
-        return shard_map.shard_of_symbol(command.symbol)  # type: ignore[attr-defined]
-    if kind is CancelOrder or kind is ReplaceOrder:
-        return shard_map.shard_of_order(command.order_id)  # type: ignore[attr-defined]
+        return owner(command.symbol)  # type: ignore[attr-defined]
     if kind in _BY_SYMBOL_OR_ALL:
         symbol = command.symbol  # type: ignore[attr-defined]
-        return None if symbol is None else shard_map.shard_of_symbol(symbol)
+        return None if symbol is None else owner(symbol)
     if kind is Deposit or kind is Withdraw:
         return home_shard(shard_map, command.account)  # type: ignore[attr-defined]
-    if kind is AllocateCashOut or kind is AllocateCashIn:
-        raise ValueError("cash moves between shards go to a shard's own port")
+    if kind in _BETWEEN_SHARDS:
+        raise ValueError("a move between shards goes to a shard's own port")
     return None
 
 
@@ -108,10 +130,19 @@ class ShardRouter:
             raise ValueError(f"no port for shards {missing}")
         self.map = shard_map
         self.ports = dict(ports)
+        self.moved: dict[str, str] = {}
+        """Symbols moved since the map was written (symbol -> shard), from the feeds."""
 
     def shard_of(self, command: Command) -> str | None:
         """The one shard `command` goes to, or None for every shard."""
-        return shard_of(self.map, command)
+        return shard_of(self.map, command, self.moved)
+
+    def learn(self, batch: EventBatch) -> None:
+        """A feed listener: where moved symbols are now (`SymbolTakenOver`)."""
+        for _, _, events in batch:
+            for event in events:
+                if type(event) is SymbolTakenOver:
+                    self.moved[event.symbol] = event.shard
 
     async def submit(self, command: Command) -> Result:
         try:
@@ -161,11 +192,17 @@ class ShardRouter:
         return sorted(views, key=lambda view: view.symbol)
 
     async def live_order(self, order_id: int) -> LiveOrder | None:
+        """Asked first of the shard the id names, then of the others (its symbol may have
+        moved)."""
         try:
-            shard = self.map.shard_of_order(order_id)
+            first = self.map.shard_of_order(order_id)
         except UnknownShard:
             return None
-        return await self.ports[shard].live_order(order_id)
+        for name in [first, *(name for name in self.map.names if name != first)]:
+            live = await self.ports[name].live_order(order_id)
+            if live is not None:
+                return live
+        return None
 
     async def instruments(self) -> list[Instrument]:
         found: list[Instrument] = []

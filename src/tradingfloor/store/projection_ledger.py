@@ -31,6 +31,8 @@ from tradingfloor.domain.events import (
     SharesDeposited,
     SharesWithdrawn,
     StopTriggered,
+    SymbolHandedOver,
+    SymbolTakenOver,
     TradeExecuted,
 )
 from tradingfloor.domain.order_state import NO_ORDER_REJECTS
@@ -227,6 +229,19 @@ def allocated(rows: BatchRows, event: CashAllocatedOut | CashAllocatedIn) -> Non
     row["updated_seq"] = event.seq
 
 
+def symbol_moved(rows: BatchRows, event: SymbolHandedOver | SymbolTakenOver) -> None:
+    """A symbol moved between shards: the cash its open buys hold moved with it, from this
+    shard's part of each account's cash or into it. Its positions and orders are the same
+    rows, whichever shard holds them."""
+    sign = 1 if isinstance(event, SymbolTakenOver) else -1
+    if isinstance(event, SymbolTakenOver):
+        rows.require_projected(event.from_shard, event.out_seq)
+    for account, amount in event.cash:
+        row = rows.balance(account)
+        row["settled"] += sign * amount
+        row["updated_seq"] = event.seq
+
+
 def settled(rows: BatchRows, event: FundsSettled) -> None:
     row = rows.balance(event.account)
     row["unsettled"] -= event.amount
@@ -299,6 +314,8 @@ HANDLERS: dict[type[Event], Callable[[BatchRows, Any], None]] = {
     FundsSettled: settled,
     CashAllocatedOut: allocated,
     CashAllocatedIn: allocated,
+    SymbolHandedOver: symbol_moved,
+    SymbolTakenOver: symbol_moved,
     SharesDeposited: shares_deposited,
     SharesWithdrawn: shares_withdrawn,
     DayTradeCounted: day_trade,

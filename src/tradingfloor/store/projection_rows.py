@@ -10,7 +10,7 @@ of their columns; fills and activities, only ever inserted, are tuples ready for
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import (
@@ -27,6 +27,8 @@ from tradingfloor.domain.events import (
     OrderReplaced,
     SharesDeposited,
     SharesWithdrawn,
+    SymbolHandedOver,
+    SymbolTakenOver,
     TradeExecuted,
 )
 from tradingfloor.domain.order_state import (
@@ -37,6 +39,7 @@ from tradingfloor.domain.order_state import (
 )
 from tradingfloor.store.order_rows import row_values, state_of_values
 from tradingfloor.store.projection_sql import Row, TableSql, statements_for
+from tradingfloor.store.readmodels import projection_state
 
 Batch = list[tuple[int, int, list[Event]]]
 
@@ -54,6 +57,10 @@ BALANCE_EVENTS = frozenset(
     }
 )
 """Events that change an existing account's balance row (an opening makes one)."""
+
+
+class ProjectionBehind(RuntimeError):
+    """Another shard's projection has to go further first (the batch is tried again)."""
 
 
 class BatchRows:
@@ -111,6 +118,8 @@ class BatchRows:
                     opened.add(event.account)  # type: ignore[attr-defined]
                 elif kind in BALANCE_EVENTS:
                     accounts.add(event.account)  # type: ignore[attr-defined]
+                elif kind is SymbolHandedOver or kind is SymbolTakenOver:
+                    accounts.update(account for account, _ in event.cash)  # type: ignore[attr-defined]
         self._load_orders(order_ids - created)
         self._load_positions(position_keys)
         self._load_balances(accounts - opened)
@@ -201,6 +210,22 @@ class BatchRows:
             }
             self.new_positions.append(row)
         return row
+
+    def require_projected(self, shard: str, seq: int) -> None:
+        """Refuse (`ProjectionBehind`, retried) while shard `shard`'s projection has not
+        reached `seq`: a symbol that moved here at `seq` there has rows (its orders, its
+        positions) that shard's projector must have written first."""
+        names = (f"shard:{shard}", "main")  # the first shard's projection is `main`
+        found = dict(
+            self.connection.execute(
+                select(projection_state.c.name, projection_state.c.last_seq).where(
+                    projection_state.c.name.in_(names)
+                )
+            ).all()
+        )
+        reached = int(found.get(names[0], found.get(names[1])) or 0)
+        if reached < seq:
+            raise ProjectionBehind(f"shard {shard}'s read models are at {reached}, not {seq}")
 
     def balance(self, account: str) -> Row:
         row = self.balances.get(account)
