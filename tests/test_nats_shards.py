@@ -164,3 +164,62 @@ async def test_one_account_trades_on_both_shards_through_one_gateway(
     while not await quoted():
         assert time.monotonic() < deadline, "the gateway's market data missed a shard"
         await asyncio.sleep(0.05)
+
+
+async def test_a_symbol_moves_to_the_other_shard_with_its_orders_in_priority(
+    two_shards: tuple[Cluster, Served, ShardMap],
+) -> None:
+    _, served, shard_map = two_shards
+    client = served.client
+    east, west = shard_map.names
+    alice = await served.trader("alice", cash="10000")
+    bob = await served.trader("bob", cash="10000")
+    carol = await served.trader("carol", cash="0", shares={"AAA": 100})
+    bids = []
+    for who in (alice, bob):  # alice's bid first: first in time priority at $99
+        placed = await _accepted(client, who, symbol="AAA", side="buy", qty=10, limit_price="99")
+        bids.append(placed.json()["id"])
+    before = {}
+    for name, who in (("alice", alice), ("bob", bob)):
+        before[name] = (await client.get("/v1/account", headers=who)).json()
+
+    moved = await client.post(
+        "/v1/admin/symbols/AAA/move", json={"to_shard": west}, headers=served.admin
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json() == {
+        "symbol": "AAA", "from_shard": east, "to_shard": west, "status": "moved",
+        "resumed": True,
+    }  # fmt: skip
+    listed = await client.get("/v1/admin/shards", headers=served.admin)
+    assert listed.json()["symbols"]["AAA"] == west, listed.text
+    again = await client.post(
+        "/v1/admin/symbols/AAA/move", json={"to_shard": west}, headers=served.admin
+    )
+    assert again.status_code == 422 and again.json()["code"] == 1017, again.text
+
+    # The same orders, the same ids, the same priority, on the new shard.
+    for name, who in (("alice", alice), ("bob", bob)):
+        after = (await client.get("/v1/account", headers=who)).json()
+        assert (after["cash"], after["buying_power"]) == (
+            before[name]["cash"],
+            before[name]["buying_power"],
+        ), after
+    sold = await client.post(
+        "/v1/orders",
+        json={"symbol": "AAA", "side": "sell", "type": "limit", "qty": 10,
+              "limit_price": "99", "time_in_force": "gtc"},
+        headers=carol,
+    )  # fmt: skip
+    assert sold.status_code == 200 and sold.json()["status"] == "filled", sold.text
+    assert int(sold.json()["id"]) // ORDER_ID_SHARD_SPAN == shard_map.index(west)
+    first = await client.get(
+        f"/v1/orders/{bids[0]}", headers={**alice, "TF-Min-Seq": sold.headers["tf-seq"]}
+    )
+    assert first.json()["status"] == "filled", first.text  # alice's, first in time
+    canceled = await client.delete(f"/v1/orders/{bids[1]}", headers=bob)
+    assert canceled.status_code in (200, 204), canceled.text
+    positions = (await client.get("/v1/positions", headers=alice)).json()
+    assert {row["symbol"]: row["qty"] for row in positions} == {"AAA": 10}
+    quote = (await client.get("/v1/quotes/AAA", headers=alice)).json()
+    assert quote["seq"] // ORDER_ID_SHARD_SPAN == shard_map.index(west), quote

@@ -152,7 +152,15 @@ def make_backend(
         clock,
         market_data_upstream=market_data_upstream,
         shard_feeds=shard_feeds(shard),
+        feed_listeners=_route_learning(shard),
     )
+
+
+def _route_learning(shard: object) -> list[Any]:
+    """A router learns where moved symbols are from the feeds the gateway follows."""
+    from tradingfloor.service.shard_router import ShardRouter
+
+    return [shard.learn] if isinstance(shard, ShardRouter) else []
 
 
 def shard_feeds(shard: object) -> list[Any]:

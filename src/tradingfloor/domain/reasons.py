@@ -24,6 +24,7 @@ class RejectReason(IntEnum):
     TRAIL_NOT_ALLOWED = 1014
     REPLACE_NOTHING_TO_CHANGE = 1015
     CLIENT_ORDER_ID_REUSED = 1016
+    UNKNOWN_SHARD = 1017
     """A client order id already names an order with other terms: a retry must repeat them."""
 
     # risk: the command is well formed but the account, the symbol or a limit forbids it
@@ -107,6 +108,7 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.NO_REFERENCE_PRICE: "no reference price yet: market orders are refused",
     RejectReason.INVALID_AMOUNT: "amount must be a positive whole number",
     RejectReason.INSUFFICIENT_FUNDS: "insufficient settled cash",
+    RejectReason.UNKNOWN_SHARD: "no such shard, or the symbol is on it already",
     RejectReason.ALLOCATION_ALREADY_TAKEN: "this move between shards is already in",
     RejectReason.SYMBOL_NOT_HALTED: "a symbol moves between shards only while halted",
     RejectReason.SYMBOL_EXISTS: "this shard lists the symbol already",

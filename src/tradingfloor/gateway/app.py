@@ -21,6 +21,7 @@ from tradingfloor.gateway import (
     market_routes,
     operations_routes,
     order_routes,
+    shard_routes,
     streams,
     user_admin,
 )
@@ -41,7 +42,8 @@ def create_app(platform: Backend) -> FastAPI:
     app.state.backend = platform
     app.state.auth = platform.auth
     handlers.install(app)
-    for area in (order_routes, account_routes, market_routes, admin_routes, operations_routes):
+    areas = (order_routes, account_routes, market_routes, admin_routes, shard_routes)
+    for area in (*areas, operations_routes):
         area.routes.install(app)
     auth_routes.install(app, platform)
     user_admin.install(app, platform)

@@ -167,6 +167,10 @@ class MarketDataView:
             book.ts,
         )
 
+    def shard_index_of(self, symbol: str) -> int:
+        """The index of the shard that has `symbol` now, as the feeds told (0 if unknown)."""
+        return self._shard_of.get(symbol, 0)
+
     def seq_of(self, symbol: str) -> int:
         """The newest seq token of the shard that owns `symbol` (what its answers reflect)."""
         shard = self._shard_of.get(symbol, 0)
