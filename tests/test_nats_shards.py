@@ -216,6 +216,7 @@ async def test_a_symbol_moves_to_the_other_shard_with_its_orders_in_priority(
     first = await client.get(
         f"/v1/orders/{bids[0]}", headers={**alice, "TF-Min-Seq": sold.headers["tf-seq"]}
     )
+    assert first.status_code == 200, first.text
     assert first.json()["status"] == "filled", first.text  # alice's, first in time
     canceled = await client.delete(f"/v1/orders/{bids[1]}", headers=bob)
     assert canceled.status_code in (200, 204), canceled.text

@@ -2,6 +2,8 @@
 and holds, taken over, resumed; nothing lost, time priority kept, each ledger and the two
 together balanced after every step."""
 
+from pathlib import Path
+
 import pytest
 
 from risk_helpers import DOLLAR, Market, rejection
@@ -21,6 +23,10 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN
+from tradingfloor.store.database import make_engine, upgrade
+from tradingfloor.store.projection_rows import ProjectionBehind
+from tradingfloor.store.projector import Projector, projection_name
+from tradingfloor.store.queries import get_balances, get_order, list_positions
 
 ACCOUNTS = ("alice", "bob", "carol")
 
@@ -144,3 +150,50 @@ def test_open_buys_funded_by_unsettled_proceeds_block_the_move() -> None:
 def test_an_unknown_symbol_is_not_handed_over(symbol: str) -> None:
     east, _ = _markets()
     assert rejection(east.do(HandOverSymbol(symbol, "west"))) is RejectReason.UNKNOWN_SYMBOL
+
+
+def _commands(market: Market, until_seq: int | None = None) -> list[tuple[int, int, list]]:
+    """The market's events as the event log holds them: (seq, ts, events) per command."""
+    found: dict[int, tuple[int, int, list]] = {}
+    for event in market.events:
+        if until_seq is None or event.seq <= until_seq:
+            found.setdefault(event.seq, (event.seq, event.ts, []))[2].append(event)
+    return [found[seq] for seq in sorted(found)]
+
+
+def test_the_new_shards_projector_waits_for_the_old_ones_rows(tmp_path: Path) -> None:
+    """The takeover is projected only once the old shard's projection has reached the
+    handover: the moved symbol's rows (orders, positions) are the old shard's to write
+    first. Both then hold every account's cash over the two shards."""
+    east, west = _markets()
+    east.order("alice", Side.BUY, 10, 100 * DOLLAR)
+    east.order("carol", Side.SELL, 4, 100 * DOLLAR)
+    before_move = east.seq
+    _move(east, west)
+    west.do(ResumeTrading("XYZ"))
+    west.order("bob", Side.SELL, 6, 100 * DOLLAR)
+    url = f"sqlite:///{tmp_path / 'read-models.db'}"
+    upgrade(url)
+    store = make_engine(url)
+    try:
+        old = Projector(store, projection_name(0, "east"), 0)
+        new = Projector(store, projection_name(1, "west"), 1)
+        old.apply_stream(_commands(east, before_move))
+        with pytest.raises(ProjectionBehind):
+            new.apply_stream(_commands(west))
+        old.apply_stream(_commands(east))
+        new.apply_stream(_commands(west))
+        with store.connect() as connection:
+            for name in ACCOUNTS:
+                balances = get_balances(connection, name)
+                assert balances is not None
+                assert balances.cash == sum(
+                    market.engine.risk.ledger.accounts[name].cash  # type: ignore[union-attr]
+                    for market in (east, west)
+                )
+            order = get_order(connection, 1)
+            assert order is not None and order.status == "filled"
+            held = {row.symbol: row.qty for row in list_positions(connection, "alice")}
+            assert held == {"XYZ": 1_010}
+    finally:
+        store.dispose()

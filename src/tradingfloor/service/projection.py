@@ -21,11 +21,15 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from tradingfloor.service.ports import EventBatch, ProjectionStatus
+from tradingfloor.store.projection_rows import ProjectionBehind
 
 log = logging.getLogger("tradingfloor.projection")
 
 retry_first_s = 0.1
 """The wait after a projection's first failure; it doubles up to `retry_max_s`."""
+other_shard_wait_s = 0.02
+"""The wait before trying again a batch that needs another shard's projection to go further
+first (a symbol moved here: `ProjectionBehind`); not a failure, readers wait meanwhile."""
 
 batch_commands_max = 2_000
 """Commands projected in one database transaction at most."""
@@ -224,6 +228,9 @@ class ProjectionRole:
             except asyncio.CancelledError:
                 raise
             except _ProjectionFailed as failed:
+                if isinstance(failed.error, ProjectionBehind):  # not a failure: a wait
+                    await asyncio.sleep(other_shard_wait_s)
+                    continue
                 await asyncio.sleep(await self._failed(failed.error))
             except Exception as error:  # the feed ended (the shard stopped): follow again
                 log.warning("event feed ended at seq %d: %r", self.projected_seq, error)
