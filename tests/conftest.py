@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 
 if TYPE_CHECKING:
+    from nats.js.kv import KeyValue
+
     from tradingfloor.journal.jetstream import JetStreamSettings
 
 # --------------------------------------------------------------------------- external services
@@ -81,3 +83,24 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
     with scratch_database() as url:
         yield url
+
+
+@pytest.fixture
+async def kv(nats_url: str) -> AsyncIterator["KeyValue"]:
+    """A NATS KV bucket of the test's own (a shard's leases), deleted at the end."""
+    import contextlib
+    import uuid
+
+    import nats
+    import nats.js.errors
+
+    from tradingfloor.service.shard_lease import key_value
+
+    bucket = f"TFL_{uuid.uuid4().hex[:12]}"
+    nc = await nats.connect(nats_url)
+    try:
+        yield await key_value(nc, bucket)
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await nc.jetstream().delete_stream(f"KV_{bucket}")
+    finally:
+        await nc.close()

@@ -3,13 +3,8 @@ a takeover once the lease has not moved for its TTL on the standby's own clock (
 before), and the old holder's renewal refused after it. Each test has a bucket of its own."""
 
 import asyncio
-import contextlib
-import uuid
-from collections.abc import AsyncIterator
 
 import msgspec
-import nats
-import nats.js.errors
 import pytest
 from nats.js.kv import KeyValue
 
@@ -17,7 +12,6 @@ from tradingfloor.service.shard_lease import (
     LeaseLost,
     LeaseValue,
     ShardLease,
-    key_value,
     new_node_id,
 )
 
@@ -32,18 +26,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def kv(nats_url: str) -> AsyncIterator[KeyValue]:
-    bucket = f"TFL_{uuid.uuid4().hex[:12]}"
-    nc = await nats.connect(nats_url)
-    try:
-        yield await key_value(nc, bucket)
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await nc.jetstream().delete_stream(f"KV_{bucket}")
-    finally:
-        await nc.close()
 
 
 async def _stored(kv: KeyValue, shard: str) -> LeaseValue:

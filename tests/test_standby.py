@@ -9,15 +9,11 @@ the engine's epoch and are ignored by every reader of events.
 """
 
 import asyncio
-import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
-import nats
-import nats.js.errors
 import pytest
 from nats.js.kv import KeyValue
 
@@ -35,7 +31,7 @@ from tradingfloor.service.nats_subjects import NatsNames
 from tradingfloor.service.node import Node, NodeSettings
 from tradingfloor.service.sequencer import SequencerStopped
 from tradingfloor.service.shard import ShardRole
-from tradingfloor.service.shard_lease import LeaseLost, ShardLease, key_value
+from tradingfloor.service.shard_lease import LeaseLost, ShardLease
 from tradingfloor.service.standby import PRIMARY, STANDBY, ShardCandidate
 from tradingfloor.store.database import make_engine, upgrade
 from tradingfloor.store.projector import Projector
@@ -53,18 +49,6 @@ class FakeClock:
 
 def order(index: int) -> PlaceOrder:
     return PlaceOrder(0, f"acct-{index % 3}", "XYZ", Side.BUY, OrderType.LIMIT, 1, 9_000 + index)
-
-
-@pytest.fixture
-async def kv(nats_url: str) -> AsyncIterator[KeyValue]:
-    bucket = f"TFL_{uuid.uuid4().hex[:12]}"
-    nc = await nats.connect(nats_url)
-    try:
-        yield await key_value(nc, bucket)
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await nc.jetstream().delete_stream(f"KV_{bucket}")
-    finally:
-        await nc.close()
 
 
 async def _until(predicate: object, what: str) -> None:

@@ -119,6 +119,14 @@ def encode_record(entry: Entry) -> bytes:
     return head + CRC.pack(crc32c(command, crc32c(head))) + command
 
 
+def decode_next(payload: bytes, seq: int) -> Entry:
+    """The record `payload` holds, which must be the one of `seq` (`JournalDamaged` if not)."""
+    entry = decode_record(payload)
+    if entry.seq != seq:
+        raise JournalDamaged(f"record of seq {entry.seq} where {seq} is due")
+    return entry
+
+
 def decode_record(payload: bytes) -> Entry:
     if len(payload) < PAYLOAD_OVERHEAD:
         raise JournalDamaged(f"record of {len(payload)} bytes is too short")
@@ -385,9 +393,7 @@ class _ReplayReader:
         if self.failed or self.next_seq > self.last:
             return  # appended after the replay began, or after a failure
         try:
-            entry = decode_record(msg.data)
-            if entry.seq != self.next_seq:
-                raise JournalDamaged(f"record of seq {entry.seq} where {self.next_seq} is due")
+            entry = decode_next(msg.data, self.next_seq)
         except Exception as error:  # the callback's errors would only be logged: hand them on
             self.failed = True
             await self.out.put(error)

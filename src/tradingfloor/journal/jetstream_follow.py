@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from tradingfloor.journal.codec import Entry
-from tradingfloor.journal.jetstream import JetStreamJournal, JournalDamaged, decode_record
+from tradingfloor.journal.jetstream import JetStreamJournal, decode_next
 
 follow_chunk_max = 1_024
 """Records handed to the reader at a time, at most."""
@@ -36,9 +36,7 @@ class _Follower:
         if self.failed:
             return
         try:
-            entry = decode_record(msg.data)
-            if entry.seq != self.next_seq:
-                raise JournalDamaged(f"record of seq {entry.seq} where {self.next_seq} is due")
+            entry = decode_next(msg.data, self.next_seq)
         except Exception as error:  # the callback's errors would only be logged: hand them on
             self.failed = True
             await self.queue.put(error)
