@@ -540,3 +540,19 @@ async def test_up_that_fails_unexpectedly_stops_what_it_started(
     while any(_running(pid) for pid in pids):
         assert time.monotonic() < deadline, "processes left running after a failed up"
         await asyncio.sleep(0.1)
+
+
+def test_status_tells_the_allocator_following_once_it_is_ready(tmp_path: Path) -> None:
+    from tradingfloor.bootstrap import cluster_record, cluster_status
+
+    mark = tmp_path / "allocator.ready"
+    process = cluster_record.Recorded(
+        "allocator", "allocator", None, os.getpid(), cluster_record.start_ticks(os.getpid()),
+        "2026-12-03T00:00:00Z", [], {}, str(tmp_path), str(tmp_path / "log"), str(mark),
+    )  # fmt: skip
+    settings = load_settings(_config(tmp_path))
+    figures = cluster_status.Figures()
+    assert cluster_status._row(process, settings, figures).state == "starting"
+    mark.touch()
+    row = cluster_status._row(process, settings, figures)
+    assert (row.alive, row.ready, row.state) == (True, True, "following")

@@ -180,6 +180,8 @@ def _row(process: Recorded, settings: Settings, figures: Figures) -> Row:
     elif process.role == "gateway":
         row.state = figures.gateways
         row.ready = row.ready and figures.gateways == "ready"
+    elif process.role == "allocator":  # ready once it has read what every shard took in
+        row.state = "following" if row.ready else "starting"
     return row
 
 
