@@ -104,3 +104,12 @@ async def kv(nats_url: str) -> AsyncIterator["KeyValue"]:
             await nc.jetstream().delete_stream(f"KV_{bucket}")
     finally:
         await nc.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A scratch PostgreSQL database of the test's own, dropped at the end."""
+    from postgres_db import scratch_database
+
+    with scratch_database() as url:
+        yield url

@@ -31,7 +31,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import nats
-import pytest
 
 from api_helpers import Served
 from nats_cluster import (
@@ -50,14 +49,6 @@ BUY = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "limit_price":
 """A bid below the market: it rests (nobody sells there)."""
 IOC = {**BUY, "time_in_force": "ioc"}
 """The same bid, immediate or cancel: it rests nowhere."""
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    from postgres_db import scratch_database
-
-    with scratch_database() as url:
-        yield url
 
 
 @contextlib.contextmanager

@@ -104,14 +104,6 @@ class Roles(Cluster):
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    from postgres_db import scratch_database
-
-    with scratch_database() as url:
-        yield url
-
-
-@pytest.fixture
 def namespace() -> Iterator[Namespace]:
     """A network namespace and veth pair, removed at the end whatever happened."""
     made = make_namespace()

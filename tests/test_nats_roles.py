@@ -12,7 +12,7 @@ streams with 1012, and, restarted, serves them again."""
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,6 @@ from nats_cluster import (
     until,
     until_projected,
 )
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    from postgres_db import scratch_database
-
-    with scratch_database() as url:
-        yield url
 
 
 @pytest.fixture

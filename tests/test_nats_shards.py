@@ -26,14 +26,6 @@ from tradingfloor.service.shard_router import home_shard
 
 
 @pytest.fixture
-def postgres_url() -> Any:
-    from postgres_db import scratch_database
-
-    with scratch_database() as url:
-        yield url
-
-
-@pytest.fixture
 async def two_shards(
     tmp_path: Path, nats_url: str, postgres_url: str
 ) -> AsyncIterator[tuple[Cluster, Served, ShardMap]]:

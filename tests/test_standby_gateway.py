@@ -11,7 +11,7 @@ publishing has every seq once.
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -30,14 +30,6 @@ from tradingfloor.bootstrap.transport import NatsTransport
 from tradingfloor.config import load_settings
 from tradingfloor.identity import AuthService
 from tradingfloor.store.database import make_engine, upgrade
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    from postgres_db import scratch_database
-
-    with scratch_database() as url:
-        yield url
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tradingfloor.config import Settings
 
 console = Console(stderr=True)
@@ -75,14 +77,8 @@ def marketdata(config: ConfigOption = None) -> None:
 def allocator(config: ConfigOption = None) -> None:
     """Run the cash allocator of a platform of several shards (moves of cash between them)."""
     from tradingfloor.bootstrap.allocator_role import check_allocator_settings, run_allocator
-    from tradingfloor.config import ConfigError
 
-    settings = _settings(config)
-    try:
-        check_allocator_settings(settings)
-    except ConfigError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
+    settings = _checked(_settings(config), check_allocator_settings)
     asyncio.run(run_allocator(_prepare(settings)))
 
 
@@ -90,14 +86,8 @@ def gateway(config: ConfigOption = None) -> None:
     """Run one gateway: REST /v1 and /v2, WebSockets, /metrics, on host:port."""
     from tradingfloor.bootstrap.roles import run_gateway
     from tradingfloor.bootstrap.transport import check_gateway_settings
-    from tradingfloor.config import ConfigError
 
-    settings = _settings(config)
-    try:
-        check_gateway_settings(settings)
-    except ConfigError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
+    settings = _checked(_settings(config), check_gateway_settings)
     if not settings.redis_url:  # local transport: only serve's supervisor holds a limiter
         console.print(
             "[red]tradingfloor gateway needs redis_url, whatever the transport: gateways run "
@@ -133,6 +123,18 @@ def _settings(config: Path | None) -> "Settings":
     except (ConfigError, ValidationError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
+
+
+def _checked(settings: "Settings", check: "Callable[[Settings], None]") -> "Settings":
+    """`settings` once `check` accepts them, or exit 2 saying why it does not."""
+    from tradingfloor.config import ConfigError
+
+    try:
+        check(settings)
+    except ConfigError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    return settings
 
 
 def _prepare(settings: "Settings") -> "Settings":
