@@ -7,9 +7,11 @@ same events. Commands are tagged msgspec structs so the journal can encode any o
 
 import msgspec
 
+from tradingfloor.domain.corporate_actions import CorporateAction
 from tradingfloor.domain.enums import (
     AccountKind,
     AccountStatus,
+    BreakKind,
     OrderType,
     SelfTradePrevention,
     Side,
@@ -224,6 +226,65 @@ class TakeOverSymbol(Command, frozen=True, gc=False, tag=True, array_like=True):
     state: bytes
 
 
+class CloseDay(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """End of the trading day `date` (ISO): every live DAY order accepted in that session or
+    before expires, corporate actions taking effect at the next session are applied, and the
+    day is closed (`DayClosed`): its fills are final, to be netted and cleared. Refused before
+    the session's close (`DAY_NOT_OVER`), for a day closed already (`DAY_ALREADY_CLOSED`:
+    running it twice changes nothing) or when an earlier session is not closed
+    (`DAY_OUT_OF_ORDER`)."""
+
+    date: str
+
+
+class SettleDay(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Settlement date `date`: the cash and shares of every closed trade date whose T+N
+    settlement date is `date` or earlier move from unsettled to settled, and dividends
+    payable on `date` are paid. Refused before `date`'s session (`DAY_NOT_OVER`) and for a
+    date settled already (`DAY_ALREADY_CLOSED`)."""
+
+    date: str
+
+
+class RecordBreak(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """A difference reconciliation found, into the review queue. `break_id` is derived from
+    what was compared (date, kind, the trade or the account and symbol), so the same
+    difference found twice is refused the second time (`BREAK_EXISTS`). `platform_*` is
+    what the platform holds, `other_*` what the clearinghouse (or the ledger) says."""
+
+    break_id: str
+    date: str
+    kind: BreakKind
+    account: str
+    symbol: str
+    platform_qty: int
+    other_qty: int
+    platform_cash: int
+    other_cash: int
+    detail: str
+
+
+class ResolveBreak(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """Close a break with a reason and who resolved it, optionally posting an adjustment to
+    the break's account: cash and shares (of the break's symbol) from or to the platform's
+    adjustments account. `account` and `symbol` are the break's (they route the command)."""
+
+    break_id: str
+    resolved_by: str
+    reason: str
+    account: str
+    symbol: str
+    cash_adjustment: int = 0
+    shares_adjustment: int = 0
+
+
+class AnnounceCorporateAction(Command, frozen=True, gc=False, tag=True, array_like=True):
+    """A split, cash dividend or symbol change (`domain.corporate_actions`), applied by the
+    end-of-day commands on its dates; an `action_id` is used once."""
+
+    action: CorporateAction
+
+
 ANY_COMMAND = (
     AddInstrument
     | PlaceOrder
@@ -247,4 +308,9 @@ ANY_COMMAND = (
     | TakeOverShard
     | HandOverSymbol
     | TakeOverSymbol
+    | CloseDay
+    | SettleDay
+    | RecordBreak
+    | ResolveBreak
+    | AnnounceCorporateAction
 )

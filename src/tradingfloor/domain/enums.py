@@ -81,6 +81,8 @@ class CancelReason(IntEnum):
     not taken (the price collar or the LULD band it was held at)."""
     KILL_SWITCH = 8
     """The account's kill switch canceled every open order."""
+    CORPORATE_ACTION = 9
+    """A corporate action the order cannot follow (a reverse split) canceled it."""
 
 
 class AccountKind(IntEnum):
@@ -116,3 +118,26 @@ class HaltReason(IntEnum):
     MARKET_WIDE_LEVEL_1 = 3
     MARKET_WIDE_LEVEL_2 = 4
     MARKET_WIDE_LEVEL_3 = 5
+
+
+class BreakKind(IntEnum):
+    """What a reconciliation found different; each break names one account (and symbol)."""
+
+    UNCONFIRMED = 1
+    """A trade the platform submitted that the clearinghouse did not confirm by the cutoff."""
+    CONFIRMATION_DIFFERS = 2
+    """The clearinghouse confirmed a trade with other terms (quantity, price, parties)."""
+    UNKNOWN_AT_PLATFORM = 3
+    """A confirmation of a trade the platform does not have, or a second one of a trade."""
+    LATE_CONFIRMATION = 4
+    """A confirmation that came after the day's reconciliation."""
+    OBLIGATION_DIFFERS = 5
+    """A net share or cash obligation differs from the clearinghouse's instruction."""
+    FAIL_TO_DELIVER = 6
+    """The clearinghouse could not deliver (or receive) all the shares due."""
+    POSITION_DIFFERS = 7
+    """Settled shares at the platform differ from the clearinghouse's record."""
+    CASH_DIFFERS = 8
+    """Settled cash at the platform differs from the clearinghouse's record."""
+    LEDGER_DIFFERS = 9
+    """The day's fills, netted, differ from what the ledger settled."""

@@ -10,9 +10,11 @@ written before it still decode (an `account` of "" is one of those older records
 
 import msgspec
 
+from tradingfloor.domain.corporate_actions import CorporateAction
 from tradingfloor.domain.enums import (
     AccountKind,
     AccountStatus,
+    BreakKind,
     CancelReason,
     HaltReason,
     OrderType,
@@ -314,6 +316,129 @@ class SymbolTakenOver(Event, frozen=True, gc=False, tag=True, array_like=True):
     reference_price: int | None
 
 
+class DayClosed(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """The trading day `date` (session index `session` of the calendar) is closed: every fill
+    of it precedes this event; `expired` DAY orders expired at its close."""
+
+    date: str
+    session: int
+    expired: int
+
+
+class DaySettled(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """Settlement date `date` is done: the trade dates `trade_dates` settled on it (their
+    `FundsSettled` and `SharesSettled` came before this event)."""
+
+    date: str
+    trade_dates: list[str]
+
+
+class SharesSettled(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """`qty` shares of `symbol` (negative: delivered) moved from unsettled to settled."""
+
+    account: str
+    symbol: str
+    qty: int
+
+
+class GoodFaithViolation(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A cash account sold shares bought with proceeds that had not settled (order
+    `order_id`'s first fill); `count` violations within the rule's window, and the last
+    day of its settled-cash-only restriction (`restricted_until`, "" when not restricted)."""
+
+    account: str
+    symbol: str
+    order_id: int
+    count: int
+    restricted_until: str
+
+
+class BreakOpened(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A reconciliation difference in the review queue (fields as `RecordBreak`)."""
+
+    break_id: str
+    date: str
+    kind: BreakKind
+    account: str
+    symbol: str
+    platform_qty: int
+    other_qty: int
+    platform_cash: int
+    other_cash: int
+    detail: str
+
+
+class BreakResolved(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A break closed by `resolved_by` for `reason`, with the adjustment posted to its
+    account (zero when none): cash and shares of its symbol, from the adjustments account."""
+
+    break_id: str
+    resolved_by: str
+    reason: str
+    account: str
+    symbol: str
+    cash_adjustment: int
+    shares_adjustment: int
+
+
+class CorporateActionAnnounced(Event, frozen=True, gc=False, tag=True, array_like=True):
+    action: CorporateAction
+
+
+class StockSplitApplied(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """One account's position in a split: `old_qty` became `new_qty` whole shares, and the
+    fraction left was paid as `cash_in_lieu` (settled cash)."""
+
+    action_id: str
+    account: str
+    symbol: str
+    old_qty: int
+    new_qty: int
+    cash_in_lieu: int
+
+
+class OrderAdjusted(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A live order's terms changed by a corporate action (same id, same time priority):
+    its quantity, what is left of it, and its prices now."""
+
+    order_id: int
+    symbol: str
+    account: str
+    qty: int
+    leaves: int
+    price: int | None
+    stop_price: int | None
+    action_id: str
+
+
+class DividendEntitled(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """At the close before the ex-date: `account` holds `qty` entitled shares and will be
+    paid `amount` on the pay date."""
+
+    action_id: str
+    account: str
+    symbol: str
+    qty: int
+    amount: int
+
+
+class DividendPaid(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A dividend paid into settled cash on its pay date."""
+
+    action_id: str
+    account: str
+    symbol: str
+    amount: int
+
+
+class SymbolChanged(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """From now on `symbol` trades as `new_symbol`: book, live orders and positions."""
+
+    action_id: str
+    symbol: str
+    new_symbol: str
+
+
 ANY_EVENT = (
     InstrumentAdded
     | OrderAccepted
@@ -344,4 +469,16 @@ ANY_EVENT = (
     | ShardLeaderChanged
     | SymbolHandedOver
     | SymbolTakenOver
+    | DayClosed
+    | DaySettled
+    | SharesSettled
+    | GoodFaithViolation
+    | BreakOpened
+    | BreakResolved
+    | CorporateActionAnnounced
+    | StockSplitApplied
+    | OrderAdjusted
+    | DividendEntitled
+    | DividendPaid
+    | SymbolChanged
 )

@@ -1,4 +1,5 @@
-"""Stable reject codes, grouped by area: 1xxx validation, 2xxx risk, 3xxx matching, 4xxx auth.
+"""Stable reject codes, grouped by area: 1xxx validation, 2xxx risk, 3xxx matching, 4xxx auth,
+6xxx end of day, settlement and corporate actions.
 
 Codes never change meaning once published; new reasons take new numbers.
 """
@@ -64,6 +65,25 @@ class RejectReason(IntEnum):
     REPLACE_QTY_NOT_ABOVE_FILLED = 3004
     ACCOUNT_MISMATCH = 3005
 
+    # end of day, settlement, breaks and corporate actions
+    NOT_A_SESSION = 6001
+    """The date is not a trading day of the platform's calendar (or outside its range)."""
+    DAY_NOT_OVER = 6002
+    """The day's session has not closed yet (or, to settle, the date has not come)."""
+    DAY_ALREADY_CLOSED = 6003
+    """This day is closed (or settled) already: doing it again would change nothing."""
+    DAY_OUT_OF_ORDER = 6004
+    """Days close in calendar order: an earlier session is still open."""
+    DAY_NOT_CLOSED = 6005
+    """Settlement of a trade date that has not been closed."""
+    BREAK_EXISTS = 6006
+    UNKNOWN_BREAK = 6007
+    BREAK_RESOLVED = 6008
+    CORPORATE_ACTION_EXISTS = 6009
+    INVALID_CORPORATE_ACTION = 6010
+    SETTLED_CASH_REQUIRED = 6011
+    """A cash account restricted after good-faith violations buys with settled cash only."""
+
     @property
     def message(self) -> str:
         return _MESSAGES[self]
@@ -123,4 +143,17 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.FOK_NOT_FILLABLE: "fill-or-kill order cannot be filled in full",
     RejectReason.REPLACE_QTY_NOT_ABOVE_FILLED: "new quantity must exceed the quantity filled",
     RejectReason.ACCOUNT_MISMATCH: "order belongs to another account",
+    RejectReason.NOT_A_SESSION: "not a trading day of the calendar",
+    RejectReason.DAY_NOT_OVER: "that trading day has not ended yet",
+    RejectReason.DAY_ALREADY_CLOSED: "that day is done already",
+    RejectReason.DAY_OUT_OF_ORDER: "an earlier trading day is not closed yet",
+    RejectReason.DAY_NOT_CLOSED: "the trade date to settle has not been closed",
+    RejectReason.BREAK_EXISTS: "a break with this id is recorded already",
+    RejectReason.UNKNOWN_BREAK: "no such break",
+    RejectReason.BREAK_RESOLVED: "this break is resolved already",
+    RejectReason.CORPORATE_ACTION_EXISTS: "a corporate action with this id exists already",
+    RejectReason.INVALID_CORPORATE_ACTION: "corporate action terms are not usable",
+    RejectReason.SETTLED_CASH_REQUIRED: (
+        "good-faith violations: this cash account buys with settled cash only"
+    ),
 }
