@@ -244,3 +244,23 @@ def test_session_index_matches_exchange_calendars(
             calendar.session_index(ts)
         return
     assert calendar.session_index(ts) == reference_index(reference, ts)
+
+
+def test_sessions_by_date() -> None:
+    """A trading day by its date, back to its date, and its hours: a half day closes at 1 pm
+    (the day after Thanksgiving), a holiday and a weekend are no session."""
+    calendar = calendar_for()
+    friday = calendar.session_of_date("2026-11-27")
+    assert calendar.session_date(friday) == "2026-11-27"
+    assert calendar.session_of_date(datetime.date(2026, 11, 27)) == friday
+    assert calendar.session_date(friday + 1) == "2026-11-30"
+    assert calendar.session_date(friday - 1) == "2026-11-25"
+    assert calendar.session_times(friday) == (
+        ts_at("2026-11-27 09:30"),
+        ts_at("2026-11-27 13:00"),
+    )
+    for day in ("2026-11-26", "2026-11-28", "2026-13-01"):
+        with pytest.raises(ValueError):
+            calendar.session_of_date(day)
+    with pytest.raises(ValueError):
+        calendar.session_times(calendar.session_count)

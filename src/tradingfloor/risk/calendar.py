@@ -176,6 +176,24 @@ class TradingCalendar:
             )
         return self._labels[index]
 
+    def session_of_date(self, date: str | datetime.date) -> int:
+        """Index of the session whose exchange-local date is `date` (ISO text or a date);
+        `ValueError` when that date is not a trading day of this calendar."""
+        day = datetime.date.fromisoformat(date) if isinstance(date, str) else date
+        index = bisect_left(self._labels, day)
+        if index == len(self._labels) or self._labels[index] != day:
+            raise ValueError(f"{day} is not a trading day of the {self.code} calendar")
+        return index
+
+    def session_date(self, index: int) -> str:
+        """ISO text of session `index`'s date: how commands and events name a trading day."""
+        return self.session_label(index).isoformat()
+
+    def session_times(self, index: int) -> tuple[int, int]:
+        """Open and close (ns) of session `index`; half days close early."""
+        self.session_label(index)  # the range check
+        return self._ts_opens[index], self._ts_closes[index]
+
     def settlement_session(self, ts: int, days: int) -> int:
         """Index of the session `days` business days after the session of `ts` (T+N)."""
         if days < 0:
