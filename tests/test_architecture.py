@@ -56,6 +56,7 @@ GATEWAY_PORT_MODULES = frozenset(
         "engine.pipeline",  # `AccountSummary`, `PositionView`: the shard's answers
         "matching.order",  # `Order`: a live order as the shard answers it (`LiveOrder`)
         "risk.calendar",  # the trading calendar, for the market clock `/v2/clock` tells
+        "settlement.statements",  # statements: read-model data to HTML and PDF, no state
     }
 )
 """The only modules of the core and of `service` the gateway may import: the gateway never

@@ -22,6 +22,7 @@ from tradingfloor.gateway import (
     operations_routes,
     order_routes,
     shard_routes,
+    statement_routes,
     streams,
     user_admin,
 )
@@ -43,7 +44,7 @@ def create_app(platform: Backend) -> FastAPI:
     app.state.auth = platform.auth
     handlers.install(app)
     areas = (order_routes, account_routes, market_routes, admin_routes, shard_routes)
-    for area in (*areas, operations_routes):
+    for area in (*areas, statement_routes, operations_routes):
         area.routes.install(app)
     auth_routes.install(app, platform)
     user_admin.install(app, platform)
