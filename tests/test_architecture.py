@@ -365,7 +365,7 @@ def test_a_circle_of_packages_is_found(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- what a plain install has
 
-IMPORT_NAMES = {"PyJWT": "jwt", "argon2-cffi": "argon2", "nats-py": "nats"}
+IMPORT_NAMES = {"PyJWT": "jwt", "argon2-cffi": "argon2", "nats-py": "nats", "fpdf2": "fpdf"}
 """Distributions whose import name is not their name with `-` as `_`, lower-cased."""
 
 
