@@ -264,6 +264,7 @@ def test_html_escapes_hostile_text(database: Engine) -> None:
 
 def test_the_pdf_is_a_pdf_holding_the_totals(database: Engine) -> None:
     period = month("2026-11")
+    add_activity(database, "A", "notice", "2026-11-30 09:00", description="Zürich \u2603 €")
     body, name = render(statement(database, "A", period), period, "pdf")
     assert body.startswith(b"%PDF-") and name == "statement-A-2026-11.pdf"
     reader = pypdf.PdfReader(io.BytesIO(body))
@@ -274,6 +275,7 @@ def test_the_pdf_is_a_pdf_holding_the_totals(database: Engine) -> None:
     assert "Fees 0.42" in text
     assert "XYZ 60 100.00 6,000.00 105.00 6,300.00" in text
     assert "settlement -10,000.30" in text
+    assert "Zürich ? ?" in text  # beyond Latin-1, the standard fonts have no glyph
 
 
 def test_money_is_exact_with_separators() -> None:

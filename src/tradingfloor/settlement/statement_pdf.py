@@ -9,6 +9,7 @@ again at the top of each page it runs onto.
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.fonts import CoreFont
 
 from tradingfloor.settlement.statement_view import StatementView, Table
 
@@ -88,16 +89,27 @@ def _widths(pdf: _Document, table: Table) -> list[float]:
     widths = []
     for index, title in enumerate(table.columns):
         pdf.set_font(FONT, style="B", size=TEXT_SIZE_PT)
-        widest = pdf.get_string_width(_latin(title))
+        widest = _measure(pdf, _latin(title))
         pdf.set_font(FONT, size=TEXT_SIZE_PT)
         for row in table.rows:
-            widest = max(widest, pdf.get_string_width(_latin(row[index])))
+            widest = max(widest, _measure(pdf, _latin(row[index])))
         widths.append(min(widest + COLUMN_PADDING_MM * 2, COLUMN_WIDTH_MAX_MM))
     room = pdf.w - pdf.l_margin - pdf.r_margin
     total = sum(widths)
     if total > room:
         widths = [width * room / total for width in widths]
     return widths
+
+
+def _measure(pdf: _Document, text: str) -> float:
+    """The width (mm) of Latin-1 `text` in the current standard font: its glyphs' widths (in
+    1/1000 of the font size) summed. Ten times faster than `get_string_width`, which prepares
+    text for every font and script; a standard font has no kerning to apply."""
+    font = pdf.current_font
+    if not isinstance(font, CoreFont):  # only standard fonts are ever set here
+        raise TypeError(f"a standard font is needed to measure text, not {font!r}")
+    widths: dict[str, int] = font.cw
+    return sum(widths[char] for char in text) * pdf.font_size / 1000
 
 
 def _row(
@@ -107,23 +119,34 @@ def _row(
     numeric: tuple[bool, ...],
     bold: bool,
 ) -> None:
+    """One line of a table, each text placed at its column's edge. `text` draws a string
+    where it is told, about ten times faster than `cell`, which lays text out in general."""
     pdf.set_font(FONT, style="B" if bold else "", size=TEXT_SIZE_PT)
+    x, top = pdf.l_margin, pdf.y
+    baseline = top + LINE_HEIGHT_MM * 0.72
     for text, width, right in zip(cells, widths, numeric, strict=True):
-        shown = _fitted(pdf, _latin(text), width - COLUMN_PADDING_MM * 2)
-        border = "B" if bold else ""
-        pdf.cell(width, LINE_HEIGHT_MM, shown, border=border, align="R" if right else "L")
-    pdf.ln(LINE_HEIGHT_MM)
+        room = width - COLUMN_PADDING_MM * 2
+        shown = _fitted(pdf, _latin(text), room)
+        left = x + COLUMN_PADDING_MM
+        if right:
+            left += room - _measure(pdf, shown)
+        if shown:
+            pdf.text(left, baseline, shown)
+        x += width
+    if bold:
+        pdf.line(pdf.l_margin, top + LINE_HEIGHT_MM, x, top + LINE_HEIGHT_MM)
+    pdf.set_xy(pdf.l_margin, top + LINE_HEIGHT_MM)
 
 
 def _fitted(pdf: _Document, text: str, room: float) -> str:
     """`text`, cut with an ellipsis to fit `room` (mm) in the current font."""
     room += WIDTH_SLACK_MM
-    if pdf.get_string_width(text) <= room:
+    if _measure(pdf, text) <= room:
         return text
     low, high = 0, len(text)
     while low < high:  # the longest prefix that fits with the ellipsis
         middle = (low + high + 1) // 2
-        if pdf.get_string_width(text[:middle] + ELLIPSIS) <= room:
+        if _measure(pdf, text[:middle] + ELLIPSIS) <= room:
             low = middle
         else:
             high = middle - 1
