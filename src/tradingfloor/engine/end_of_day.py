@@ -18,6 +18,8 @@ t + N <= S, all of which must be closed; dates may be skipped (a later date sett
 earlier one would have) but never revisited.
 """
 
+from typing import TYPE_CHECKING
+
 import msgspec
 
 from tradingfloor.domain.commands import CloseDay, SettleDay
@@ -25,6 +27,9 @@ from tradingfloor.domain.events import CommandRejected, DayClosed, Event
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.matching.book import OrderBook
 from tradingfloor.risk.calendar import TradingCalendar
+
+if TYPE_CHECKING:
+    from tradingfloor.engine.pipeline import RiskPipeline
 
 TS_CALENDAR_FLOOR = 946_684_800_000_000_000
 """2000-01-01 UTC: earlier timestamps (tests counting from 1) are outside every calendar,
@@ -186,3 +191,30 @@ def settle_day_refusal(
     if index - settlement_sessions > days.last_closed:
         return RejectReason.DAY_NOT_CLOSED
     return index
+
+
+def settle_day(
+    days: TradingDays,
+    risk: "RiskPipeline | None",
+    command: SettleDay,
+    seq: int,
+    ts: int,
+    out: list[Event],
+) -> None:
+    """`SettleDay`: checked here, settled by the risk pipeline (refused with risk off)."""
+    if risk is None:
+        found: RejectReason | int = RejectReason.RISK_OFF
+    else:
+        found = settle_day_refusal(
+            days,
+            risk.calendar,
+            risk.last_settled,
+            risk.settings.settlement_sessions,
+            command,
+            ts,
+        )
+    if risk is None or isinstance(found, RejectReason):
+        reason = found if isinstance(found, RejectReason) else RejectReason.RISK_OFF
+        out.append(CommandRejected(seq, ts, "SettleDay", str(command.date), reason))
+        return
+    risk.settle_day(command, found, days.first_closed, seq, ts, out)

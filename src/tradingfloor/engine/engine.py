@@ -304,23 +304,7 @@ class Engine:
 
     def _settle_day(self, command: SettleDay, seq: int, ts: int, out: list[Event]) -> None:
         """Settlement date S: the trade sessions due by S settle (see `engine.end_of_day`)."""
-        risk = self.risk
-        if risk is None:
-            found: RejectReason | int = RejectReason.RISK_OFF
-        else:
-            found = end_of_day.settle_day_refusal(
-                self.days,
-                risk.calendar,
-                risk.last_settled,
-                risk.settings.settlement_sessions,
-                command,
-                ts,
-            )
-        if risk is None or isinstance(found, RejectReason):
-            reason = found if isinstance(found, RejectReason) else RejectReason.RISK_OFF
-            out.append(CommandRejected(seq, ts, "SettleDay", str(command.date), reason))
-            return
-        risk.settle_day(command, found, self.days.first_closed, seq, ts, out)
+        end_of_day.settle_day(self.days, self.risk, command, seq, ts, out)
 
     def _hand_over_symbol(
         self, command: HandOverSymbol, seq: int, ts: int, out: list[Event]
