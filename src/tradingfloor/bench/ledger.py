@@ -49,7 +49,6 @@ from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.prices import PRICE_SCALE
 from tradingfloor.engine import Engine
 from tradingfloor.engine.check import check_ledger
-from tradingfloor.risk.calendar import calendar_for
 
 SECOND_NS = 1_000_000_000
 START_TS = 1_795_446_000_000_000_000  # Monday 2026-11-23 10:00 New York
@@ -214,14 +213,14 @@ class RandomMarket:
 
     def _close_day(self) -> Command:
         """The next day to close (the previous session at first), or now and then another."""
-        calendar = calendar_for()
+        calendar = self.engine.calendar
         last = self.engine.days.last_closed
         index = calendar.session_index(self.ts) - 1 if last < 0 else last + 1
         index += self.rng.choice((0, 0, 0, 0, -1, 1))
         return CloseDay(calendar.session_date(index))
 
     def _settle_day(self) -> Command:
-        calendar = calendar_for()
+        calendar = self.engine.calendar
         index = calendar.session_index(self.ts) + self.rng.choice((0, 0, 0, -1, 1))
         return SettleDay(calendar.session_date(index))
 

@@ -9,7 +9,7 @@ repeats one is answered here, in sequence, whatever gateway it came through and 
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradingfloor.domain.commands import (
     AddInstrument,
@@ -50,7 +50,9 @@ from tradingfloor.engine.state import (
     state_hash,
 )
 from tradingfloor.matching.book import BookState, OrderBook
-from tradingfloor.risk.calendar import TradingCalendar, calendar_for
+
+if TYPE_CHECKING:
+    from tradingfloor.risk.calendar import TradingCalendar
 
 
 class Engine:
@@ -113,9 +115,14 @@ class Engine:
         return self.books[symbol]
 
     @property
-    def calendar(self) -> TradingCalendar:
-        """The risk settings' calendar; the default one when risk is off."""
-        return calendar_for() if self.risk is None else self.risk.calendar
+    def calendar(self) -> "TradingCalendar":
+        """The risk settings' calendar; the default one when risk is off (loaded on first
+        use: it takes about half a second)."""
+        if self.risk is not None:
+            return self.risk.calendar
+        from tradingfloor.risk.calendar import calendar_for
+
+        return calendar_for()
 
     def snapshot(self) -> bytes:
         """The whole state as canonical bytes (see `tradingfloor.engine.state`)."""
