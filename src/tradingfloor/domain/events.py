@@ -432,11 +432,13 @@ class DividendPaid(Event, frozen=True, gc=False, tag=True, array_like=True):
 
 
 class SymbolChanged(Event, frozen=True, gc=False, tag=True, array_like=True):
-    """From now on `symbol` trades as `new_symbol`: book, live orders and positions."""
+    """From now on `symbol` trades as `new_symbol`: book, live orders and positions.
+    `shares`: each account's position (account, quantity), which moves to the new name."""
 
     action_id: str
     symbol: str
     new_symbol: str
+    shares: list[tuple[str, int]] = []
 
 
 ANY_EVENT = (

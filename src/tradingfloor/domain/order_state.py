@@ -10,7 +10,9 @@ Statuses, as the engine's matching names them: an order is `PENDING_TRIGGER` (a 
 `NEW`, `PARTIALLY_FILLED`, then done as `FILLED`, `CANCELED` (`cancel_reason` says why),
 `EXPIRED` (the end of its session), `REPLACED` (`replaced_by` names its successor, which carries
 its fills on) or `REJECTED` (`reject_code` says why; a refused order's event carries no terms,
-so its side, type, time in force and quantity are None).
+so its side, type, time in force and quantity are None). A corporate action's
+`OrderAdjusted` gives a live order new terms (symbol, quantity, leaves, prices) and keeps its
+status; its fills so far stay as they traded (in the shares and prices before a split).
 """
 
 from collections.abc import Iterable
@@ -28,6 +30,7 @@ from tradingfloor.domain.enums import (
 from tradingfloor.domain.events import (
     Event,
     OrderAccepted,
+    OrderAdjusted,
     OrderCanceled,
     OrderExpired,
     OrderRejected,
@@ -197,6 +200,18 @@ def evolve(state: OrderState, event: Event) -> OrderState:
             updated_seq=event.seq,
             updated_ts=event.ts,
         )
+    if kind is OrderAdjusted:
+        adjusted: OrderAdjusted = event  # type: ignore[assignment]
+        return _replace(
+            state,
+            symbol=adjusted.symbol,
+            qty=adjusted.qty,
+            leaves_qty=adjusted.leaves,
+            price=adjusted.price,
+            stop_price=adjusted.stop_price,
+            updated_seq=event.seq,
+            updated_ts=event.ts,
+        )
     if kind is OrderReplaced:
         return _replace(
             state,
@@ -230,6 +245,7 @@ ORDER_EVENTS = frozenset(
         OrderExpired,
         StopTriggered,
         OrderReplaced,
+        OrderAdjusted,
     }
 )
 """The events that make or change an order."""

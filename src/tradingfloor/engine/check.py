@@ -11,7 +11,13 @@ from tradingfloor.domain.enums import Side
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import Event
 from tradingfloor.engine.engine import Engine
-from tradingfloor.ledger.postings import FEES, OTHER_SHARDS_CASH, WORLD_CASH, balances
+from tradingfloor.ledger.postings import (
+    FEES,
+    ISSUER_CASH,
+    OTHER_SHARDS_CASH,
+    WORLD_CASH,
+    balances,
+)
 
 
 class LedgerReport(msgspec.Struct, frozen=True):
@@ -97,9 +103,11 @@ def check_ledger(engine: Engine) -> LedgerReport:
         deposited += account.deposited
         withdrawn += account.withdrawn
         fees += account.fees
+    issued = risk.corporate_actions.cash_paid
     require(
-        cash == deposited - withdrawn - fees + allocated,
-        "cash is not deposits - withdrawals - fees + cash in from other shards - out to them",
+        cash == deposited - withdrawn - fees + allocated + issued,
+        "cash is not deposits - withdrawals - fees + cash in from other shards - out to them"
+        " + dividends and cash in lieu",
     )
     require(fees == ledger.fees_collected, "fees charged != fees collected")
     for symbol in set(shares) | set(ledger.shares_in):
@@ -155,4 +163,7 @@ def check_balances(engine: Engine, derived: dict[tuple[str, str], int]) -> int:
     shards = -derived.get((OTHER_SHARDS_CASH, "USD"), 0)
     if shards != sum(a.allocated_in - a.allocated_out for a in accounts):
         raise InvariantViolation("cash from other shards != allocated in - allocated out")
+    compared += 1
+    if -derived.get((ISSUER_CASH, "USD"), 0) != risk.corporate_actions.cash_paid:
+        raise InvariantViolation("cash from issuers != dividends and cash in lieu paid")
     return compared

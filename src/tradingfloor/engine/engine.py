@@ -68,6 +68,8 @@ class Engine:
         self.last_ts = 0
         self.risk: RiskPipeline | None = None if risk is None else RiskPipeline(risk, self.books)
         self.client_orders = ClientOrders(client_order_ids)
+        if self.risk is not None:
+            self.risk.client_orders = self.client_orders
         self.leader_epoch = 0
         """The lease epoch of the shard's newest primary, as its `TakeOverShard` said."""
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
@@ -146,6 +148,8 @@ class Engine:
             for entry in _live_client_orders(state.books):
                 if engine.client_orders.get(entry.account, entry.client_order_id) is None:
                     engine.client_orders.add(entry)
+        if engine.risk is not None:
+            engine.risk.client_orders = engine.client_orders
         return engine
 
     def _place(self, command: PlaceOrder, seq: int, ts: int, out: list[Event]) -> None:
@@ -310,6 +314,7 @@ class Engine:
             self.risk = None
         elif self.risk is None:
             self.risk = RiskPipeline(settings, self.books)
+            self.risk.client_orders = self.client_orders
             for symbol in sorted(self.books):
                 self.risk.add_book(self.books[symbol])
         else:

@@ -19,6 +19,7 @@ import msgspec
 from tradingfloor.domain.commands import (
     AllocateCashIn,
     AllocateCashOut,
+    AnnounceCorporateAction,
     Command,
     Deposit,
     DepositShares,
@@ -40,6 +41,7 @@ from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine.account_commands import AccountCommands
 from tradingfloor.engine.account_views import AccountSummary, PositionView
+from tradingfloor.engine.corporate_actions import CorporateActions, CorporateActionsState
 from tradingfloor.engine.order_checks import OrderChecks
 from tradingfloor.ledger import Account, Ledger
 from tradingfloor.ledger.ledger import LedgerState
@@ -54,11 +56,14 @@ TRAILING_STOP = OrderType.TRAILING_STOP
 ACTIVE = AccountStatus.ACTIVE
 
 
-class RiskState(msgspec.Struct, array_like=True):
+class RiskState(msgspec.Struct, array_like=True, omit_defaults=True):
     settings: RiskSettings
     ledger: LedgerState
     guards: list[SymbolGuardState]
     market: MarketGuardState
+    corporate_actions: CorporateActionsState | None = None
+    """None when no corporate action was ever announced: left out of the encoding, so such
+    a state encodes (and hashes) as it did before corporate actions existed."""
 
 
 class RiskPipeline(AccountCommands, OrderChecks):
@@ -69,6 +74,8 @@ class RiskPipeline(AccountCommands, OrderChecks):
         self.fast_path = True
         """False sends every order through `_checked_place` (tests compare the two)."""
         self.configure(settings)
+        self.corporate_actions = CorporateActions(self)
+        """Splits, dividends and symbol changes: announced here, applied at end of day."""
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             OpenAccount: self._open_account,
             SetAccountStatus: self._set_account_status,
@@ -83,6 +90,7 @@ class RiskPipeline(AccountCommands, OrderChecks):
             ResumeTrading: self._resume,
             SetReferencePrice: self._set_reference,
             UpdateMarketIndex: self._update_market_index,
+            AnnounceCorporateAction: self._announce_corporate_action,
         }
 
     def configure(self, settings: RiskSettings) -> None:
@@ -114,6 +122,11 @@ class RiskPipeline(AccountCommands, OrderChecks):
 
     def apply(self, command: Command, seq: int, ts: int, out: list[Event]) -> None:
         self._handlers[type(command)](command, seq, ts, out)
+
+    def _announce_corporate_action(
+        self, command: AnnounceCorporateAction, seq: int, ts: int, out: list[Event]
+    ) -> None:
+        self.corporate_actions.announce(command, seq, ts, out)
 
     # ------------------------------------------------------------------ orders
 
@@ -293,6 +306,7 @@ class RiskPipeline(AccountCommands, OrderChecks):
             self.ledger.export_state(),
             [self.guards[symbol].export_state() for symbol in sorted(self.guards)],
             msgspec.structs.replace(self.market),
+            None if self.corporate_actions.is_empty() else self.corporate_actions.export_state(),
         )
 
     @classmethod
@@ -301,6 +315,10 @@ class RiskPipeline(AccountCommands, OrderChecks):
         pipeline.ledger = Ledger.from_state(state.ledger, state.settings.fees)
         pipeline.guards = {g.symbol: SymbolGuard.from_state(g) for g in state.guards}
         pipeline.market = msgspec.structs.replace(state.market)
+        if state.corporate_actions is not None:
+            pipeline.corporate_actions = CorporateActions.from_state(
+                pipeline, state.corporate_actions
+            )
         return pipeline
 
 

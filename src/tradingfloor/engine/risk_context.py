@@ -16,6 +16,7 @@ from tradingfloor.matching.book import OrderBook
 from tradingfloor.risk.guards import MarketGuardState, SymbolGuard
 
 if TYPE_CHECKING:
+    from tradingfloor.engine.client_orders import ClientOrders
     from tradingfloor.risk.calendar import TradingCalendar
 
 NO_PRICE_MAX = 1 << 62
@@ -34,6 +35,8 @@ class RiskContext:
         self._calendar: TradingCalendar | None = None
         self._session_second = -1
         self._session_index = -1
+        self.client_orders: ClientOrders | None = None
+        """The engine's client order ids (a symbol change renames them); set by `Engine`."""
 
     @property
     def calendar(self) -> "TradingCalendar":

@@ -7,7 +7,9 @@ gives every balance the engine keeps (`balances`, checked by `tradingfloor ledge
 
 Ledger accounts: `<account>/cash` (settled), `<account>/unsettled`, `<account>/shares/<SYM>`;
 outside the platform: `@world/cash` and `@world/shares/<SYM>` (deposits, withdrawals,
-transfers), and `@fees` (fees charged).
+transfers), `@fees` (fees charged), and the issuers' `@corporate_actions/cash` (dividends and
+cash in lieu paid) and `@corporate_actions/shares/<SYM>` (shares a split issues or takes
+back; a symbol change returns the old symbol's shares there and issues the new one's).
 """
 
 from collections.abc import Iterable, Iterator
@@ -18,12 +20,15 @@ from tradingfloor.domain.enums import Side
 from tradingfloor.domain.events import (
     CashAllocatedIn,
     CashAllocatedOut,
+    DividendPaid,
     Event,
     FundsDeposited,
     FundsSettled,
     FundsWithdrawn,
     SharesDeposited,
     SharesWithdrawn,
+    StockSplitApplied,
+    SymbolChanged,
     SymbolHandedOver,
     SymbolTakenOver,
     TradeExecuted,
@@ -32,6 +37,9 @@ from tradingfloor.domain.events import (
 CASH = "USD"
 WORLD_CASH = "@world/cash"
 FEES = "@fees"
+ISSUER = "@corporate_actions"
+ISSUER_CASH = f"{ISSUER}/cash"
+"""Cash the issuers paid: dividends and cash in lieu of fractional shares."""
 OTHER_SHARDS_CASH = "@shards/cash"
 """Cash of this shard's accounts moved to (or taken in from) the platform's other shards."""
 
@@ -45,7 +53,8 @@ class Posting(msgspec.Struct, frozen=True):
     """"USD" for cash, the symbol for shares."""
     amount: int
     kind: str
-    """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement, allocation, move."""
+    """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement, allocation, move,
+    split, cash_in_lieu, dividend, symbol_change."""
     symbol: str = ""
     trade_id: int | None = None
 
@@ -95,10 +104,79 @@ def postings(event: Event) -> list[Posting]:
         else:
             debit, credit, kind = world, own, "shares_out"
         return [_posting(seq, ts, debit, credit, event.symbol, event.qty, kind, event.symbol)]
+    if isinstance(event, StockSplitApplied | DividendPaid | SymbolChanged):
+        return _corporate_action(event)
     if isinstance(event, FundsSettled):
         cash, unsettled = f"{event.account}/cash", f"{event.account}/unsettled"
         return [_posting(seq, ts, cash, unsettled, CASH, event.amount, "settlement")]
     return []
+
+
+def _corporate_action(event: StockSplitApplied | DividendPaid | SymbolChanged) -> list[Posting]:
+    """Shares issued or taken back by a split, cash paid in lieu or as a dividend, shares
+    renamed by a symbol change: each against the issuer's account."""
+    seq, ts = event.seq, event.ts
+    if isinstance(event, DividendPaid):
+        cash = f"{event.account}/cash"
+        return [_posting(seq, ts, cash, ISSUER_CASH, CASH, event.amount, "dividend", event.symbol)]
+    if isinstance(event, SymbolChanged):
+        found = []
+        old, new = event.symbol, event.new_symbol
+        for account, qty in event.shares:
+            found.append(
+                _posting(
+                    seq,
+                    ts,
+                    f"{ISSUER}/shares/{old}",
+                    f"{account}/shares/{old}",
+                    old,
+                    qty,
+                    "symbol_change",
+                    old,
+                )
+            )
+            found.append(
+                _posting(
+                    seq,
+                    ts,
+                    f"{account}/shares/{new}",
+                    f"{ISSUER}/shares/{new}",
+                    new,
+                    qty,
+                    "symbol_change",
+                    new,
+                )
+            )
+        return found
+    symbol, account = event.symbol, event.account
+    found = []
+    if event.new_qty != event.old_qty:
+        found.append(
+            _posting(
+                seq,
+                ts,
+                f"{account}/shares/{symbol}",
+                f"{ISSUER}/shares/{symbol}",
+                symbol,
+                event.new_qty - event.old_qty,
+                "split",
+                symbol,
+            )
+        )
+    if event.cash_in_lieu:
+        found.append(
+            _posting(
+                seq,
+                ts,
+                f"{account}/cash",
+                ISSUER_CASH,
+                CASH,
+                event.cash_in_lieu,
+                "cash_in_lieu",
+                symbol,
+            )
+        )
+    return found
 
 
 def _moved_symbol(event: SymbolHandedOver | SymbolTakenOver) -> list[Posting]:
