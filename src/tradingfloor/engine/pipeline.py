@@ -56,14 +56,14 @@ TRAILING_STOP = OrderType.TRAILING_STOP
 ACTIVE = AccountStatus.ACTIVE
 
 
-class RiskState(msgspec.Struct, array_like=True, omit_defaults=True):
+class RiskState(msgspec.Struct, array_like=True):
     settings: RiskSettings
     ledger: LedgerState
     guards: list[SymbolGuardState]
     market: MarketGuardState
     corporate_actions: CorporateActionsState | None = None
-    """None when no corporate action was ever announced: left out of the encoding, so such
-    a state encodes (and hashes) as it did before corporate actions existed."""
+    """None when no corporate action was ever announced; a state written before corporate
+    actions existed decodes with None."""
 
 
 class RiskPipeline(AccountCommands, OrderChecks):
