@@ -7,8 +7,8 @@ shares come from, and a reverse split's shares go back to, the issuer (`@corpora
 
 Cost basis: whole shares keep it all (the basis per share divides by the ratio); a fraction
 paid in lieu is a sale of that fraction (as the IRS treats it): it takes its share of the
-basis, and the cash less that basis is realized P&L. So cost + realized changes by exactly
-the cash in lieu, and a position left with no whole share has no basis.
+basis, and the cash less that basis is realized P&L. So the basis before is the basis kept
+plus the basis sold, and a position left with no whole share has no basis.
 
 Live orders: a forward split adjusts them (`matching/adjustments.py`, time priority kept),
 re-sizing their holds; a buy whose fees on the larger quantity would need more cash than
