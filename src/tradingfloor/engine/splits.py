@@ -10,6 +10,9 @@ paid in lieu is a sale of that fraction (as the IRS treats it): it takes its sha
 basis, and the cash less that basis is realized P&L. So the basis before is the basis kept
 plus the basis sold, and a position left with no whole share has no basis.
 
+Unsettled shares (per trade session) and good-faith lots scale with the position, toward
+zero, so what settles later is in the new shares.
+
 Live orders: a forward split adjusts them (`matching/adjustments.py`, time priority kept),
 re-sizing their holds; a buy whose fees on the larger quantity would need more cash than
 the account has free is canceled instead. A reverse split cancels every live order
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 from tradingfloor.domain.corporate_actions import StockSplit
 from tradingfloor.domain.enums import CancelReason, Side
 from tradingfloor.domain.events import Event, OrderAdjusted, StockSplitApplied
+from tradingfloor.ledger.accounts import Position
 from tradingfloor.matching.adjustments import OrderTerms, split_price, split_terms
 from tradingfloor.matching.book import OrderBook
 
@@ -100,6 +104,7 @@ def _positions(
         position.realized += cash - removed
         position.qty = whole
         position.bought_today = min(position.bought_today * new // old, whole)
+        _scale_unsettled(position, old, new)
         account.settled += cash
         paid += cash
         issued += whole - old_qty
@@ -109,6 +114,20 @@ def _positions(
     if issued:
         ledger.shares_in[symbol] = ledger.shares_in.get(symbol, 0) + issued
     return paid
+
+
+def _scale_unsettled(position: Position, old: int, new: int) -> None:
+    """The shares of each unsettled trade session scale too (toward zero: the fraction
+    paid in lieu is taken from the settled part), and so do the good-faith lots."""
+    pending = position.pending
+    for session in pending:
+        qty = pending[session]
+        pending[session] = qty * new // old if qty >= 0 else -(-qty * new // old)
+    position.unsettled = sum(pending.values())
+    lots = [lot for lot in position.lots if lot.qty * new // old]
+    for lot in lots:
+        lot.qty = lot.qty * new // old
+    position.lots = lots
 
 
 def cancel(

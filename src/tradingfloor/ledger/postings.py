@@ -7,9 +7,12 @@ gives every balance the engine keeps (`balances`, checked by `tradingfloor ledge
 
 Ledger accounts: `<account>/cash` (settled), `<account>/unsettled`, `<account>/shares/<SYM>`;
 outside the platform: `@world/cash` and `@world/shares/<SYM>` (deposits, withdrawals,
-transfers), `@fees` (fees charged), and the issuers' `@corporate_actions/cash` (dividends and
-cash in lieu paid) and `@corporate_actions/shares/<SYM>` (shares a split issues or takes
-back; a symbol change returns the old symbol's shares there and issues the new one's).
+transfers), `@fees` (fees charged), `@adjustments` (cash and shares posted by resolving a
+reconciliation break), and the issuers' `@corporate_actions/cash` (dividends and cash in lieu
+paid) and `@corporate_actions/shares/<SYM>` (shares a split issues or takes back; a symbol
+change returns the old symbol's shares there and issues the new one's). Shares settling
+(`SharesSettled`) post nothing: a position's shares are one ledger account whatever part of
+them has settled.
 """
 
 from collections.abc import Iterable, Iterator
@@ -18,6 +21,7 @@ import msgspec
 
 from tradingfloor.domain.enums import Side
 from tradingfloor.domain.events import (
+    BreakResolved,
     CashAllocatedIn,
     CashAllocatedOut,
     DividendPaid,
@@ -40,6 +44,8 @@ FEES = "@fees"
 ISSUER = "@corporate_actions"
 ISSUER_CASH = f"{ISSUER}/cash"
 """Cash the issuers paid: dividends and cash in lieu of fractional shares."""
+ADJUSTMENTS = "@adjustments"
+"""Corrections posted by resolved breaks: cash (asset "USD") and shares (asset the symbol)."""
 OTHER_SHARDS_CASH = "@shards/cash"
 """Cash of this shard's accounts moved to (or taken in from) the platform's other shards."""
 
@@ -54,7 +60,7 @@ class Posting(msgspec.Struct, frozen=True):
     amount: int
     kind: str
     """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement, allocation, move,
-    split, cash_in_lieu, dividend, symbol_change."""
+    split, cash_in_lieu, dividend, symbol_change, adjustment."""
     symbol: str = ""
     trade_id: int | None = None
 
@@ -109,6 +115,8 @@ def postings(event: Event) -> list[Posting]:
     if isinstance(event, FundsSettled):
         cash, unsettled = f"{event.account}/cash", f"{event.account}/unsettled"
         return [_posting(seq, ts, cash, unsettled, CASH, event.amount, "settlement")]
+    if isinstance(event, BreakResolved):
+        return _adjustment_postings(event)
     return []
 
 
@@ -174,6 +182,24 @@ def _corporate_action(event: StockSplitApplied | DividendPaid | SymbolChanged) -
                 event.cash_in_lieu,
                 "cash_in_lieu",
                 symbol,
+            )
+        )
+    return found
+
+
+def _adjustment_postings(event: BreakResolved) -> list[Posting]:
+    seq, ts, account, symbol = event.seq, event.ts, event.account, event.symbol
+    found = []
+    if event.cash_adjustment:
+        cash = f"{account}/cash"
+        found.append(
+            _posting(seq, ts, cash, ADJUSTMENTS, CASH, event.cash_adjustment, "adjustment")
+        )
+    if event.shares_adjustment:
+        own = f"{account}/shares/{symbol}"
+        found.append(
+            _posting(
+                seq, ts, own, ADJUSTMENTS, symbol, event.shares_adjustment, "adjustment", symbol
             )
         )
     return found
