@@ -4,15 +4,31 @@ sends an announcement to the symbol's shard and learns a renamed symbol's shard.
 
 from typing import Any
 
-from corporate_helpers import announce, close, holders_market, of_type, risk_of
-from risk_helpers import DOLLAR
-from tradingfloor.domain.commands import AddInstrument, AnnounceCorporateAction, SetReferencePrice
+from corporate_helpers import announce, close, holders_market, of_type, risk_of, settle
+from risk_helpers import DOLLAR, Market
+from tradingfloor.domain.commands import (
+    AddInstrument,
+    AnnounceCorporateAction,
+    HaltTrading,
+    HandOverSymbol,
+    SetReferencePrice,
+    TakeOverSymbol,
+)
 from tradingfloor.domain.corporate_actions import CashDividend, StockSplit, SymbolChange
 from tradingfloor.domain.enums import CancelReason, OrderType, Side
-from tradingfloor.domain.events import OrderAdjusted, OrderCanceled, SymbolChanged
+from tradingfloor.domain.events import (
+    DividendEntitled,
+    DividendPaid,
+    OrderAdjusted,
+    OrderCanceled,
+    StockSplitApplied,
+    SymbolChanged,
+    SymbolHandedOver,
+)
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.settings import FeeSchedule, RiskSettings
-from tradingfloor.domain.shards import ShardMap
+from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN, ShardMap
+from tradingfloor.risk.calendar import ts_at
 from tradingfloor.service.shard_router import ShardRouter
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -90,3 +106,26 @@ def test_the_router_sends_an_announcement_to_the_symbols_shard_and_learns_a_new_
     assert router.moved["BBBN"] == "west"
     moved = SymbolChange("s", "BBBN", "AAA2", "2026-11-30")
     assert router.shard_of(AnnounceCorporateAction(moved)) == "west"
+
+
+def test_pending_actions_move_with_their_symbol_to_another_shard() -> None:
+    east, west = holders_market(), Market(ts=ts_at("2026-11-24 10:00"))
+    west.order_id = ORDER_ID_SHARD_SPAN
+    west.listing("ABC")
+    announce(east, StockSplit("split", "XYZ", 1, 2, "2026-11-30"))
+    announce(east, CashDividend("div", "XYZ", 1_000, "2026-11-30", "2026-12-01"))
+    close(east, "2026-11-24")
+    close(west, "2026-11-24")
+    assert of_type(close(east, "2026-11-25"), DividendEntitled)  # owed, not paid yet
+    east.do(HaltTrading("XYZ"))
+    (handed,) = of_type(east.do(HandOverSymbol("XYZ", "west")), SymbolHandedOver)
+    west.do(TakeOverSymbol("XYZ", "east", east.seq, "west", handed.state))
+    assert not risk_of(east).corporate_actions.pending
+    assert not risk_of(east).corporate_actions.entitlements
+    assert "split" in risk_of(east).corporate_actions.done  # its id stays used there
+
+    close(west, "2026-11-25")
+    applied = of_type(close(west, "2026-11-27"), StockSplitApplied)
+    assert [(e.account, e.new_qty) for e in applied] == [("alice", 202)]
+    paid = of_type(settle(west, "2026-12-01"), DividendPaid)
+    assert [(e.account, e.amount) for e in paid] == [("alice", 101_000)]

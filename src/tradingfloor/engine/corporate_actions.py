@@ -265,6 +265,23 @@ class CorporateActions:
             if owed.symbol == symbol:
                 owed.symbol = new_symbol
 
+    def take_out(self, symbol: str) -> CorporateActionsState | None:
+        """The symbol leaves this shard (`HandOverSymbol`): its pending actions and unpaid
+        dividends leave with it (None: it has none). Their ids stay used here."""
+        pending = [a for a in self.pending if a.symbol == symbol]
+        owed = [e for e in self.entitlements if e.symbol == symbol]
+        if not pending and not owed:
+            return None
+        self.pending = [a for a in self.pending if a.symbol != symbol]
+        self.entitlements = [e for e in self.entitlements if e.symbol != symbol]
+        self.done.update(a.action_id for a in pending)
+        return CorporateActionsState(pending, [], owed, 0)
+
+    def take_in(self, state: CorporateActionsState) -> None:
+        """A symbol arrives (`TakeOverSymbol`) with its pending actions and unpaid dividends."""
+        self.pending.extend(state.pending)
+        self.entitlements.extend(msgspec.structs.replace(owed) for owed in state.entitlements)
+
     # ------------------------------------------------------------------ snapshots
 
     def export_state(self) -> CorporateActionsState:
