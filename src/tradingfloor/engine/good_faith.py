@@ -11,19 +11,23 @@ While restricted, a buy (or a replace that asks for more) must fit in the settle
 of unsettled purchases and of the holds of open buys; else `SETTLED_CASH_REQUIRED`.
 """
 
+from typing import TYPE_CHECKING
+
 from tradingfloor.domain.enums import AccountKind
 from tradingfloor.domain.events import GoodFaithViolation
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.ledger import Account
 from tradingfloor.ledger.ledger import Violation
-from tradingfloor.risk.calendar import TradingCalendar
+
+if TYPE_CHECKING:
+    from tradingfloor.risk.calendar import TradingCalendar
 
 
 def count_violation(
     violation: Violation,
     settings: RiskSettings,
-    calendar: TradingCalendar,
+    calendar: "TradingCalendar",
     seq: int,
     ts: int,
 ) -> GoodFaithViolation:
