@@ -28,6 +28,7 @@ from tradingfloor.domain.events import (
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.settings import FeeSchedule, RiskSettings
 from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN, ShardMap
+from tradingfloor.marketdata.view import MarketDataView
 from tradingfloor.risk.calendar import ts_at
 from tradingfloor.service.shard_router import ShardRouter
 
@@ -129,3 +130,30 @@ def test_pending_actions_move_with_their_symbol_to_another_shard() -> None:
     assert [(e.account, e.new_qty) for e in applied] == [("alice", 202)]
     paid = of_type(settle(west, "2026-12-01"), DividendPaid)
     assert [(e.account, e.amount) for e in paid] == [("alice", 101_000)]
+
+
+def test_market_data_follows_adjusted_orders_and_a_new_name() -> None:
+    market = holders_market()
+    market.order("bob", BUY, 10, 9_999 * CENT)
+    market.order("carol", BUY, 7, 9_998 * CENT)
+    market.order("alice", SELL, 30, 10_003 * CENT)
+    market.order("alice", SELL, 5, order_type=OrderType.STOP, stop_price=9_001 * CENT)
+    announce(market, StockSplit("split", "XYZ", 2, 3, "2026-11-25"))
+    announce(market, CashDividend("div", "XYZ", 1_234, "2026-11-30", "2026-12-02"))
+    announce(market, SymbolChange("rename", "XYZ", "XYZW", "2026-11-30"))
+    for date in ("2026-11-24", "2026-11-25", "2026-11-27"):
+        close(market, date)
+    market.ts = ts_at("2026-11-30 10:00")
+    market.account("dave", shares={"XYZW": 20})
+    market.order("dave", SELL, 20, 6_600 * CENT, symbol="XYZW")
+    view = MarketDataView()
+    for seq in sorted({event.seq for event in market.events}):
+        view.apply(seq, 0, [event for event in market.events if event.seq == seq])
+    assert set(view.symbols()) == {"XYZW"}
+    book = market.engine.books["XYZW"]
+    depth, seen = book.depth(), view.depth("XYZW")
+    assert [(b.price, b.qty, b.order_count) for b in seen.bids] == [
+        (b.price, b.qty, b.order_count) for b in depth.bids
+    ]
+    assert [(a.price, a.qty) for a in seen.asks] == [(a.price, a.qty) for a in depth.asks]
+    assert depth.bids and depth.asks
