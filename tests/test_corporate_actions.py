@@ -89,6 +89,7 @@ def test_three_for_two_pays_the_fraction_in_cash_as_a_sale_of_it() -> None:
     basis_sold = 10_100 * DOLLAR * 1 // 303  # a half share of 151.5
     assert position.cost == 10_100 * DOLLAR - basis_sold
     assert position.realized == 35 * DOLLAR - basis_sold
+    assert applied.basis_sold == basis_sold
     assert risk_of(market).ledger.accounts["alice"].settled == settled + 35 * DOLLAR
     (order,) = of_type(events, OrderAdjusted)
     assert (order.order_id, order.qty, order.leaves, order.price) == (ask, 4, 4, 6_668 * CENT)

@@ -76,6 +76,7 @@ def test_a_split_conserves_shares_and_cash_and_keeps_priority(
             old if cash_in_lieu_price is not None else new
         )
         basis_sold = cost * fraction // (qty * new) if position.qty else cost
+        assert event.basis_sold == basis_sold
         assert position.cost == cost - basis_sold  # the basis of the whole shares: all of it
         assert position.realized == realized + event.cash_in_lieu - basis_sold
         paid += event.cash_in_lieu

@@ -12,7 +12,7 @@ Statuses, as the engine's matching names them: an order is `PENDING_TRIGGER` (a 
 its fills on) or `REJECTED` (`reject_code` says why; a refused order's event carries no terms,
 so its side, type, time in force and quantity are None). A corporate action's
 `OrderAdjusted` gives a live order new terms (symbol, quantity, leaves, prices) and keeps its
-status; its fills so far stay as they traded (in the shares and prices before a split).
+status (`adjusted`).
 """
 
 from collections.abc import Iterable
@@ -201,17 +201,7 @@ def evolve(state: OrderState, event: Event) -> OrderState:
             updated_ts=event.ts,
         )
     if kind is OrderAdjusted:
-        adjusted: OrderAdjusted = event  # type: ignore[assignment]
-        return _replace(
-            state,
-            symbol=adjusted.symbol,
-            qty=adjusted.qty,
-            leaves_qty=adjusted.leaves,
-            price=adjusted.price,
-            stop_price=adjusted.stop_price,
-            updated_seq=event.seq,
-            updated_ts=event.ts,
-        )
+        return adjusted(state, event)  # type: ignore[arg-type]
     if kind is OrderReplaced:
         return _replace(
             state,
@@ -222,6 +212,27 @@ def evolve(state: OrderState, event: Event) -> OrderState:
             updated_ts=event.ts,
         )
     return state
+
+
+def adjusted(state: OrderState, event: OrderAdjusted) -> OrderState:
+    """A live order's new terms after a corporate action: a split scales what was filled as
+    it scales the quantity (in the new shares; the fills' notional stays, so the average
+    fill price follows the ratio); a dividend changes its prices alone; a symbol change its
+    symbol alone."""
+    filled = state.filled_qty
+    if state.qty and event.qty != state.qty:
+        filled = filled * event.qty // state.qty
+    return _replace(
+        state,
+        symbol=event.symbol,
+        qty=event.qty,
+        leaves_qty=event.leaves,
+        filled_qty=filled,
+        price=event.price,
+        stop_price=event.stop_price,
+        updated_seq=event.seq,
+        updated_ts=event.ts,
+    )
 
 
 def order_ids_of(event: Event) -> tuple[int, ...]:

@@ -109,7 +109,9 @@ def _positions(
         paid += cash
         issued += whole - old_qty
         out.append(
-            StockSplitApplied(seq, ts, split.action_id, account_id, symbol, old_qty, whole, cash)
+            StockSplitApplied(
+                seq, ts, split.action_id, account_id, symbol, old_qty, whole, cash, removed
+            )
         )
     if issued:
         ledger.shares_in[symbol] = ledger.shares_in.get(symbol, 0) + issued
