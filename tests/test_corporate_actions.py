@@ -258,6 +258,20 @@ def test_an_action_id_is_used_once() -> None:
     )
 
 
+def test_a_symbol_a_pending_change_will_take_is_neither_listed_nor_claimed_twice() -> None:
+    market = holders_market()
+    announce(market, SymbolChange("new-name", "XYZ", "XYZN", "2026-11-25"))
+    market.do(AddInstrument(Instrument("ABC")))
+    (refused,) = market.do(AddInstrument(Instrument("XYZN")))
+    assert isinstance(refused, CommandRejected)
+    assert refused.reason == RejectReason.SYMBOL_EXISTS
+    assert _refused(market, SymbolChange("same", "ABC", "XYZN", "2026-11-25")) == (
+        RejectReason.INVALID_CORPORATE_ACTION
+    )
+    close(market, "2026-11-24")
+    assert sorted(market.engine.books) == ["ABC", "XYZN"]
+
+
 def test_snapshots_and_replays_keep_actions_and_dividends_owed() -> None:
     def run() -> Market:
         market = holders_market()

@@ -152,10 +152,7 @@ class CorporateActions:
             and is_symbol(new)
             and new != action.symbol
             and new not in self._risk.books
-            and not any(
-                isinstance(other, SymbolChange) and other.new_symbol == new
-                for other in self.pending
-            )
+            and not self.reserves(new)
         )
 
     def ex_index(self, dividend: CashDividend) -> int:
@@ -187,7 +184,7 @@ class CorporateActions:
             self.pending.remove(action)
             self.done.add(action.action_id)
             if action.symbol not in self._risk.books:
-                continue  # the symbol left this shard: its new shard applies nothing
+                continue  # never so: a symbol that moves away takes its actions along
             if isinstance(action, StockSplit):
                 self.cash_paid += splits.apply_split(self._risk, action, seq, ts, out)
             elif isinstance(action, SymbolChange):
@@ -254,6 +251,13 @@ class CorporateActions:
         guard = risk.guards.get(symbol)
         if guard is not None and guard.reference is not None:
             guard.set_reference(max(guard.reference - dividend.amount_per_share, 1))
+
+    def reserves(self, symbol: str) -> bool:
+        """Whether a pending symbol change will take `symbol` (no listing may take it)."""
+        return any(
+            isinstance(action, SymbolChange) and action.new_symbol == symbol
+            for action in self.pending
+        )
 
     def rename(self, symbol: str, new_symbol: str) -> None:
         """A symbol change: the pending actions and dividends owed follow the new symbol."""

@@ -327,9 +327,16 @@ class Engine:
         symbol_moves.take_over(self.books, self.risk, self.client_orders, command, seq, ts, out)
 
     def _add_instrument(self, command: AddInstrument, seq: int, ts: int, out: list[Event]) -> None:
-        """Idempotent: listing a symbol that is listed already changes nothing."""
+        """Idempotent: listing a symbol that is listed already changes nothing. A symbol a
+        pending symbol change will take is refused (`SYMBOL_EXISTS`)."""
         instrument = command.instrument
-        if instrument.symbol not in self.books:
+        if self.risk is not None and self.risk.corporate_actions.reserves(instrument.symbol):
+            out.append(
+                CommandRejected(
+                    seq, ts, "AddInstrument", instrument.symbol, RejectReason.SYMBOL_EXISTS
+                )
+            )
+        elif instrument.symbol not in self.books:
             book = self.books[instrument.symbol] = OrderBook(instrument)
             if self.risk is not None:
                 self.risk.add_book(book)
