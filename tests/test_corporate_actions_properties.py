@@ -1,19 +1,32 @@
 """Properties of splits over random holdings and books: shares and cash conserved (the
 ledger's checks and postings after every step), each position's arithmetic exact (the basis
 kept by the whole shares, the fraction paid in lieu sold at its share of it), and the books'
-priority kept."""
+priority kept; and random orders of every kind through random actions applied by `CloseDay`,
+with the ledger checked after every command and a replay of the journal reaching the same
+state."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corporate_helpers import announce, close, holders_market, of_type, risk_of
+from eod_helpers import RecordingMarket, close_time
 from risk_helpers import DOLLAR
-from tradingfloor.domain.corporate_actions import StockSplit
-from tradingfloor.domain.enums import Side
+from tradingfloor.domain.commands import AnnounceCorporateAction, CloseDay, SettleDay
+from tradingfloor.domain.corporate_actions import CashDividend, StockSplit, SymbolChange
+from tradingfloor.domain.enums import AccountKind, OrderType, Side
 from tradingfloor.domain.events import StockSplitApplied
+from tradingfloor.domain.settings import FeeSchedule, RiskSettings
+from tradingfloor.engine import Engine
 from tradingfloor.matching.book import OrderBook
+from tradingfloor.risk.calendar import ts_at
 
 CENT = DOLLAR // 100
+NEXT_SESSION = {
+    "2026-11-24": "2026-11-25",
+    "2026-11-25": "2026-11-27",
+    "2026-11-27": "2026-11-30",
+    "2026-11-30": "2026-12-01",
+}
 
 
 def _priority(book: OrderBook) -> list[list[int]]:
@@ -86,3 +99,95 @@ def test_a_split_conserves_shares_and_cash_and_keeps_priority(
         assert after == [[], [], [], []]
     else:
         assert after == before  # no fees here: every order follows the split
+
+
+ORDER_KINDS = (OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
+DAYS = ["2026-11-24", "2026-11-25", "2026-11-27", "2026-11-30"]
+
+
+def _random_order(
+    market: RecordingMarket, name: str, kind: OrderType, buy: bool, qty: int, offset: int
+) -> None:
+    """An order of `kind` around the symbol's reference price (what it is now)."""
+    symbol = sorted(market.engine.books)[0]
+    risk = risk_of(market)
+    book = market.engine.books[symbol]
+    reference = book.last_price or risk.guards[symbol].reference or 100 * DOLLAR
+    tick = CENT
+    near = max(reference + (offset % 50) * tick * (1 if offset > 0 else -1), tick)
+    side = Side.BUY if buy else Side.SELL
+    if kind == OrderType.LIMIT:
+        market.order(name, side, qty, near, symbol=symbol)
+    elif kind == OrderType.TRAILING_STOP:
+        market.order(
+            name,
+            side,
+            qty,
+            order_type=kind,
+            trail_price=abs(offset) % 20 * tick + tick,
+            symbol=symbol,
+        )
+    else:
+        away = reference + (abs(offset) % 40 + 1) * tick * (1 if buy else -1)
+        price = away if kind == OrderType.STOP_LIMIT else None
+        market.order(name, side, qty, price, order_type=kind, stop_price=away, symbol=symbol)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sessions=st.sampled_from([1, 2]),
+    fees=st.booleans(),
+    actions=st.lists(
+        st.sampled_from(["2-for-1", "3-for-2", "1-for-4", "dividend", "rename"]),
+        min_size=1,
+        max_size=3,
+        unique=True,
+    ),
+    orders=st.lists(
+        st.tuples(
+            st.integers(0, len(DAYS) - 1),
+            st.sampled_from(["ann", "ben", "cat"]),
+            st.sampled_from(ORDER_KINDS),
+            st.booleans(),
+            st.integers(1, 40),
+            st.integers(-60, 60),
+        ),
+        max_size=40,
+    ),
+)
+def test_random_orders_through_random_actions_keep_the_ledger_and_replay(
+    sessions: int,
+    fees: bool,
+    actions: list[str],
+    orders: list[tuple[int, str, OrderType, bool, int, int]],
+) -> None:
+    schedule = FeeSchedule(maker_per_share=30, taker_per_share=50) if fees else FeeSchedule()
+    market = RecordingMarket(
+        RiskSettings(settlement_sessions=sessions, fees=schedule), ts=ts_at("2026-11-24 09:35")
+    )
+    market.listing("XYZ", 100 * DOLLAR)
+    for name in ("ann", "ben", "cat"):
+        market.account(name, cash=20_000 * DOLLAR, shares={"XYZ": 300}, kind=AccountKind.MARGIN)
+    terms = {
+        "2-for-1": StockSplit("a-2-1", "XYZ", 1, 2, "2026-11-25"),
+        "3-for-2": StockSplit("a-3-2", "XYZ", 2, 3, "2026-11-27"),
+        "1-for-4": StockSplit("a-1-4", "XYZ", 4, 1, "2026-11-30"),
+        "dividend": CashDividend("a-div", "XYZ", 1_777, "2026-11-30", "2026-12-01"),
+        "rename": SymbolChange("a-new", "XYZ", "XYZN", "2026-11-27"),
+    }
+    for action in actions:
+        market.do(AnnounceCorporateAction(terms[action]))
+    for index, date in enumerate(DAYS):
+        market.ts = ts_at(f"{date} 10:00")
+        for _, name, kind, buy, qty, offset in (o for o in orders if o[0] == index):
+            _random_order(market, name, kind, buy, qty, offset)
+            market.ts += 1_000_000
+        market.ts = ts_at(close_time(date))
+        market.do(CloseDay(date))
+        market.do(SettleDay(NEXT_SESSION[date]))
+    market.check_postings()
+    replayed = Engine(market.settings)
+    for command, seq, ts in market.journal:
+        replayed.apply(command, seq, ts)
+    assert replayed.state_hash() == market.engine.state_hash()
+    assert Engine.restore(market.engine.snapshot()).state_hash() == market.engine.state_hash()
