@@ -72,6 +72,8 @@ class RandomMarket:
     rng: random.Random
     ts: int = START_TS
     order_id: int = 0
+    adjustments: bool = False
+    """Whether resolved breaks post adjustments (readers that do not project them yet)."""
 
     def setup(self) -> list[Command]:
         commands: list[Command] = []
@@ -240,15 +242,21 @@ class RandomMarket:
         entry = rng.choice(opened)
         cash = rng.randint(-200, 200) * PRICE_SCALE if rng.random() < 0.5 else 0
         shares = rng.randint(-20, 20) if rng.random() < 0.5 else 0
+        if not self.adjustments:
+            cash = shares = 0
         return ResolveBreak(
             entry.break_id, "ops", "checked", entry.account, entry.symbol, cash, shares
         )
 
 
-def random_stream(engine: Engine, seed: int, count: int) -> Iterator[tuple[Command, int]]:
+def random_stream(
+    engine: Engine, seed: int, count: int, adjustments: bool = False
+) -> Iterator[tuple[Command, int]]:
     """The setup, then `count` random commands, each with its timestamp. The stream reads the
-    engine between commands, so the caller must apply each command before taking the next."""
-    market = RandomMarket(engine, random.Random(seed))
+    engine between commands, so the caller must apply each command before taking the next.
+    Breaks are resolved without adjusting the account unless `adjustments` (readers that
+    project the stream may not follow adjustments)."""
+    market = RandomMarket(engine, random.Random(seed), adjustments=adjustments)
     for command in market.setup():
         yield command, market.ts
     for _ in range(count):
@@ -277,7 +285,9 @@ def long_run(
     checks = events = trades = applied = 0
     derived: dict[tuple[str, str], int] = {}
     start = time.perf_counter()
-    for seq, (command, ts) in enumerate(random_stream(engine, seed, count), start=1):
+    for seq, (command, ts) in enumerate(
+        random_stream(engine, seed, count, adjustments=True), start=1
+    ):
         out = engine.apply(command, seq, ts)
         events += len(out)
         for event in out:

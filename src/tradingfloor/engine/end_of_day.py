@@ -6,7 +6,11 @@ with the sequence, so the engine needs no per-order record of it: `TradingDays` 
 the first command of a later session arrives, the last order id given before it. The DAY
 orders of sessions up to D are then exactly the live DAY orders whose id is at most the mark
 of D; an order accepted after D's close (before `CloseDay(D)` is sequenced) belongs to D + 1
-and stays. That costs the hot path one integer comparison per command.
+and stays, and so does an order replaced after the close (the replacement is a new order with
+a new id). That costs the hot path one integer comparison per command.
+
+The session numbers are those of the engine's calendar (the risk settings'); switching risk
+on with another calendar than the default while DAY orders rest would mix two numberings.
 
 `CloseDay(D)` works with risk on or off: a matching-only engine still ends its trading day
 (DAY orders expire; the calendar is the default one). `SettleDay` needs accounts: with risk

@@ -7,6 +7,9 @@ sessions, twelve months) buys with settled cash only for `good_faith_restriction
 (63 sessions, ninety days) from the session of the last one. Margin accounts borrow instead:
 they never count violations.
 
+A `GoodFaithViolation` names the sell order whose fill reached the lot (the order that made
+the violation) and the account's count within the window.
+
 While restricted, a buy (or a replace that asks for more) must fit in the settled cash free
 of unsettled purchases and of the holds of open buys; else `SETTLED_CASH_REQUIRED`.
 """
