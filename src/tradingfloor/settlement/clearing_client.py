@@ -142,7 +142,7 @@ class ClearingClient:
                 values = await _read_answer(reader)
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as error:
             raise ClearingUnavailable(
-                f"clearinghouse at {self.host}:{self.port}: {error or type(error).__name__}"
+                f"clearinghouse at {self.host}:{self.port}: {str(error) or type(error).__name__}"
             ) from error
         except ProtocolError as error:
             raise ClearingUnavailable(

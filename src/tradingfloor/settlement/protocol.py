@@ -281,9 +281,10 @@ def _iso_date(compact: str) -> str:
 def _compact_date(iso: str) -> str:
     compact = _COMPACT.get(iso)
     if compact is None:
-        if len(iso) != 10:
+        if len(iso) != 10 or iso[4] != "-" or iso[7] != "-":
             raise ValueError(f"not an ISO date: {iso!r}")
-        compact = datetime.date.fromisoformat(iso).strftime("%Y%m%d")
+        day = datetime.date.fromisoformat(iso)
+        compact = f"{day.year:04d}{day.month:02d}{day.day:02d}"
         if len(_COMPACT) >= _DATE_CACHE_MAX:
             _COMPACT.clear()
         _COMPACT[iso] = compact
@@ -371,7 +372,9 @@ def encode_lines(values: Sequence[Record], first_record: int = 1) -> bytes:
                 last_type = type(value)
                 encode_one = _CODECS[TYPES[last_type]].encode
             append(encode_one(value))
-        text = "\n".join(lines) + "\n" if None not in lines else ""  # type: ignore[arg-type]
+        complete = None not in lines
+        lines.append("")
+        text = "\n".join(lines) if complete else ""  # type: ignore[arg-type]
     except (TypeError, ValueError, KeyError, IndexError):
         text = ""
     count = len(values)

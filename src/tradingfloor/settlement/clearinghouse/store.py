@@ -6,7 +6,6 @@ server runs every request on one worker thread), so the store is its own single 
 numbers its rows itself.
 """
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,8 +50,13 @@ class Refusal(Exception):
         self.field = field
 
 
-def digest_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def recorded_faults(data_dir: Path) -> list[InjectedFault]:
+    """Every fault the clearinghouse with its store in `data_dir` injected, in order."""
+    store = ClearingStore(data_dir)
+    try:
+        return store.faults()
+    finally:
+        store.close()
 
 
 class ClearingStore:
