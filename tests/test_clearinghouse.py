@@ -334,12 +334,11 @@ def test_the_command_refuses_bad_fault_rates(tmp_path: Path) -> None:
 
 def test_a_shortfall_goes_first_to_what_is_owed_longest_then_by_participant() -> None:
     carried = [Fail(D2, "seller", "X", 5, D1), Fail(D2, "zed", "X", -5, D1)]
-    obligations = {
-        ("seller", "X"): (-10, 100),
-        ("alice", "X"): (4, -40),
-        ("bob", "X"): (6, -60),
-        ("zed", "X"): (0, 0),
-    }
+    obligations = [
+        ("alice", "X", 4, -40),
+        ("bob", "X", 6, -60),
+        ("seller", "X", -10, 100),
+    ]
     settled = settle_date(D3, obligations, carried, {("seller", "X"): 12})
     assert settled.instructions == [
         Instruction(D3, "alice", "X", 4, -40),
@@ -354,6 +353,6 @@ def test_a_shortfall_goes_first_to_what_is_owed_longest_then_by_participant() ->
 def test_a_fail_keeps_its_first_date_until_delivered_in_full() -> None:
     carried = [Fail(D2, "seller", "X", 5, D1), Fail(D2, "buyer", "X", -5, D1)]
     settled = settle_date(
-        D3, {("seller", "X"): (-10, 0), ("buyer", "X"): (10, 0)}, carried, {("seller", "X"): 3}
+        D3, [("buyer", "X", 10, 0), ("seller", "X", -10, 0)], carried, {("seller", "X"): 3}
     )
     assert settled.fails == [Fail(D3, "seller", "X", 12, D1), Fail(D3, "buyer", "X", -12, D1)]
