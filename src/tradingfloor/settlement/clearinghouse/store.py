@@ -14,8 +14,8 @@ import msgspec
 from sqlalchemy import Connection, Row, func, select, update
 
 from tradingfloor.settlement.clearinghouse import tables as t
+from tradingfloor.settlement.clearinghouse.capture import TradeCapture, chunks, confirmation_of
 from tradingfloor.settlement.clearinghouse.faults import (
-    CENT,
     FaultKind,
     FaultPlan,
     FaultRates,
@@ -35,8 +35,6 @@ from tradingfloor.settlement.records import (
 from tradingfloor.store.database import make_engine
 
 STORE_FILE = "clearinghouse.db"
-LOOKUP_CHUNK_REFS = 900
-"""Refs per `IN (...)` lookup: under SQLite's oldest limit of 999 parameters."""
 
 
 class Refusal(Exception):
@@ -66,9 +64,9 @@ class ClearingStore:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(f"sqlite:///{data_dir / STORE_FILE}")
         t.metadata.create_all(self.engine)
-        self.plan = plan or FaultPlan(FaultRates())
         with self.engine.connect() as conn:
-            self._seq = conn.execute(select(func.max(t.confirmations.c.seq))).scalar() or 0
+            last_seq = conn.execute(select(func.max(t.confirmations.c.seq))).scalar() or 0
+        self._capture = TradeCapture(plan or FaultPlan(FaultRates()), last_seq)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -95,14 +93,15 @@ class ClearingStore:
                     .order_by(c.seq)
                 )
                 return [*released, _ack(done), *(_confirmation(row) for row in stored)]
-            first_seq = self._seq + 1
-            rows, injected = self._take_trades(conn, batch_id, trades)
+            first_seq = self._capture.seq + 1
+            rows, injected = self._capture.take(conn, batch_id, trades)
             _insert(conn, t.confirmations, rows)
             _insert(conn, t.faults, injected)
             taken = len({row[4] for row in rows if row[2] == "trade"})
             ack = Ack(batch_id, len(trades), taken)
-            self._record_batch(conn, ack, "TRD", participant, date, digest, (first_seq, self._seq))
-            answer = [_confirmation_of(row) for row in rows if not row[15]]
+            seqs = (first_seq, self._capture.seq)
+            self._record_batch(conn, ack, "TRD", participant, date, digest, seqs)
+            answer = [confirmation_of(row) for row in rows if not row[15]]
             return [*released, ack, *answer]
 
     def record_movements(
@@ -233,99 +232,9 @@ class ClearingStore:
 
     def _existing(self, conn: Connection, column: Any, refs: Iterable[str]) -> list[Any]:
         found: list[Any] = []
-        unique = sorted(set(refs))
-        for start in range(0, len(unique), LOOKUP_CHUNK_REFS):
-            chunk = unique[start : start + LOOKUP_CHUNK_REFS]
+        for chunk in chunks(refs):
             found.extend(conn.execute(select(column).where(column.in_(chunk))).scalars())
         return found
-
-    def _first_trades(self, conn: Connection, refs: list[str]) -> dict[str, tuple[Any, ...]]:
-        c = t.confirmations.c
-        first: dict[str, tuple[Any, ...]] = {}
-        unique = sorted(set(refs))
-        for start in range(0, len(unique), LOOKUP_CHUNK_REFS):
-            chunk = unique[start : start + LOOKUP_CHUNK_REFS]
-            rows = conn.execute(
-                select(t.confirmations)
-                .where(c.trade_ref.in_(chunk), c.role == "trade")
-                .order_by(c.seq)
-            )
-            for row in rows:
-                first.setdefault(row.trade_ref, tuple(row))
-        return first
-
-    def _take_trades(
-        self, conn: Connection, batch_id: str, trades: Sequence[ClearingTrade]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The rows of a new batch: confirmations (as `tables.confirmations` tuples) and
-        injected faults."""
-        last_settled = conn.execute(select(func.max(t.settlements.c.settle_date))).scalar()
-        first = self._first_trades(conn, [trade.trade_ref for trade in trades])
-        rows: list[tuple[Any, ...]] = []
-        injected: list[tuple[Any, ...]] = []
-        for trade in trades:
-            prior = first.get(trade.trade_ref)
-            if prior is not None:
-                terms = _terms(trade)
-                same = prior[6:11] == terms[:5] and prior[13:15] == terms[5:]
-                rows.append(self._row(batch_id, trade, "repeat" if same else "refused", prior))
-                continue
-            if (last_settled is not None and trade.settle_date <= last_settled) or (
-                trade.settle_date < trade.trade_date
-            ):
-                rows.append(self._row(batch_id, trade, "refused"))
-                continue
-            fault = self.plan.choose(batch_id, trade.trade_ref)
-            if fault is not None:
-                injected.append(
-                    (None, fault.kind.value, trade.trade_ref, batch_id, trade.trade_date)
-                )
-            kind = None if fault is None else fault.kind
-            if kind is FaultKind.DROP:
-                continue
-            qty, price = trade.qty, trade.price
-            if kind is FaultKind.ALTER:
-                qty, price = (
-                    (qty, price + CENT) if fault and fault.alter_price else (qty + 1, price)
-                )
-            row = self._row(
-                batch_id, trade, "trade", qty=qty, price=price, late=kind is FaultKind.LATE
-            )
-            rows.append(row)
-            first[trade.trade_ref] = row
-            if kind is FaultKind.DUPLICATE:
-                rows.append(self._row(batch_id, trade, "trade"))
-        return rows, injected
-
-    def _row(
-        self,
-        batch_id: str,
-        trade: ClearingTrade,
-        role: str,
-        prior: tuple[Any, ...] | None = None,
-        qty: int | None = None,
-        price: int | None = None,
-        late: bool = False,
-    ) -> tuple[Any, ...]:
-        self._seq += 1
-        terms = _terms(trade)
-        if role == "repeat" and prior is not None:  # the first confirmation, as it was
-            return (self._seq, batch_id, role, prior[3], *prior[4:15], False, True)
-        return (
-            self._seq,
-            batch_id,
-            role,
-            f"C{self._seq:015d}",
-            trade.trade_ref,
-            role != "refused",
-            *terms[:5],
-            trade.qty if qty is None else qty,
-            trade.price if price is None else price,
-            trade.qty,
-            trade.price,
-            late,
-            not late,
-        )
 
     def _settle(self, conn: Connection, date: str, last: str | None) -> Settled:
         obligations = _fetch(conn, _OBLIGATIONS_SQL, (date, last or "") * 2)
@@ -378,18 +287,6 @@ SELECT participant, symbol, SUM(qty) FROM (
 (a deliverer's fail, > 0, is shares it kept; a receiver's, < 0, shares it did not get)."""
 
 
-def _terms(trade: ClearingTrade) -> tuple[Any, ...]:
-    return (
-        trade.trade_date,
-        trade.settle_date,
-        trade.symbol,
-        trade.buyer,
-        trade.seller,
-        trade.qty,
-        trade.price,
-    )
-
-
 def _rows(values: Iterable[Any]) -> list[tuple[Any, ...]]:
     return [msgspec.structs.astuple(value) for value in values]
 
@@ -401,13 +298,6 @@ def _insert(conn: Connection, table: Any, rows: list[tuple[Any, ...]]) -> None:
 
 def _ack(batch: Any) -> Ack:
     return Ack(batch.batch_id, batch.received, batch.taken)
-
-
-def _confirmation_of(row: tuple[Any, ...]) -> Confirmation:
-    """From a `tables.confirmations` tuple (as inserted)."""
-    return Confirmation(
-        row[4], row[3], row[5], row[6], row[7], row[8], row[9], row[10], row[11], row[12], row[15]
-    )
 
 
 def _confirmation(row: Row[Any]) -> Confirmation:
