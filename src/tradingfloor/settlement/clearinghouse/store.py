@@ -137,17 +137,9 @@ class ClearingStore:
         """Released confirmations of the trades recorded for `trade_date`, in the order taken,
         after row `after_seq`; and the last row's number (pages keep an answer's memory
         bounded)."""
-        c = t.confirmations.c
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.confirmations)
-                .where(
-                    c.trade_date == trade_date, c.role == "trade", c.released, c.seq > after_seq
-                )
-                .order_by(c.seq)
-                .limit(limit)
-            ).all()
-        return [_confirmation(row) for row in rows], (rows[-1].seq if rows else after_seq)
+            rows = _fetch(conn, _PAGE_SQL, (trade_date, after_seq, limit))
+        return [confirmation_of(row) for row in rows], (rows[-1][0] if rows else after_seq)
 
     def settle(self, date: str) -> tuple[list[Confirmation], list[Any]]:
         """Late confirmations released now; the instructions and fails of `date` (settled
@@ -263,6 +255,12 @@ def _fetch(conn: Connection, sql: str, parameters: tuple[Any, ...]) -> list[tupl
 
 
 _OF_DATE = "SELECT * FROM {table} WHERE settle_date = ?"
+_PAGE_SQL = """
+SELECT * FROM confirmations
+WHERE trade_date = ? AND seq > ? AND role = 'trade' AND released
+ORDER BY trade_date, seq LIMIT ?
+"""
+"""A page of a CNQ answer: a range of the index (trade_date, seq), read in its order."""
 _OBLIGATIONS_SQL = """
 SELECT participant, symbol, SUM(qty), SUM(cash) FROM (
     SELECT buyer AS participant, symbol, qty, -qty * price AS cash FROM confirmations
