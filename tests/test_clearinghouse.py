@@ -313,7 +313,8 @@ async def _ready_line(process: subprocess.Popen[str]) -> str:
     return await asyncio.wait_for(asyncio.to_thread(stdout.readline), WAIT_S)
 
 
-async def test_the_command_serves_until_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+async def test_the_command_serves_until_a_signal(tmp_path: Path, stop: signal.Signals) -> None:
     process = _command(tmp_path, "--faults", "duplicate=1", "--fault-seed", "5")
     try:
         line = await _ready_line(process)
@@ -322,7 +323,7 @@ async def test_the_command_serves_until_sigterm(tmp_path: Path) -> None:
         client = ClearingClient("127.0.0.1", port, "platform", timeout_s=WAIT_S)
         answer = await client.submit_trades(D1, "b", [trade("s1:1", "a", "b", 1)])
         assert len(answer) == 2
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         assert process.wait(WAIT_S) == 0
     finally:
         if process.poll() is None:
@@ -424,3 +425,14 @@ async def test_a_restarted_clearinghouse_answers_from_its_store(tmp_path: Path) 
     assert (late.trade_ref, late.late) == ("s1:1", True)
     assert again == []  # its confirmation was held back: the batch's answer had none
     assert {(i.participant, i.qty) for i in settled[0]} == {("a", 105), ("b", -105)}
+
+
+async def test_a_request_that_stalls_is_dropped_after_the_read_timeout(tmp_path: Path) -> None:
+    async with clearinghouse(tmp_path, read_timeout_s=0.2) as client:
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        header = Header(PROTOCOL_VERSION, "TRD", "platform", D1, "slow")
+        writer.write(encode_lines([header]))  # and never the records nor the trailer
+        async with asyncio.timeout(WAIT_S):
+            assert await reader.read() == b""  # closed by the server, nothing answered
+        writer.close()
+        assert await client.confirmations(D1) == []
