@@ -167,8 +167,10 @@ from tradingfloor.settlement.records import (
 PROTOCOL_VERSION = 1
 RECORD_BYTES = RECORD_CHARS + 1
 """A record and its `\\n`."""
-RECORDS_PER_BATCH_MAX = 100_000
-"""Records a request may carry between `HDR` and `TRL`; the client splits a longer list."""
+RECORDS_PER_BATCH_MAX = 50_000
+"""Records a request may carry between `HDR` and `TRL`; the client splits a longer list. At
+this size one exchange takes a few seconds even on a busy machine, well inside the client's
+default timeout (10 s)."""
 HASH_MODULUS = 10**18
 """Hash totals are sums modulo this, so they fit their 18 digits."""
 _PRINTABLE_BYTES = bytes(range(0x20, 0x7F)) + b"\n"
