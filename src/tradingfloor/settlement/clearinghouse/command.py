@@ -2,7 +2,9 @@
 
 It prints one line when it listens (`clearinghouse listening on HOST:PORT`) and runs until
 SIGINT or SIGTERM, then stops cleanly: it stops listening, lets the exchanges under way finish
-(bounded), and closes its store.
+(bounded), and closes its store. A bug met while answering (a broken invariant, a store that
+fails) stops it too, with the error and a non-zero exit: a clearinghouse does not go on
+answering from a state it cannot trust.
 """
 
 import asyncio
@@ -29,7 +31,8 @@ async def run_clearinghouse(
     on_ready: Callable[[str, int], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve until `stop` is set (by default: until SIGINT or SIGTERM)."""
+    """Serve until `stop` is set (by default: until SIGINT or SIGTERM), or until an exchange
+    fails for a reason that is not its client's (then raise that failure)."""
     store = ClearingStore(data_dir, plan)
     server = ClearinghouseServer(store, participant)
     bound_host, bound_port = await server.start(host, port)
@@ -40,10 +43,16 @@ async def run_clearinghouse(
             loop.add_signal_handler(sig, stop.set)
     if on_ready is not None:
         on_ready(bound_host, bound_port)
+    stopping = asyncio.create_task(stop.wait())
+    failing = asyncio.create_task(server.failed.wait())
     try:
-        await stop.wait()
+        await asyncio.wait((stopping, failing), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        stopping.cancel()
+        failing.cancel()
         await server.stop()
+    if server.failure is not None:
+        raise server.failure
 
 
 def clearinghouse(
