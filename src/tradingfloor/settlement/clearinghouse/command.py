@@ -9,6 +9,7 @@ answering from a state it cannot trust.
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,10 @@ from tradingfloor.settlement.clearinghouse.server import ClearinghouseServer
 from tradingfloor.settlement.clearinghouse.store import ClearingStore
 
 CLEARINGHOUSE_PORT = 7400
+
+
+class CannotListen(OSError):
+    """The clearinghouse could not open its port."""
 
 
 async def run_clearinghouse(
@@ -35,7 +40,11 @@ async def run_clearinghouse(
     fails for a reason that is not its client's (then raise that failure)."""
     store = ClearingStore(data_dir, plan)
     server = ClearinghouseServer(store, participant)
-    bound_host, bound_port = await server.start(host, port)
+    try:
+        bound_host, bound_port = await server.start(host, port)
+    except OSError as error:  # the port is taken, the address is not this machine's, ...
+        await server.stop()
+        raise CannotListen(f"clearinghouse cannot listen on {host}:{port}: {error}") from error
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -76,6 +85,10 @@ def clearinghouse(
     def ready(bound_host: str, bound_port: int) -> None:
         print(f"clearinghouse listening on {bound_host}:{bound_port}", flush=True)
 
-    asyncio.run(
-        run_clearinghouse(data, host, port, participant, FaultPlan(rates, fault_seed), ready)
-    )
+    try:
+        asyncio.run(
+            run_clearinghouse(data, host, port, participant, FaultPlan(rates, fault_seed), ready)
+        )
+    except CannotListen as error:
+        print(error, file=sys.stderr)
+        raise typer.Exit(1) from error
