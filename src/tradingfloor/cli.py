@@ -15,6 +15,7 @@ from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
 from tradingfloor.service.ledger_cli import ledger_app
 from tradingfloor.settlement.statement_cli import statement
+from tradingfloor.settlement.clearinghouse.command import clearinghouse
 
 app = typer.Typer(no_args_is_help=True, help="TradingFloor: a stock trading platform.")
 app.add_typer(bench_app, name="bench")
@@ -30,6 +31,7 @@ app.command()(marketdata)
 app.command()(gateway)
 app.command()(allocator)
 app.command()(statement)
+app.command()(clearinghouse)
 console = Console()
 
 
