@@ -14,8 +14,8 @@ from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
 from tradingfloor.service.ledger_cli import ledger_app
-from tradingfloor.settlement.statement_cli import statement
 from tradingfloor.settlement.clearinghouse.command import clearinghouse
+from tradingfloor.settlement.statement_cli import statement
 
 app = typer.Typer(no_args_is_help=True, help="TradingFloor: a stock trading platform.")
 app.add_typer(bench_app, name="bench")
