@@ -10,7 +10,7 @@ of their columns; fills and activities, only ever inserted, are tuples ready for
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select, update
 
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import (
@@ -91,6 +91,9 @@ class BatchRows:
         self.activities: list[tuple[Any, ...]] = []
         self.deleted_positions: list[tuple[str, str]] = []
         """(account, symbol) of loaded position rows that moved to another symbol."""
+        self.renamed_orders: list[tuple[str, int]] = []
+        """(new symbol, order id) of the live orders a symbol change renamed: the symbol is
+        not among the columns an order's update writes (it never changes otherwise)."""
         self.actions: dict[str, Row | None] = {}
         """Corporate actions' rows read in this batch, by id (`projection_settlement`)."""
         self.actions_marked: set[tuple[str, str]] = set()
@@ -227,6 +230,16 @@ class BatchRows:
             sql.orders.insert_rows(connection, inserted_orders)
         if updated_orders:
             sql.orders.update_rows(connection, updated_orders)
+        if self.renamed_orders:
+            connection.execute(
+                update(orders_table)
+                .where(orders_table.c.order_id == bindparam("renamed_id"))
+                .values(symbol=bindparam("new_symbol")),
+                [
+                    {"new_symbol": new, "renamed_id": order_id}
+                    for new, order_id in self.renamed_orders
+                ],
+            )
         if self.deleted_positions:
             sql.positions.delete_rows(connection, self.deleted_positions)
         for table, inserted, updated in (

@@ -12,7 +12,7 @@ Choices:
   the rest of the new quantity is settled: the fraction paid in cash comes off settled shares.
 - A split keeps the position's cost and realized P&L (the cost basis is unchanged in total);
   its cash in lieu is settled cash. Activity `split`: the change of quantity, the cash.
-- Dividends: `dividend_entitled` (quantity entitled, no cash yet) at the close before the
+- Dividends: `entitlement` (quantity entitled, no cash yet) at the close before the
   ex-date, `dividend` (settled cash) on the pay date; `price` is the amount per share.
 - A symbol change moves every position to the new symbol (one `symbol_change` activity per
   account that held shares) and renames the live orders; history keeps the name it had:
@@ -20,7 +20,7 @@ Choices:
 - A break's adjustment: cash into settled cash, shares into settled shares; shares taken out
   take their average cost with them, shares put in come at no cost. Activity `adjustment`.
 - A good-faith violation sets the account's count (within the rule's window) and its
-  restriction on this shard's balance row; activity `good_faith_violation`.
+  restriction on this shard's balance row; activity `good_faith`.
 """
 
 from collections.abc import Callable
@@ -76,7 +76,7 @@ def good_faith_violation(rows: BatchRows, event: GoodFaithViolation) -> None:
     rows.activity(
         event,
         event.account,
-        "good_faith_violation",
+        "good_faith",
         f"good-faith violation in {event.symbol}: {event.count} within the window{restriction}",
         event.symbol,
         order_id=event.order_id,
@@ -258,7 +258,7 @@ def dividend_entitled(rows: BatchRows, event: DividendEntitled) -> None:
     rows.activity(
         event,
         event.account,
-        "dividend_entitled",
+        "entitlement",
         f"dividend on {event.qty} {event.symbol} entitled: ${format_price(event.amount)}"
         " on the pay date",
         event.symbol,
@@ -293,6 +293,7 @@ def symbol_changed(rows: BatchRows, event: SymbolChanged) -> None:
         if order.symbol == old and order.is_open:
             renamed = msgspec.structs.replace(order, symbol=new, updated_seq=seq, updated_ts=ts)
             rows.orders.add(renamed)
+            rows.renamed_orders.append((new, order.order_id))
     for position in rows.rename_positions(old, new, seq):
         if position["qty"]:
             rows.activity(

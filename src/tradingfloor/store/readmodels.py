@@ -54,9 +54,9 @@ ACTIVITY_KINDS = (
     "reject",
     "split",
     "dividend",
-    "dividend_entitled",
+    "entitlement",
     "symbol_change",
-    "good_faith_violation",
+    "good_faith",
     "adjustment",
 )
 PROJECTION_NAME_LENGTH_MAX = 64
