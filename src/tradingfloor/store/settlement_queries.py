@@ -163,6 +163,7 @@ def list_settlement_days(connection: Connection, limit: int = 30) -> list[Settle
     for row in _limited(connection, query, limit):
         values = dict(row._mapping)
         dates = values.pop("trade_dates")
+        values["expired"] = int(values["expired"])  # PostgreSQL sums to a numeric
         found.append(SettlementDayRow(**values, trade_dates=dates.split(",") if dates else []))
     return found
 
