@@ -49,6 +49,9 @@ SURROGATE_KEYS = {"fill_id", "activity_id"}
 SECOND = 1_000_000_000
 BOUGHT = 60 * 100 * DOLLAR
 """A's purchase: 60 XYZ at $100."""
+ADDED = 5 * 50 * DOLLAR
+"""5 shares adjusted in at A's average cost after the split ($50), as is the basis of the
+half share paid in lieu after the reverse one."""
 KEPT = 40 * 90 * DOLLAR
 """The cost of the 40 XYZ B kept of 100 delivered in at $90."""
 
@@ -148,11 +151,14 @@ def scenario() -> Scenario:
               "A", "XYZ", 123_400, 5),
     )  # fmt: skip
     m.craft(event(CorporateActionAnnounced, SymbolChange("C1", "XYZ", "ABC", "2026-12-03")))
-    seqs["renamed"] = m.craft(event(SymbolChanged, "C1", "XYZ", "ABC"))
+    seqs["renamed"] = m.craft(
+        event(SymbolChanged, "C1", "XYZ", "ABC", [("A", 125), ("B", 80)]),
+        event(OrderAdjusted, open_buy, "ABC", "A", 20, 20, 475_000, None, "C1"),
+    )
     reverse = StockSplit("R1", "ABC", 10, 1, "2026-12-07", 2_000_000)
     seqs["reverse"] = m.craft(
         event(CorporateActionAnnounced, reverse),
-        event(StockSplitApplied, "R1", "A", "ABC", 125, 12, 1_000_000),
+        event(StockSplitApplied, "R1", "A", "ABC", 125, 12, 1_000_000, ADDED),
         event(StockSplitApplied, "R1", "B", "ABC", 80, 8, 0),
         event(OrderCanceled, open_buy, "ABC", 20, 0, CancelReason.CORPORATE_ACTION, "A"),
     )
@@ -274,7 +280,7 @@ def test_breaks_open_and_resolve_with_their_adjustment(database: Engine) -> None
     assert (resolved.cash_adjustment, resolved.shares_adjustment) == (123_400, 5)
     assert resolved.resolved_seq == s.seqs["resolved"]
     assert cash_after.settled - cash_before.settled == 123_400
-    assert positions(database, "A")["XYZ"] == (125, 125, BOUGHT)  # shares at no cost
+    assert positions(database, "A")["XYZ"] == (125, 125, BOUGHT + ADDED)  # at average cost
     [adjusted] = activities_of(database, "A", "adjustment")
     assert (adjusted.qty, adjusted.amount, adjusted.symbol) == (5, 123_400, "XYZ")
 
@@ -384,7 +390,7 @@ def test_a_symbol_change_moves_positions_and_live_orders_and_keeps_history(
     s = scenario()
     project(database, up_to(s.commands, s.seqs["renamed"]))
 
-    assert positions(database, "A") == {"ABC": (125, 125, BOUGHT)}
+    assert positions(database, "A") == {"ABC": (125, 125, BOUGHT + ADDED)}
     assert positions(database, "B") == {"ABC": (80, 80, KEPT)}
     with database.connect() as connection:
         live = get_order(connection, s.open_buy)
@@ -416,8 +422,11 @@ def test_a_reverse_split_pays_cash_in_lieu_and_cancels_orders(database: Engine) 
         actions = [row.action_id for row in list_corporate_actions(connection, limit=10)]
         splits = [row.action_id for row in list_corporate_actions(connection, kind="split")]
     assert before is not None and after is not None and order is not None
-    assert positions(database, "A") == {"ABC": (12, 12, BOUGHT)}
+    assert positions(database, "A") == {"ABC": (12, 12, BOUGHT)}  # the half share's basis sold
     assert after.settled - before.settled == 1_000_000
+    with database.connect() as connection:
+        [held] = list_positions(connection, "A")
+    assert held.realized == 1_000_000 - ADDED
     assert (order.symbol, order.status, order.cancel_reason) == (
         "ABC", "canceled", "corporate_action",
     )  # fmt: skip

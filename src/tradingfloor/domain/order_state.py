@@ -10,7 +10,9 @@ Statuses, as the engine's matching names them: an order is `PENDING_TRIGGER` (a 
 `NEW`, `PARTIALLY_FILLED`, then done as `FILLED`, `CANCELED` (`cancel_reason` says why),
 `EXPIRED` (the end of its session), `REPLACED` (`replaced_by` names its successor, which carries
 its fills on) or `REJECTED` (`reject_code` says why; a refused order's event carries no terms,
-so its side, type, time in force and quantity are None).
+so its side, type, time in force and quantity are None). A corporate action's
+`OrderAdjusted` gives a live order new terms (symbol, quantity, leaves, prices) and keeps its
+status (`adjusted`).
 """
 
 from collections.abc import Iterable
@@ -215,12 +217,14 @@ def evolve(state: OrderState, event: Event) -> OrderState:
 def adjusted(state: OrderState, event: OrderAdjusted) -> OrderState:
     """A live order's new terms after a corporate action: a split scales what was filled as
     it scales the quantity (in the new shares; the fills' notional stays, so the average
-    fill price follows the ratio); a dividend changes its prices alone."""
+    fill price follows the ratio); a dividend changes its prices alone; a symbol change its
+    symbol alone."""
     filled = state.filled_qty
     if state.qty and event.qty != state.qty:
         filled = filled * event.qty // state.qty
     return _replace(
         state,
+        symbol=event.symbol,
         qty=event.qty,
         leaves_qty=event.leaves,
         filled_qty=filled,

@@ -10,15 +10,18 @@ Choices:
   leave from the settled ones, a trade changes only `qty`, `SharesSettled` moves its quantity
   to settled. A split scales what is still to settle by its ratio (truncated toward zero) and
   the rest of the new quantity is settled: the fraction paid in cash comes off settled shares.
-- A split keeps the position's cost and realized P&L (the cost basis is unchanged in total);
-  its cash in lieu is settled cash. Activity `split`: the change of quantity, the cash.
+  (The engine truncates each unsettled trade session's shares; the read models keep their
+  sum, so a split of several unsettled sessions by an uneven ratio may differ by a share.)
+- A split keeps the position's cost, less the basis of the fraction paid in lieu
+  (`basis_sold`), which realizes `cash_in_lieu - basis_sold`; the cash in lieu is settled
+  cash. Activity `split`: the change of quantity, the cash.
 - Dividends: `entitlement` (quantity entitled, no cash yet) at the close before the
   ex-date, `dividend` (settled cash) on the pay date; `price` is the amount per share.
 - A symbol change moves every position to the new symbol (one `symbol_change` activity per
   account that held shares) and renames the live orders; history keeps the name it had:
   fills, ended orders, activities before the change.
-- A break's adjustment: cash into settled cash, shares into settled shares; shares taken out
-  take their average cost with them, shares put in come at no cost. Activity `adjustment`.
+- A break's adjustment: cash into settled cash, shares into settled shares, at the
+  position's average cost both ways (the average stays). Activity `adjustment`.
 - A good-faith violation sets the account's count (within the rule's window) and its
   restriction on this shard's balance row; activity `good_faith`.
 """
@@ -40,6 +43,7 @@ from tradingfloor.domain.events import (
     DividendPaid,
     Event,
     GoodFaithViolation,
+    OrderAdjusted,
     SharesSettled,
     StockSplitApplied,
     SymbolChanged,
@@ -178,10 +182,12 @@ def break_resolved(rows: BatchRows, event: BreakResolved) -> None:
 
 
 def _adjust_shares(position: Row, shares: int) -> None:
-    held = position["qty"]
-    if shares < 0 and held > 0:
-        taken = min(-shares, held)
-        cost = position["cost"]
+    """As the ledger posts it: shares in at the average cost, out taking theirs."""
+    held, cost = position["qty"], position["cost"]
+    if shares > 0:
+        position["cost"] = cost + shares * (cost // held if held else 0)
+    elif held:
+        taken = -shares
         position["cost"] = cost - (cost if taken == held else cost * taken // held)
     position["qty"] = held + shares
     position["settled_qty"] += shares
@@ -233,6 +239,8 @@ def split_applied(rows: BatchRows, event: StockSplitApplied) -> None:
     scaled = abs(unsettled) * ratio[0] // ratio[1]
     position["qty"] = new_qty
     position["settled_qty"] = new_qty - (scaled if unsettled >= 0 else -scaled)
+    position["cost"] -= event.basis_sold
+    position["realized"] += event.cash_in_lieu - event.basis_sold
     position["updated_seq"] = event.seq
     cash = event.cash_in_lieu
     if cash:
@@ -307,6 +315,15 @@ def symbol_changed(rows: BatchRows, event: SymbolChanged) -> None:
     _mark(rows, event.action_id, "applied", seq)
 
 
+def order_adjusted(rows: BatchRows, event: OrderAdjusted) -> None:
+    """New terms by the order reducer; a new symbol (a symbol change) written apart, as the
+    order's update does not write its symbol."""
+    before = rows.orders.get(event.order_id)
+    rows.orders.apply(event)
+    if before is not None and before.symbol != event.symbol:
+        rows.renamed_orders.append((event.symbol, event.order_id))
+
+
 def _action(rows: BatchRows, action_id: str) -> Row | None:
     """The corporate action's row (read once per batch), None if never announced here."""
     if action_id not in rows.actions:
@@ -349,6 +366,6 @@ HANDLERS: dict[type[Event], Callable[[BatchRows, Any], None]] = {
     DividendEntitled: dividend_entitled,
     DividendPaid: dividend_paid,
     SymbolChanged: symbol_changed,
+    OrderAdjusted: order_adjusted,
 }
-"""The end of day's events that change a read model (`OrderAdjusted` is an order event:
-`projection_ledger`)."""
+"""The end of day's events that change a read model."""
