@@ -177,7 +177,9 @@ class BatchRows:
 
     def _load_symbols(self, symbols: list[str], created: set[int]) -> None:
         """For a symbol change: every position in the symbols (the old and the new name) and
-        every open order of them, besides the rows `load` read already."""
+        every open order of them, besides the rows `load` read already. Positions have no
+        index by symbol (a scan, once per symbol change: rare, and an index would cost every
+        fill's insert)."""
         positions = self.positions
         names = self.sql.positions.all_columns
         for values in self._select(self.sql.positions, "symbol", symbols):
