@@ -336,6 +336,7 @@ async def test_an_account_sees_its_splits_dividends_and_violations(
         "/v2/account/activities", params={"activity_types": "SPLIT,DIV"}, headers=bob
     )
     summary = (await api.client.get("/v1/account", headers=bob)).json()
+    alpaca = (await api.client.get("/v2/account", headers=bob)).json()
     positions = (await api.client.get("/v1/positions", headers=bob)).json()
 
     kinds = [row["kind"] for row in v1]
@@ -349,6 +350,7 @@ async def test_an_account_sees_its_splits_dividends_and_violations(
     assert (split["activity_type"], split["qty"], split["symbol"]) == ("SPLIT", "50", "XYZ")
     assert split["date"] and div["symbol"] == "XYZ"
     assert (summary["good_faith_violations"], summary["settled_cash_only_until"]) == (2, None)
+    assert alpaca["cash_withdrawable"] == summary["withdrawable"]
     # the engine's position is still 100 (the split was crafted): settled shares are the
     # read models' 150, less 10 delivered
     assert [(p["symbol"], p["settled_qty"]) for p in positions] == [("XYZ", 140)]

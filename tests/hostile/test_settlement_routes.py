@@ -147,6 +147,8 @@ async def test_a_bad_corporate_action_is_refused_before_the_shard(
         ("/v1/admin/breaks", {"date": "yesterday"}),
         ("/v1/admin/breaks", {"kind": "everything"}),
         ("/v1/admin/breaks", {"account": "a" * 65}),
+        ("/v1/admin/breaks", {"account": "a\u0000b"}),
+        ("/v1/admin/breaks", {"page_token": "a\u0000b"}),
         ("/v1/admin/breaks", {"page_token": "x" * 201}),
         (ACTIONS, {"kind": "merger"}),
         (ACTIONS, {"limit": 100_000}),
