@@ -60,10 +60,12 @@ async def test_place_rest_fill_partially_and_read_it_back(api: Served) -> None:
             "market_value": "4000.00",
             "unrealized_pl": "0.00",
             "realized_pl": "0.00",
+            "settled_qty": 0,  # bought today: settles at T+N
         }
     ]
     account = (await api.client.get("/v1/account", headers=alice)).json()
     assert account["cash"] == "96000.00"
+    assert (account["good_faith_violations"], account["settled_cash_only_until"]) == (0, None)
     assert account["held_for_orders"] == "6000.00"
     assert account["buying_power"] == "90000.00"
     activities = (await api.client.get("/v1/activities", headers=bob)).json()

@@ -25,7 +25,8 @@ READ_MODEL_TABLES = {
     "projection_state",
 }
 SIGN_IN_TABLES = {"auth_events"}
-TABLES = AUTH_TABLES | READ_MODEL_TABLES | SIGN_IN_TABLES
+SETTLEMENT_TABLES = {"settlement_days", "breaks", "corporate_actions"}
+TABLES = AUTH_TABLES | READ_MODEL_TABLES | SIGN_IN_TABLES | SETTLEMENT_TABLES
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -118,6 +119,43 @@ def test_downgrade_to_0002_drops_the_sign_in_guards(database_url: str) -> None:
     assert "locked_until_ts" not in columns and "enrollment_token_hash" not in columns
     upgrade(database_url)
     assert table_names(database_url) == TABLES | {"alembic_version"}
+
+
+def test_upgrade_from_0004_keeps_positions_and_balances(database_url: str) -> None:
+    """Rows projected before 0005: their shares count as settled, no violation counted."""
+    upgrade(database_url, "0004")
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO positions (account, symbol, qty, cost, realized, updated_seq)"
+            " VALUES ('A', 'XYZ', 70, 6300000, 5, 9), ('B', 'XYZ', 0, 0, -3, 9)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO account_balances (account, kind, status, settled, unsettled,"
+            " deposited, withdrawn, fees, updated_seq, shard)"
+            " VALUES ('A', 'cash', 'active', 10, -5, 10, 0, 0, 9, 0)"
+        )
+
+    upgrade(database_url)
+
+    with engine.connect() as connection:
+        held = connection.exec_driver_sql(
+            "SELECT account, qty, cost, realized, settled_qty FROM positions ORDER BY account"
+        ).all()
+        balance = connection.exec_driver_sql(
+            "SELECT settled, unsettled, good_faith_violations, restricted_until"
+            " FROM account_balances"
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in held] == [("A", 70, 6300000, 5, 70), ("B", 0, 0, -3, 0)]
+    assert [tuple(row) for row in balance] == [(10, -5, 0, None)]
+    assert table_names(database_url) >= SETTLEMENT_TABLES
+    downgrade(database_url, "0004")
+    assert table_names(database_url) & SETTLEMENT_TABLES == set()
+    engine = make_engine(database_url)
+    columns = {column["name"] for column in inspect(engine).get_columns("positions")}
+    engine.dispose()
+    assert "settled_qty" not in columns
 
 
 def test_schema_module_matches_the_migrations(database_url: str) -> None:

@@ -111,7 +111,8 @@ async def get_activities(
     page_token: ActivityQuery = None,
 ) -> Response:
     """Fills (FILL), fees (FEE), deposits (CSD), withdrawals (CSW), share transfers
-    (ACATS), newest first by default; `page_token` is the last id of a page."""
+    (ACATS), splits (SPLIT), dividends (DIV), newest first by default; `page_token` is the
+    last id of a page."""
     names = activity_types.split(",") if activity_types else list(views.ACTIVITY_TYPES)
     account = principal.account_id
     found = await _activities(platform, account, names, direction, page_size, page_token)

@@ -44,9 +44,12 @@ ACTIVITY_TYPES: dict[str, tuple[str, ...]] = {
     "CSD": ("deposit",),
     "CSW": ("withdrawal",),
     "ACATS": ("shares_in", "shares_out"),
+    "SPLIT": ("split",),
+    "DIV": ("dividend",),
 }
 """Alpaca activity type -> our activity kinds; other kinds (settlements, day-trade counts,
-status changes) have no Alpaca counterpart and are not listed."""
+status changes, dividend entitlements, symbol changes, adjustments) have no Alpaca
+counterpart and are not listed."""
 ACTIVITY_TYPE_OF = {kind: name for name, kinds in ACTIVITY_TYPES.items() for kind in kinds}
 
 
@@ -209,6 +212,8 @@ def account(summary: AccountSummary) -> dict[str, Any]:
         "accrued_fees": zero,
         "pending_transfer_in": zero,
         "pending_transfer_out": zero,
+        # Alpaca's (broker API) name for the settled cash that may leave the account.
+        "cash_withdrawable": format_price(summary.withdrawable),
         "portfolio_value": equity,
         "equity": equity,
         "last_equity": equity,
@@ -309,7 +314,8 @@ def activity(
         "symbol": row.symbol,
         "qty": None if row.qty is None else str(row.qty),
         "price": format_optional_price(row.price),
-        "per_share_amount": None,
+        # A dividend's amount per share (a split's terms are in its description).
+        "per_share_amount": format_optional_price(row.price) if row.kind == "dividend" else None,
     }
 
 

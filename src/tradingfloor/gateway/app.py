@@ -17,10 +17,12 @@ from tradingfloor.gateway import (
     alpaca,
     alpaca_stream,
     auth_routes,
+    corporate_action_routes,
     handlers,
     market_routes,
     operations_routes,
     order_routes,
+    settlement_routes,
     shard_routes,
     statement_routes,
     streams,
@@ -43,7 +45,15 @@ def create_app(platform: Backend) -> FastAPI:
     app.state.backend = platform
     app.state.auth = platform.auth
     handlers.install(app)
-    areas = (order_routes, account_routes, market_routes, admin_routes, shard_routes)
+    areas = (
+        order_routes,
+        account_routes,
+        market_routes,
+        admin_routes,
+        shard_routes,
+        settlement_routes,
+        corporate_action_routes,
+    )
     for area in (*areas, statement_routes, operations_routes):
         area.routes.install(app)
     auth_routes.install(app, platform)

@@ -27,6 +27,15 @@ _STATUS: dict[RejectReason, int] = {
     R.ACCOUNT_MISMATCH: 404,  # another user's order: as if it did not exist
     R.ORDER_NOT_LIVE: 422,
     R.UNKNOWN_SYMBOL: 404,
+    R.DAY_NOT_OVER: 409,
+    R.DAY_ALREADY_CLOSED: 409,
+    R.DAY_OUT_OF_ORDER: 409,
+    R.DAY_NOT_CLOSED: 409,
+    R.BREAK_EXISTS: 409,
+    R.UNKNOWN_BREAK: 404,
+    R.BREAK_RESOLVED: 409,
+    R.CORPORATE_ACTION_EXISTS: 409,
+    R.SETTLED_CASH_REQUIRED: 403,
 }
 
 

@@ -2,6 +2,7 @@
 
 `schema` holds the credentials' tables and `readmodels` the tables projected from the engine's
 events (`projector`), both on one `metadata`, as the newest migration leaves them;
+`settlement_tables` the end of day's (settlement days, breaks, corporate actions);
 `migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
 database to the newest. `queries` reads the projections for the gateway.
 """
@@ -16,12 +17,15 @@ from tradingfloor.store.readmodels import (
     projection_state,
 )
 from tradingfloor.store.schema import api_keys, auth_events, metadata, refresh_tokens, users
+from tradingfloor.store.settlement_tables import breaks, corporate_actions, settlement_days
 
 __all__ = [
     "account_balances",
     "activities",
     "api_keys",
     "auth_events",
+    "breaks",
+    "corporate_actions",
     "downgrade",
     "fills",
     "make_engine",
@@ -30,6 +34,7 @@ __all__ = [
     "positions",
     "projection_state",
     "refresh_tokens",
+    "settlement_days",
     "upgrade",
     "users",
 ]

@@ -184,6 +184,8 @@ def opened(rows: BatchRows, event: AccountOpened) -> None:
         "fees": 0,
         "updated_seq": event.seq,
         "shard": rows.shard_index,
+        "good_faith_violations": 0,
+        "restricted_until": None,
     }
     rows.balances[event.account] = row
     rows.new_balances.append(row)
@@ -259,8 +261,10 @@ def settled(rows: BatchRows, event: FundsSettled) -> None:
 
 
 def shares_deposited(rows: BatchRows, event: SharesDeposited) -> None:
+    """Shares delivered in are settled shares (as deposited cash is settled cash)."""
     row = rows.position(event.account, event.symbol, event.seq)
     row["qty"] += event.qty
+    row["settled_qty"] += event.qty
     row["cost"] += event.qty * event.cost_price
     row["updated_seq"] = event.seq
     rows.activity(
@@ -275,8 +279,10 @@ def shares_deposited(rows: BatchRows, event: SharesDeposited) -> None:
 
 
 def shares_withdrawn(rows: BatchRows, event: SharesWithdrawn) -> None:
+    """Shares delivered out leave from the settled ones."""
     row = rows.position(event.account, event.symbol, event.seq)
     row["qty"] -= event.qty
+    row["settled_qty"] -= event.qty
     row["cost"] -= event.cost
     row["updated_seq"] = event.seq
     rows.activity(

@@ -10,23 +10,29 @@ of their columns; fills and activities, only ever inserted, are tuples ready for
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select, update
 
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import (
     AccountOpened,
     AccountStatusChanged,
+    BreakResolved,
     CashAllocatedIn,
     CashAllocatedOut,
+    DividendPaid,
     Event,
     FundsDeposited,
     FundsSettled,
     FundsWithdrawn,
+    GoodFaithViolation,
     OrderAccepted,
     OrderRejected,
     OrderReplaced,
     SharesDeposited,
+    SharesSettled,
     SharesWithdrawn,
+    StockSplitApplied,
+    SymbolChanged,
     SymbolHandedOver,
     SymbolTakenOver,
     TradeExecuted,
@@ -39,7 +45,8 @@ from tradingfloor.domain.order_state import (
 )
 from tradingfloor.store.order_rows import row_values, state_of_values
 from tradingfloor.store.projection_sql import Row, TableSql, statements_for
-from tradingfloor.store.readmodels import projection_state
+from tradingfloor.store.readmodels import OPEN_ORDER_STATUSES, projection_state
+from tradingfloor.store.readmodels import orders as orders_table
 
 Batch = list[tuple[int, int, list[Event]]]
 
@@ -54,9 +61,13 @@ BALANCE_EVENTS = frozenset(
         FundsSettled,
         CashAllocatedOut,
         CashAllocatedIn,
+        DividendPaid,
+        GoodFaithViolation,
     }
 )
 """Events that change an existing account's balance row (an opening makes one)."""
+POSITION_EVENTS = frozenset({SharesDeposited, SharesWithdrawn, SharesSettled})
+"""Events that change one position (a fill changes two)."""
 
 
 class ProjectionBehind(RuntimeError):
@@ -78,6 +89,15 @@ class BatchRows:
         self.new_balances: list[Row] = []
         self.fills: list[tuple[Any, ...]] = []
         self.activities: list[tuple[Any, ...]] = []
+        self.deleted_positions: list[tuple[str, str]] = []
+        """(account, symbol) of loaded position rows that moved to another symbol."""
+        self.renamed_orders: list[tuple[str, int]] = []
+        """(new symbol, order id) of the live orders a symbol change renamed: the symbol is
+        not among the columns an order's update writes (it never changes otherwise)."""
+        self.actions: dict[str, Row | None] = {}
+        """Corporate actions' rows read in this batch, by id (`projection_settlement`)."""
+        self.actions_marked: set[tuple[str, str]] = set()
+        """(action id, status) of the corporate actions this batch has marked."""
         self._loaded_orders: set[int] = set()
         self._loaded_positions: list[Row] = []
         self._loaded_balances: list[Row] = []
@@ -91,6 +111,7 @@ class BatchRows:
         position_keys: set[tuple[str, str]] = set()
         accounts: set[str] = set()
         opened: set[str] = set()
+        renamed: set[str] = set()
         for _, _, events in commands:
             for event in events:
                 kind = type(event)
@@ -112,7 +133,7 @@ class BatchRows:
                     created.add(event.new_order_id)  # type: ignore[attr-defined]
                 elif kind in ORDER_EVENTS:
                     order_ids.update(order_ids_of(event))
-                elif kind is SharesDeposited or kind is SharesWithdrawn:
+                elif kind in POSITION_EVENTS:
                     position_keys.add((event.account, event.symbol))  # type: ignore[attr-defined]
                 elif kind is AccountOpened:
                     opened.add(event.account)  # type: ignore[attr-defined]
@@ -120,9 +141,17 @@ class BatchRows:
                     accounts.add(event.account)  # type: ignore[attr-defined]
                 elif kind is SymbolHandedOver or kind is SymbolTakenOver:
                     accounts.update(account for account, _ in event.cash)  # type: ignore[attr-defined]
+                elif kind is StockSplitApplied or kind is BreakResolved:
+                    position_keys.add((event.account, event.symbol))  # type: ignore[attr-defined]
+                    accounts.add(event.account)  # type: ignore[attr-defined]
+                elif kind is SymbolChanged:
+                    renamed.add(event.symbol)  # type: ignore[attr-defined]
+                    renamed.add(event.new_symbol)  # type: ignore[attr-defined]
         self._load_orders(order_ids - created)
         self._load_positions(position_keys)
         self._load_balances(accounts - opened)
+        if renamed:
+            self._load_symbols(sorted(renamed), created)
 
     def _load_orders(self, order_ids: set[int]) -> None:
         orders = self.orders
@@ -145,6 +174,30 @@ class BatchRows:
             if key in keys:
                 found[key] = row
         self._loaded_positions = list(found.values())
+
+    def _load_symbols(self, symbols: list[str], created: set[int]) -> None:
+        """For a symbol change: every position in the symbols (the old and the new name) and
+        every open order of them, besides the rows `load` read already. Positions have no
+        index by symbol (a scan, once per symbol change: rare, and an index would cost every
+        fill's insert)."""
+        positions = self.positions
+        names = self.sql.positions.all_columns
+        for values in self._select(self.sql.positions, "symbol", symbols):
+            row = dict(zip(names, values, strict=True))
+            key = (row["account"], row["symbol"])
+            if key not in positions:
+                positions[key] = row
+                self._loaded_positions.append(row)
+        orders = self.orders
+        query = select(orders_table).where(
+            orders_table.c.symbol.in_(symbols),
+            orders_table.c.status.in_(sorted(OPEN_ORDER_STATUSES)),
+        )
+        for values in self.connection.execute(query):
+            state = state_of_values(tuple(values))
+            if state.order_id not in orders.orders and state.order_id not in created:
+                orders.add(state)
+                self._loaded_orders.add(state.order_id)
 
     def _load_balances(self, accounts: set[str]) -> None:
         found = self.balances
@@ -179,6 +232,18 @@ class BatchRows:
             sql.orders.insert_rows(connection, inserted_orders)
         if updated_orders:
             sql.orders.update_rows(connection, updated_orders)
+        if self.renamed_orders:
+            connection.execute(
+                update(orders_table)
+                .where(orders_table.c.order_id == bindparam("renamed_id"))
+                .values(symbol=bindparam("new_symbol")),
+                [
+                    {"new_symbol": new, "renamed_id": order_id}
+                    for new, order_id in self.renamed_orders
+                ],
+            )
+        if self.deleted_positions:
+            sql.positions.delete_rows(connection, self.deleted_positions)
         for table, inserted, updated in (
             (sql.positions, self.new_positions, self._loaded_positions),
             (sql.balances, self.new_balances, self._loaded_balances),
@@ -207,9 +272,28 @@ class BatchRows:
                 "cost": 0,
                 "realized": 0,
                 "updated_seq": seq,
+                "settled_qty": 0,
             }
             self.new_positions.append(row)
         return row
+
+    def rename_positions(self, symbol: str, new_symbol: str, seq: int) -> list[Row]:
+        """Move every position in `symbol` to `new_symbol` (added to one there, if any);
+        returns the rows in `new_symbol` that took one in."""
+        moved = []
+        for key in [key for key in self.positions if key[1] == symbol]:
+            row = self.positions.pop(key)
+            if any(new is row for new in self.new_positions):
+                self.new_positions = [new for new in self.new_positions if new is not row]
+            else:
+                self._loaded_positions = [old for old in self._loaded_positions if old is not row]
+                self.deleted_positions.append(key)
+            target = self.position(key[0], new_symbol, seq)
+            for column in ("qty", "cost", "realized", "settled_qty"):
+                target[column] += row[column]
+            target["updated_seq"] = seq
+            moved.append(target)
+        return moved
 
     def require_projected(self, shard: str, seq: int) -> None:
         """Refuse (`ProjectionBehind`, retried) while shard `shard`'s projection has not

@@ -60,7 +60,7 @@ ORDER_MUTABLE = (
     "updated_seq",
     "updated_ts",
 )
-POSITION_MUTABLE = ("qty", "cost", "realized", "updated_seq")
+POSITION_MUTABLE = ("qty", "cost", "realized", "updated_seq", "settled_qty")
 BALANCE_MUTABLE = (
     "status",
     "settled",
@@ -69,6 +69,8 @@ BALANCE_MUTABLE = (
     "withdrawn",
     "fees",
     "updated_seq",
+    "good_faith_violations",
+    "restricted_until",
 )
 
 
@@ -135,9 +137,10 @@ class MutableTableSql(TableSql):
             *positions
         )
         """The same, of a row given as a tuple in the table's column order."""
+        condition = " AND ".join(f"{quote(column)} = {mark}" for column in keys)
+        self.delete = f"DELETE FROM {name} WHERE {condition}"
         if not self.postgresql:
             assignments = ", ".join(f"{quote(column)} = {mark}" for column in mutable)
-            condition = " AND ".join(f"{quote(column)} = {mark}" for column in keys)
             self.update = f"UPDATE {name} SET {assignments} WHERE {condition}"
             return
         listed = mutable + keys
@@ -149,6 +152,10 @@ class MutableTableSql(TableSql):
             f"UPDATE {name} AS t SET {assigned} FROM unnest({arrays}) AS v ({named})"
             f" WHERE {matched}"
         )
+
+    def delete_rows(self, connection: Connection, keys: list[tuple[Any, ...]]) -> None:
+        """Delete the rows with these keys (rare: a position that moved to a new symbol)."""
+        connection.exec_driver_sql(self.delete, keys)
 
     def update_rows(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
         if self.postgresql:

@@ -53,10 +53,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import Event
+from tradingfloor.store import projection_ledger, projection_settlement
 from tradingfloor.store.database import SQLITE_BEGIN_OPTION
-from tradingfloor.store.projection_ledger import HANDLERS
 from tradingfloor.store.projection_rows import Batch, BatchRows
 from tradingfloor.store.readmodels import projection_state
+
+HANDLERS = {**projection_ledger.HANDLERS, **projection_settlement.HANDLERS}
+"""What each event does to the read models (events not named change none)."""
 
 stream_batch_commands_max = 2_000
 """Commands per transaction when `apply_stream` catches up on a long event log."""

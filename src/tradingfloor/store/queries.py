@@ -106,6 +106,12 @@ class PositionRow(msgspec.Struct, frozen=True):
     cost: int
     realized: int
     updated_seq: int
+    settled_qty: int = 0
+    """Shares settled; `qty - settled_qty` are still to settle (negative: sold)."""
+
+    @property
+    def unsettled_qty(self) -> int:
+        return self.qty - self.settled_qty
 
     @property
     def average_cost(self) -> int:
@@ -114,7 +120,9 @@ class PositionRow(msgspec.Struct, frozen=True):
 
 
 class BalanceRow(msgspec.Struct, frozen=True):
-    """Cash is `settled + unsettled` (unsettled is negative while purchases are owed)."""
+    """Cash is `settled + unsettled` (unsettled is negative while purchases are owed).
+    `good_faith_violations` within the rule's window, and the last day of the restriction
+    to settled cash they brought (None: not restricted)."""
 
     account: str
     kind: str
@@ -125,6 +133,8 @@ class BalanceRow(msgspec.Struct, frozen=True):
     withdrawn: int
     fees: int
     updated_seq: int
+    good_faith_violations: int = 0
+    restricted_until: str | None = None
 
     @property
     def cash(self) -> int:
@@ -306,11 +316,16 @@ def get_balances(connection: Connection, account: str) -> BalanceRow | None:
         for name in ("settled", "unsettled", "deposited", "withdrawn", "fees")
     }
     first = rows[0]
+    restrictions = [row["restricted_until"] for row in rows if row["restricted_until"]]
     return BalanceRow(
         account,
         first["kind"],
         first["status"],
         updated_seq=max(row["updated_seq"] for row in rows),
+        # Each shard counts the violations of the sales it matched: the account's is the
+        # newest count any shard told, and the latest restriction.
+        good_faith_violations=max(row["good_faith_violations"] for row in rows),
+        restricted_until=max(restrictions) if restrictions else None,
         **summed,
     )
 

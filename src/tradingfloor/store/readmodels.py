@@ -52,6 +52,12 @@ ACTIVITY_KINDS = (
     "day_trade",
     "status",
     "reject",
+    "split",
+    "dividend",
+    "entitlement",
+    "symbol_change",
+    "good_faith",
+    "adjustment",
 )
 PROJECTION_NAME_LENGTH_MAX = 64
 # No CHECK constraints list the statuses or the kinds: the projector is the only writer and
@@ -124,6 +130,9 @@ positions = Table(
     Column("cost", BigInteger, nullable=False),  # basis of `qty`, average cost
     Column("realized", BigInteger, nullable=False),
     Column("updated_seq", BigInteger, nullable=False),
+    # Shares whose settlement is done (delivered in, or settled at T+N); `qty - settled_qty`
+    # are bought (positive) or sold (negative) and still to settle.
+    Column("settled_qty", BigInteger, nullable=False, server_default="0"),
 )
 
 account_balances = Table(
@@ -140,6 +149,10 @@ account_balances = Table(
     Column("updated_seq", BigInteger, nullable=False),
     # The shard whose part of the account's cash the row holds (0 on a platform of one).
     Column("shard", SmallInteger, primary_key=True, server_default="0"),
+    # Good-faith violations within the rule's window, as of the last one this shard saw,
+    # and the last day of the settled-cash-only restriction they brought (None: none).
+    Column("good_faith_violations", Integer, nullable=False, server_default="0"),
+    Column("restricted_until", String(10), nullable=True),
 )
 
 activities = Table(
