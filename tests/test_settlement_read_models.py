@@ -261,8 +261,8 @@ def test_a_symbol_change_moves_positions_and_live_orders_and_keeps_history(
     assert [row.action_id for row in by_new_name] == ["C1"]
     trades = activities_of(database, "A", "trade")
     assert {row.symbol for row in trades} == {"XYZ"}
-    [moved] = activities_of(database, "A", "symbol_change")
-    assert (moved.symbol, moved.qty) == ("ABC", 125)
+    out, moved = activities_of(database, "A", "symbol_change")
+    assert [(out.symbol, out.qty), (moved.symbol, moved.qty)] == [("XYZ", -125), ("ABC", 125)]
 
 
 def test_a_reverse_split_pays_cash_in_lieu_and_cancels_orders(database: Engine) -> None:

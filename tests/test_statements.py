@@ -159,6 +159,7 @@ def test_the_evening_belongs_to_the_next_session(database: Engine) -> None:
     assert [(row.kind, row.amount) for row in data.activities] == [
         ("deposit", 5 * DOLLAR),
         ("settlement", -(10_000 * DOLLAR + 30 * CENT)),
+        ("settlement", None),  # the 100 shares bought settle too
         ("withdrawal", -1_000 * DOLLAR),
     ]
     assert data.opening == statement(database, "A", day("2026-11-24")).closing
@@ -176,7 +177,8 @@ def test_a_month_from_nothing_to_its_close(database: Engine) -> None:
     assert data.closing.settled == 93_204 * DOLLAR + 58 * CENT
     assert data.closing.unsettled == 0  # both trade days settled by Friday
     by_kind = {total.kind: (total.count, total.amount) for total in data.totals.by_kind}
-    assert by_kind["settlement"] == (2, 4_199 * DOLLAR + 88 * CENT - 10_000 * DOLLAR - 30 * CENT)
+    # Two trade dates settled, each a row of cash and a row of shares.
+    assert by_kind["settlement"] == (4, 4_199 * DOLLAR + 88 * CENT - 10_000 * DOLLAR - 30 * CENT)
     assert by_kind["deposit"] == (2, 100_005 * DOLLAR)
     assert by_kind["fee"] == (2, -42 * CENT)
     assert data.totals.realized == 200 * DOLLAR
@@ -203,11 +205,11 @@ def test_the_next_month_opens_where_the_last_closed_and_closes_as_the_read_model
 def test_dividends_splits_and_kinds_added_later_are_listed_and_counted(
     database: Engine,
 ) -> None:
-    add_activity(database, "A", "DIV", "2026-11-30 09:00", symbol="XYZ", amount=60 * DOLLAR)
-    add_activity(database, "A", "SPLIT", "2026-11-30 09:00", symbol="XYZ", qty=60)
+    add_activity(database, "A", "dividend", "2026-11-30 09:00", symbol="XYZ", amount=60 * DOLLAR)
+    add_activity(database, "A", "split", "2026-11-30 09:00", symbol="XYZ", qty=60)
     add_activity(database, "A", "notice", "2026-11-30 09:30", description="a word from us")
     data = statement(database, "A", day("2026-11-30"))
-    assert [row.kind for row in data.activities] == ["DIV", "SPLIT", "notice"]
+    assert [row.kind for row in data.activities] == ["dividend", "split", "notice"]
     assert data.closing.settled == data.opening.settled + 60 * DOLLAR
     # A 2-for-1 split: twice the shares, the same cost basis, half the average cost.
     [position] = data.closing.positions
@@ -217,15 +219,15 @@ def test_dividends_splits_and_kinds_added_later_are_listed_and_counted(
         50 * DOLLAR,
     )
     kinds = {total.kind: total.count for total in data.totals.by_kind}
-    assert kinds == {"DIV": 1, "SPLIT": 1, "notice": 1}
+    assert kinds == {"dividend": 1, "split": 1, "notice": 1}
     html = render_html(statement_view(data, day("2026-11-30")))
-    assert "a word from us" in html and ">SPLIT<" in html and ">60.00<" in html
+    assert "a word from us" in html and ">split<" in html and ">60.00<" in html
 
 
 def test_lists_are_cut_and_the_totals_count_every_row(database: Engine) -> None:
     data = statement(database, "A", month("2026-11"), lines_max=1)
     assert len(data.trades) == 1 and data.trades_count == 2
-    assert len(data.activities) == 1 and data.activities_count == 6
+    assert len(data.activities) == 1 and data.activities_count == 8
     assert data.totals.sold == 4_200 * DOLLAR  # from the fill left out
     view = statement_view(data, month("2026-11"))
     assert "1 more not listed" in render_html(view)

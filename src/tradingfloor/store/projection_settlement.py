@@ -256,6 +256,7 @@ def split_applied(rows: BatchRows, event: StockSplitApplied) -> None:
         f"{terms} of {event.symbol}: {old_qty} shares became {new_qty}{in_lieu}",
         event.symbol,
         new_qty - old_qty,
+        event.basis_sold,  # the cost taken off with the fraction paid in lieu
         amount=cash,
     )
     _mark(rows, event.action_id, "applied", event.seq)
@@ -303,15 +304,19 @@ def symbol_changed(rows: BatchRows, event: SymbolChanged) -> None:
             rows.orders.add(renamed)
             rows.renamed_orders.append((new, order.order_id))
     for position in rows.rename_positions(old, new, seq):
-        if position["qty"]:
-            rows.activity(
-                event,
-                position["account"],
-                "symbol_change",
-                f"{old} is now {new}: {position['qty']} shares",
-                new,
-                position["qty"],
-            )
+        qty = position["qty"]
+        if qty:
+            # Two rows, shares out of the old name and into the new, so that a replay of
+            # the account's activities (a statement) moves the position and its cost.
+            for symbol, moved in ((old, -qty), (new, qty)):
+                rows.activity(
+                    event,
+                    position["account"],
+                    "symbol_change",
+                    f"{old} is now {new}: {qty} shares",
+                    symbol,
+                    moved,
+                )
     _mark(rows, event.action_id, "applied", seq)
 
 

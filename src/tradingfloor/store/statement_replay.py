@@ -11,12 +11,18 @@ How each kind counts (`qty` and `amount` are signed from the account's side):
 - `trade`: `amount` into unsettled cash; `qty` bought adds `qty x price` to the position's cost,
   `qty` sold takes off its average cost (the rest of the proceeds is realized P&L).
 - `fee`: `amount` (negative) into unsettled cash, as the ledger posts it.
-- `deposit`, `withdrawal`, `DIV` (a dividend paid): `amount` into settled cash.
-- `settlement`: `amount` moves from unsettled into settled cash.
+- `deposit`, `withdrawal`, `dividend` (paid): `amount` into settled cash.
+- `settlement`: `amount` moves from unsettled into settled cash (a row of settled shares
+  changes no quantity: the shares were the account's since the trade).
 - `shares_in`: `qty` at `price` per share of cost; `shares_out`: `qty` (negative) leaves with
   its average cost, as the engine takes it off.
-- `SPLIT`: `qty` is the change of the position (cost basis unchanged in total); `amount`, cash
-  in lieu of a fraction, into settled cash.
+- `adjustment` (a break resolved): `amount` into settled cash; `qty` shares in at the
+  position's average cost, or out taking theirs.
+- `split`: `qty` is the change of the position; `amount`, cash in lieu of a fraction, into
+  settled cash; `price` the cost basis taken off with that fraction (the rest of the cash is
+  realized P&L).
+- `symbol_change`: two rows, the shares out of the old name (`qty` negative) and into the new
+  one: the position moves with its cost.
 - Any other kind (`status`, `reject`, `day_trade`, and kinds added later) changes no balance:
   it is listed on the statement as it is, and counted in the totals by kind.
 
@@ -26,7 +32,7 @@ to another's and leaves the sum unchanged.
 
 from dataclasses import dataclass, field
 
-SETTLED_CASH_KINDS = frozenset({"deposit", "withdrawal", "DIV"})
+SETTLED_CASH_KINDS = frozenset({"deposit", "withdrawal", "dividend", "adjustment", "split"})
 """Kinds whose amount goes to settled cash as it is."""
 UNSETTLED_CASH_KINDS = frozenset({"trade", "fee"})
 """Kinds whose amount is owed or due until its trade date settles."""
@@ -89,6 +95,7 @@ class Replay:
     unsettled: int = 0
     realized: int = 0
     positions: dict[str, _Position] = field(default_factory=dict)
+    _renamed_cost: int = 0
 
     def apply(
         self, kind: str, symbol: str | None, qty: int | None, price: int | None, amount: int | None
@@ -102,16 +109,36 @@ class Replay:
         elif kind == "settlement":
             self.unsettled -= cash
             self.settled += cash
-        elif kind == "SPLIT":
-            self.settled += cash
         if symbol is None or not qty:
             return
         if kind in ("trade", "shares_in"):
             self._add_or_remove(symbol, qty, price or 0, kind == "trade")
-        elif kind == "shares_out":
-            self._add_or_remove(symbol, qty, 0, realize=False)
-        elif kind == "SPLIT":
-            self.positions.setdefault(symbol, _Position()).qty += qty
+        elif kind in ("shares_out", "adjustment"):
+            average = self._average_cost(symbol) if qty > 0 else 0
+            self._add_or_remove(symbol, qty, average, realize=False)
+        elif kind == "split":
+            position = self.positions.setdefault(symbol, _Position())
+            position.qty += qty
+            position.cost -= price or 0
+            self.realized += cash - (price or 0)
+        elif kind == "symbol_change":
+            self._rename(symbol, qty)
+
+    def _average_cost(self, symbol: str) -> int:
+        position = self.positions.get(symbol)
+        return position.cost // position.qty if position is not None and position.qty else 0
+
+    def _rename(self, symbol: str, qty: int) -> None:
+        """Shares out of the old name keep their cost aside; the row into the new name (the
+        next one of the same change) takes it."""
+        if qty < 0:
+            position = self.positions.pop(symbol, _Position())
+            self._renamed_cost = position.cost
+            return
+        position = self.positions.setdefault(symbol, _Position())
+        position.qty += qty
+        position.cost += self._renamed_cost
+        self._renamed_cost = 0
 
     def _add_or_remove(self, symbol: str, qty: int, price: int, realize: bool) -> None:
         position = self.positions.setdefault(symbol, _Position())
