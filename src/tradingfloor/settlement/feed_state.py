@@ -1,0 +1,226 @@
+"""What the settlement role knows, rebuilt from the shards' event feeds alone.
+
+The role keeps nothing of its own: at a start it reads every shard's feed from seq 1, and this
+state is what those events say: which days are closed and settled (with the seq of the
+command that did it on each shard), the fills of each trade session, the settled cash and
+shares each account holds (as a log of changes by seq, so a balance can be taken as of any
+cut), the movements to tell the clearinghouse, the breaks recorded, and T+N.
+
+Settled balances here are the platform's ledger as its events tell it: deposits and
+withdrawals, `FundsSettled` and `SharesSettled`, dividends, splits, break adjustments. Cash
+moved between the platform's own shards (`CashAllocated*`) is left out: the account's total
+is what the clearinghouse knows, and a move in flight is still the account's.
+"""
+
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from tradingfloor.domain.events import (
+    BreakOpened,
+    DayClosed,
+    DaySettled,
+    Event,
+    FundsSettled,
+    RiskConfigured,
+    SharesSettled,
+    SymbolChanged,
+    TradeExecuted,
+)
+from tradingfloor.risk.calendar import TradingCalendar
+from tradingfloor.settlement.movements import (
+    Change,
+    as_movements,
+    changes_of,
+    symbol_change_changes,
+)
+from tradingfloor.settlement.netting import Fill, parties
+from tradingfloor.settlement.records import CASH_SYMBOL, Movement
+
+
+class Settlement(msgspec.Struct):
+    """One shard's settlement of a date: the seq of its `DaySettled`, the trade dates it
+    settled, and what its ledger moved to settled then."""
+
+    seq: int
+    trade_dates: list[str]
+    funds: dict[str, int]
+    shares: dict[tuple[str, str], int]
+
+
+class ShardState(msgspec.Struct):
+    last_seq: int = 0
+    closed: dict[str, int] = msgspec.field(default_factory=dict)
+    """Trade date -> seq of its `DayClosed`."""
+    settled: dict[str, Settlement] = msgspec.field(default_factory=dict)
+    changes: list[tuple[int, Change]] = msgspec.field(default_factory=list)
+    """Every change of settled cash or shares, by seq (trading's and the others)."""
+    moved: list[tuple[int, int, list[Change]]] = msgspec.field(default_factory=list)
+    """(seq, ts, changes outside trading) of each command that made some: movements."""
+    holdings: dict[tuple[str, str], int] = msgspec.field(default_factory=dict)
+    """Settled shares and cash now (after `last_seq`), for a symbol change's holders."""
+
+
+class FeedState:
+    def __init__(self, calendar: TradingCalendar, settlement_sessions: int) -> None:
+        self.calendar = calendar
+        self.settlement_sessions = settlement_sessions
+        self.shards: dict[str, ShardState] = {}
+        self.fills: dict[int, list[Fill]] = {}
+        """Trade session index -> its fills, in feed order."""
+        self.breaks: dict[str, BreakOpened] = {}
+
+    def shard(self, name: str) -> ShardState:
+        return self.shards.setdefault(name, ShardState())
+
+    def apply(self, shard: str, seq: int, ts: int, events: Iterable[Event]) -> None:
+        """One command's events from `shard`'s feed."""
+        state = self.shard(shard)
+        if seq <= state.last_seq:
+            return  # a feed never repeats; a resumed follower might
+        moved: list[Change] = []
+        settlement: Settlement | None = None
+        for event in events:
+            if isinstance(event, TradeExecuted):
+                session = self.calendar.session_index(ts)
+                self.fills.setdefault(session, []).append((shard, event))
+                continue
+            changes = changes_of(event)
+            if isinstance(event, SymbolChanged):
+                holders = {
+                    account: qty
+                    for (account, symbol), qty in state.holdings.items()
+                    if symbol == event.symbol
+                }
+                changes = symbol_change_changes(event, holders)
+            if changes:
+                moved.extend(changes)
+                self._change(state, seq, changes)
+            elif isinstance(event, FundsSettled):
+                settlement = settlement or Settlement(seq, [], {}, {})
+                funds = settlement.funds
+                funds[event.account] = funds.get(event.account, 0) + event.amount
+                self._change(state, seq, [Change(event.account, CASH_SYMBOL, event.amount)])
+            elif isinstance(event, SharesSettled):
+                settlement = settlement or Settlement(seq, [], {}, {})
+                key = (event.account, event.symbol)
+                settlement.shares[key] = settlement.shares.get(key, 0) + event.qty
+                self._change(state, seq, [Change(event.account, event.symbol, event.qty)])
+            elif isinstance(event, DaySettled):
+                settlement = settlement or Settlement(seq, [], {}, {})
+                settlement.trade_dates = list(event.trade_dates)
+                state.settled[event.date] = settlement
+            elif isinstance(event, DayClosed):
+                state.closed[event.date] = seq
+            elif isinstance(event, BreakOpened):
+                self.breaks[event.break_id] = event
+            elif isinstance(event, RiskConfigured) and event.settings is not None:
+                self.settlement_sessions = event.settings.settlement_sessions
+        if moved:
+            state.moved.append((seq, ts, moved))
+        state.last_seq = seq
+
+    @staticmethod
+    def _change(state: ShardState, seq: int, changes: list[Change]) -> None:
+        for change in changes:
+            if change.qty:
+                state.changes.append((seq, change))
+                key = (change.account, change.symbol)
+                state.holdings[key] = state.holdings.get(key, 0) + change.qty
+
+    # ------------------------------------------------------------------ questions
+
+    def last_closed(self) -> str | None:
+        """The latest trade date any shard closed."""
+        dates = [date for state in self.shards.values() for date in state.closed]
+        return max(dates) if dates else None
+
+    def first_session(self) -> int | None:
+        """The session of the earliest fill (where settlement starts on a platform that never
+        closed a day), None without fills."""
+        return min(self.fills) if self.fills else None
+
+    def fills_of(self, sessions: Iterable[int]) -> list[Fill]:
+        return [fill for session in sessions for fill in self.fills.get(session, [])]
+
+    def cut(self, settle_date: str) -> dict[str, int]:
+        """Each shard's seq of its `DaySettled(settle_date)` (shards that have not: absent)."""
+        return {
+            name: state.settled[settle_date].seq
+            for name, state in self.shards.items()
+            if settle_date in state.settled
+        }
+
+    def previous_cut(self, settle_date: str) -> dict[str, int]:
+        """Each shard's seq of its latest `DaySettled` before `settle_date` (0: none)."""
+        found = {}
+        for name, state in self.shards.items():
+            earlier = [item.seq for date, item in state.settled.items() if date < settle_date]
+            found[name] = max(earlier, default=0)
+        return found
+
+    def movements(
+        self, after: Mapping[str, int], upto: Mapping[str, int], date: str
+    ) -> list[Movement]:
+        """The movements of every shard with seq in (after, upto], dated `date`."""
+        found: list[Movement] = []
+        for name in sorted(upto):
+            low, high = after.get(name, 0), upto[name]
+            for seq, _, changes in self.shards[name].moved:
+                if low < seq <= high:
+                    found.extend(as_movements(name, seq, changes, date))
+        return found
+
+    def settled_trade_dates(self, settle_date: str) -> list[str]:
+        dates = {
+            date
+            for state in self.shards.values()
+            if settle_date in state.settled
+            for date in state.settled[settle_date].trade_dates
+        }
+        return sorted(dates)
+
+    def settled_by_ledger(
+        self, settle_date: str
+    ) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+        """What every shard's ledger settled on `settle_date`: cash per account, shares per
+        (account, symbol)."""
+        funds: dict[str, int] = {}
+        shares: dict[tuple[str, str], int] = {}
+        for state in self.shards.values():
+            settlement = state.settled.get(settle_date)
+            if settlement is None:
+                continue
+            for account, amount in settlement.funds.items():
+                funds[account] = funds.get(account, 0) + amount
+            for key, qty in settlement.shares.items():
+                shares[key] = shares.get(key, 0) + qty
+        return funds, shares
+
+    def balances(self, cut: Mapping[str, int]) -> dict[tuple[str, str], int]:
+        """Settled cash and shares per (account, symbol) as of `cut` (seq per shard), with
+        the fees of the trade dates settled by then added back: cash as the clearinghouse
+        counts it."""
+        total: dict[tuple[str, str], int] = {}
+        for name, upto in cut.items():
+            state = self.shards[name]
+            for seq, change in state.changes:
+                if seq <= upto:
+                    key = (change.account, change.symbol)
+                    total[key] = total.get(key, 0) + change.qty
+            settled_dates = {
+                date
+                for item in state.settled.values()
+                if item.seq <= upto
+                for date in item.trade_dates
+            }
+            sessions = [self.calendar.session_of_date(date) for date in settled_dates]
+            for fill_shard, trade in self.fills_of(sessions):
+                if fill_shard != name:
+                    continue
+                buyer, seller, buy_fee, sell_fee = parties(trade)
+                for account, fee in ((buyer, buy_fee), (seller, sell_fee)):
+                    if fee:
+                        key = (account, CASH_SYMBOL)
+                        total[key] = total.get(key, 0) + fee
+        return {key: qty for key, qty in total.items() if qty}

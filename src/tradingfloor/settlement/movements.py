@@ -1,0 +1,86 @@
+"""Settled cash and shares that change outside trading, as the clearinghouse must hear of them.
+
+Pure. The clearinghouse keeps every account's position from what it settles and from
+movements: it never sees a deposit, a withdrawal, a dividend, a split or a break's
+adjustment unless the platform tells it. Each such event becomes one `Movement` per asset it
+changes (cash is the symbol `USD`), with a `ref` unique on the platform (`<shard>:<seq>:<n>`),
+so a movement resubmitted is known to the clearinghouse as the same one.
+
+What is not a movement: fills (they clear as trades), `FundsSettled` and `SharesSettled` (the
+clearinghouse settles the same trades itself), `CashAllocatedOut`/`In` (cash moving between
+the platform's own shards: the account's total does not change), dividend entitlements (paid
+later, as `DividendPaid`).
+"""
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from tradingfloor.domain.events import (
+    BreakResolved,
+    DividendPaid,
+    Event,
+    FundsDeposited,
+    FundsWithdrawn,
+    SharesDeposited,
+    SharesWithdrawn,
+    StockSplitApplied,
+    SymbolChanged,
+)
+from tradingfloor.settlement.records import CASH_SYMBOL, Movement
+
+
+class Change(NamedTuple):
+    """`qty` of `symbol` (or cash, `USD`) into (positive) or out of `account`."""
+
+    account: str
+    symbol: str
+    qty: int
+
+
+def changes_of(event: Event) -> list[Change]:
+    """The settled changes outside trading that `event` made (none for most events).
+
+    A symbol change needs the holders of the old symbol (`symbol_change_changes`)."""
+    if isinstance(event, FundsDeposited):
+        return [Change(event.account, CASH_SYMBOL, event.amount)]
+    if isinstance(event, FundsWithdrawn):
+        return [Change(event.account, CASH_SYMBOL, -event.amount)]
+    if isinstance(event, SharesDeposited):
+        return [Change(event.account, event.symbol, event.qty)]
+    if isinstance(event, SharesWithdrawn):
+        return [Change(event.account, event.symbol, -event.qty)]
+    if isinstance(event, DividendPaid):
+        return [Change(event.account, CASH_SYMBOL, event.amount)]
+    if isinstance(event, StockSplitApplied):
+        return [
+            Change(event.account, event.symbol, event.new_qty - event.old_qty),
+            Change(event.account, CASH_SYMBOL, event.cash_in_lieu),
+        ]
+    if isinstance(event, BreakResolved):
+        return [
+            Change(event.account, event.symbol, event.shares_adjustment),
+            Change(event.account, CASH_SYMBOL, event.cash_adjustment),
+        ]
+    return []
+
+
+def symbol_change_changes(event: SymbolChanged, holders: Mapping[str, int]) -> list[Change]:
+    """A symbol change moves every holder's settled shares from the old symbol to the new
+    one (`holders`: account -> settled shares of `event.symbol` at that moment)."""
+    changes = []
+    for account in sorted(holders):
+        qty = holders[account]
+        if qty:
+            changes.append(Change(account, event.symbol, -qty))
+            changes.append(Change(account, event.new_symbol, qty))
+    return changes
+
+
+def as_movements(shard: str, seq: int, changes: list[Change], date: str) -> list[Movement]:
+    """`changes` of the command at `seq` on `shard` as movements dated `date`; zero ones
+    are left out (a split that left a position whole pays no cash in lieu)."""
+    return [
+        Movement(f"{shard}:{seq}:{number}", date, change.account, change.symbol, change.qty)
+        for number, change in enumerate(changes)
+        if change.qty
+    ]

@@ -1,0 +1,165 @@
+"""An in-memory clearinghouse with the `ClearingClient` API, for the settlement role's tests.
+
+It keeps what the real one keeps, in dicts: trades by trade_ref (a resubmitted batch is
+answered with the same confirmations), movements by batch id, one settlement per date (CNS:
+net shares and cash per participant and security; a participant short of shares delivers
+what it has and the rest is a fail), holdings as of a date from the movements and
+settlements dated up to it. Faults are named per trade_ref (`faults`): "drop" (no record,
+no confirmation), "alter" (recorded and confirmed with one share more), "duplicate"
+(recorded twice: a second confirmation under a second clearing ref), "late" (confirmed only
+at the next call, flagged late). `down = True` makes every call raise `ConnectionError`,
+as an unreachable clearinghouse does; `calls` counts the calls that reached it.
+"""
+
+from collections import Counter
+
+import msgspec
+
+from tradingfloor.settlement.records import (
+    CASH_SYMBOL,
+    ClearingTrade,
+    Confirmation,
+    Fail,
+    Holding,
+    Instruction,
+    Movement,
+)
+
+
+class FakeClearinghouse:
+    def __init__(self, faults: dict[str, str] | None = None) -> None:
+        self.faults = dict(faults or {})
+        self.down = False
+        self.calls: Counter[str] = Counter()
+        self.records: dict[str, list[ClearingTrade]] = {}
+        """trade_ref -> the records cleared under it (two for a duplicate, none dropped)."""
+        self.batches: dict[str, list[Confirmation]] = {}
+        self.confirmed: dict[str, list[Confirmation]] = {}
+        """trade date -> confirmations released."""
+        self.held: list[Confirmation] = []
+        self.movements: dict[str, list[Movement]] = {}
+        self.settlements: dict[str, tuple[list[Instruction], list[Fail]]] = {}
+        self._clearing_refs = 0
+
+    def _connect(self, what: str) -> list[Confirmation]:
+        """One connection: refused when down; releases what was held back."""
+        if self.down:
+            raise ConnectionError("the clearinghouse does not answer")
+        self.calls[what] += 1
+        released, self.held = self.held, []
+        for confirmation in released:
+            self.confirmed.setdefault(confirmation.trade_date, []).append(confirmation)
+        return released
+
+    def _confirm(self, trade: ClearingTrade, late: bool = False) -> Confirmation:
+        self._clearing_refs += 1
+        return Confirmation(
+            trade.trade_ref,
+            f"C{self._clearing_refs:08d}",
+            True,
+            trade.trade_date,
+            trade.settle_date,
+            trade.symbol,
+            trade.buyer,
+            trade.seller,
+            trade.qty,
+            trade.price,
+            late,
+        )
+
+    async def submit_trades(
+        self, date: str, batch_id: str, trades: list[ClearingTrade]
+    ) -> list[Confirmation]:
+        released = self._connect("submit_trades")
+        if batch_id in self.batches:
+            return released + self.batches[batch_id]
+        answers = []
+        for trade in trades:
+            if trade.trade_ref in self.records:
+                continue
+            fault = self.faults.get(trade.trade_ref)
+            if fault == "drop":
+                self.records[trade.trade_ref] = []
+                continue
+            if fault == "alter":
+                trade = msgspec.structs.replace(trade, qty=trade.qty + 1)
+            self.records[trade.trade_ref] = [trade]
+            if fault == "late":
+                self.held.append(self._confirm(trade, late=True))
+                continue
+            answers.append(self._confirm(trade))
+            if fault == "duplicate":
+                self.records[trade.trade_ref].append(trade)
+                answers.append(self._confirm(trade))
+        for answer in answers:
+            self.confirmed.setdefault(answer.trade_date, []).append(answer)
+        self.batches[batch_id] = answers
+        return released + answers
+
+    async def submit_movements(self, date: str, batch_id: str, movements: list[Movement]) -> int:
+        self._connect("submit_movements")
+        self.movements.setdefault(batch_id, list(movements))
+        return len(self.movements[batch_id])
+
+    async def confirmations(self, trade_date: str) -> list[Confirmation]:
+        self._connect("confirmations")
+        return list(self.confirmed.get(trade_date, []))
+
+    async def settle(self, settle_date: str) -> tuple[list[Instruction], list[Fail]]:
+        self._connect("settle")
+        if settle_date not in self.settlements:
+            self.settlements[settle_date] = self._cns(settle_date)
+        return self.settlements[settle_date]
+
+    def _cns(self, settle_date: str) -> tuple[list[Instruction], list[Fail]]:
+        net: dict[tuple[str, str], list[int]] = {}
+        for records in self.records.values():
+            for trade in records:
+                if trade.settle_date != settle_date:
+                    continue
+                value = trade.qty * trade.price
+                bought = net.setdefault((trade.buyer, trade.symbol), [0, 0])
+                bought[0] += trade.qty
+                bought[1] -= value
+                sold = net.setdefault((trade.seller, trade.symbol), [0, 0])
+                sold[0] -= trade.qty
+                sold[1] += value
+        before = self._positions(settle_date, include_settlement_of_date=False)
+        instructions, fails = [], []
+        for (participant, symbol), (qty, cash) in sorted(net.items()):
+            if qty < 0:
+                has = max(0, before.get((participant, symbol), 0))
+                delivered = min(-qty, has)
+                if delivered < -qty:
+                    fails.append(
+                        Fail(settle_date, participant, symbol, -qty - delivered, settle_date)
+                    )
+                qty = -delivered
+            instructions.append(Instruction(settle_date, participant, symbol, qty, cash))
+        return instructions, fails
+
+    def _positions(
+        self, as_of: str, include_settlement_of_date: bool = True
+    ) -> dict[tuple[str, str], int]:
+        held: dict[tuple[str, str], int] = {}
+        for movements in self.movements.values():
+            for movement in movements:
+                if movement.date <= as_of:
+                    key = (movement.participant, movement.symbol)
+                    held[key] = held.get(key, 0) + movement.qty
+        for date, (instructions, _) in self.settlements.items():
+            if date < as_of or (date == as_of and include_settlement_of_date):
+                for instruction in instructions:
+                    key = (instruction.participant, instruction.symbol)
+                    held[key] = held.get(key, 0) + instruction.qty
+                    cash = (instruction.participant, CASH_SYMBOL)
+                    held[cash] = held.get(cash, 0) + instruction.cash
+        return held
+
+    async def holdings(self, as_of: str) -> list[Holding]:
+        self._connect("holdings")
+        return [
+            Holding(participant, symbol, qty)
+            for (participant, symbol), qty in sorted(self._positions(as_of).items())
+            if qty
+        ]
