@@ -104,6 +104,8 @@ class SettlementRole:
         self.route = route or (lambda account, symbol: next(iter(self.shards)))
         self.feed = FeedState(calendar, settlement_sessions)
         self.status = "starting"
+        self.done: str | None = None
+        """The trade date whose end of day finished last."""
         self.deadline_s: float | None = None
         """For a run by hand: give up (`SettlementUnavailable`) after this long (loop time)."""
         self._tasks: list[asyncio.Task[None]] = []
@@ -188,7 +190,23 @@ class SettlementRole:
                 self.status = f"waiting for the close of {date}"
                 await self.sleep(min((ts_due - now) / 1e9, wait_s_max))
                 continue
-            await self.run_day(date)
+            try:
+                await self.run_day(date)
+            except DayRefused as error:  # a shard's clock behind ours, or a day out of order
+                self.status = f"refused: {error}; trying again in {wait_s_max:.0f} s"
+                log.error("end of day %s refused: %s", date, error)
+                await self.sleep(wait_s_max)
+
+    def drive_in_background(self) -> None:
+        """`drive` in a task that `stop` ends; a refusal or a bug there stops it, logged."""
+        task = asyncio.create_task(self.drive())
+        task.add_done_callback(self._driver_done)
+        self._tasks.append(task)
+
+    def _driver_done(self, task: "asyncio.Task[None]") -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.status = f"stopped: {task.exception()}"
+            log.error("the end of day stopped: %r", task.exception())
 
     def _next_session(self) -> int:
         last = self.feed.last_closed()
@@ -223,6 +241,7 @@ class SettlementRole:
             balances = self.feed.balances(cut)
             await self._record(report, reconcile.holding_breaks(settle_date, balances, holdings))
             self.status = f"done {date}"
+            self.done = date
         log.info("end of day %s: %s", date, "; ".join(report.lines()[:3]))
         return report
 
