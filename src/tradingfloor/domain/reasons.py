@@ -83,6 +83,8 @@ class RejectReason(IntEnum):
     INVALID_CORPORATE_ACTION = 6010
     SETTLED_CASH_REQUIRED = 6011
     """A cash account restricted after good-faith violations buys with settled cash only."""
+    OPEN_BREAKS_ABOVE_MAX = 6012
+    """The review queue holds `open_breaks_max` open breaks: resolve some first."""
 
     @property
     def message(self) -> str:
@@ -156,4 +158,5 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.SETTLED_CASH_REQUIRED: (
         "good-faith violations: this cash account buys with settled cash only"
     ),
+    RejectReason.OPEN_BREAKS_ABOVE_MAX: "too many open breaks: resolve some first",
 }

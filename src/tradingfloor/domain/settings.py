@@ -73,6 +73,15 @@ class RiskSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     calendar: str = "XNYS"
     fees: FeeSchedule = FeeSchedule()
 
+    good_faith_window_sessions: int = 252
+    """Good-faith violations of a cash account count within this many sessions (a year)."""
+    good_faith_violations_max: int = 3
+    """This many violations within the window restrict the account to settled cash."""
+    good_faith_restriction_sessions: int = 63
+    """How long the restriction lasts (ninety days), from the session of the violation."""
+    open_breaks_max: int = 10_000
+    """Reconciliation breaks open at once; recording another is refused."""
+
     def problems(self) -> list[str]:
         """What makes these settings unusable; empty when they are fine."""
         found = []
@@ -91,6 +100,10 @@ class RiskSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             "luld_tier_1_bps",
             "luld_tier_2_bps",
             "market_halt_duration_ns",
+            "good_faith_window_sessions",
+            "good_faith_violations_max",
+            "good_faith_restriction_sessions",
+            "open_breaks_max",
         ):
             if getattr(self, name) <= 0:
                 found.append(f"{name} must be positive")

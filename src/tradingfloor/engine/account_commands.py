@@ -1,5 +1,5 @@
 """The account and cash commands: open an account, change its status (blocking or closing it
-cancels its open orders), deposit and withdraw cash or shares, settle the funds that are due.
+cancels its open orders), deposit and withdraw cash or shares (settled ones only).
 
 A refusal is a `CommandRejected` naming the account.
 """
@@ -13,7 +13,6 @@ from tradingfloor.domain.commands import (
     DepositShares,
     OpenAccount,
     SetAccountStatus,
-    SettleFunds,
     Withdraw,
     WithdrawShares,
 )
@@ -25,7 +24,6 @@ from tradingfloor.domain.events import (
     CashAllocatedOut,
     Event,
     FundsDeposited,
-    FundsSettled,
     FundsWithdrawn,
     SharesDeposited,
     SharesWithdrawn,
@@ -33,6 +31,7 @@ from tradingfloor.domain.events import (
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine.posting import Posting
 from tradingfloor.ledger import Account
+from tradingfloor.ledger.good_faith import trim_lots
 
 AMOUNT_MAX = 10**16
 """$1,000,000,000,000 in one deposit or withdrawal: balances stay far inside 64 bits, which
@@ -189,7 +188,7 @@ class AccountCommands(Posting):
         position = account.positions.get(command.symbol)
         if type(command.qty) is not int or command.qty <= 0:
             reason: RejectReason | None = RejectReason.INVALID_QUANTITY
-        elif position is None or command.qty > position.qty - position.held:
+        elif position is None or command.qty > position.withdrawable():
             reason = RejectReason.INSUFFICIENT_SHARES
         else:
             reason = None
@@ -207,18 +206,6 @@ class AccountCommands(Posting):
         cost = position.cost if qty == position.qty else position.cost * qty // position.qty
         position.qty -= qty
         position.cost -= cost
+        trim_lots(position)
         self.ledger.shares_in[command.symbol] -= qty
         out.append(SharesWithdrawn(seq, ts, account.account_id, command.symbol, qty, cost))
-
-    def _settle_funds(self, command: SettleFunds, seq: int, ts: int, out: list[Event]) -> None:
-        """Trades of session s settle at session s + N: move their net into settled cash."""
-        due = self.calendar.session_index(ts) - self.settings.settlement_sessions
-        for account_id in sorted(self.ledger.accounts):
-            account = self.ledger.accounts[account_id]
-            sessions = [session for session in account.pending if session <= due]
-            if not sessions:
-                continue
-            amount = sum(account.pending.pop(session) for session in sessions)
-            account.unsettled -= amount
-            account.settled += amount
-            out.append(FundsSettled(seq, ts, account_id, amount))

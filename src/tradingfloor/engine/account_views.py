@@ -31,7 +31,8 @@ class AccountSummary(msgspec.Struct, frozen=True):
 
 
 class PositionView(msgspec.Struct, frozen=True):
-    """`cost` is the basis of the shares held (average cost); unrealized P&L is at `mark`."""
+    """`cost` is the basis of the shares held (average cost); unrealized P&L is at `mark`;
+    `settled_qty` is the part of `qty` settled (the rest settles at T+N)."""
 
     symbol: str
     qty: int
@@ -42,6 +43,7 @@ class PositionView(msgspec.Struct, frozen=True):
     market_value: int
     unrealized: int
     realized: int
+    settled_qty: int = 0
 
 
 class AccountViews(RiskContext):
@@ -119,6 +121,7 @@ class AccountViews(RiskContext):
                     value,
                     value - position.cost,
                     position.realized,
+                    position.settled_qty,
                 )
             )
         return views

@@ -7,11 +7,18 @@ from collections.abc import Iterable
 
 import msgspec
 
-from tradingfloor.domain.enums import Side
+from tradingfloor.domain.enums import AccountKind, Side
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import Event
 from tradingfloor.engine.engine import Engine
-from tradingfloor.ledger.postings import FEES, OTHER_SHARDS_CASH, WORLD_CASH, balances
+from tradingfloor.ledger.accounts import lowest_running_sum
+from tradingfloor.ledger.postings import (
+    ADJUSTMENTS,
+    FEES,
+    OTHER_SHARDS_CASH,
+    WORLD_CASH,
+    balances,
+)
 
 
 class LedgerReport(msgspec.Struct, frozen=True):
@@ -26,8 +33,9 @@ class LedgerReport(msgspec.Struct, frozen=True):
 
 
 def check_ledger(engine: Engine) -> LedgerReport:
-    """Verify the ledger: conservation of cash and shares, nothing negative, holds exactly what
-    open orders need. Returns what was checked."""
+    """Verify the ledger: conservation of cash and shares (break adjustments included),
+    nothing negative, settled cash and shares never dipping below zero as they settle, holds
+    exactly what open orders need. Returns what was checked."""
     risk = engine.risk
     if risk is None:
         raise InvariantViolation("the engine keeps no ledger (risk is off)")
@@ -66,7 +74,7 @@ def check_ledger(engine: Engine) -> LedgerReport:
         key = (account_id, symbol)
         open_orders[key] = open_orders.get(key, 0) + 1
 
-    cash = deposited = withdrawn = fees = allocated = 0
+    cash = deposited = withdrawn = fees = allocated = adjusted = 0
     shares: dict[str, int] = {}
     for account_id, account in ledger.accounts.items():
         name = f"account {account_id}"
@@ -91,21 +99,35 @@ def check_ledger(engine: Engine) -> LedgerReport:
             require(position.held == held_shares.get((account_id, symbol), 0), f"{where}: held")
             require(position.cost >= 0 and position.bought_today >= 0, f"{where}: negative")
             require(position.qty > 0 or position.cost == 0, f"{where}: cost without shares")
+            require(position.unsettled == sum(position.pending.values()), f"{where}: unsettled")
+            require(
+                position.settled_qty + lowest_running_sum(position.pending) >= 0,
+                f"{where}: settled shares would go negative at settlement",
+            )
+            require(
+                sum(lot.qty for lot in position.lots) <= position.qty
+                and all(lot.qty > 0 for lot in position.lots)
+                and (not position.lots or account.kind == AccountKind.CASH),
+                f"{where}: good-faith lots",
+            )
             shares[symbol] = shares.get(symbol, 0) + position.qty
         cash += account.cash
         allocated += account.allocated_in - account.allocated_out
+        adjusted += account.adjusted
         deposited += account.deposited
         withdrawn += account.withdrawn
         fees += account.fees
     require(
-        cash == deposited - withdrawn - fees + allocated,
-        "cash is not deposits - withdrawals - fees + cash in from other shards - out to them",
+        cash == deposited - withdrawn - fees + allocated + adjusted,
+        "cash is not deposits - withdrawals - fees + cash in from other shards - out to them"
+        " + break adjustments",
     )
     require(fees == ledger.fees_collected, "fees charged != fees collected")
-    for symbol in set(shares) | set(ledger.shares_in):
+    for symbol in set(shares) | set(ledger.shares_in) | set(ledger.shares_adjusted):
         require(
-            shares.get(symbol, 0) == ledger.shares_in.get(symbol, 0),
-            f"{symbol}: shares held != shares delivered in",
+            shares.get(symbol, 0)
+            == ledger.shares_in.get(symbol, 0) + ledger.shares_adjusted.get(symbol, 0),
+            f"{symbol}: shares held != shares delivered in + break adjustments",
         )
     return LedgerReport(
         len(ledger.accounts), len(ledger.holds), cash, deposited, withdrawn, fees, shares, checks
@@ -155,4 +177,11 @@ def check_balances(engine: Engine, derived: dict[tuple[str, str], int]) -> int:
     shards = -derived.get((OTHER_SHARDS_CASH, "USD"), 0)
     if shards != sum(a.allocated_in - a.allocated_out for a in accounts):
         raise InvariantViolation("cash from other shards != allocated in - allocated out")
+    compared += 1
+    if -derived.get((ADJUSTMENTS, "USD"), 0) != sum(a.adjusted for a in accounts):
+        raise InvariantViolation("cash from adjustments != break adjustments of the accounts")
+    for symbol, qty in risk.ledger.shares_adjusted.items():
+        compared += 1
+        if -derived.get((ADJUSTMENTS, symbol), 0) != qty:
+            raise InvariantViolation(f"{symbol}: shares from adjustments != break adjustments")
     return compared

@@ -14,12 +14,14 @@ from typing import Any
 from tradingfloor.domain.commands import (
     AddInstrument,
     CancelOrder,
+    CloseDay,
     Command,
     ConfigureRisk,
     ExpireOrders,
     HandOverSymbol,
     PlaceOrder,
     ReplaceOrder,
+    SettleDay,
     TakeOverShard,
     TakeOverSymbol,
 )
@@ -37,7 +39,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
-from tradingfloor.engine import symbol_moves
+from tradingfloor.engine import end_of_day, symbol_moves
 from tradingfloor.engine.client_orders import ClientOrder, ClientOrders, client_order_ids_max
 from tradingfloor.engine.pipeline import RiskPipeline
 from tradingfloor.engine.state import (
@@ -48,6 +50,7 @@ from tradingfloor.engine.state import (
     state_hash,
 )
 from tradingfloor.matching.book import BookState, OrderBook
+from tradingfloor.risk.calendar import TradingCalendar, calendar_for
 
 
 class Engine:
@@ -70,6 +73,7 @@ class Engine:
         self.client_orders = ClientOrders(client_order_ids)
         self.leader_epoch = 0
         """The lease epoch of the shard's newest primary, as its `TakeOverShard` said."""
+        self.days = end_of_day.TradingDays()
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
@@ -80,11 +84,15 @@ class Engine:
             TakeOverShard: self._take_over,
             HandOverSymbol: self._hand_over_symbol,
             TakeOverSymbol: self._take_over_symbol,
+            CloseDay: self._close_day,
+            SettleDay: self._settle_day,
         }
 
     def apply(self, command: Command, seq: int, ts: int) -> list[Event]:
         """Apply one sequenced command and return the events it caused, in order."""
         out: list[Event] = []
+        if ts > self.days.ts_next:  # the first command of a later session notes it
+            self.days.advance(ts, self.last_order_id, self.calendar)
         handler = self._handlers.get(type(command))
         if handler is not None:
             handler(command, seq, ts, out)
@@ -104,6 +112,11 @@ class Engine:
     def book(self, symbol: str) -> OrderBook:
         return self.books[symbol]
 
+    @property
+    def calendar(self) -> TradingCalendar:
+        """The risk settings' calendar; the default one when risk is off."""
+        return calendar_for() if self.risk is None else self.risk.calendar
+
     def snapshot(self) -> bytes:
         """The whole state as canonical bytes (see `tradingfloor.engine.state`)."""
         return encode_state(
@@ -116,6 +129,7 @@ class Engine:
                 None if self.risk is None else self.risk.export_state(),
                 self.client_orders.export_state(),
                 self.leader_epoch,
+                self.days.export_state(),
             )
         )
 
@@ -136,6 +150,7 @@ class Engine:
         engine.last_ts = state.last_ts
         engine.last_order_id = state.last_order_id
         engine.leader_epoch = state.leader_epoch
+        engine.days = end_of_day.TradingDays(state.days)
         for book_state in state.books:
             engine.books[book_state.instrument.symbol] = OrderBook.from_state(book_state)
         if state.risk is not None:
@@ -270,6 +285,43 @@ class Engine:
         if self.risk is not None:
             self.risk.post(out, 0, ts)
 
+    def _close_day(self, command: CloseDay, seq: int, ts: int, out: list[Event]) -> None:
+        """End of day D (see `engine.end_of_day`): DAY orders of sessions up to D expire,
+        corporate actions effective at D + 1 apply, then `DayClosed`."""
+        start = len(out)
+        index = end_of_day.close_day(
+            self.days, self.calendar, self.books, self.last_order_id, command, seq, ts, out
+        )
+        if index is None:
+            return
+        expired = len(out) - start
+        if self.risk is not None:
+            self.risk.post(out, start, ts)
+            self.risk.close_accounts_day(index)
+        # Corporate actions taking effect at the next session (splits, symbol changes,
+        # dividend entitlements) are applied here, after the expiry and before `DayClosed`.
+        out.append(end_of_day.finish_close(self.days, command, index, expired, seq, ts))
+
+    def _settle_day(self, command: SettleDay, seq: int, ts: int, out: list[Event]) -> None:
+        """Settlement date S: the trade sessions due by S settle (see `engine.end_of_day`)."""
+        risk = self.risk
+        if risk is None:
+            found: RejectReason | int = RejectReason.RISK_OFF
+        else:
+            found = end_of_day.settle_day_refusal(
+                self.days,
+                risk.calendar,
+                risk.last_settled,
+                risk.settings.settlement_sessions,
+                command,
+                ts,
+            )
+        if risk is None or isinstance(found, RejectReason):
+            reason = found if isinstance(found, RejectReason) else RejectReason.RISK_OFF
+            out.append(CommandRejected(seq, ts, "SettleDay", str(command.date), reason))
+            return
+        risk.settle_day(command, found, self.days.first_closed, seq, ts, out)
+
     def _hand_over_symbol(
         self, command: HandOverSymbol, seq: int, ts: int, out: list[Event]
     ) -> None:
@@ -314,6 +366,7 @@ class Engine:
                 self.risk.add_book(self.books[symbol])
         else:
             self.risk.configure(settings)
+        self.days.ts_next = -1  # the calendar may be another one now
         out.append(RiskConfigured(seq, ts, settings))
 
     def _take_over(self, command: TakeOverShard, seq: int, ts: int, out: list[Event]) -> None:

@@ -12,6 +12,7 @@ from tradingfloor.domain.enums import AccountKind, DayTradePolicy, OrderType, Si
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine.account_views import AccountViews
+from tradingfloor.engine.good_faith import settled_cash_refusal
 from tradingfloor.engine.risk_context import NO_PRICE_MAX
 from tradingfloor.ledger import Account
 from tradingfloor.matching.book import OrderBook
@@ -141,6 +142,10 @@ class OrderChecks(AccountViews):
         need = self.ledger.buy_hold_amount(command.qty, hold_price)
         if need > account.buying_power:
             return RejectReason.INSUFFICIENT_BUYING_POWER
+        if account.restricted_until >= 0:
+            reason = settled_cash_refusal(account, need, self.calendar.session_index(ts))
+            if reason is not None:
+                return reason
         if account.kind == AccountKind.MARGIN:
             return self._day_trade_check(account, need, ts)
         return None

@@ -7,8 +7,9 @@ move cash and shares, cancels, expiries and rejects release holds. Trades feed t
 breakers. Everything is a function of the commands and their timestamps.
 
 Its parts, one module each: `risk_context` (the state they share), `order_checks`, `halts`,
-`posting` (events to the ledger), `account_commands` and `account_views`. This module keeps
-the order commands (place, replace), the dispatch of the others, and the snapshot.
+`posting` (events to the ledger), `account_commands`, `account_views`, `settlement_commands`
+(T+N), `good_faith` and `breaks`. This module keeps the order commands (place, replace), the
+dispatch of the others, and the snapshot.
 """
 
 from collections.abc import Callable
@@ -25,7 +26,9 @@ from tradingfloor.domain.commands import (
     HaltTrading,
     OpenAccount,
     PlaceOrder,
+    RecordBreak,
     ReplaceOrder,
+    ResolveBreak,
     ResumeTrading,
     SetAccountStatus,
     SetReferencePrice,
@@ -40,7 +43,10 @@ from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine.account_commands import AccountCommands
 from tradingfloor.engine.account_views import AccountSummary, PositionView
+from tradingfloor.engine.breaks import BreakCommands, Breaks, BreaksState
+from tradingfloor.engine.good_faith import settled_cash_refusal
 from tradingfloor.engine.order_checks import OrderChecks
+from tradingfloor.engine.settlement_commands import SettlementCommands
 from tradingfloor.ledger import Account, Ledger
 from tradingfloor.ledger.ledger import LedgerState
 from tradingfloor.matching.book import OrderBook
@@ -59,13 +65,20 @@ class RiskState(msgspec.Struct, array_like=True):
     ledger: LedgerState
     guards: list[SymbolGuardState]
     market: MarketGuardState
+    settled_through: int = -1
+    """The newest trade session `SettleDay` settled (-1: none)."""
+    last_settled: int = -1
+    """The newest settlement date (session index) `SettleDay` settled (-1: none)."""
+    breaks: BreaksState | None = None
+    """Open breaks and resolved ids (None: a state written before breaks existed)."""
 
 
-class RiskPipeline(AccountCommands, OrderChecks):
+class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakCommands):
     """Accounts, holds, limits and guards around the engine's books."""
 
     def __init__(self, settings: RiskSettings, books: dict[str, OrderBook]) -> None:
         super().__init__(settings, books)
+        self.breaks = Breaks()
         self.fast_path = True
         """False sends every order through `_checked_place` (tests compare the two)."""
         self.configure(settings)
@@ -83,11 +96,14 @@ class RiskPipeline(AccountCommands, OrderChecks):
             ResumeTrading: self._resume,
             SetReferencePrice: self._set_reference,
             UpdateMarketIndex: self._update_market_index,
+            RecordBreak: self._record_break,
+            ResolveBreak: self._resolve_break,
         }
 
     def configure(self, settings: RiskSettings) -> None:
         self.settings = settings
         self.ledger.set_fees(settings.fees)
+        self.ledger.settlement_sessions = settings.settlement_sessions
         fees = settings.fees
         schedule = (
             None
@@ -156,9 +172,13 @@ class RiskPipeline(AccountCommands, OrderChecks):
         need = -1
         if command.side == BUY:
             need = self.ledger.buy_hold_amount(qty, price)
-            if need > account.settled + account.unsettled - account.held or (
-                account.kind != AccountKind.CASH
-                and self._day_trade_check(account, need, ts) is not None
+            if (
+                need > account.settled + account.unsettled - account.held
+                or account.restricted_until >= 0
+                or (
+                    account.kind != AccountKind.CASH
+                    and self._day_trade_check(account, need, ts) is not None
+                )
             ):
                 self._checked_place(command, account, book, seq, ts, out)
                 return
@@ -267,6 +287,9 @@ class RiskPipeline(AccountCommands, OrderChecks):
             hold_price, protection = hold.price, 0
         if reason is None:
             reason = self._replace_funds(hold.account, order.side, hold, leaves, hold_price)
+        if reason is None and order.side == BUY and hold.account.restricted_until >= 0:
+            more = self.ledger.buy_hold_amount(leaves, hold_price) - hold.amount
+            reason = settled_cash_refusal(hold.account, more, self._session(ts))
         if reason is not None:
             out.append(
                 ReplaceRejected(
@@ -293,6 +316,9 @@ class RiskPipeline(AccountCommands, OrderChecks):
             self.ledger.export_state(),
             [self.guards[symbol].export_state() for symbol in sorted(self.guards)],
             msgspec.structs.replace(self.market),
+            self.settled_through,
+            self.last_settled,
+            self.breaks.export_state(),
         )
 
     @classmethod
@@ -301,6 +327,9 @@ class RiskPipeline(AccountCommands, OrderChecks):
         pipeline.ledger = Ledger.from_state(state.ledger, state.settings.fees)
         pipeline.guards = {g.symbol: SymbolGuard.from_state(g) for g in state.guards}
         pipeline.market = msgspec.structs.replace(state.market)
+        pipeline.settled_through = state.settled_through
+        pipeline.last_settled = state.last_settled
+        pipeline.breaks = Breaks(state.breaks)
         return pipeline
 
 

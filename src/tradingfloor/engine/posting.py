@@ -13,6 +13,7 @@ from tradingfloor.domain.events import (
     OrderRejected,
     TradeExecuted,
 )
+from tradingfloor.engine.good_faith import count_violation
 from tradingfloor.engine.halts import Halts
 from tradingfloor.engine.risk_context import NO_PRICE_MAX
 from tradingfloor.ledger import Account
@@ -59,6 +60,12 @@ class Posting(Halts):
             ):
                 ledger.resize(event.order_id, 0)  # type: ignore[attr-defined]
         if trade is not None:
+            if ledger.violations:
+                for violation in ledger.violations:
+                    extra.append(
+                        count_violation(violation, self.settings, self.calendar, trade.seq, ts)
+                    )
+                ledger.violations.clear()
             self._watch(trade, ts, count, total, high, low, extra)
         if extra:
             out.extend(extra)

@@ -34,6 +34,10 @@ class RiskContext:
         self._calendar: TradingCalendar | None = None
         self._session_second = -1
         self._session_index = -1
+        self.settled_through = -1
+        """The newest trade session settled by `SettleDay` (-1: none)."""
+        self.last_settled = -1
+        """The newest settlement date (session index) `SettleDay` settled (-1: none)."""
 
     @property
     def calendar(self) -> "TradingCalendar":

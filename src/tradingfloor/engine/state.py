@@ -6,7 +6,8 @@ that reached the same state by any path encode to the same bytes and hash alike.
 Versions: 3 added the client order ids (`client_orders`). A version 2 state still decodes: it
 has no client order ids, so `client_orders` is None and the engine rebuilds what it can of them
 from its live orders (`Engine.restore`). `leader_epoch` (the shard's lease epoch, from its
-`TakeOverShard` records) came last, with a default: a state written without it decodes as 0.
+`TakeOverShard` records) came with a default: a state written without it decodes as 0; so
+did the trading days (`days`: sessions seen and closed, `engine.end_of_day`), None before.
 """
 
 import hashlib
@@ -14,6 +15,7 @@ import hashlib
 import msgspec
 
 from tradingfloor.engine.client_orders import ClientOrdersState
+from tradingfloor.engine.end_of_day import TradingDaysState
 from tradingfloor.engine.pipeline import RiskState
 from tradingfloor.matching.book import BookState
 
@@ -34,6 +36,8 @@ class EngineState(msgspec.Struct, array_like=True):
     leader_epoch: int = 0
     """The lease epoch of the newest `TakeOverShard` applied (0: none); states written
     before it decode with 0."""
+    days: TradingDaysState | None = None
+    """The trading days: None in a state written before `CloseDay` existed."""
 
 
 class _Version(msgspec.Struct, array_like=True):

@@ -11,6 +11,27 @@ import msgspec
 from tradingfloor.domain.enums import AccountKind, AccountStatus
 
 
+def lowest_running_sum(pending: dict[int, int]) -> int:
+    """The deepest a balance dips (0 or below) as `pending` sessions settle in order."""
+    running = lowest = 0
+    for session in sorted(pending):
+        running += pending[session]
+        if running < lowest:
+            lowest = running
+    return lowest
+
+
+class GoodFaithLot(msgspec.Struct, gc=False, array_like=True):
+    """Shares bought by order `order_id` with (partly) unsettled sale proceeds, which settle
+    at session `funded_session`: selling them before that session is a good-faith violation,
+    counted once per lot (`counted`)."""
+
+    order_id: int
+    qty: int
+    funded_session: int
+    counted: bool = False
+
+
 class Position(msgspec.Struct, gc=False, array_like=True):
     """Shares of one symbol in one account.
 
@@ -24,10 +45,27 @@ class Position(msgspec.Struct, gc=False, array_like=True):
     realized: int = 0
     bought_session: int = -1
     bought_today: int = 0
+    unsettled: int = 0
+    """Shares bought minus sold in trade sessions not settled yet (negative: owed out)."""
+    pending: dict[int, int] = msgspec.field(default_factory=dict)
+    """`unsettled` by trade session."""
+    lots: list[GoodFaithLot] = msgspec.field(default_factory=list)
+    """Cash accounts: shares bought with unsettled proceeds, oldest first."""
 
     def average_cost(self) -> int:
         """Cost per share, rounded down to the price unit (0 when flat)."""
         return self.cost // self.qty if self.qty else 0
+
+    @property
+    def settled_qty(self) -> int:
+        return self.qty - self.unsettled
+
+    def withdrawable(self) -> int:
+        """Settled shares that neither an open sell nor an unsettled sale needs: as with
+        cash, the settled quantity must not dip below zero as the sessions settle."""
+        return max(
+            0, min(self.settled_qty + lowest_running_sum(self.pending), self.qty - self.held)
+        )
 
 
 class Account(msgspec.Struct, gc=False, array_like=True):
@@ -49,6 +87,14 @@ class Account(msgspec.Struct, gc=False, array_like=True):
     """Cash taken in from the platform's other shards (accounts across shards)."""
     allocated_out: int = 0
     """Cash moved out to the platform's other shards."""
+    spent: dict[int, int] = msgspec.field(default_factory=dict)
+    """Cash accounts: the cost of each unsettled trade session's purchases."""
+    good_faith: list[int] = msgspec.field(default_factory=list)
+    """The session index of each good-faith violation, oldest first, pruned to the window."""
+    restricted_until: int = -1
+    """The last session of a settled-cash-only restriction (-1: none)."""
+    adjusted: int = 0
+    """Cash posted by break adjustments (net; from the platform's adjustments account)."""
 
     @property
     def cash(self) -> int:
@@ -61,11 +107,11 @@ class Account(msgspec.Struct, gc=False, array_like=True):
     def owed(self) -> int:
         """Settled cash already spoken for: the deepest the settled balance would dip as the
         unsettled sessions settle in order (purchases paid before the sales that fund them)."""
-        running = lowest = 0
-        for session in sorted(self.pending):
-            running += self.pending[session]
-            lowest = min(lowest, running)
-        return -lowest
+        return -lowest_running_sum(self.pending)
+
+    def free_settled(self) -> int:
+        """Settled cash not already paying for an unsettled purchase (cash accounts)."""
+        return self.settled - sum(self.spent.values()) if self.spent else self.settled
 
     def withdrawable(self) -> int:
         """Settled cash that neither an open order nor an unsettled purchase needs."""

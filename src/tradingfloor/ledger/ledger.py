@@ -14,12 +14,14 @@ from collections.abc import Iterator
 
 import msgspec
 
-from tradingfloor.domain.enums import Side
+from tradingfloor.domain.enums import AccountKind, Side
 from tradingfloor.domain.events import TradeExecuted
 from tradingfloor.domain.settings import FeeSchedule
 from tradingfloor.ledger.accounts import Account, Position
+from tradingfloor.ledger.good_faith import add_lot, funded_session, sell_lots
 
 BUY = Side.BUY
+CASH_ACCOUNT = AccountKind.CASH
 
 
 class Hold(msgspec.Struct, gc=False):
@@ -57,6 +59,16 @@ class LedgerState(msgspec.Struct, array_like=True):
     fees_collected: int
     shares_in: dict[str, int]
     allocations_in: dict[str, int] = msgspec.field(default_factory=dict)
+    shares_adjusted: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+class Violation(msgspec.Struct, gc=False, frozen=True):
+    """A good-faith violation found by a fill, for the engine to count and announce."""
+
+    account: Account
+    symbol: str
+    order_id: int
+    session: int
 
 
 class Ledger:
@@ -68,6 +80,14 @@ class Ledger:
         """Shares per symbol delivered in minus delivered out: what positions must sum to."""
         self.allocations_in: dict[str, int] = {}
         """Per shard that moves cash here, the seq of the last move taken in (in order)."""
+        self.shares_adjusted: dict[str, int] = {}
+        """Shares per symbol posted by break adjustments (net): positions sum to
+        `shares_in + shares_adjusted`."""
+        self.settlement_sessions = 2
+        """N of T+N: when the proceeds that paid for a good-faith lot settle."""
+        self.violations: list[Violation] = []
+        """Good-faith violations the fills of the current command found (drained by the
+        engine after posting them)."""
         self._fee_per_share = 0
         self._fee_ppm = 0
         self.set_fees(fees or FeeSchedule())
@@ -183,13 +203,18 @@ class Ledger:
         buy.amount = amount
         buy.leaves = buy_leaves
         paid = value + buy_fee
+        position = buy.position
+        if buyer.kind == CASH_ACCOUNT:
+            self._cash_purchase(buyer, position, buy.order_id, qty, paid, session)
         buyer.unsettled -= paid
         pending = buyer.pending
         pending[session] = pending.get(session, 0) - paid
         buyer.fees += buy_fee
-        position = buy.position
         position.qty += qty
         position.cost += value
+        position.unsettled += qty
+        pending = position.pending
+        pending[session] = pending.get(session, 0) + qty
         if position.bought_session != session:
             position.bought_session = session
             position.bought_today = 0
@@ -204,6 +229,11 @@ class Ledger:
         removed = position.cost if qty == held_qty else position.cost * qty // held_qty
         position.cost -= removed
         position.qty = held_qty - qty
+        position.unsettled -= qty
+        pending = position.pending
+        pending[session] = pending.get(session, 0) - qty
+        if position.lots and sell_lots(position, held_qty, qty, session):
+            self.violations.append(Violation(seller, trade.symbol, sell.order_id, session))
         position.realized += value - removed
         received = value - sell_fee
         seller.unsettled += received
@@ -224,6 +254,20 @@ class Ledger:
         if not sell_leaves:
             self._drop(sell)
         return day_trade
+
+    def _cash_purchase(
+        self, buyer: Account, position: Position, order_id: int, qty: int, paid: int, session: int
+    ) -> None:
+        """A cash account pays `paid`: from free settled cash first; what that does not
+        cover comes from unsettled proceeds, and the shares become a good-faith lot."""
+        free = buyer.free_settled()
+        spent = buyer.spent
+        spent[session] = spent.get(session, 0) + paid
+        if paid > free:
+            from_proceeds = paid - free if free > 0 else paid
+            funded = funded_session(buyer, from_proceeds, session, self.settlement_sessions)
+            if funded > session:
+                add_lot(position, order_id, qty, funded)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -246,6 +290,7 @@ class Ledger:
             self.fees_collected,
             dict(sorted(self.shares_in.items())),
             dict(sorted(self.allocations_in.items())),
+            dict(sorted(self.shares_adjusted.items())),
         )
 
     @classmethod
@@ -269,6 +314,7 @@ class Ledger:
         ledger.fees_collected = state.fees_collected
         ledger.shares_in = dict(state.shares_in)
         ledger.allocations_in = dict(state.allocations_in)
+        ledger.shares_adjusted = dict(state.shares_adjusted)
         return ledger
 
     def holds_of(self, account_id: str) -> Iterator[Hold]:

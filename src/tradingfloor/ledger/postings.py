@@ -7,7 +7,9 @@ gives every balance the engine keeps (`balances`, checked by `tradingfloor ledge
 
 Ledger accounts: `<account>/cash` (settled), `<account>/unsettled`, `<account>/shares/<SYM>`;
 outside the platform: `@world/cash` and `@world/shares/<SYM>` (deposits, withdrawals,
-transfers), and `@fees` (fees charged).
+transfers), `@fees` (fees charged) and `@adjustments` (cash and shares posted by resolving a
+reconciliation break). Shares settling (`SharesSettled`) post nothing: a position's shares
+are one ledger account whatever part of them has settled.
 """
 
 from collections.abc import Iterable, Iterator
@@ -16,6 +18,7 @@ import msgspec
 
 from tradingfloor.domain.enums import Side
 from tradingfloor.domain.events import (
+    BreakResolved,
     CashAllocatedIn,
     CashAllocatedOut,
     Event,
@@ -32,6 +35,8 @@ from tradingfloor.domain.events import (
 CASH = "USD"
 WORLD_CASH = "@world/cash"
 FEES = "@fees"
+ADJUSTMENTS = "@adjustments"
+"""Corrections posted by resolved breaks: cash (asset "USD") and shares (asset the symbol)."""
 OTHER_SHARDS_CASH = "@shards/cash"
 """Cash of this shard's accounts moved to (or taken in from) the platform's other shards."""
 
@@ -45,7 +50,8 @@ class Posting(msgspec.Struct, frozen=True):
     """"USD" for cash, the symbol for shares."""
     amount: int
     kind: str
-    """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement, allocation, move."""
+    """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement, allocation, move,
+    adjustment."""
     symbol: str = ""
     trade_id: int | None = None
 
@@ -98,7 +104,27 @@ def postings(event: Event) -> list[Posting]:
     if isinstance(event, FundsSettled):
         cash, unsettled = f"{event.account}/cash", f"{event.account}/unsettled"
         return [_posting(seq, ts, cash, unsettled, CASH, event.amount, "settlement")]
+    if isinstance(event, BreakResolved):
+        return _adjustment_postings(event)
     return []
+
+
+def _adjustment_postings(event: BreakResolved) -> list[Posting]:
+    seq, ts, account, symbol = event.seq, event.ts, event.account, event.symbol
+    found = []
+    if event.cash_adjustment:
+        cash = f"{account}/cash"
+        found.append(
+            _posting(seq, ts, cash, ADJUSTMENTS, CASH, event.cash_adjustment, "adjustment")
+        )
+    if event.shares_adjustment:
+        own = f"{account}/shares/{symbol}"
+        found.append(
+            _posting(
+                seq, ts, own, ADJUSTMENTS, symbol, event.shares_adjustment, "adjustment", symbol
+            )
+        )
+    return found
 
 
 def _moved_symbol(event: SymbolHandedOver | SymbolTakenOver) -> list[Posting]:

@@ -298,9 +298,12 @@ class OrderBook(OrderExecution, OrderValidation, BookViews, BookSnapshots):
         if self._triggered:
             self._run_triggered(seq, ts, out)
 
-    def expire(self, seq: int, ts: int, out: list[Event]) -> None:
-        """End of session: every live DAY order expires, in order id order."""
+    def expire(self, seq: int, ts: int, out: list[Event], order_id_max: int | None = None) -> None:
+        """End of session: every live DAY order expires, in order id order; with
+        `order_id_max`, only those with an id up to it (the orders of the sessions closing)."""
         for order_id in sorted(self._orders):
+            if order_id_max is not None and order_id > order_id_max:
+                break
             order = self._orders[order_id]
             if order.tif != DAY:
                 continue
