@@ -88,8 +88,17 @@ class Desk:
         self.client_ids = 0
 
     async def start(self, wrap: Callable[[Any], Any] | None = None) -> None:
-        await self.shard.start()
+        await self.start_shard()
         await self.start_role(wrap)
+
+    async def start_shard(self) -> None:
+        """The shard (as `ShardRole.start`), its sequencer stamping every command with the
+        test's clock from the first (the risk settings) on."""
+        node = self.shard.node
+        await node.start()
+        assert node.sequencer is not None
+        node.sequencer.clock = self.clock
+        await node.configure_risk()
 
     async def start_role(
         self, wrap: Callable[[Any], Any] | None = None, drive: bool = True
@@ -160,7 +169,14 @@ class Desk:
             while not condition():
                 await asyncio.sleep(0.002)
 
-        await asyncio.wait_for(wait(), WAIT_S)
+        try:
+            await asyncio.wait_for(wait(), WAIT_S)
+        except TimeoutError:
+            status = self.role.status if self.role is not None else "no role"
+            last = [type(event).__name__ for event in self.events()[-8:]]
+            raise AssertionError(
+                f"not within {WAIT_S} s; the role: {status}; the last events: {last}"
+            ) from None
 
     def events(self) -> list[Event]:
         return [event for _, _, events in self.shard.node.events.read(1) for event in events]

@@ -61,8 +61,12 @@ def test_clearing_trades_name_the_buyer_and_seller_whoever_the_aggressor_and_sor
     trades = clearing_trades(fills, "2026-12-01", "2026-12-03")
 
     assert trades == [
-        ClearingTrade("main:9", "2026-12-01", "2026-12-03", "AAPL", "cat", "ann", 2, 1_010_000),
-        ClearingTrade("main:10", "2026-12-01", "2026-12-03", "AAPL", "ann", "bob", 5, 1_000_000),
+        ClearingTrade(
+            "main:AAPL:9", "2026-12-01", "2026-12-03", "AAPL", "cat", "ann", 2, 1_010_000
+        ),
+        ClearingTrade(
+            "main:AAPL:10", "2026-12-01", "2026-12-03", "AAPL", "ann", "bob", 5, 1_000_000
+        ),
     ]
 
 

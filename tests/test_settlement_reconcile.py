@@ -21,8 +21,8 @@ from tradingfloor.settlement.records import (
 D = "2026-12-01"
 S = "2026-12-03"
 TRADES = [
-    ClearingTrade("main:1", D, S, "AAPL", "ann", "bob", 10, 1_000_000),
-    ClearingTrade("main:2", D, S, "AAPL", "bob", "ann", 4, 1_010_000),
+    ClearingTrade("main:AAPL:1", D, S, "AAPL", "ann", "bob", 10, 1_000_000),
+    ClearingTrade("main:AAPL:2", D, S, "AAPL", "bob", "ann", 4, 1_010_000),
 ]
 
 
@@ -47,7 +47,7 @@ def test_a_day_confirmed_as_traded_gives_no_break() -> None:
 def test_a_trade_without_confirmation_is_unconfirmed() -> None:
     breaks = confirmation_breaks(D, TRADES, [confirm(TRADES[0], 1)])
 
-    assert kinds(breaks) == [(f"{D}/UNCONFIRMED/main:2", BreakKind.UNCONFIRMED)]
+    assert kinds(breaks) == [(f"{D}/UNCONFIRMED/main:AAPL:2", BreakKind.UNCONFIRMED)]
     assert (breaks[0].account, breaks[0].symbol, breaks[0].platform_qty) == ("bob", "AAPL", 4)
     assert breaks[0].other_qty == 0
 
@@ -57,7 +57,7 @@ def test_a_refused_trade_is_unconfirmed() -> None:
 
     breaks = confirmation_breaks(D, TRADES, [confirm(TRADES[0], 1), refused])
 
-    assert kinds(breaks) == [(f"{D}/UNCONFIRMED/main:2", BreakKind.UNCONFIRMED)]
+    assert kinds(breaks) == [(f"{D}/UNCONFIRMED/main:AAPL:2", BreakKind.UNCONFIRMED)]
     assert "refused" in breaks[0].detail
 
 
@@ -66,13 +66,15 @@ def test_other_terms_are_a_confirmation_difference() -> None:
 
     breaks = confirmation_breaks(D, TRADES, [altered, confirm(TRADES[1], 2)])
 
-    assert kinds(breaks) == [(f"{D}/CONFIRMATION_DIFFERS/main:1", BreakKind.CONFIRMATION_DIFFERS)]
+    assert kinds(breaks) == [
+        (f"{D}/CONFIRMATION_DIFFERS/main:AAPL:1", BreakKind.CONFIRMATION_DIFFERS)
+    ]
     assert (breaks[0].platform_qty, breaks[0].other_qty) == (10, 11)
     assert (breaks[0].platform_cash, breaks[0].other_cash) == (10_000_000, 11_000_000)
 
 
 def test_an_unknown_trade_or_a_second_confirmation_is_unknown_at_the_platform() -> None:
-    stranger = ClearingTrade("main:99", D, S, "AAPL", "cat", "bob", 1, 1_000_000)
+    stranger = ClearingTrade("main:AAPL:99", D, S, "AAPL", "cat", "bob", 1, 1_000_000)
     confirmations = [
         confirm(TRADES[0], 1),
         confirm(TRADES[1], 2),
@@ -83,8 +85,8 @@ def test_an_unknown_trade_or_a_second_confirmation_is_unknown_at_the_platform() 
     breaks = confirmation_breaks(D, TRADES, confirmations)
 
     assert kinds(breaks) == [
-        (f"{D}/UNKNOWN_AT_PLATFORM/main:1#C3", BreakKind.UNKNOWN_AT_PLATFORM),
-        (f"{D}/UNKNOWN_AT_PLATFORM/main:99", BreakKind.UNKNOWN_AT_PLATFORM),
+        (f"{D}/UNKNOWN_AT_PLATFORM/main:AAPL:1#C3", BreakKind.UNKNOWN_AT_PLATFORM),
+        (f"{D}/UNKNOWN_AT_PLATFORM/main:AAPL:99", BreakKind.UNKNOWN_AT_PLATFORM),
     ]
 
 
@@ -93,7 +95,7 @@ def test_a_late_confirmation_is_a_break_of_its_trade_date() -> None:
 
     breaks = confirmation_breaks(D, TRADES, [confirm(TRADES[0], 1), late])
 
-    assert kinds(breaks) == [(f"{D}/LATE_CONFIRMATION/main:2", BreakKind.LATE_CONFIRMATION)]
+    assert kinds(breaks) == [(f"{D}/LATE_CONFIRMATION/main:AAPL:2", BreakKind.LATE_CONFIRMATION)]
 
 
 def test_confirmations_of_other_dates_are_left_to_their_own_date() -> None:

@@ -10,7 +10,8 @@ from settlement_harness import CALENDAR, DOLLAR, HOUR, Desk, close_of, run
 
 from tradingfloor.domain.enums import BreakKind
 from tradingfloor.domain.events import CommandRejected, DayClosed, DaySettled
-from tradingfloor.domain.settings import RiskSettings
+from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.domain.settings import FeeSchedule, RiskSettings
 from tradingfloor.risk.calendar import ts_at
 from tradingfloor.settlement.records import CASH_SYMBOL
 
@@ -33,11 +34,11 @@ async def platform_balances(desk: Desk, accounts: list[str]) -> dict[tuple[str, 
         summary = await desk.shard.account(account, desk.clock())
         assert summary is not None
         found[(account, CASH_SYMBOL)] = summary.settled_cash + summary.fees
-        ledger = desk.shard.engine.ledger.accounts[account]
+        risk = desk.shard.engine.risk
+        assert risk is not None
+        ledger = risk.ledger.accounts[account]
         for symbol, position in ledger.positions.items():
-            unsettled = sum(ledger.pending_shares.get(symbol, {}).values())
-            if position.qty - unsettled:
-                found[(account, symbol)] = position.qty - unsettled
+            found[(account, symbol)] = position.qty - position.unsettled
     return {key: qty for key, qty in found.items() if qty}
 
 
@@ -51,7 +52,9 @@ async def clearing_balances(desk: Desk, as_of: str) -> dict[tuple[str, str], int
 async def test_a_year_of_sessions_closes_each_at_its_close_and_settles_t_plus_n(
     tmp_path: Path, settlement_sessions: int
 ) -> None:
-    desk = Desk(tmp_path, YEAR_FIRST, RiskSettings(settlement_sessions=settlement_sessions))
+    fees = FeeSchedule(maker_per_share=20, taker_per_share=30, taker_notional_ppm=50)
+    risk = RiskSettings(settlement_sessions=settlement_sessions, fees=fees)
+    desk = Desk(tmp_path, YEAR_FIRST, risk)
     await desk.start()
     try:
         await desk.listing("AAPL")
@@ -93,6 +96,8 @@ async def test_a_year_of_sessions_closes_each_at_its_close_and_settles_t_plus_n(
         ours = await platform_balances(desk, ["ann", "bob"])
         assert ours == await clearing_balances(desk, last_settle)
         assert ours[("ann", "AAPL")] > 0
+        summary = await desk.shard.account("ann", desk.clock())
+        assert summary is not None and summary.fees > 0  # added back above: the fees count
     finally:
         await desk.stop()
 
@@ -108,7 +113,7 @@ FAULT_BREAKS = {
 @pytest.mark.parametrize("fault", sorted(FAULT_BREAKS))
 async def test_each_fault_of_the_clearinghouse_becomes_a_break(tmp_path: Path, fault: str) -> None:
     day = "2026-12-01"
-    desk = Desk(tmp_path, day, clearing=FakeClearinghouse({"main:2": fault}))
+    desk = Desk(tmp_path, day, clearing=FakeClearinghouse({"main:AAPL:2": fault}))
     await desk.start()
     try:
         await desk.listing("AAPL")
@@ -126,7 +131,7 @@ async def test_each_fault_of_the_clearinghouse_becomes_a_break(tmp_path: Path, f
             await desk.past_close_of(date)
         kinds = {item.kind for item in desk.breaks().values()}
         assert FAULT_BREAKS[fault] in kinds
-        trade_breaks = [item for item in desk.breaks().values() if "main:2" in item.break_id]
+        trade_breaks = [item for item in desk.breaks().values() if "main:AAPL:2" in item.break_id]
         assert trade_breaks, desk.breaks()
         if fault in ("drop", "alter", "duplicate"):  # the positions differ from then on
             assert BreakKind.POSITION_DIFFERS in kinds or BreakKind.OBLIGATION_DIFFERS in kinds
@@ -181,8 +186,8 @@ async def test_the_role_fails_closed_while_the_clearinghouse_is_away(tmp_path: P
 
 async def test_a_day_run_twice_by_hand_changes_nothing_the_second_time(tmp_path: Path) -> None:
     day = "2026-12-01"
-    desk = Desk(tmp_path, day, clearing=FakeClearinghouse({"main:1": "alter"}))
-    await desk.shard.start()
+    desk = Desk(tmp_path, day, clearing=FakeClearinghouse({"main:AAPL:1": "alter"}))
+    await desk.start_shard()
     try:
         role = await desk.start_role(drive=False)
         await desk.listing("AAPL")
@@ -193,8 +198,9 @@ async def test_a_day_run_twice_by_hand_changes_nothing_the_second_time(tmp_path:
         await desk.at(close_of(day) + 2 * 1_000_000_000)
 
         first = await run(role.run_day(day))
-        state = desk.shard.engine.state_hash()
+        before = len(desk.events())
         second = await run(role.run_day(day))
+        again = desk.events()[before:]
 
         assert first.changed and first.closed_now == ["main"] and first.settled_now == ["main"]
         assert [item.kind for item in first.breaks_new] == [BreakKind.CONFIRMATION_DIFFERS]
@@ -204,7 +210,11 @@ async def test_a_day_run_twice_by_hand_changes_nothing_the_second_time(tmp_path:
             item.break_id for item in first.breaks_new
         ]
         assert "nothing changed: this day was done already" in second.lines()
-        assert desk.shard.engine.state_hash() == state
+        # The shards refused the day's commands as done already; nothing else happened.
+        assert {type(event) for event in again} == {CommandRejected}
+        assert {event.reason for event in again if isinstance(event, CommandRejected)} == {
+            RejectReason.DAY_ALREADY_CLOSED
+        }
         assert len(desk.breaks()) == 1
     finally:
         await desk.stop()

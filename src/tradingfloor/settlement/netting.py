@@ -1,8 +1,9 @@
 """A trade date's fills as the clearinghouse takes them, and netted as each side must settle.
 
 Pure: fills in, values out. A fill is a `TradeExecuted` event with the name of the shard that
-emitted it (trade ids are unique per shard, so `<shard>:<trade_id>` is unique on the
-platform and is the `trade_ref` the clearinghouse knows the trade by).
+emitted it. Trade ids are numbered per order book (per symbol), so the `trade_ref` the
+clearinghouse knows a trade by is `<shard>:<symbol>:<trade_id>`: unique on the platform (a
+symbol that moves to another shard keeps its book's numbering, under the new shard's name).
 
 Two views of the same netting, because they answer different questions:
 
@@ -36,8 +37,8 @@ class Obligation(msgspec.Struct):
     fees: int = 0
 
 
-def trade_ref(shard: str, trade_id: int) -> str:
-    return f"{shard}:{trade_id}"
+def trade_ref(shard: str, symbol: str, trade_id: int) -> str:
+    return f"{shard}:{symbol}:{trade_id}"
 
 
 def parties(trade: TradeExecuted) -> tuple[str, str, int, int]:
@@ -57,7 +58,7 @@ def clearing_trades(
         buyer, seller, _, _ = parties(trade)
         trades.append(
             ClearingTrade(
-                trade_ref(shard, trade.trade_id),
+                trade_ref(shard, trade.symbol, trade.trade_id),
                 trade_date,
                 settle_date,
                 trade.symbol,
@@ -72,8 +73,8 @@ def clearing_trades(
 
 
 def _ref_order(ref: str) -> tuple[str, int]:
-    shard, _, number = ref.rpartition(":")
-    return shard, int(number) if number.isdigit() else -1
+    book, _, number = ref.rpartition(":")
+    return book, int(number) if number.isdigit() else -1
 
 
 def net_obligations(fills: Iterable[Fill]) -> dict[tuple[str, str], Obligation]:

@@ -111,6 +111,7 @@ class SettlementRole:
         self._tasks: list[asyncio.Task[None]] = []
         self._fed = asyncio.Condition()
         self._lock = asyncio.Lock()
+        self._ts_started = clock()
 
     # ------------------------------------------------------------------ feeds
 
@@ -213,7 +214,8 @@ class SettlementRole:
         if last is not None:
             return self.calendar.session_of_date(last) + 1
         first = self.feed.first_session()
-        return first if first is not None else self.calendar.session_index(self.clock())
+        started = self.calendar.session_index(self._ts_started)
+        return started if first is None else min(first, started)
 
     # ------------------------------------------------------------------ one day
 
