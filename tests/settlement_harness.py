@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from clearing_fake import FakeClearinghouse
 from tradingfloor.domain.commands import (
     AddInstrument,
     Command,
@@ -31,8 +32,6 @@ from tradingfloor.service.sequencer import Result
 from tradingfloor.service.shard import ShardRole
 from tradingfloor.settlement.day_report import ClearingPort
 from tradingfloor.settlement.role import SettlementRole
-
-from clearing_fake import FakeClearinghouse
 
 DOLLAR = PRICE_SCALE
 SECOND = 1_000_000_000

@@ -5,9 +5,9 @@ clearinghouse away, and a day run twice by hand."""
 from pathlib import Path
 
 import pytest
+
 from clearing_fake import FakeClearinghouse
 from settlement_harness import CALENDAR, DOLLAR, HOUR, Desk, close_of, run
-
 from tradingfloor.domain.enums import BreakKind
 from tradingfloor.domain.events import CommandRejected, DayClosed, DaySettled
 from tradingfloor.domain.reasons import RejectReason

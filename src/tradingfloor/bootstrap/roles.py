@@ -368,17 +368,11 @@ async def _last_tokens_once_up(shard: Any) -> list[int]:
 # ---------------------------------------------------------------------- entry point
 
 
-ROLES = ("shard", "projector", "marketdata", "settlement", "gateway")
-
-
 def main(argv: list[str]) -> int:
     from tradingfloor.gateway import logs
 
-    if len(argv) < 2 or argv[1] not in ROLES:
-        print(
-            "usage: roles shard [--demo SEED] | projector | marketdata | settlement | "
-            "gateway WORKER WORKERS"
-        )
+    if len(argv) < 2 or argv[1] not in ("shard", "projector", "marketdata", "gateway"):
+        print("usage: roles shard [--demo SEED] | projector | marketdata | gateway WORKER WORKERS")
         return 2
     try:
         import uvloop
@@ -397,10 +391,6 @@ def main(argv: list[str]) -> int:
         asyncio.run(run_projector(settings))
     elif role == "marketdata":
         asyncio.run(run_marketdata(settings, local=True))
-    elif role == "settlement":
-        from tradingfloor.bootstrap.settlement_role import run_settlement
-
-        asyncio.run(run_settlement(settings))
     else:
         asyncio.run(run_gateway(settings, int(argv[2]), int(argv[3])))
     return 0
