@@ -24,6 +24,7 @@ from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
 from tradingfloor.service.ledger_cli import ledger_app
+from tradingfloor.settlement.clearinghouse.command import clearinghouse
 
 app = typer.Typer(no_args_is_help=True, help="TradingFloor: a stock trading platform.")
 app.add_typer(bench_app, name="bench")
@@ -38,6 +39,7 @@ app.command()(projector)
 app.command()(marketdata)
 app.command()(gateway)
 app.command()(allocator)
+app.command()(clearinghouse)
 console = Console()
 
 
