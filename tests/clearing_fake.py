@@ -15,6 +15,7 @@ from collections import Counter
 
 import msgspec
 
+from tradingfloor.settlement.clearinghouse.netting import settle_date as settle_date_of
 from tradingfloor.settlement.records import (
     CASH_SYMBOL,
     ClearingTrade,
@@ -112,48 +113,43 @@ class FakeClearinghouse:
         return self.settlements[settle_date]
 
     def _cns(self, settle_date: str) -> tuple[list[Instruction], list[Fail]]:
-        net: dict[tuple[str, str], list[int]] = {}
+        """The real clearinghouse's netting (`clearinghouse.netting`) over these dicts."""
+        obligations: dict[tuple[str, str], tuple[int, int]] = {}
         for records in self.records.values():
             for trade in records:
                 if trade.settle_date != settle_date:
                     continue
                 value = trade.qty * trade.price
-                bought = net.setdefault((trade.buyer, trade.symbol), [0, 0])
-                bought[0] += trade.qty
-                bought[1] -= value
-                sold = net.setdefault((trade.seller, trade.symbol), [0, 0])
-                sold[0] -= trade.qty
-                sold[1] += value
-        before = self._positions(settle_date, include_settlement_of_date=False)
-        instructions, fails = [], []
-        for (participant, symbol), (qty, cash) in sorted(net.items()):
-            if qty < 0:
-                has = max(0, before.get((participant, symbol), 0))
-                delivered = min(-qty, has)
-                if delivered < -qty:
-                    fails.append(
-                        Fail(settle_date, participant, symbol, -qty - delivered, settle_date)
-                    )
-                qty = -delivered
-            instructions.append(Instruction(settle_date, participant, symbol, qty, cash))
-        return instructions, fails
+                for key, qty, cash in (
+                    ((trade.buyer, trade.symbol), trade.qty, -value),
+                    ((trade.seller, trade.symbol), -trade.qty, value),
+                ):
+                    before = obligations.get(key, (0, 0))
+                    obligations[key] = (before[0] + qty, before[1] + cash)
+        last = max(self.settlements, default=None)
+        carried = [] if last is None else self.settlements[last][1]
+        settled = settle_date_of(settle_date, obligations, carried, self._positions(settle_date))
+        return settled.instructions, settled.fails
 
-    def _positions(
-        self, as_of: str, include_settlement_of_date: bool = True
-    ) -> dict[tuple[str, str], int]:
+    def _positions(self, as_of: str) -> dict[tuple[str, str], int]:
+        """Movements dated up to `as_of` and the settlements of those dates (instructions,
+        less what failed), as the real one counts them."""
         held: dict[tuple[str, str], int] = {}
+
+        def add(key: tuple[str, str], qty: int) -> None:
+            held[key] = held.get(key, 0) + qty
+
         for movements in self.movements.values():
             for movement in movements:
                 if movement.date <= as_of:
-                    key = (movement.participant, movement.symbol)
-                    held[key] = held.get(key, 0) + movement.qty
-        for date, (instructions, _) in self.settlements.items():
-            if date < as_of or (date == as_of and include_settlement_of_date):
+                    add((movement.participant, movement.symbol), movement.qty)
+        for date, (instructions, fails) in self.settlements.items():
+            if date <= as_of:
                 for instruction in instructions:
-                    key = (instruction.participant, instruction.symbol)
-                    held[key] = held.get(key, 0) + instruction.qty
-                    cash = (instruction.participant, CASH_SYMBOL)
-                    held[cash] = held.get(cash, 0) + instruction.cash
+                    add((instruction.participant, instruction.symbol), instruction.qty)
+                    add((instruction.participant, CASH_SYMBOL), instruction.cash)
+                for fail in fails:
+                    add((fail.participant, fail.symbol), fail.qty)
         return held
 
     async def holdings(self, as_of: str) -> list[Holding]:

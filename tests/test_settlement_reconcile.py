@@ -129,15 +129,39 @@ def test_a_different_instruction_is_an_obligation_difference() -> None:
     assert (breaks[0].platform_qty, breaks[0].other_qty) == (-6, -7)
 
 
-def test_a_fail_is_a_break_and_its_shares_count_as_due() -> None:
-    instructions = [INSTRUCTIONS[0], Instruction(S, "bob", "AAPL", -2, 5_960_000)]
-    fails = [Fail(S, "bob", "AAPL", 4, S), Fail(S, "cat", "MSFT", 1, "2026-12-02")]
+def test_a_fail_arising_is_a_break_and_the_instruction_is_still_the_whole_due() -> None:
+    fails = [
+        Fail(S, "bob", "AAPL", 4, S),  # bob delivered 2 of 6
+        Fail(S, "ann", "AAPL", -4, S),  # so ann received 2 of 6
+        Fail(S, "cat", "MSFT", 1, "2026-12-02"),  # carried from an earlier date
+        Fail(S, "dan", "MSFT", -1, "2026-12-02"),
+    ]
+    carried = [Fail("2026-12-02", "cat", "MSFT", 1, "2026-12-02"),
+               Fail("2026-12-02", "dan", "MSFT", -1, "2026-12-02")]  # fmt: skip
+    instructions = [
+        *INSTRUCTIONS,
+        Instruction(S, "cat", "MSFT", -1, 0),  # the carried share, owed again
+        Instruction(S, "dan", "MSFT", 1, 0),
+    ]
 
-    breaks = obligation_breaks(S, EXPECTED, instructions, fails)
+    breaks = obligation_breaks(S, EXPECTED, instructions, fails, carried)
 
-    # The carried fail of cat arose on an earlier date: its break is that date's.
-    assert kinds(breaks) == [(f"{S}/FAIL_TO_DELIVER/bob/AAPL", BreakKind.FAIL_TO_DELIVER)]
-    assert breaks[0].platform_qty == 4
+    # The fails of cat and dan arose on an earlier date: their breaks are that date's.
+    assert kinds(breaks) == [
+        (f"{S}/FAIL_TO_DELIVER/ann/AAPL", BreakKind.FAIL_TO_DELIVER),
+        (f"{S}/FAIL_TO_DELIVER/bob/AAPL", BreakKind.FAIL_TO_DELIVER),
+    ]
+    assert breaks[1].platform_qty == 4
+    assert "not delivered by bob" in breaks[1].detail
+    assert "not received by ann" in breaks[0].detail
+
+
+def test_a_carried_fail_left_out_is_an_obligation_difference() -> None:
+    instructions = [*INSTRUCTIONS[:1], Instruction(S, "bob", "AAPL", -7, 5_960_000)]
+
+    breaks = obligation_breaks(S, EXPECTED, instructions, [], [])
+
+    assert kinds(breaks) == [(f"{S}/OBLIGATION_DIFFERS/bob/AAPL", BreakKind.OBLIGATION_DIFFERS)]
 
 
 def test_the_ledger_settling_what_the_fills_net_gives_no_break() -> None:

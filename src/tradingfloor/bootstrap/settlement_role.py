@@ -11,7 +11,6 @@ events on the feed say which N (the default calendar is the engine's default).
 
 import asyncio
 import contextlib
-import importlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,12 +37,10 @@ def check_settlement_settings(settings: Settings) -> None:
 
 def clearing_client(settings: Settings) -> ClearingPort:
     """A client of the clearinghouse the settings name."""
-    module = importlib.import_module("tradingfloor.settlement.clearing_client")
+    from tradingfloor.settlement.clearing_client import ClearingClient
+
     host = settings.clearinghouse_host or CLEARINGHOUSE_HOST_DEFAULT
-    client: ClearingPort = module.ClearingClient(
-        host, settings.clearinghouse_port, settings.clearing_participant
-    )
-    return client
+    return ClearingClient(host, settings.clearinghouse_port, settings.clearing_participant)
 
 
 def break_route(settings: Settings) -> Callable[[str, str], str]:

@@ -18,6 +18,7 @@ import msgspec
 
 from tradingfloor.domain.events import (
     BreakOpened,
+    BreakResolved,
     DayClosed,
     DaySettled,
     Event,
@@ -69,6 +70,8 @@ class FeedState:
         self.fills: dict[int, list[Fill]] = {}
         """Trade session index -> its fills, in feed order."""
         self.breaks: dict[str, BreakOpened] = {}
+        self.resolved: set[str] = set()
+        """Ids of the breaks resolved."""
 
     def shard(self, name: str) -> ShardState:
         return self.shards.setdefault(name, ShardState())
@@ -114,6 +117,8 @@ class FeedState:
                 state.closed[event.date] = seq
             elif isinstance(event, BreakOpened):
                 self.breaks[event.break_id] = event
+            if isinstance(event, BreakResolved):
+                self.resolved.add(event.break_id)
             elif isinstance(event, RiskConfigured) and event.settings is not None:
                 self.settlement_sessions = event.settings.settlement_sessions
         if moved:

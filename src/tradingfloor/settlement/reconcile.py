@@ -11,8 +11,8 @@ recorded already. The design's steps, by function:
   accepted confirmation with the same terms; no confirmation names a trade the platform
   does not have; a confirmation released late is a break of its own.
 - `obligation_breaks` (step 4): the platform's net obligations of the trade dates settling on
-  a date equal the clearinghouse's settlement instructions (shares not delivered counted
-  back through its fails); each new fail is a break.
+  a date equal the clearinghouse's settlement instructions (less the fails it carried into
+  them); each new fail is a break.
 - `ledger_breaks` (step 4): the same netting equals what the engine settled
   (`FundsSettled` per account, with fees; `SharesSettled` per account and symbol).
 - `holding_breaks` (step 5): settled cash and shares per account equal the clearinghouse's
@@ -182,22 +182,27 @@ def obligation_breaks(
     expected: Mapping[tuple[str, str], Obligation],
     instructions: Iterable[Instruction],
     fails: Iterable[Fail],
+    carried: Iterable[Fail] = (),
 ) -> list[RecordBreak]:
     """The platform's obligations settling on `settle_date` against the clearinghouse's
-    instructions; shares a participant failed to deliver on this date (`Fail` arisen now)
-    count as due, and each such fail is a break. Fails carried from an earlier date were a
-    break when they arose."""
+    instructions. An instruction is the whole net due then: the trades settling plus the
+    shares carried from the previous settlement's fails (`carried`: a deliverer's fail, > 0,
+    is owed again), so those are taken out before comparing. Each fail that arose on this
+    date (undelivered, > 0, or unreceived, < 0) is a break; one carried from an earlier date
+    was a break when it arose."""
     theirs: dict[tuple[str, str], list[int]] = {}
     for instruction in instructions:
         if instruction.settle_date == settle_date:
             found = theirs.setdefault((instruction.participant, instruction.symbol), [0, 0])
             found[0] += instruction.qty
             found[1] += instruction.cash
+    for fail in carried:
+        theirs.setdefault((fail.participant, fail.symbol), [0, 0])[0] += fail.qty
     breaks = []
     for fail in sorted(fails, key=lambda item: (item.participant, item.symbol)):
         if fail.settle_date != settle_date or fail.from_date != settle_date:
             continue
-        theirs.setdefault((fail.participant, fail.symbol), [0, 0])[0] -= fail.qty
+        what = "not delivered by" if fail.qty > 0 else "not received by"
         breaks.append(
             _position_break(
                 settle_date,
@@ -206,8 +211,8 @@ def obligation_breaks(
                 fail.symbol,
                 fail.qty,
                 0,
-                f"{fail.qty} {fail.symbol} not delivered by {fail.participant} on "
-                f"{settle_date}: carried to the next settlement date",
+                f"{abs(fail.qty)} {fail.symbol} {what} {fail.participant} on {settle_date}: "
+                "carried to the next settlement date",
             )
         )
     for key in sorted(set(expected) | set(theirs)):

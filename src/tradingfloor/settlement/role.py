@@ -51,7 +51,7 @@ from tradingfloor.settlement import reconcile
 from tradingfloor.settlement.day_report import ClearingPort, DayReport
 from tradingfloor.settlement.feed_state import FeedState
 from tradingfloor.settlement.netting import clearing_trades, net_obligations
-from tradingfloor.settlement.records import ClearingTrade, Confirmation
+from tradingfloor.settlement.records import ClearingTrade, Confirmation, Fail
 
 log = logging.getLogger("tradingfloor.settlement")
 
@@ -241,7 +241,10 @@ class SettlementRole:
                 "the clearinghouse", lambda: self.clearing.holdings(settle_date)
             )
             balances = self.feed.balances(cut)
-            await self._record(report, reconcile.holding_breaks(settle_date, balances, holdings))
+            found = reconcile.holding_breaks(settle_date, balances, holdings)
+            fresh, persisting = self._persisting(found)
+            report.breaks_known.extend(persisting)
+            await self._record(report, fresh)
             self.status = f"done {date}"
             self.done = date
         log.info("end of day %s: %s", date, "; ".join(report.lines()[:3]))
@@ -322,17 +325,48 @@ class SettlementRole:
                     settle_date, f"MOV-{settle_date}", movements
                 ),
             )
+        carried = await self._carried_into(settle_date)
         instructions, fails = await self._retry(
-            "the clearinghouse", lambda: self.clearing.settle(settle_date)
+            "the clearinghouse", partial(self.clearing.settle, settle_date)
         )
         trade_dates = feed.settled_trade_dates(settle_date)
         report.trade_dates_settled = trade_dates
         sessions = [self.calendar.session_of_date(item) for item in trade_dates]
         expected = net_obligations(feed.fills_of(sessions))
-        breaks = reconcile.obligation_breaks(settle_date, expected, instructions, fails)
+        breaks = reconcile.obligation_breaks(settle_date, expected, instructions, fails, carried)
         funds, shares = feed.settled_by_ledger(settle_date)
         breaks += reconcile.ledger_breaks(settle_date, expected, funds, shares)
         await self._record(report, breaks)
+
+    async def _carried_into(self, settle_date: str) -> list[Fail]:
+        """The fails of the settlement before `settle_date` (the clearinghouse carries them
+        into its instructions); that date settled at the clearinghouse too if it settled at
+        the platform (settling it is idempotent: its stored result)."""
+        index = self.calendar.session_of_date(settle_date)
+        previous = self.calendar.session_date(index - 1)
+        if not self.feed.cut(previous):
+            return []
+        _, fails = await self._retry("the clearinghouse", partial(self.clearing.settle, previous))
+        return fails
+
+    def _persisting(
+        self, breaks: list[RecordBreak]
+    ) -> tuple[list[RecordBreak], list[RecordBreak]]:
+        """(new differences, differences still open under an earlier break): a holding that
+        differs by the same amount as an open break of the same account, symbol and kind is
+        that break again, not a new one each day."""
+        open_differences = {
+            (item.kind, item.account, item.symbol, _difference(item))
+            for item in self.feed.breaks.values()
+            if item.break_id not in self.feed.resolved
+        }
+        fresh: list[RecordBreak] = []
+        known: list[RecordBreak] = []
+        for item in breaks:
+            key = (item.kind, item.account, item.symbol, _difference(item))
+            recorded = item.break_id in self.feed.breaks
+            (known if key in open_differences and not recorded else fresh).append(item)
+        return fresh, known
 
     async def _record(self, report: DayReport, breaks: list[RecordBreak]) -> None:
         """Each break into the review queue, once: one recorded already is known."""
@@ -345,3 +379,7 @@ class SettlementRole:
             result = await self._retry(f"shard {name}", partial(port.submit, item))
             opened = any(isinstance(event, BreakOpened) for event in result.events)
             (report.breaks_new if opened else report.breaks_known).append(item)
+
+
+def _difference(item: RecordBreak | BreakOpened) -> tuple[int, int]:
+    return item.platform_qty - item.other_qty, item.platform_cash - item.other_cash
