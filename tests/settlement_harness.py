@@ -76,12 +76,12 @@ class Desk:
         root: Path,
         first_day: str,
         risk: RiskSettings | None = None,
-        clearing: FakeClearinghouse | None = None,
+        clearing: Any = None,
     ) -> None:
         self.root = root
         self.risk = risk or RiskSettings()
         self.clock = FakeClock(open_of(first_day) - HOUR)
-        self.clearing = clearing or FakeClearinghouse()
+        self.clearing = clearing if clearing is not None else FakeClearinghouse()
         self.shard = ShardRole(NodeSettings(root, fsync=False, risk=self.risk), clock=self.clock)
         self.role: SettlementRole | None = None
         self.client_ids = 0

@@ -112,6 +112,8 @@ class SettlementRole:
         self._fed = asyncio.Condition()
         self._lock = asyncio.Lock()
         self._ts_started = clock()
+        self.driving: asyncio.Task[None] | None = None
+        """The task of `drive_in_background`."""
 
     # ------------------------------------------------------------------ feeds
 
@@ -203,6 +205,7 @@ class SettlementRole:
         task = asyncio.create_task(self.drive())
         task.add_done_callback(self._driver_done)
         self._tasks.append(task)
+        self.driving = task
 
     def _driver_done(self, task: "asyncio.Task[None]") -> None:
         if not task.cancelled() and task.exception() is not None:
