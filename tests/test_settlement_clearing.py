@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from settlement_harness import CALENDAR, DOLLAR, WAIT_S, Desk
-
 from tradingfloor.domain.enums import BreakKind
 from tradingfloor.settlement.clearing_client import ClearingClient
 from tradingfloor.settlement.clearinghouse.faults import FaultKind, FaultPlan, FaultRates
