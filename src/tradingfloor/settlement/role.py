@@ -128,9 +128,11 @@ class SettlementRole:
         self.status = "ready"
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        """End the feeds and the driver (one that ended on its own was logged then)."""
+        running = [task for task in self._tasks if not task.done()]
+        for task in running:
             task.cancel()
-        for task in self._tasks:
+        for task in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
