@@ -2,12 +2,14 @@
 the clearinghouse, before it hears the answer) and is started again recovers to the same
 breaks and the same balances as a run that never stopped."""
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from settlement_harness import DOLLAR, SECOND, Desk, close_of
 from test_settlement_clearing import FIRST, balances, days, real_clearinghouse
 from tradingfloor.settlement.clearinghouse.faults import FaultRates
+from tradingfloor.settlement.role import SettlementRole
 
 CALLS = frozenset(
     {"submit", "submit_trades", "submit_movements", "confirmations", "settle", "holdings"}
@@ -58,6 +60,10 @@ class Crashing:
         return call
 
 
+def finished_or_dead(role: SettlementRole, day: str) -> bool:
+    return role.done == day or (role.driving is not None and role.driving.done())
+
+
 async def scenario(desk: Desk, crash_after: int | None) -> dict[str, Any]:
     """Three days of trades and two to settle them, the third day's run cut short after
     `crash_after` calls (None: never); the breaks and balances at the end."""
@@ -77,14 +83,13 @@ async def scenario(desk: Desk, crash_after: int | None) -> dict[str, Any]:
         await desk.at(close_of(day) + 2 * SECOND)
         role = desk.role
         assert role is not None
-        await desk.until(
-            lambda: role.done == day or (role.driving is not None and role.driving.done())
-        )
+        await desk.until(partial(finished_or_dead, role, day))
         if role.done != day:  # it died: a new one, as a restarted process
             assert countdown.crashed
             await role.stop()
             role = await desk.start_role()
-            await desk.until(lambda: role.done == day)
+            await desk.until(partial(finished_or_dead, role, day))
+            assert role.done == day
     assert countdown.crashed == (crash_after is not None)
     breaks = {
         key: (item.kind, item.account, item.symbol, item.platform_qty, item.other_qty,
