@@ -74,7 +74,7 @@ def settle(
     try:
         report = asyncio.run(settle_by_hand(settings, date, wait_s))
     except (DayRefused, SettlementUnavailable) as error:
-        console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+        typer.echo(str(error), err=True)
         raise typer.Exit(1) from error
     for line in report.lines():
         print(line)

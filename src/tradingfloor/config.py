@@ -375,9 +375,10 @@ class Settings(BaseSettings):
     )
     clearinghouse_port: int = Field(
         default=7400,
-        ge=1,
+        ge=0,
         le=65535,
-        description="The clearinghouse's port (the clearing protocol over TCP).",
+        description="The clearinghouse's port (the clearing protocol over TCP). 0, for the "
+        "simulator serve runs: any free port (the settlement role finds it in data_dir/run).",
     )
     clearing_participant: str = Field(
         default="TF",
