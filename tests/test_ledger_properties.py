@@ -22,7 +22,9 @@ def test_random_streams_keep_every_ledger_invariant_and_replay_identically(
     events: list[Event] = []
     commands = []
     halfway_snapshot = b""
-    for seq, (command, ts) in enumerate(random_stream(engine, seed, length), start=1):
+    for seq, (command, ts) in enumerate(
+        random_stream(engine, seed, length, adjustments=True), start=1
+    ):
         events.extend(engine.apply(command, seq, ts))
         commands.append((command, seq, ts))
         check_ledger(engine)
@@ -47,7 +49,9 @@ def test_a_long_stream_trades_and_exercises_the_rejects() -> None:
     """The generator is worth its name: trades happen and many reject reasons show up."""
     engine = Engine(RiskSettings())
     events: list[Event] = []
-    for seq, (command, ts) in enumerate(random_stream(engine, 7, 5_000), start=1):
+    for seq, (command, ts) in enumerate(
+        random_stream(engine, 7, 5_000, adjustments=True), start=1
+    ):
         events.extend(engine.apply(command, seq, ts))
     check_ledger(engine)
     check_postings(engine, events)
@@ -64,6 +68,8 @@ def test_the_fast_path_decides_exactly_as_the_full_checks(seed: int, length: int
     checked = Engine(RiskSettings())
     assert checked.risk is not None
     checked.risk.fast_path = False
-    for seq, (command, ts) in enumerate(random_stream(fast, seed, length), start=1):
+    for seq, (command, ts) in enumerate(
+        random_stream(fast, seed, length, adjustments=True), start=1
+    ):
         assert fast.apply(command, seq, ts) == checked.apply(command, seq, ts), command
     assert fast.snapshot() == checked.snapshot()

@@ -4,7 +4,8 @@
 current state so that cancels and replaces name live orders: places of every order type from
 cash and margin accounts (some beyond the collar, the band or the account's means), cancels,
 replaces, deposits and withdrawals of cash and shares, halts and resumes, market-wide index
-moves, settlement, end-of-day expiry, kill switches and time passing over days and holidays.
+moves, settlement (`SettleFunds`, `CloseDay`, `SettleDay`), end-of-day expiry, breaks
+recorded and resolved with adjustments, kill switches and time passing over days and holidays.
 `tradingfloor bench ledger` runs it for a million commands and checks the ledger after each.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from tradingfloor.domain.commands import (
     AddInstrument,
     CancelOrder,
+    CloseDay,
     Command,
     Deposit,
     DepositShares,
@@ -23,10 +25,13 @@ from tradingfloor.domain.commands import (
     HaltTrading,
     OpenAccount,
     PlaceOrder,
+    RecordBreak,
     ReplaceOrder,
+    ResolveBreak,
     ResumeTrading,
     SetAccountStatus,
     SetReferencePrice,
+    SettleDay,
     SettleFunds,
     UpdateMarketIndex,
     Withdraw,
@@ -35,6 +40,7 @@ from tradingfloor.domain.commands import (
 from tradingfloor.domain.enums import (
     AccountKind,
     AccountStatus,
+    BreakKind,
     OrderType,
     Side,
     TimeInForce,
@@ -66,6 +72,8 @@ class RandomMarket:
     rng: random.Random
     ts: int = START_TS
     order_id: int = 0
+    adjustments: bool = False
+    """Whether resolved breaks post adjustments (readers that do not project them yet)."""
 
     def setup(self) -> list[Command]:
         commands: list[Command] = []
@@ -197,15 +205,58 @@ class RandomMarket:
             (1, lambda: SetAccountStatus(account, rng.choice(list(AccountStatus)))),
             (10, lambda: SetAccountStatus(account, AccountStatus.ACTIVE)),
             (5, lambda: SetReferencePrice(symbol, self._price(symbol, 300))),
+            (4, self._close_day),
+            (4, self._settle_day),
+            (2, lambda: self._record_break(account, symbol)),
+            (2, self._resolve_break),
         ]
         weights = [weight for weight, _ in choices]
         return rng.choices([make for _, make in choices], weights)[0]()
 
+    def _close_day(self) -> Command:
+        """The next day to close (the previous session at first), or now and then another."""
+        calendar = self.engine.calendar
+        last = self.engine.days.last_closed
+        index = calendar.session_index(self.ts) - 1 if last < 0 else last + 1
+        index += self.rng.choice((0, 0, 0, 0, -1, 1))
+        return CloseDay(calendar.session_date(index))
 
-def random_stream(engine: Engine, seed: int, count: int) -> Iterator[tuple[Command, int]]:
+    def _settle_day(self) -> Command:
+        calendar = self.engine.calendar
+        index = calendar.session_index(self.ts) + self.rng.choice((0, 0, 0, -1, 1))
+        return SettleDay(calendar.session_date(index))
+
+    def _record_break(self, account: str, symbol: str) -> Command:
+        break_id = f"b{self.rng.randint(0, 20)}"
+        kind = self.rng.choice(list(BreakKind))
+        return RecordBreak(break_id, "2026-11-23", kind, account, symbol, 0, 0, 0, 0, "")
+
+    def _resolve_break(self) -> Command:
+        risk = self.engine.risk
+        opened = (
+            [] if risk is None else sorted(risk.breaks.open.values(), key=lambda b: b.break_id)
+        )
+        rng = self.rng
+        if not opened:
+            return ResolveBreak(f"b{rng.randint(0, 20)}", "ops", "checked", "A", "XYZ")
+        entry = rng.choice(opened)
+        cash = rng.randint(-200, 200) * PRICE_SCALE if rng.random() < 0.5 else 0
+        shares = rng.randint(-20, 20) if rng.random() < 0.5 else 0
+        if not self.adjustments:
+            cash = shares = 0
+        return ResolveBreak(
+            entry.break_id, "ops", "checked", entry.account, entry.symbol, cash, shares
+        )
+
+
+def random_stream(
+    engine: Engine, seed: int, count: int, adjustments: bool = False
+) -> Iterator[tuple[Command, int]]:
     """The setup, then `count` random commands, each with its timestamp. The stream reads the
-    engine between commands, so the caller must apply each command before taking the next."""
-    market = RandomMarket(engine, random.Random(seed))
+    engine between commands, so the caller must apply each command before taking the next.
+    Breaks are resolved without adjusting the account unless `adjustments` (readers that
+    project the stream may not follow adjustments)."""
+    market = RandomMarket(engine, random.Random(seed), adjustments=adjustments)
     for command in market.setup():
         yield command, market.ts
     for _ in range(count):
@@ -234,7 +285,9 @@ def long_run(
     checks = events = trades = applied = 0
     derived: dict[tuple[str, str], int] = {}
     start = time.perf_counter()
-    for seq, (command, ts) in enumerate(random_stream(engine, seed, count), start=1):
+    for seq, (command, ts) in enumerate(
+        random_stream(engine, seed, count, adjustments=True), start=1
+    ):
         out = engine.apply(command, seq, ts)
         events += len(out)
         for event in out:

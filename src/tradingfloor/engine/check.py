@@ -11,7 +11,7 @@ from tradingfloor.domain.enums import AccountKind, Side
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import Event
 from tradingfloor.engine.engine import Engine
-from tradingfloor.ledger.accounts import lowest_running_sum
+from tradingfloor.ledger.accounts import Account, Position, lowest_running_sum
 from tradingfloor.ledger.postings import (
     ADJUSTMENTS,
     FEES,
@@ -99,17 +99,8 @@ def check_ledger(engine: Engine) -> LedgerReport:
             require(position.held == held_shares.get((account_id, symbol), 0), f"{where}: held")
             require(position.cost >= 0 and position.bought_today >= 0, f"{where}: negative")
             require(position.qty > 0 or position.cost == 0, f"{where}: cost without shares")
-            require(position.unsettled == sum(position.pending.values()), f"{where}: unsettled")
-            require(
-                position.settled_qty + lowest_running_sum(position.pending) >= 0,
-                f"{where}: settled shares would go negative at settlement",
-            )
-            require(
-                sum(lot.qty for lot in position.lots) <= position.qty
-                and all(lot.qty > 0 for lot in position.lots)
-                and (not position.lots or account.kind == AccountKind.CASH),
-                f"{where}: good-faith lots",
-            )
+            for condition, problem in _settlement_checks(account, position):
+                require(condition, f"{where}: {problem}")
             shares[symbol] = shares.get(symbol, 0) + position.qty
         cash += account.cash
         allocated += account.allocated_in - account.allocated_out
@@ -132,6 +123,27 @@ def check_ledger(engine: Engine) -> LedgerReport:
     return LedgerReport(
         len(ledger.accounts), len(ledger.holds), cash, deposited, withdrawn, fees, shares, checks
     )
+
+
+def _settlement_checks(account: Account, position: Position) -> list[tuple[bool, str]]:
+    """A position's unsettled shares and good-faith lots: (holds, what is wrong if not).
+
+    Settled shares never dip below zero as the sessions settle, whatever the account: a
+    sale needs the shares, a withdrawal or a break adjustment takes settled ones only."""
+    lots = position.lots
+    return [
+        (position.unsettled == sum(position.pending.values()), "unsettled != pending"),
+        (
+            position.settled_qty + lowest_running_sum(position.pending) >= 0,
+            "settled shares would go negative at settlement",
+        ),
+        (
+            sum(lot.qty for lot in lots) <= position.qty
+            and all(lot.qty > 0 for lot in lots)
+            and (not lots or account.kind == AccountKind.CASH),
+            "good-faith lots beyond the shares, or in a margin account",
+        ),
+    ]
 
 
 def check_postings(engine: Engine, events: Iterable[Event]) -> int:

@@ -6,7 +6,11 @@ with the sequence, so the engine needs no per-order record of it: `TradingDays` 
 the first command of a later session arrives, the last order id given before it. The DAY
 orders of sessions up to D are then exactly the live DAY orders whose id is at most the mark
 of D; an order accepted after D's close (before `CloseDay(D)` is sequenced) belongs to D + 1
-and stays. That costs the hot path one integer comparison per command.
+and stays, and so does an order replaced after the close (the replacement is a new order with
+a new id). That costs the hot path one integer comparison per command.
+
+The session numbers are those of the engine's calendar (the risk settings'); switching risk
+on with another calendar than the default while DAY orders rest would mix two numberings.
 
 `CloseDay(D)` works with risk on or off: a matching-only engine still ends its trading day
 (DAY orders expire; the calendar is the default one). `SettleDay` needs accounts: with risk
@@ -18,13 +22,18 @@ t + N <= S, all of which must be closed; dates may be skipped (a later date sett
 earlier one would have) but never revisited.
 """
 
+from typing import TYPE_CHECKING
+
 import msgspec
 
 from tradingfloor.domain.commands import CloseDay, SettleDay
 from tradingfloor.domain.events import CommandRejected, DayClosed, Event
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.matching.book import OrderBook
-from tradingfloor.risk.calendar import TradingCalendar
+
+if TYPE_CHECKING:
+    from tradingfloor.engine.pipeline import RiskPipeline
+    from tradingfloor.risk.calendar import TradingCalendar
 
 TS_CALENDAR_FLOOR = 946_684_800_000_000_000
 """2000-01-01 UTC: earlier timestamps (tests counting from 1) are outside every calendar,
@@ -60,7 +69,7 @@ class TradingDays:
             self.session, dict(sorted(self.marks.items())), self.first_closed, self.last_closed
         )
 
-    def advance(self, ts: int, last_order_id: int, calendar: TradingCalendar) -> None:
+    def advance(self, ts: int, last_order_id: int, calendar: "TradingCalendar") -> None:
         """A command stamped after `ts_next`: note the session it is in (before it runs)."""
         if ts < TS_CALENDAR_FLOOR:
             self.ts_next = TS_CALENDAR_FLOOR - 1
@@ -94,7 +103,7 @@ class TradingDays:
             del self.marks[session]
 
 
-def session_of(calendar: TradingCalendar, date: object) -> int | None:
+def session_of(calendar: "TradingCalendar", date: object) -> int | None:
     """The session index of an ISO date, None when it is not a session of the calendar."""
     if type(date) is not str:
         return None
@@ -104,7 +113,7 @@ def session_of(calendar: TradingCalendar, date: object) -> int | None:
         return None
 
 
-def session_now(calendar: TradingCalendar, ts: int) -> int:
+def session_now(calendar: "TradingCalendar", ts: int) -> int:
     """The session of `ts`; -1 before the calendar, past the last one after it."""
     if ts < TS_CALENDAR_FLOOR or ts < calendar.ts_first:
         return -1
@@ -114,7 +123,7 @@ def session_now(calendar: TradingCalendar, ts: int) -> int:
 
 
 def close_day_refusal(
-    days: TradingDays, calendar: TradingCalendar, command: CloseDay, ts: int
+    days: TradingDays, calendar: "TradingCalendar", command: CloseDay, ts: int
 ) -> RejectReason | int:
     """Why `CloseDay` is refused, or the session index it closes."""
     index = session_of(calendar, command.date)
@@ -141,7 +150,7 @@ def expire_day_orders(
 
 def close_day(
     days: TradingDays,
-    calendar: TradingCalendar,
+    calendar: "TradingCalendar",
     books: dict[str, OrderBook],
     last_order_id: int,
     command: CloseDay,
@@ -169,7 +178,7 @@ def finish_close(
 
 def settle_day_refusal(
     days: TradingDays,
-    calendar: TradingCalendar,
+    calendar: "TradingCalendar",
     last_settled: int,
     settlement_sessions: int,
     command: SettleDay,
@@ -186,3 +195,30 @@ def settle_day_refusal(
     if index - settlement_sessions > days.last_closed:
         return RejectReason.DAY_NOT_CLOSED
     return index
+
+
+def settle_day(
+    days: TradingDays,
+    risk: "RiskPipeline | None",
+    command: SettleDay,
+    seq: int,
+    ts: int,
+    out: list[Event],
+) -> None:
+    """`SettleDay`: checked here, settled by the risk pipeline (refused with risk off)."""
+    if risk is None:
+        found: RejectReason | int = RejectReason.RISK_OFF
+    else:
+        found = settle_day_refusal(
+            days,
+            risk.calendar,
+            risk.last_settled,
+            risk.settings.settlement_sessions,
+            command,
+            ts,
+        )
+    if risk is None or isinstance(found, RejectReason):
+        reason = found if isinstance(found, RejectReason) else RejectReason.RISK_OFF
+        out.append(CommandRejected(seq, ts, "SettleDay", str(command.date), reason))
+        return
+    risk.settle_day(command, found, days.first_closed, seq, ts, out)

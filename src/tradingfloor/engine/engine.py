@@ -9,7 +9,7 @@ repeats one is answered here, in sequence, whatever gateway it came through and 
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradingfloor.domain.commands import (
     AddInstrument,
@@ -50,7 +50,9 @@ from tradingfloor.engine.state import (
     state_hash,
 )
 from tradingfloor.matching.book import BookState, OrderBook
-from tradingfloor.risk.calendar import TradingCalendar, calendar_for
+
+if TYPE_CHECKING:
+    from tradingfloor.risk.calendar import TradingCalendar
 
 
 class Engine:
@@ -113,9 +115,14 @@ class Engine:
         return self.books[symbol]
 
     @property
-    def calendar(self) -> TradingCalendar:
-        """The risk settings' calendar; the default one when risk is off."""
-        return calendar_for() if self.risk is None else self.risk.calendar
+    def calendar(self) -> "TradingCalendar":
+        """The risk settings' calendar; the default one when risk is off (loaded on first
+        use: it takes about half a second)."""
+        if self.risk is not None:
+            return self.risk.calendar
+        from tradingfloor.risk.calendar import calendar_for
+
+        return calendar_for()
 
     def snapshot(self) -> bytes:
         """The whole state as canonical bytes (see `tradingfloor.engine.state`)."""
@@ -304,23 +311,7 @@ class Engine:
 
     def _settle_day(self, command: SettleDay, seq: int, ts: int, out: list[Event]) -> None:
         """Settlement date S: the trade sessions due by S settle (see `engine.end_of_day`)."""
-        risk = self.risk
-        if risk is None:
-            found: RejectReason | int = RejectReason.RISK_OFF
-        else:
-            found = end_of_day.settle_day_refusal(
-                self.days,
-                risk.calendar,
-                risk.last_settled,
-                risk.settings.settlement_sessions,
-                command,
-                ts,
-            )
-        if risk is None or isinstance(found, RejectReason):
-            reason = found if isinstance(found, RejectReason) else RejectReason.RISK_OFF
-            out.append(CommandRejected(seq, ts, "SettleDay", str(command.date), reason))
-            return
-        risk.settle_day(command, found, self.days.first_closed, seq, ts, out)
+        end_of_day.settle_day(self.days, self.risk, command, seq, ts, out)
 
     def _hand_over_symbol(
         self, command: HandOverSymbol, seq: int, ts: int, out: list[Event]

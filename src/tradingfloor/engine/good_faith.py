@@ -7,9 +7,14 @@ sessions, twelve months) buys with settled cash only for `good_faith_restriction
 (63 sessions, ninety days) from the session of the last one. Margin accounts borrow instead:
 they never count violations.
 
+A `GoodFaithViolation` names the sell order whose fill reached the lot (the order that made
+the violation) and the account's count within the window.
+
 While restricted, a buy (or a replace that asks for more) must fit in the settled cash free
 of unsettled purchases and of the holds of open buys; else `SETTLED_CASH_REQUIRED`.
 """
+
+from typing import TYPE_CHECKING
 
 from tradingfloor.domain.enums import AccountKind
 from tradingfloor.domain.events import GoodFaithViolation
@@ -17,13 +22,15 @@ from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.ledger import Account
 from tradingfloor.ledger.ledger import Violation
-from tradingfloor.risk.calendar import TradingCalendar
+
+if TYPE_CHECKING:
+    from tradingfloor.risk.calendar import TradingCalendar
 
 
 def count_violation(
     violation: Violation,
     settings: RiskSettings,
-    calendar: TradingCalendar,
+    calendar: "TradingCalendar",
     seq: int,
     ts: int,
 ) -> GoodFaithViolation:

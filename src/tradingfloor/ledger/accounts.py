@@ -87,8 +87,6 @@ class Account(msgspec.Struct, gc=False, array_like=True):
     """Cash taken in from the platform's other shards (accounts across shards)."""
     allocated_out: int = 0
     """Cash moved out to the platform's other shards."""
-    spent: dict[int, int] = msgspec.field(default_factory=dict)
-    """Cash accounts: the cost of each unsettled trade session's purchases."""
     good_faith: list[int] = msgspec.field(default_factory=list)
     """The session index of each good-faith violation, oldest first, pruned to the window."""
     restricted_until: int = -1
@@ -111,7 +109,7 @@ class Account(msgspec.Struct, gc=False, array_like=True):
 
     def free_settled(self) -> int:
         """Settled cash not already paying for an unsettled purchase (cash accounts)."""
-        return self.settled - sum(self.spent.values()) if self.spent else self.settled
+        return self.settled - self.owed() if self.pending else self.settled
 
     def withdrawable(self) -> int:
         """Settled cash that neither an open order nor an unsettled purchase needs."""

@@ -261,8 +261,6 @@ class Ledger:
         """A cash account pays `paid`: from free settled cash first; what that does not
         cover comes from unsettled proceeds, and the shares become a good-faith lot."""
         free = buyer.free_settled()
-        spent = buyer.spent
-        spent[session] = spent.get(session, 0) + paid
         if paid > free:
             from_proceeds = paid - free if free > 0 else paid
             funded = funded_session(buyer, from_proceeds, session, self.settlement_sessions)

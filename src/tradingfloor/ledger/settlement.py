@@ -3,8 +3,8 @@ settled, cash and shares alike.
 
 A trade session's cash is its net (sales received minus purchases paid, fees included) and
 its shares the net bought minus sold per symbol; both were kept by session as the fills
-posted (`Account.pending`, `Position.pending`). The purchases' cost (`Account.spent`) and
-the good-faith lots whose funding settled are dropped at the same time.
+posted (`Account.pending`, `Position.pending`). The good-faith lots whose funding settled
+are dropped at the same time.
 """
 
 from tradingfloor.ledger.accounts import Account
@@ -24,10 +24,6 @@ def settle_account(
         cash = sum(account.pending.pop(session) for session in sessions)
         account.unsettled -= cash
         account.settled += cash
-    spent = account.spent
-    if spent:
-        for session in [session for session in spent if session <= due]:
-            del spent[session]
     shares: list[tuple[str, int]] = []
     for symbol in sorted(account.positions):
         position = account.positions[symbol]
