@@ -2,6 +2,7 @@
 
 import datetime
 import re
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -89,7 +90,7 @@ def _documented(doc: str) -> dict[str, list[tuple[int, int, str]]]:
     tables: dict[str, list[tuple[int, int, str]]] = {}
     current = ""
     for line in doc.splitlines():
-        heading = re.match(r"([A-Z]{3}) ", line)
+        heading = re.match(r"`?([A-Z]{3})`? ", line)
         if heading:
             current = heading.group(1)
         row = re.match(r"\| (\d+) \| (\d+) \| (\w+) \|", line)
@@ -105,9 +106,12 @@ def _layout_rows(layout: Layout) -> list[tuple[int, int, str]]:
     ]
 
 
-def test_the_module_docstring_writes_every_layout_as_it_is() -> None:
-    documented = _documented(protocol.__doc__ or "")
-    assert documented == {name: _layout_rows(layout) for name, layout in LAYOUTS.items()}
+def test_the_module_docstring_and_the_readme_write_every_layout_as_it_is() -> None:
+    expected = {name: _layout_rows(layout) for name, layout in LAYOUTS.items()}
+    assert _documented(protocol.__doc__ or "") == expected
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("\n## Clearinghouse\n", 1)[1].split("\n## ", 1)[0]
+    assert _documented(section) == expected
 
 
 @pytest.mark.parametrize(

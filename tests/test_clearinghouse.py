@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tradingfloor.settlement import clearing_client
 from tradingfloor.settlement.clearing_client import (
     ClearingClient,
     ClearingRejected,
@@ -111,14 +112,19 @@ async def test_a_batch_with_a_bad_hash_total_or_record_changes_nothing(tmp_path:
     wrong_hash = encode_lines([header, *trades, type(wrong)(2, wrong.hash_qty + 1, 0)])
     bad_record = bytearray(encode_lines([header, *trades, wrong]))
     bad_record[256 * 2 + 203] = ord("x")  # the qty of record 3
+    not_ascii = bytearray(encode_lines([header, *trades, wrong]))
+    not_ascii[256 + 59] = 0xE9  # the symbol of record 2
     async with clearinghouse(tmp_path) as client:
         hashed = await _raw_exchange(client, wrong_hash)
         damaged = await _raw_exchange(client, bytes(bad_record))
+        foreign = await _raw_exchange(client, bytes(not_ascii))
         assert await client.confirmations(D1) == []
         assert await client.submit_trades(D1, "bad", trades) != []  # the id is still free
     assert hashed.startswith(b"REJ0000000004hash_qty")
     assert damaged.startswith(b"REJ0000000003qty")
-    assert len(hashed) == len(damaged) == 256
+    assert foreign.startswith(b"REJ0000000002symbol")
+    assert b"\\xe9" in foreign
+    assert len(hashed) == len(damaged) == len(foreign) == 256
 
 
 async def test_netting_settles_each_participant_and_symbol_once(tmp_path: Path) -> None:
@@ -334,12 +340,11 @@ def test_the_command_refuses_bad_fault_rates(tmp_path: Path) -> None:
 
 def test_a_shortfall_goes_first_to_what_is_owed_longest_then_by_participant() -> None:
     carried = [Fail(D2, "seller", "X", 5, D1), Fail(D2, "zed", "X", -5, D1)]
-    obligations = {
-        ("seller", "X"): (-10, 100),
-        ("alice", "X"): (4, -40),
-        ("bob", "X"): (6, -60),
-        ("zed", "X"): (0, 0),
-    }
+    obligations = [
+        ("alice", "X", 4, -40),
+        ("bob", "X", 6, -60),
+        ("seller", "X", -10, 100),
+    ]
     settled = settle_date(D3, obligations, carried, {("seller", "X"): 12})
     assert settled.instructions == [
         Instruction(D3, "alice", "X", 4, -40),
@@ -354,6 +359,68 @@ def test_a_shortfall_goes_first_to_what_is_owed_longest_then_by_participant() ->
 def test_a_fail_keeps_its_first_date_until_delivered_in_full() -> None:
     carried = [Fail(D2, "seller", "X", 5, D1), Fail(D2, "buyer", "X", -5, D1)]
     settled = settle_date(
-        D3, {("seller", "X"): (-10, 0), ("buyer", "X"): (10, 0)}, carried, {("seller", "X"): 3}
+        D3, [("buyer", "X", 10, 0), ("seller", "X", -10, 0)], carried, {("seller", "X"): 3}
     )
     assert settled.fails == [Fail(D3, "seller", "X", 12, D1), Fail(D3, "buyer", "X", -12, D1)]
+
+
+async def test_a_long_list_goes_as_several_batches_each_idempotent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clearing_client, "RECORDS_PER_BATCH_MAX", 2)
+    trades = [trade(f"s1:{n}", "a", "b", n + 1) for n in range(5)]
+    async with clearinghouse(tmp_path, records_per_batch_max=2) as client:
+        first = await client.submit_trades(D1, "D1/TRD", trades)
+        again = await client.submit_trades(D1, "D1/TRD", trades)
+        recorded = await client.confirmations(D1)
+    assert [c.trade_ref for c in first] == [f"s1:{n}" for n in range(5)]
+    assert again == first == recorded
+
+
+async def test_requests_the_clearinghouse_does_not_take(tmp_path: Path) -> None:
+    async with clearinghouse(tmp_path, records_per_batch_max=2) as client:
+        with pytest.raises(ClearingRejected) as too_many:
+            await client.submit_trades(
+                D1, "big", [trade(f"s1:{n}", "a", "b", 1) for n in range(3)]
+            )
+        header = Header(PROTOCOL_VERSION, "TRD", "platform", D1, "mixed")
+        moves = [Movement("m1", D1, "a", "USD", 5)]
+        mixed = await _raw_exchange(client, encode_lines([header, *moves, trailer_of(moves)]))
+        assert await client.confirmations(D1) == []
+    assert too_many.value.reject.code == "BATCH_TOO_LARGE"
+    assert mixed.startswith(b"REJ0000000002type")
+    store = ClearingStore(tmp_path / "only")
+    server = ClearinghouseServer(store, participant="platform")
+    host, port = await server.start("127.0.0.1", 0)
+    try:
+        with pytest.raises(ClearingRejected) as stranger:
+            await ClearingClient(host, port, "someone-else", timeout_s=WAIT_S).holdings(D1)
+        assert await ClearingClient(host, port, "platform", timeout_s=WAIT_S).holdings(D1) == []
+    finally:
+        await server.stop()
+    assert (stranger.value.reject.code, stranger.value.reject.field) == (
+        "BAD_PARTICIPANT",
+        "participant",
+    )
+
+
+async def test_a_trade_settling_on_a_date_already_settled_is_refused(tmp_path: Path) -> None:
+    async with clearinghouse(tmp_path) as client:
+        await client.settle(D3)
+        [refused] = await client.submit_trades(D1, "b", [trade("s1:1", "a", "b", 1)])
+        instructions, _ = await client.settle(D4)
+    assert not refused.accepted
+    assert instructions == []
+
+
+async def test_a_restarted_clearinghouse_answers_from_its_store(tmp_path: Path) -> None:
+    trades = [trade("s1:1", "a", "b", 100)]
+    async with clearinghouse(tmp_path, FaultRates(late=1.0)) as client:
+        assert await client.submit_trades(D1, "b1", trades) == []
+    async with clearinghouse(tmp_path) as client:
+        late, _ = await client.submit_trades(D1, "b2", [trade("s1:2", "a", "b", 5)])
+        again = await client.submit_trades(D1, "b1", trades)
+        settled = await client.settle(D3)
+    assert (late.trade_ref, late.late) == ("s1:1", True)
+    assert again == []  # its confirmation was held back: the batch's answer had none
+    assert {(i.participant, i.qty) for i in settled[0]} == {("a", 105), ("b", -105)}

@@ -150,6 +150,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -441,13 +442,20 @@ def split_records(data: bytes, first_record: int = 1) -> list[str]:
 def trailer_of(values: Sequence[Record]) -> Trailer:
     """The `TRL` closing `values`: their count and hash totals."""
     qty_total = amount_total = 0
-    for value in values:
-        qty_name, amount_name = _HASHED.get(TYPES[type(value)], (None, None))
+    start, count = 0, len(values)
+    while start < count:  # runs of one record type, each summed at C speed
+        kind = type(values[start])
+        end = start + 1
+        while end < count and type(values[end]) is kind:
+            end += 1
+        qty_name, amount_name = _HASHED.get(TYPES[kind], (None, None))
+        run = values[start:end]
         if qty_name is not None:
-            qty_total += getattr(value, qty_name)
+            qty_total += sum(map(attrgetter(qty_name), run))
         if amount_name is not None:
-            amount_total += getattr(value, amount_name)
-    return Trailer(len(values), qty_total % HASH_MODULUS, amount_total % HASH_MODULUS)
+            amount_total += sum(map(attrgetter(amount_name), run))
+        start = end
+    return Trailer(count, qty_total % HASH_MODULUS, amount_total % HASH_MODULUS)
 
 
 def check_trailer(values: Sequence[Record], trailer: Trailer, record: int) -> None:

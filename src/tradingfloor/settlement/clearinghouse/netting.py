@@ -24,7 +24,6 @@ The fails of one security always sum to zero (undelivered = unreceived); anythin
 and raises `InvariantViolation`.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from tradingfloor.domain.errors import InvariantViolation
@@ -32,6 +31,8 @@ from tradingfloor.settlement.records import Fail, Instruction
 
 Key = tuple[str, str]
 """(participant, symbol)."""
+Obligation = tuple[str, str, int, int]
+"""(participant, symbol, qty, cash): a net obligation from the trades settling on a date."""
 
 
 @dataclass(frozen=True)
@@ -40,83 +41,99 @@ class Settled:
     fails: list[Fail]
 
 
-@dataclass
-class _Position:
-    participant: str
-    qty: int = 0
-    cash: int = 0
-    carried: int = 0
+@dataclass(frozen=True)
+class _Carried:
+    qty: int
     """Shares owed from the previous settlement: + to receive, - to deliver."""
-    carried_from: str = ""
+    since: str
 
 
 def settle_date(
     date: str,
-    obligations: dict[Key, tuple[int, int]],
+    obligations: list[Obligation],
     carried: list[Fail],
     holdings: dict[Key, int],
 ) -> Settled:
-    """Instructions and fails of settlement date `date`: `obligations` are the net (qty, cash)
-    of the trades settling then, `carried` the previous settlement's fails, `holdings` the
-    shares each participant holds before this settlement."""
-    by_symbol: dict[str, dict[str, _Position]] = defaultdict(dict)
-    for (participant, symbol), (qty, cash) in obligations.items():
-        position = by_symbol[symbol].setdefault(participant, _Position(participant))
-        position.qty += qty
-        position.cash += cash
-    for fail in carried:
-        position = by_symbol[fail.symbol].setdefault(fail.participant, _Position(fail.participant))
-        position.qty -= fail.qty
-        position.carried -= fail.qty
-        position.carried_from = fail.from_date
-    instructions: list[Instruction] = []
+    """Instructions and fails of settlement date `date`: `obligations` are the net positions
+    of the trades settling then (one per participant and symbol, in order of symbol then
+    participant), `carried` the previous settlement's fails, `holdings` the shares each
+    participant holds before this settlement. Plain tuples and one pass over them: a day of
+    a million trades nets to millions of positions."""
+    owed = {(f.participant, f.symbol): _Carried(-f.qty, f.from_date) for f in carried}
+    positions = _with_carried(obligations, owed)
+    balance: dict[str, int] = {}
+    for _, symbol, qty, _ in positions:
+        balance[symbol] = balance.get(symbol, 0) + qty
+    if any(balance.values()):
+        raise InvariantViolation(f"settlement {date}: obligations that do not net to zero")
+    instructions = [
+        Instruction(date, participant, symbol, qty, cash)
+        for participant, symbol, qty, cash in positions
+        if qty or cash
+    ]
     fails: list[Fail] = []
-    for symbol in sorted(by_symbol):
-        positions = [by_symbol[symbol][p] for p in sorted(by_symbol[symbol])]
-        instructions.extend(
-            Instruction(date, p.participant, symbol, p.qty, p.cash)
-            for p in positions
-            if p.qty or p.cash
-        )
-        fails.extend(_fails_of_symbol(date, symbol, positions, holdings))
+    delivered: dict[str, int] = {}
+    for participant, symbol, qty, _ in positions:
+        if qty < 0:
+            given = min(-qty, max(holdings.get((participant, symbol), 0), 0))
+            delivered[symbol] = delivered.get(symbol, 0) + given
+            if given < -qty:
+                before = owed.get((participant, symbol))
+                old = -before.qty if before is not None and before.qty < 0 else 0
+                since = before.since if before is not None and given < old else date
+                fails.append(Fail(date, participant, symbol, -qty - given, since))
+    receivers: dict[str, list[tuple[str, int]]] = {fail.symbol: [] for fail in fails}
+    for participant, symbol, qty, _ in positions:
+        if qty > 0 and symbol in receivers:
+            receivers[symbol].append((participant, qty))
+    for symbol, receiving in receivers.items():
+        fails.extend(_receipt_fails(date, symbol, receiving, owed, delivered[symbol]))
+    if sum(fail.qty for fail in fails):
+        raise InvariantViolation(f"settlement {date}: fails to deliver and receive differ")
     return Settled(instructions, fails)
 
 
-def _fails_of_symbol(
-    date: str, symbol: str, positions: list[_Position], holdings: dict[Key, int]
+def _with_carried(obligations: list[Obligation], owed: dict[Key, _Carried]) -> list[Obligation]:
+    """`obligations` with the carried fails added (shares only), still in order."""
+    if not owed:
+        return obligations
+    merged: dict[Key, Obligation] = {(o[0], o[1]): o for o in obligations}
+    for key, before in owed.items():
+        participant, symbol, qty, cash = merged.get(key, (*key, 0, 0))
+        merged[key] = (participant, symbol, qty + before.qty, cash)
+    return sorted(merged.values(), key=lambda o: (o[1], o[0]))
+
+
+def _receipt_fails(
+    date: str,
+    symbol: str,
+    receivers: list[tuple[str, int]],
+    owed: dict[Key, _Carried],
+    pool: int,
 ) -> list[Fail]:
-    fails: list[Fail] = []
-    pool = 0
-    for position in positions:
-        if position.qty >= 0:
-            continue
-        owed = -position.qty
-        delivered = min(owed, max(holdings.get((position.participant, symbol), 0), 0))
-        pool += delivered
-        if delivered < owed:
-            old = -position.carried if position.carried < 0 else 0
-            since = position.carried_from if delivered < old else date
-            fails.append(Fail(date, position.participant, symbol, owed - delivered, since))
-    receivers = [p for p in positions if p.qty > 0]
-    received: dict[str, int] = dict.fromkeys((p.participant for p in receivers), 0)
-    owed_first = sorted(
-        (p for p in receivers if p.carried > 0), key=lambda p: (p.carried_from, p.participant)
-    )
-    for position in owed_first:
-        share = min(pool, position.carried, position.qty)
-        received[position.participant] += share
+    """The pool of shares delivered in one security, given out in the documented order."""
+    received = dict.fromkeys((participant for participant, _ in receivers), 0)
+    due = dict(receivers)
+    old: dict[str, int] = {}
+    for participant, qty in receivers:
+        before = owed.get((participant, symbol))
+        if before is not None and before.qty > 0:
+            old[participant] = min(before.qty, qty)
+    for participant in sorted(old, key=lambda p: (owed[(p, symbol)].since, p)):
+        share = min(pool, old[participant])
+        received[participant] += share
         pool -= share
-    for position in receivers:
-        share = min(pool, position.qty - received[position.participant])
-        received[position.participant] += share
+    for participant, qty in receivers:
+        share = min(pool, qty - received[participant])
+        received[participant] += share
         pool -= share
-    for position in receivers:
-        short = position.qty - received[position.participant]
+    if pool:
+        raise InvariantViolation(f"settlement {date}: shares delivered that nobody receives")
+    fails = []
+    for participant, _ in receivers:
+        short = due[participant] - received[participant]
         if short:
-            old_received = min(received[position.participant], max(position.carried, 0))
-            carried_part = min(max(position.carried, 0), position.qty)
-            since = position.carried_from if old_received < carried_part else date
-            fails.append(Fail(date, position.participant, symbol, -short, since))
-    if pool or sum(fail.qty for fail in fails):
-        raise InvariantViolation(f"settlement {date} of {symbol}: fails do not balance")
+            old_part = old.get(participant, 0)
+            since = owed[(participant, symbol)].since if received[participant] < old_part else date
+            fails.append(Fail(date, participant, symbol, -short, since))
     return fails

@@ -11,6 +11,7 @@ connections at once, a new one is answered `REJ BUSY` at once.
 import asyncio
 import contextlib
 import hashlib
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ from tradingfloor.settlement.records import ClearingTrade, Movement
 
 REASON_CHARS_MAX = 210
 """The width of `REJ`'s reason."""
+TEXT_CHARS_MAX = 16
+"""The width of `REJ`'s field and code."""
+_NOT_PRINTABLE = re.compile(r"[^ -~]")
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,7 @@ class ClearinghouseServer:
             raise ProtocolError(1, "kind", f"{header.kind!r} is not a request kind")
         if self.participant is not None and header.participant != self.participant:
             raise Refusal(
-                "UNKNOWN_PARTICIPANT", f"{header.participant!r} is not served", 1, "participant"
+                "BAD_PARTICIPANT", f"{header.participant!r} is not served", 1, "participant"
             )
         return header
 
@@ -236,9 +240,15 @@ class ClearinghouseServer:
         await self._write(writer, [total])
 
     async def _refuse(self, writer: asyncio.StreamWriter, refusal: Refusal) -> None:
-        reason = refusal.reason.replace("\n", " ").strip()[:REASON_CHARS_MAX] or refusal.code
-        field = refusal.field[:16] or "batch"
-        await self._write(writer, [Reject(refusal.record, field, refusal.code, reason)])
+        """`REJ`, its texts made printable ASCII that fits: a reason may quote the bytes it
+        refused, whatever they were."""
+        reject = Reject(
+            refusal.record,
+            _printable(refusal.field, TEXT_CHARS_MAX) or "batch",
+            _printable(refusal.code, TEXT_CHARS_MAX) or "REFUSED",
+            _printable(refusal.reason, REASON_CHARS_MAX) or "refused",
+        )
+        await self._write(writer, [reject])
 
     async def _write(self, writer: asyncio.StreamWriter, records: Sequence[Record]) -> None:
         if records:
@@ -248,6 +258,11 @@ class ClearinghouseServer:
 
     async def _run(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._worker, function, *args)
+
+
+def _printable(text: str, width: int) -> str:
+    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
+    return _NOT_PRINTABLE.sub("?", escaped)[:width].strip()
 
 
 def _sum(first: Trailer, second: Trailer) -> Trailer:

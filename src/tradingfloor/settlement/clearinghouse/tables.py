@@ -15,7 +15,10 @@
 - `faults`: every injected fault (kind, trade ref, batch, trade date).
 
 Indexes only where a request looks: a trade ref (idempotency), a trade date (CNQ), a settle
-date (netting), a batch (resubmission), the held-back confirmations (release).
+date (netting), the held-back confirmations (release). Instructions and fails have none: they
+are written once per date and read back only for a repeated settlement or as a whole
+(holdings), where a scan is what the query does anyway. A batch's confirmations are a range of
+`seq` (kept in `batches`), so a resubmission needs no index of its own.
 """
 
 from sqlalchemy import (
@@ -41,6 +44,9 @@ batches = Table(
     Column("digest", String, nullable=False),
     Column("received", Integer, nullable=False),
     Column("taken", Integer, nullable=False),
+    Column("first_seq", Integer, nullable=False),
+    Column("last_seq", Integer, nullable=False),
+    # The batch's rows of `confirmations` (a trade capture): its answer, were it sent again.
 )
 
 confirmations = Table(
@@ -67,7 +73,6 @@ confirmations = Table(
 Index("confirmations_trade_ref", confirmations.c.trade_ref)
 Index("confirmations_trade_date", confirmations.c.trade_date)
 Index("confirmations_settle_date", confirmations.c.settle_date)
-Index("confirmations_batch", confirmations.c.batch_id)
 Index(
     "confirmations_held",
     confirmations.c.seq,
@@ -94,7 +99,7 @@ settlements = Table(
 instructions = Table(
     "instructions",
     metadata,
-    Column("settle_date", String, nullable=False, index=True),
+    Column("settle_date", String, nullable=False),
     Column("participant", String, nullable=False),
     Column("symbol", String, nullable=False),
     Column("qty", BigInteger, nullable=False),
@@ -104,7 +109,7 @@ instructions = Table(
 fails = Table(
     "fails",
     metadata,
-    Column("settle_date", String, nullable=False, index=True),
+    Column("settle_date", String, nullable=False),
     Column("participant", String, nullable=False),
     Column("symbol", String, nullable=False),
     Column("qty", BigInteger, nullable=False),
