@@ -1,9 +1,10 @@
 """An in-memory clearinghouse with the `ClearingClient` API, for the settlement role's tests.
 
 It keeps what the real one keeps, in dicts: trades by trade_ref (a resubmitted batch is
-answered with the same confirmations), movements by batch id, one settlement per date (CNS:
-net shares and cash per participant and security; a participant short of shares delivers
-what it has and the rest is a fail), holdings as of a date from the movements and
+answered with the same confirmations), movements by batch id, one settlement per date (CNS
+as the real one nets, with its pure function: net shares and cash per participant and
+security; a participant short of shares delivers what it has and the rest is a fail,
+carried into the next settlement), holdings as of a date from the movements and
 settlements dated up to it. Faults are named per trade_ref (`faults`): "drop" (no record,
 no confirmation), "alter" (recorded and confirmed with one share more), "duplicate"
 (recorded twice: a second confirmation under a second clearing ref), "late" (confirmed only
@@ -128,7 +129,13 @@ class FakeClearinghouse:
                     obligations[key] = (before[0] + qty, before[1] + cash)
         last = max(self.settlements, default=None)
         carried = [] if last is None else self.settlements[last][1]
-        settled = settle_date_of(settle_date, obligations, carried, self._positions(settle_date))
+        ordered = [
+            (participant, symbol, qty, cash)
+            for (participant, symbol), (qty, cash) in sorted(
+                obligations.items(), key=lambda item: (item[0][1], item[0][0])
+            )
+        ]
+        settled = settle_date_of(settle_date, ordered, carried, self._positions(settle_date))
         return settled.instructions, settled.fails
 
     def _positions(self, as_of: str) -> dict[tuple[str, str], int]:

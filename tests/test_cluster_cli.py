@@ -224,8 +224,9 @@ async def test_up_serves_orders_status_tells_down_stops_every_process(
 
     status = await _until_status(config, caught_up, f"projector and market data at {last_seq}")
     rows = {row["name"]: row for row in status["processes"]}
-    roles = [projector, "clearinghouse", "settlement", "marketdata", "gateway-1", "gateway-2"]
-    assert list(rows) == (["nats", primary, *roles] if private else [primary, *roles])
+    roles = [primary, "clearinghouse", projector, "settlement", "marketdata"]
+    roles += ["gateway-1", "gateway-2"]
+    assert list(rows) == (["nats", *roles] if private else roles)
     assert status["up"] and all(row["alive"] and row["ready"] for row in rows.values())
     told = (rows[primary]["seq"], rows[primary]["state"], rows[primary]["leader"])
     assert told == (last_seq, "unknown", "unknown")  # no lease nor state in NATS KV yet

@@ -51,6 +51,8 @@ class DayReport(msgspec.Struct):
     movements: int = 0
     breaks_new: list[RecordBreak] = msgspec.field(default_factory=list)
     breaks_known: list[RecordBreak] = msgspec.field(default_factory=list)
+    breaks_refused: list[RecordBreak] = msgspec.field(default_factory=list)
+    """Found but refused by the engine (its queue of open breaks full): not recorded."""
 
     @property
     def changed(self) -> bool:
@@ -73,6 +75,8 @@ class DayReport(msgspec.Struct):
         for item in breaks:
             mark = "new  " if item.break_id in new else "known"
             out.append(f"  {mark} {item.break_id}: {item.detail}")
+        for item in self.breaks_refused:
+            out.append(f"  NOT RECORDED (refused) {item.break_id}: {item.detail}")
         if not self.changed:
             out.append("nothing changed: this day was done already")
         return out

@@ -382,8 +382,15 @@ class SettlementRole:
             name = self.route(item.account, item.symbol)
             port = self.shards[name]
             result = await self._retry(f"shard {name}", partial(port.submit, item))
-            opened = any(isinstance(event, BreakOpened) for event in result.events)
-            (report.breaks_new if opened else report.breaks_known).append(item)
+            for event in result.events:
+                if isinstance(event, BreakOpened):
+                    report.breaks_new.append(item)
+                elif isinstance(event, CommandRejected):
+                    if event.reason == RejectReason.BREAK_EXISTS:
+                        report.breaks_known.append(item)
+                    else:  # the queue is full, say: the difference stands, unrecorded
+                        report.breaks_refused.append(item)
+                        log.error("break %s refused: %s", item.break_id, event.reason.name)
 
 
 def _difference(item: RecordBreak | BreakOpened) -> tuple[int, int]:
