@@ -12,6 +12,7 @@ moved between the platform's own shards (`CashAllocated*`) is left out: the acco
 is what the clearinghouse knows, and a move in flight is still the account's.
 """
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 
 import msgspec
@@ -49,6 +50,15 @@ class Settlement(msgspec.Struct):
     shares: dict[tuple[str, str], int]
 
 
+class Sums(msgspec.Struct):
+    """Running sums of a shard's settled changes and fees up to `seq` (list positions)."""
+
+    seq: int = 0
+    changes: int = 0
+    fees: int = 0
+    totals: dict[tuple[str, str], int] = msgspec.field(default_factory=dict)
+
+
 class ShardState(msgspec.Struct):
     last_seq: int = 0
     closed: dict[str, int] = msgspec.field(default_factory=dict)
@@ -60,6 +70,10 @@ class ShardState(msgspec.Struct):
     """(seq, ts, changes outside trading) of each command that made some: movements."""
     holdings: dict[tuple[str, str], int] = msgspec.field(default_factory=dict)
     """Settled shares and cash now (after `last_seq`), for a symbol change's holders."""
+    fees: list[tuple[int, Change]] = msgspec.field(default_factory=list)
+    """The fees of each trade date this shard settled, by the seq of its `DaySettled`: what
+    the clearinghouse's cash is ahead of the platform's by (it never sees a fee)."""
+    kept: Sums = msgspec.field(default_factory=Sums)
 
 
 class FeedState:
@@ -113,6 +127,7 @@ class FeedState:
                 settlement = settlement or Settlement(seq, [], {}, {})
                 settlement.trade_dates = list(event.trade_dates)
                 state.settled[event.date] = settlement
+                self._fees_settled(shard, state, seq, event.trade_dates)
             elif isinstance(event, DayClosed):
                 state.closed[event.date] = seq
             elif isinstance(event, BreakOpened):
@@ -124,6 +139,17 @@ class FeedState:
         if moved:
             state.moved.append((seq, ts, moved))
         state.last_seq = seq
+
+    def _fees_settled(
+        self, shard: str, state: ShardState, seq: int, trade_dates: Iterable[str]
+    ) -> None:
+        sessions = [self.calendar.session_of_date(date) for date in trade_dates]
+        for fill_shard, trade in self.fills_of(sessions):
+            if fill_shard == shard:
+                buyer, seller, buy_fee, sell_fee = parties(trade)
+                for account, fee in ((buyer, buy_fee), (seller, sell_fee)):
+                    if fee:
+                        state.fees.append((seq, Change(account, CASH_SYMBOL, fee)))
 
     @staticmethod
     def _change(state: ShardState, seq: int, changes: list[Change]) -> None:
@@ -171,9 +197,12 @@ class FeedState:
         found: list[Movement] = []
         for name in sorted(upto):
             low, high = after.get(name, 0), upto[name]
-            for seq, _, changes in self.shards[name].moved:
-                if low < seq <= high:
-                    found.extend(as_movements(name, seq, changes, date))
+            moved = self.shards[name].moved
+            first = bisect_right(moved, low, key=lambda item: item[0])
+            for seq, _, changes in moved[first:]:
+                if seq > high:
+                    break
+                found.extend(as_movements(name, seq, changes, date))
         return found
 
     def settled_trade_dates(self, settle_date: str) -> list[str]:
@@ -205,27 +234,28 @@ class FeedState:
     def balances(self, cut: Mapping[str, int]) -> dict[tuple[str, str], int]:
         """Settled cash and shares per (account, symbol) as of `cut` (seq per shard), with
         the fees of the trade dates settled by then added back: cash as the clearinghouse
-        counts it."""
+        counts it. Each shard's sums are kept from one call to the next (cuts move forward
+        day by day), so a day costs what changed since the last one."""
         total: dict[tuple[str, str], int] = {}
         for name, upto in cut.items():
-            state = self.shards[name]
-            for seq, change in state.changes:
-                if seq <= upto:
-                    key = (change.account, change.symbol)
-                    total[key] = total.get(key, 0) + change.qty
-            settled_dates = {
-                date
-                for item in state.settled.values()
-                if item.seq <= upto
-                for date in item.trade_dates
-            }
-            sessions = [self.calendar.session_of_date(date) for date in settled_dates]
-            for fill_shard, trade in self.fills_of(sessions):
-                if fill_shard != name:
-                    continue
-                buyer, seller, buy_fee, sell_fee = parties(trade)
-                for account, fee in ((buyer, buy_fee), (seller, sell_fee)):
-                    if fee:
-                        key = (account, CASH_SYMBOL)
-                        total[key] = total.get(key, 0) + fee
+            for key, qty in self._totals(self.shards[name], upto).items():
+                total[key] = total.get(key, 0) + qty
         return {key: qty for key, qty in total.items() if qty}
+
+    @staticmethod
+    def _totals(state: ShardState, upto: int) -> dict[tuple[str, str], int]:
+        kept = state.kept
+        if upto < kept.seq:  # an earlier cut (a day run again): from the start
+            kept = Sums()
+        for log, attribute in ((state.changes, "changes"), (state.fees, "fees")):
+            index = getattr(kept, attribute)
+            while index < len(log) and log[index][0] <= upto:
+                change = log[index][1]
+                key = (change.account, change.symbol)
+                kept.totals[key] = kept.totals.get(key, 0) + change.qty
+                index += 1
+            setattr(kept, attribute, index)
+        kept.seq = max(kept.seq, upto)
+        if upto >= state.kept.seq:
+            state.kept = kept
+        return dict(kept.totals)
