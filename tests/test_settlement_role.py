@@ -218,3 +218,37 @@ async def test_a_day_run_twice_by_hand_changes_nothing_the_second_time(tmp_path:
         assert len(desk.breaks()) == 1
     finally:
         await desk.stop()
+
+
+async def test_a_difference_that_stays_the_same_is_one_break_not_one_a_day(
+    tmp_path: Path,
+) -> None:
+    day = "2026-12-01"
+    desk = Desk(tmp_path, day, clearing=FakeClearinghouse({"main:AAPL:1": "drop"}))
+    await desk.start()
+    try:
+        await desk.listing("AAPL")
+        await desk.account("ann", 100_000 * DOLLAR)
+        await desk.account("bob", 0, {"AAPL": 100})
+        await desk.trading_on(day)
+        await desk.trade("ann", "bob", "AAPL", 10, 100 * DOLLAR)
+        for date in sessions(day, "2026-12-09"):
+            await desk.trading_on(date)
+            await desk.past_close_of(date)
+        holding_breaks = sorted(
+            item.break_id
+            for item in desk.breaks().values()
+            if item.kind in (BreakKind.POSITION_DIFFERS, BreakKind.CASH_DIFFERS)
+        )
+        # Settled on 12-03 (T+2) at the platform, never at the clearinghouse: found then,
+        # and the same difference on each day after is that break still.
+        assert holding_breaks == [
+            "2026-12-03/CASH_DIFFERS/ann/USD",
+            "2026-12-03/CASH_DIFFERS/bob/USD",
+            "2026-12-03/POSITION_DIFFERS/ann/AAPL",
+            "2026-12-03/POSITION_DIFFERS/bob/AAPL",
+        ]
+        unconfirmed = desk.breaks()["2026-12-01/UNCONFIRMED/main:AAPL:1"]
+        assert (unconfirmed.account, unconfirmed.platform_qty) == ("ann", 10)
+    finally:
+        await desk.stop()
