@@ -253,7 +253,7 @@ async def test_up_serves_orders_status_tells_down_stops_every_process(
     assert [name for name, pid in pids.items() if _running(pid)] == []
     assert not cluster_plan.record_path(load_settings(config)).exists()
     order = [line.split()[1] for line in down.stdout.splitlines() if line.startswith("stopping")]
-    stopped = ["gateway-1", projector, primary]
+    stopped = ["gateway-1", "settlement", projector, "clearinghouse", primary]
     assert order == ([*stopped, "nats"] if private else stopped)
     second = tf("cluster", "down", "--config", str(config))
     assert second.returncode == 0 and "no cluster is running" in second.stdout

@@ -3,12 +3,14 @@
 import msgspec
 
 from tradingfloor.domain.enums import BreakKind
+from tradingfloor.domain.events import BreakOpened
 from tradingfloor.settlement.netting import Obligation
 from tradingfloor.settlement.reconcile import (
     confirmation_breaks,
     holding_breaks,
     ledger_breaks,
     obligation_breaks,
+    split_persisting,
 )
 from tradingfloor.settlement.records import (
     ClearingTrade,
@@ -204,3 +206,14 @@ def test_different_holdings_are_position_and_cash_differences() -> None:
         (f"{S}/POSITION_DIFFERS/cat/MSFT", BreakKind.POSITION_DIFFERS),
     ]
     assert (breaks[1].platform_cash, breaks[1].other_cash) == (100, 90)
+
+
+def test_a_difference_open_under_an_earlier_break_is_that_break_until_resolved() -> None:
+    earlier = holding_breaks("2026-12-02", {("ann", "AAPL"): 6}, [Holding("ann", "AAPL", 5)])[0]
+    opened = BreakOpened(1, 0, *msgspec.structs.astuple(earlier))
+    same = holding_breaks(S, {("ann", "AAPL"): 7}, [Holding("ann", "AAPL", 6)])
+    other = holding_breaks(S, {("ann", "AAPL"): 7}, [Holding("ann", "AAPL", 5)])
+
+    assert split_persisting(same, {earlier.break_id: opened}, set()) == ([], same)
+    assert split_persisting(other, {earlier.break_id: opened}, set()) == (other, [])
+    assert split_persisting(same, {earlier.break_id: opened}, {earlier.break_id}) == (same, [])

@@ -16,13 +16,14 @@ recorded already. The design's steps, by function:
 - `ledger_breaks` (step 4): the same netting equals what the engine settled
   (`FundsSettled` per account, with fees; `SharesSettled` per account and symbol).
 - `holding_breaks` (step 5): settled cash and shares per account equal the clearinghouse's
-  holdings.
+  holdings; `split_persisting` keeps a difference that stays the same one break.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 
 from tradingfloor.domain.commands import RecordBreak
 from tradingfloor.domain.enums import BreakKind
+from tradingfloor.domain.events import BreakOpened
 from tradingfloor.settlement.netting import Obligation
 from tradingfloor.settlement.records import (
     CASH_SYMBOL,
@@ -314,3 +315,28 @@ def holding_breaks(
             )
         )
     return breaks
+
+
+def split_persisting(
+    found: Iterable[RecordBreak], recorded: Mapping[str, BreakOpened], resolved: Set[str]
+) -> tuple[list[RecordBreak], list[RecordBreak]]:
+    """(new differences, differences still open under an earlier break): a holding that
+    differs by the same amount as an open break of the same account, symbol and kind is that
+    break again, not a new one each day. `recorded`: the breaks in the queue, by id;
+    `resolved`: the ids of those closed."""
+    still_open = {
+        (item.kind, item.account, item.symbol, _difference(item))
+        for item in recorded.values()
+        if item.break_id not in resolved
+    }
+    fresh: list[RecordBreak] = []
+    known: list[RecordBreak] = []
+    for item in found:
+        key = (item.kind, item.account, item.symbol, _difference(item))
+        again = key in still_open and item.break_id not in recorded
+        (known if again else fresh).append(item)
+    return fresh, known
+
+
+def _difference(item: RecordBreak | BreakOpened) -> tuple[int, int]:
+    return item.platform_qty - item.other_qty, item.platform_cash - item.other_cash

@@ -63,6 +63,8 @@ wait_s_max = 60.0
 """The longest sleep while waiting for a session's close (the clock is read again then)."""
 feed_wait_s = 30.0
 """How long a step waits for a shard's feed to show the command it just answered."""
+start_wait_s = 600.0
+"""How long a start may take to read a shard's feed up to its newest command."""
 close_margin_ns = 1_000_000_000
 """The end of day starts this long after the close: the closing print belongs to the session
 that closes, and the next session's `SettleDay` needs a time after it."""
@@ -124,7 +126,7 @@ class SettlementRole:
             self._tasks.append(asyncio.create_task(self._follow(name)))
         for name, port in self.shards.items():
             last = await self._retry(f"shard {name}", port.last_seq)
-            await self._fed_up_to(name, last)
+            await self._fed_up_to(name, last, start_wait_s)
         self.status = "ready"
 
     async def stop(self) -> None:
@@ -153,10 +155,10 @@ class SettlementRole:
             await asyncio.sleep(wait_s)
             wait_s = min(wait_s * 2, retry_wait_s_max)
 
-    async def _fed_up_to(self, name: str, seq: int) -> None:
+    async def _fed_up_to(self, name: str, seq: int, wait_s: float = feed_wait_s) -> None:
         state = self.feed.shard(name)
         async with self._fed:
-            await asyncio.wait_for(self._fed.wait_for(lambda: state.last_seq >= seq), feed_wait_s)
+            await asyncio.wait_for(self._fed.wait_for(lambda: state.last_seq >= seq), wait_s)
 
     # ------------------------------------------------------------------ retries
 
@@ -184,17 +186,18 @@ class SettlementRole:
         """Run every session's end of day at its close, until cancelled: first the last day
         a shard closed again (whatever a stop left undone), then each next one."""
         resume = self.feed.last_closed()
-        if resume is not None:
-            await self.run_day(resume)
         while True:
-            index = self._next_session()
-            date = self.calendar.session_date(index)
-            ts_due = self.calendar.session_times(index)[1] + close_margin_ns
-            now = self.clock()
-            if now < ts_due:
-                self.status = f"waiting for the close of {date}"
-                await self.sleep(min((ts_due - now) / 1e9, wait_s_max))
-                continue
+            if resume is not None:
+                date, resume = resume, None
+            else:
+                index = self._next_session()
+                date = self.calendar.session_date(index)
+                ts_due = self.calendar.session_times(index)[1] + close_margin_ns
+                now = self.clock()
+                if now < ts_due:
+                    self.status = f"waiting for the close of {date}"
+                    await self.sleep(min((ts_due - now) / 1e9, wait_s_max))
+                    continue
             try:
                 await self.run_day(date)
             except DayRefused as error:  # a shard's clock behind ours, or a day out of order
@@ -247,7 +250,9 @@ class SettlementRole:
             )
             balances = self.feed.balances(cut)
             found = reconcile.holding_breaks(settle_date, balances, holdings)
-            fresh, persisting = self._persisting(found)
+            fresh, persisting = reconcile.split_persisting(
+                found, self.feed.breaks, self.feed.resolved
+            )
             report.breaks_known.extend(persisting)
             await self._record(report, fresh)
             self.status = f"done {date}"
@@ -354,25 +359,6 @@ class SettlementRole:
         _, fails = await self._retry("the clearinghouse", partial(self.clearing.settle, previous))
         return fails
 
-    def _persisting(
-        self, breaks: list[RecordBreak]
-    ) -> tuple[list[RecordBreak], list[RecordBreak]]:
-        """(new differences, differences still open under an earlier break): a holding that
-        differs by the same amount as an open break of the same account, symbol and kind is
-        that break again, not a new one each day."""
-        open_differences = {
-            (item.kind, item.account, item.symbol, _difference(item))
-            for item in self.feed.breaks.values()
-            if item.break_id not in self.feed.resolved
-        }
-        fresh: list[RecordBreak] = []
-        known: list[RecordBreak] = []
-        for item in breaks:
-            key = (item.kind, item.account, item.symbol, _difference(item))
-            recorded = item.break_id in self.feed.breaks
-            (known if key in open_differences and not recorded else fresh).append(item)
-        return fresh, known
-
     async def _record(self, report: DayReport, breaks: list[RecordBreak]) -> None:
         """Each break into the review queue, once: one recorded already is known."""
         for item in breaks:
@@ -391,7 +377,3 @@ class SettlementRole:
                     else:  # the queue is full, say: the difference stands, unrecorded
                         report.breaks_refused.append(item)
                         log.error("break %s refused: %s", item.break_id, event.reason.name)
-
-
-def _difference(item: RecordBreak | BreakOpened) -> tuple[int, int]:
-    return item.platform_qty - item.other_qty, item.platform_cash - item.other_cash
