@@ -24,6 +24,7 @@ from tradingfloor.domain.commands import (
     AddInstrument,
     CloseDay,
     PlaceOrder,
+    ReplaceOrder,
     SettleDay,
     SettleFunds,
     Withdraw,
@@ -296,3 +297,14 @@ def test_snapshot_and_replay_give_the_same_state_and_the_same_events_byte_for_by
     for command, seq, ts in market.journal[restored.last_seq :]:
         restored.apply(command, seq, ts)
     assert restored.state_hash() == market.engine.state_hash()
+
+
+def test_a_day_order_replaced_after_the_close_belongs_to_the_next_session() -> None:
+    market = market_at("2026-11-23 10:00")
+    order_id, _ = market.order("alice", BUY, 5, 90 * DOLLAR, tif=DAY)
+    market.ts = ts_at("2026-11-23 16:30")
+    market.order_id += 1
+    market.do(ReplaceOrder(order_id, market.order_id, "XYZ", "alice", qty=6))
+    closed = close_at(market, "2026-11-23", "2026-11-23 16:31")
+    assert of_type(closed, DayClosed)[0].expired == 0
+    assert market.engine.books["XYZ"].is_live(market.order_id)

@@ -94,7 +94,7 @@ class Engine:
         """Apply one sequenced command and return the events it caused, in order."""
         out: list[Event] = []
         if ts > self.days.ts_next:  # the first command of a later session notes it
-            self.days.advance(ts, self.last_order_id, self.calendar)
+            self._advance_days(ts)
         handler = self._handlers.get(type(command))
         if handler is not None:
             handler(command, seq, ts, out)
@@ -116,8 +116,7 @@ class Engine:
 
     @property
     def calendar(self) -> "TradingCalendar":
-        """The risk settings' calendar; the default one when risk is off (loaded on first
-        use: it takes about half a second)."""
+        """The risk settings' calendar, else the default one (loaded on first use)."""
         if self.risk is not None:
             return self.risk.calendar
         from tradingfloor.risk.calendar import calendar_for
@@ -291,6 +290,13 @@ class Engine:
             self.books[symbol].expire(seq, ts, out)
         if self.risk is not None:
             self.risk.post(out, 0, ts)
+
+    def _advance_days(self, ts: int) -> None:
+        """Timestamps before any calendar (tests counting from 1) load none."""
+        if ts < end_of_day.TS_CALENDAR_FLOOR:
+            self.days.ts_next = end_of_day.TS_CALENDAR_FLOOR - 1
+        else:
+            self.days.advance(ts, self.last_order_id, self.calendar)
 
     def _close_day(self, command: CloseDay, seq: int, ts: int, out: list[Event]) -> None:
         """End of day D (see `engine.end_of_day`): DAY orders of sessions up to D expire,

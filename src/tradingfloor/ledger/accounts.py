@@ -13,6 +13,9 @@ from tradingfloor.domain.enums import AccountKind, AccountStatus
 
 def lowest_running_sum(pending: dict[int, int]) -> int:
     """The deepest a balance dips (0 or below) as `pending` sessions settle in order."""
+    if len(pending) == 1:  # the usual case, on every cash account's buy fill
+        for amount in pending.values():
+            return amount if amount < 0 else 0
     running = lowest = 0
     for session in sorted(pending):
         running += pending[session]

@@ -204,8 +204,8 @@ class Ledger:
         buy.leaves = buy_leaves
         paid = value + buy_fee
         position = buy.position
-        if buyer.kind == CASH_ACCOUNT:
-            self._cash_purchase(buyer, position, buy.order_id, qty, paid, session)
+        if buyer.kind == CASH_ACCOUNT and buyer.pending and paid > buyer.free_settled():
+            self._good_faith_lot(buyer, position, buy.order_id, qty, paid, session)
         buyer.unsettled -= paid
         pending = buyer.pending
         pending[session] = pending.get(session, 0) - paid
@@ -255,17 +255,17 @@ class Ledger:
             self._drop(sell)
         return day_trade
 
-    def _cash_purchase(
+    def _good_faith_lot(
         self, buyer: Account, position: Position, order_id: int, qty: int, paid: int, session: int
     ) -> None:
-        """A cash account pays `paid`: from free settled cash first; what that does not
-        cover comes from unsettled proceeds, and the shares become a good-faith lot."""
+        """A cash account pays `paid`, more than its free settled cash: the rest comes from
+        unsettled sale proceeds, and the shares become a good-faith lot until they settle.
+        (Without unsettled sessions a purchase never draws on proceeds: there are none.)"""
         free = buyer.free_settled()
-        if paid > free:
-            from_proceeds = paid - free if free > 0 else paid
-            funded = funded_session(buyer, from_proceeds, session, self.settlement_sessions)
-            if funded > session:
-                add_lot(position, order_id, qty, funded)
+        from_proceeds = paid - free if free > 0 else paid
+        funded = funded_session(buyer, from_proceeds, session, self.settlement_sessions)
+        if funded > session:
+            add_lot(position, order_id, qty, funded)
 
     # ------------------------------------------------------------------ snapshots
 
