@@ -1,10 +1,6 @@
 """The clearinghouse simulator, served on 127.0.0.1 and spoken to by the real client."""
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +14,6 @@ from tradingfloor.settlement.clearing_client import (
     ClearingUnavailable,
 )
 from tradingfloor.settlement.clearinghouse.faults import FaultKind, FaultPlan, FaultRates
-from tradingfloor.settlement.clearinghouse.netting import settle_date
 from tradingfloor.settlement.clearinghouse.server import ClearinghouseServer, ServerLimits
 from tradingfloor.settlement.clearinghouse.store import ClearingStore, recorded_faults
 from tradingfloor.settlement.protocol import PROTOCOL_VERSION, Header, encode_lines, trailer_of
@@ -286,84 +281,6 @@ async def test_connections_beyond_the_limit_are_refused_at_once(tmp_path: Path) 
             stalled.close()
 
 
-def _command(tmp_path: Path, *options: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tradingfloor",
-            "clearinghouse",
-            "--data",
-            str(tmp_path),
-            "--port",
-            "0",
-            *options,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-async def _ready_line(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    stdout = process.stdout
-    return await asyncio.wait_for(asyncio.to_thread(stdout.readline), WAIT_S)
-
-
-async def test_the_command_serves_until_sigterm(tmp_path: Path) -> None:
-    process = _command(tmp_path, "--faults", "duplicate=1", "--fault-seed", "5")
-    try:
-        line = await _ready_line(process)
-        assert line.startswith("clearinghouse listening on 127.0.0.1:")
-        port = int(line.rsplit(":", 1)[1])
-        client = ClearingClient("127.0.0.1", port, "platform", timeout_s=WAIT_S)
-        answer = await client.submit_trades(D1, "b", [trade("s1:1", "a", "b", 1)])
-        assert len(answer) == 2
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(WAIT_S) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(WAIT_S)
-    assert [f.kind for f in recorded_faults(tmp_path)] == [FaultKind.DUPLICATE]
-
-
-def test_the_command_refuses_bad_fault_rates(tmp_path: Path) -> None:
-    process = _command(tmp_path, "--faults", "explode=1")
-    _, stderr = process.communicate(timeout=WAIT_S)
-    assert process.returncode != 0
-    assert "drop|alter|duplicate|late" in stderr
-
-
-def test_a_shortfall_goes_first_to_what_is_owed_longest_then_by_participant() -> None:
-    carried = [Fail(D2, "seller", "X", 5, D1), Fail(D2, "zed", "X", -5, D1)]
-    obligations = [
-        ("alice", "X", 4, -40),
-        ("bob", "X", 6, -60),
-        ("seller", "X", -10, 100),
-    ]
-    settled = settle_date(D3, obligations, carried, {("seller", "X"): 12})
-    assert settled.instructions == [
-        Instruction(D3, "alice", "X", 4, -40),
-        Instruction(D3, "bob", "X", 6, -60),
-        Instruction(D3, "seller", "X", -15, 100),
-        Instruction(D3, "zed", "X", 5, 0),
-    ]
-    # 12 of 15 delivered: the 5 owed since D1 first (zed), then alice 4, then bob 3 of 6.
-    assert settled.fails == [Fail(D3, "seller", "X", 3, D3), Fail(D3, "bob", "X", -3, D3)]
-
-
-def test_a_fail_keeps_its_first_date_until_delivered_in_full() -> None:
-    carried = [Fail(D2, "seller", "X", 5, D1), Fail(D2, "buyer", "X", -5, D1)]
-    settled = settle_date(
-        D3, [("buyer", "X", 10, 0), ("seller", "X", -10, 0)], carried, {("seller", "X"): 3}
-    )
-    assert settled.fails == [Fail(D3, "seller", "X", 12, D1), Fail(D3, "buyer", "X", -12, D1)]
-
-
 async def test_a_long_list_goes_as_several_batches_each_idempotent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -424,3 +341,14 @@ async def test_a_restarted_clearinghouse_answers_from_its_store(tmp_path: Path) 
     assert (late.trade_ref, late.late) == ("s1:1", True)
     assert again == []  # its confirmation was held back: the batch's answer had none
     assert {(i.participant, i.qty) for i in settled[0]} == {("a", 105), ("b", -105)}
+
+
+async def test_a_request_that_stalls_is_dropped_after_the_read_timeout(tmp_path: Path) -> None:
+    async with clearinghouse(tmp_path, read_timeout_s=0.2) as client:
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        header = Header(PROTOCOL_VERSION, "TRD", "platform", D1, "slow")
+        writer.write(encode_lines([header]))  # and never the records nor the trailer
+        async with asyncio.timeout(WAIT_S):
+            assert await reader.read() == b""  # closed by the server, nothing answered
+        writer.close()
+        assert await client.confirmations(D1) == []

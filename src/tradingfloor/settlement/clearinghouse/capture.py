@@ -10,9 +10,10 @@ for a dropped one:
   (late); each fault also a row of `tables.faults`.
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, func, select
 
 from tradingfloor.settlement.clearinghouse import tables as t
@@ -20,21 +21,12 @@ from tradingfloor.settlement.clearinghouse.faults import CENT, Fault, FaultKind,
 from tradingfloor.settlement.protocol import RECORDS_PER_BATCH_MAX
 from tradingfloor.settlement.records import ClearingTrade, Confirmation
 
-LOOKUP_CHUNK_REFS = 900
-"""Refs per `IN (...)` lookup: under SQLite's oldest limit of 999 parameters."""
 Row = tuple[Any, ...]
 _TERMS = slice(6, 11)
 """trade_date, settle_date, symbol, buyer, seller in a confirmation row."""
 _SUBMITTED = slice(13, 15)
 """submitted_qty, submitted_price in a confirmation row."""
 LATE = 15
-
-
-def chunks(refs: Iterable[str], size: int = LOOKUP_CHUNK_REFS) -> Iterator[list[str]]:
-    """`refs` without repeats, sorted, in lists of `size` at most."""
-    unique = sorted(set(refs))
-    for start in range(0, len(unique), size):
-        yield unique[start : start + size]
 
 
 class TradeCapture:
@@ -119,18 +111,29 @@ class TradeCapture:
 
 
 def _first_trades(conn: Connection, refs: list[str]) -> dict[str, Row]:
-    """The first `trade` row of each of `refs` recorded before."""
-    c = t.confirmations.c
+    """The first `trade` row of each of `refs` recorded before: one query for the batch, its
+    refs one JSON array parameter (no limit on their number, no statement per chunk)."""
     first: dict[str, Row] = {}
-    for chunk in chunks(refs):
-        rows = conn.execute(
-            select(t.confirmations)
-            .where(c.trade_ref.in_(chunk), c.role == "trade")
-            .order_by(c.seq)
-        )
-        for row in rows:
-            first.setdefault(row.trade_ref, tuple(row))
+    for row in fetch(conn, _FIRST_TRADES_SQL, (msgspec.json.encode(refs).decode(),)):
+        first.setdefault(row[4], row)
     return first
+
+
+_FIRST_TRADES_SQL = """
+SELECT * FROM confirmations
+WHERE trade_ref IN (SELECT value FROM json_each(?)) AND role = 'trade'
+ORDER BY seq
+"""
+
+
+def fetch(conn: Connection, sql: str, parameters: tuple[Any, ...]) -> list[Row]:
+    """Rows as plain tuples straight from the driver, in the request's transaction: a
+    settlement reads millions of them, where a SQLAlchemy `Row` each costs more than the query."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return list(cursor.execute(sql, parameters).fetchall())
+    finally:
+        cursor.close()
 
 
 def _terms(trade: ClearingTrade) -> Row:

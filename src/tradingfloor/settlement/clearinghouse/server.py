@@ -52,7 +52,8 @@ class ServerLimits:
     records_per_batch_max: int = RECORDS_PER_BATCH_MAX
     read_chunk_bytes: int = 1024 * RECORD_BYTES
     answer_page_records: int = 20_000
-    """Confirmations read from the store and written per step of a CNQ answer."""
+    """Records encoded and written per step of an answer (and read from the store per step
+    of a CNQ answer)."""
 
 
 @dataclass
@@ -251,10 +252,14 @@ class ClearinghouseServer:
         await self._write(writer, [reject])
 
     async def _write(self, writer: asyncio.StreamWriter, records: Sequence[Record]) -> None:
-        if records:
-            writer.write(encode_lines(records))
-        async with asyncio.timeout(self.limits.read_timeout_s):
-            await writer.drain()
+        """`records`, a page at a time: the text of an answer of millions of instructions is
+        never in memory whole."""
+        page = self.limits.answer_page_records
+        for start in range(0, max(len(records), 1), page):
+            if records:
+                writer.write(encode_lines(records[start : start + page]))
+            async with asyncio.timeout(self.limits.read_timeout_s):
+                await writer.drain()
 
     async def _run(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._worker, function, *args)

@@ -14,7 +14,7 @@ import msgspec
 from sqlalchemy import Connection, Row, func, select, update
 
 from tradingfloor.settlement.clearinghouse import tables as t
-from tradingfloor.settlement.clearinghouse.capture import TradeCapture, chunks, confirmation_of
+from tradingfloor.settlement.clearinghouse.capture import TradeCapture, confirmation_of, fetch
 from tradingfloor.settlement.clearinghouse.faults import (
     FaultKind,
     FaultPlan,
@@ -113,7 +113,8 @@ class ClearingStore:
             released = self._release(conn)
             if done is not None:
                 return [*released, _ack(done)]
-            known = set(self._existing(conn, t.movements.c.ref, [m.ref for m in moves]))
+            refs = msgspec.json.encode([move.ref for move in moves]).decode()
+            known = {row[0] for row in fetch(conn, _KNOWN_MOVEMENTS_SQL, (refs,))}
             rows = []
             for move in moves:
                 if move.ref not in known:
@@ -137,17 +138,9 @@ class ClearingStore:
         """Released confirmations of the trades recorded for `trade_date`, in the order taken,
         after row `after_seq`; and the last row's number (pages keep an answer's memory
         bounded)."""
-        c = t.confirmations.c
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.confirmations)
-                .where(
-                    c.trade_date == trade_date, c.role == "trade", c.released, c.seq > after_seq
-                )
-                .order_by(c.seq)
-                .limit(limit)
-            ).all()
-        return [_confirmation(row) for row in rows], (rows[-1].seq if rows else after_seq)
+            rows = fetch(conn, _PAGE_SQL, (trade_date, after_seq, limit))
+        return [confirmation_of(row) for row in rows], (rows[-1][0] if rows else after_seq)
 
     def settle(self, date: str) -> tuple[list[Confirmation], list[Any]]:
         """Late confirmations released now; the instructions and fails of `date` (settled
@@ -165,10 +158,8 @@ class ClearingStore:
             if settled is None:
                 result = self._settle(conn, date, last)
                 return released, [*result.instructions, *result.fails]
-            instructions = _fetch(
-                conn, "SELECT * FROM instructions WHERE settle_date = ?", (date,)
-            )
-            fails = _fetch(conn, "SELECT * FROM fails WHERE settle_date = ?", (date,))
+            instructions = fetch(conn, "SELECT * FROM instructions WHERE settle_date = ?", (date,))
+            fails = fetch(conn, "SELECT * FROM fails WHERE settle_date = ?", (date,))
             return released, [
                 *(Instruction(*row) for row in instructions),
                 *(Fail(*row) for row in fails),
@@ -230,16 +221,10 @@ class ClearingStore:
             conn.execute(update(t.confirmations).where(held).values(released=True))
         return [_confirmation(row) for row in rows]
 
-    def _existing(self, conn: Connection, column: Any, refs: Iterable[str]) -> list[Any]:
-        found: list[Any] = []
-        for chunk in chunks(refs):
-            found.extend(conn.execute(select(column).where(column.in_(chunk))).scalars())
-        return found
-
     def _settle(self, conn: Connection, date: str, last: str | None) -> Settled:
-        obligations = _fetch(conn, _OBLIGATIONS_SQL, (date, last or "") * 2)
-        carried = [Fail(*row) for row in _fetch(conn, _OF_DATE.format(table="fails"), (last,))]
-        held = _fetch(conn, _HOLDINGS_SQL, (date,) * 4)
+        obligations = fetch(conn, _OBLIGATIONS_SQL, (date, last or "") * 2)
+        carried = [Fail(*row) for row in fetch(conn, _OF_DATE.format(table="fails"), (last,))]
+        held = fetch(conn, _HOLDINGS_SQL, (date,) * 4)
         holdings = {(participant, symbol): qty for participant, symbol, qty in held}
         result = settle_date(date, obligations, carried, holdings)
         conn.execute(t.settlements.insert().values(settle_date=date))
@@ -248,21 +233,18 @@ class ClearingStore:
         return result
 
     def _holdings(self, conn: Connection, as_of: str) -> list[Holding]:
-        rows = _fetch(conn, _HOLDINGS_SQL, (as_of,) * 4)
+        rows = fetch(conn, _HOLDINGS_SQL, (as_of,) * 4)
         return [Holding(participant, symbol, qty) for participant, symbol, qty in rows]
 
 
-def _fetch(conn: Connection, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    """Rows as plain tuples straight from the driver, in the request's transaction: a
-    settlement reads millions of them, where a SQLAlchemy `Row` each costs more than the query."""
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        return list(cursor.execute(sql, parameters).fetchall())
-    finally:
-        cursor.close()
-
-
+_KNOWN_MOVEMENTS_SQL = "SELECT ref FROM movements WHERE ref IN (SELECT value FROM json_each(?))"
 _OF_DATE = "SELECT * FROM {table} WHERE settle_date = ?"
+_PAGE_SQL = """
+SELECT * FROM confirmations
+WHERE trade_date = ? AND seq > ? AND role = 'trade' AND released
+ORDER BY trade_date, seq LIMIT ?
+"""
+"""A page of a CNQ answer: a range of the index (trade_date, seq), read in its order."""
 _OBLIGATIONS_SQL = """
 SELECT participant, symbol, SUM(qty), SUM(cash) FROM (
     SELECT buyer AS participant, symbol, qty, -qty * price AS cash FROM confirmations

@@ -71,7 +71,7 @@ confirmations = Table(
     Column("released", Boolean, nullable=False),
 )
 Index("confirmations_trade_ref", confirmations.c.trade_ref)
-Index("confirmations_trade_date", confirmations.c.trade_date)
+Index("confirmations_trade_date", confirmations.c.trade_date, confirmations.c.seq)
 Index("confirmations_settle_date", confirmations.c.settle_date)
 Index(
     "confirmations_held",
