@@ -19,6 +19,7 @@ from tradingfloor.settlement.movements import (
     Change,
     as_movements,
     changes_of,
+    split_changes,
     symbol_change_changes,
 )
 from tradingfloor.settlement.netting import (
@@ -136,4 +137,18 @@ def test_movements_are_numbered_per_command_and_zero_ones_left_out() -> None:
 
     assert as_movements("main", 42, changes, "2026-12-03") == [
         Movement("main:42:1", "2026-12-03", "ann", "USD", 12)
+    ]
+
+
+def test_a_split_moves_the_settled_part_of_a_position_only() -> None:
+    # 10 settled and 5 unsettled shares, split 2-for-1: 30 shares, of which 10 unsettled
+    # (they settle later as 10): the settled part goes from 10 to 20.
+    event = StockSplitApplied(1, 0, "s1", "ann", "AAPL", 15, 30, 0)
+    assert split_changes(event, 10, 1, 2) == [Change("ann", "AAPL", 10), Change("ann", "USD", 0)]
+    # 3 sold and unsettled (-3 due) out of 10, reverse 1-for-2 with cash in lieu: 10 became
+    # 5, the -3 due became -1 (toward zero), so settled went from 13 to 6.
+    reverse = StockSplitApplied(1, 0, "s2", "ann", "AAPL", 10, 5, 4_000)
+    assert split_changes(reverse, 13, 2, 1) == [
+        Change("ann", "AAPL", -7),
+        Change("ann", "USD", 4_000),
     ]

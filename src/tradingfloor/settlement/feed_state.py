@@ -17,15 +17,18 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
+from tradingfloor.domain.corporate_actions import StockSplit
 from tradingfloor.domain.events import (
     BreakOpened,
     BreakResolved,
+    CorporateActionAnnounced,
     DayClosed,
     DaySettled,
     Event,
     FundsSettled,
     RiskConfigured,
     SharesSettled,
+    StockSplitApplied,
     SymbolChanged,
     TradeExecuted,
 )
@@ -34,6 +37,7 @@ from tradingfloor.settlement.movements import (
     Change,
     as_movements,
     changes_of,
+    split_changes,
     symbol_change_changes,
 )
 from tradingfloor.settlement.netting import Fill, parties
@@ -86,6 +90,8 @@ class FeedState:
         self.breaks: dict[str, BreakOpened] = {}
         self.resolved: set[str] = set()
         """Ids of the breaks resolved."""
+        self.splits: dict[str, tuple[int, int]] = {}
+        """Split action id -> (old shares, new shares), as announced."""
 
     def shard(self, name: str) -> ShardState:
         return self.shards.setdefault(name, ShardState())
@@ -103,7 +109,15 @@ class FeedState:
                 self.fills.setdefault(session, []).append((shard, event))
                 continue
             changes = changes_of(event)
-            if isinstance(event, SymbolChanged):
+            if isinstance(event, CorporateActionAnnounced):
+                action = event.action
+                if isinstance(action, StockSplit):
+                    self.splits[action.action_id] = (action.old_shares, action.new_shares)
+            elif isinstance(event, StockSplitApplied):
+                old, new = self.splits.get(event.action_id, (1, 1))
+                settled = state.holdings.get((event.account, event.symbol), 0)
+                changes = split_changes(event, settled, old, new)
+            elif isinstance(event, SymbolChanged):
                 holders = {
                     account: qty
                     for (account, symbol), qty in state.holdings.items()

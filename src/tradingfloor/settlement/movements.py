@@ -40,7 +40,8 @@ class Change(NamedTuple):
 def changes_of(event: Event) -> list[Change]:
     """The settled changes outside trading that `event` made (none for most events).
 
-    A symbol change needs the holders of the old symbol (`symbol_change_changes`)."""
+    A symbol change needs the holders of the old symbol (`symbol_change_changes`), a split
+    the settled part of the position and the split's terms (`split_changes`)."""
     if isinstance(event, FundsDeposited):
         return [Change(event.account, CASH_SYMBOL, event.amount)]
     if isinstance(event, FundsWithdrawn):
@@ -51,17 +52,31 @@ def changes_of(event: Event) -> list[Change]:
         return [Change(event.account, event.symbol, -event.qty)]
     if isinstance(event, DividendPaid):
         return [Change(event.account, CASH_SYMBOL, event.amount)]
-    if isinstance(event, StockSplitApplied):
-        return [
-            Change(event.account, event.symbol, event.new_qty - event.old_qty),
-            Change(event.account, CASH_SYMBOL, event.cash_in_lieu),
-        ]
+    if isinstance(event, StockSplitApplied):  # as if the whole position were settled
+        return split_changes(event, event.old_qty, 1, 1)
     if isinstance(event, BreakResolved):
         return [
             Change(event.account, event.symbol, event.shares_adjustment),
             Change(event.account, CASH_SYMBOL, event.cash_adjustment),
         ]
     return []
+
+
+def split_changes(
+    event: StockSplitApplied, settled_before: int, old_shares: int, new_shares: int
+) -> list[Change]:
+    """A split of a position of which `settled_before` shares were settled: the settled
+    shares change by what the position did less what its unsettled part did (the engine
+    scales the unsettled shares too, toward zero, and they settle later as they are then);
+    the cash in lieu is settled cash. `old_shares`:`new_shares` is the split's ratio."""
+    unsettled_before = event.old_qty - settled_before
+    scaled = abs(unsettled_before) * new_shares // old_shares
+    unsettled_after = scaled if unsettled_before >= 0 else -scaled
+    settled_after = event.new_qty - unsettled_after
+    return [
+        Change(event.account, event.symbol, settled_after - settled_before),
+        Change(event.account, CASH_SYMBOL, event.cash_in_lieu),
+    ]
 
 
 def symbol_change_changes(event: SymbolChanged, holders: Mapping[str, int]) -> list[Change]:
