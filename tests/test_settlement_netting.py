@@ -23,9 +23,11 @@ from tradingfloor.settlement.movements import (
     symbol_change_changes,
 )
 from tradingfloor.settlement.netting import (
+    Adjustment,
     Obligation,
     cash_by_account,
     clearing_trades,
+    ledger_obligations,
     net_obligations,
 )
 from tradingfloor.settlement.records import ClearingTrade, Movement
@@ -152,3 +154,24 @@ def test_a_split_moves_the_settled_part_of_a_position_only() -> None:
         Change("ann", "AAPL", -7),
         Change("ann", "USD", 4_000),
     ]
+
+
+def test_the_ledger_netting_scales_unsettled_sessions_by_the_splits_and_renames_between() -> None:
+    monday, tuesday = 100, 101
+    fills = {
+        monday: [("main", fill(1, "ann", "bob", 11, 100))],
+        tuesday: [("main", fill(2, "ann", "bob", 3, 100))],
+    }
+    split = Adjustment("s", monday, 2, 5, "")  # applied at Monday's close
+    rename = Adjustment("r", tuesday, 1, 1, "AAPX")  # at Tuesday's close
+
+    settled = ledger_obligations(fills, {"AAPL": [split, rename]}, tuesday + 1)
+
+    # Monday's 11 became 27 (toward zero), and both sessions are AAPX by settlement.
+    assert settled[("ann", "AAPX")].shares == 27 + 3
+    assert settled[("bob", "AAPX")].shares == -27 - 3
+    assert settled[("ann", "AAPX")].cash == -1_400  # cash is not scaled
+    # Settled before the rename: still AAPL, and only the split counts.
+    assert (
+        ledger_obligations(fills, {"AAPL": [split, rename]}, tuesday)[("ann", "AAPL")].shares == 30
+    )

@@ -8,6 +8,8 @@ import pytest
 
 from clearing_fake import FakeClearinghouse
 from settlement_harness import CALENDAR, DOLLAR, HOUR, Desk, close_of, run
+from tradingfloor.domain.commands import AnnounceCorporateAction
+from tradingfloor.domain.corporate_actions import CashDividend, StockSplit, SymbolChange
 from tradingfloor.domain.enums import BreakKind
 from tradingfloor.domain.events import CommandRejected, DayClosed, DaySettled
 from tradingfloor.domain.reasons import RejectReason
@@ -250,5 +252,80 @@ async def test_a_difference_that_stays_the_same_is_one_break_not_one_a_day(
         ]
         unconfirmed = desk.breaks()["2026-12-01/UNCONFIRMED/main:AAPL:1"]
         assert (unconfirmed.account, unconfirmed.platform_qty) == ("ann", 10)
+    finally:
+        await desk.stop()
+
+
+async def test_splits_dividends_and_symbol_changes_reach_the_clearinghouse_as_movements(
+    tmp_path: Path,
+) -> None:
+    first = "2026-12-01"
+    desk = Desk(tmp_path, first)
+    await desk.start()
+    try:
+        await desk.listing("AAPL", "FB")
+        await desk.account("ann", 100_000 * DOLLAR)
+        await desk.account("bob", 0, {"AAPL": 101, "FB": 40})
+        actions = [
+            StockSplit("split", "AAPL", 2, 5, "2026-12-08"),  # 5-for-2: fractions in lieu
+            CashDividend("dividend", "AAPL", 2_500, "2026-12-10", "2026-12-11"),
+            SymbolChange("rename", "FB", "META", "2026-12-09"),
+        ]
+        for number, date in enumerate(sessions(first, "2026-12-14")):
+            await desk.trading_on(date)
+            if number == 0:
+                await desk.trade("ann", "bob", "AAPL", 11, 100 * DOLLAR)
+                await desk.trade("ann", "bob", "FB", 7, 100 * DOLLAR)
+                for action in actions:
+                    result = await desk.do(AnnounceCorporateAction(action))
+                    assert not any(isinstance(e, CommandRejected) for e in result.events)
+            await desk.past_close_of(date)
+        kinds = {type(event).__name__ for event in desk.events()}
+        assert {"StockSplitApplied", "DividendPaid", "SymbolChanged"} <= kinds
+        assert desk.breaks() == {}
+        ours = await platform_balances(desk, ["ann", "bob"])
+        assert ours == await clearing_balances(desk, "2026-12-15")
+        assert ours[("ann", "AAPL")] == 11 * 5 // 2 and ours[("ann", "META")] == 7
+    finally:
+        await desk.stop()
+
+
+UNSETTLED_ACTIONS = {
+    "split": (StockSplit("split", "AAPL", 2, 5, "2026-12-08"), ("AAPL",), 27),
+    "rename": (SymbolChange("rename", "AAPL", "AAPX", "2026-12-08"), ("AAPL", "AAPX"), 11),
+}
+
+
+@pytest.mark.parametrize("settlement_sessions", [1, 2])
+@pytest.mark.parametrize("kind", sorted(UNSETTLED_ACTIONS))
+async def test_a_corporate_action_while_trades_are_unsettled_settles_to_the_same_holdings(
+    tmp_path: Path, settlement_sessions: int, kind: str
+) -> None:
+    """The trade of the session before the action settles in the old shares (or symbol) at
+    the clearinghouse and in the new ones at the platform: the action's movements (whole
+    positions) and the ledger's netting (adjusted) agree once it settles. Under T+2 the day
+    between shows the difference, once."""
+    action, symbols, bought = UNSETTLED_ACTIONS[kind]
+    desk = Desk(tmp_path, "2026-12-04", RiskSettings(settlement_sessions=settlement_sessions))
+    await desk.start()
+    try:
+        await desk.listing("AAPL")
+        await desk.account("ann", 100_000 * DOLLAR)
+        await desk.account("bob", 0, {"AAPL": 101})
+        for number, date in enumerate(sessions("2026-12-04", "2026-12-14")):
+            await desk.trading_on(date)
+            if number == 1:  # 12-07: the action applies at its close
+                await desk.trade("ann", "bob", "AAPL", 11, 100 * DOLLAR)
+                await desk.do(AnnounceCorporateAction(action))
+            await desk.past_close_of(date)
+        expected = [
+            f"2026-12-08/POSITION_DIFFERS/{account}/{symbol}"
+            for account in ("ann", "bob")
+            for symbol in symbols
+        ]
+        assert sorted(desk.breaks()) == ([] if settlement_sessions == 1 else expected)
+        ours = await platform_balances(desk, ["ann", "bob"])
+        assert ours == await clearing_balances(desk, "2026-12-15")
+        assert ours[("ann", symbols[-1])] == bought
     finally:
         await desk.stop()

@@ -387,7 +387,8 @@ class CorporateActionAnnounced(Event, frozen=True, gc=False, tag=True, array_lik
 
 class StockSplitApplied(Event, frozen=True, gc=False, tag=True, array_like=True):
     """One account's position in a split: `old_qty` became `new_qty` whole shares, and the
-    fraction left was paid as `cash_in_lieu` (settled cash)."""
+    fraction left was paid as `cash_in_lieu` (settled cash). That fraction was sold: it took
+    `basis_sold` of the position's cost with it, and realized `cash_in_lieu - basis_sold`."""
 
     action_id: str
     account: str
@@ -395,6 +396,7 @@ class StockSplitApplied(Event, frozen=True, gc=False, tag=True, array_like=True)
     old_qty: int
     new_qty: int
     cash_in_lieu: int
+    basis_sold: int = 0
 
 
 class OrderAdjusted(Event, frozen=True, gc=False, tag=True, array_like=True):
@@ -432,11 +434,13 @@ class DividendPaid(Event, frozen=True, gc=False, tag=True, array_like=True):
 
 
 class SymbolChanged(Event, frozen=True, gc=False, tag=True, array_like=True):
-    """From now on `symbol` trades as `new_symbol`: book, live orders and positions."""
+    """From now on `symbol` trades as `new_symbol`: book, live orders and positions.
+    `shares`: each account's position (account, quantity), which moves to the new name."""
 
     action_id: str
     symbol: str
     new_symbol: str
+    shares: list[tuple[str, int]] = []
 
 
 ANY_EVENT = (

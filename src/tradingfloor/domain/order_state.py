@@ -10,7 +10,9 @@ Statuses, as the engine's matching names them: an order is `PENDING_TRIGGER` (a 
 `NEW`, `PARTIALLY_FILLED`, then done as `FILLED`, `CANCELED` (`cancel_reason` says why),
 `EXPIRED` (the end of its session), `REPLACED` (`replaced_by` names its successor, which carries
 its fills on) or `REJECTED` (`reject_code` says why; a refused order's event carries no terms,
-so its side, type, time in force and quantity are None).
+so its side, type, time in force and quantity are None). A corporate action's
+`OrderAdjusted` gives a live order new terms (symbol, quantity, leaves, prices) and keeps its
+status (`adjusted`).
 """
 
 from collections.abc import Iterable
@@ -28,6 +30,7 @@ from tradingfloor.domain.enums import (
 from tradingfloor.domain.events import (
     Event,
     OrderAccepted,
+    OrderAdjusted,
     OrderCanceled,
     OrderExpired,
     OrderRejected,
@@ -197,6 +200,8 @@ def evolve(state: OrderState, event: Event) -> OrderState:
             updated_seq=event.seq,
             updated_ts=event.ts,
         )
+    if kind is OrderAdjusted:
+        return adjusted(state, event)  # type: ignore[arg-type]
     if kind is OrderReplaced:
         return _replace(
             state,
@@ -207,6 +212,27 @@ def evolve(state: OrderState, event: Event) -> OrderState:
             updated_ts=event.ts,
         )
     return state
+
+
+def adjusted(state: OrderState, event: OrderAdjusted) -> OrderState:
+    """A live order's new terms after a corporate action: a split scales what was filled as
+    it scales the quantity (in the new shares; the fills' notional stays, so the average
+    fill price follows the ratio); a dividend changes its prices alone; a symbol change its
+    symbol alone."""
+    filled = state.filled_qty
+    if state.qty and event.qty != state.qty:
+        filled = filled * event.qty // state.qty
+    return _replace(
+        state,
+        symbol=event.symbol,
+        qty=event.qty,
+        leaves_qty=event.leaves,
+        filled_qty=filled,
+        price=event.price,
+        stop_price=event.stop_price,
+        updated_seq=event.seq,
+        updated_ts=event.ts,
+    )
 
 
 def order_ids_of(event: Event) -> tuple[int, ...]:
@@ -230,6 +256,7 @@ ORDER_EVENTS = frozenset(
         OrderExpired,
         StopTriggered,
         OrderReplaced,
+        OrderAdjusted,
     }
 )
 """The events that make or change an order."""

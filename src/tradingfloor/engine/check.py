@@ -15,6 +15,7 @@ from tradingfloor.ledger.accounts import Account, Position, lowest_running_sum
 from tradingfloor.ledger.postings import (
     ADJUSTMENTS,
     FEES,
+    ISSUER_CASH,
     OTHER_SHARDS_CASH,
     WORLD_CASH,
     balances,
@@ -108,10 +109,11 @@ def check_ledger(engine: Engine) -> LedgerReport:
         deposited += account.deposited
         withdrawn += account.withdrawn
         fees += account.fees
+    issued = risk.corporate_actions.cash_paid
     require(
-        cash == deposited - withdrawn - fees + allocated + adjusted,
+        cash == deposited - withdrawn - fees + allocated + adjusted + issued,
         "cash is not deposits - withdrawals - fees + cash in from other shards - out to them"
-        " + break adjustments",
+        " + break adjustments + dividends and cash in lieu",
     )
     require(fees == ledger.fees_collected, "fees charged != fees collected")
     for symbol in set(shares) | set(ledger.shares_in) | set(ledger.shares_adjusted):
@@ -190,6 +192,8 @@ def check_balances(engine: Engine, derived: dict[tuple[str, str], int]) -> int:
     if shards != sum(a.allocated_in - a.allocated_out for a in accounts):
         raise InvariantViolation("cash from other shards != allocated in - allocated out")
     compared += 1
+    if -derived.get((ISSUER_CASH, "USD"), 0) != risk.corporate_actions.cash_paid:
+        raise InvariantViolation("cash from issuers != dividends and cash in lieu paid")
     if -derived.get((ADJUSTMENTS, "USD"), 0) != sum(a.adjusted for a in accounts):
         raise InvariantViolation("cash from adjustments != break adjustments of the accounts")
     for symbol, qty in risk.ledger.shares_adjusted.items():

@@ -149,6 +149,15 @@ class ClientOrders:
             oldest = self._oldest_first.popleft()
             del self._by_key[(oldest.account, oldest.client_order_id)]
 
+    def rename_symbol(self, symbol: str, new_symbol: str) -> None:
+        """A symbol change: the ids entered for `symbol` answer for `new_symbol` from now
+        on (a retry under the new name is the same order). Age order is kept."""
+        for index, entry in enumerate(self._oldest_first):
+            if entry.symbol == symbol:
+                renamed = msgspec.structs.replace(entry, symbol=new_symbol)
+                self._oldest_first[index] = renamed
+                self._by_key[(entry.account, entry.client_order_id)] = renamed
+
     def export_state(self) -> ClientOrdersState:
         return ClientOrdersState(self.entries_max, list(self._oldest_first))
 

@@ -73,6 +73,8 @@ class Engine:
         self.last_ts = 0
         self.risk: RiskPipeline | None = None if risk is None else RiskPipeline(risk, self.books)
         self.client_orders = ClientOrders(client_order_ids)
+        if self.risk is not None:
+            self.risk.client_orders = self.client_orders
         self.leader_epoch = 0
         """The lease epoch of the shard's newest primary, as its `TakeOverShard` said."""
         self.days = end_of_day.TradingDays()
@@ -167,6 +169,8 @@ class Engine:
             for entry in _live_client_orders(state.books):
                 if engine.client_orders.get(entry.account, entry.client_order_id) is None:
                     engine.client_orders.add(entry)
+        if engine.risk is not None:
+            engine.risk.client_orders = engine.client_orders
         return engine
 
     def _place(self, command: PlaceOrder, seq: int, ts: int, out: list[Event]) -> None:
@@ -311,8 +315,7 @@ class Engine:
         if self.risk is not None:
             self.risk.post(out, start, ts)
             self.risk.close_accounts_day(index)
-        # Corporate actions taking effect at the next session (splits, symbol changes,
-        # dividend entitlements) are applied here, after the expiry and before `DayClosed`.
+            self.risk.corporate_actions.at_close(index, seq, ts, out)
         out.append(end_of_day.finish_close(self.days, command, index, expired, seq, ts))
 
     def _settle_day(self, command: SettleDay, seq: int, ts: int, out: list[Event]) -> None:
@@ -330,9 +333,16 @@ class Engine:
         symbol_moves.take_over(self.books, self.risk, self.client_orders, command, seq, ts, out)
 
     def _add_instrument(self, command: AddInstrument, seq: int, ts: int, out: list[Event]) -> None:
-        """Idempotent: listing a symbol that is listed already changes nothing."""
+        """Idempotent: listing a symbol that is listed already changes nothing. A symbol a
+        pending symbol change will take is refused (`SYMBOL_EXISTS`)."""
         instrument = command.instrument
-        if instrument.symbol not in self.books:
+        if self.risk is not None and self.risk.corporate_actions.reserves(instrument.symbol):
+            out.append(
+                CommandRejected(
+                    seq, ts, "AddInstrument", instrument.symbol, RejectReason.SYMBOL_EXISTS
+                )
+            )
+        elif instrument.symbol not in self.books:
             book = self.books[instrument.symbol] = OrderBook(instrument)
             if self.risk is not None:
                 self.risk.add_book(book)
@@ -359,6 +369,7 @@ class Engine:
             self.risk = None
         elif self.risk is None:
             self.risk = RiskPipeline(settings, self.books)
+            self.risk.client_orders = self.client_orders
             for symbol in sorted(self.books):
                 self.risk.add_book(self.books[symbol])
         else:

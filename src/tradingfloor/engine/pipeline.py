@@ -20,6 +20,7 @@ import msgspec
 from tradingfloor.domain.commands import (
     AllocateCashIn,
     AllocateCashOut,
+    AnnounceCorporateAction,
     Command,
     Deposit,
     DepositShares,
@@ -44,6 +45,7 @@ from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine.account_commands import AccountCommands
 from tradingfloor.engine.account_views import AccountSummary, PositionView
 from tradingfloor.engine.breaks import BreakCommands, Breaks, BreaksState
+from tradingfloor.engine.corporate_actions import CorporateActions, CorporateActionsState
 from tradingfloor.engine.good_faith import settled_cash_refusal
 from tradingfloor.engine.order_checks import OrderChecks
 from tradingfloor.engine.settlement_commands import SettlementCommands
@@ -71,6 +73,9 @@ class RiskState(msgspec.Struct, array_like=True):
     """The newest settlement date (session index) `SettleDay` settled (-1: none)."""
     breaks: BreaksState | None = None
     """Open breaks and resolved ids (None: a state written before breaks existed)."""
+    corporate_actions: CorporateActionsState | None = None
+    """None when no corporate action was ever announced; a state written before corporate
+    actions existed decodes with None."""
 
 
 class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakCommands):
@@ -82,6 +87,7 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
         self.fast_path = True
         """False sends every order through `_checked_place` (tests compare the two)."""
         self.configure(settings)
+        self.corporate_actions = CorporateActions(self)
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             OpenAccount: self._open_account,
             SetAccountStatus: self._set_account_status,
@@ -96,6 +102,7 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
             ResumeTrading: self._resume,
             SetReferencePrice: self._set_reference,
             UpdateMarketIndex: self._update_market_index,
+            AnnounceCorporateAction: self._announce_corporate_action,
             RecordBreak: self._record_break,
             ResolveBreak: self._resolve_break,
         }
@@ -130,6 +137,11 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
 
     def apply(self, command: Command, seq: int, ts: int, out: list[Event]) -> None:
         self._handlers[type(command)](command, seq, ts, out)
+
+    def _announce_corporate_action(
+        self, command: AnnounceCorporateAction, seq: int, ts: int, out: list[Event]
+    ) -> None:
+        self.corporate_actions.announce(command, seq, ts, out)
 
     # ------------------------------------------------------------------ orders
 
@@ -319,6 +331,7 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
             self.settled_through,
             self.last_settled,
             self.breaks.export_state(),
+            None if self.corporate_actions.is_empty() else self.corporate_actions.export_state(),
         )
 
     @classmethod
@@ -330,6 +343,10 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
         pipeline.settled_through = state.settled_through
         pipeline.last_settled = state.last_settled
         pipeline.breaks = Breaks(state.breaks)
+        if state.corporate_actions is not None:
+            pipeline.corporate_actions = CorporateActions.from_state(
+                pipeline, state.corporate_actions
+            )
         return pipeline
 
 

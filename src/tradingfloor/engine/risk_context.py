@@ -16,6 +16,8 @@ from tradingfloor.matching.book import OrderBook
 from tradingfloor.risk.guards import MarketGuardState, SymbolGuard
 
 if TYPE_CHECKING:
+    from tradingfloor.engine.client_orders import ClientOrders
+    from tradingfloor.engine.corporate_actions import CorporateActions
     from tradingfloor.risk.calendar import TradingCalendar
 
 NO_PRICE_MAX = 1 << 62
@@ -24,6 +26,9 @@ NO_PRICE_MAX = 1 << 62
 
 class RiskContext:
     """The state of `RiskPipeline`, and the helpers all its parts use."""
+
+    corporate_actions: "CorporateActions"
+    """Splits, dividends and symbol changes (set by `RiskPipeline`)."""
 
     def __init__(self, settings: RiskSettings, books: dict[str, OrderBook]) -> None:
         self.books = books
@@ -34,6 +39,8 @@ class RiskContext:
         self._calendar: TradingCalendar | None = None
         self._session_second = -1
         self._session_index = -1
+        self.client_orders: ClientOrders | None = None
+        """The engine's client order ids (a symbol change renames them); set by `Engine`."""
         self.settled_through = -1
         """The newest trade session settled by `SettleDay` (-1: none)."""
         self.last_settled = -1

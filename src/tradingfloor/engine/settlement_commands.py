@@ -33,8 +33,7 @@ class SettlementCommands(RiskContext):
             account = self.ledger.accounts[account_id]
             sessions.update(trade_sessions_due(account, due))
             self._settle_account(account_id, due, index, seq, ts, out)
-        # Corporate actions paid at settlement (dividends whose pay date is this one) are
-        # applied here, after the trades and before `DaySettled`.
+        self.corporate_actions.at_settlement(index, seq, ts, out)
         if due > self.settled_through:
             self.settled_through = due
         self.last_settled = index

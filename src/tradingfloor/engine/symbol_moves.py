@@ -15,7 +15,8 @@ source's order, each once, like a move of cash): the same state enters: the book
 from it (the same order ids, the same priority), the guard, the positions, the holds, the
 cash the buys hold taken in as settled cash (`allocated_in`), and each live order's client
 order id remembered. So cash and shares stay conserved over the platform at every step, and
-the symbol, still halted, is resumed on its new shard.
+the symbol, still halted, is resumed on its new shard. The symbol's corporate actions not
+applied yet, and its dividends not paid yet, move with it and apply on the new shard.
 """
 
 import msgspec
@@ -31,6 +32,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine.client_orders import ClientOrder, ClientOrders
+from tradingfloor.engine.corporate_actions import CorporateActionsState
 from tradingfloor.engine.pipeline import RiskPipeline
 from tradingfloor.ledger import Account
 from tradingfloor.ledger.accounts import Position
@@ -49,6 +51,8 @@ class SymbolState(msgspec.Struct, array_like=True):
     guard: SymbolGuardState | None
     positions: list[tuple[str, Position]]
     holds: list[HoldState]
+    corporate_actions: CorporateActionsState | None = None
+    """The symbol's corporate actions not applied yet and dividends not paid yet."""
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -86,6 +90,7 @@ def hand_over(
     if risk is not None:
         state.guard = risk.guards.pop(symbol).export_state()
         _take_out_ledger(risk, symbol, state, cash)
+        state.corporate_actions = risk.corporate_actions.take_out(symbol)
     del books[symbol]
     shares = [(account, position.qty) for account, position in state.positions]
     out.append(
@@ -189,6 +194,8 @@ def take_over(
         if state.guard is not None:
             risk.guards[symbol] = SymbolGuard.from_state(state.guard)
         _take_in_ledger(risk, symbol, state, cash)
+        if state.corporate_actions is not None:
+            risk.corporate_actions.take_in(state.corporate_actions)
     orders = _remember_orders(book, symbol, client_orders)
     shares = [(account, position.qty) for account, position in state.positions]
     reference = None if state.guard is None else state.guard.reference

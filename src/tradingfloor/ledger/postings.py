@@ -7,9 +7,12 @@ gives every balance the engine keeps (`balances`, checked by `tradingfloor ledge
 
 Ledger accounts: `<account>/cash` (settled), `<account>/unsettled`, `<account>/shares/<SYM>`;
 outside the platform: `@world/cash` and `@world/shares/<SYM>` (deposits, withdrawals,
-transfers), `@fees` (fees charged) and `@adjustments` (cash and shares posted by resolving a
-reconciliation break). Shares settling (`SharesSettled`) post nothing: a position's shares
-are one ledger account whatever part of them has settled.
+transfers), `@fees` (fees charged), `@adjustments` (cash and shares posted by resolving a
+reconciliation break), and the issuers' `@corporate_actions/cash` (dividends and cash in lieu
+paid) and `@corporate_actions/shares/<SYM>` (shares a split issues or takes back; a symbol
+change returns the old symbol's shares there and issues the new one's). Shares settling
+(`SharesSettled`) post nothing: a position's shares are one ledger account whatever part of
+them has settled.
 """
 
 from collections.abc import Iterable, Iterator
@@ -21,12 +24,15 @@ from tradingfloor.domain.events import (
     BreakResolved,
     CashAllocatedIn,
     CashAllocatedOut,
+    DividendPaid,
     Event,
     FundsDeposited,
     FundsSettled,
     FundsWithdrawn,
     SharesDeposited,
     SharesWithdrawn,
+    StockSplitApplied,
+    SymbolChanged,
     SymbolHandedOver,
     SymbolTakenOver,
     TradeExecuted,
@@ -35,6 +41,9 @@ from tradingfloor.domain.events import (
 CASH = "USD"
 WORLD_CASH = "@world/cash"
 FEES = "@fees"
+ISSUER = "@corporate_actions"
+ISSUER_CASH = f"{ISSUER}/cash"
+"""Cash the issuers paid: dividends and cash in lieu of fractional shares."""
 ADJUSTMENTS = "@adjustments"
 """Corrections posted by resolved breaks: cash (asset "USD") and shares (asset the symbol)."""
 OTHER_SHARDS_CASH = "@shards/cash"
@@ -51,7 +60,7 @@ class Posting(msgspec.Struct, frozen=True):
     amount: int
     kind: str
     """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement, allocation, move,
-    adjustment."""
+    split, cash_in_lieu, dividend, symbol_change, adjustment."""
     symbol: str = ""
     trade_id: int | None = None
 
@@ -101,12 +110,81 @@ def postings(event: Event) -> list[Posting]:
         else:
             debit, credit, kind = world, own, "shares_out"
         return [_posting(seq, ts, debit, credit, event.symbol, event.qty, kind, event.symbol)]
+    if isinstance(event, StockSplitApplied | DividendPaid | SymbolChanged):
+        return _corporate_action(event)
     if isinstance(event, FundsSettled):
         cash, unsettled = f"{event.account}/cash", f"{event.account}/unsettled"
         return [_posting(seq, ts, cash, unsettled, CASH, event.amount, "settlement")]
     if isinstance(event, BreakResolved):
         return _adjustment_postings(event)
     return []
+
+
+def _corporate_action(event: StockSplitApplied | DividendPaid | SymbolChanged) -> list[Posting]:
+    """Shares issued or taken back by a split, cash paid in lieu or as a dividend, shares
+    renamed by a symbol change: each against the issuer's account."""
+    seq, ts = event.seq, event.ts
+    if isinstance(event, DividendPaid):
+        cash = f"{event.account}/cash"
+        return [_posting(seq, ts, cash, ISSUER_CASH, CASH, event.amount, "dividend", event.symbol)]
+    if isinstance(event, SymbolChanged):
+        found = []
+        old, new = event.symbol, event.new_symbol
+        for account, qty in event.shares:
+            found.append(
+                _posting(
+                    seq,
+                    ts,
+                    f"{ISSUER}/shares/{old}",
+                    f"{account}/shares/{old}",
+                    old,
+                    qty,
+                    "symbol_change",
+                    old,
+                )
+            )
+            found.append(
+                _posting(
+                    seq,
+                    ts,
+                    f"{account}/shares/{new}",
+                    f"{ISSUER}/shares/{new}",
+                    new,
+                    qty,
+                    "symbol_change",
+                    new,
+                )
+            )
+        return found
+    symbol, account = event.symbol, event.account
+    found = []
+    if event.new_qty != event.old_qty:
+        found.append(
+            _posting(
+                seq,
+                ts,
+                f"{account}/shares/{symbol}",
+                f"{ISSUER}/shares/{symbol}",
+                symbol,
+                event.new_qty - event.old_qty,
+                "split",
+                symbol,
+            )
+        )
+    if event.cash_in_lieu:
+        found.append(
+            _posting(
+                seq,
+                ts,
+                f"{account}/cash",
+                ISSUER_CASH,
+                CASH,
+                event.cash_in_lieu,
+                "cash_in_lieu",
+                symbol,
+            )
+        )
+    return found
 
 
 def _adjustment_postings(event: BreakResolved) -> list[Posting]:

@@ -19,6 +19,9 @@ show them:
 - `OrderReplaced` with `kept_priority` lowers a resting order in place under its new id;
   otherwise the old order leaves (level or stops) and the replacement enters as the old one
   was: a resting order's replacement executes as incoming, a stop's waits.
+- `OrderAdjusted` (a corporate action) gives a resting order or a stop new terms in place:
+  a resting order moves to its new price with its new open quantity (it cannot cross: the
+  engine's rounding keeps the book uncrossed). A symbol change renames the book (`rename`).
 
 An event that contradicts this (a trade whose maker is not resting, an unknown order) is a
 bug in the engine or in this book, and raises `InvariantViolation`.
@@ -35,6 +38,7 @@ from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import (
     Event,
     OrderAccepted,
+    OrderAdjusted,
     OrderCanceled,
     OrderExpired,
     OrderReplaced,
@@ -52,6 +56,7 @@ BOOK_EVENTS = (
     OrderReplaced,
     StopTriggered,
     OrderExpired,
+    OrderAdjusted,
 )
 """The events that may change a visible book (all carry `symbol`)."""
 
@@ -248,6 +253,26 @@ class LevelBook:
             raise InvariantViolation(f"{self.symbol}: unknown order {old_id} replaced")
         self._stops[new_id] = _Order(new_id, stop.side, event.price, event.leaves)
 
+    def _adjusted(self, event: OrderAdjusted) -> None:
+        self._end_execution()
+        order_id = event.order_id
+        resting = self._resting.get(order_id)
+        if resting is not None:
+            self._lower(resting, 0)
+            self._incoming = _Order(order_id, resting.side, event.price, event.leaves)
+            self._end_execution()  # rests at its new price
+            return
+        stop = self._stops.get(order_id)
+        if stop is None:
+            raise InvariantViolation(f"{self.symbol}: unknown order {order_id} adjusted")
+        stop.price = event.price
+        stop.leaves = event.leaves
+
+    def rename(self, symbol: str) -> None:
+        """A symbol change: this book is `symbol`'s from now on."""
+        self.instrument = msgspec.structs.replace(self.instrument, symbol=symbol)
+        self.symbol = symbol
+
     def _lower(self, order: _Order, leaves: int) -> None:
         """Take a resting order's open quantity down to `leaves`; at 0 it leaves its level."""
         levels = self._bids if order.side == BUY else self._asks
@@ -303,6 +328,7 @@ _HANDLERS: dict[type[Event], Callable[[LevelBook, Any], None]] = {
     OrderReplaced: LevelBook._replaced,
     StopTriggered: LevelBook._triggered,
     OrderExpired: LevelBook._expired,
+    OrderAdjusted: LevelBook._adjusted,
 }
 """Each event that may change a visible book, by exact type (the engine emits no subclasses)."""
 

@@ -20,7 +20,9 @@ one shard a token is the seq): the order and the gaps are checked per shard, and
 names the token of its symbol's shard (`seq_of`). A symbol that moves between shards
 (`SymbolTakenOver`) is rebuilt from the orders that came with it and belongs to its new
 shard from then on: its old shard's events, which a feed may bring later (the feeds run
-side by side), are history the takeover already holds, and are skipped.
+side by side), are history the takeover already holds, and are skipped. A symbol change
+(`SymbolChanged`) renames the book it had; a corporate action's `OrderAdjusted` moves a live
+order to its new terms in it.
 """
 
 from collections.abc import Iterable, KeysView
@@ -33,6 +35,7 @@ from tradingfloor.domain.events import (
     Event,
     InstrumentAdded,
     ReferencePriceSet,
+    SymbolChanged,
     SymbolTakenOver,
     TradeExecuted,
 )
@@ -123,6 +126,12 @@ class MarketDataView:
             elif type(event) is SymbolTakenOver:
                 owners[event.symbol] = shard
                 books[event.symbol] = LevelBook.of_moved(event)
+            elif type(event) is SymbolChanged and owners.get(event.symbol, shard) == shard:
+                renamed = books.pop(event.symbol, None)
+                owners[event.new_symbol] = owners.pop(event.symbol, shard)
+                if renamed is not None:
+                    renamed.rename(event.new_symbol)
+                    books[event.new_symbol] = renamed
         if touched is not None:
             touched.end_command()
         self.last_seqs[shard] = within

@@ -8,7 +8,8 @@ the end-of-session expiry. Its parts, one module each:
 - `execution`: price-time matching, self-trade prevention, fill-or-kill;
 - `stops`: stop, stop-limit and trailing-stop orders, parked, elected and trailed;
 - `views`: what readers see (levels, depth, the L3 book) and the invariant check;
-- `snapshot`: the book's whole state in canonical order, and the book rebuilt from it.
+- `snapshot`: the book's whole state in canonical order, and the book rebuilt from it;
+- `adjustments`: live orders adjusted by a corporate action (splits, dividends, renames).
 
 All methods append the events they cause to `out`; none reads a clock.
 """
@@ -32,9 +33,10 @@ from tradingfloor.domain.events import (
     ReplaceRejected,
 )
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.matching.adjustments import BookAdjustments
 from tradingfloor.matching.execution import OrderExecution
 from tradingfloor.matching.order import Order
-from tradingfloor.matching.snapshot import BookSnapshots, BookState
+from tradingfloor.matching.snapshot import BookState
 from tradingfloor.matching.validation import OrderValidation
 from tradingfloor.matching.views import BookLevel, BookViews, Depth, RestingOrder
 
@@ -52,7 +54,7 @@ PENDING_TRIGGER = OrderStatus.PENDING_TRIGGER
 STOP_TYPES = STOP_ORDER_TYPES
 
 
-class OrderBook(OrderExecution, OrderValidation, BookViews, BookSnapshots):
+class OrderBook(OrderExecution, OrderValidation, BookViews, BookAdjustments):
     """The book of one instrument. Feed it commands in sequence order; read it between them."""
 
     # ------------------------------------------------------------------ commands

@@ -6,6 +6,7 @@ what a caller holds instead of one shard's port:
 - an order, a listing, a reference price, shares in or out: the shard of its symbol;
 - a cancel or a replace: the shard of its symbol (the order's);
 - a symbol's handover to another shard: the shard that has it;
+- a corporate action's announcement: the shard of the symbol it is about;
 - a halt, a resume or an expiry of one symbol: the shard of the symbol;
 - the same for the whole market, an account's opening and status, risk settings, the market
   index, settling funds: every shard, in the map's order;
@@ -22,6 +23,7 @@ Moves between shards (`AllocateCashOut`, `AllocateCashIn`, `TakeOverSymbol`) nam
 shards and are the allocator's (`service.allocator`), sent to a shard's own port: the router
 refuses them. A symbol that moved is routed to its new shard once the router has seen the
 takeover in a feed (`learn`, a feed listener): the map in settings says where symbols start.
+A symbol change (`SymbolChanged`) is learnt the same way: the new symbol is where the old was.
 
 The questions merge the shards' answers: an account's summary sums its cash, holds and values
 over every shard (each shard holds the cash allocated to it); positions and instruments are
@@ -37,6 +39,7 @@ from tradingfloor.domain.commands import (
     AddInstrument,
     AllocateCashIn,
     AllocateCashOut,
+    AnnounceCorporateAction,
     CancelOrder,
     Command,
     Deposit,
@@ -52,7 +55,7 @@ from tradingfloor.domain.commands import (
     Withdraw,
     WithdrawShares,
 )
-from tradingfloor.domain.events import CommandRejected, SymbolTakenOver
+from tradingfloor.domain.events import CommandRejected, SymbolChanged, SymbolTakenOver
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.shards import ShardMap, UnknownShard, seq_token
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
@@ -108,6 +111,8 @@ def shard_of(
         return owner(command.instrument.symbol)  # type: ignore[attr-defined]
     if kind in _BY_SYMBOL:
         return owner(command.symbol)  # type: ignore[attr-defined]
+    if kind is AnnounceCorporateAction:
+        return owner(command.action.symbol)  # type: ignore[attr-defined]
     if kind in _BY_SYMBOL_OR_ALL:
         symbol = command.symbol  # type: ignore[attr-defined]
         return None if symbol is None else owner(symbol)
@@ -138,11 +143,17 @@ class ShardRouter:
         return shard_of(self.map, command, self.moved)
 
     def learn(self, batch: EventBatch) -> None:
-        """A feed listener: where moved symbols are now (`SymbolTakenOver`)."""
+        """A feed listener: where moved symbols are now (`SymbolTakenOver`), and where a
+        renamed one trades under its new name (`SymbolChanged`: the old one's shard)."""
         for _, _, events in batch:
             for event in events:
-                if type(event) is SymbolTakenOver:
-                    self.moved[event.symbol] = event.shard
+                kind = type(event)
+                if kind is SymbolTakenOver:
+                    self.moved[event.symbol] = event.shard  # type: ignore[attr-defined]
+                elif kind is SymbolChanged:
+                    old = event.symbol  # type: ignore[attr-defined]
+                    shard = self.moved.get(old) or self.map.shard_of_symbol(old)
+                    self.moved[event.new_symbol] = shard  # type: ignore[attr-defined]
 
     async def submit(self, command: Command) -> Result:
         try:

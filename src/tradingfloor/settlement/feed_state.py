@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from tradingfloor.domain.corporate_actions import StockSplit
+from tradingfloor.domain.corporate_actions import CorporateAction, StockSplit, SymbolChange
 from tradingfloor.domain.events import (
     BreakOpened,
     BreakResolved,
@@ -40,8 +40,11 @@ from tradingfloor.settlement.movements import (
     split_changes,
     symbol_change_changes,
 )
-from tradingfloor.settlement.netting import Fill, parties
+from tradingfloor.settlement.netting import Adjustment, Fill, ledger_obligations, parties
 from tradingfloor.settlement.records import CASH_SYMBOL, Movement
+
+SESSION_NEVER = 1 << 62
+"""A settlement session after every other (nothing unsettled has settled by then)."""
 
 
 class Settlement(msgspec.Struct):
@@ -90,8 +93,10 @@ class FeedState:
         self.breaks: dict[str, BreakOpened] = {}
         self.resolved: set[str] = set()
         """Ids of the breaks resolved."""
-        self.splits: dict[str, tuple[int, int]] = {}
-        """Split action id -> (old shares, new shares), as announced."""
+        self.actions: dict[str, CorporateAction] = {}
+        """Corporate actions announced, by id."""
+        self.adjustments: dict[str, list[Adjustment]] = {}
+        """Symbol -> the splits and renames applied to it, in order."""
 
     def shard(self, name: str) -> ShardState:
         return self.shards.setdefault(name, ShardState())
@@ -109,24 +114,12 @@ class FeedState:
                 self.fills.setdefault(session, []).append((shard, event))
                 continue
             changes = changes_of(event)
-            if isinstance(event, CorporateActionAnnounced):
-                action = event.action
-                if isinstance(action, StockSplit):
-                    self.splits[action.action_id] = (action.old_shares, action.new_shares)
-            elif isinstance(event, StockSplitApplied):
-                old, new = self.splits.get(event.action_id, (1, 1))
-                settled = state.holdings.get((event.account, event.symbol), 0)
-                changes = split_changes(event, settled, old, new)
-            elif isinstance(event, SymbolChanged):
-                holders = {
-                    account: qty
-                    for (account, symbol), qty in state.holdings.items()
-                    if symbol == event.symbol
-                }
-                changes = symbol_change_changes(event, holders)
-            if changes:
+            settled_changes = changes
+            if isinstance(event, CorporateActionAnnounced | StockSplitApplied | SymbolChanged):
+                changes, settled_changes = self._corporate(shard, state, event)
+            if changes or settled_changes:
                 moved.extend(changes)
-                self._change(state, seq, changes)
+                self._change(state, seq, settled_changes)
             elif isinstance(event, FundsSettled):
                 settlement = settlement or Settlement(seq, [], {}, {})
                 funds = settlement.funds
@@ -153,6 +146,70 @@ class FeedState:
         if moved:
             state.moved.append((seq, ts, moved))
         state.last_seq = seq
+
+    def _corporate(
+        self,
+        shard: str,
+        state: ShardState,
+        event: CorporateActionAnnounced | StockSplitApplied | SymbolChanged,
+    ) -> tuple[list[Change], list[Change]]:
+        """(movements, changes of the platform's settled balances) of a corporate action's
+        event. A split moves the whole position at the clearinghouse (the trades still
+        unsettled settle there in the old shares: the two agree once they have), while the
+        platform's settled shares change by their settled part only (the engine scales the
+        unsettled part, which settles later). A symbol change likewise moves every holder's
+        whole position at the clearinghouse (its unsettled trades still settle there in the
+        old symbol) and the settled part at the platform."""
+        if isinstance(event, CorporateActionAnnounced):
+            self.actions[event.action.action_id] = event.action
+            return [], []
+        action = self.actions.get(event.action_id)
+        if isinstance(event, StockSplitApplied):
+            old, new = (1, 1)
+            if isinstance(action, StockSplit):
+                old, new = action.old_shares, action.new_shares
+                self._adjusted(event.symbol, action.action_id, action.ex_date, old, new, "")
+            settled = state.holdings.get((event.account, event.symbol), 0)
+            return changes_of(event), split_changes(event, settled, old, new)
+        holders = {
+            account: qty
+            for (account, symbol), qty in state.holdings.items()
+            if symbol == event.symbol
+        }
+        positions = dict(holders)  # with the unsettled shares, before the rename counts
+        for account, qty in self._unsettled(shard, state, event.symbol).items():
+            positions[account] = positions.get(account, 0) + qty
+        if isinstance(action, SymbolChange):
+            renamed = event.new_symbol
+            self._adjusted(event.symbol, action.action_id, action.effective_date, 1, 1, renamed)
+        moved = symbol_change_changes(event, positions)
+        return moved, symbol_change_changes(event, holders)
+
+    def _unsettled(self, shard: str, state: ShardState, symbol: str) -> dict[str, int]:
+        """Each account's unsettled shares of `symbol` on this shard: the net of its trade
+        sessions not settled yet, as the engine keeps them (scaled by the splits since)."""
+        settled = {
+            self.calendar.session_of_date(date)
+            for item in state.settled.values()
+            for date in item.trade_dates
+        }
+        by_session = {
+            session: [fill for fill in fills if fill[0] == shard]
+            for session, fills in self.fills.items()
+            if session not in settled
+        }
+        net = ledger_obligations(by_session, self.adjustments, SESSION_NEVER)
+        return {account: item.shares for (account, held), item in net.items() if held == symbol}
+
+    def _adjusted(
+        self, symbol: str, action_id: str, effective: str, old: int, new: int, renamed: str
+    ) -> None:
+        """Note a split or a rename of `symbol`, applied at the close before `effective`."""
+        known = self.adjustments.setdefault(symbol, [])
+        if any(item.action_id == action_id for item in known):
+            return
+        closed = self.calendar.session_of_date(effective) - 1
+        known.append(Adjustment(action_id, closed, old, new, renamed))
 
     def _fees_settled(
         self, shard: str, state: ShardState, seq: int, trade_dates: Iterable[str]

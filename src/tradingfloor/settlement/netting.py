@@ -14,7 +14,8 @@ Two views of the same netting, because they answer different questions:
   it with what the engine settled (`LEDGER_DIFFERS`).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import msgspec
 
@@ -105,4 +106,41 @@ def cash_by_account(obligations: dict[tuple[str, str], Obligation]) -> dict[str,
         into.cash += obligation.cash
         into.ledger_cash += obligation.ledger_cash
         into.fees += obligation.fees
+    return total
+
+
+class Adjustment(NamedTuple):
+    """A split (`old`:`new` shares) or a rename (`renamed`, the new symbol) of a symbol,
+    applied at the close of session `closed`: it changes the unsettled shares of every
+    trade session up to `closed` that has not settled yet."""
+
+    action_id: str
+    closed: int
+    old: int
+    new: int
+    renamed: str
+
+
+def ledger_obligations(
+    fills_by_session: Mapping[int, list[Fill]],
+    adjustments: Mapping[str, list[Adjustment]],
+    settle_session: int,
+) -> dict[tuple[str, str], Obligation]:
+    """Net obligations as the ledger settles them at session `settle_session`: each trade
+    session's net shares scaled by the splits (toward zero) and carried by the renames
+    applied after it and before its settlement, as the engine does to unsettled shares."""
+    total: dict[tuple[str, str], Obligation] = {}
+    for session in sorted(fills_by_session):
+        for (account, symbol), net in net_obligations(fills_by_session[session]).items():
+            shares = net.shares
+            for adjustment in adjustments.get(symbol, []):
+                if session <= adjustment.closed < settle_session:
+                    scaled = abs(shares) * adjustment.new // adjustment.old
+                    shares = scaled if shares >= 0 else -scaled
+                    symbol = adjustment.renamed or symbol
+            into = total.setdefault((account, symbol), Obligation())
+            into.shares += shares
+            into.cash += net.cash
+            into.ledger_cash += net.ledger_cash
+            into.fees += net.fees
     return total

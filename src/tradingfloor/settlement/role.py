@@ -50,7 +50,11 @@ from tradingfloor.service.ports import ShardPort
 from tradingfloor.settlement import reconcile
 from tradingfloor.settlement.day_report import ClearingPort, DayReport
 from tradingfloor.settlement.feed_state import FeedState
-from tradingfloor.settlement.netting import clearing_trades, net_obligations
+from tradingfloor.settlement.netting import (
+    clearing_trades,
+    ledger_obligations,
+    net_obligations,
+)
 from tradingfloor.settlement.records import ClearingTrade, Confirmation, Fail
 
 log = logging.getLogger("tradingfloor.settlement")
@@ -345,7 +349,10 @@ class SettlementRole:
         expected = net_obligations(feed.fills_of(sessions))
         breaks = reconcile.obligation_breaks(settle_date, expected, instructions, fails, carried)
         funds, shares = feed.settled_by_ledger(settle_date)
-        breaks += reconcile.ledger_breaks(settle_date, expected, funds, shares)
+        by_session = {session: feed.fills.get(session, []) for session in sessions}
+        settle_session = self.calendar.session_of_date(settle_date)
+        ledger = ledger_obligations(by_session, feed.adjustments, settle_session)
+        breaks += reconcile.ledger_breaks(settle_date, ledger, funds, shares)
         await self._record(report, breaks)
 
     async def _carried_into(self, settle_date: str) -> list[Fail]:
