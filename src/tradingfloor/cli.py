@@ -9,14 +9,12 @@ from rich.console import Console
 from tradingfloor.bench.cli import bench_app
 from tradingfloor.bootstrap.cluster_cli import cluster_app
 from tradingfloor.bootstrap.role_cli import (
-    ConfigOption,
-    _checked,
-    _prepare,
-    _settings,
     allocator,
     gateway,
     marketdata,
     projector,
+    settle,
+    settlement,
     shard,
 )
 from tradingfloor.bootstrap.serve_cli import serve
@@ -39,45 +37,10 @@ app.command()(projector)
 app.command()(marketdata)
 app.command()(gateway)
 app.command()(allocator)
+app.command()(settlement)
+app.command()(settle)
 app.command()(clearinghouse)
 console = Console()
-
-
-@app.command()
-def settlement(config: ConfigOption = None) -> None:
-    """Run the settlement role: each session's end of day at its close (close the day,
-    clear its trades, settle T+N, reconcile with the clearinghouse into breaks)."""
-    import asyncio
-
-    from tradingfloor.bootstrap.settlement_role import check_settlement_settings, run_settlement
-
-    settings = _checked(_settings(config), check_settlement_settings)
-    asyncio.run(run_settlement(_prepare(settings)))
-
-
-@app.command()
-def settle(
-    date: Annotated[str, typer.Option(help="The trade date (ISO, a session of the calendar).")],
-    config: ConfigOption = None,
-    wait_s: Annotated[
-        float, typer.Option(min=0.1, help="How long a shard or the clearinghouse may not answer.")
-    ] = 30.0,
-) -> None:
-    """Run the end of day of trade date DATE by hand against the running platform and print
-    what it did and the breaks found (running it again changes nothing, and says so)."""
-    import asyncio
-
-    from tradingfloor.bootstrap.settlement_role import settle_by_hand
-    from tradingfloor.settlement.role import DayRefused, SettlementUnavailable
-
-    settings = _settings(config)
-    try:
-        report = asyncio.run(settle_by_hand(settings, date, wait_s))
-    except (DayRefused, SettlementUnavailable) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from error
-    for line in report.lines():
-        print(line)
 
 
 @app.command()

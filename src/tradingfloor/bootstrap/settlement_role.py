@@ -188,7 +188,13 @@ async def settle_by_hand(settings: Settings, date: str, wait_s: float) -> DayRep
     """`date`'s end of day against the running platform; a shard or the clearinghouse that
     does not answer within `wait_s` is an error (`SettlementUnavailable`)."""
     from tradingfloor.bootstrap.transport import make_transport
+    from tradingfloor.risk.calendar import calendar_for
+    from tradingfloor.settlement.role import DayRefused
 
+    try:
+        calendar_for(RiskSettings().calendar).session_of_date(date)
+    except ValueError as error:  # before reaching anything
+        raise DayRefused(str(error)) from error
     transport = make_transport(settings, "settle")
     await asyncio.wait_for(transport.start(), wait_s)
     role = make_role(settings, _shard_ports(transport, settings))
