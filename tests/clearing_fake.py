@@ -8,8 +8,9 @@ carried into the next settlement), holdings as of a date from the movements and
 settlements dated up to it. Faults are named per trade_ref (`faults`): "drop" (no record,
 no confirmation), "alter" (recorded and confirmed with one share more), "duplicate"
 (recorded twice: a second confirmation under a second clearing ref), "late" (confirmed only
-at the next call, flagged late). `down = True` makes every call raise `ConnectionError`,
-as an unreachable clearinghouse does; `calls` counts the calls that reached it.
+at the next call, or after `late_calls` calls, flagged late). `down = True` makes every
+call raise `ConnectionError`, as an unreachable clearinghouse does; `calls` counts the calls
+that reached it.
 """
 
 from collections import Counter
@@ -29,8 +30,10 @@ from tradingfloor.settlement.records import (
 
 
 class FakeClearinghouse:
-    def __init__(self, faults: dict[str, str] | None = None) -> None:
+    def __init__(self, faults: dict[str, str] | None = None, late_calls: int = 1) -> None:
         self.faults = dict(faults or {})
+        self.late_calls = late_calls
+        """A late confirmation is released after this many more connections."""
         self.down = False
         self.calls: Counter[str] = Counter()
         self.records: dict[str, list[ClearingTrade]] = {}
@@ -38,7 +41,8 @@ class FakeClearinghouse:
         self.batches: dict[str, list[Confirmation]] = {}
         self.confirmed: dict[str, list[Confirmation]] = {}
         """trade date -> confirmations released."""
-        self.held: list[Confirmation] = []
+        self.held: list[tuple[int, Confirmation]] = []
+        """(connections left before release, confirmation)."""
         self.movements: dict[str, list[Movement]] = {}
         self.settlements: dict[str, tuple[list[Instruction], list[Fail]]] = {}
         self._clearing_refs = 0
@@ -48,7 +52,9 @@ class FakeClearinghouse:
         if self.down:
             raise ConnectionError("the clearinghouse does not answer")
         self.calls[what] += 1
-        released, self.held = self.held, []
+        self.held = [(calls - 1, confirmation) for calls, confirmation in self.held]
+        released = [confirmation for calls, confirmation in self.held if calls <= 0]
+        self.held = [(calls, confirmation) for calls, confirmation in self.held if calls > 0]
         for confirmation in released:
             self.confirmed.setdefault(confirmation.trade_date, []).append(confirmation)
         return released
@@ -87,7 +93,7 @@ class FakeClearinghouse:
                 trade = msgspec.structs.replace(trade, qty=trade.qty + 1)
             self.records[trade.trade_ref] = [trade]
             if fault == "late":
-                self.held.append(self._confirm(trade, late=True))
+                self.held.append((self.late_calls, self._confirm(trade, late=True)))
                 continue
             answers.append(self._confirm(trade))
             if fault == "duplicate":

@@ -329,3 +329,34 @@ async def test_a_corporate_action_while_trades_are_unsettled_settles_to_the_same
         assert ours[("ann", symbols[-1])] == bought
     finally:
         await desk.stop()
+
+
+async def test_a_confirmation_released_days_later_is_read_again_and_found_late(
+    tmp_path: Path,
+) -> None:
+    day = "2026-12-01"
+    clearing = FakeClearinghouse({"main:AAPL:1": "late"}, late_calls=9)
+    desk = Desk(tmp_path, day, clearing=clearing)
+    await desk.start()
+    try:
+        await desk.listing("AAPL")
+        await desk.account("ann", 100_000 * DOLLAR)
+        await desk.account("bob", 0, {"AAPL": 100})
+        await desk.trading_on(day)
+        await desk.trade("ann", "bob", "AAPL", 10, 100 * DOLLAR)
+        await desk.past_close_of(day)
+        assert sorted(desk.breaks()) == [f"{day}/UNCONFIRMED/main:AAPL:1"]
+        for date in sessions("2026-12-02", "2026-12-07"):
+            await desk.trading_on(date)
+            await desk.past_close_of(date)
+        assert sorted(desk.breaks()) == [
+            f"{day}/LATE_CONFIRMATION/main:AAPL:1",
+            f"{day}/UNCONFIRMED/main:AAPL:1",
+        ]
+        # Once found late, the date is not read again.
+        reads = clearing.calls["confirmations"]
+        await desk.trading_on("2026-12-08")
+        await desk.past_close_of("2026-12-08")
+        assert clearing.calls["confirmations"] == reads + 1  # 12-08's own
+    finally:
+        await desk.stop()

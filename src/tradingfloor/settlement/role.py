@@ -313,11 +313,12 @@ class SettlementRole:
 
     def _dates_to_read_again(self, date: str, answered: list[Confirmation]) -> list[str]:
         """Earlier trade dates with a confirmation released now, or a trade still
-        unconfirmed (its confirmation may have come late since)."""
+        unconfirmed (its confirmation may have come late since) whose break is open."""
         dates = {item.trade_date for item in answered if item.trade_date < date}
         recorded = self.feed.breaks
         for item in recorded.values():
-            if item.kind == BreakKind.UNCONFIRMED and item.date < date:
+            open_break = item.break_id not in self.feed.resolved
+            if item.kind == BreakKind.UNCONFIRMED and item.date < date and open_break:
                 late = item.break_id.replace(
                     BreakKind.UNCONFIRMED.name, BreakKind.LATE_CONFIRMATION.name, 1
                 )
