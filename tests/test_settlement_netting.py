@@ -17,6 +17,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.settlement.movements import (
     Change,
+    adjustment_changes,
     as_movements,
     changes_of,
     split_changes,
@@ -108,10 +109,6 @@ def test_movements_are_the_settled_changes_outside_trading() -> None:
         Change("ann", "AAPL", -4),
         Change("ann", "USD", 1234),
     ]
-    assert changes_of(BreakResolved(1, 0, "b", "ops", "fix", "ann", "AAPL", -10, 2)) == [
-        Change("ann", "AAPL", 2),
-        Change("ann", "USD", -10),
-    ]
 
 
 def test_trading_settlement_and_moves_between_shards_are_not_movements() -> None:
@@ -119,6 +116,11 @@ def test_trading_settlement_and_moves_between_shards_are_not_movements() -> None
     assert changes_of(FundsSettled(1, 0, "ann", 100)) == []
     assert changes_of(CashAllocatedOut(1, 0, "ann", 100, "west")) == []
     assert changes_of(CashAllocatedIn(1, 0, "ann", 100, "east", 7)) == []
+    # A break's adjustment corrects the platform toward the clearinghouse: no movement, but
+    # a change of the platform's settled balances.
+    resolved = BreakResolved(1, 0, "b", "ops", "fix", "ann", "AAPL", -10, 2)
+    assert changes_of(resolved) == []
+    assert adjustment_changes(resolved) == [Change("ann", "AAPL", 2), Change("ann", "USD", -10)]
 
 
 def test_a_symbol_change_moves_every_holders_settled_shares() -> None:

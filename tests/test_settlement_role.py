@@ -8,10 +8,10 @@ import pytest
 
 from clearing_fake import FakeClearinghouse
 from settlement_harness import CALENDAR, DOLLAR, HOUR, Desk, close_of, run
-from tradingfloor.domain.commands import AnnounceCorporateAction
+from tradingfloor.domain.commands import AnnounceCorporateAction, ResolveBreak
 from tradingfloor.domain.corporate_actions import CashDividend, StockSplit, SymbolChange
 from tradingfloor.domain.enums import BreakKind
-from tradingfloor.domain.events import CommandRejected, DayClosed, DaySettled
+from tradingfloor.domain.events import BreakResolved, CommandRejected, DayClosed, DaySettled
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import FeeSchedule, RiskSettings
 from tradingfloor.risk.calendar import ts_at
@@ -358,5 +358,43 @@ async def test_a_confirmation_released_days_later_is_read_again_and_found_late(
         await desk.trading_on("2026-12-08")
         await desk.past_close_of("2026-12-08")
         assert clearing.calls["confirmations"] == reads + 1  # 12-08's own
+    finally:
+        await desk.stop()
+
+
+async def test_a_break_resolved_with_the_clearinghouses_figures_closes_the_difference(
+    tmp_path: Path,
+) -> None:
+    day = "2026-12-01"
+    desk = Desk(tmp_path, day, clearing=FakeClearinghouse({"main:AAPL:1": "alter"}))
+    await desk.start()
+    try:
+        await desk.listing("AAPL")
+        await desk.account("ann", 100_000 * DOLLAR)
+        await desk.account("bob", 0, {"AAPL": 100})
+        await desk.trading_on(day)
+        await desk.trade("ann", "bob", "AAPL", 10, 100 * DOLLAR)  # cleared as 11
+        for date in sessions(day, "2026-12-03"):
+            await desk.trading_on(date)
+            await desk.past_close_of(date)
+        found = desk.breaks()
+        for account, shares, cash in (("ann", 1, -100 * DOLLAR), ("bob", -1, 100 * DOLLAR)):
+            position = found[f"2026-12-03/POSITION_DIFFERS/{account}/AAPL"]
+            assert position.other_qty - position.platform_qty == shares
+            resolve = ResolveBreak(
+                position.break_id, "ops", "the clearinghouse is right", account, "AAPL",
+                cash, shares,
+            )  # fmt: skip
+            result = await desk.do(resolve)
+            assert any(isinstance(event, BreakResolved) for event in result.events)
+        for date in sessions("2026-12-04", "2026-12-08"):
+            await desk.trading_on(date)
+            await desk.past_close_of(date)
+        # Shares and cash adjusted to the clearinghouse's figures (no movement: it has them
+        # already): the two agree from then on, and no break comes after.
+        assert sorted(key for key in desk.breaks() if key > "2026-12-04") == []
+        ours = await platform_balances(desk, ["ann", "bob"])
+        theirs = await clearing_balances(desk, "2026-12-09")
+        assert ours == theirs
     finally:
         await desk.stop()

@@ -7,7 +7,8 @@ shares each account holds (as a log of changes by seq, so a balance can be taken
 cut), the movements to tell the clearinghouse, the breaks recorded, and T+N.
 
 Settled balances here are the platform's ledger as its events tell it: deposits and
-withdrawals, `FundsSettled` and `SharesSettled`, dividends, splits, break adjustments. Cash
+withdrawals, `FundsSettled` and `SharesSettled`, dividends, splits, break adjustments (the
+last are no movement: they correct the platform toward the clearinghouse). Cash
 moved between the platform's own shards (`CashAllocated*`) is left out: the account's total
 is what the clearinghouse knows, and a move in flight is still the account's.
 """
@@ -35,6 +36,7 @@ from tradingfloor.domain.events import (
 from tradingfloor.risk.calendar import TradingCalendar
 from tradingfloor.settlement.movements import (
     Change,
+    adjustment_changes,
     as_movements,
     changes_of,
     split_changes,
@@ -117,6 +119,9 @@ class FeedState:
             settled_changes = changes
             if isinstance(event, CorporateActionAnnounced | StockSplitApplied | SymbolChanged):
                 changes, settled_changes = self._corporate(shard, state, event)
+            elif isinstance(event, BreakResolved):
+                settled_changes = adjustment_changes(event)
+                self.resolved.add(event.break_id)
             if changes or settled_changes:
                 moved.extend(changes)
                 self._change(state, seq, settled_changes)
@@ -139,8 +144,6 @@ class FeedState:
                 state.closed[event.date] = seq
             elif isinstance(event, BreakOpened):
                 self.breaks[event.break_id] = event
-            if isinstance(event, BreakResolved):
-                self.resolved.add(event.break_id)
             elif isinstance(event, RiskConfigured) and event.settings is not None:
                 self.settlement_sessions = event.settings.settlement_sessions
         if moved:

@@ -1,15 +1,16 @@
 """Settled cash and shares that change outside trading, as the clearinghouse must hear of them.
 
 Pure. The clearinghouse keeps every account's position from what it settles and from
-movements: it never sees a deposit, a withdrawal, a dividend, a split or a break's
-adjustment unless the platform tells it. Each such event becomes one `Movement` per asset it
+movements: it never sees a deposit, a withdrawal, a dividend or a split unless the platform
+tells it. Each such event becomes one `Movement` per asset it
 changes (cash is the symbol `USD`), with a `ref` unique on the platform (`<shard>:<seq>:<n>`),
 so a movement resubmitted is known to the clearinghouse as the same one.
 
 What is not a movement: fills (they clear as trades), `FundsSettled` and `SharesSettled` (the
 clearinghouse settles the same trades itself), `CashAllocatedOut`/`In` (cash moving between
 the platform's own shards: the account's total does not change), dividend entitlements (paid
-later, as `DividendPaid`).
+later, as `DividendPaid`), and a break's adjustment (`adjustment_changes`: the platform's
+record corrected toward the clearinghouse's, which already holds it).
 """
 
 from collections.abc import Mapping
@@ -54,12 +55,18 @@ def changes_of(event: Event) -> list[Change]:
         return [Change(event.account, CASH_SYMBOL, event.amount)]
     if isinstance(event, StockSplitApplied):  # as if the whole position were settled
         return split_changes(event, event.old_qty, 1, 1)
-    if isinstance(event, BreakResolved):
-        return [
-            Change(event.account, event.symbol, event.shares_adjustment),
-            Change(event.account, CASH_SYMBOL, event.cash_adjustment),
-        ]
     return []
+
+
+def adjustment_changes(event: BreakResolved) -> list[Change]:
+    """A break's adjustment: a change of the platform's settled balances that is not a
+    movement. It corrects the platform's record toward the clearinghouse's (the break's
+    resolution says the clearinghouse was right), so telling the clearinghouse would move it
+    too and keep the two apart."""
+    return [
+        Change(event.account, event.symbol, event.shares_adjustment),
+        Change(event.account, CASH_SYMBOL, event.cash_adjustment),
+    ]
 
 
 def split_changes(
