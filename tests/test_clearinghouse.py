@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.settlement import clearing_client
 from tradingfloor.settlement.clearing_client import (
     ClearingClient,
     ClearingRejected,
     ClearingUnavailable,
 )
+from tradingfloor.settlement.clearinghouse import store as store_module
+from tradingfloor.settlement.clearinghouse.command import run_clearinghouse
 from tradingfloor.settlement.clearinghouse.faults import FaultKind, FaultPlan, FaultRates
 from tradingfloor.settlement.clearinghouse.server import ClearinghouseServer, ServerLimits
 from tradingfloor.settlement.clearinghouse.store import ClearingStore, recorded_faults
@@ -352,3 +355,23 @@ async def test_a_request_that_stalls_is_dropped_after_the_read_timeout(tmp_path:
             assert await reader.read() == b""  # closed by the server, nothing answered
         writer.close()
         assert await client.confirmations(D1) == []
+
+
+async def test_a_bug_met_while_answering_stops_the_clearinghouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise InvariantViolation("fails do not balance")
+
+    monkeypatch.setattr(store_module, "settle_date", broken)
+    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    running = asyncio.create_task(
+        run_clearinghouse(
+            tmp_path, port=0, stop=asyncio.Event(), on_ready=lambda _, p: ready.set_result(p)
+        )
+    )
+    port = await asyncio.wait_for(ready, WAIT_S)
+    with pytest.raises(ClearingUnavailable):
+        await ClearingClient("127.0.0.1", port, "platform", timeout_s=WAIT_S).settle(D3)
+    with pytest.raises(InvariantViolation):
+        await asyncio.wait_for(running, WAIT_S)

@@ -74,3 +74,15 @@ def test_the_command_refuses_bad_fault_rates(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=WAIT_S)
     assert process.returncode != 0
     assert "drop|alter|duplicate|late" in stderr
+
+
+async def test_the_command_says_when_its_port_is_taken(tmp_path: Path) -> None:
+    taken = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    try:
+        process = _command(tmp_path, "--port", str(port))
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=WAIT_S)
+    finally:
+        taken.close()
+    assert process.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr

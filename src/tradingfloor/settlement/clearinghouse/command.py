@@ -2,11 +2,14 @@
 
 It prints one line when it listens (`clearinghouse listening on HOST:PORT`) and runs until
 SIGINT or SIGTERM, then stops cleanly: it stops listening, lets the exchanges under way finish
-(bounded), and closes its store.
+(bounded), and closes its store. A bug met while answering (a broken invariant, a store that
+fails) stops it too, with the error and a non-zero exit: a clearinghouse does not go on
+answering from a state it cannot trust.
 """
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +23,10 @@ from tradingfloor.settlement.clearinghouse.store import ClearingStore
 CLEARINGHOUSE_PORT = 7400
 
 
+class CannotListen(OSError):
+    """The clearinghouse could not open its port."""
+
+
 async def run_clearinghouse(
     data_dir: Path,
     host: str = "127.0.0.1",
@@ -29,10 +36,15 @@ async def run_clearinghouse(
     on_ready: Callable[[str, int], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve until `stop` is set (by default: until SIGINT or SIGTERM)."""
+    """Serve until `stop` is set (by default: until SIGINT or SIGTERM), or until an exchange
+    fails for a reason that is not its client's (then raise that failure)."""
     store = ClearingStore(data_dir, plan)
     server = ClearinghouseServer(store, participant)
-    bound_host, bound_port = await server.start(host, port)
+    try:
+        bound_host, bound_port = await server.start(host, port)
+    except OSError as error:  # the port is taken, the address is not this machine's, ...
+        await server.stop()
+        raise CannotListen(f"clearinghouse cannot listen on {host}:{port}: {error}") from error
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -40,10 +52,16 @@ async def run_clearinghouse(
             loop.add_signal_handler(sig, stop.set)
     if on_ready is not None:
         on_ready(bound_host, bound_port)
+    stopping = asyncio.create_task(stop.wait())
+    failing = asyncio.create_task(server.failed.wait())
     try:
-        await stop.wait()
+        await asyncio.wait((stopping, failing), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        stopping.cancel()
+        failing.cancel()
         await server.stop()
+    if server.failure is not None:
+        raise server.failure
 
 
 def clearinghouse(
@@ -67,6 +85,10 @@ def clearinghouse(
     def ready(bound_host: str, bound_port: int) -> None:
         print(f"clearinghouse listening on {bound_host}:{bound_port}", flush=True)
 
-    asyncio.run(
-        run_clearinghouse(data, host, port, participant, FaultPlan(rates, fault_seed), ready)
-    )
+    try:
+        asyncio.run(
+            run_clearinghouse(data, host, port, participant, FaultPlan(rates, fault_seed), ready)
+        )
+    except CannotListen as error:
+        print(error, file=sys.stderr)
+        raise typer.Exit(1) from error

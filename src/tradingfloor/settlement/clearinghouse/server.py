@@ -88,6 +88,10 @@ class ClearinghouseServer:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clearinghouse")
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self.failed = asyncio.Event()
+        """Set when an exchange failed for a reason other than its client (`failure`): the
+        clearinghouse must stop, not go on answering from a state it cannot trust."""
+        self.failure: Exception | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Listen on host:port (0: any free port); the address bound."""
@@ -119,6 +123,10 @@ class ClearinghouseServer:
                 await self._exchange(reader, writer)
         except (ConnectionError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the client went away or stalled: nothing was changed for it
+        except Exception as error:  # a bug (a broken invariant, a store that fails): stop
+            if self.failure is None:
+                self.failure = error
+            self.failed.set()
         finally:
             if task is not None:
                 self._connections.discard(task)
