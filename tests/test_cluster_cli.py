@@ -55,6 +55,7 @@ def _config(root: Path, **extra: Any) -> Path:
         "host": "127.0.0.1",
         "port": 0,
         "marketdata_port": 0,
+        "clearinghouse_port": 0,  # a free port, picked by up
         "data_dir": str(root / "data"),
         "fsync": False,
         "projection_status_interval_ms": 100,
@@ -223,8 +224,9 @@ async def test_up_serves_orders_status_tells_down_stops_every_process(
 
     status = await _until_status(config, caught_up, f"projector and market data at {last_seq}")
     rows = {row["name"]: row for row in status["processes"]}
-    roles = [projector, "marketdata", "gateway-1", "gateway-2"]
-    assert list(rows) == (["nats", primary, *roles] if private else [primary, *roles])
+    roles = [primary, "clearinghouse", projector, "settlement", "marketdata"]
+    roles += ["gateway-1", "gateway-2"]
+    assert list(rows) == (["nats", *roles] if private else roles)
     assert status["up"] and all(row["alive"] and row["ready"] for row in rows.values())
     told = (rows[primary]["seq"], rows[primary]["state"], rows[primary]["leader"])
     assert told == (last_seq, "unknown", "unknown")  # no lease nor state in NATS KV yet
@@ -251,7 +253,7 @@ async def test_up_serves_orders_status_tells_down_stops_every_process(
     assert [name for name, pid in pids.items() if _running(pid)] == []
     assert not cluster_plan.record_path(load_settings(config)).exists()
     order = [line.split()[1] for line in down.stdout.splitlines() if line.startswith("stopping")]
-    stopped = ["gateway-1", projector, primary]
+    stopped = ["gateway-1", "settlement", projector, "clearinghouse", primary]
     assert order == ([*stopped, "nats"] if private else stopped)
     second = tf("cluster", "down", "--config", str(config))
     assert second.returncode == 0 and "no cluster is running" in second.stdout
@@ -317,6 +319,8 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
         "shard-a-1", "shard-a-2", "shard-b-1", "shard-b-2",
         "projector-a", "projector-b",
         "allocator",
+        "clearinghouse",
+        "settlement",
         "marketdata",
         "gateway-1", "gateway-2",
     ]  # fmt: skip
@@ -336,7 +340,16 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
     assert by_name["gateway-2"].ready_mark == root / "gateway-2" / "run" / "gateway-0.ready"
     assert by_name["allocator"].ready_mark == root / "allocator" / "run" / "allocator.ready"
     assert by_name["gateway-1"].env["TRADINGFLOOR_MARKETDATA_URL"] == "ws://127.0.0.1:8001"
-    for process in planned[1:]:  # one NATS, one port, one database for all; no secret kept
+    clearinghouse = by_name["clearinghouse"]  # a simulator of its own, told nothing of ours
+    assert clearinghouse.argv[3:6] == ["clearinghouse", "--data", str(root / "clearinghouse")]
+    assert clearinghouse.env == {} and clearinghouse.ready_mark is None
+    settlement = by_name["settlement"]
+    assert settlement.env["TRADINGFLOOR_CLEARINGHOUSE_HOST"] == "127.0.0.1"
+    port = clearinghouse.argv[clearinghouse.argv.index("--port") + 1]
+    assert settlement.env["TRADINGFLOOR_CLEARINGHOUSE_PORT"] == port
+    assert settlement.ready_mark == root / "settlement" / "run" / "settlement.ready"
+    roles_told = [process for process in planned[1:] if process.role != "clearinghouse"]
+    for process in roles_told:  # one NATS, one port, one database for all; no secret kept
         assert process.env["TRADINGFLOOR_NATS_URL"] == "nats://127.0.0.1:4999"
         assert process.env["TRADINGFLOOR_PORT"] == "8000"
         assert process.secret_env["TRADINGFLOOR_DATABASE_URL"] == "sqlite:////x/tf.db"
@@ -345,9 +358,11 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
     stopped = [[names[index] for index in group] for group in groups]
     assert stopped == [
         ["gateway-1", "gateway-2"],
+        ["settlement"],
         ["marketdata"],
         ["allocator"],
         ["projector-a", "projector-b"],
+        ["clearinghouse"],
         ["shard-a-1", "shard-a-2", "shard-b-1", "shard-b-2"],
         ["shard-a-0", "shard-b-0"],
         ["nats"],

@@ -200,7 +200,8 @@ def test_ctrl_c_stops_every_role(tmp_path: Path) -> None:
     """The real command: `serve` on a free port, then SIGINT; it and its roles exit."""
     command = [sys.executable, "-m", "tradingfloor", "serve", "--port", "0"]
     command += ["--data", str(tmp_path / "data"), "--no-fsync", "--workers", "2"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    environment = {**os.environ, "TRADINGFLOOR_CLEARINGHOUSE_PORT": "0"}  # any free port
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)
     try:
         assert server.stdout is not None
         deadline = time.monotonic() + 120
@@ -209,7 +210,8 @@ def test_ctrl_c_stops_every_role(tmp_path: Path) -> None:
             assert time.monotonic() < deadline and server.poll() is None, line
             line = server.stdout.readline()
         children = _children(server.pid)
-        assert len(children) == 5  # shard, projector, market data, two gateway workers
+        # shard, projector, market data, settlement, clearinghouse, two gateway workers
+        assert len(children) == 7
         server.send_signal(signal.SIGINT)
         assert server.wait(60) == 0
         for pid in children:

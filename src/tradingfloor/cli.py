@@ -8,7 +8,15 @@ from rich.console import Console
 
 from tradingfloor.bench.cli import bench_app
 from tradingfloor.bootstrap.cluster_cli import cluster_app
-from tradingfloor.bootstrap.role_cli import allocator, gateway, marketdata, projector, shard
+from tradingfloor.bootstrap.role_cli import (
+    allocator,
+    gateway,
+    marketdata,
+    projector,
+    settle,
+    settlement,
+    shard,
+)
 from tradingfloor.bootstrap.serve_cli import serve
 from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
@@ -31,6 +39,8 @@ app.command()(marketdata)
 app.command()(gateway)
 app.command()(allocator)
 app.command()(statement)
+app.command()(settlement)
+app.command()(settle)
 app.command()(clearinghouse)
 console = Console()
 

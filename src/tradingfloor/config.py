@@ -360,6 +360,33 @@ class Settings(BaseSettings):
         "it only an admin (API key or session) may.",
     )
 
+    # --------------------------------------------------------------- settlement
+    settlement_enabled: bool = Field(
+        default=True,
+        description="Run the end of day at each session's close (the settlement role: close "
+        "the day, clear its trades, settle T+N, reconcile). False: days are closed and "
+        "settled only by `tradingfloor settle --date D`.",
+    )
+    clearinghouse_host: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.:_-]{1,253}$",
+        description="The clearinghouse the platform clears with. None: serve runs its own "
+        "simulator (`tradingfloor clearinghouse`) on 127.0.0.1:clearinghouse_port.",
+    )
+    clearinghouse_port: int = Field(
+        default=7400,
+        ge=0,
+        le=65535,
+        description="The clearinghouse's port (the clearing protocol over TCP). 0, for the "
+        "simulator serve runs: any free port (the settlement role finds it in data_dir/run).",
+    )
+    clearing_participant: str = Field(
+        default="TF",
+        pattern=r"^[A-Z0-9]{1,8}$",
+        description="The platform's participant id at the clearinghouse (its clearing "
+        "membership; accounts are sub-accounts of it).",
+    )
+
     # --------------------------------------------------------------- local cluster
     cluster_gateways: int = Field(
         default=2,

@@ -286,6 +286,9 @@ async def _is_ready(planned: Planned, record: Record) -> bool:
     if planned.role == "nats":
         port = int(record.nats_url.rsplit(":", 1)[1])
         return await answers("127.0.0.1", port)
+    if planned.role == "clearinghouse":
+        port = int(planned.argv[planned.argv.index("--port") + 1])
+        return await answers("127.0.0.1", port)
     mark = planned.ready_mark
     return mark is not None and mark.exists()
 

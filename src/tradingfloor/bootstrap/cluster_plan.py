@@ -11,6 +11,8 @@ variables (which win over the file):
 | `shard-<shard>-<i>`, i >= 1 | a hot standby of it | SHARD_NAME, SHARD_STANDBY |
 | `projector-<shard>` | the shard's projector | SHARD_NAME |
 | `allocator` (with two shards or more) | the cash allocator | |
+| `clearinghouse` (without `clearinghouse_host`) | the clearinghouse simulator on 127.0.0.1 | |
+| `settlement` (with `settlement_enabled`) | the end of day and reconciliation | CLEARINGHOUSE_* |
 | `marketdata` | the market-data role on marketdata_port | |
 | `gateway-<n>` | a gateway; all of them share port (SO_REUSEPORT) | MARKETDATA_URL |
 
@@ -44,18 +46,29 @@ ENV = "TRADINGFLOOR_"
 
 START_STAGES = (
     ("nats",),
-    ("shard",),
+    ("shard", "clearinghouse"),
     ("standby",),
-    ("projector", "allocator", "marketdata", "gateway"),
+    ("projector", "allocator", "settlement", "marketdata", "gateway"),
 )
 """Started in this order, each stage ready before the next starts."""
-STOP_ORDER = ("gateway", "marketdata", "allocator", "projector", "standby", "shard", "nats")
+STOP_ORDER = (
+    "gateway",
+    "settlement",
+    "marketdata",
+    "allocator",
+    "projector",
+    "clearinghouse",
+    "standby",
+    "shard",
+    "nats",
+)
 """Stopped in this order (the reverse of what each relies on)."""
 READY_MARKS = {
     "shard": "shard",
     "standby": "shard-standby",
     "projector": "projector",
     "allocator": "allocator",
+    "settlement": "settlement",
     "marketdata": "marketdata",
     "gateway": "gateway-0",
 }
@@ -91,7 +104,8 @@ class Planned:
 
     @property
     def ready_mark(self) -> Path | None:
-        """The file its process creates once ready (None: NATS, ready when it answers)."""
+        """The file its process creates once ready (None: NATS and the clearinghouse, ready
+        when they answer)."""
         mark = READY_MARKS.get(self.role)
         return None if mark is None else self.data_dir / "run" / f"{mark}.ready"
 
@@ -175,12 +189,45 @@ def plan(
         processes.append(_role(root, config, ends, "projector", f"projector-{shard}", shard))
     if len(shards) > 1:  # cash moves between shards (accounts across shards)
         processes.append(_role(root, config, ends, "allocator", "allocator", None))
+    processes += _settlement(settings, root, config, ends)
     processes.append(_role(root, config, ends, "marketdata", "marketdata", None))
     forward = settings.marketdata_url or f"ws://{local_host(settings)}:{ends.marketdata_port}"
     for index in range(1, settings.cluster_gateways + 1):
         gateway = _role(root, config, ends, "gateway", f"gateway-{index}", None)
         gateway.env[f"{ENV}MARKETDATA_URL"] = forward
         processes.append(gateway)
+    return processes
+
+
+def clearinghouse_port(settings: Settings) -> int:
+    """Where the cluster's clearinghouse simulator listens: its port, or with 0 one free now
+    (the plan records it, and the settlement role is told it)."""
+    if settings.clearinghouse_port:
+        return settings.clearinghouse_port
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _settlement(settings: Settings, root: Path, config: Path, ends: Endpoints) -> list[Planned]:
+    """One settlement role, and the clearinghouse simulator unless an external one is named."""
+    if not settings.settlement_enabled:
+        return []
+    processes = []
+    role = _role(root, config, ends, "settlement", "settlement", None)
+    if settings.clearinghouse_host is None:
+        port = str(clearinghouse_port(settings))
+        store = root / "clearinghouse"
+        argv = [sys.executable, "-m", "tradingfloor", "clearinghouse", "--data", str(store),
+                "--port", port, "--participant", settings.clearing_participant]  # fmt: skip
+        log = root / "logs" / "clearinghouse.log"
+        processes.append(Planned("clearinghouse", "clearinghouse", None, argv, {}, store, log))
+        role.env[f"{ENV}CLEARINGHOUSE_HOST"] = "127.0.0.1"
+        role.env[f"{ENV}CLEARINGHOUSE_PORT"] = port
+    processes.append(role)
     return processes
 
 

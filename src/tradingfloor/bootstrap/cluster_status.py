@@ -180,8 +180,10 @@ def _row(process: Recorded, settings: Settings, figures: Figures) -> Row:
     elif process.role == "gateway":
         row.state = figures.gateways
         row.ready = row.ready and figures.gateways == "ready"
-    elif process.role == "allocator":  # ready once it has read what every shard took in
+    elif process.role in ("allocator", "settlement"):  # ready once it has read the feeds
         row.state = "following" if row.ready else "starting"
+    elif process.role == "clearinghouse":
+        row.ready, row.state = True, "serving"
     return row
 
 

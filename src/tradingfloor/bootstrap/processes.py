@@ -1,5 +1,5 @@
-"""`serve` as processes: the shard, the projector, market data and N gateway workers,
-supervised.
+"""`serve` as processes: the shard, the projector, market data, the settlement role with its
+clearinghouse simulator, and N gateway workers, supervised.
 
 Start-up: the database is migrated once; the order-entry rate limiter (without Redis) is held
 here and served to the workers on `run/limits.sock`; the shard starts and recovers; then the
@@ -16,8 +16,10 @@ it is back; while market data are down, market-data WebSockets are closed with 1
 refused with 1013 until it is back (clients reconnect and get fresh snapshots); a dead
 gateway's connections are lost, the other workers keep serving.
 
-Ctrl-C (or SIGTERM) stops the gateways first (no new commands), then market data, the
-projector, and the shard (which snapshots), each given `stop_wait_s` before it is killed.
+Ctrl-C (or SIGTERM) stops the gateways first (no new commands), then the settlement role and
+the clearinghouse, market data, the projector, and the shard (which snapshots), each given
+`stop_wait_s` before it is killed. While the settlement role or the clearinghouse is down,
+trading goes on; the end of day waits for them (it never settles on a guess).
 """
 
 import asyncio
@@ -50,10 +52,17 @@ healthy_after_s = 60.0
 """A role that has run this long is restarted after the shortest wait if it dies."""
 
 
+ROLES_MODULE = "tradingfloor.bootstrap.roles"
+SETTLEMENT_MODULE = "tradingfloor.bootstrap.settlement_role"
+"""The settlement role and the clearinghouse simulator (`bootstrap.settlement_role`)."""
+
+
 @dataclass
 class Child:
     name: str
     argv: list[str]
+    module: str = ROLES_MODULE
+    """What `python -m` runs with `argv`."""
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -96,14 +105,14 @@ class Supervisor:
     async def _spawn(self, child: Child) -> None:
         roles.ready_mark(self.settings, child.name).unlink(missing_ok=True)
         child.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tradingfloor.bootstrap.roles", *child.argv,
+            sys.executable, "-m", child.module, *child.argv,
             env=self._environment(),
         )  # fmt: skip
         child.started_at = time.monotonic()
         log.info("started %s", child.name, extra={"pid": child.process.pid})
 
-    async def _start(self, name: str, argv: list[str]) -> Child:
-        child = Child(name, argv)
+    async def _start(self, name: str, argv: list[str], module: str = ROLES_MODULE) -> Child:
+        child = Child(name, argv, module)
         self.children[name] = child
         await self._spawn(child)
         return child
@@ -147,6 +156,7 @@ class Supervisor:
             await self._start("shard", shard)
             await self._start("projector", ["projector"])
             await self._start("marketdata", ["marketdata"])
+            await self._start_settlement()
             for worker in range(self.workers):
                 await self._start(f"gateway-{worker}", ["gateway", str(worker), str(self.workers)])
             await self._ready("shard")
@@ -168,6 +178,18 @@ class Supervisor:
             await self._stop_all()
             if limiter is not None:
                 await limiter.stop()
+
+    async def _start_settlement(self) -> None:
+        """The settlement role (it drives each day's end at its close) and, unless an
+        external clearinghouse is named, the simulator. Trading needs neither: serve does not
+        wait for them (the role waits for the clearinghouse, and says so in its status)."""
+        from tradingfloor.bootstrap.settlement_role import embedded_clearinghouse
+
+        if not self.settings.settlement_enabled:
+            return
+        if embedded_clearinghouse(self.settings):
+            await self._start("clearinghouse", ["clearinghouse"], SETTLEMENT_MODULE)
+        await self._start("settlement", ["settlement"], SETTLEMENT_MODULE)
 
     async def _limiter(self) -> Any:
         if self.settings.redis_url:
@@ -212,10 +234,15 @@ class Supervisor:
         )
 
     async def _stop_all(self) -> None:
-        """Gateways, then market data, the projector, and the shard."""
+        """Gateways, then settlement and the clearinghouse, market data, the projector, and
+        the shard."""
         names = list(self.children)
         order = [name for name in names if name.startswith("gateway")]
-        order += [name for name in ("marketdata", "projector", "shard") if name in self.children]
+        order += [
+            name
+            for name in ("settlement", "clearinghouse", "marketdata", "projector", "shard")
+            if name in self.children
+        ]
         gateways = [self.children[name] for name in order if name.startswith("gateway")]
         await asyncio.gather(*(self._stop(child) for child in gateways))
         for name in order:

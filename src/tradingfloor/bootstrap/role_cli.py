@@ -1,4 +1,5 @@
-"""`tradingfloor shard|projector|marketdata|gateway --config FILE`: one role, in the foreground.
+"""`tradingfloor shard|projector|marketdata|gateway|settlement --config FILE`: one role, in the
+foreground (and `tradingfloor settle --date D`: one end of day by hand).
 
 Distributed mode: each role is a process of its own, on any machine, started by whatever runs
 services there (systemd, a container); with `transport = "nats"` they find each other through
@@ -11,6 +12,8 @@ NATS. Each runs until SIGINT or SIGTERM, then stops cleanly (the shard snapshots
 - `marketdata`: follows the events into the market-data hub (quotes, depth, trades, bars; the
   Redis cache with `redis_url`) and serves the market-data WebSockets on
   host:marketdata_port, several of them sharing it (SO_REUSEPORT).
+- `settlement`: follows every shard's events and runs each session's end of day at its close
+  against the clearinghouse (`bootstrap.settlement_role`); `settle --date D` runs one by hand.
 - `gateway`: migrates the database (migrations take a lock: gateways may start together),
   makes the first admin of a platform without users (its password printed once), then serves
   HTTP and WebSocket on host:port, which several gateways may share (SO_REUSEPORT: the kernel
@@ -80,6 +83,37 @@ def allocator(config: ConfigOption = None) -> None:
 
     settings = _checked(_settings(config), check_allocator_settings)
     asyncio.run(run_allocator(_prepare(settings)))
+
+
+def settlement(config: ConfigOption = None) -> None:
+    """Run the settlement role: each session's end of day at its close (close the day,
+    clear its trades, settle T+N, reconcile with the clearinghouse into breaks)."""
+    from tradingfloor.bootstrap.settlement_role import check_settlement_settings, run_settlement
+
+    settings = _checked(_settings(config), check_settlement_settings)
+    asyncio.run(run_settlement(_prepare(settings)))
+
+
+def settle(
+    date: Annotated[str, typer.Option(help="The trade date (ISO, a session of the calendar).")],
+    config: ConfigOption = None,
+    wait_s: Annotated[
+        float, typer.Option(min=0.1, help="How long a shard or the clearinghouse may not answer.")
+    ] = 30.0,
+) -> None:
+    """Run the end of day of trade date DATE by hand against the running platform and print
+    what it did and the breaks found (running it again changes nothing, and says so)."""
+    from tradingfloor.bootstrap.settlement_role import settle_by_hand
+    from tradingfloor.settlement.role import DayRefused, SettlementUnavailable
+
+    settings = _settings(config)
+    try:
+        report = asyncio.run(settle_by_hand(settings, date, wait_s))
+    except (DayRefused, SettlementUnavailable) as error:
+        console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from error
+    for line in report.lines():
+        print(line)
 
 
 def gateway(config: ConfigOption = None) -> None:

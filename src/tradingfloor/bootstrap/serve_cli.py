@@ -124,6 +124,9 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
         f"recovered to seq {engine.last_seq}; state {engine.state_hash()[:16]}; "
         f"data in {Path(settings.data_dir).resolve()}"
     )
+    from tradingfloor.bootstrap.settlement_role import start_in_process
+
+    stop_settlement = await start_in_process(settings, platform.shard)
     stop = stop_on_signals()
     market_task: asyncio.Task[None] | None = None
     if demo:
@@ -136,6 +139,7 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
     if serving.done():
+        await stop_settlement()
         await platform.stop()
         serving.result()
         raise typer.Exit(1)
@@ -146,6 +150,7 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     await serving
     if market_task is not None:
         await market_task
+    await stop_settlement()
     await platform.stop()
     log.info("stopped", extra={"seq": engine.last_seq})
     console.print(f"stopped at seq {engine.last_seq}")
