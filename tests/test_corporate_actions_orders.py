@@ -11,11 +11,13 @@ from tradingfloor.domain.commands import (
     AnnounceCorporateAction,
     HaltTrading,
     HandOverSymbol,
+    RecordBreak,
+    ResolveBreak,
     SetReferencePrice,
     TakeOverSymbol,
 )
 from tradingfloor.domain.corporate_actions import CashDividend, StockSplit, SymbolChange
-from tradingfloor.domain.enums import CancelReason, OrderType, Side
+from tradingfloor.domain.enums import BreakKind, CancelReason, OrderType, Side
 from tradingfloor.domain.events import (
     DividendEntitled,
     DividendPaid,
@@ -30,7 +32,7 @@ from tradingfloor.domain.settings import FeeSchedule, RiskSettings
 from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN, ShardMap
 from tradingfloor.marketdata.view import MarketDataView
 from tradingfloor.risk.calendar import ts_at
-from tradingfloor.service.shard_router import ShardRouter
+from tradingfloor.service.shard_router import ShardRouter, break_shard
 
 BUY, SELL = Side.BUY, Side.SELL
 CENT = DOLLAR // 100
@@ -157,3 +159,15 @@ def test_market_data_follows_adjusted_orders_and_a_new_name() -> None:
     ]
     assert [(a.price, a.qty) for a in seen.asks] == [(a.price, a.qty) for a in depth.asks]
     assert depth.bids and depth.asks
+
+
+def test_the_router_sends_a_break_to_its_symbols_shard_and_a_cash_break_to_the_first() -> None:
+    """One shard records a break and resolves it (another would refuse it as unknown)."""
+    shard_map = ShardMap(("east", "west"), {"AAA": "east", "BBB": "west"})
+    router = ShardRouter(shard_map, {"east": object(), "west": object()})  # type: ignore[dict-item]
+    kind = BreakKind.POSITION_DIFFERS
+    for symbol, shard in (("BBB", "west"), ("AAA", "east"), ("USD", "east"), ("", "east")):
+        record = RecordBreak(f"d/{symbol}", "2026-12-01", kind, "A", symbol, 1, 2, 0, 0, "")
+        assert router.shard_of(record) == shard
+        assert router.shard_of(ResolveBreak(f"d/{symbol}", "ops", "why", "A", symbol)) == shard
+        assert break_shard(shard_map, symbol) == shard

@@ -26,9 +26,9 @@ from tradingfloor.config import ConfigError, Settings
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.domain.shards import ShardMap
 from tradingfloor.service.ports import ShardPort
+from tradingfloor.service.shard_router import break_shard
 from tradingfloor.settlement.day_report import ClearingPort, DayReport
 from tradingfloor.settlement.records import (
-    CASH_SYMBOL,
     ClearingTrade,
     Confirmation,
     Fail,
@@ -127,9 +127,7 @@ def break_route(settings: Settings) -> Callable[[str, str], str]:
     shard_map = ShardMap.of_settings(settings)
 
     def route(account: str, symbol: str) -> str:
-        if symbol == CASH_SYMBOL:
-            return shard_map.names[0]
-        return shard_map.shard_of_symbol(symbol)
+        return break_shard(shard_map, symbol)
 
     return route
 

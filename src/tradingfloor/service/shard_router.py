@@ -48,7 +48,9 @@ from tradingfloor.domain.commands import (
     HaltTrading,
     HandOverSymbol,
     PlaceOrder,
+    RecordBreak,
     ReplaceOrder,
+    ResolveBreak,
     ResumeTrading,
     SetReferencePrice,
     TakeOverSymbol,
@@ -113,6 +115,9 @@ def shard_of(
         return owner(command.symbol)  # type: ignore[attr-defined]
     if kind is AnnounceCorporateAction:
         return owner(command.action.symbol)  # type: ignore[attr-defined]
+    if kind is RecordBreak or kind is ResolveBreak:
+        symbol = command.symbol  # type: ignore[attr-defined]
+        return shard_map.names[0] if symbol in CASH_BREAK_SYMBOLS else owner(symbol)
     if kind in _BY_SYMBOL_OR_ALL:
         symbol = command.symbol  # type: ignore[attr-defined]
         return None if symbol is None else owner(symbol)
@@ -121,6 +126,18 @@ def shard_of(
     if kind in _BETWEEN_SHARDS:
         raise ValueError("a move between shards goes to a shard's own port")
     return None
+
+
+CASH_BREAK_SYMBOLS = frozenset({"", "USD"})
+"""A break about cash alone names no symbol (or the clearinghouse's `USD`): it is recorded,
+and resolved, on the first shard."""
+
+
+def break_shard(shard_map: ShardMap, symbol: str) -> str:
+    """The shard a break about `symbol` is recorded and resolved on."""
+    return (
+        shard_map.names[0] if symbol in CASH_BREAK_SYMBOLS else shard_map.shard_of_symbol(symbol)
+    )
 
 
 def home_shard(shard_map: ShardMap, account: str) -> str:

@@ -17,7 +17,7 @@ class ClearingTrade(msgspec.Struct, frozen=True, array_like=True):
     """One execution as the platform submits it for clearing (trade capture)."""
 
     trade_ref: str
-    """Unique on the platform: `<shard>:<trade id>`."""
+    """Unique on the platform: `<shard>:<symbol>:<trade id>` (trade ids count per book)."""
     trade_date: str
     settle_date: str
     symbol: str
