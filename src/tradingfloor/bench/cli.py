@@ -359,3 +359,20 @@ def _require_wrk() -> None:
             highlight=False,
         )
         raise typer.Exit(2)
+
+
+@bench_app.command("settlement")
+def settlement(
+    fills: Annotated[int, typer.Option(min=1, help="Fills in the trading day.")] = 1_000_000,
+    accounts: Annotated[int, typer.Option(min=2, help="Accounts trading.")] = 100_000,
+    symbols: Annotated[int, typer.Option(min=1, help="Symbols traded.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the trading day.")] = 1,
+) -> None:
+    """A day of fills netted, submitted to the clearinghouse, confirmed, settled at T+2 and
+    reconciled by the settlement role: seconds per step and peak memory."""
+    from tradingfloor.bench.settlement import bench_settlement
+
+    with console.status(f"a trading day of {fills:,} fills, then its end of day and T+2"):
+        result = bench_settlement(fills, accounts, symbols, seed)
+    for line in result.lines():
+        console.print(line, highlight=False, soft_wrap=True)
