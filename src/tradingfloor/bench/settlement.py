@@ -165,7 +165,8 @@ class SettlementBench:
         for name, seconds in sorted(self.clearing_s.items()):
             out.append(f"  clearinghouse {name:<15} {seconds:8.2f} s")
         out += [
-            f"  the role's own work       {role_s:8.2f} s  (netting, reconciliation, commands)",
+            f"  the rest                  {role_s:8.2f} s  (netting, reconciliation, the "
+            "engine's CloseDay and SettleDay, their events read)",
             f"total                {self.feed_s + self.day_s + self.settle_s:8.2f} s",
             f"breaks               {self.breaks:8d}  (a clean day: none expected)",
             f"peak memory          {self.peak_rss_mb:8.0f} MB  (engine, feed and role)",
