@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from api_helpers import served
 from tradingfloor.config import load_settings
 from tradingfloor.domain.commands import Deposit, OpenAccount
-from tradingfloor.domain.events import DayClosed, DaySettled
+from tradingfloor.domain.events import DayClosed, DaySettled, RiskConfigured
 from tradingfloor.risk.calendar import calendar_for
 
 COMMAND_WAIT_S = 120.0
@@ -46,14 +46,21 @@ def test_the_settlement_settings_and_their_checks() -> None:
 async def test_settle_by_hand_twice_against_serve(tmp_path: Path) -> None:
     data = tmp_path / "data"
     config = tmp_path / "tradingfloor.toml"
-    config.write_text(f'data_dir = "{data}"\nclearinghouse_port = 0\nfsync = false\n')
+    config.write_text(
+        f'data_dir = "{data}"\nclearinghouse_port = 0\nfsync = false\nsettlement_sessions = 1\n'
+    )
     calendar = calendar_for()
     import time
 
     # The session before the one now: over, whenever the test runs.
     date = calendar.session_date(calendar.session_index(time.time_ns()) - 1)
     async with served(
-        data, None, "processes", settlement_enabled=True, clearinghouse_port=0
+        data,
+        None,
+        "processes",
+        settlement_enabled=True,
+        clearinghouse_port=0,
+        settlement_sessions=1,
     ) as here:
         await here.shard.submit(OpenAccount("ann"))
         await here.shard.submit(Deposit("ann", 1_000_000))
@@ -67,6 +74,10 @@ async def test_settle_by_hand_twice_against_serve(tmp_path: Path) -> None:
             for event in found
         ]
 
+    # T+1 as the settings say: the shard configured its engine with it, in its journal.
+    configured = [event for event in events if isinstance(event, RiskConfigured)]
+    assert configured and configured[-1].settings is not None
+    assert configured[-1].settings.settlement_sessions == 1
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"trade date {date}: closed now" in first.stdout
     assert "1 movements submitted" in first.stdout

@@ -367,6 +367,14 @@ class Settings(BaseSettings):
         "the day, clear its trades, settle T+N, reconcile). False: days are closed and "
         "settled only by `tradingfloor settle --date D`.",
     )
+    settlement_sessions: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="N of T+N: trading days of the exchange calendar from a trade to its "
+        "settlement (2 as the design has it; 1 is today's US rule). A change reaches the "
+        "engine as a journaled ConfigureRisk at the shard's next start.",
+    )
     clearinghouse_host: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9.:_-]{1,253}$",

@@ -114,10 +114,10 @@ def _ready(settings: Settings, name: str) -> None:
 
 
 async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
+    from tradingfloor.bootstrap.engine_settings import risk_settings
     from tradingfloor.bootstrap.platform import count_batch, node_settings, time_matching
     from tradingfloor.bootstrap.setup import start_demo_market
     from tradingfloor.bootstrap.transport import make_journal
-    from tradingfloor.domain.settings import RiskSettings
     from tradingfloor.service.shard import ShardRole
 
     stop = stop_on_signals()
@@ -130,7 +130,7 @@ async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
         await run_shard_candidate(settings, transport, stop)
         return
     journal = make_journal(settings)
-    shard = ShardRole(node_settings(settings, RiskSettings()), journal=journal)
+    shard = ShardRole(node_settings(settings, risk_settings(settings)), journal=journal)
     await shard.start()
     sequencer = shard.node.sequencer
     assert sequencer is not None

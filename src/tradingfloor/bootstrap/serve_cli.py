@@ -107,13 +107,14 @@ async def _supervise(supervisor: Any) -> None:
 
 
 async def _run_one(settings: Any, demo: bool, seed: int) -> None:
+    from tradingfloor.bootstrap.engine_settings import risk_settings
     from tradingfloor.bootstrap.platform import Platform
     from tradingfloor.bootstrap.setup import demo_logins, first_admin, start_demo_market
     from tradingfloor.gateway.app import create_app
     from tradingfloor.gateway.server import build_server
 
     log = logging.getLogger("tradingfloor.serve")
-    platform = Platform(settings)
+    platform = Platform(settings, risk_settings(settings))
     await platform.start()
     engine = platform.engine
     log.info(

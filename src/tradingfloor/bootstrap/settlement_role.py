@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tradingfloor.bootstrap.engine_settings import risk_settings
 from tradingfloor.config import ConfigError, Settings
-from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.domain.shards import ShardMap
 from tradingfloor.service.ports import ShardPort
 from tradingfloor.service.shard_router import break_shard
@@ -140,7 +140,7 @@ def make_role(
 ) -> SettlementRole:
     from tradingfloor.risk.calendar import calendar_for
 
-    risk = RiskSettings()
+    risk = risk_settings(settings)
     return SettlementRole(
         shards,
         clearing if clearing is not None else clearing_client(settings),
@@ -190,7 +190,7 @@ async def settle_by_hand(settings: Settings, date: str, wait_s: float) -> DayRep
     from tradingfloor.settlement.role import DayRefused
 
     try:
-        calendar_for(RiskSettings().calendar).session_of_date(date)
+        calendar_for(risk_settings(settings).calendar).session_of_date(date)
     except ValueError as error:  # before reaching anything
         raise DayRefused(str(error)) from error
     transport = make_transport(settings, "settle")

@@ -47,15 +47,15 @@ class _Fatal:
 
 async def run_shard_candidate(settings: Settings, transport: Any, stop: asyncio.Event) -> None:
     """The candidate's life (see the module); `transport` is the started NATS transport."""
+    from tradingfloor.bootstrap.engine_settings import risk_settings
     from tradingfloor.bootstrap.platform import node_settings
     from tradingfloor.bootstrap.run_paths import ready_mark
     from tradingfloor.bootstrap.transport import make_journal
-    from tradingfloor.domain.settings import RiskSettings
 
     journal = make_journal(settings)
     if not isinstance(journal, JetStreamJournal):
         raise RuntimeError("shard_standby needs journal = jetstream")
-    risk = RiskSettings()
+    risk = risk_settings(settings)
     shard = ShardRole(node_settings(settings, risk), journal=journal)
     node = shard.node
     await node.recover()
