@@ -126,6 +126,10 @@ def test_three_violations_restrict_the_account_to_settled_cash() -> None:
     assert [v.count for v in found] == [1, 2, 3]
     assert [v.restricted_until for v in found[:2]] == ["", ""]
     assert found[2].restricted_until == "2027-02-24"  # 63 sessions from Nov 23, 2026
+    # What the account's owner sees (`/v1/account`): the count and the restriction.
+    summary = market.engine.risk.summary("carol", market.ts)  # type: ignore[union-attr]
+    assert summary is not None
+    assert (summary.good_faith_violations, summary.settled_cash_only_until) == (3, "2027-02-24")
 
     market.order("bob", SELL, 10, PRICE)
     order_id, events = market.order("carol", BUY, 10, PRICE)  # $1,000: unsettled funds
@@ -165,3 +169,5 @@ def test_violations_older_than_the_window_do_not_count() -> None:
         *events, _ = carol_sells(market, 10)
         counts.extend(v.count for v in violations(events))
     assert counts == [1, 1]
+    summary = market.engine.risk.summary("carol", market.ts)  # type: ignore[union-attr]
+    assert summary is not None and summary.good_faith_violations == 1  # the older is out

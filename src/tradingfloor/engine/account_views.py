@@ -28,6 +28,10 @@ class AccountSummary(msgspec.Struct, frozen=True):
     day_trades: int
     pattern_day_trader: bool
     open_orders: int
+    good_faith_violations: int = 0
+    """Cash accounts: good-faith violations within the rule's window."""
+    settled_cash_only_until: str | None = None
+    """The last trading day of a settled-cash-only restriction (None: not restricted)."""
 
 
 class PositionView(msgspec.Struct, frozen=True):
@@ -80,6 +84,11 @@ class AccountViews(RiskContext):
             self.calendar.session_index(ts), settings.day_trade_window_sessions
         )
         equity = account.cash + value
+        session = self.calendar.session_index(ts)
+        first = session - settings.good_faith_window_sessions + 1
+        violations = sum(1 for day in account.good_faith if day >= first)
+        until = account.restricted_until
+        restricted = self.calendar.session_date(until) if until >= session else None
         return AccountSummary(
             account_id,
             account.kind,
@@ -96,6 +105,8 @@ class AccountViews(RiskContext):
             day_trades,
             account.kind == AccountKind.MARGIN and day_trades >= settings.pattern_day_trades_min,
             sum(account.open_orders.values()),
+            violations,
+            restricted,
         )
 
     def positions(self, account_id: str) -> list["PositionView"]:

@@ -1,10 +1,10 @@
 """`/v1` reads of your account: orders, positions, the account, activities.
 
-Positions and the account are the shard's live state; their settlement (settled shares,
-good-faith violations) comes from the read models, once they reach what the shard had.
+Positions and the account are the shard's live state (settled shares and good-faith
+violations included); orders and activities come from the read models.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Query
 from fastapi.responses import Response
@@ -17,7 +17,6 @@ from tradingfloor.gateway.answers import error_answer, json_answer
 from tradingfloor.gateway.openapi import order_responses
 from tradingfloor.gateway.params import SQL_INT_MAX, order_number, time_ns
 from tradingfloor.gateway.route_table import RouteTable
-from tradingfloor.store import queries
 
 routes = RouteTable()
 
@@ -64,16 +63,7 @@ async def list_orders(
 async def positions(principal: deps.Reader, platform: deps.Platform) -> Response:
     """Open positions with cost basis and P&L at the last trade price; `settled_qty` the
     shares whose settlement is done (the rest were traded and settle at T+N)."""
-    account = principal.account_id
-    found = await platform.positions(account)
-    settled = await platform.read_model(account, _settled_quantities, account)
-    for position in found:
-        position["settled_qty"] = settled.get(position["symbol"], 0)
-    return json_answer(found)
-
-
-def _settled_quantities(connection: Any, account: str) -> dict[str, int]:
-    return {row.symbol: row.settled_qty for row in queries.list_positions(connection, account)}
+    return json_answer(await platform.positions(principal.account_id))
 
 
 @routes.get("/v1/account", tags=["portfolio"])
@@ -81,14 +71,10 @@ async def account(principal: deps.Reader, platform: deps.Platform) -> Response:
     """Cash (settled and unsettled), buying power, equity; `good_faith_violations` within
     the rule's window and `settled_cash_only_until`, the last day of the restriction they
     brought (null: none)."""
-    account = principal.account_id
-    summary = await platform.account_summary(account)
+    summary = await platform.account_summary(principal.account_id)
     if summary is None:
         reason = RejectReason.UNKNOWN_ACCOUNT
         return error_answer(int(reason), reason.message, 404)
-    balances = await platform.read_model(account, queries.get_balances, account)
-    summary["good_faith_violations"] = 0 if balances is None else balances.good_faith_violations
-    summary["settled_cash_only_until"] = None if balances is None else balances.restricted_until
     return json_answer(summary)
 
 

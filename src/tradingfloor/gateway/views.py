@@ -82,6 +82,7 @@ def position(view: PositionView) -> dict[str, Any]:
         "market_value": format_price(view.market_value),
         "unrealized_pl": format_price(view.unrealized),
         "realized_pl": format_price(view.realized),
+        "settled_qty": view.settled_qty,
     }
 
 
@@ -102,6 +103,8 @@ def account(summary: AccountSummary) -> dict[str, Any]:
         "day_trades": summary.day_trades,
         "pattern_day_trader": summary.pattern_day_trader,
         "open_orders": summary.open_orders,
+        "good_faith_violations": summary.good_faith_violations,
+        "settled_cash_only_until": summary.settled_cash_only_until,
     }
 
 

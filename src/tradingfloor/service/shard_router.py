@@ -211,6 +211,10 @@ class ShardRouter:
             field: sum(getattr(summary, field) for summary in summaries) for field in _SUMMED
         }
         merged["pattern_day_trader"] = any(s.pattern_day_trader for s in summaries)
+        # Each shard counts the violations of its own symbols' sales.
+        merged["good_faith_violations"] = sum(s.good_faith_violations for s in summaries)
+        until = [s.settled_cash_only_until for s in summaries if s.settled_cash_only_until]
+        merged["settled_cash_only_until"] = max(until, default=None)
         return AccountSummary(first.account, first.kind, first.status, **merged)
 
     async def positions(self, account: str) -> list[PositionView]:
