@@ -14,7 +14,8 @@ A process is told apart from a later one with the same pid by its start time, so
 is never mixed into another's figures.
 
 The server is one process today; `server_roles` already names the processes of a server that
-runs its roles as children of a supervisor (`gateway`, `shard`, `projector`, `marketdata`).
+runs its roles as children of a supervisor (`gateway`, `shard`, `projector`, `marketdata`,
+`clearinghouse`, `settlement`).
 """
 
 import os
@@ -26,7 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-ROLES = ("gateway", "shard", "projector", "marketdata")
+ROLES = ("gateway", "shard", "projector", "marketdata", "clearinghouse", "settlement")
+"""In this order: the clearinghouse simulator's command line names the settlement role's
+module too."""
 """The roles a server's child processes run (ARCHITECTURE.md, roles and ports)."""
 PROC = Path("/proc")
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
