@@ -26,6 +26,7 @@ from tradingfloor.domain.events import (
     StockSplitApplied,
     SymbolChanged,
     SymbolHandedOver,
+    SymbolTakenOver,
 )
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.settings import FeeSchedule, RiskSettings
@@ -171,3 +172,27 @@ def test_the_router_sends_a_break_to_its_symbols_shard_and_a_cash_break_to_the_f
         assert router.shard_of(record) == shard
         assert router.shard_of(ResolveBreak(f"d/{symbol}", "ops", "why", "A", symbol)) == shard
         assert break_shard(shard_map, symbol) == shard
+
+
+def test_breaks_follow_a_symbol_moved_to_another_shard() -> None:
+    """The router and the settlement role's route learn a move from the feed alike."""
+    from tradingfloor.bootstrap.settlement_role import break_route
+    from tradingfloor.config import load_settings
+
+    settings = load_settings(
+        None,
+        shards=["east", "west"],
+        shard_name="east",
+        symbol_shards={"AAA": "east", "BBB": "west"},
+    )
+    shard_map = ShardMap.of_settings(settings)
+    router = ShardRouter(shard_map, {"east": object(), "west": object()})  # type: ignore[dict-item]
+    route, learn = break_route(settings)
+    assert route("A", "BBB") == "west" == router.shard_of(ResolveBreak("b", "o", "r", "A", "BBB"))
+    moved = SymbolTakenOver(
+        9, 0, "BBB", "west", 8, "east", [], [], [], Instrument("BBB"), None, None
+    )
+    for listener in (router.learn, learn):
+        listener([(9, 0, [moved])])
+    assert route("A", "BBB") == "east" == router.shard_of(ResolveBreak("b", "o", "r", "A", "BBB"))
+    assert route("A", "USD") == "east" and route("A", "AAA") == "east"

@@ -25,8 +25,8 @@ from typing import Any
 from tradingfloor.bootstrap.engine_settings import risk_settings
 from tradingfloor.config import ConfigError, Settings
 from tradingfloor.domain.shards import ShardMap
-from tradingfloor.service.ports import ShardPort
-from tradingfloor.service.shard_router import break_shard
+from tradingfloor.service.ports import EventBatch, ShardPort
+from tradingfloor.service.shard_router import break_shard, learn_moves
 from tradingfloor.settlement.day_report import ClearingPort, DayReport
 from tradingfloor.settlement.records import (
     ClearingTrade,
@@ -122,14 +122,21 @@ def embedded_clearinghouse_port(settings: Settings) -> int | None:
         return settings.clearinghouse_port or None
 
 
-def break_route(settings: Settings) -> Callable[[str, str], str]:
-    """The shard a break is recorded on: its symbol's, and the first shard's for cash."""
+def break_route(
+    settings: Settings,
+) -> tuple[Callable[[str, str], str], Callable[[EventBatch], None]]:
+    """The shard a break is recorded on (its symbol's now, the first shard's for cash), and
+    the feed listener that keeps up with symbols moved or renamed since the map was written."""
     shard_map = ShardMap.of_settings(settings)
+    moved: dict[str, str] = {}
 
     def route(account: str, symbol: str) -> str:
-        return break_shard(shard_map, symbol)
+        return break_shard(shard_map, symbol, moved)
 
-    return route
+    def learn(batch: EventBatch) -> None:
+        learn_moves(shard_map, moved, batch)
+
+    return route, learn
 
 
 def make_role(
@@ -141,13 +148,15 @@ def make_role(
     from tradingfloor.risk.calendar import calendar_for
 
     risk = risk_settings(settings)
+    route, learn = break_route(settings)
     return SettlementRole(
         shards,
         clearing if clearing is not None else clearing_client(settings),
         calendar_for(risk.calendar),
         clock,
         settlement_sessions=risk.settlement_sessions,
-        route=break_route(settings),
+        route=route,
+        feed_listeners=[learn],
     )
 
 

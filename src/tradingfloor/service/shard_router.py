@@ -117,7 +117,7 @@ def shard_of(
         return owner(command.action.symbol)  # type: ignore[attr-defined]
     if kind is RecordBreak or kind is ResolveBreak:
         symbol = command.symbol  # type: ignore[attr-defined]
-        return shard_map.names[0] if symbol in CASH_BREAK_SYMBOLS else owner(symbol)
+        return break_shard(shard_map, symbol, moved)
     if kind in _BY_SYMBOL_OR_ALL:
         symbol = command.symbol  # type: ignore[attr-defined]
         return None if symbol is None else owner(symbol)
@@ -133,11 +133,27 @@ CASH_BREAK_SYMBOLS = frozenset({"", "USD"})
 and resolved, on the first shard."""
 
 
-def break_shard(shard_map: ShardMap, symbol: str) -> str:
-    """The shard a break about `symbol` is recorded and resolved on."""
-    return (
-        shard_map.names[0] if symbol in CASH_BREAK_SYMBOLS else shard_map.shard_of_symbol(symbol)
-    )
+def break_shard(shard_map: ShardMap, symbol: str, moved: Mapping[str, str] | None = None) -> str:
+    """The shard a break about `symbol` is recorded and resolved on: the symbol's now
+    (`moved`, as `learn_moves` keeps it), the first shard for cash."""
+    if symbol in CASH_BREAK_SYMBOLS:
+        return shard_map.names[0]
+    found = moved.get(symbol) if moved else None
+    return found if found is not None else shard_map.shard_of_symbol(symbol)
+
+
+def learn_moves(shard_map: ShardMap, moved: dict[str, str], batch: EventBatch) -> None:
+    """Where moved symbols are now (`SymbolTakenOver`), and where a renamed one trades under
+    its new name (`SymbolChanged`: the old one's shard), into `moved` (symbol -> shard)."""
+    for _, _, events in batch:
+        for event in events:
+            kind = type(event)
+            if kind is SymbolTakenOver:
+                moved[event.symbol] = event.shard  # type: ignore[attr-defined]
+            elif kind is SymbolChanged:
+                old = event.symbol  # type: ignore[attr-defined]
+                shard = moved.get(old) or shard_map.shard_of_symbol(old)
+                moved[event.new_symbol] = shard  # type: ignore[attr-defined]
 
 
 def home_shard(shard_map: ShardMap, account: str) -> str:
@@ -160,17 +176,8 @@ class ShardRouter:
         return shard_of(self.map, command, self.moved)
 
     def learn(self, batch: EventBatch) -> None:
-        """A feed listener: where moved symbols are now (`SymbolTakenOver`), and where a
-        renamed one trades under its new name (`SymbolChanged`: the old one's shard)."""
-        for _, _, events in batch:
-            for event in events:
-                kind = type(event)
-                if kind is SymbolTakenOver:
-                    self.moved[event.symbol] = event.shard  # type: ignore[attr-defined]
-                elif kind is SymbolChanged:
-                    old = event.symbol  # type: ignore[attr-defined]
-                    shard = self.moved.get(old) or self.map.shard_of_symbol(old)
-                    self.moved[event.new_symbol] = shard  # type: ignore[attr-defined]
+        """A feed listener: where moved and renamed symbols are now (`learn_moves`)."""
+        learn_moves(self.map, self.moved, batch)
 
     async def submit(self, command: Command) -> Result:
         try:

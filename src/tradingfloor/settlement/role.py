@@ -32,7 +32,7 @@ that jumps is read again within it.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -46,7 +46,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.risk.calendar import TradingCalendar
-from tradingfloor.service.ports import ShardPort
+from tradingfloor.service.ports import EventBatch, ShardPort
 from tradingfloor.settlement import reconcile
 from tradingfloor.settlement.day_report import ClearingPort, DayReport
 from tradingfloor.settlement.feed_state import FeedState
@@ -97,9 +97,11 @@ class SettlementRole:
         settlement_sessions: int = 2,
         sleep: Sleep = asyncio.sleep,
         route: Callable[[str, str], str] | None = None,
+        feed_listeners: Sequence[Callable[[EventBatch], None]] = (),
     ) -> None:
         """`shards`: a port per shard, by name; `route(account, symbol)` names the shard a
-        break is recorded on (default: the first)."""
+        break is recorded on (default: the first); `feed_listeners` are told every batch of
+        every feed (the route learns where symbols moved)."""
         if not shards:
             raise ValueError("the settlement role needs at least one shard")
         self.shards = dict(shards)
@@ -108,6 +110,7 @@ class SettlementRole:
         self.clock = clock
         self.sleep = sleep
         self.route = route or (lambda account, symbol: next(iter(self.shards)))
+        self.feed_listeners = list(feed_listeners)
         self.feed = FeedState(calendar, settlement_sessions)
         self.status = "starting"
         self.done: str | None = None
@@ -151,6 +154,8 @@ class SettlementRole:
                 async for batch in port.follow(self.feed.shard(name).last_seq + 1):
                     for seq, ts, events in batch:
                         self.feed.apply(name, seq, ts, events)
+                    for listener in self.feed_listeners:
+                        listener(batch)
                     async with self._fed:
                         self._fed.notify_all()
                     wait_s = retry_wait_s_first
