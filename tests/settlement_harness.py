@@ -151,6 +151,15 @@ class Desk:
             if "OrderRejected" in kinds:
                 raise AssertionError(f"order refused: {result.events}")
 
+    async def ann_buys_from_bob(self, day: str, qty: int = 10) -> None:
+        """The usual day: AAPL listed, ann with $100,000, bob with 100 AAPL, and on `day` ann
+        buys `qty` of bob's at $100 (trade 1 of the book: ref `main:AAPL:1`)."""
+        await self.listing("AAPL")
+        await self.account("ann", 100_000 * DOLLAR)
+        await self.account("bob", 0, {"AAPL": 100})
+        await self.trading_on(day)
+        await self.trade("ann", "bob", "AAPL", qty, 100 * DOLLAR)
+
     async def at(self, ts: int) -> None:
         await self.clock.set(ts)
 

@@ -118,11 +118,7 @@ async def test_each_fault_of_the_clearinghouse_becomes_a_break(tmp_path: Path, f
     desk = Desk(tmp_path, day, clearing=FakeClearinghouse({"main:AAPL:2": fault}))
     await desk.start()
     try:
-        await desk.listing("AAPL")
-        await desk.account("ann", 100_000 * DOLLAR)
-        await desk.account("bob", 0, {"AAPL": 100})
-        await desk.trading_on(day)
-        await desk.trade("ann", "bob", "AAPL", 10, 100 * DOLLAR)
+        await desk.ann_buys_from_bob(day)
         await desk.trade("ann", "bob", "AAPL", 5, 100 * DOLLAR)
         ids = {
             event.trade_id for event in desk.events() if type(event).__name__ == "TradeExecuted"
@@ -165,11 +161,7 @@ async def test_the_role_fails_closed_while_the_clearinghouse_is_away(tmp_path: P
     desk = Desk(tmp_path, day)
     await desk.start()
     try:
-        await desk.listing("AAPL")
-        await desk.account("ann", 100_000 * DOLLAR)
-        await desk.account("bob", 0, {"AAPL": 100})
-        await desk.trading_on(day)
-        await desk.trade("ann", "bob", "AAPL", 10, 100 * DOLLAR)
+        await desk.ann_buys_from_bob(day)
         desk.clearing.down = True
         await desk.at(close_of(day) + 2 * 1_000_000_000)
         role = desk.role
@@ -192,11 +184,7 @@ async def test_a_day_run_twice_by_hand_changes_nothing_the_second_time(tmp_path:
     await desk.start_shard()
     try:
         role = await desk.start_role(drive=False)
-        await desk.listing("AAPL")
-        await desk.account("ann", 100_000 * DOLLAR)
-        await desk.account("bob", 0, {"AAPL": 100})
-        await desk.trading_on(day)
-        await desk.trade("ann", "bob", "AAPL", 10, 100 * DOLLAR)
+        await desk.ann_buys_from_bob(day)
         await desk.at(close_of(day) + 2 * 1_000_000_000)
 
         first = await run(role.run_day(day))
@@ -229,11 +217,7 @@ async def test_a_difference_that_stays_the_same_is_one_break_not_one_a_day(
     desk = Desk(tmp_path, day, clearing=FakeClearinghouse({"main:AAPL:1": "drop"}))
     await desk.start()
     try:
-        await desk.listing("AAPL")
-        await desk.account("ann", 100_000 * DOLLAR)
-        await desk.account("bob", 0, {"AAPL": 100})
-        await desk.trading_on(day)
-        await desk.trade("ann", "bob", "AAPL", 10, 100 * DOLLAR)
+        await desk.ann_buys_from_bob(day)
         for date in sessions(day, "2026-12-09"):
             await desk.trading_on(date)
             await desk.past_close_of(date)
@@ -339,11 +323,7 @@ async def test_a_confirmation_released_days_later_is_read_again_and_found_late(
     desk = Desk(tmp_path, day, clearing=clearing)
     await desk.start()
     try:
-        await desk.listing("AAPL")
-        await desk.account("ann", 100_000 * DOLLAR)
-        await desk.account("bob", 0, {"AAPL": 100})
-        await desk.trading_on(day)
-        await desk.trade("ann", "bob", "AAPL", 10, 100 * DOLLAR)
+        await desk.ann_buys_from_bob(day)
         await desk.past_close_of(day)
         assert sorted(desk.breaks()) == [f"{day}/UNCONFIRMED/main:AAPL:1"]
         for date in sessions("2026-12-02", "2026-12-07"):
@@ -369,11 +349,7 @@ async def test_a_break_resolved_with_the_clearinghouses_figures_closes_the_diffe
     desk = Desk(tmp_path, day, clearing=FakeClearinghouse({"main:AAPL:1": "alter"}))
     await desk.start()
     try:
-        await desk.listing("AAPL")
-        await desk.account("ann", 100_000 * DOLLAR)
-        await desk.account("bob", 0, {"AAPL": 100})
-        await desk.trading_on(day)
-        await desk.trade("ann", "bob", "AAPL", 10, 100 * DOLLAR)  # cleared as 11
+        await desk.ann_buys_from_bob(day)  # cleared as 11
         for date in sessions(day, "2026-12-03"):
             await desk.trading_on(date)
             await desk.past_close_of(date)
