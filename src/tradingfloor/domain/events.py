@@ -10,6 +10,7 @@ written before it still decode (an `account` of "" is one of those older records
 
 import msgspec
 
+from tradingfloor.domain.commands import ANY_COMMAND
 from tradingfloor.domain.corporate_actions import CorporateAction
 from tradingfloor.domain.enums import (
     AccountKind,
@@ -22,6 +23,7 @@ from tradingfloor.domain.enums import (
     TimeInForce,
 )
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.origin import Origin
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
 
@@ -443,6 +445,15 @@ class SymbolChanged(Event, frozen=True, gc=False, tag=True, array_like=True):
     shares: list[tuple[str, int]] = []
 
 
+class CommandEntered(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """The command of this seq as journaled, with who sent it: first on the feed of every
+    seq, written by the shard beside the engine's events (never by the engine, which sees no
+    origin), so a reader of the feed (the audit trail) has the whole command."""
+
+    command: ANY_COMMAND  # type: ignore[valid-type]
+    origin: Origin
+
+
 ANY_EVENT = (
     InstrumentAdded
     | OrderAccepted
@@ -485,4 +496,5 @@ ANY_EVENT = (
     | DividendEntitled
     | DividendPaid
     | SymbolChanged
+    | CommandEntered
 )
