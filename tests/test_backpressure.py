@@ -53,7 +53,7 @@ class FakeShard:
         self.seq = 0
         self.submitted: list[Any] = []
 
-    async def submit(self, command: Any) -> Result:
+    async def submit(self, command: Any, origin: Any = None) -> Result:
         self.seq += 1
         self.submitted.append(command)
         return Result(self.seq, 0, command, [])

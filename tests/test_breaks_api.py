@@ -33,6 +33,7 @@ from tradingfloor.domain.events import (
     SharesSettled,
     StockSplitApplied,
 )
+from tradingfloor.domain.origin import Origin
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.service.sequencer import Result
 from tradingfloor.store import make_engine
@@ -78,9 +79,9 @@ class Desk:
                 self.open.add(event.break_id)
         self.projector.apply([(seq, ts, events)])
 
-    async def submit(self, command: Command) -> Result:
+    async def submit(self, command: Command, origin: Origin | None = None) -> Result:
         if not isinstance(command, ResolveBreak | AnnounceCorporateAction):
-            return await self.shard.submit(command)
+            return await self.shard.submit(command, origin)
         self.received.append(command)
         found: list[Event] = []
         self.project(lambda seq, ts: found.append(self._answer(command, seq, ts)) or found[0])

@@ -20,6 +20,7 @@ from tradingfloor.domain.commands import (
 )
 from tradingfloor.domain.enums import CancelReason, OrderType, Side, TimeInForce
 from tradingfloor.domain.events import (
+    CommandEntered,
     Event,
     OrderAccepted,
     OrderCanceled,
@@ -29,10 +30,11 @@ from tradingfloor.domain.events import (
     TradeExecuted,
 )
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.origin import NO_ORIGIN, Origin
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine import Engine
 from tradingfloor.journal.base import Journal
-from tradingfloor.journal.codec import Entry
+from tradingfloor.journal.codec import Entry, on_the_feed
 from tradingfloor.journal.file import FileJournal
 from tradingfloor.service import eventlog
 from tradingfloor.service.eventlog import EventLog
@@ -660,12 +662,43 @@ def test_event_log_sync_makes_every_appended_event_durable_across_rotations(
     assert never_synced == [], f"segments {segments}: never fsynced {never_synced}"
 
 
+def fed(result: Result) -> tuple[int, int, list[Event]]:
+    """A result's seq as the feed carries it: its command and origin, then its events."""
+    return (
+        result.seq,
+        result.ts,
+        on_the_feed(result.seq, result.ts, result.command, result.origin, result.events),
+    )
+
+
+async def test_the_feed_carries_each_command_with_who_sent_it_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    settings = NodeSettings(tmp_path)
+    node = Node(settings)
+    await node.start()
+    origin = Origin(user="7", key_id="k1", source="127.0.0.1", gateway="g:1", ts_received=5)
+    sent = await node.submit(place(0, 10), origin)
+    unsigned = await node.submit(place(0, 11))
+    await node.stop()
+    for events in (tmp_path / "events").glob("events-*.log"):
+        events.unlink()  # the journal alone must give them back
+
+    again = Node(settings)
+    await again.start()
+    first, second = (items[0] for _, _, items in again.events.read(sent.seq))
+    await again.stop()
+
+    assert first == CommandEntered(sent.seq, sent.ts, sent.command, origin)
+    assert second == CommandEntered(unsigned.seq, unsigned.ts, unsigned.command, NO_ORIGIN)
+
+
 async def test_a_node_refills_the_events_its_event_log_lost(tmp_path: Path) -> None:
     settings = NodeSettings(tmp_path)
     node = Node(settings)
     await node.start()
     results = await submit_in_order(node.submit, workload(1_500))
-    produced = [(r.seq, r.ts, r.events) for r in results]
+    produced = [fed(r) for r in results]
     assert list(node.events.read(1)) == produced
     await node.stop()
     segment = sorted((tmp_path / "events").glob("events-*.log"))[-1]
@@ -680,7 +713,7 @@ async def test_a_node_refills_the_events_its_event_log_lost(tmp_path: Path) -> N
     assert recovered.last_seq == 1_501
     assert list(again.events.read(1)) == produced
     more = await again.submit(place(0, 10))
-    assert list(again.events.read(1_502)) == [(more.seq, more.ts, more.events)]
+    assert list(again.events.read(1_502)) == [fed(more)]
     await again.stop()
 
 
@@ -689,7 +722,7 @@ async def test_a_node_refills_lost_events_from_a_snapshot_before_them(tmp_path: 
     node = Node(settings)
     await node.start()
     results = await submit_in_order(node.submit, workload(1_500))
-    produced = [(r.seq, r.ts, r.events) for r in results]
+    produced = [fed(r) for r in results]
     await node.stop()
     segment = sorted((tmp_path / "events").glob("events-*.log"))[-1]
     data = segment.read_bytes()

@@ -41,6 +41,7 @@ from tradingfloor.domain.commands import (
 from tradingfloor.domain.enums import AccountKind, OrderType, Side
 from tradingfloor.domain.events import Event, TradeExecuted
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.origin import Origin
 from tradingfloor.domain.prices import PRICE_SCALE
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine import Engine
@@ -81,7 +82,7 @@ class EnginePort:
         self._grown.set()
         return Result(seq, ts, command, events)
 
-    async def submit(self, command: Command) -> Result:
+    async def submit(self, command: Command, origin: Origin | None = None) -> Result:
         return self.apply(command)
 
     async def last_seq(self) -> int:

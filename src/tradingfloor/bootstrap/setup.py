@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tradingfloor.domain.commands import Command, OpenAccount
 from tradingfloor.domain.events import Event
+from tradingfloor.domain.origin import role_origin
 from tradingfloor.identity import AuthError, AuthService
 from tradingfloor.service.ports import ShardPort
 from tradingfloor.service.shard import ShardRole
@@ -19,6 +20,9 @@ DEMO_USERS = (
     ("alice", "trader", "demo-alice"),
     ("bob", "trader", "demo-bob"),
 )
+
+DEMO_ORIGIN = role_origin("demo")
+"""The origin of the demo market's commands."""
 
 
 async def first_admin(auth: AuthService) -> None:
@@ -45,7 +49,7 @@ async def demo_logins(shard: ShardPort, auth: AuthService, data_dir: Path) -> No
 
     for _username, _role, account in DEMO_USERS:
         if await shard.account(account, 0) is None:
-            await shard.submit(OpenAccount(account))
+            await shard.submit(OpenAccount(account), DEMO_ORIGIN)
     logins = await asyncio.to_thread(ensure_demo_logins, auth, data_dir, DEMO_USERS, DEMO_PASSWORD)
     print(
         "demo logins (sign in with the password, then a code of the TOTP secret; "
@@ -74,10 +78,10 @@ async def start_demo_market(
     spec = DemoSpec()
     if not is_set_up(shard.engine, spec):
         for command in setup_commands(spec):
-            await shard.submit(command)
+            await shard.submit(command, DEMO_ORIGIN)
 
     async def submit(command: Command) -> list[Event]:
-        return (await shard.submit(command)).events
+        return (await shard.submit(command, DEMO_ORIGIN)).events
 
     retry_on = (Overloaded, JournalUnavailable)  # a full queue, a full disk: both pass
     market = DemoMarket(spec, submit, shard.engine, seed=seed, retry_on=retry_on)

@@ -450,7 +450,7 @@ class CommandEntered(Event, frozen=True, gc=False, tag=True, array_like=True):
     seq, written by the shard beside the engine's events (never by the engine, which sees no
     origin), so a reader of the feed (the audit trail) has the whole command."""
 
-    command: ANY_COMMAND  # type: ignore[valid-type]
+    command: ANY_COMMAND
     origin: Origin
 
 

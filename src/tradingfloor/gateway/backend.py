@@ -29,6 +29,7 @@ from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.shards import seq_token, split_token
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.gateway import views
+from tradingfloor.gateway.origins import begin_request, gateway_name, request_origin
 from tradingfloor.gateway.stream_proxy import Upstream
 from tradingfloor.identity import AuthService
 from tradingfloor.marketdata.feed import MarketFeeds
@@ -96,6 +97,8 @@ class Backend:
     def __post_init__(self) -> None:
         from tradingfloor.store.database import make_engine
 
+        self.gateway = gateway_name()
+
         self.store = make_engine(self.settings.database_url)
         follows = self.shard_feeds or [self.shard.follow]
         self.feed = MarketFeeds(follows, self.market, self.marketdata, self.feed_listeners)
@@ -130,7 +133,7 @@ class Backend:
     async def submit(self, command: Command, account: str | None = None) -> Result:
         """Sequence, journal and apply one command (its answer once durable); the answer to
         the request carries its seq (`TF-Seq`)."""
-        result = await self.shard.submit(command)
+        result = await self.shard.submit(command, request_origin(self.gateway))
         if result.seq > _answered_seq.get():
             _answered_seq.set(result.seq)
         shard, seq = split_token(result.seq)
@@ -376,6 +379,7 @@ class SeqTokens:
                 break
         _min_seq.set(wanted)
         _answered_seq.set(0)
+        begin_request(scope)
 
         async def send_with_token(message: Any) -> None:
             if message["type"] == "http.response.start":

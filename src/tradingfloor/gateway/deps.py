@@ -22,6 +22,7 @@ from starlette.datastructures import Headers
 from tradingfloor import observability as metrics
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.errors import ApiError, retry_after
+from tradingfloor.gateway.origins import note_caller
 from tradingfloor.identity import (
     AuthError,
     AuthErrorCode,
@@ -50,7 +51,9 @@ def authenticate(auth: AuthService, headers: Headers) -> Principal:
 def principal(request: Request) -> Principal:
     """The authenticated caller, whatever it may do."""
     auth: AuthService = request.app.state.auth
-    return authenticate(auth, request.headers)
+    caller = authenticate(auth, request.headers)
+    note_caller(caller)
+    return caller
 
 
 def reader(request: Request) -> Principal:

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from tradingfloor.journal.base import Journal
-from tradingfloor.journal.codec import COMMAND_VERSION, Entry, decode_command, encode_command
+from tradingfloor.journal.codec import COMMAND_VERSION, Entry, decode_entry, encode_entry
 from tradingfloor.journal.segments import SegmentedLog
 
 COMMAND_LOG_KIND = 1
@@ -59,9 +59,7 @@ class FileJournal(Journal):
         self.append_sync(entries)
 
     def append_sync(self, entries: list[Entry]) -> None:
-        self.log.append(
-            [(COMMAND_VERSION, e.seq, e.ts, encode_command(e.command)) for e in entries]
-        )
+        self.log.append([(COMMAND_VERSION, e.seq, e.ts, encode_entry(e)) for e in entries])
 
     async def rollback_failed_append(self) -> None:
         """Undo what a failed append left in the newest segment (see `segments`), or raise."""
@@ -73,7 +71,8 @@ class FileJournal(Journal):
 
     def read(self, from_seq: int = 1) -> Iterator[Entry]:
         for record in self.log.read(from_seq):
-            yield Entry(record.seq, record.ts, decode_command(record.version, record.payload))
+            command, origin = decode_entry(record.version, record.payload)
+            yield Entry(record.seq, record.ts, command, origin)
 
     def compact(self, snapshot_seq: int) -> list[Path]:
         """Drop whole segments that a snapshot at `snapshot_seq` covers."""

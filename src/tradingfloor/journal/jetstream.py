@@ -6,7 +6,7 @@ an old one) and `deny_delete` (no holes). Nothing but the shard's sequencer may 
 
 Message (one per command). Payload, integers little-endian:
 
-    version u8 | seq u64 | ts i64 | crc u32 | command (msgpack, `codec.encode_command`)
+    version u8 | seq u64 | ts i64 | crc u32 | command (msgpack, `codec.encode_entry`)
 
 `crc` is CRC32C of `version | seq | ts` followed by the command bytes: an end-to-end check
 across the client, the network and the server. The payload alone carries seq and ts, so replay
@@ -58,7 +58,7 @@ from nats.js.api import (
 from nats.js.client import JetStreamContext
 
 from tradingfloor.journal.base import Journal
-from tradingfloor.journal.codec import COMMAND_VERSION, Entry, decode_command, encode_command
+from tradingfloor.journal.codec import COMMAND_VERSION, Entry, decode_entry, encode_entry
 
 RECORD_HEAD = struct.Struct("<BQq")
 CRC = struct.Struct("<I")
@@ -115,7 +115,7 @@ class JetStreamSettings:
 
 def encode_record(entry: Entry) -> bytes:
     head = RECORD_HEAD.pack(COMMAND_VERSION, entry.seq, entry.ts)
-    command = encode_command(entry.command)
+    command = encode_entry(entry)
     return head + CRC.pack(crc32c(command, crc32c(head))) + command
 
 
@@ -136,7 +136,8 @@ def decode_record(payload: bytes) -> Entry:
     command = view[PAYLOAD_OVERHEAD:]
     if crc32c(command, crc32c(view[: RECORD_HEAD.size])) != checksum:
         raise JournalDamaged(f"checksum mismatch in the record of seq {seq}")
-    return Entry(seq, ts, decode_command(version, command))
+    decoded, origin = decode_entry(version, command)
+    return Entry(seq, ts, decoded, origin)
 
 
 class JetStreamJournal(Journal):

@@ -22,7 +22,8 @@ from tradingfloor.journal.codec import (
     COMMAND_VERSIONS_READ,
     Entry,
     UnknownRecordVersion,
-    command_decoder,
+    decode_entry,
+    on_the_feed,
 )
 from tradingfloor.journal.file import FileJournal
 from tradingfloor.journal.segments import RawRecord
@@ -103,14 +104,14 @@ def recover(
 
     Opens the journal (cutting a torn tail). Raises `RecoveryError` when the journal no longer
     holds the records after the snapshot (compacted past it, or missing). `on_events` receives
-    (seq, ts, events) of the replayed commands after `events_after`.
+    (seq, ts, events) of the replayed commands after `events_after`, as the feed carries them
+    (`codec.on_the_feed`: the command and its origin first).
     """
     start = time.perf_counter()
     replayable = journal.named_first_seq() == 1
     engine, snapshot_seq, skipped = restore_newest(snapshots, at_most_seq, replayable)
     replayed = 0
     apply = engine.apply
-    decode = command_decoder.decode
 
     def replay(records: list[RawRecord]) -> None:
         nonlocal replayed
@@ -118,9 +119,10 @@ def recover(
         for version, seq, ts, payload in records:
             if version not in COMMAND_VERSIONS_READ:
                 raise UnknownRecordVersion(f"command record version {version} at seq {seq}")
-            events = apply(decode(payload), seq, ts)
+            command, origin = decode_entry(version, payload)
+            events = apply(command, seq, ts)
             if on_events is not None and seq > events_after:
-                on_events(seq, ts, events)
+                on_events(seq, ts, on_the_feed(seq, ts, command, origin, events))
         replayed += len(records)
 
     # One pass: the open's checksum scan feeds the engine, a frame at a time.
@@ -148,7 +150,8 @@ async def recover_from(
         _check_continues(snapshot_seq, replayed, entry.seq)
         events = engine.apply(entry.command, entry.seq, entry.ts)
         if on_events is not None and entry.seq > events_after:
-            on_events(entry.seq, entry.ts, events)
+            fed = on_the_feed(entry.seq, entry.ts, entry.command, entry.origin, events)
+            on_events(entry.seq, entry.ts, fed)
         replayed += 1
     if engine.last_seq < journal.last_seq:
         raise RecoveryError(

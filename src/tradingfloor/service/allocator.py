@@ -44,11 +44,13 @@ from tradingfloor.domain.events import (
     SymbolHandedOver,
     SymbolTakenOver,
 )
+from tradingfloor.domain.origin import role_origin
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.service.ports import ShardPort
 from tradingfloor.service.sequencer import Result
 
 log = logging.getLogger("tradingfloor.allocator")
+ALLOCATOR_ORIGIN = role_origin("allocator")
 
 retry_wait_s_max = 2.0
 """The longest wait before a move whose destination could not be reached is sent again."""
@@ -95,7 +97,8 @@ class CashAllocator:
         its answer is the source's (refused there if the cash is not free)."""
         if source == destination or destination not in self.ports:
             raise ValueError(f"no move from shard {source!r} to {destination!r}")
-        result = await self.ports[source].submit(AllocateCashOut(account, amount, destination))
+        command = AllocateCashOut(account, amount, destination)
+        result = await self.ports[source].submit(command, ALLOCATOR_ORIGIN)
         for event in result.events:  # in flight from now, before the feed shows it
             if isinstance(event, CashAllocatedOut) and result.seq > self.taken.get(
                 (source, destination), 0
@@ -145,7 +148,7 @@ class CashAllocator:
         wait_s = 0.05
         while True:
             try:
-                await port.submit(command)  # taken, or refused as taken already: done
+                await port.submit(command, ALLOCATOR_ORIGIN)  # taken, or refused as taken: done
                 break
             except Exception as error:  # unreachable or overloaded: the same move again
                 log.warning("move %s:%d to %s: %r; retrying", source, seq, destination, error)

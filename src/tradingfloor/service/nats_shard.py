@@ -148,7 +148,7 @@ class NatsShardServer:
         if type(message.command) is TakeOverShard:
             raise ValueError("a TakeOverShard is journaled by a shard's takeover only")
         self._check_owner(message.command)
-        result = await self.shard.submit(message.command)
+        result = await self.shard.submit(message.command, message.origin)
         command: Any = result.command  # every command is one of ANY_COMMAND (events alike)
         events: Any = result.events
         return wire.Answered(0, result.seq, result.ts, command, events)

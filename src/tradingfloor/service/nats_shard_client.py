@@ -18,6 +18,7 @@ import nats.errors
 from nats.aio.client import Client
 
 from tradingfloor.domain.commands import Command
+from tradingfloor.domain.origin import Origin
 from tradingfloor.service import wire
 from tradingfloor.service.nats_events_feed import follow_events
 from tradingfloor.service.nats_subjects import NatsNames
@@ -52,9 +53,9 @@ class NatsShardClient(ShardQuestions):
             raise wire.error_of(answer)
         return answer
 
-    async def submit(self, command: Command) -> Result:
+    async def submit(self, command: Command, origin: Origin | None = None) -> Result:
         known: Any = command  # one of ANY_COMMAND
-        answer = await self._request(self.names.commands, wire.Submit(0, known))
+        answer = await self._request(self.names.commands, wire.Submit(0, known, origin))
         return Result(answer.seq, answer.ts, answer.command, answer.events)
 
     async def ask(self, question: str, *args: Any) -> Any:

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from tradingfloor.domain.commands import ConfigureRisk
 from tradingfloor.domain.events import CommandRejected, Event
+from tradingfloor.domain.origin import Origin
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.domain.shards import order_id_of
 from tradingfloor.journal.base import Journal
+from tradingfloor.journal.codec import on_the_feed
 from tradingfloor.journal.file import FileJournal
 from tradingfloor.journal.recovery import Recovered, recover, recover_from
 from tradingfloor.journal.snapshots import SnapshotStore
@@ -144,10 +146,10 @@ class Node:
             if isinstance(event, CommandRejected):
                 raise RuntimeError(f"risk settings refused: {event.reason.message}")
 
-    async def submit(self, command: object) -> Result:
+    async def submit(self, command: object, origin: Origin | None = None) -> Result:
         if self.sequencer is None:
             raise RuntimeError("node is not started")
-        return await self.sequencer.submit(command)  # type: ignore[arg-type]
+        return await self.sequencer.submit(command, origin)  # type: ignore[arg-type]
 
     def problems(self) -> list[str]:
         """What keeps the node from serving fully, while it lasts (for readiness)."""
@@ -161,7 +163,12 @@ class Node:
         return found
 
     def _after_batch(self, results: list[Result]) -> None:
-        self.events.append([(r.seq, r.ts, r.events) for r in results])  # never fails a batch
+        self.events.append(  # never fails a batch
+            [
+                (r.seq, r.ts, on_the_feed(r.seq, r.ts, r.command, r.origin, r.events))
+                for r in results
+            ]
+        )
         self._since_snapshot += len(results)
         settings = self.settings
         due = self._since_snapshot >= settings.snapshot_every_commands or (

@@ -20,6 +20,7 @@ import msgspec
 from tradingfloor.domain.commands import Command
 from tradingfloor.domain.events import Event
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.origin import Origin
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.matching.order import Order
 from tradingfloor.service.sequencer import Result
@@ -36,8 +37,9 @@ class LiveOrder(msgspec.Struct, frozen=True, array_like=True):
 
 
 class ShardPort(Protocol):
-    async def submit(self, command: Command) -> Result:
-        """Sequence, journal and apply `command`; its seq and events once durable."""
+    async def submit(self, command: Command, origin: Origin | None = None) -> Result:
+        """Sequence, journal and apply `command` (with who sent it: `origin`); its seq and
+        events once durable."""
         ...
 
     async def last_seq(self) -> int:

@@ -32,9 +32,10 @@ import msgspec
 from tradingfloor.domain.commands import Command, PlaceOrder, ReplaceOrder
 from tradingfloor.domain.events import Event
 from tradingfloor.domain.ids import text_problem
+from tradingfloor.domain.origin import Origin
 from tradingfloor.engine import Engine
 from tradingfloor.journal.base import Journal
-from tradingfloor.journal.codec import Entry, encode_command
+from tradingfloor.journal.codec import Entry, encode_entry
 
 log = logging.getLogger("tradingfloor.sequencer")
 
@@ -84,6 +85,11 @@ class Result:
     ts: int
     command: Command
     events: list[Event]
+    origin: Origin | None = None
+
+
+Queued = tuple[Command, "asyncio.Future[Result]", Origin | None]
+"""A command waiting for its batch, the future its caller awaits, and who sent it."""
 
 
 class Sequencer:
@@ -120,7 +126,7 @@ class Sequencer:
         self._monotonic = monotonic
         self._refuse_until = 0.0
         self._journal_retry_s = journal_retry_first_s
-        self._queue: deque[tuple[Command, asyncio.Future[Result]]] = deque()
+        self._queue: deque[Queued] = deque()
         self._wakeup = asyncio.Event()
         self._running = False
         self._task: asyncio.Task[None] | None = None
@@ -145,8 +151,9 @@ class Sequencer:
             await self._task
             self._task = None
 
-    async def submit(self, command: Command) -> Result:
-        """Sequence, journal and apply one command; returns once it is durable and applied."""
+    async def submit(self, command: Command, origin: Origin | None = None) -> Result:
+        """Sequence, journal and apply one command; returns once it is durable and applied.
+        `origin` (who sent it) is journaled beside it."""
         if not self._running:
             raise SequencerStopped(str(self.failure or "sequencer is not running"))
         if self.journal_failure is not None:
@@ -154,14 +161,14 @@ class Sequencer:
         if len(self._queue) >= self.queue_depth_max:
             raise Overloaded(f"{len(self._queue)} commands queued")
         try:
-            encode_command(command)
+            encode_entry(Entry(0, 0, command, origin))
         except (OverflowError, TypeError, ValueError, msgspec.EncodeError) as error:
             raise InvalidCommand(f"not a command the journal can hold: {error}") from error
         problem = text_problem(command)
         if problem is not None:
             raise InvalidCommand(problem)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.append((command, future))
+        self._queue.append((command, future, origin))
         self._wakeup.set()
         return await future
 
@@ -179,25 +186,26 @@ class Sequencer:
             self.failure = error
             self._running = False
             while self._queue:
-                _, future = self._queue.popleft()
+                future = self._queue.popleft()[1]
                 if not future.done():
                     future.set_exception(SequencerStopped(f"sequencer failed: {error!r}"))
         finally:
             self.done.set()
 
-    def _take_batch(self) -> list[tuple[Command, asyncio.Future[Result]]]:
+    def _take_batch(self) -> list[Queued]:
         queue = self._queue
         count = min(len(queue), self.batch_max)
         return [queue.popleft() for _ in range(count)]
 
-    async def _commit(self, batch: list[tuple[Command, asyncio.Future[Result]]]) -> None:
+    async def _commit(self, batch: list[Queued]) -> None:
         seq = self.engine.last_seq
         ts = max(self.clock(), self._last_ts)
         self._last_ts = ts
         entries = []
-        for command, _ in batch:
+        for command, _, origin in batch:
             seq += 1
-            entries.append(Entry(seq, ts, _with_order_id(command, self.order_id_base + seq)))
+            command = _with_order_id(command, self.order_id_base + seq)
+            entries.append(Entry(seq, ts, command, origin))
         try:
             await self.journal.append(entries)
         except OSError as error:
@@ -217,13 +225,11 @@ class Sequencer:
             stopped = f"sequencer failed after journaling: {error!r}"
             _fail(batch, lambda: SequencerStopped(stopped))
             raise
-        for result, (_, future) in zip(results, batch, strict=True):
+        for result, (_, future, _) in zip(results, batch, strict=True):
             if not future.done():  # a caller that gave up still had its command journaled
                 future.set_result(result)
 
-    async def _journal_failed(
-        self, batch: list[tuple[Command, asyncio.Future[Result]]], error: OSError
-    ) -> None:
+    async def _journal_failed(self, batch: list[Queued], error: OSError) -> None:
         """Undo the failed append, refuse its batch and what is queued, and refuse new
         commands for the next wait; when it cannot be undone, fail them all and raise."""
         try:
@@ -284,7 +290,7 @@ class Sequencer:
                 timed(entry.command, clock() - started)
             for listener in listeners:
                 listener(entry.seq, events)
-            results.append(Result(entry.seq, entry.ts, entry.command, events))
+            results.append(Result(entry.seq, entry.ts, entry.command, events, entry.origin))
         for batch_listener in self.batch_listeners:
             batch_listener(results)
         return results
@@ -296,11 +302,9 @@ class Sequencer:
             del sizes[:5_000]
 
 
-def _fail(
-    batch: list[tuple[Command, asyncio.Future[Result]]], error: Callable[[], Exception]
-) -> None:
+def _fail(batch: list[Queued], error: Callable[[], Exception]) -> None:
     """Nobody in the batch may wait forever: each caller still waiting gets an `error()`."""
-    for _, future in batch:
+    for _, future, _ in batch:
         if not future.done():
             future.set_exception(error())
 

@@ -18,6 +18,7 @@ import msgspec
 
 from tradingfloor.domain.commands import Command
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.origin import Origin
 from tradingfloor.engine import Engine
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.journal.base import Journal
@@ -58,8 +59,8 @@ class ShardRole:
 
     # ------------------------------------------------------------------ ShardPort
 
-    async def submit(self, command: Command) -> Result:
-        return await self.node.submit(command)
+    async def submit(self, command: Command, origin: Origin | None = None) -> Result:
+        return await self.node.submit(command, origin)
 
     async def last_seq(self) -> int:
         return self.engine.last_seq
@@ -154,7 +155,7 @@ class _Connection(wire.Framed):
 
     async def _submit(self, message: wire.Submit) -> None:
         try:
-            result = await self.shard.submit(message.command)
+            result = await self.shard.submit(message.command, message.origin)
         except Exception as error:
             kind, retry_after_s = wire.failure_of(error)
             self.send(wire.Failed(message.id, kind, str(error), retry_after_s))

@@ -23,6 +23,7 @@ import msgspec
 
 from tradingfloor.domain.commands import Command
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.origin import Origin
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.service import wire
 from tradingfloor.service.ports import EventBatch, LiveOrder
@@ -177,9 +178,9 @@ class ShardClient(ShardQuestions):
         connection.send(make(request_id))
         return await future
 
-    async def submit(self, command: Command) -> Result:
+    async def submit(self, command: Command, origin: Origin | None = None) -> Result:
         known: Any = command  # one of ANY_COMMAND
-        answer = await self._request(lambda request_id: wire.Submit(request_id, known))
+        answer = await self._request(lambda request_id: wire.Submit(request_id, known, origin))
         return Result(answer.seq, answer.ts, answer.command, answer.events)
 
     async def ask(self, question: str, *args: Any) -> Any:

@@ -59,6 +59,7 @@ from tradingfloor.domain.commands import (
 )
 from tradingfloor.domain.events import CommandRejected, SymbolChanged, SymbolTakenOver
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.origin import Origin
 from tradingfloor.domain.shards import ShardMap, UnknownShard, seq_token
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.service.ports import EventBatch, LiveOrder, ShardPort
@@ -179,14 +180,14 @@ class ShardRouter:
         """A feed listener: where moved and renamed symbols are now (`learn_moves`)."""
         learn_moves(self.map, self.moved, batch)
 
-    async def submit(self, command: Command) -> Result:
+    async def submit(self, command: Command, origin: Origin | None = None) -> Result:
         try:
             shard = self.shard_of(command)
         except UnknownShard as error:
             raise LookupError(str(error)) from error
         if shard is not None:
-            return self._tokened(shard, await self.ports[shard].submit(command))
-        results = [await self.ports[name].submit(command) for name in self.map.names]
+            return self._tokened(shard, await self.ports[shard].submit(command, origin))
+        results = [await self.ports[name].submit(command, origin) for name in self.map.names]
         for name, result in zip(self.map.names, results, strict=True):
             for event in result.events:
                 if isinstance(event, CommandRejected):
@@ -195,7 +196,7 @@ class ShardRouter:
 
     def _tokened(self, shard: str, result: Result) -> Result:
         token = seq_token(self.map.index(shard), result.seq)
-        return Result(token, result.ts, result.command, result.events)
+        return Result(token, result.ts, result.command, result.events, result.origin)
 
     async def last_seq(self) -> int:
         """The first shard's (a caller waiting on every shard asks `last_tokens`)."""

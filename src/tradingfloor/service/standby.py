@@ -33,8 +33,9 @@ import nats.errors
 
 from tradingfloor.domain.commands import TakeOverShard
 from tradingfloor.domain.events import Event
+from tradingfloor.domain.origin import role_origin
 from tradingfloor.engine import Engine
-from tradingfloor.journal.codec import Entry
+from tradingfloor.journal.codec import Entry, on_the_feed
 from tradingfloor.journal.jetstream import JetStreamJournal, JournalConflict
 from tradingfloor.journal.jetstream_follow import follow_journal
 from tradingfloor.service.node import Node
@@ -152,9 +153,9 @@ class ShardCandidate:
         async for chunk in follow_journal(self.journal, engine.last_seq + 1):
             applied: list[tuple[int, int, list[Event]]] = []
             for entry in chunk:
-                applied.append(
-                    (entry.seq, entry.ts, engine.apply(entry.command, entry.seq, entry.ts))
-                )
+                seq, ts, command = entry.seq, entry.ts, entry.command
+                made = engine.apply(command, seq, ts)
+                applied.append((seq, ts, on_the_feed(seq, ts, command, entry.origin, made)))
             events.append(applied)  # never fails: held in memory while the disk refuses
             self._progress.set()
 
@@ -187,7 +188,8 @@ class ShardCandidate:
             engine = self.engine
             journal.continue_after(engine.last_seq)
             fence = TakeOverShard(lease.node, lease.epoch)
-            entry = Entry(engine.last_seq + 1, max(self.clock(), engine.last_ts), fence)
+            ts = max(self.clock(), engine.last_ts)
+            entry = Entry(engine.last_seq + 1, ts, fence, role_origin("standby"))
             try:
                 await journal.append([entry])
             except JournalConflict as conflict:

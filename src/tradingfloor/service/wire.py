@@ -28,6 +28,7 @@ import msgspec
 
 from tradingfloor.domain.commands import ANY_COMMAND
 from tradingfloor.domain.events import ANY_EVENT
+from tradingfloor.domain.origin import Origin
 
 frame_bytes_max = 64 * 1024 * 1024
 """The longest frame taken; a longer one ends the connection."""
@@ -40,6 +41,7 @@ _LENGTH = struct.Struct(">I")
 class Submit(msgspec.Struct, frozen=True, tag=True, array_like=True):
     id: int
     command: ANY_COMMAND
+    origin: Origin | None = None
 
 
 class Ask(msgspec.Struct, frozen=True, tag=True, array_like=True):

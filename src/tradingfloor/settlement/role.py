@@ -44,6 +44,7 @@ from tradingfloor.domain.events import (
     DayClosed,
     DaySettled,
 )
+from tradingfloor.domain.origin import role_origin
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.risk.calendar import TradingCalendar
 from tradingfloor.service.ports import EventBatch, ShardPort
@@ -58,6 +59,7 @@ from tradingfloor.settlement.netting import (
 from tradingfloor.settlement.records import ClearingTrade, Confirmation, Fail
 
 log = logging.getLogger("tradingfloor.settlement")
+SETTLEMENT_ORIGIN = role_origin("settlement")
 
 retry_wait_s_first = 0.05
 retry_wait_s_max = 5.0
@@ -273,7 +275,9 @@ class SettlementRole:
         """`command` to every shard; the shards where it changed something now."""
         changed = []
         for name, port in self.shards.items():
-            result = await self._retry(f"shard {name}", partial(port.submit, command))
+            result = await self._retry(
+                f"shard {name}", partial(port.submit, command, SETTLEMENT_ORIGIN)
+            )
             for event in result.events:
                 if isinstance(event, done):
                     changed.append(name)
@@ -380,7 +384,9 @@ class SettlementRole:
                 continue
             name = self.route(item.account, item.symbol)
             port = self.shards[name]
-            result = await self._retry(f"shard {name}", partial(port.submit, item))
+            result = await self._retry(
+                f"shard {name}", partial(port.submit, item, SETTLEMENT_ORIGIN)
+            )
             for event in result.events:
                 if isinstance(event, BreakOpened):
                     report.breaks_new.append(item)
