@@ -26,7 +26,8 @@ READ_MODEL_TABLES = {
 }
 SIGN_IN_TABLES = {"auth_events"}
 SETTLEMENT_TABLES = {"settlement_days", "breaks", "corporate_actions"}
-TABLES = AUTH_TABLES | READ_MODEL_TABLES | SIGN_IN_TABLES | SETTLEMENT_TABLES
+AUDIT_TABLES = {"audit_anchors"}
+TABLES = AUTH_TABLES | READ_MODEL_TABLES | SIGN_IN_TABLES | SETTLEMENT_TABLES | AUDIT_TABLES
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

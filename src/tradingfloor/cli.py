@@ -7,6 +7,7 @@ import typer
 from rich.console import Console
 
 from tradingfloor.bench.cli import bench_app
+from tradingfloor.bootstrap.audit_cli import audit_app
 from tradingfloor.bootstrap.cluster_cli import cluster_app
 from tradingfloor.bootstrap.role_cli import (
     allocator,
@@ -31,6 +32,7 @@ app.add_typer(replay_app, name="replay")
 app.add_typer(journal_app, name="journal")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(audit_app, name="audit")
 app.command()(node)
 app.command()(serve)
 app.command()(shard)

@@ -361,6 +361,17 @@ class Settings(BaseSettings):
     )
 
     # --------------------------------------------------------------- settlement
+    audit_enabled: bool = Field(
+        default=True,
+        description="Run the audit role: every command (with who sent it) and its events, "
+        "and every access event, into the hash-chained trail under data_dir/audit.",
+    )
+    audit_retention_days: int = Field(
+        default=2557,
+        ge=2557,
+        description="Days the audit trail is kept (at least 7 years, SEC Rule 17a-4). The "
+        "platform deletes no record at all: this says how long an operator must keep them.",
+    )
     settlement_enabled: bool = Field(
         default=True,
         description="Run the end of day at each session's close (the settlement role: close "

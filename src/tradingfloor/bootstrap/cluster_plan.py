@@ -13,6 +13,7 @@ variables (which win over the file):
 | `allocator` (with two shards or more) | the cash allocator | |
 | `clearinghouse` (without `clearinghouse_host`) | the clearinghouse simulator on 127.0.0.1 | |
 | `settlement` (with `settlement_enabled`) | the end of day and reconciliation | CLEARINGHOUSE_* |
+| `audit` (with `audit_enabled`) | the audit trail of every shard, its anchors | |
 | `marketdata` | the market-data role on marketdata_port | |
 | `gateway-<n>` | a gateway; all of them share port (SO_REUSEPORT) | MARKETDATA_URL |
 
@@ -48,12 +49,13 @@ START_STAGES = (
     ("nats",),
     ("shard", "clearinghouse"),
     ("standby",),
-    ("projector", "allocator", "settlement", "marketdata", "gateway"),
+    ("projector", "allocator", "settlement", "audit", "marketdata", "gateway"),
 )
 """Started in this order, each stage ready before the next starts."""
 STOP_ORDER = (
     "gateway",
     "settlement",
+    "audit",
     "marketdata",
     "allocator",
     "projector",
@@ -69,6 +71,7 @@ READY_MARKS = {
     "projector": "projector",
     "allocator": "allocator",
     "settlement": "settlement",
+    "audit": "audit",
     "marketdata": "marketdata",
     "gateway": "gateway-0",
 }
@@ -190,6 +193,10 @@ def plan(
     if len(shards) > 1:  # cash moves between shards (accounts across shards)
         processes.append(_role(root, config, ends, "allocator", "allocator", None))
     processes += _settlement(settings, root, config, ends)
+    if settings.audit_enabled:
+        audit = _role(root, config, ends, "audit", "audit", None)
+        audit.argv.insert(audit.argv.index("audit") + 1, "run")
+        processes.append(audit)
     processes.append(_role(root, config, ends, "marketdata", "marketdata", None))
     forward = settings.marketdata_url or f"ws://{local_host(settings)}:{ends.marketdata_port}"
     for index in range(1, settings.cluster_gateways + 1):

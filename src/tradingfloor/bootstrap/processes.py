@@ -53,6 +53,8 @@ healthy_after_s = 60.0
 
 
 ROLES_MODULE = "tradingfloor.bootstrap.roles"
+AUDIT_MODULE = "tradingfloor.bootstrap.audit_role"
+"""The audit role (`bootstrap.audit_role`)."""
 SETTLEMENT_MODULE = "tradingfloor.bootstrap.settlement_role"
 """The settlement role and the clearinghouse simulator (`bootstrap.settlement_role`)."""
 
@@ -157,6 +159,8 @@ class Supervisor:
             await self._start("projector", ["projector"])
             await self._start("marketdata", ["marketdata"])
             await self._start_settlement()
+            if settings.audit_enabled:
+                await self._start("audit", ["audit"], AUDIT_MODULE)
             for worker in range(self.workers):
                 await self._start(f"gateway-{worker}", ["gateway", str(worker), str(self.workers)])
             await self._ready("shard")
@@ -234,13 +238,20 @@ class Supervisor:
         )
 
     async def _stop_all(self) -> None:
-        """Gateways, then settlement and the clearinghouse, market data, the projector, and
-        the shard."""
+        """Gateways, then settlement and the clearinghouse, the audit role, market data, the
+        projector, and the shard."""
         names = list(self.children)
         order = [name for name in names if name.startswith("gateway")]
         order += [
             name
-            for name in ("settlement", "clearinghouse", "marketdata", "projector", "shard")
+            for name in (
+                "settlement",
+                "clearinghouse",
+                "audit",
+                "marketdata",
+                "projector",
+                "shard",
+            )
             if name in self.children
         ]
         gateways = [self.children[name] for name in order if name.startswith("gateway")]

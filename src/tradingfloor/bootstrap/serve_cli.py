@@ -11,13 +11,17 @@ move from the first second.
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from tradingfloor.bootstrap.roles import stop_on_signals
+
+if TYPE_CHECKING:
+    from tradingfloor.config import Settings
 
 console = Console()
 
@@ -125,9 +129,7 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
         f"recovered to seq {engine.last_seq}; state {engine.state_hash()[:16]}; "
         f"data in {Path(settings.data_dir).resolve()}"
     )
-    from tradingfloor.bootstrap.settlement_role import start_in_process
-
-    stop_settlement = await start_in_process(settings, platform.shard)
+    stop_roles = await _roles_in_process(settings, platform.shard)
     stop = stop_on_signals()
     market_task: asyncio.Task[None] | None = None
     if demo:
@@ -140,7 +142,7 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
     if serving.done():
-        await stop_settlement()
+        await stop_roles()
         await platform.stop()
         serving.result()
         raise typer.Exit(1)
@@ -151,10 +153,26 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     await serving
     if market_task is not None:
         await market_task
-    await stop_settlement()
+    await stop_roles()
     await platform.stop()
     log.info("stopped", extra={"seq": engine.last_seq})
     console.print(f"stopped at seq {engine.last_seq}")
+
+
+async def _roles_in_process(settings: "Settings", shard: Any) -> Callable[[], Awaitable[None]]:
+    """The roles that follow the feed (settlement, audit), as tasks of this process; returns
+    what stops them all (in the reverse order)."""
+    from tradingfloor.bootstrap import audit_role, settlement_role
+
+    stoppers = []
+    for role in (settlement_role, audit_role):
+        stoppers.append(await role.start_in_process(settings, shard))
+
+    async def stop_all() -> None:
+        for stopper in reversed(stoppers):
+            await stopper()
+
+    return stop_all
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,10 +3,12 @@
 `schema` holds the credentials' tables and `readmodels` the tables projected from the engine's
 events (`projector`), both on one `metadata`, as the newest migration leaves them;
 `settlement_tables` the end of day's (settlement days, breaks, corporate actions);
+`audit_tables` the audit trail's anchors;
 `migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
 database to the newest. `queries` reads the projections for the gateway.
 """
 
+from tradingfloor.store.audit_tables import audit_anchors
 from tradingfloor.store.database import downgrade, make_engine, upgrade
 from tradingfloor.store.readmodels import (
     account_balances,
@@ -23,6 +25,7 @@ __all__ = [
     "account_balances",
     "activities",
     "api_keys",
+    "audit_anchors",
     "auth_events",
     "breaks",
     "corporate_actions",
