@@ -126,8 +126,10 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
         f"data in {Path(settings.data_dir).resolve()}"
     )
     from tradingfloor.bootstrap.settlement_role import start_in_process
+    from tradingfloor.bootstrap.surveillance_role import start_in_process as start_surveillance
 
     stop_settlement = await start_in_process(settings, platform.shard)
+    stop_surveillance = await start_surveillance(settings, platform.shard)
     stop = stop_on_signals()
     market_task: asyncio.Task[None] | None = None
     if demo:
@@ -140,6 +142,7 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
     if serving.done():
+        await stop_surveillance()
         await stop_settlement()
         await platform.stop()
         serving.result()
@@ -151,6 +154,7 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     await serving
     if market_task is not None:
         await market_task
+    await stop_surveillance()
     await stop_settlement()
     await platform.stop()
     log.info("stopped", extra={"seq": engine.last_seq})

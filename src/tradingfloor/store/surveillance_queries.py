@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy import Connection, and_, or_, select, update
 
 from tradingfloor.store.queries import rows_per_query_max
+from tradingfloor.store.schema import users
 from tradingfloor.store.surveillance_tables import surveillance_alerts, surveillance_positions
 
 LIKE_ESCAPE = "\\"
@@ -137,3 +138,15 @@ def close_alert(
         .values(state="closed", outcome=outcome, reviewer=reviewer, note=note, reviewed_ts=ts)
     )
     return closed.rowcount == 1
+
+
+def account_users(connection: Connection) -> dict[str, str]:
+    """Account -> the username of the user who trades it (an account several users trade
+    is left out: it has no one owner)."""
+    found: dict[str, str] = {}
+    shared: set[str] = set()
+    for account, username in connection.execute(select(users.c.account_id, users.c.username)):
+        if account in found:
+            shared.add(account)
+        found[account] = username
+    return {account: owner for account, owner in found.items() if account not in shared}
