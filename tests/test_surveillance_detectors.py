@@ -26,9 +26,7 @@ class Feed:
     """A shard's feed written by hand: each `command` is one seq, one second after the last."""
 
     def __init__(self, owners: dict[str, str] | None = None, start: str = "2026-12-01 10:00"):
-        self.detectors = ShardSurveillance(
-            SurveillanceSettings(), Owners(owners), calendar_for()
-        )
+        self.detectors = ShardSurveillance(SurveillanceSettings(), Owners(owners), calendar_for())
         self.seq = 0
         self.ts = ts_at(start)
         self.order_id = 0
@@ -64,13 +62,29 @@ class Feed:
         return self.order_id
 
     def trade(
-        self, maker: tuple[str, int], taker: tuple[str, int], aggressor: Side, qty: int,
-        price: int = PRICE, leaves: tuple[int, int] = (0, 0),
+        self,
+        maker: tuple[str, int],
+        taker: tuple[str, int],
+        aggressor: Side,
+        qty: int,
+        price: int = PRICE,
+        leaves: tuple[int, int] = (0, 0),
     ) -> TradeExecuted:
         self.trade_id += 1
         return TradeExecuted(
-            0, 0, "ACME", self.trade_id, price, qty, maker[1], taker[1], maker[0], taker[0],
-            aggressor, leaves[0], leaves[1],
+            0,
+            0,
+            "ACME",
+            self.trade_id,
+            price,
+            qty,
+            maker[1],
+            taker[1],
+            maker[0],
+            taker[0],
+            aggressor,
+            leaves[0],
+            leaves[1],
         )
 
     def cancel(self, account: str, order_id: int, qty: int) -> OrderCanceled:

@@ -26,7 +26,7 @@ class SurveillanceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
 
     close_window_ns: int = 5 * MINUTE_NS
     """The last minutes of the session that count for marking the close."""
-    close_volume_pct_min: int = 50
+    close_volume_pct_min: int = 30
     """The account took (as aggressor) at least this percent of the window's volume."""
     close_trades_min: int = 3
     """Aggressive trades of the account in the window, at least."""
