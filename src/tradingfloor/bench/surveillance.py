@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from tradingfloor.bench.surveillance_market import (
     SWEEP_EVERY_S,
@@ -35,6 +36,7 @@ from tradingfloor.compliance.surveillance import (
 )
 from tradingfloor.demo.market import DemoMarket
 from tradingfloor.demo.spec import DemoSpec
+from tradingfloor.domain.events import TradeExecuted
 from tradingfloor.risk.calendar import calendar_for
 
 SESSION = "2026-12-01"
@@ -128,15 +130,15 @@ def schedule(market: SimulatedMarket, plants: list[Plant], rng: random.Random) -
         at_ns = int(plant.at_s * SECOND_NS)
         account, symbol = plant.account, plant.symbol
         if plant.pattern == Pattern.WASH_TRADE:
-            market.at(at_ns, lambda a=account, s=symbol: wash(market, a + "a", a + "b", s, rng))
+            market.at(at_ns, partial(wash, market, account + "a", account + "b", symbol, rng))
         elif plant.pattern == Pattern.SPOOFING:
-            market.at(at_ns, lambda a=account, s=symbol: spoof(market, a, s, TICK))
+            market.at(at_ns, partial(spoof, market, account, symbol, TICK))
         elif plant.pattern == Pattern.ORDER_ENTRY_ABUSE:
-            market.at(at_ns, lambda a=account, s=symbol: stuff(market, a, s))
+            market.at(at_ns, partial(stuff, market, account, symbol))
         else:
             for step in range(SWEEPS):
                 step_ns = at_ns + step * SWEEP_EVERY_S * SECOND_NS
-                market.at(step_ns, lambda a=account, s=symbol: sweep(market, a, s))
+                market.at(step_ns, partial(sweep, market, account, symbol))
 
 
 async def _trade(market: SimulatedMarket, seed: int, span_ns: int) -> None:
@@ -201,7 +203,7 @@ def bench_surveillance(seed: int = 1, traders: int = 6, minutes: int = 30) -> Su
     result.seconds_detectors = time.perf_counter() - began
     result.commands = len(market.log)
     result.trades = sum(
-        1 for _, _, events in market.log for e in events if type(e).__name__ == "TradeExecuted"
+        1 for _, _, events in market.log for event in events if isinstance(event, TradeExecuted)
     )
     result.scores = score(alerts, plants)
     return result
