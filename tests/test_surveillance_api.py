@@ -91,7 +91,7 @@ async def test_an_alert_is_read_with_its_evidence(api: Served) -> None:
     body = answer.json()
     assert body["pattern"] == "wash_trade" and body["state"] == "open"
     assert body["evidence"] == {
-        "order_ids": [1, 2],
+        "order_ids": ["1", "2"],
         "events": [{"shard": "main", "seq": 10}, {"shard": "main", "seq": 11}],
         "explanation": "why",
     }

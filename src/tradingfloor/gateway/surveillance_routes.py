@@ -3,7 +3,8 @@
 The surveillance role writes alerts; a reviewer closes one (`dismiss` or `escalate`) with a
 note, which records who, when and why. Lists are newest first, a bounded page at a time:
 `next_page_token` (the last alert's id) continues one. An alert is read with its evidence:
-the orders and the (shard, seq) of the commands it rests on, which the audit trail shows.
+the orders (ids as text, as every order id the API answers) and the (shard, seq) of the
+commands it rests on, which the audit trail shows.
 """
 
 import asyncio
@@ -73,7 +74,7 @@ def alert_view(row: AlertRow, evidence: bool) -> dict[str, Any]:
     if evidence:
         found = msgspec.json.decode(row.evidence)
         view["evidence"] = {
-            "order_ids": found["order_ids"],
+            "order_ids": [str(order_id) for order_id in found["order_ids"]],
             "events": [{"shard": shard, "seq": seq} for shard, seq in found["events"]],
             "explanation": found["explanation"],
         }
