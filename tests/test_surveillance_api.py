@@ -16,7 +16,7 @@ from tradingfloor.compliance.surveillance.alerts import (
 )
 from tradingfloor.compliance.surveillance.role import alert_row
 from tradingfloor.store import make_engine
-from tradingfloor.store.surveillance_queries import store_alerts
+from tradingfloor.store.surveillance_queries import Place, store_alerts
 
 TS = 1_796_000_000 * 1_000_000_000
 
@@ -52,7 +52,8 @@ async def api(tmp_path: Path, database_url: str | None) -> AsyncIterator[Served]
         assert here.platform is not None
         database = make_engine(here.platform.backend.settings.database_url)
         with database.begin() as connection:
-            store_alerts(connection, [alert_row(found) for found in ALERTS], {"main": 50})
+            rows = [alert_row(found) for found in ALERTS]
+            store_alerts(connection, rows, {"main": Place(50, 1)})
         database.dispose()
         yield here
 

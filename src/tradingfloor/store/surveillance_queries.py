@@ -39,13 +39,22 @@ class AlertRow(msgspec.Struct, frozen=True):
     reviewed_ts: int | None = None
 
 
-def positions(connection: Connection) -> dict[str, int]:
-    """Per shard, the last command whose alerts are stored."""
+class Place(msgspec.Struct, frozen=True):
+    """Where the role stands in a shard's feed: `seq`, the last command whose alerts are
+    stored; `warm_seq`, where a restart reads from to rebuild its detectors first."""
+
+    seq: int
+    warm_seq: int
+
+
+def positions(connection: Connection) -> dict[str, Place]:
     rows = connection.execute(select(surveillance_positions))
-    return {row.shard: int(row.seq) for row in rows}
+    return {row.shard: Place(int(row.seq), int(row.warm_seq)) for row in rows}
 
 
-def store_alerts(connection: Connection, rows: Iterable[AlertRow], places: dict[str, int]) -> int:
+def store_alerts(
+    connection: Connection, rows: Iterable[AlertRow], places: dict[str, Place]
+) -> int:
     """Write new alerts (an id stored already is left as it is, reviewed or not) and move
     the role's place in the shards `places` names; returns how many alerts were new. Run it
     in the transaction that must hold both."""
@@ -62,14 +71,15 @@ def store_alerts(connection: Connection, rows: Iterable[AlertRow], places: dict[
         connection.execute(
             surveillance_alerts.insert(), [msgspec.structs.asdict(row) for row in fresh.values()]
         )
-    for shard, seq in places.items():
+    for shard, place in places.items():
+        values = {"seq": place.seq, "warm_seq": place.warm_seq}
         moved = connection.execute(
             update(surveillance_positions)
             .where(surveillance_positions.c.shard == shard)
-            .values(seq=seq)
+            .values(**values)
         )
         if moved.rowcount == 0:
-            connection.execute(surveillance_positions.insert().values(shard=shard, seq=seq))
+            connection.execute(surveillance_positions.insert().values(shard=shard, **values))
     return len(fresh)
 
 

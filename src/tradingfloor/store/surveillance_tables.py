@@ -43,4 +43,6 @@ surveillance_positions = Table(
     metadata,
     Column("shard", String(32), primary_key=True),
     Column("seq", BigInteger, nullable=False),  # the last command whose alerts are stored
+    # Where a restart reads the feed from: far enough back to rebuild the detectors.
+    Column("warm_seq", BigInteger, nullable=False),
 )

@@ -6,7 +6,8 @@ trading calendar's session times, early closes included) are summed per aggresso
 Once the feed passes the close (any event after it, such as the day being closed), an
 account is flagged when it made `close_trades_min` aggressive trades or more, took
 `close_volume_pct_min` percent of the window's volume or more, and the last price moved
-`close_move_bps_min` or more from where it stood before the window, in the direction the
+`close_move_bps_min` or more from where it stood before the window (else from the window's
+first trade), in the direction the
 account traded (net buying up, net selling down). Score: that move in basis points. The
 alert's `ts` is the close; its `seq` the first command after it, which told the detector the
 session was over.
@@ -83,7 +84,7 @@ class MarkingCloseDetector:
             return
         window = self.windows.get(trade.symbol)
         if window is None or window.ts_close != ts_close:
-            window = _Window(trade.symbol, ts_close, price_before)
+            window = _Window(trade.symbol, ts_close, price_before or trade.price)
             self.windows[trade.symbol] = window
         window.last_price = trade.price
         window.volume += trade.qty

@@ -41,6 +41,11 @@ class SurveillanceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
     entry_order_to_trade_ratio_min: int = 50
     """Messages per fill within the window (no fill counts as one)."""
 
+    def warm_up_ns(self) -> int:
+        """How much of a feed, before the place a role stopped at, rebuilds every detector's
+        state: twice the longest span any of them looks back over."""
+        return 2 * max(2 * self.spoof_window_ns, self.close_window_ns, self.entry_window_ns)
+
     def problems(self) -> list[str]:
         """What makes these settings unusable (an empty list: none)."""
         found = [

@@ -44,6 +44,7 @@ def upgrade() -> None:
         "surveillance_positions",
         sa.Column("shard", sa.String(32), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("warm_seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("shard", name="pk_surveillance_positions"),
     )
 
