@@ -44,6 +44,10 @@ SECOND_NS = 1_000_000_000
 RATE_PER_S = 20.0
 """Commands per simulated second of the ordinary market."""
 SHARD = "bench"
+TRADING_STOPS_BEFORE_CLOSE_S = 1.0
+"""The ordinary traders stop this long before the close."""
+LAST_SWEEP_BEFORE_CLOSE_S = 0.5
+"""The last sweep of a marking of the close is the last print: after the traders stop."""
 TICK = 100
 
 
@@ -106,7 +110,7 @@ def plan(rng: random.Random, minutes: int, symbols: list[str]) -> list[Plant]:
             account = f"{pattern.value.replace('_', '-')}-{index}"
             plants.append(Plant(pattern, account, at_s, rng.choice(symbols)))
     for index, symbol in enumerate(rng.sample(symbols, min(2, len(symbols)))):
-        at_s = span_s - 2 - (SWEEPS - 1) * SWEEP_EVERY_S  # the last sweep just before the close
+        at_s = span_s - LAST_SWEEP_BEFORE_CLOSE_S - (SWEEPS - 1) * SWEEP_EVERY_S
         plants.append(Plant(Pattern.MARKING_THE_CLOSE, f"closer-{index}", at_s, symbol))
     return plants
 
@@ -192,7 +196,9 @@ def bench_surveillance(seed: int = 1, traders: int = 6, minutes: int = 30) -> Su
     schedule(market, plants, rng)
     result = SurveillanceBench(seed, traders, minutes)
     began = time.perf_counter()
-    asyncio.run(_trade(market, seed, span_ns - SECOND_NS))
+    asyncio.run(_trade(market, seed, span_ns - int(TRADING_STOPS_BEFORE_CLOSE_S * SECOND_NS)))
+    market.elapsed_ns = span_ns - int(LAST_SWEEP_BEFORE_CLOSE_S * SECOND_NS)
+    market.run_due()  # the plants' last steps, after the traders stopped
     result.seconds_market = time.perf_counter() - began
     detectors = ShardSurveillance(SurveillanceSettings(), Owners(owners), calendar)
     began = time.perf_counter()

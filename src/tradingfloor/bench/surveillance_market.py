@@ -10,8 +10,8 @@ momentum traders) are the ordinary market; the plants are the known ground truth
   the other account's buy takes the level);
 - spoofing and layering: bids on three levels under the best bid, a small sell into the bid,
   the bids canceled seconds later;
-- marking the close: in the last minute, one account sweeps the asks of a symbol again and
-  again, the last sweep seconds before the close;
+- marking the close: in the last 45 seconds, one account sweeps the asks of a symbol again
+  and again, the last sweep the last print before the close;
 - order-entry abuse: one account enters and cancels hundreds of orders far from the market in
   a few seconds.
 """
@@ -47,7 +47,7 @@ PLANT_SHARES = 200_000
 STUFFING_ORDERS = 250
 SWEEPS = 15
 SWEEP_EVERY_S = 3
-SWEEP_BPS = 100
+SWEEP_BPS = 200
 """How far above the best ask a sweep buys, in hundredths of a percent."""
 
 
