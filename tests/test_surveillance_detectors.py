@@ -8,13 +8,16 @@ from tradingfloor.compliance.surveillance import (
     SurveillanceSettings,
 )
 from tradingfloor.compliance.surveillance.alerts import Alert, EventRef
+from tradingfloor.domain.commands import CancelOrder
 from tradingfloor.domain.enums import CancelReason, OrderType, Side, TimeInForce
 from tradingfloor.domain.events import (
+    CommandEntered,
     Event,
     OrderAccepted,
     OrderCanceled,
     TradeExecuted,
 )
+from tradingfloor.domain.origin import NO_ORIGIN
 from tradingfloor.risk.calendar import calendar_for, ts_at
 
 SECOND = 1_000_000_000
@@ -25,7 +28,14 @@ SHARD = "main"
 class Feed:
     """A shard's feed written by hand: each `command` is one seq, one second after the last."""
 
-    def __init__(self, owners: dict[str, str] | None = None, start: str = "2026-12-01 10:00"):
+    def __init__(
+        self,
+        owners: dict[str, str] | None = None,
+        start: str = "2026-12-01 10:00",
+        entered: bool = False,
+    ) -> None:
+        """`entered`: each seq's events begin with its `CommandEntered`, as newer feeds do."""
+        self.entered = entered
         self.detectors = ShardSurveillance(SurveillanceSettings(), Owners(owners), calendar_for())
         self.seq = 0
         self.ts = ts_at(start)
@@ -37,6 +47,9 @@ class Feed:
         self.seq += 1
         self.ts += int(after_s * SECOND)
         stamped = [type(e)(self.seq, self.ts, *_fields(e)[2:]) for e in events]
+        if self.entered:
+            command = CancelOrder(1, "ACME")  # which command does not matter here
+            stamped.insert(0, CommandEntered(self.seq, self.ts, command, NO_ORIGIN))
         self.alerts += self.detectors.feed(SHARD, self.seq, self.ts, stamped)
         return self.seq
 
@@ -266,3 +279,17 @@ def test_many_messages_that_trade_are_no_abuse() -> None:
         cross(feed, "busy", "taker", 100)
         feed.ts -= SECOND - 10_000_000  # 100 orders per second, every one filled
     assert feed.of(Pattern.ORDER_ENTRY_ABUSE) == []
+
+
+# ---------------------------------------------------------------- the command on the feed
+
+
+def test_the_same_alerts_whether_each_command_comes_first_on_the_feed_or_not() -> None:
+    """`CommandEntered` leads every seq on a newer feed; the detectors read around it."""
+    found = []
+    for entered in (False, True):
+        feed = Feed(owners={"alice-1": "alice", "alice-2": "alice"}, entered=entered)
+        cross(feed, "alice-1", "alice-2", 300)
+        spoof(feed, 2, cancel_after_s=2)
+        found.append([(alert.alert_id, alert.evidence) for alert in feed.alerts])
+    assert len(found[0]) == 2 and found[0] == found[1]

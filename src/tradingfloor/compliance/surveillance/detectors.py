@@ -6,8 +6,6 @@ the order's account, side and price as they were. Detectors are pure: no I/O and
 (times are the events' `ts`), so the same feed gives the same alerts, under the same ids.
 """
 
-from collections.abc import Mapping
-
 from tradingfloor.compliance.surveillance.alerts import Alert, Owners
 from tradingfloor.compliance.surveillance.closing import MarkingCloseDetector
 from tradingfloor.compliance.surveillance.order_entry import OrderEntryDetector
@@ -63,7 +61,3 @@ class Surveillance:
             detectors = ShardSurveillance(self.settings, self.owners, self.calendar)
             self.shards[shard] = detectors
         return detectors.feed(shard, seq, ts, events)
-
-
-def owners_of(mapping: Mapping[str, str] | None) -> Owners:
-    return Owners(dict(mapping or {}))
