@@ -224,7 +224,7 @@ async def test_up_serves_orders_status_tells_down_stops_every_process(
 
     status = await _until_status(config, caught_up, f"projector and market data at {last_seq}")
     rows = {row["name"]: row for row in status["processes"]}
-    roles = [primary, "clearinghouse", projector, "settlement", "marketdata"]
+    roles = [primary, "clearinghouse", projector, "settlement", "surveillance", "marketdata"]
     roles += ["gateway-1", "gateway-2"]
     assert list(rows) == (["nats", *roles] if private else roles)
     assert status["up"] and all(row["alive"] and row["ready"] for row in rows.values())
@@ -253,7 +253,7 @@ async def test_up_serves_orders_status_tells_down_stops_every_process(
     assert [name for name, pid in pids.items() if _running(pid)] == []
     assert not cluster_plan.record_path(load_settings(config)).exists()
     order = [line.split()[1] for line in down.stdout.splitlines() if line.startswith("stopping")]
-    stopped = ["gateway-1", "settlement", projector, "clearinghouse", primary]
+    stopped = ["gateway-1", "surveillance", "settlement", projector, "clearinghouse", primary]
     assert order == ([*stopped, "nats"] if private else stopped)
     second = tf("cluster", "down", "--config", str(config))
     assert second.returncode == 0 and "no cluster is running" in second.stdout
@@ -321,6 +321,7 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
         "allocator",
         "clearinghouse",
         "settlement",
+        "surveillance",
         "marketdata",
         "gateway-1", "gateway-2",
     ]  # fmt: skip
@@ -358,6 +359,7 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
     stopped = [[names[index] for index in group] for group in groups]
     assert stopped == [
         ["gateway-1", "gateway-2"],
+        ["surveillance"],
         ["settlement"],
         ["marketdata"],
         ["allocator"],

@@ -176,3 +176,13 @@ def test_a_hot_standby_needs_nats_and_the_jetstream_journal_and_a_ttl_past_two_r
 
     assert (settings.shard_lease_renew_ms, settings.shard_lease_ttl_ms) == (200, 1_000)
     assert (settings.nats_lease_bucket, settings.nats_roles_bucket) == ("TF_LEASES", "TF_ROLES")
+
+
+def test_surveillance_is_on_by_default_and_its_owners_are_bounded_names() -> None:
+    settings = Settings()
+    assert settings.surveillance_enabled and settings.surveillance_owners == {}
+    owned = Settings(surveillance_owners={"acct-1": "family", "acct-2": "family"})
+    assert owned.surveillance_owners["acct-2"] == "family"
+    for owners in ({"a b": "x"}, {"a": ""}, {"a": "x" * 65}):
+        with pytest.raises(ValidationError):
+            Settings(surveillance_owners=owners)

@@ -27,7 +27,15 @@ READ_MODEL_TABLES = {
 SIGN_IN_TABLES = {"auth_events"}
 SETTLEMENT_TABLES = {"settlement_days", "breaks", "corporate_actions"}
 AUDIT_TABLES = {"audit_anchors"}
-TABLES = AUTH_TABLES | READ_MODEL_TABLES | SIGN_IN_TABLES | SETTLEMENT_TABLES | AUDIT_TABLES
+SURVEILLANCE_TABLES = {"surveillance_alerts", "surveillance_positions"}
+TABLES = (
+    AUTH_TABLES
+    | READ_MODEL_TABLES
+    | SIGN_IN_TABLES
+    | SETTLEMENT_TABLES
+    | AUDIT_TABLES
+    | SURVEILLANCE_TABLES
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -17,6 +17,7 @@ from tradingfloor.bootstrap.role_cli import (
     settle,
     settlement,
     shard,
+    surveillance,
 )
 from tradingfloor.bootstrap.serve_cli import serve
 from tradingfloor.journal.cli import journal_app
@@ -43,6 +44,7 @@ app.command()(allocator)
 app.command()(statement)
 app.command()(settlement)
 app.command()(settle)
+app.command()(surveillance)
 app.command()(clearinghouse)
 console = Console()
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -404,6 +404,23 @@ class Settings(BaseSettings):
         pattern=r"^[A-Z0-9]{1,8}$",
         description="The platform's participant id at the clearinghouse (its clearing "
         "membership; accounts are sub-accounts of it).",
+    )
+
+    # --------------------------------------------------------------- surveillance
+    surveillance_enabled: bool = Field(
+        default=True,
+        description="Run market surveillance (wash trades, spoofing and layering, marking "
+        "the close, order-entry abuse) on every shard's feed: a role of serve and of the "
+        "cluster, whose alerts wait for review at /v1/admin/alerts.",
+    )
+    surveillance_owners: dict[
+        Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,64}$")],
+        Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,64}$")],
+    ] = Field(
+        default_factory=dict,
+        max_length=100_000,
+        description="Account -> beneficial owner, for wash trades between accounts of one "
+        "owner. An account not named belongs to the user whose account it is, else to itself.",
     )
 
     # --------------------------------------------------------------- local cluster

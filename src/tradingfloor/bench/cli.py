@@ -376,3 +376,21 @@ def settlement(
         result = bench_settlement(fills, accounts, symbols, seed)
     for line in result.lines():
         console.print(line, highlight=False, soft_wrap=True)
+
+
+@bench_app.command("surveillance")
+def surveillance(
+    seed: Annotated[int, typer.Option(help="Seed of the market and of the plants.")] = 1,
+    traders: Annotated[int, typer.Option(min=1, max=100, help="Noise traders.")] = 6,
+    minutes: Annotated[
+        int, typer.Option(min=6, max=390, help="Simulated minutes up to the close.")
+    ] = 30,
+) -> None:
+    """The surveillance detectors on a seeded simulated market with planted wash trades,
+    spoofing, marking the close and order-entry abuse: recall and precision per pattern."""
+    from tradingfloor.bench.surveillance import bench_surveillance
+
+    with console.status(f"{minutes} simulated minutes of trading, then the detectors"):
+        result = bench_surveillance(seed, traders, minutes)
+    for line in result.lines():
+        console.print(line, highlight=False, soft_wrap=True)

@@ -14,6 +14,7 @@ variables (which win over the file):
 | `clearinghouse` (without `clearinghouse_host`) | the clearinghouse simulator on 127.0.0.1 | |
 | `settlement` (with `settlement_enabled`) | the end of day and reconciliation | CLEARINGHOUSE_* |
 | `audit` (with `audit_enabled`) | the audit trail of every shard, its anchors | |
+| `surveillance` (with `surveillance_enabled`) | market surveillance of every shard's feed | |
 | `marketdata` | the market-data role on marketdata_port | |
 | `gateway-<n>` | a gateway; all of them share port (SO_REUSEPORT) | MARKETDATA_URL |
 
@@ -49,11 +50,12 @@ START_STAGES = (
     ("nats",),
     ("shard", "clearinghouse"),
     ("standby",),
-    ("projector", "allocator", "settlement", "audit", "marketdata", "gateway"),
+    ("projector", "allocator", "settlement", "audit", "surveillance", "marketdata", "gateway"),
 )
 """Started in this order, each stage ready before the next starts."""
 STOP_ORDER = (
     "gateway",
+    "surveillance",
     "settlement",
     "audit",
     "marketdata",
@@ -72,6 +74,7 @@ READY_MARKS = {
     "allocator": "allocator",
     "settlement": "settlement",
     "audit": "audit",
+    "surveillance": "surveillance",
     "marketdata": "marketdata",
     "gateway": "gateway-0",
 }
@@ -197,6 +200,8 @@ def plan(
         audit = _role(root, config, ends, "audit", "audit", None)
         audit.argv.insert(audit.argv.index("audit") + 1, "run")
         processes.append(audit)
+    if settings.surveillance_enabled:
+        processes.append(_role(root, config, ends, "surveillance", "surveillance", None))
     processes.append(_role(root, config, ends, "marketdata", "marketdata", None))
     forward = settings.marketdata_url or f"ws://{local_host(settings)}:{ends.marketdata_port}"
     for index in range(1, settings.cluster_gateways + 1):

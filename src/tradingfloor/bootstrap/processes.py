@@ -1,5 +1,5 @@
 """`serve` as processes: the shard, the projector, market data, the settlement role with its
-clearinghouse simulator, and N gateway workers, supervised.
+clearinghouse simulator, the surveillance role, and N gateway workers, supervised.
 
 Start-up: the database is migrated once; the order-entry rate limiter (without Redis) is held
 here and served to the workers on `run/limits.sock`; the shard starts and recovers; then the
@@ -16,10 +16,11 @@ it is back; while market data are down, market-data WebSockets are closed with 1
 refused with 1013 until it is back (clients reconnect and get fresh snapshots); a dead
 gateway's connections are lost, the other workers keep serving.
 
-Ctrl-C (or SIGTERM) stops the gateways first (no new commands), then the settlement role and
-the clearinghouse, market data, the projector, and the shard (which snapshots), each given
-`stop_wait_s` before it is killed. While the settlement role or the clearinghouse is down,
-trading goes on; the end of day waits for them (it never settles on a guess).
+Ctrl-C (or SIGTERM) stops the gateways first (no new commands), then surveillance, the
+settlement role and the clearinghouse, market data, the projector, and the shard (which
+snapshots), each given `stop_wait_s` before it is killed. While the settlement role or the
+clearinghouse is down, trading goes on; the end of day waits for them (it never settles on a
+guess). While surveillance is down, trading goes on too; it judges what it missed when back.
 """
 
 import asyncio
@@ -57,6 +58,7 @@ AUDIT_MODULE = "tradingfloor.bootstrap.audit_role"
 """The audit role (`bootstrap.audit_role`)."""
 SETTLEMENT_MODULE = "tradingfloor.bootstrap.settlement_role"
 """The settlement role and the clearinghouse simulator (`bootstrap.settlement_role`)."""
+SURVEILLANCE_MODULE = "tradingfloor.bootstrap.surveillance_role"
 
 
 @dataclass
@@ -161,6 +163,8 @@ class Supervisor:
             await self._start_settlement()
             if settings.audit_enabled:
                 await self._start("audit", ["audit"], AUDIT_MODULE)
+            if settings.surveillance_enabled:  # trading does not wait for it either
+                await self._start("surveillance", [], SURVEILLANCE_MODULE)
             for worker in range(self.workers):
                 await self._start(f"gateway-{worker}", ["gateway", str(worker), str(self.workers)])
             await self._ready("shard")
@@ -245,6 +249,7 @@ class Supervisor:
         order += [
             name
             for name in (
+                "surveillance",
                 "settlement",
                 "clearinghouse",
                 "audit",

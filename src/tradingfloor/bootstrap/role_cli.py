@@ -1,5 +1,5 @@
-"""`tradingfloor shard|projector|marketdata|gateway|settlement --config FILE`: one role, in the
-foreground (and `tradingfloor settle --date D`: one end of day by hand).
+"""`tradingfloor shard|projector|marketdata|gateway|settlement|surveillance --config FILE`: one
+role, in the foreground (and `tradingfloor settle --date D`: one end of day by hand).
 
 Distributed mode: each role is a process of its own, on any machine, started by whatever runs
 services there (systemd, a container); with `transport = "nats"` they find each other through
@@ -14,6 +14,8 @@ NATS. Each runs until SIGINT or SIGTERM, then stops cleanly (the shard snapshots
   host:marketdata_port, several of them sharing it (SO_REUSEPORT).
 - `settlement`: follows every shard's events and runs each session's end of day at its close
   against the clearinghouse (`bootstrap.settlement_role`); `settle --date D` runs one by hand.
+- `surveillance`: follows every shard's events through the market-surveillance detectors and
+  keeps their alerts for review in SQL (`bootstrap.surveillance_role`).
 - `gateway`: migrates the database (migrations take a lock: gateways may start together),
   makes the first admin of a platform without users (its password printed once), then serves
   HTTP and WebSocket on host:port, which several gateways may share (SO_REUSEPORT: the kernel
@@ -92,6 +94,19 @@ def settlement(config: ConfigOption = None) -> None:
 
     settings = _checked(_settings(config), check_settlement_settings)
     asyncio.run(run_settlement(_prepare(settings)))
+
+
+def surveillance(config: ConfigOption = None) -> None:
+    """Run market surveillance: every shard's feed through the detectors (wash trades,
+    spoofing and layering, marking the close, order-entry abuse), alerts into the review
+    queue (/v1/admin/alerts)."""
+    from tradingfloor.bootstrap.surveillance_role import (
+        check_surveillance_settings,
+        run_surveillance,
+    )
+
+    settings = _checked(_settings(config), check_surveillance_settings)
+    asyncio.run(run_surveillance(_prepare(settings)))
 
 
 def settle(

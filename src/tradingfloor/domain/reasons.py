@@ -86,6 +86,11 @@ class RejectReason(IntEnum):
     OPEN_BREAKS_ABOVE_MAX = 6012
     """The review queue holds `open_breaks_max` open breaks: resolve some first."""
 
+    # compliance: surveillance alerts
+    UNKNOWN_ALERT = 7001
+    ALERT_CLOSED = 7002
+    """The alert was reviewed already (dismissed or escalated): a review closes it once."""
+
     @property
     def message(self) -> str:
         return _MESSAGES[self]
@@ -159,4 +164,6 @@ _MESSAGES: dict[RejectReason, str] = {
         "good-faith violations: this cash account buys with settled cash only"
     ),
     RejectReason.OPEN_BREAKS_ABOVE_MAX: "too many open breaks: resolve some first",
+    RejectReason.UNKNOWN_ALERT: "no such alert",
+    RejectReason.ALERT_CLOSED: "this alert is closed already",
 }

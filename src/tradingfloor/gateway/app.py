@@ -26,6 +26,7 @@ from tradingfloor.gateway import (
     shard_routes,
     statement_routes,
     streams,
+    surveillance_routes,
     user_admin,
 )
 from tradingfloor.gateway.backend import Backend, SeqTokens
@@ -53,6 +54,7 @@ def create_app(platform: Backend) -> FastAPI:
         shard_routes,
         settlement_routes,
         corporate_action_routes,
+        surveillance_routes,
     )
     for area in (*areas, statement_routes, operations_routes):
         area.routes.install(app)

@@ -4,6 +4,7 @@
 events (`projector`), both on one `metadata`, as the newest migration leaves them;
 `settlement_tables` the end of day's (settlement days, breaks, corporate actions);
 `audit_tables` the audit trail's anchors;
+`surveillance_tables` the surveillance review queue;
 `migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
 database to the newest. `queries` reads the projections for the gateway.
 """
@@ -20,6 +21,7 @@ from tradingfloor.store.readmodels import (
 )
 from tradingfloor.store.schema import api_keys, auth_events, metadata, refresh_tokens, users
 from tradingfloor.store.settlement_tables import breaks, corporate_actions, settlement_days
+from tradingfloor.store.surveillance_tables import surveillance_alerts, surveillance_positions
 
 __all__ = [
     "account_balances",
@@ -38,6 +40,8 @@ __all__ = [
     "projection_state",
     "refresh_tokens",
     "settlement_days",
+    "surveillance_alerts",
+    "surveillance_positions",
     "upgrade",
     "users",
 ]
