@@ -26,7 +26,8 @@ READ_MODEL_TABLES = {
 }
 SIGN_IN_TABLES = {"auth_events"}
 SETTLEMENT_TABLES = {"settlement_days", "breaks", "corporate_actions"}
-TABLES = AUTH_TABLES | READ_MODEL_TABLES | SIGN_IN_TABLES | SETTLEMENT_TABLES
+REPORT_TABLES = {"trade_reports"}
+TABLES = AUTH_TABLES | READ_MODEL_TABLES | SIGN_IN_TABLES | SETTLEMENT_TABLES | REPORT_TABLES
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

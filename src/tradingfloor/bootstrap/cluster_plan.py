@@ -13,6 +13,7 @@ variables (which win over the file):
 | `allocator` (with two shards or more) | the cash allocator | |
 | `clearinghouse` (without `clearinghouse_host`) | the clearinghouse simulator on 127.0.0.1 | |
 | `settlement` (with `settlement_enabled`) | the end of day and reconciliation | CLEARINGHOUSE_* |
+| `reporting` (with `reporting_enabled`) | trade reports and the CAT-style order-event file | |
 | `marketdata` | the market-data role on marketdata_port | |
 | `gateway-<n>` | a gateway; all of them share port (SO_REUSEPORT) | MARKETDATA_URL |
 
@@ -48,12 +49,13 @@ START_STAGES = (
     ("nats",),
     ("shard", "clearinghouse"),
     ("standby",),
-    ("projector", "allocator", "settlement", "marketdata", "gateway"),
+    ("projector", "allocator", "settlement", "reporting", "marketdata", "gateway"),
 )
 """Started in this order, each stage ready before the next starts."""
 STOP_ORDER = (
     "gateway",
     "settlement",
+    "reporting",
     "marketdata",
     "allocator",
     "projector",
@@ -69,6 +71,7 @@ READY_MARKS = {
     "projector": "projector",
     "allocator": "allocator",
     "settlement": "settlement",
+    "reporting": "reporting",
     "marketdata": "marketdata",
     "gateway": "gateway-0",
 }
@@ -190,6 +193,8 @@ def plan(
     if len(shards) > 1:  # cash moves between shards (accounts across shards)
         processes.append(_role(root, config, ends, "allocator", "allocator", None))
     processes += _settlement(settings, root, config, ends)
+    if settings.reporting_enabled:
+        processes.append(_role(root, config, ends, "reporting", "reporting", None))
     processes.append(_role(root, config, ends, "marketdata", "marketdata", None))
     forward = settings.marketdata_url or f"ws://{local_host(settings)}:{ends.marketdata_port}"
     for index in range(1, settings.cluster_gateways + 1):

@@ -1,5 +1,5 @@
 """`serve` as processes: the shard, the projector, market data, the settlement role with its
-clearinghouse simulator, and N gateway workers, supervised.
+clearinghouse simulator, the reporting role, and N gateway workers, supervised.
 
 Start-up: the database is migrated once; the order-entry rate limiter (without Redis) is held
 here and served to the workers on `run/limits.sock`; the shard starts and recovers; then the
@@ -17,9 +17,11 @@ refused with 1013 until it is back (clients reconnect and get fresh snapshots); 
 gateway's connections are lost, the other workers keep serving.
 
 Ctrl-C (or SIGTERM) stops the gateways first (no new commands), then the settlement role and
-the clearinghouse, market data, the projector, and the shard (which snapshots), each given
-`stop_wait_s` before it is killed. While the settlement role or the clearinghouse is down,
-trading goes on; the end of day waits for them (it never settles on a guess).
+the clearinghouse, the reporting role, market data, the projector, and the shard (which
+snapshots), each given `stop_wait_s` before it is killed. While the settlement role or the
+clearinghouse is down, trading goes on; the end of day waits for them (it never settles on a
+guess). While the reporting role is down, trading goes on too; its reports of the time it was
+away are made when it is back (late, and marked so).
 """
 
 import asyncio
@@ -55,6 +57,8 @@ healthy_after_s = 60.0
 ROLES_MODULE = "tradingfloor.bootstrap.roles"
 SETTLEMENT_MODULE = "tradingfloor.bootstrap.settlement_role"
 """The settlement role and the clearinghouse simulator (`bootstrap.settlement_role`)."""
+REPORTING_MODULE = "tradingfloor.bootstrap.reporting_role"
+"""The reporting role: trade reports and the CAT-style order-event file."""
 
 
 @dataclass
@@ -157,6 +161,8 @@ class Supervisor:
             await self._start("projector", ["projector"])
             await self._start("marketdata", ["marketdata"])
             await self._start_settlement()
+            if settings.reporting_enabled:  # trading does not wait for it
+                await self._start("reporting", [], REPORTING_MODULE)
             for worker in range(self.workers):
                 await self._start(f"gateway-{worker}", ["gateway", str(worker), str(self.workers)])
             await self._ready("shard")
@@ -234,13 +240,20 @@ class Supervisor:
         )
 
     async def _stop_all(self) -> None:
-        """Gateways, then settlement and the clearinghouse, market data, the projector, and
-        the shard."""
+        """Gateways, then settlement and the clearinghouse, reporting, market data, the
+        projector, and the shard."""
         names = list(self.children)
         order = [name for name in names if name.startswith("gateway")]
         order += [
             name
-            for name in ("settlement", "clearinghouse", "marketdata", "projector", "shard")
+            for name in (
+                "settlement",
+                "clearinghouse",
+                "reporting",
+                "marketdata",
+                "projector",
+                "shard",
+            )
             if name in self.children
         ]
         gateways = [self.children[name] for name in order if name.startswith("gateway")]

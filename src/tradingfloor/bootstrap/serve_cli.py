@@ -128,6 +128,9 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     from tradingfloor.bootstrap.settlement_role import start_in_process
 
     stop_settlement = await start_in_process(settings, platform.shard)
+    from tradingfloor.bootstrap import reporting_role
+
+    stop_reporting = await reporting_role.start_in_process(settings, platform.shard)
     stop = stop_on_signals()
     market_task: asyncio.Task[None] | None = None
     if demo:
@@ -140,6 +143,7 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
     if serving.done():
+        await stop_reporting()
         await stop_settlement()
         await platform.stop()
         serving.result()
@@ -151,6 +155,7 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     await serving
     if market_task is not None:
         await market_task
+    await stop_reporting()
     await stop_settlement()
     await platform.stop()
     log.info("stopped", extra={"seq": engine.last_seq})

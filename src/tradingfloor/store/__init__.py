@@ -3,6 +3,7 @@
 `schema` holds the credentials' tables and `readmodels` the tables projected from the engine's
 events (`projector`), both on one `metadata`, as the newest migration leaves them;
 `settlement_tables` the end of day's (settlement days, breaks, corporate actions);
+`trade_reports` the reporting role's trade reports;
 `migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
 database to the newest. `queries` reads the projections for the gateway.
 """
@@ -18,6 +19,7 @@ from tradingfloor.store.readmodels import (
 )
 from tradingfloor.store.schema import api_keys, auth_events, metadata, refresh_tokens, users
 from tradingfloor.store.settlement_tables import breaks, corporate_actions, settlement_days
+from tradingfloor.store.trade_reports import trade_reports
 
 __all__ = [
     "account_balances",
@@ -35,6 +37,7 @@ __all__ = [
     "projection_state",
     "refresh_tokens",
     "settlement_days",
+    "trade_reports",
     "upgrade",
     "users",
 ]
