@@ -43,6 +43,8 @@ class ReportSink(Protocol):
 
     def store(self, reports: Sequence[NewTradeReport]) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class ReportingRole:
     def __init__(
@@ -95,6 +97,8 @@ class ReportingRole:
     async def stop(self) -> None:
         if self.follower is not None:
             await self.follower.stop()
+        if self.sink is not None:
+            self.sink.close()
 
     async def _handle(self, shard: str, batch: EventBatch) -> None:
         files = self._files
@@ -142,12 +146,17 @@ def stored(report: TradeReport) -> NewTradeReport:
 
 
 class SqlReportSink:
-    """The trade reports table of `database_url`."""
+    """The trade reports table of `database_url`. With SQLite, each write takes the write
+    lock at its BEGIN (`BEGIN IMMEDIATE`): its read of the ids stored already and its insert
+    see one state, however the projector writes beside it."""
 
     def __init__(self, database_url: str) -> None:
-        from tradingfloor.store.database import make_engine
+        from tradingfloor.store.database import SQLITE_BEGIN_OPTION, make_engine
 
-        self.engine: Any = make_engine(database_url)
+        self._engine: Any = make_engine(database_url)
+        self.engine: Any = self._engine.execution_options(
+            **{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"}
+        )
 
     def store(self, reports: Sequence[NewTradeReport]) -> None:
         from tradingfloor.store.trade_reports import insert_trade_reports
@@ -156,4 +165,4 @@ class SqlReportSink:
             insert_trade_reports(connection, reports)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self._engine.dispose()
