@@ -3,6 +3,7 @@ running on the served platform's shard: paging, the stream of new reports, admin
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 from websockets.asyncio.client import connect
@@ -59,6 +60,26 @@ async def test_reports_are_paged_and_streamed_as_they_land(tmp_path: Path) -> No
     assert len(first.json()["reports"]) == 2 and len(rest.json()["reports"]) == 1
     trade_ids = [report["report"]["trade_id"] for report in paged]
     assert len(set(trade_ids)) == 3
+
+
+async def test_serve_as_processes_runs_the_reporting_role(tmp_path: Path) -> None:
+    async with served(tmp_path, topology="processes", reporting_enabled=True) as api:
+        await trade_three_times(api)
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            listed = await api.client.get("/v1/admin/trade-reports", headers=api.admin)
+            reports = listed.json()["reports"]
+            if len(reports) >= 3 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+
+    assert [report["report"]["quantity"] for report in reports] == [10, 10, 10]
+    day = reports[0]["report"]["trade_date"]
+    written = (tmp_path / "reports" / "trades" / f"{day}.jsonl").read_text().splitlines()
+    assert [json.loads(line)["trade_id"] for line in written] == [
+        report["report"]["trade_id"] for report in reports
+    ]
+    assert (tmp_path / "reports" / "cat" / f"{day}.jsonl").exists()
 
 
 async def test_only_an_admin_reads_trade_reports(tmp_path: Path) -> None:
