@@ -17,7 +17,7 @@ The morning (seq: what happens), AAPL, 2026-12-03 from 10:00 New York, a second 
 import asyncio
 from collections.abc import AsyncGenerator
 
-from tradingfloor.domain.commands import PlaceOrder
+from tradingfloor.domain.commands import CancelOrder, PlaceOrder
 from tradingfloor.domain.enums import CancelReason, OrderType, Side, TimeInForce
 from tradingfloor.domain.events import (
     CommandEntered,
@@ -83,7 +83,15 @@ def morning() -> list[tuple[int, int, list[Event]]]:
             *_accepted(5, 5, "carl", buy, 80, 101 * DOLLAR),
             _trade(5, 3, 101 * DOLLAR, 70, (4, "ann", 0), (5, "carl", 10), buy),
         ],
-        [OrderCanceled(6, ts_of(6), 5, SYMBOL, 10, 0, CancelReason.REQUESTED, "carl")],
+        [
+            CommandEntered(
+                6,
+                ts_of(6),
+                CancelOrder(5, SYMBOL, "carl"),
+                Origin("carl", ts_received=ts_of(6) - 2_000),
+            ),
+            OrderCanceled(6, ts_of(6), 5, SYMBOL, 10, 0, CancelReason.REQUESTED, "carl"),
+        ],
         _accepted(7, 7, "erin", sell, 10, 110 * DOLLAR, TimeInForce.GTC),
         _accepted(8, 8, "fay", buy, 10, 90 * DOLLAR),
         [OrderRejected(9, ts_of(9), 9, "gus", SYMBOL, RejectReason.INSUFFICIENT_FUNDS, "c9")],

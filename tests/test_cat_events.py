@@ -93,6 +93,8 @@ def test_fills_replaces_cancels_and_expiries_say_what_is_left() -> None:
         "requested",
     )
     assert (canceled["initiator"], expired["initiator"]) == ("C", "F")
+    assert canceled["eventTimestamp"] == cat_timestamp(ts_of(6) - 2_000)  # as carl's came in
+    assert expired["eventTimestamp"] == cat_timestamp(ts_of(10))
     assert (expired["cancelQty"], expired["cancelReason"]) == (10, "expired")
 
 

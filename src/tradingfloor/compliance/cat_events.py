@@ -20,8 +20,8 @@ made.
 
 Fields that come from who sent a command (`CommandEntered`'s origin) are used when the feed
 carries it: the time the gateway received the order (`eventTimestamp`, else the engine's),
-and the FIX session it came over (`session`). Every value here is derived from the events;
-nothing is looked up.
+and the FIX session it came over (`session`), and the time an owner's cancel came in. Every
+value here is derived from the events; nothing is looked up.
 """
 
 from collections.abc import Collection, Iterable
@@ -83,12 +83,11 @@ class CatEvents:
         """The records of one seq's events, in their order (`ts`: the seq's time)."""
         origin, out, match_index = NO_ORIGIN, [], 0
         for event in events:
-            kind = type(event)
-            if kind is CommandEntered:
-                origin = event.origin  # type: ignore[attr-defined]
-            elif kind is TradeExecuted:
+            if isinstance(event, CommandEntered):
+                origin = event.origin
+            elif isinstance(event, TradeExecuted):
                 match_index += 1
-                out.append(self._trade(shard, match_index, event))  # type: ignore[arg-type]
+                out.append(self._trade(shard, match_index, event))
             else:
                 record = self._order_event(event, origin)
                 if record is not None:
@@ -96,17 +95,16 @@ class CatEvents:
         return out
 
     def _order_event(self, event: Event, origin: Origin) -> Record | None:
-        kind = type(event)
-        if kind is OrderAccepted:
-            return self._new_order(event, origin)  # type: ignore[arg-type]
-        if kind is OrderReplaced:
-            return self._modified(event, origin)  # type: ignore[arg-type]
-        if kind is OrderCanceled:
-            return self._canceled(event, origin)  # type: ignore[arg-type]
-        if kind is OrderExpired:
-            return self._expired(event)  # type: ignore[arg-type]
-        if kind is OrderAdjusted:
-            return self._adjusted(event)  # type: ignore[arg-type]
+        if isinstance(event, OrderAccepted):
+            return self._new_order(event, origin)
+        if isinstance(event, OrderReplaced):
+            return self._modified(event, origin)
+        if isinstance(event, OrderCanceled):
+            return self._canceled(event, origin)
+        if isinstance(event, OrderExpired):
+            return self._expired(event)
+        if isinstance(event, OrderAdjusted):
+            return self._adjusted(event)
         return None
 
     def _head(self, kind: str, ts: int) -> Record:
@@ -188,7 +186,9 @@ class CatEvents:
         if not event.leaves:
             del self.orders[event.order_id]
         firm = event.reason in _FIRM_CANCELS
-        return self._head("MEOC", event.ts) | {
+        asked = event.reason == CancelReason.REQUESTED  # when the owner's cancel came in
+        ts = (origin.ts_received or event.ts) if asked else event.ts
+        return self._head("MEOC", ts) | {
             "orderKeyDate": order.order_key_date,
             "orderID": str(order.order_id),
             "symbol": order.symbol,
