@@ -224,7 +224,16 @@ async def test_up_serves_orders_status_tells_down_stops_every_process(
 
     status = await _until_status(config, caught_up, f"projector and market data at {last_seq}")
     rows = {row["name"]: row for row in status["processes"]}
-    roles = [primary, "clearinghouse", projector, "settlement", "surveillance", "marketdata"]
+    roles = [
+        primary,
+        "clearinghouse",
+        projector,
+        "settlement",
+        "audit",
+        "surveillance",
+        "reporting",
+        "marketdata",
+    ]
     roles += ["gateway-1", "gateway-2"]
     assert list(rows) == (["nats", *roles] if private else roles)
     assert status["up"] and all(row["alive"] and row["ready"] for row in rows.values())
@@ -253,7 +262,16 @@ async def test_up_serves_orders_status_tells_down_stops_every_process(
     assert [name for name, pid in pids.items() if _running(pid)] == []
     assert not cluster_plan.record_path(load_settings(config)).exists()
     order = [line.split()[1] for line in down.stdout.splitlines() if line.startswith("stopping")]
-    stopped = ["gateway-1", "surveillance", "settlement", projector, "clearinghouse", primary]
+    stopped = [
+        "gateway-1",
+        "surveillance",
+        "settlement",
+        "audit",
+        "reporting",
+        projector,
+        "clearinghouse",
+        primary,
+    ]
     assert order == ([*stopped, "nats"] if private else stopped)
     second = tf("cluster", "down", "--config", str(config))
     assert second.returncode == 0 and "no cluster is running" in second.stdout
@@ -321,7 +339,9 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
         "allocator",
         "clearinghouse",
         "settlement",
+        "audit",
         "surveillance",
+        "reporting",
         "marketdata",
         "gateway-1", "gateway-2",
     ]  # fmt: skip
@@ -349,6 +369,9 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
     port = clearinghouse.argv[clearinghouse.argv.index("--port") + 1]
     assert settlement.env["TRADINGFLOOR_CLEARINGHOUSE_PORT"] == port
     assert settlement.ready_mark == root / "settlement" / "run" / "settlement.ready"
+    assert by_name["reporting"].ready_mark == root / "reporting" / "run" / "reporting.ready"
+    assert by_name["audit"].argv[-4:] == ["audit", "run", "--config", str(config)]
+    assert by_name["audit"].ready_mark == root / "audit" / "run" / "audit.ready"
     roles_told = [process for process in planned[1:] if process.role != "clearinghouse"]
     for process in roles_told:  # one NATS, one port, one database for all; no secret kept
         assert process.env["TRADINGFLOOR_NATS_URL"] == "nats://127.0.0.1:4999"
@@ -361,6 +384,8 @@ def test_the_plan_of_two_shards_with_standbys(tmp_path: Path) -> None:
         ["gateway-1", "gateway-2"],
         ["surveillance"],
         ["settlement"],
+        ["audit"],
+        ["reporting"],
         ["marketdata"],
         ["allocator"],
         ["projector-a", "projector-b"],

@@ -210,8 +210,9 @@ def test_ctrl_c_stops_every_role(tmp_path: Path) -> None:
             assert time.monotonic() < deadline and server.poll() is None, line
             line = server.stdout.readline()
         children = _children(server.pid)
-        # shard, projector, market data, settlement, clearinghouse, surveillance, two gateways
-        assert len(children) == 8
+        # shard, projector, market data, settlement, clearinghouse, audit, surveillance,
+        # reporting, two gateways
+        assert len(children) == 10
         server.send_signal(signal.SIGINT)
         assert server.wait(60) == 0
         for pid in children:

@@ -27,6 +27,7 @@ READ_MODEL_TABLES = {
 SIGN_IN_TABLES = {"auth_events"}
 SETTLEMENT_TABLES = {"settlement_days", "breaks", "corporate_actions"}
 AUDIT_TABLES = {"audit_anchors"}
+REPORT_TABLES = {"trade_reports"}
 SURVEILLANCE_TABLES = {"surveillance_alerts", "surveillance_positions"}
 TABLES = (
     AUTH_TABLES
@@ -35,6 +36,7 @@ TABLES = (
     | SETTLEMENT_TABLES
     | AUDIT_TABLES
     | SURVEILLANCE_TABLES
+    | REPORT_TABLES
 )
 
 

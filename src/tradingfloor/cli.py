@@ -14,12 +14,14 @@ from tradingfloor.bootstrap.role_cli import (
     gateway,
     marketdata,
     projector,
+    reporting,
     settle,
     settlement,
     shard,
     surveillance,
 )
 from tradingfloor.bootstrap.serve_cli import serve
+from tradingfloor.compliance.cli import reports_app
 from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
@@ -34,6 +36,7 @@ app.add_typer(journal_app, name="journal")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(audit_app, name="audit")
+app.add_typer(reports_app, name="reports")
 app.command()(node)
 app.command()(serve)
 app.command()(shard)
@@ -43,6 +46,7 @@ app.command()(gateway)
 app.command()(allocator)
 app.command()(statement)
 app.command()(settlement)
+app.command()(reporting)
 app.command()(settle)
 app.command()(surveillance)
 app.command()(clearinghouse)

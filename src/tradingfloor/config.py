@@ -423,6 +423,45 @@ class Settings(BaseSettings):
         "owner. An account not named belongs to the user whose account it is, else to itself.",
     )
 
+    # --------------------------------------------------------------- trade reports and CAT
+    reporting_enabled: bool = Field(
+        default=True,
+        description="Run the reporting role under serve: a trade report of every execution "
+        "(data_dir/reports/trades, the trade_reports table) and the CAT-style order-event "
+        "file (data_dir/reports/cat).",
+    )
+    reporter_imid: str = Field(
+        default="TFLR",
+        pattern=r"^[A-Z0-9]{1,8}$",
+        description="The platform's MPID / CATReporterIMID, named in trade reports and CAT "
+        "records as the reporting firm.",
+    )
+    trade_report_late_ms: int = Field(
+        default=10_000,
+        ge=1,
+        le=86_400_000,
+        description="A trade report made more than this after its execution is late (`late` "
+        "flag and the late modifier): FINRA's 10 seconds.",
+    )
+    trade_report_principal_accounts: list[str] = Field(
+        default_factory=list,
+        max_length=1_000,
+        description="Accounts of the firm itself (a desk, market making): their trades are "
+        "reported in principal capacity (P), every other account's as agency (A).",
+    )
+    trade_report_stream_poll_ms: int = Field(
+        default=200,
+        ge=10,
+        le=60_000,
+        description="How often WS /v1/admin/trade-reports/stream reads the table for new reports.",
+    )
+    trade_report_stream_clients_max: int = Field(
+        default=16,
+        ge=1,
+        le=1_000,
+        description="Trade-report WebSockets open at once, per gateway process.",
+    )
+
     # --------------------------------------------------------------- local cluster
     cluster_gateways: int = Field(
         default=2,

@@ -15,6 +15,7 @@ variables (which win over the file):
 | `settlement` (with `settlement_enabled`) | the end of day and reconciliation | CLEARINGHOUSE_* |
 | `audit` (with `audit_enabled`) | the audit trail of every shard, its anchors | |
 | `surveillance` (with `surveillance_enabled`) | market surveillance of every shard's feed | |
+| `reporting` (with `reporting_enabled`) | trade reports and the CAT-style order-event file | |
 | `marketdata` | the market-data role on marketdata_port | |
 | `gateway-<n>` | a gateway; all of them share port (SO_REUSEPORT) | MARKETDATA_URL |
 
@@ -50,7 +51,16 @@ START_STAGES = (
     ("nats",),
     ("shard", "clearinghouse"),
     ("standby",),
-    ("projector", "allocator", "settlement", "audit", "surveillance", "marketdata", "gateway"),
+    (
+        "projector",
+        "allocator",
+        "settlement",
+        "audit",
+        "surveillance",
+        "reporting",
+        "marketdata",
+        "gateway",
+    ),
 )
 """Started in this order, each stage ready before the next starts."""
 STOP_ORDER = (
@@ -58,6 +68,7 @@ STOP_ORDER = (
     "surveillance",
     "settlement",
     "audit",
+    "reporting",
     "marketdata",
     "allocator",
     "projector",
@@ -75,6 +86,7 @@ READY_MARKS = {
     "settlement": "settlement",
     "audit": "audit",
     "surveillance": "surveillance",
+    "reporting": "reporting",
     "marketdata": "marketdata",
     "gateway": "gateway-0",
 }
@@ -202,6 +214,8 @@ def plan(
         processes.append(audit)
     if settings.surveillance_enabled:
         processes.append(_role(root, config, ends, "surveillance", "surveillance", None))
+    if settings.reporting_enabled:
+        processes.append(_role(root, config, ends, "reporting", "reporting", None))
     processes.append(_role(root, config, ends, "marketdata", "marketdata", None))
     forward = settings.marketdata_url or f"ws://{local_host(settings)}:{ends.marketdata_port}"
     for index in range(1, settings.cluster_gateways + 1):

@@ -1,5 +1,6 @@
 """`serve` as processes: the shard, the projector, market data, the settlement role with its
-clearinghouse simulator, the surveillance role, and N gateway workers, supervised.
+clearinghouse simulator, the audit, surveillance and reporting roles, and N gateway workers,
+supervised.
 
 Start-up: the database is migrated once; the order-entry rate limiter (without Redis) is held
 here and served to the workers on `run/limits.sock`; the shard starts and recovers; then the
@@ -17,10 +18,12 @@ refused with 1013 until it is back (clients reconnect and get fresh snapshots); 
 gateway's connections are lost, the other workers keep serving.
 
 Ctrl-C (or SIGTERM) stops the gateways first (no new commands), then surveillance, the
-settlement role and the clearinghouse, market data, the projector, and the shard (which
-snapshots), each given `stop_wait_s` before it is killed. While the settlement role or the
-clearinghouse is down, trading goes on; the end of day waits for them (it never settles on a
-guess). While surveillance is down, trading goes on too; it judges what it missed when back.
+settlement role and the clearinghouse, the audit and reporting roles, market data, the
+projector, and the shard (which snapshots), each given `stop_wait_s` before it is killed.
+While the settlement role or the clearinghouse is down, trading goes on; the end of day
+waits for them (it never settles on a guess). While surveillance, audit or reporting is
+down, trading goes on too; each takes what it missed from the feed when back (reports of
+that time are late, and marked so).
 """
 
 import asyncio
@@ -59,6 +62,8 @@ AUDIT_MODULE = "tradingfloor.bootstrap.audit_role"
 SETTLEMENT_MODULE = "tradingfloor.bootstrap.settlement_role"
 """The settlement role and the clearinghouse simulator (`bootstrap.settlement_role`)."""
 SURVEILLANCE_MODULE = "tradingfloor.bootstrap.surveillance_role"
+REPORTING_MODULE = "tradingfloor.bootstrap.reporting_role"
+"""The reporting role: trade reports and the CAT-style order-event file."""
 
 
 @dataclass
@@ -165,6 +170,8 @@ class Supervisor:
                 await self._start("audit", ["audit"], AUDIT_MODULE)
             if settings.surveillance_enabled:  # trading does not wait for it either
                 await self._start("surveillance", [], SURVEILLANCE_MODULE)
+            if settings.reporting_enabled:  # trading does not wait for it
+                await self._start("reporting", [], REPORTING_MODULE)
             for worker in range(self.workers):
                 await self._start(f"gateway-{worker}", ["gateway", str(worker), str(self.workers)])
             await self._ready("shard")
@@ -242,8 +249,8 @@ class Supervisor:
         )
 
     async def _stop_all(self) -> None:
-        """Gateways, then settlement and the clearinghouse, the audit role, market data, the
-        projector, and the shard."""
+        """Gateways, then surveillance, settlement and the clearinghouse, audit, reporting,
+        market data, the projector, and the shard."""
         names = list(self.children)
         order = [name for name in names if name.startswith("gateway")]
         order += [
@@ -253,6 +260,7 @@ class Supervisor:
                 "settlement",
                 "clearinghouse",
                 "audit",
+                "reporting",
                 "marketdata",
                 "projector",
                 "shard",

@@ -109,6 +109,20 @@ def surveillance(config: ConfigOption = None) -> None:
     asyncio.run(run_surveillance(_prepare(settings)))
 
 
+def reporting(config: ConfigOption = None) -> None:
+    """Run the reporting role: a trade report of every execution and the CAT-style
+    order-event file, under data_dir/reports (and the trade reports table)."""
+    from tradingfloor.bootstrap.reporting_role import check_reporting_settings, run_reporting
+
+    settings = _prepare(_checked(_settings(config), check_reporting_settings))
+
+    async def run() -> None:
+        await _migrated(settings)
+        await run_reporting(settings)
+
+    asyncio.run(run())
+
+
 def settle(
     date: Annotated[str, typer.Option(help="The trade date (ISO, a session of the calendar).")],
     config: ConfigOption = None,

@@ -27,6 +27,7 @@ from tradingfloor.gateway import (
     statement_routes,
     streams,
     surveillance_routes,
+    trade_report_routes,
     user_admin,
 )
 from tradingfloor.gateway.backend import Backend, SeqTokens
@@ -55,12 +56,14 @@ def create_app(platform: Backend) -> FastAPI:
         settlement_routes,
         corporate_action_routes,
         surveillance_routes,
+        trade_report_routes,
     )
     for area in (*areas, statement_routes, operations_routes):
         area.routes.install(app)
     auth_routes.install(app, platform)
     user_admin.install(app, platform)
     streams.install(app, platform)
+    trade_report_routes.install(app, platform)
     alpaca.install(app)
     alpaca_stream.install(app, platform)
     install_openapi(app)

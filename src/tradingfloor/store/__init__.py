@@ -5,6 +5,7 @@ events (`projector`), both on one `metadata`, as the newest migration leaves the
 `settlement_tables` the end of day's (settlement days, breaks, corporate actions);
 `audit_tables` the audit trail's anchors;
 `surveillance_tables` the surveillance review queue;
+`trade_reports` the reporting role's trade reports;
 `migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
 database to the newest. `queries` reads the projections for the gateway.
 """
@@ -22,6 +23,7 @@ from tradingfloor.store.readmodels import (
 from tradingfloor.store.schema import api_keys, auth_events, metadata, refresh_tokens, users
 from tradingfloor.store.settlement_tables import breaks, corporate_actions, settlement_days
 from tradingfloor.store.surveillance_tables import surveillance_alerts, surveillance_positions
+from tradingfloor.store.trade_reports import trade_reports
 
 __all__ = [
     "account_balances",
@@ -42,6 +44,7 @@ __all__ = [
     "settlement_days",
     "surveillance_alerts",
     "surveillance_positions",
+    "trade_reports",
     "upgrade",
     "users",
 ]
