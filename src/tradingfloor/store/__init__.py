@@ -3,11 +3,13 @@
 `schema` holds the credentials' tables and `readmodels` the tables projected from the engine's
 events (`projector`), both on one `metadata`, as the newest migration leaves them;
 `settlement_tables` the end of day's (settlement days, breaks, corporate actions);
+`quote_tables` the book's price levels and the quote at each order's arrival;
 `migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
 database to the newest. `queries` reads the projections for the gateway.
 """
 
 from tradingfloor.store.database import downgrade, make_engine, upgrade
+from tradingfloor.store.quote_tables import arrival_quotes, book_levels
 from tradingfloor.store.readmodels import (
     account_balances,
     activities,
@@ -23,7 +25,9 @@ __all__ = [
     "account_balances",
     "activities",
     "api_keys",
+    "arrival_quotes",
     "auth_events",
+    "book_levels",
     "breaks",
     "corporate_actions",
     "downgrade",

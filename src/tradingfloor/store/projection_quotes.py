@@ -1,0 +1,172 @@
+"""The quote at each order's arrival, projected beside the orders in the projector's batch.
+
+`QuoteRows` reads the price levels (`book_levels`) of the symbols a batch's order events name,
+follows each order event's change to what rests on the book, and records the best bid and ask
+as an order arrives, before the order itself touches the book. It works from the order states
+the batch's handlers keep (`BatchRows.orders`): an order rests with its leaves at its price
+while it is open and a limit (or an elected stop limit). An IOC or FOK limit rests for the
+instant of its own command only (its remainder is canceled in the same seq), so no other
+order ever arrives to it. Changes are written back at the end of the batch, in its
+transaction: a batch applied twice is skipped whole by the projector, levels and quotes alike.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select
+
+from tradingfloor.domain.enums import OrderStatus, OrderType, Side
+from tradingfloor.domain.events import (
+    Event,
+    OrderAccepted,
+    OrderReplaced,
+    SymbolChanged,
+)
+from tradingfloor.domain.order_state import ORDER_EVENTS, OrderState, order_ids_of
+from tradingfloor.store.projection_rows import Batch, BatchRows
+from tradingfloor.store.projection_sql import TableSql
+from tradingfloor.store.quote_tables import arrival_quotes, book_levels
+
+RESTING_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+RESTING_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+SIDE_NAME = {Side.BUY: "buy", Side.SELL: "sell"}
+QUOTED_EVENTS = ORDER_EVENTS | {SymbolChanged}
+"""The events that change what rests on a book, or where an order arrives."""
+
+Level = tuple[str, str, int]
+"""(symbol, side, price)."""
+Resting = tuple[str, Side, int, int] | None
+"""(symbol, side, price, leaves) of an order on the book; None when it is not on it."""
+
+
+def resting(state: OrderState | None) -> Resting:
+    """What `state` puts on the book: its leaves at its price, if it rests."""
+    if (
+        state is None
+        or state.status not in RESTING_STATUSES
+        or state.order_type not in RESTING_TYPES
+        or state.price is None
+        or state.side is None
+        or not state.leaves_qty
+    ):
+        return None
+    return (state.symbol, state.side, state.price, state.leaves_qty)
+
+
+class QuoteRows:
+    """The price levels of one batch's symbols and the arrival quotes it makes."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.levels: dict[tuple[str, Side], dict[int, int]] = {}
+        self.changed: dict[Level, int] = {}
+        """Every level the batch changed, with the seq of its last change."""
+        self.quotes: list[tuple[Any, ...]] = []
+        self._arrivals = TableSql(connection.dialect, arrival_quotes)
+
+    def load(self, commands: Batch) -> None:
+        """Read the levels of every symbol the batch's order events name."""
+        symbols: set[str] = set()
+        for _, _, events in commands:
+            for event in events:
+                kind = type(event)
+                if kind in ORDER_EVENTS:
+                    symbols.add(event.symbol)  # type: ignore[attr-defined]
+                elif kind is SymbolChanged:
+                    symbols.add(event.symbol)  # type: ignore[attr-defined]
+                    symbols.add(event.new_symbol)  # type: ignore[attr-defined]
+        sides = {"buy": Side.BUY, "sell": Side.SELL}
+        for symbol in symbols:
+            for side in Side:
+                self.levels[(symbol, side)] = {}
+        ordered = sorted(symbols)
+        for start in range(0, len(ordered), 500):
+            query = select(book_levels.c.symbol, book_levels.c.side, book_levels.c.price,
+                           book_levels.c.qty).where(
+                book_levels.c.symbol.in_(ordered[start : start + 500])
+            )  # fmt: skip
+            for symbol, side, price, qty in self.connection.execute(query):
+                self.levels[(symbol, sides[side])][price] = qty
+
+    def apply(
+        self, rows: BatchRows, event: Event, handler: Callable[[BatchRows, Any], None]
+    ) -> None:
+        """Run `handler` for `event`, following what it changes on the book."""
+        kind = type(event)
+        if kind is SymbolChanged:
+            handler(rows, event)
+            self._rename(event)  # type: ignore[arg-type]
+            return
+        states = rows.orders.orders
+        ids = order_ids_of(event)
+        before = [resting(states.get(order_id)) for order_id in ids]
+        if kind is OrderAccepted:
+            self._arrive(event, event.order_id)  # type: ignore[attr-defined]
+        elif kind is OrderReplaced:
+            self._arrive(event, event.new_order_id)  # type: ignore[attr-defined]
+        handler(rows, event)
+        for order_id, old in zip(ids, before, strict=True):
+            new = resting(states.get(order_id))
+            if new != old:
+                self._move(old, -1, event.seq)
+                self._move(new, 1, event.seq)
+
+    def best(self, symbol: str, side: Side) -> tuple[int | None, int]:
+        """The best price of one side of `symbol`'s book and the shares at it."""
+        levels = self.levels.get((symbol, side))
+        if not levels:
+            return None, 0
+        price = max(levels) if side == Side.BUY else min(levels)
+        return price, levels[price]
+
+    def _arrive(self, event: Event, order_id: int) -> None:
+        symbol: str = event.symbol  # type: ignore[attr-defined]
+        bid, bid_qty = self.best(symbol, Side.BUY)
+        ask, ask_qty = self.best(symbol, Side.SELL)
+        self.quotes.append((order_id, symbol, event.seq, event.ts, bid, bid_qty, ask, ask_qty))
+
+    def _move(self, rest: Resting, sign: int, seq: int) -> None:
+        if rest is None:
+            return
+        symbol, side, price, leaves = rest
+        levels = self.levels.setdefault((symbol, side), {})
+        qty = levels.get(price, 0) + sign * leaves
+        if qty:
+            levels[price] = qty
+        else:
+            levels.pop(price, None)
+        self.changed[(symbol, SIDE_NAME[side], price)] = seq
+
+    def _rename(self, event: SymbolChanged) -> None:
+        """Every level of the old name moves to the new one (as its orders do)."""
+        for side in Side:
+            for price, qty in sorted(self.levels.get((event.symbol, side), {}).items()):
+                self._move((event.symbol, side, price, qty), -1, event.seq)
+                self._move((event.new_symbol, side, price, qty), 1, event.seq)
+
+    def flush(self) -> None:
+        """Write the levels the batch changed and the quotes it recorded."""
+        connection = self.connection
+        if self.changed:
+            names = {"buy": Side.BUY, "sell": Side.SELL}
+            keys = [{"s": symbol, "d": side, "p": price} for symbol, side, price in self.changed]
+            c = book_levels.c
+            connection.execute(
+                delete(book_levels).where(
+                    and_(c.symbol == bindparam("s"), c.side == bindparam("d"),
+                         c.price == bindparam("p"))
+                ),
+                keys,
+            )  # fmt: skip
+            kept = []
+            for (symbol, side, price), seq in self.changed.items():
+                qty = self.levels[(symbol, names[side])].get(price, 0)
+                if qty:
+                    kept.append(
+                        {"symbol": symbol, "side": side, "price": price, "qty": qty,
+                         "updated_seq": seq}
+                    )  # fmt: skip
+            if kept:
+                connection.execute(insert(book_levels), kept)
+        if self.quotes:
+            self._arrivals.insert_rows(connection, self.quotes)
