@@ -18,6 +18,7 @@ from tradingfloor.bootstrap.role_cli import (
     shard,
 )
 from tradingfloor.bootstrap.serve_cli import serve
+from tradingfloor.compliance.export_cli import export
 from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
@@ -42,6 +43,7 @@ app.command()(statement)
 app.command()(settlement)
 app.command()(settle)
 app.command()(clearinghouse)
+app.command()(export)
 console = Console()
 
 

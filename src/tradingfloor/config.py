@@ -395,6 +395,19 @@ class Settings(BaseSettings):
         "membership; accounts are sub-accounts of it).",
     )
 
+    # --------------------------------------------------------------- exports
+    export_days_max: int = Field(
+        default=366,
+        gt=0,
+        description="Trade dates one export through the API may span (GET /v1/exports/*).",
+    )
+    export_rows_max: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="Rows one export through the API may hold; a larger one is refused (the "
+        "command `tradingfloor export` has no limit).",
+    )
+
     # --------------------------------------------------------------- local cluster
     cluster_gateways: int = Field(
         default=2,

@@ -18,6 +18,7 @@ from tradingfloor.gateway import (
     alpaca_stream,
     auth_routes,
     corporate_action_routes,
+    export_routes,
     handlers,
     market_routes,
     operations_routes,
@@ -53,6 +54,7 @@ def create_app(platform: Backend) -> FastAPI:
         shard_routes,
         settlement_routes,
         corporate_action_routes,
+        export_routes,
     )
     for area in (*areas, statement_routes, operations_routes):
         area.routes.install(app)
