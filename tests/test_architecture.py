@@ -60,6 +60,7 @@ GATEWAY_PORT_MODULES = frozenset(
         "compliance.exports",  # exports: the kinds' columns and read-model rows, no state
         "compliance.export_writer",  # exports: rows to CSV or Parquet files, no state
         "compliance.trade_dates",  # exports and reports: New York trade dates as time ranges
+        "compliance.quality_report",  # execution-quality reports from read models, no state
     }
 )
 """The only modules of the core and of `service` the gateway may import: the gateway never

@@ -19,6 +19,7 @@ from tradingfloor.bootstrap.role_cli import (
 )
 from tradingfloor.bootstrap.serve_cli import serve
 from tradingfloor.compliance.export_cli import export
+from tradingfloor.compliance.quality_cli import report_app
 from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
@@ -32,6 +33,7 @@ app.add_typer(replay_app, name="replay")
 app.add_typer(journal_app, name="journal")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(report_app, name="report")
 app.command()(node)
 app.command()(serve)
 app.command()(shard)

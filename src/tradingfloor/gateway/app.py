@@ -23,6 +23,7 @@ from tradingfloor.gateway import (
     market_routes,
     operations_routes,
     order_routes,
+    quality_routes,
     settlement_routes,
     shard_routes,
     statement_routes,
@@ -55,6 +56,7 @@ def create_app(platform: Backend) -> FastAPI:
         settlement_routes,
         corporate_action_routes,
         export_routes,
+        quality_routes,
     )
     for area in (*areas, statement_routes, operations_routes):
         area.routes.install(app)
