@@ -376,3 +376,20 @@ def settlement(
         result = bench_settlement(fills, accounts, symbols, seed)
     for line in result.lines():
         console.print(line, highlight=False, soft_wrap=True)
+
+
+@bench_app.command("exports")
+def exports(
+    fills: Annotated[
+        str, typer.Option(help="Fills in the day, comma-separated for several runs.")
+    ] = "100000,1000000",
+) -> None:
+    """`tradingfloor export fills` of a day of fills as CSV and Parquet: rows per second,
+    file size and the exporting process's peak memory."""
+    from tradingfloor.bench.exports import bench_exports
+
+    counts = _counts_option(fills, "--fills")
+    with console.status(f"exports of {', '.join(f'{count:,}' for count in counts)} fills"):
+        runs = bench_exports(counts)
+    for run in runs:
+        console.print(run.line(), highlight=False, soft_wrap=True)

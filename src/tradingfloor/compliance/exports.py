@@ -10,6 +10,7 @@ a decimal text twin in dollars (`price_usd`), never a float. Times are integer n
 since the epoch; `trade_date` is the New York calendar day of the row's time.
 """
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,9 @@ def register(kind: ExportKind) -> ExportKind:
     return kind
 
 
+@functools.lru_cache(maxsize=65_536)
 def _dollars(units: int | None) -> str | None:
+    """Cached: an export repeats a few prices and fees over and over."""
     return None if units is None else format_price(units)
 
 

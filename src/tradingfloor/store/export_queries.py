@@ -59,8 +59,7 @@ def chunks(
     table, ts_column = SOURCES[kind]
     query = _ranged(table, ts_column, after_ts, before_ts, accounts)
     result = connection.execution_options(yield_per=chunk_rows).execute(query)
-    for partition in result.partitions(chunk_rows):
-        yield [tuple(row) for row in partition]
+    yield from result.partitions(chunk_rows)  # each row a tuple (SQLAlchemy's `Row`)
 
 
 SOURCES: dict[str, tuple[Table, str]] = {"orders": (orders, "created_ts"), "fills": (fills, "ts")}
