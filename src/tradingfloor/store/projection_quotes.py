@@ -13,7 +13,7 @@ transaction: a batch applied twice is skipped whole by the projector, levels and
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, select
+from sqlalchemy import Connection, select
 
 from tradingfloor.domain.enums import OrderStatus, OrderType, Side
 from tradingfloor.domain.events import (
@@ -24,7 +24,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.order_state import ORDER_EVENTS, OrderState, order_ids_of
 from tradingfloor.store.projection_rows import Batch, BatchRows
-from tradingfloor.store.projection_sql import TableSql
+from tradingfloor.store.projection_sql import MutableTableSql, TableSql
 from tradingfloor.store.quote_tables import arrival_quotes, book_levels
 
 RESTING_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
@@ -62,7 +62,13 @@ class QuoteRows:
         self.changed: dict[Level, int] = {}
         """Every level the batch changed, with the seq of its last change."""
         self.quotes: list[tuple[Any, ...]] = []
+        self._best: dict[tuple[str, Side], int] = {}
+        """The best price of each side seen so far, kept while its level stands: a scan of
+        the levels only when the best one empties."""
         self._arrivals = TableSql(connection.dialect, arrival_quotes)
+        self._levels = MutableTableSql(
+            connection.dialect, book_levels, ("symbol", "side", "price"), ("qty", "updated_seq")
+        )
 
     def load(self, commands: Batch) -> None:
         """Read the levels of every symbol the batch's order events name."""
@@ -107,16 +113,25 @@ class QuoteRows:
         handler(rows, event)
         for order_id, old in zip(ids, before, strict=True):
             new = resting(states.get(order_id))
-            if new != old:
-                self._move(old, -1, event.seq)
-                self._move(new, 1, event.seq)
+            if new == old:
+                continue
+            if old is not None and new is not None and old[:3] == new[:3]:
+                self._add(old[0], old[1], old[2], new[3] - old[3], event.seq)  # same level
+                continue
+            if old is not None:
+                self._add(old[0], old[1], old[2], -old[3], event.seq)
+            if new is not None:
+                self._add(new[0], new[1], new[2], new[3], event.seq)
 
     def best(self, symbol: str, side: Side) -> tuple[int | None, int]:
         """The best price of one side of `symbol`'s book and the shares at it."""
-        levels = self.levels.get((symbol, side))
+        key = (symbol, side)
+        levels = self.levels.get(key)
         if not levels:
             return None, 0
-        price = max(levels) if side == Side.BUY else min(levels)
+        price = self._best.get(key)
+        if price is None or price not in levels:
+            price = self._best[key] = max(levels) if side == Side.BUY else min(levels)
         return price, levels[price]
 
     def _arrive(self, event: Event, order_id: int) -> None:
@@ -125,48 +140,40 @@ class QuoteRows:
         ask, ask_qty = self.best(symbol, Side.SELL)
         self.quotes.append((order_id, symbol, event.seq, event.ts, bid, bid_qty, ask, ask_qty))
 
-    def _move(self, rest: Resting, sign: int, seq: int) -> None:
-        if rest is None:
-            return
-        symbol, side, price, leaves = rest
-        levels = self.levels.setdefault((symbol, side), {})
-        qty = levels.get(price, 0) + sign * leaves
+    def _add(self, symbol: str, side: Side, price: int, shares: int, seq: int) -> None:
+        """`shares` more (or fewer, negative) at one level."""
+        key = (symbol, side)
+        levels = self.levels.setdefault(key, {})
+        qty = levels.get(price, 0) + shares
         if qty:
             levels[price] = qty
+            best = self._best.get(key)
+            if best is not None and (price > best if side == Side.BUY else price < best):
+                self._best[key] = price
         else:
-            levels.pop(price, None)
+            levels.pop(price, None)  # a best level gone is found again by `best`
         self.changed[(symbol, SIDE_NAME[side], price)] = seq
 
     def _rename(self, event: SymbolChanged) -> None:
         """Every level of the old name moves to the new one (as its orders do)."""
         for side in Side:
             for price, qty in sorted(self.levels.get((event.symbol, side), {}).items()):
-                self._move((event.symbol, side, price, qty), -1, event.seq)
-                self._move((event.new_symbol, side, price, qty), 1, event.seq)
+                self._add(event.symbol, side, price, -qty, event.seq)
+                self._add(event.new_symbol, side, price, qty, event.seq)
 
     def flush(self) -> None:
-        """Write the levels the batch changed and the quotes it recorded."""
+        """Write the levels the batch changed (each deleted, then inserted unless empty) and
+        the quotes it recorded, as the driver's own statements (`projection_sql`)."""
         connection = self.connection
         if self.changed:
             names = {"buy": Side.BUY, "sell": Side.SELL}
-            keys = [{"s": symbol, "d": side, "p": price} for symbol, side, price in self.changed]
-            c = book_levels.c
-            connection.execute(
-                delete(book_levels).where(
-                    and_(c.symbol == bindparam("s"), c.side == bindparam("d"),
-                         c.price == bindparam("p"))
-                ),
-                keys,
-            )  # fmt: skip
+            self._levels.delete_rows(connection, list(self.changed))
             kept = []
             for (symbol, side, price), seq in self.changed.items():
                 qty = self.levels[(symbol, names[side])].get(price, 0)
                 if qty:
-                    kept.append(
-                        {"symbol": symbol, "side": side, "price": price, "qty": qty,
-                         "updated_seq": seq}
-                    )  # fmt: skip
+                    kept.append((symbol, side, price, qty, seq))
             if kept:
-                connection.execute(insert(book_levels), kept)
+                self._levels.insert_rows(connection, kept)
         if self.quotes:
             self._arrivals.insert_rows(connection, self.quotes)
