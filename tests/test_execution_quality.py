@@ -283,6 +283,44 @@ def test_the_projected_quote_is_the_engines_book_at_every_arrival(
     assert {tuple(level) for level in levels} == books
 
 
+def test_the_levels_follow_a_symbol_change(tmp_path: Path) -> None:
+    """A symbol change moves the resting orders, and so the levels, to the new name: an order
+    in the new name arrives to the same quote, and nothing is left under the old one."""
+    from corporate_helpers import announce, close
+    from tradingfloor.domain.corporate_actions import SymbolChange
+
+    m = RecordingMarket()
+    m.at("2026-11-24 09:00")
+    m.listing("XYZ")
+    m.account("B", cash=100_000 * DOLLAR)
+    m.account("S", shares={"XYZ": 1_000})
+    m.at("2026-11-24 10:00")
+    m.order("B", Side.BUY, 10, 99 * DOLLAR + 90 * CENT)
+    m.order("S", Side.SELL, 40, 100 * DOLLAR + 10 * CENT)
+    announced = announce(m, SymbolChange("rename", "XYZ", "XYZW", "2026-11-25"))
+    m.log.append((m.seq, m.ts, announced))
+    closed = close(m, "2026-11-24")
+    m.log.append((m.seq, m.ts, closed))
+    m.at("2026-11-25 10:00")
+    arriving, _ = m.order("B", Side.BUY, 5, 99 * DOLLAR, symbol="XYZW")
+    engine = projected(f"sqlite:///{tmp_path / 'store.db'}", m)
+    with engine.connect() as connection:
+        quote = connection.execute(
+            select(arrival_quotes).where(arrival_quotes.c.order_id == arriving)
+        ).one()
+        levels = connection.execute(
+            select(book_levels.c.symbol, book_levels.c.side, book_levels.c.price,
+                   book_levels.c.qty).order_by(book_levels.c.side, book_levels.c.price)
+        ).all()  # fmt: skip
+    engine.dispose()
+    bid, ask = 99 * DOLLAR + 90 * CENT, 100 * DOLLAR + 10 * CENT
+    assert (quote.symbol, quote.bid, quote.bid_qty, quote.ask, quote.ask_qty) == (
+        "XYZW", bid, 10, ask, 40)  # fmt: skip
+    assert [tuple(level) for level in levels] == [
+        ("XYZW", "buy", 99 * DOLLAR, 5), ("XYZW", "buy", bid, 10), ("XYZW", "sell", ask, 40)
+    ]  # fmt: skip
+
+
 # ------------------------------------------------------------------ command and route
 
 
