@@ -2,7 +2,8 @@
 
 `QuoteRows` reads the price levels (`book_levels`) of the symbols a batch's order events name,
 follows each order event's change to what rests on the book, and records the best bid and ask
-as an order arrives, before the order itself touches the book. It works from the order states
+as an order arrives, before the order itself touches the book (for a replace, the book still
+holds the order it replaces: the quote before the command). It works from the order states
 the batch's handlers keep (`BatchRows.orders`): an order rests with its leaves at its price
 while it is open and a limit (or an elected stop limit). An IOC or FOK limit rests for the
 instant of its own command only (its remainder is canceled in the same seq), so no other
@@ -23,7 +24,7 @@ from tradingfloor.domain.events import (
     SymbolChanged,
 )
 from tradingfloor.domain.order_state import ORDER_EVENTS, OrderState, order_ids_of
-from tradingfloor.store.projection_rows import Batch, BatchRows
+from tradingfloor.store.projection_rows import Batch, BatchRows, in_list_size_max
 from tradingfloor.store.projection_sql import MutableTableSql, TableSql
 from tradingfloor.store.quote_tables import arrival_quotes, book_levels
 
@@ -86,10 +87,11 @@ class QuoteRows:
             for side in Side:
                 self.levels[(symbol, side)] = {}
         ordered = sorted(symbols)
-        for start in range(0, len(ordered), 500):
+        size = in_list_size_max
+        for start in range(0, len(ordered), size):
             query = select(book_levels.c.symbol, book_levels.c.side, book_levels.c.price,
                            book_levels.c.qty).where(
-                book_levels.c.symbol.in_(ordered[start : start + 500])
+                book_levels.c.symbol.in_(ordered[start : start + size])
             )  # fmt: skip
             for symbol, side, price, qty in self.connection.execute(query):
                 self.levels[(symbol, sides[side])][price] = qty
