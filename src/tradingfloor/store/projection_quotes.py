@@ -22,6 +22,7 @@ from tradingfloor.domain.events import (
     OrderAccepted,
     OrderReplaced,
     SymbolChanged,
+    TradeExecuted,
 )
 from tradingfloor.domain.order_state import ORDER_EVENTS, OrderState, order_ids_of
 from tradingfloor.store.projection_rows import Batch, BatchRows, in_list_size_max
@@ -101,29 +102,45 @@ class QuoteRows:
     ) -> None:
         """Run `handler` for `event`, following what it changes on the book."""
         kind = type(event)
+        states = rows.orders.orders
+        seq = event.seq
+        if kind is TradeExecuted:  # the most frequent, with acceptances: no lists
+            trade: TradeExecuted = event  # type: ignore[assignment]
+            maker, taker = trade.maker_order_id, trade.taker_order_id
+            was_maker, was_taker = resting(states.get(maker)), resting(states.get(taker))
+            handler(rows, event)
+            self._moved(was_maker, resting(states.get(maker)), seq)
+            self._moved(was_taker, resting(states.get(taker)), seq)
+            return
+        if kind is OrderAccepted:
+            order_id: int = event.order_id  # type: ignore[attr-defined]
+            self._arrive(event, order_id)
+            handler(rows, event)
+            self._moved(None, resting(states.get(order_id)), seq)
+            return
         if kind is SymbolChanged:
             handler(rows, event)
             self._rename(event)  # type: ignore[arg-type]
             return
-        states = rows.orders.orders
         ids = order_ids_of(event)
         before = [resting(states.get(order_id)) for order_id in ids]
-        if kind is OrderAccepted:
-            self._arrive(event, event.order_id)  # type: ignore[attr-defined]
-        elif kind is OrderReplaced:
+        if kind is OrderReplaced:
             self._arrive(event, event.new_order_id)  # type: ignore[attr-defined]
         handler(rows, event)
         for order_id, old in zip(ids, before, strict=True):
-            new = resting(states.get(order_id))
-            if new == old:
-                continue
-            if old is not None and new is not None and old[:3] == new[:3]:
-                self._add(old[0], old[1], old[2], new[3] - old[3], event.seq)  # same level
-                continue
-            if old is not None:
-                self._add(old[0], old[1], old[2], -old[3], event.seq)
-            if new is not None:
-                self._add(new[0], new[1], new[2], new[3], event.seq)
+            self._moved(old, resting(states.get(order_id)), seq)
+
+    def _moved(self, old: Resting, new: Resting, seq: int) -> None:
+        """An order went from resting as `old` to resting as `new` (None: not resting)."""
+        if new == old:
+            return
+        if old is not None and new is not None and old[:3] == new[:3]:
+            self._add(old[0], old[1], old[2], new[3] - old[3], seq)  # the same level
+            return
+        if old is not None:
+            self._add(old[0], old[1], old[2], -old[3], seq)
+        if new is not None:
+            self._add(new[0], new[1], new[2], new[3], seq)
 
     def best(self, symbol: str, side: Side) -> tuple[int | None, int]:
         """The best price of one side of `symbol`'s book and the shares at it."""
