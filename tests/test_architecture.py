@@ -57,6 +57,10 @@ GATEWAY_PORT_MODULES = frozenset(
         "matching.order",  # `Order`: a live order as the shard answers it (`LiveOrder`)
         "risk.calendar",  # the trading calendar, for the market clock `/v2/clock` tells
         "settlement.statements",  # statements: read-model data to HTML and PDF, no state
+        "compliance.exports",  # exports: the kinds' columns and read-model rows, no state
+        "compliance.export_writer",  # exports: rows to CSV or Parquet files, no state
+        "compliance.trade_dates",  # exports and reports: New York trade dates as time ranges
+        "compliance.quality_report",  # execution-quality reports from read models, no state
     }
 )
 """The only modules of the core and of `service` the gateway may import: the gateway never

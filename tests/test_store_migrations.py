@@ -28,6 +28,7 @@ SIGN_IN_TABLES = {"auth_events"}
 SETTLEMENT_TABLES = {"settlement_days", "breaks", "corporate_actions"}
 AUDIT_TABLES = {"audit_anchors"}
 REPORT_TABLES = {"trade_reports"}
+QUOTE_TABLES = {"book_levels", "arrival_quotes"}
 SURVEILLANCE_TABLES = {"surveillance_alerts", "surveillance_positions"}
 TABLES = (
     AUTH_TABLES
@@ -37,6 +38,7 @@ TABLES = (
     | AUDIT_TABLES
     | SURVEILLANCE_TABLES
     | REPORT_TABLES
+    | QUOTE_TABLES
 )
 
 
@@ -167,6 +169,43 @@ def test_upgrade_from_0004_keeps_positions_and_balances(database_url: str) -> No
     columns = {column["name"] for column in inspect(engine).get_columns("positions")}
     engine.dispose()
     assert "settled_qty" not in columns
+
+
+def test_upgrade_to_0009_puts_the_open_limit_orders_on_the_book(database_url: str) -> None:
+    """Levels start from the orders open at the upgrade: open limits and elected stop limits
+    with leaves, summed per price; market orders, waiting stops and closed orders rest not."""
+    upgrade(database_url, "0005")
+    engine = make_engine(database_url)
+    rows = [
+        (1, "buy", "limit", 100, "new", 100, 7),
+        (2, "buy", "limit", 100, "partially_filled", 30, 8),
+        (3, "sell", "stop_limit", 101, "new", 50, 9),
+        (4, "sell", "stop_limit", 102, "pending_trigger", 50, 9),
+        (5, "buy", "limit", 99, "filled", 0, 9),
+        (6, "sell", "market", None, "new", 10, 9),
+        (7, "sell", "limit", 103, "canceled", 20, 9),
+    ]
+    with engine.begin() as connection:
+        for order_id, side, kind, price, status, leaves, seq in rows:
+            connection.exec_driver_sql(
+                "INSERT INTO orders (order_id, account, symbol, side, order_type, tif, qty,"
+                " price, client_order_id, status, filled_qty, leaves_qty, filled_notional,"
+                " created_seq, created_ts, updated_seq, updated_ts) VALUES"
+                f" ({order_id}, 'A', 'XYZ', '{side}', '{kind}', 'gtc', 100,"
+                f" {'NULL' if price is None else price}, '', '{status}', 0, {leaves}, 0,"
+                f" 1, 1, {seq}, 1)"
+            )
+
+    upgrade(database_url)
+
+    with engine.connect() as connection:
+        levels = connection.exec_driver_sql(
+            "SELECT side, price, qty, updated_seq FROM book_levels ORDER BY side, price"
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in levels] == [("buy", 100, 130, 8), ("sell", 101, 50, 9)]
+    downgrade(database_url, "0005")
+    assert table_names(database_url) & QUOTE_TABLES == set()
 
 
 def test_schema_module_matches_the_migrations(database_url: str) -> None:

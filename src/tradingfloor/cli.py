@@ -22,6 +22,8 @@ from tradingfloor.bootstrap.role_cli import (
 )
 from tradingfloor.bootstrap.serve_cli import serve
 from tradingfloor.compliance.cli import reports_app
+from tradingfloor.compliance.export_cli import export
+from tradingfloor.compliance.quality_cli import execution_quality
 from tradingfloor.journal.cli import journal_app
 from tradingfloor.replay.cli import replay_app
 from tradingfloor.service.cli import node
@@ -37,6 +39,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(audit_app, name="audit")
 app.add_typer(reports_app, name="reports")
+reports_app.command("execution-quality")(execution_quality)
 app.command()(node)
 app.command()(serve)
 app.command()(shard)
@@ -50,6 +53,7 @@ app.command()(reporting)
 app.command()(settle)
 app.command()(surveillance)
 app.command()(clearinghouse)
+app.command()(export)
 console = Console()
 
 

@@ -462,6 +462,19 @@ class Settings(BaseSettings):
         description="Trade-report WebSockets open at once, per gateway process.",
     )
 
+    # --------------------------------------------------------------- exports
+    export_days_max: int = Field(
+        default=366,
+        gt=0,
+        description="Trade dates one export through the API may span (GET /v1/exports/*).",
+    )
+    export_rows_max: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="Rows one export through the API may hold; a larger one is refused (the "
+        "command `tradingfloor export` has no limit).",
+    )
+
     # --------------------------------------------------------------- local cluster
     cluster_gateways: int = Field(
         default=2,

@@ -394,3 +394,35 @@ def surveillance(
         result = bench_surveillance(seed, traders, minutes)
     for line in result.lines():
         console.print(line, highlight=False, soft_wrap=True)
+
+
+@bench_app.command("exports")
+def exports(
+    fills: Annotated[
+        str, typer.Option(help="Fills in the day, comma-separated for several runs.")
+    ] = "100000,1000000",
+) -> None:
+    """`tradingfloor export fills` of a day of fills as CSV and Parquet: rows per second,
+    file size and the exporting process's peak memory."""
+    from tradingfloor.bench.exports import bench_exports
+
+    counts = _counts_option(fills, "--fills")
+    with console.status(f"exports of {', '.join(f'{count:,}' for count in counts)} fills"):
+        runs = bench_exports(counts)
+    for run in runs:
+        console.print(run.line(), highlight=False, soft_wrap=True)
+
+
+@bench_app.command("quality")
+def quality(
+    commands: Annotated[int, typer.Option(min=1_000, help="Commands in the flow.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the flow.")] = 1,
+) -> None:
+    """The projector on a flow of limit orders and cancels (arrival quotes and price levels
+    included), then the month's Rule 605 and 606 reports from its read model."""
+    from tradingfloor.bench.quality import bench_quality
+
+    with console.status(f"a flow of {commands:,} commands, projected, then reported"):
+        figures = bench_quality(commands, seed)
+    for line in figures.lines():
+        console.print(line, highlight=False, soft_wrap=True)

@@ -5,7 +5,10 @@ from typing import Annotated
 
 import typer
 
-reports_app = typer.Typer(no_args_is_help=True, help="Trade reports and the CAT order-event file.")
+reports_app = typer.Typer(
+    no_args_is_help=True,
+    help="Regulatory reports: the CAT order-event file's check, execution quality (605/606).",
+)
 
 
 @reports_app.command("check-cat")

@@ -18,10 +18,12 @@ from tradingfloor.gateway import (
     alpaca_stream,
     auth_routes,
     corporate_action_routes,
+    export_routes,
     handlers,
     market_routes,
     operations_routes,
     order_routes,
+    quality_routes,
     settlement_routes,
     shard_routes,
     statement_routes,
@@ -57,6 +59,8 @@ def create_app(platform: Backend) -> FastAPI:
         corporate_action_routes,
         surveillance_routes,
         trade_report_routes,
+        export_routes,
+        quality_routes,
     )
     for area in (*areas, statement_routes, operations_routes):
         area.routes.install(app)

@@ -6,12 +6,14 @@ events (`projector`), both on one `metadata`, as the newest migration leaves the
 `audit_tables` the audit trail's anchors;
 `surveillance_tables` the surveillance review queue;
 `trade_reports` the reporting role's trade reports;
+`quote_tables` the book's price levels and the quote at each order's arrival;
 `migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
 database to the newest. `queries` reads the projections for the gateway.
 """
 
 from tradingfloor.store.audit_tables import audit_anchors
 from tradingfloor.store.database import downgrade, make_engine, upgrade
+from tradingfloor.store.quote_tables import arrival_quotes, book_levels
 from tradingfloor.store.readmodels import (
     account_balances,
     activities,
@@ -29,8 +31,10 @@ __all__ = [
     "account_balances",
     "activities",
     "api_keys",
+    "arrival_quotes",
     "audit_anchors",
     "auth_events",
+    "book_levels",
     "breaks",
     "corporate_actions",
     "downgrade",

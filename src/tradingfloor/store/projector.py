@@ -40,6 +40,9 @@ Choices:
   cash), `day_trade`, `status` (account opened, or its status changed) and `reject` (above).
   Kinds and amounts are those of the ledger's postings (`tradingfloor.ledger.postings`); the
   store imports only the domain, so the tests, not an import, hold the two together.
+- The book's price levels and the quote each order arrived to (`projection_quotes`) follow
+  the order events in the same pass: the best bid and ask an execution-quality report
+  measures an order against.
 - The commands after `last_seq` must follow it with no gap: a gap means events were lost
   upstream (the event log and the sequencer give every command, events or none), and the
   projection stops (`ProjectionGapError`) rather than go on wrong.
@@ -55,6 +58,7 @@ from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import Event
 from tradingfloor.store import projection_ledger, projection_settlement
 from tradingfloor.store.database import SQLITE_BEGIN_OPTION
+from tradingfloor.store.projection_quotes import QUOTED_EVENTS, QuoteRows
 from tradingfloor.store.projection_rows import Batch, BatchRows
 from tradingfloor.store.readmodels import projection_state
 
@@ -118,13 +122,21 @@ class Projector:
                 connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             work = BatchRows(connection, self.shard_index)
             work.load(commands)
+            quotes = QuoteRows(connection)
+            quotes.load(commands)
             handlers = HANDLERS
             for _, _, events in commands:
                 for event in events:
-                    handler = handlers.get(type(event))
-                    if handler is not None:
+                    kind = type(event)
+                    handler = handlers.get(kind)
+                    if handler is None:
+                        continue
+                    if kind in QUOTED_EVENTS:
+                        quotes.apply(work, event, handler)
+                    else:
                         handler(work, event)
             work.flush()
+            quotes.flush()
             connection.execute(
                 update(projection_state)
                 .where(projection_state.c.name == self.name)
