@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from typer.testing import CliRunner
 
-from tradingfloor.bench.matching import SYMBOL, standard_workload
+from tradingfloor.bench.matching import ACCOUNTS, SYMBOL, standard_workload
 from tradingfloor.cli import app
 from tradingfloor.compliance.audit_chain import AuditChain, AuditDamaged, chain_files, verify
 from tradingfloor.compliance.audit_records import describe
@@ -383,3 +383,57 @@ async def test_anchors_go_to_the_database_and_verify_reads_them(tmp_path: Path) 
         assert read_anchors(engine) == {2: "a" * 64, 5: "b" * 64}
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("format", ["csv", "parquet"])
+async def test_the_audit_export_reads_back_equal_to_the_trail(
+    shard: ShardRole, tmp_path: Path, format: str
+) -> None:
+    import csv
+    import io
+
+    import pyarrow.parquet
+
+    from tradingfloor.compliance.export_writer import write_export
+    from tradingfloor.compliance.exports import EXPORT_KINDS, ExportQuery
+
+    access = Access()
+    for command in commands(30):
+        await shard.submit(command, ALICE)
+    access.add("login")
+    role = await audited(shard, tmp_path / "audit", access, Anchors())
+    await role.stop()
+    out = io.BytesIO()
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    await asyncio.to_thread(upgrade, url)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        query = ExportQuery(0, 2**62, audit_dir=tmp_path / "audit", chunk_rows=7)
+        written = write_export(EXPORT_KINDS["audit"], format, connection, query, out)
+        by_account = ExportQuery(0, 2**62, [ACCOUNTS[0]], audit_dir=tmp_path / "audit")
+        mine = EXPORT_KINDS["audit"].count(connection, by_account)
+    engine.dispose()
+
+    if format == "parquet":
+        rows = pyarrow.parquet.read_table(io.BytesIO(out.getvalue())).to_pylist()
+    else:
+        rows = list(csv.DictReader(io.StringIO(out.getvalue().decode())))
+    chained = trail_records(tmp_path / "audit")
+    hashes = [line[:64].decode() for line in lines_of(tmp_path / "audit")]
+    assert written == len(rows) == len(chained) > 30
+    for row, record, hash_hex in zip(rows, chained, hashes, strict=True):
+        assert (str(row["n"]), row["hash"], row["kind"]) == (
+            str(record["n"]),
+            hash_hex,
+            record["kind"],
+        )
+        if record["kind"] == "command":
+            assert row["action"] == record["command"]["type"]
+            assert row["key_id"] == "key-1" and str(row["seq"]) == str(record["seq"])
+            assert msgspec.json.decode(row["detail"])["events"] == record["events"]
+        else:
+            assert row["action"] == "login"
+    placed = [
+        r for r in chained if r["kind"] == "command" and r["command"]["type"] != "AddInstrument"
+    ]
+    assert 0 < mine <= len(placed)

@@ -1,8 +1,9 @@
-"""`tradingfloor export`: orders or fills of a range of trade dates as a CSV or Parquet file.
+"""`tradingfloor export`: orders, fills or the audit trail of a range of trade dates as a
+CSV or Parquet file.
 
-It reads the read models (the settings' `database_url`, SQLite or PostgreSQL) without a
-running gateway, in chunks, so an export of any size takes bounded memory; on a terminal a
-progress bar counts the rows. Without `--out` the file goes to standard output.
+It reads the read models (the settings' `database_url`, SQLite or PostgreSQL; the audit
+trail's files under data_dir/audit for `audit`) without a running gateway, in chunks, so an
+export of any size takes bounded memory; on a terminal a progress bar counts the rows. Without `--out` the file goes to standard output.
 """
 
 import sys
@@ -25,7 +26,7 @@ class Format(StrEnum):
 
 
 def export(
-    kind: Annotated[str, typer.Argument(help="What to export: orders or fills.")],
+    kind: Annotated[str, typer.Argument(help="What to export: orders, fills or audit.")],
     from_date: Annotated[
         str, typer.Option("--from", help="The first trade date (YYYY-MM-DD, New York).")
     ],
@@ -40,9 +41,10 @@ def export(
         Path | None, typer.Option(help="A TOML settings file (TRADINGFLOOR_* variables win).")
     ] = None,
 ) -> None:
-    """Export the orders (by the day they were entered) or the fills (by the day they
-    traded) of trade dates --from to --to, both included, every account's unless --account
-    names some. Prices and amounts are integers in price units with a dollar text twin."""
+    """Export the orders (by the day they were entered), the fills (by the day they traded)
+    or the audit trail's records (by their time) of trade dates --from to --to, both
+    included, every account's unless --account names some. Prices and amounts are integers
+    in price units with a dollar text twin."""
     from tradingfloor.compliance.exports import EXPORT_KINDS, ExportQuery
     from tradingfloor.compliance.trade_dates import DateRangeError, date_range
     from tradingfloor.config import ConfigError, load_settings
@@ -58,7 +60,8 @@ def export(
         _refuse(str(error))
     if out is None and format == Format.parquet and sys.stdout.isatty():
         _refuse("a Parquet file is no text for a terminal: give --out FILE")
-    query = ExportQuery(dates.after_ts, dates.before_ts, account or None)
+    audit_dir = Path(settings.data_dir) / "audit"
+    query = ExportQuery(dates.after_ts, dates.before_ts, account or None, audit_dir=audit_dir)
     if out is None:
         rows = _write(settings.database_url, chosen.name, format.value, query, sys.stdout.buffer)
     else:

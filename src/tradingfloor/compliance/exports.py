@@ -11,12 +11,15 @@ since the epoch; `trade_date` is the New York calendar day of the row's time.
 """
 
 import functools
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from tradingfloor.compliance import audit_export
 from tradingfloor.compliance.trade_dates import TradeDates
 from tradingfloor.domain.prices import format_price
 from tradingfloor.store import export_queries
@@ -45,6 +48,8 @@ class ExportQuery:
     accounts: Sequence[str] | None = None
     """None: every account."""
     chunk_rows: int = 10_000
+    audit_dir: Path | None = None
+    """The audit trail's directory (the `audit` kind reads its files, not the database)."""
 
 
 Chunk = list[tuple[Any, ...]]
@@ -187,3 +192,44 @@ ORDERS = register(
 FILLS = register(
     ExportKind("fills", FILL_COLUMNS, _table_rows("fills", _fill_row), _table_count("fills"))
 )
+
+
+AUDIT_COLUMNS = (
+    ExportColumn("trade_date", TEXT, "New York date of ts (YYYY-MM-DD)"),
+    ExportColumn("n", INT, "the record's number in the trail"),
+    ExportColumn("hash", TEXT, "the record's hash (SHA-256 of its body, hex)"),
+    ExportColumn("ts", INT, "when: the command's seq time, or the access event's"),
+    ExportColumn("kind", TEXT, "command or access"),
+    ExportColumn("shard", TEXT, "the shard whose journal holds the command"),
+    ExportColumn("seq", INT, "the command's seq in that journal"),
+    ExportColumn("event_id", INT, "the access event's id"),
+    ExportColumn("user", TEXT, "the user id who sent the command, or of the access event"),
+    ExportColumn("key_id", TEXT, "the API key that signed the request"),
+    ExportColumn("source", TEXT, "the client's address"),
+    ExportColumn("gateway", TEXT, "the gateway process that took the request"),
+    ExportColumn("role", TEXT, "the role that sent the command itself"),
+    ExportColumn("action", TEXT, "the command's type, or the access event's kind"),
+    ExportColumn("account", TEXT, "the account the command names"),
+    ExportColumn("symbol", TEXT, "the symbol the command names"),
+    ExportColumn("detail", TEXT, "the command and its events (or the access detail), JSON"),
+)
+
+
+def _audit_rows(connection: Connection, query: ExportQuery) -> Iterator[Chunk]:
+    """The trail's records of the range (the database is not read)."""
+    dates = TradeDates()
+    rows = audit_export.records_between(
+        query.audit_dir, query.after_ts, query.before_ts, query.accounts
+    )
+    while chunk := list(itertools.islice(rows, query.chunk_rows)):
+        yield [(dates.of(row[2]), *row) for row in chunk]
+
+
+def _audit_count(connection: Connection, query: ExportQuery) -> int:
+    rows = audit_export.records_between(
+        query.audit_dir, query.after_ts, query.before_ts, query.accounts
+    )
+    return sum(1 for _ in rows)
+
+
+AUDIT = register(ExportKind("audit", AUDIT_COLUMNS, _audit_rows, _audit_count))
