@@ -3,7 +3,8 @@ CSV or Parquet file.
 
 It reads the read models (the settings' `database_url`, SQLite or PostgreSQL; the audit
 trail's files under data_dir/audit for `audit`) without a running gateway, in chunks, so an
-export of any size takes bounded memory; on a terminal a progress bar counts the rows. Without `--out` the file goes to standard output.
+export of any size takes bounded memory; on a terminal a progress bar counts the rows.
+Without `--out` the file goes to standard output.
 """
 
 import sys
