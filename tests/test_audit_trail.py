@@ -207,12 +207,16 @@ def test_audit_verify_exits_0_with_the_head_or_1_naming_the_bad_record(tmp_path:
     assert whole.exit_code == 0, whole.output
     assert chain.head_hash in whole.output
 
+    lines = lines_of(data / "audit")
+    rewrite(data / "audit", [*lines[:5], lines[5][:-1]])  # the last record's end changed
+    torn = runner.invoke(app, ["audit", "verify", "--data", str(data)])
+    assert torn.exit_code == 1
+    assert "the line after record 5 has no end" in torn.output
+
     engine = make_engine(f"sqlite:///{data / 'tradingfloor.db'}")
     write_anchor(engine, 6, chain.head_hash, 1)
     engine.dispose()
-    lines = lines_of(data / "audit")
     rewrite(data / "audit", lines[:5])
-
     cut = runner.invoke(app, ["audit", "verify", "--data", str(data)])
     assert cut.exit_code == 1
     assert "record 6 is anchored but missing" in cut.output

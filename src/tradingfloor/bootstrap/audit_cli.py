@@ -45,10 +45,14 @@ def verify(
     if not verdict.ok:
         console.print(f"[red]audit trail damaged: {verdict.problem}[/red]", highlight=False)
         raise typer.Exit(1)
-    torn = " (and a last line cut short by a crash, cut at the next start)"
-    print(
-        f"audit trail whole: {verdict.records} records, head {verdict.head_hash}"
-        + (torn if verdict.torn_tail else "")
-    )
+    if verdict.torn_tail:  # bytes that are no record: a crash mid-write, or a changed LF
+        console.print(
+            f"[red]audit trail incomplete: the line after record {verdict.records} has no "
+            "end (a crash mid-write, cut by the audit role at its next start; or a changed "
+            "byte)[/red]",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    print(f"audit trail whole: {verdict.records} records, head {verdict.head_hash}")
     for shard, seq in sorted(verdict.places.items()):
         print(f"  shard {shard}: commands 1..{seq}, one record each")
