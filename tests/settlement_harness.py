@@ -22,7 +22,7 @@ from tradingfloor.domain.commands import (
     SetReferencePrice,
 )
 from tradingfloor.domain.enums import AccountKind, OrderType, Side, TimeInForce
-from tradingfloor.domain.events import BreakOpened, DayClosed, Event
+from tradingfloor.domain.events import BreakOpened, CommandEntered, DayClosed, Event
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.prices import PRICE_SCALE
 from tradingfloor.domain.settings import RiskSettings
@@ -187,7 +187,9 @@ class Desk:
             ) from None
 
     def events(self) -> list[Event]:
-        return [event for _, _, events in self.shard.node.events.read(1) for event in events]
+        """The engine's events on the feed (not the commands it carries with them)."""
+        fed = (event for _, _, events in self.shard.node.events.read(1) for event in events)
+        return [event for event in fed if not isinstance(event, CommandEntered)]
 
     def closed_days(self) -> list[str]:
         return [event.date for event in self.events() if isinstance(event, DayClosed)]

@@ -42,7 +42,7 @@ from tradingfloor.domain.enums import OrderType, Side
 from tradingfloor.domain.events import Event
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.engine import Engine
-from tradingfloor.journal.codec import Entry
+from tradingfloor.journal.codec import Entry, on_the_feed
 from tradingfloor.journal.file import FileJournal
 from tradingfloor.journal.jetstream import JetStreamJournal, JetStreamSettings
 from tradingfloor.journal.snapshots import read_snapshot
@@ -331,7 +331,9 @@ def check_snapshots_and_events(copy: Path, replay: Replay, recovered_seq: int) -
         assert events.last_seq >= recovered_seq, "the event log lost what recovery wrote"
         for seq, _ts, logged in events.read(replay.events_checked + 1):
             assert seq <= len(replay.journal), f"event log has seq {seq} past the journal"
-            assert logged == replay.events[seq - 1], f"event log differs at seq {seq}"
+            entry = replay.journal[seq - 1]
+            fed = on_the_feed(seq, entry.ts, entry.command, entry.origin, replay.events[seq - 1])
+            assert logged == fed, f"event log differs at seq {seq}"
             replay.events_checked = seq
     finally:
         events.close()

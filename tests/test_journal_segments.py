@@ -65,6 +65,7 @@ from tradingfloor.domain.events import (
     CancelRejected,
     CashAllocatedIn,
     CashAllocatedOut,
+    CommandEntered,
     CommandRejected,
     CorporateActionAnnounced,
     DayClosed,
@@ -103,6 +104,7 @@ from tradingfloor.domain.events import (
     TradingResumed,
 )
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.domain.origin import Origin
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import FeeSchedule, RiskSettings
 from tradingfloor.journal.codec import (
@@ -111,8 +113,10 @@ from tradingfloor.journal.codec import (
     Entry,
     UnknownRecordVersion,
     decode_command,
+    decode_entry,
     decode_events,
     encode_command,
+    encode_entry,
     encode_events,
 )
 from tradingfloor.journal.file import FileJournal
@@ -290,6 +294,7 @@ EVENTS: list[Event] = [
     DividendEntitled(33, 330, "d-1", "acct-1", "ACME", 10, 25_000),
     DividendPaid(34, 340, "d-1", "acct-1", "ACME", 25_000),
     SymbolChanged(35, 350, "c-1", "ACME", "ACMX"),
+    CommandEntered(36, 360, COMMANDS[2], Origin(user="7", role="", source="::1")),
 ]
 
 
@@ -334,22 +339,32 @@ def write_one_per_batch(
 # ---------------------------------------------------------------- codec
 
 
-def test_every_command_type_round_trips_through_the_codec() -> None:
+ORIGIN = Origin(user="7", key_id="k-1", source="127.0.0.1", gateway="h:1", ts_received=5)
+
+
+def test_every_command_type_round_trips_through_the_codec_with_its_origin() -> None:
     assert {type(c) for c in COMMANDS} == set(typing.get_args(ANY_COMMAND))
+    for origin in (ORIGIN, None):
+        for command in COMMANDS:
+            payload = encode_entry(Entry(1, 1, command, origin))
+
+            decoded, told = decode_entry(COMMAND_VERSION, memoryview(payload))
+
+            assert type(decoded) is type(command)
+            assert (decoded, told) == (command, origin)
+            # canonical: re-encoding gives the same bytes
+            assert encode_entry(Entry(1, 1, decoded, told)) == payload
+
+
+def test_records_of_version_2_are_bare_commands_without_an_origin() -> None:
     for command in COMMANDS:
-        payload = encode_command(command)
-
-        decoded = decode_command(COMMAND_VERSION, memoryview(payload))
-
-        assert type(decoded) is type(command)
-        assert decoded == command
-        assert encode_command(decoded) == payload  # canonical: re-encoding gives the same bytes
+        assert decode_entry(2, encode_command(command)) == (command, None)
 
 
 def test_placeorder_optional_fields_survive_when_set_and_when_left_default() -> None:
     full = COMMANDS[2]
     assert isinstance(full, PlaceOrder)
-    decoded = decode_command(COMMAND_VERSION, encode_command(full))
+    decoded = decode_command(COMMAND_VERSION, encode_entry(Entry(1, 1, full)))
     assert isinstance(decoded, PlaceOrder)
     assert (
         decoded.price,
@@ -368,7 +383,7 @@ def test_placeorder_optional_fields_survive_when_set_and_when_left_default() -> 
         SelfTradePrevention.CANCEL_BOTH,
         "client-ü-7",
     )
-    bare = decode_command(COMMAND_VERSION, encode_command(COMMANDS[3]))
+    bare = decode_command(COMMAND_VERSION, encode_entry(Entry(1, 1, COMMANDS[3])))
     assert isinstance(bare, PlaceOrder)
     assert (bare.price, bare.stop_price, bare.trail_price, bare.trail_bps, bare.stp) == (
         None,
@@ -425,7 +440,7 @@ def test_records_of_the_first_version_decode_with_the_fields_added_since_at_thei
     assert command == ReplaceOrder(7, 9, "ACME", "acct-1", qty=200, client_order_id="")
 
 
-@pytest.mark.parametrize("version", [0, 3, 255])
+@pytest.mark.parametrize("version", [0, 4, 255])
 def test_an_unknown_record_version_is_refused(version: int) -> None:
     with pytest.raises(UnknownRecordVersion):
         decode_command(version, encode_command(COMMANDS[0]))
