@@ -57,6 +57,7 @@ from tradingfloor.engine import Engine
 from tradingfloor.store.database import make_engine, upgrade
 from tradingfloor.store.order_rows import row_values
 from tradingfloor.store.projector import Projector
+from tradingfloor.store.quote_tables import arrival_quotes, book_levels
 from tradingfloor.store.readmodels import READ_MODEL_TABLES, orders
 
 SYMBOL = "P"
@@ -277,7 +278,7 @@ def test_the_reducer_agrees_with_the_engine_and_with_the_projectors_rows(flow: F
             assert state.client_order_id == order.client_order_id
     database = _scratch_database()
     with database.begin() as connection:
-        for table in READ_MODEL_TABLES:
+        for table in (*READ_MODEL_TABLES, arrival_quotes, book_levels):
             connection.execute(delete(table))
 
     Projector(database).apply(batch)
