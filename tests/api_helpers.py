@@ -236,8 +236,11 @@ async def _served_as_processes(overrides: dict[str, Any]) -> AsyncIterator[Serve
     workers = overrides.pop("workers", 1)
     # The settlement role closes days on the real calendar: only the tests of it run it.
     overrides.setdefault("settlement_enabled", False)
-    # Trade reports are the tests of reporting's: the others need not start its process.
+    # Trade reports, the audit trail and surveillance are their own tests': the others need
+    # not start their processes (each follows the whole feed, on the tests' two cores).
     overrides.setdefault("reporting_enabled", False)
+    overrides.setdefault("audit_enabled", False)
+    overrides.setdefault("surveillance_enabled", False)
     loaded = load_settings(None, **overrides)
     supervisor = Supervisor(loaded, None, overrides, workers=workers, first_admin=False)
     stop = asyncio.Event()

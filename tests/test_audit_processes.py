@@ -43,7 +43,7 @@ async def test_the_trail_survives_kill_9_and_matches_the_journal_one_to_one(
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
-    async with served(data, None, "processes") as here:
+    async with served(data, None, "processes", audit_enabled=True) as here:
         await here.symbol("XYZ", "100")
         alice = await here.trader("alice")
         placed = await here.client.post("/v1/orders", json=ORDER, headers=alice)
