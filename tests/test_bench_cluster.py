@@ -28,6 +28,8 @@ WRK_WAIT_S = 60
 ROLES = {"nats", "shard", "projector", "marketdata", "gateway", "wrk"}
 IDLE_ROLES = {"settlement", "clearinghouse"}
 """The end of day: listed, and idle while the bench runs (no CPU asked of them)."""
+FEED_ROLES = {"audit", "surveillance", "reporting"}
+"""The readers of the feed: listed with what they cost (they follow every order)."""
 
 
 def _require_wrk() -> None:
@@ -66,7 +68,7 @@ def test_one_shard_then_two_every_order_2xx_and_every_role_measured() -> None:
         assert (figures[7], figures[8]) == ("0", "0")
         cpu = {row[1]: row for row in table_rows(output, shards) if len(row) == 7}
         wanted = ROLES | ({"allocator"} if shards == "2" else set())
-        assert set(cpu) == wanted | IDLE_ROLES | {"other processes"}
+        assert set(cpu) == wanted | IDLE_ROLES | FEED_ROLES | {"other processes"}
         assert all(float(cpu[role][5]) > 0 for role in wanted), cpu
         assert int(cpu["shard"][2]) == int(shards) and int(cpu["gateway"][2]) == 2
     assert "NOT EVERY ORDER" not in output

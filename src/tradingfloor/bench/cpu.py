@@ -15,7 +15,8 @@ is never mixed into another's figures.
 
 The server is one process today; `server_roles` already names the processes of a server that
 runs its roles as children of a supervisor (`gateway`, `shard`, `projector`, `marketdata`,
-`clearinghouse`, `settlement`).
+`clearinghouse`, `settlement`, and the readers of the feed `audit`, `surveillance`,
+`reporting`).
 """
 
 import os
@@ -27,7 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-ROLES = ("gateway", "shard", "projector", "marketdata", "clearinghouse", "settlement")
+ROLES = (
+    "gateway",
+    "shard",
+    "projector",
+    "marketdata",
+    "clearinghouse",
+    "settlement",
+    "audit",
+    "surveillance",
+    "reporting",
+)
 """In this order: the clearinghouse simulator's command line names the settlement role's
 module too."""
 """The roles a server's child processes run (ARCHITECTURE.md, roles and ports)."""
