@@ -2,6 +2,8 @@
 recorded as the projector reads them, projected into SQLite or PostgreSQL."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -42,3 +44,11 @@ def projected(url: str, market: RecordingMarket) -> Engine:
     engine = make_engine(url)
     Projector(engine).apply(market.log)
     return engine
+
+
+def database_url(request: Any, tmp_path: Path) -> str:
+    """An empty database of the fixture's kind: a SQLite file, or a scratch PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

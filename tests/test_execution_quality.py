@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from api_helpers import served
-from quality_helpers import RecordingMarket, projected
+from quality_helpers import RecordingMarket, database_url, projected
 from risk_helpers import DOLLAR
 from tradingfloor.compliance.quality_report import execution_quality_report
 from tradingfloor.compliance.trade_dates import month_range
@@ -61,11 +61,7 @@ def november() -> RecordingMarket:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    engine = projected(url, november())
+    engine = projected(database_url(request, tmp_path), november())
     yield engine
     engine.dispose()
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from api_helpers import served
-from quality_helpers import RecordingMarket, projected
+from quality_helpers import RecordingMarket, database_url, projected
 from risk_helpers import DOLLAR
 from tradingfloor.compliance.export_writer import write_export
 from tradingfloor.compliance.exports import EXPORT_KINDS, ExportQuery
@@ -56,11 +56,7 @@ def three_days() -> RecordingMarket:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    engine = projected(url, three_days())
+    engine = projected(database_url(request, tmp_path), three_days())
     yield engine
     engine.dispose()
 
