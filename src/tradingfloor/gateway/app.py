@@ -11,6 +11,7 @@ are answered by `handlers`.
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from tradingfloor import web
 from tradingfloor.gateway import (
     account_routes,
     admin_routes,
@@ -71,6 +72,7 @@ def create_app(platform: Backend) -> FastAPI:
     alpaca.install(app)
     alpaca_stream.install(app, platform)
     install_openapi(app)
+    web.install(app)  # the web terminal at / (after the API's routes, which keep precedence)
     app.add_middleware(OrderEntryFastPath, place_order=order_routes.place_order, app_handlers=app)
     app.add_middleware(SeqTokens)
     return app
