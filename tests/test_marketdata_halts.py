@@ -9,7 +9,6 @@ from typing import Any
 
 from tradingfloor.domain.enums import HaltReason
 from tradingfloor.domain.events import (
-    Event,
     InstrumentAdded,
     SymbolChanged,
     SymbolTakenOver,
@@ -113,9 +112,9 @@ def test_a_symbols_halt_moves_with_it_and_its_old_shard_no_longer_speaks_for_it(
     feeds = Feeds(view)
     listed(feeds, 0, "XYZ")
     feeds.command(0, (TradingHalted, "XYZ", MANUAL, None))
-    instrument = Instrument("XYZ", 100)
+    moved = ("XYZ", "main", 2, "other", [], [], [], Instrument("XYZ", 100), None, None)
 
-    feeds.command(1, (SymbolTakenOver, "XYZ", "main", 2, "other", [], [], [], instrument, None, None))
+    feeds.command(1, (SymbolTakenOver, *moved))
 
     assert view.halt("XYZ", T0) == HaltState(MANUAL, None)  # it moves halted
     feeds.command(0, (TradingResumed, "XYZ"))  # its old shard's, seen late: history
