@@ -12,6 +12,7 @@ import pyotp
 
 from tradingfloor.bootstrap.platform import Platform
 from tradingfloor.config import load_settings
+from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.gateway.app import create_app
 from tradingfloor.gateway.server import GatewayServer, build_server
 from tradingfloor.identity import AuthService
@@ -186,9 +187,14 @@ TOPOLOGIES = ("single", "processes")
 
 @contextlib.asynccontextmanager
 async def served(
-    data: Path, database_url: str | None = None, topology: str = "single", **settings: Any
+    data: Path,
+    database_url: str | None = None,
+    topology: str = "single",
+    risk: RiskSettings | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Served]:
-    """Start the platform on `data` and serve it on a free port of 127.0.0.1."""
+    """Start the platform on `data` and serve it on a free port of 127.0.0.1 (`risk`: the
+    engine's risk settings, in one process only)."""
     overrides: dict[str, Any] = {
         "data_dir": data,
         "fsync": False,
@@ -199,12 +205,13 @@ async def served(
     if database_url is not None:
         overrides["database_url"] = database_url
     if topology == "processes":
+        assert risk is None, "the processes' engine takes the default risk settings"
         async with _served_as_processes(overrides) as here:
             yield here
         return
     clock = Clock()
     loaded = load_settings(None, **overrides)
-    platform = Platform(loaded, clock=clock)
+    platform = Platform(loaded, risk or RiskSettings(), clock=clock)
     await platform.start()
     server = build_server(create_app(platform.backend), loaded)
     task = asyncio.create_task(server.serve())

@@ -135,9 +135,15 @@ def make_backend(
             settings, clock, metrics.redis_failures.labels("rate_limits").inc
         )
     if market_data_upstream is None:
-        hub = market_data_hub(settings, market, marketdata_settings)
+        hub = market_data_hub(settings, market, marketdata_settings, clock)
     else:
-        hub = MarketDataHub(market.book, marketdata_settings, symbols=market.symbols)
+        hub = MarketDataHub(
+            market.book,
+            marketdata_settings,
+            symbols=market.symbols,
+            halt_of=market.halt,
+            clock=clock,
+        )
     from tradingfloor.store.database import make_engine
 
     auth = AuthService(make_engine(settings.database_url), settings, clock=clock)
@@ -173,10 +179,14 @@ def shard_feeds(shard: object) -> list[Any]:
 
 
 def market_data_hub(
-    settings: Settings, market: "MarketDataView", marketdata_settings: MarketDataSettings
+    settings: Settings,
+    market: "MarketDataView",
+    marketdata_settings: MarketDataSettings,
+    clock: Callable[[], int] = time.time_ns,
 ) -> MarketDataHub:
-    """Quotes, trades, depth and bars for subscribers, from the market-data view; with
-    `redis_url`, the latest quote and book per symbol are also cached in Redis."""
+    """Quotes (with the halt in force at `clock`'s time), trades, depth and bars for
+    subscribers, from the market-data view; with `redis_url`, the latest quote and book per
+    symbol are also cached in Redis."""
     cache = None
     if settings.redis_url:
         from tradingfloor.marketdata.cache import RedisMarketDataCache
@@ -194,7 +204,14 @@ def market_data_hub(
             timeout_ms=settings.redis_timeout_ms,
             outage=outage,
         )
-    hub = MarketDataHub(market.book, marketdata_settings, symbols=market.symbols, cache=cache)
+    hub = MarketDataHub(
+        market.book,
+        marketdata_settings,
+        symbols=market.symbols,
+        halt_of=market.halt,
+        cache=cache,
+        clock=clock,
+    )
     hub.start()
     return hub
 

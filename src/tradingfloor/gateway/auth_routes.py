@@ -6,6 +6,8 @@ Policy (see `tradingfloor.identity` for the rules it applies):
   (`/v1/auth/totp/verify`) or, for a user without one, enrol it with the one-time enrolment
   token an admin issued (`/v1/auth/totp/enroll`, then `/v1/auth/totp/confirm`). Everything
   else needs a session that proved the second factor, or an API key.
+* `POST /v1/auth/logout` with a refresh token ends its session (the access tokens it gave
+  live on until they expire: they are checked without the database).
 * API keys are listed, made and revoked by such a session or by a key with the `keys` scope,
   never with more scopes than their maker's.
 * Guessing is limited per user (lockouts, in the database) and per source address
@@ -35,6 +37,7 @@ from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.deps import KeyManager, Session
 from tradingfloor.gateway.errors import retry_after
 from tradingfloor.identity import (
+    ApiKeyInfo,
     AuthError,
     AuthErrorCode,
     Scope,
@@ -59,6 +62,7 @@ SIGN_IN_PATHS = frozenset(
     {
         "/v1/auth/login",
         "/v1/auth/refresh",
+        "/v1/auth/logout",
         "/v1/auth/totp/verify",
         "/v1/auth/totp/confirm",
         "/v1/auth/totp/enroll",
@@ -107,6 +111,17 @@ class TokenResponse(BaseModel):
 class ApiKeyRequest(BaseModel):
     scopes: list[Scope] = Field(default_factory=lambda: [Scope.READ, Scope.TRADE], max_length=8)
     label: str = Field(default="", max_length=64, pattern=r"^[ -~]*$")
+
+
+def api_key_view(key: ApiKeyInfo) -> dict[str, Any]:
+    """An API key as its owner and admins see it: never its secret or the secret's hash."""
+    return {
+        "key_id": key.key_id,
+        "scopes": sorted(key.scopes),
+        "label": key.label,
+        "created_ts": key.created_ts,
+        "revoked": key.revoked,
+    }
 
 
 def source_of(request: Request) -> str:
@@ -211,6 +226,13 @@ def install(
     def _refresh(token: str, source: str) -> TokenPair:
         return auth.refresh(token)
 
+    @app.post("/v1/auth/logout", tags=["auth"], status_code=204)
+    async def logout(body: RefreshRequest, request: Request) -> Response:
+        """End the session of a refresh token: a refresh with it is refused from now on.
+        Answered alike whether it was live, used or unknown."""
+        await attempt(request, auth.logout, body.refresh_token)
+        return Response(status_code=204)
+
     @app.post("/v1/auth/totp/enroll", tags=["auth"])
     async def totp_enroll(
         body: EnrollRequest, principal: Session, request: Request
@@ -263,16 +285,7 @@ def install(
     async def list_api_keys(principal: KeyManager) -> list[dict[str, Any]]:
         """Your API keys (never their secrets)."""
         keys = await asyncio.to_thread(auth.list_api_keys, principal.user_id)
-        return [
-            {
-                "key_id": key.key_id,
-                "scopes": sorted(key.scopes),
-                "label": key.label,
-                "created_ts": key.created_ts,
-                "revoked": key.revoked,
-            }
-            for key in keys
-        ]
+        return [api_key_view(key) for key in keys]
 
     @app.post("/v1/api-keys", tags=["auth"], status_code=201)
     async def create_api_key(

@@ -323,7 +323,8 @@ class Backend:
 
     def quote(self, symbol: str) -> dict[str, Any]:
         quote = self.market.quote(symbol)
-        return views.quote(symbol, quote.bid, quote.ask, quote.last_price, quote.seq)
+        halt = self.market.halt(symbol, self.clock())
+        return views.quote(symbol, quote.bid, quote.ask, quote.last_price, quote.seq, halt)
 
     def book_depth(self, symbol: str, levels: int) -> dict[str, Any]:
         return views.depth(symbol, self.market.depth(symbol, levels), self.market.seq_of(symbol))

@@ -1,6 +1,7 @@
-"""`/v1` market data over REST: the quote, the book's depth and the latest trades of a symbol,
-from this gateway's market-data view (bars, the last trade and quote, and the WebSockets:
-`streams`)."""
+"""`/v1` market data over REST: the listed symbols, and the quote, the book's depth and the
+latest trades of a symbol, from this gateway's market-data view (bars, the last trade and
+quote, and the WebSockets: `streams`). A quote and a symbol tell the halt in force on it (the
+market's first) as of the gateway's clock."""
 
 from typing import Annotated
 
@@ -13,8 +14,24 @@ from tradingfloor.gateway.answers import json_answer
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.errors import ApiError
 from tradingfloor.gateway.route_table import RouteTable
+from tradingfloor.gateway.views import listed_symbol
+from tradingfloor.marketdata.messages import halt_view
 
 routes = RouteTable(tags=["market data"])
+
+
+@routes.get("/v1/symbols")
+async def symbols(_principal: deps.Reader, platform: deps.Platform) -> Response:
+    """Every listed symbol by name: its tick (null: the Rule 612 ticks) and lot sizes, last
+    and reference prices, and the halt in force on it; `market_halt`: the market's."""
+    market, now = platform.market, platform.clock()
+    listed = []
+    for symbol in sorted(market.symbols()):
+        quote = market.quote(symbol)
+        halt = market.halt(symbol, now)
+        instrument = platform.instrument(symbol)
+        listed.append(listed_symbol(instrument, quote.last_price, quote.reference_price, halt))
+    return json_answer({"symbols": listed, "market_halt": halt_view(market.market_halt(now))})
 
 
 @routes.get("/v1/quotes/{symbol}")

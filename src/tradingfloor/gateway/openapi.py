@@ -42,7 +42,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 """Every refusal, for a route that declares its responses itself."""
 
-_PUBLIC = frozenset({"/healthz", "/readyz", "/v1/auth/login", "/v1/auth/refresh"})
+_PUBLIC = frozenset(
+    {"/healthz", "/readyz", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout"}
+)
 SECURITY_SCHEMES = {
     "ApiKeyId": {"type": "apiKey", "in": "header", "name": "X-API-Key-Id"},
     "ApiKeySecret": {"type": "apiKey", "in": "header", "name": "X-API-Secret"},

@@ -109,11 +109,13 @@ def install(app: FastAPI, platform: Backend) -> None:
 
     @app.get("/v1/last-quote/{symbol}", tags=["market data"])
     async def last_quote(symbol: str, _principal: Reader) -> Response:
-        """Best bid and ask with their sizes, now (`ts`: the engine time of the last change)."""
+        """Best bid and ask with their sizes and the halt in force, now (`ts`: the engine time
+        of the last change)."""
         if not platform.known(symbol):
             return _unknown_symbol()
         body = platform.marketdata.snapshot(Tier.PRO, symbol, "quotes")
-        return _json({"symbol": symbol, "bid": body["bid"], "ask": body["ask"], "ts": body["ts"]})
+        fields = ("bid", "ask", "halt", "ts")
+        return _json({"symbol": symbol, **{name: body[name] for name in fields}})
 
 
 def install_websockets(app: FastAPI, hub: MarketDataHub, auth: AuthService) -> None:

@@ -1,6 +1,6 @@
 """The admin routes over users: create (with the enrolment token of their second factor),
-inspect, disable and enable, end a lockout, a new enrolment for a lost phone, and the audit
-of sign-in events."""
+list, inspect, disable and enable, end a lockout, a new enrolment for a lost phone, a user's
+API keys and revoking any key, and the audit of sign-in events."""
 
 import asyncio
 from typing import Annotated, Any, Literal
@@ -14,12 +14,14 @@ from tradingfloor.domain.commands import OpenAccount
 from tradingfloor.domain.enums import AccountKind
 from tradingfloor.domain.ids import ACCOUNT_ID_PATTERN
 from tradingfloor.gateway.admin_routes import command_answer
-from tradingfloor.gateway.auth_routes import source_of
+from tradingfloor.gateway.auth_routes import api_key_view, source_of
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.deps import Admin
 from tradingfloor.identity import Role, User
+from tradingfloor.identity.rules import USERNAME
 
 auth_events_per_page_max = 1_000
+users_per_page_max = 500
 
 
 class UserRequest(BaseModel):
@@ -69,6 +71,34 @@ def install(app: FastAPI, platform: Backend) -> None:
 
     async def user_named(username: str) -> User:
         return await asyncio.to_thread(auth.user_by_name, username)
+
+    @app.get("/v1/admin/users", tags=["admin"])
+    async def list_users(
+        _principal: Admin,
+        limit: Annotated[int, Query(ge=1, le=users_per_page_max)] = 100,
+        page_token: Annotated[str | None, Query(pattern=f"^{USERNAME.pattern}$")] = None,
+    ) -> dict[str, Any]:
+        """Users by username: role, account, second factor, lockout, whether disabled;
+        `next_page_token` (the last username) continues the listing."""
+        found = await asyncio.to_thread(auth.list_users, page_token, limit + 1)
+        more = len(found) > limit
+        page = found[:limit]
+        return {"users": page, "next_page_token": page[-1]["username"] if more else None}
+
+    @app.get("/v1/admin/users/{username}/api-keys", tags=["admin"])
+    async def user_api_keys(username: str, _principal: Admin) -> list[dict[str, Any]]:
+        """A user's API keys, revoked ones too (never their secrets)."""
+        user = await user_named(username)
+        keys = await asyncio.to_thread(auth.list_api_keys, user.id)
+        return [api_key_view(key) for key in keys]
+
+    @app.delete("/v1/admin/api-keys/{key_id}", tags=["admin"], status_code=204)
+    async def revoke_api_key(key_id: str, principal: Admin, request: Request) -> Response:
+        """Revoke any user's key (audited as the admin's act)."""
+        await asyncio.to_thread(
+            auth.revoke_api_key, key_id, None, source_of(request), principal.user_id
+        )
+        return Response(status_code=204)
 
     @app.get("/v1/admin/users/{username}", tags=["admin"])
     async def get_user(username: str, _principal: Admin) -> dict[str, Any]:

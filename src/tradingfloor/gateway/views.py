@@ -4,10 +4,13 @@ from typing import Any
 
 from tradingfloor.domain.enums import Side
 from tradingfloor.domain.events import TradeExecuted
+from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.prices import format_optional_price, format_price
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
+from tradingfloor.marketdata.halts import HaltState
 from tradingfloor.marketdata.levels import DepthView, LevelView
+from tradingfloor.marketdata.messages import halt_view
 from tradingfloor.store.queries import ActivityRow, FillRow, OrderRow
 
 
@@ -115,14 +118,37 @@ def _level(level: LevelView | None) -> dict[str, Any] | None:
 
 
 def quote(
-    symbol: str, bid: LevelView | None, ask: LevelView | None, last: int | None, seq: int
+    symbol: str,
+    bid: LevelView | None,
+    ask: LevelView | None,
+    last: int | None,
+    seq: int,
+    halt: HaltState | None,
 ) -> dict[str, Any]:
     return {
         "symbol": symbol,
         "bid": _level(bid),
         "ask": _level(ask),
         "last": format_optional_price(last),
+        "halt": halt_view(halt),
         "seq": seq,
+    }
+
+
+def listed_symbol(
+    instrument: Instrument,
+    last_price: int | None,
+    reference_price: int | None,
+    halt: HaltState | None,
+) -> dict[str, Any]:
+    """A listed symbol's terms, prices and halt; `tick_size` null: the Rule 612 ticks."""
+    return {
+        "symbol": instrument.symbol,
+        "tick_size": format_price(instrument.tick_size) if instrument.tick_size else None,
+        "lot_size": instrument.lot_size,
+        "last_price": format_optional_price(last_price),
+        "reference_price": format_optional_price(reference_price),
+        "halt": halt_view(halt),
     }
 
 

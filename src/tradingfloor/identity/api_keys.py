@@ -102,25 +102,36 @@ class ApiKeys(AuthBase):
             raise AuthError(AuthErrorCode.ACCOUNT_BLOCKED)
         return entry.principal
 
-    def revoke_api_key(self, key_id: str, user_id: int | None = None, source: str = "") -> None:
-        """Revoke a key; with `user_id`, only if that user owns it (else `UNKNOWN_API_KEY`)."""
+    def revoke_api_key(
+        self,
+        key_id: str,
+        user_id: int | None = None,
+        source: str = "",
+        actor_user_id: int | None = None,
+    ) -> None:
+        """Revoke a key; with `user_id`, only if that user owns it (else `UNKNOWN_API_KEY`).
+        The audit names the key's owner, and `actor_user_id` (an admin revoking another's)."""
+        if len(key_id) > API_KEY_ID_LENGTH_MAX or not API_KEY_ID_FORMAT.fullmatch(key_id):
+            raise AuthError(AuthErrorCode.UNKNOWN_API_KEY)
         condition = api_keys.c.key_id == key_id
         if user_id is not None:
             condition = and_(condition, api_keys.c.user_id == user_id)
         with self._writer.begin() as connection:
-            result = connection.execute(update(api_keys).where(condition).values(revoked=True))
-            if result.rowcount == 1:
+            owner = connection.execute(select(api_keys.c.user_id).where(condition)).scalar()
+            if owner is not None:
+                connection.execute(update(api_keys).where(condition).values(revoked=True))
                 record_auth_event(
                     connection,
                     self._clock(),
                     "key_revoked",
-                    user_id=user_id,
+                    user_id=owner,
                     source=source,
                     detail=key_id,
+                    actor_user_id=actor_user_id,
                 )
         with self._cache_lock:
             self._api_keys.pop(key_id, None)
-        if result.rowcount != 1:
+        if owner is None:
             raise AuthError(AuthErrorCode.UNKNOWN_API_KEY)
 
     def list_api_keys(self, user_id: int) -> list[ApiKeyInfo]:

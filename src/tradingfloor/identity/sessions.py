@@ -146,6 +146,28 @@ class Sessions(AuthBase):
         # Outside the block, so that the revocation above is committed, not rolled back.
         raise AuthError(AuthErrorCode.REFRESH_TOKEN_REUSED)
 
+    def logout(self, refresh_token: str, source: str = "") -> bool:
+        """End the session of a live refresh token: it is deleted (not revoked), so that a
+        later refresh with it is refused as unknown (`TOKEN_INVALID`) rather than taken for a
+        copy (`refresh`). A token unknown, used or expired changes nothing: the caller answers
+        alike, and learns nothing. Returns whether a session ended."""
+        if len(refresh_token) > TOKEN_LENGTH_MAX:
+            return False
+        token_hash = sha256_hex(refresh_token)
+        now = self._clock()
+        live = (
+            refresh_tokens.c.token_hash == token_hash,
+            ~refresh_tokens.c.revoked,
+            refresh_tokens.c.expires_ts > now,
+        )
+        with self._writer.begin() as connection:
+            user_id = connection.execute(select(refresh_tokens.c.user_id).where(*live)).scalar()
+            if user_id is None:
+                return False
+            connection.execute(delete(refresh_tokens).where(*live))
+            record_auth_event(connection, now, "logout", user_id=user_id, source=source)
+        return True
+
     def purge_refresh_tokens(self) -> int:
         """Delete expired refresh tokens (used ones are kept until then, to detect reuse)."""
         with self._writer.begin() as connection:

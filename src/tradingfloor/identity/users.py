@@ -1,8 +1,8 @@
-"""Users: made, read, disabled, unlocked; blocked accounts; the audit of sign-in events."""
+"""Users: made, read, listed, disabled, unlocked; blocked accounts; the audit of sign-in events."""
 
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tradingfloor.domain.ids import is_account_id
@@ -95,7 +95,7 @@ class Users(AuthBase):
         return user_from_row(row)
 
     def user_state(self, user_id: int) -> dict[str, Any]:
-        """What an admin sees of a user: role, account, factor, lockout, disabled."""
+        """What an admin sees of a user: role, account, factor, lockout, disabled, keys."""
         with self._engine.connect() as connection:
             row = user_row(connection, user_id)
             live_keys = connection.execute(
@@ -103,7 +103,26 @@ class Users(AuthBase):
                 .select_from(api_keys)
                 .where(api_keys.c.user_id == user_id, ~api_keys.c.revoked)
             ).scalar_one()
+        return {
+            **self._user_summary(row, self._clock()),
+            "failed_passwords": row.failed_passwords,
+            "failed_codes": row.failed_codes,
+            "lockouts": row.lockouts,
+            "api_keys": live_keys,
+        }
+
+    def list_users(self, after: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Users by username, the first `limit` after the username `after` (a page); each
+        as `user_state` tells it, less the counts of failures and keys."""
+        query = select(users).order_by(users.c.username).limit(limit)
+        if after is not None:
+            query = query.where(users.c.username > normalize_username(after))
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
         now = self._clock()
+        return [self._user_summary(row, now) for row in rows]
+
+    def _user_summary(self, row: Row[Any], now: int) -> dict[str, Any]:
         return {
             "user_id": row.id,
             "username": row.username,
@@ -113,11 +132,7 @@ class Users(AuthBase):
             "enrollment_pending": row.enrollment_token_hash is not None
             and (row.enrollment_expires_ts or 0) > now,
             "disabled": row.disabled,
-            "failed_passwords": row.failed_passwords,
-            "failed_codes": row.failed_codes,
-            "lockouts": row.lockouts,
             "locked_for_s": self._lockout.seconds_left(row.locked_until_ts, now),
-            "api_keys": live_keys,
             "created_ts": row.created_ts,
         }
 

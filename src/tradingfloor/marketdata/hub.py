@@ -14,7 +14,10 @@ counts the ones left out).
 
 The books are read through `book_of(symbol)` (a `levels.BookView`): in the platform, the
 market-data view's books built from the event feed (`view.MarketDataView`), never the
-engine's. A symbol is known when `book_of` has a book for it.
+engine's. A symbol is known when `book_of` has a book for it. Halts are read the same way,
+through `halt_of(symbol, now_ns)` (the view's `halt`): a quote tells the halt in force. A halt
+or resume marks its symbol dirty (the market's: every symbol), and so does a timed halt
+running out, which no event tells (`halts.HaltNews`, checked at each flush).
 
 The rest is in the hub's parts: message numbering per tier and channel in `tiers`, the message
 bodies in `messages`, each subscriber's outbox and slow-client rule in `client`, the Redis
@@ -29,11 +32,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tradingfloor.domain.events import SymbolTakenOver, TradeExecuted
+from tradingfloor.domain.events import (
+    SymbolTakenOver,
+    TradeExecuted,
+    TradingHalted,
+    TradingResumed,
+)
 from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN
 from tradingfloor.marketdata.bars import BarBook
 from tradingfloor.marketdata.cache_writer import CacheWriter
 from tradingfloor.marketdata.client import OUTBOX_FULL_CLOSE, SLOW_CLIENT_CLOSE, Client, Sink
+from tradingfloor.marketdata.halts import HaltNews, HaltState, no_halt
 from tradingfloor.marketdata.levels import BOOK_EVENTS, BookView, DepthView, LevelView
 from tradingfloor.marketdata.messages import (
     CHANNELS,
@@ -43,6 +52,7 @@ from tradingfloor.marketdata.messages import (
     depth_message,
     encode,
     error_message,
+    halt_view,
     quote_message,
     trade_view,
     trades_message,
@@ -84,11 +94,13 @@ class MarketDataHub:
         settings: MarketDataSettings | None = None,
         *,
         symbols: Callable[[], Iterable[str]] = tuple,
+        halt_of: Callable[[str, int], HaltState | None] = no_halt,
         cache: "RedisMarketDataCache | None" = None,
         clock: Callable[[], int] = time.time_ns,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.book_of, self.symbols = book_of, symbols
+        self.book_of, self.symbols, self.halt_of = book_of, symbols, halt_of
+        self.halt_news = HaltNews(symbols)
         self.settings = settings = settings or MarketDataSettings()
         self.cache = cache
         self.clock, self.monotonic = clock, monotonic
@@ -132,11 +144,14 @@ class MarketDataHub:
         event_ts = self.event_ts
         result = None
         moved: list[str] = []
+        halts: list[TradingHalted | TradingResumed] = []
         for result in results:
             for event in result.events:
                 if not isinstance(event, BOOK_EVENTS):
                     if type(event) is SymbolTakenOver:
                         moved.append(event.symbol)
+                    elif type(event) is TradingHalted or type(event) is TradingResumed:
+                        halts.append(event)
                     continue
                 if type(event) is TradeExecuted:
                     self.tape.add(event)
@@ -156,6 +171,8 @@ class MarketDataHub:
             for symbol in moved:  # its new shard's seqs from now on
                 shard_of[symbol] = shard
                 touched.add(symbol)
+        if halts:
+            touched |= self.halt_news.told(halts)
         if touched:
             for state in self.tiers.values():
                 state.dirty |= touched
@@ -277,7 +294,8 @@ class MarketDataHub:
         ts = self.event_ts.get(symbol, 0)
         if channel == DEPTH:
             return depth_message(symbol, seq, True, ts, now, depth)
-        return quote_message(symbol, seq, True, ts, now, depth)
+        halt = halt_view(self.halt_of(symbol, now))
+        return quote_message(symbol, seq, True, ts, now, depth, halt)
 
     def caught_up(self) -> None:
         """The feed has reached where this hub starts serving: the trades fed so far (rebuilt
@@ -294,8 +312,12 @@ class MarketDataHub:
         """Publish the tier's dirty (symbol, channel)s; returns the messages built."""
         state = self.tiers[tier]
         state.feed_seq = self.fed_seq
-        dirty, state.dirty = state.dirty, set()
         now = self.clock()
+        if self.halt_news.ends:  # a timed halt: tell when it has run out
+            ended = self.halt_news.ran_out(now)
+            for tier_state in self.tiers.values():
+                tier_state.dirty |= ended
+        dirty, state.dirty = state.dirty, set()
         built = 0
         woken: set[Client] = set()
         subscribers = state.subscribers
@@ -319,14 +341,15 @@ class MarketDataHub:
             ts = self.event_ts.get(symbol, 0)
             levels = self.settings.depth_levels if depth_subscribers or writer else 1
             depth = book.depth(levels)
-            quote = quote_message(symbol, 0, False, ts, now, depth)
+            halt = halt_view(self.halt_of(symbol, now))
+            quote = quote_message(symbol, 0, False, ts, now, depth, halt)
             if writer is not None:
                 writer.offer(
                     symbol, encode(quote), encode(depth_message(symbol, 0, False, ts, now, depth))
                 )
             last_sent = state.last_sent
             if quote_subscribers:
-                top = (quote["bid"], quote["ask"])
+                top = (quote["bid"], quote["ask"], halt)
                 if last_sent.get((symbol, QUOTES)) != top:  # else only deeper levels moved
                     last_sent[(symbol, QUOTES)] = top
                     state.publish((symbol, QUOTES), quote, quote_subscribers)

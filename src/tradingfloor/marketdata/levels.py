@@ -47,6 +47,7 @@ from tradingfloor.domain.events import (
     TradeExecuted,
 )
 from tradingfloor.domain.instruments import Instrument
+from tradingfloor.marketdata.halts import HaltState
 
 BUY = Side.BUY
 BOOK_EVENTS = (
@@ -131,6 +132,8 @@ class LevelBook:
         self.symbol = instrument.symbol
         self.last_price: int | None = None
         self.reference_price: int | None = None
+        self.halt: HaltState | None = None
+        """The symbol's own halt, as its last halt event told (in force or run out)."""
         self.ts = 0
         """Engine time (ns) of the symbol's newest order or trade event."""
         self._bids: dict[int, _Level] = {}

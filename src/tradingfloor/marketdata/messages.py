@@ -3,7 +3,8 @@
 Frames are JSON text: an array of messages, each an object with `type` (`quote`, `trades`,
 `depth`, `subscribed`, `unsubscribed`, `error`). Prices are decimal strings in dollars; `ts` is
 the engine time (ns) of the newest event the message reflects and `published_ts` the wall-clock
-time (ns) of the flush that built it. `seq` numbers the messages of one (symbol, channel) in one
+time (ns) of the flush that built it. A quote's `halt` is the halt in force on its symbol (the
+market's first), or null. `seq` numbers the messages of one (symbol, channel) in one
 tier (see `hub`); a body is built with 0 and numbered when it is published, and `feed_seq` is
 the event-feed seq it reflects (added with the number).
 """
@@ -16,6 +17,7 @@ import msgspec
 from tradingfloor.domain.enums import Side
 from tradingfloor.domain.events import TradeExecuted
 from tradingfloor.domain.prices import format_price
+from tradingfloor.marketdata.halts import HaltState
 from tradingfloor.marketdata.levels import DepthView, LevelView
 
 QUOTES, TRADES, DEPTH = "quotes", "trades", "depth"
@@ -33,9 +35,24 @@ def level_view(level: LevelView) -> dict[str, Any]:
     return {"price": format_price(level.price), "qty": level.qty, "orders": level.order_count}
 
 
+def halt_view(halt: HaltState | None) -> dict[str, Any] | None:
+    """A halt in force as JSON: `{"reason": "manual", "until_ts": null}` (`until_ts`: engine
+    time, ns, when it ends by itself; null: until resumed), or None."""
+    if halt is None:
+        return None
+    return {"reason": halt.reason_name, "until_ts": halt.until_ts}
+
+
 def quote_message(
-    symbol: str, seq: int, snapshot: bool, ts: int, now: int, depth: DepthView | None
+    symbol: str,
+    seq: int,
+    snapshot: bool,
+    ts: int,
+    now: int,
+    depth: DepthView | None,
+    halt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`halt`: the halt in force (`halt_view`), or None."""
     bids = depth.bids if depth is not None else ()
     asks = depth.asks if depth is not None else ()
     return {
@@ -45,6 +62,7 @@ def quote_message(
         "snapshot": snapshot,
         "bid": level_view(bids[0]) if bids else None,
         "ask": level_view(asks[0]) if asks else None,
+        "halt": halt,
         "ts": ts,
         "published_ts": now,
     }

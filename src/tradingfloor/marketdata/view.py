@@ -23,6 +23,10 @@ shard from then on: its old shard's events, which a feed may bring later (the fe
 side by side), are history the takeover already holds, and are skipped. A symbol change
 (`SymbolChanged`) renames the book it had; a corporate action's `OrderAdjusted` moves a live
 order to its new terms in it.
+
+Halts (`TradingHalted`, `TradingResumed`) are followed too: a symbol's by the shard that owns
+it (kept on its book, so that it moves with a symbol change and a takeover), the market's by
+every shard (`halts.MarketHalts`). `halt(symbol, now_ns)` tells the one in force.
 """
 
 from collections.abc import Iterable, KeysView
@@ -38,9 +42,12 @@ from tradingfloor.domain.events import (
     SymbolChanged,
     SymbolTakenOver,
     TradeExecuted,
+    TradingHalted,
+    TradingResumed,
 )
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN
+from tradingfloor.marketdata.halts import HaltState, MarketHalts
 from tradingfloor.marketdata.levels import BOOK_EVENTS, LevelBook, LevelDepth, PriceLevel
 from tradingfloor.marketdata.tape import TradeTape
 
@@ -81,6 +88,7 @@ class MarketDataView:
         """Per shard index: the newest seq applied."""
         self._books: dict[str, LevelBook] = {}
         self._shard_of: dict[str, int] = {}
+        self.market_halts = MarketHalts()
 
     # ------------------------------------------------------------------ feeding
 
@@ -123,9 +131,14 @@ class MarketDataView:
             elif type(event) is ReferencePriceSet:
                 if owners.get(event.symbol, shard) == shard:
                     self._listed(event.symbol).reference_price = event.price
+            elif type(event) is TradingHalted or type(event) is TradingResumed:
+                self._follow_halt(shard, event)
             elif type(event) is SymbolTakenOver:
                 owners[event.symbol] = shard
-                books[event.symbol] = LevelBook.of_moved(event)
+                moved = LevelBook.of_moved(event)
+                old = books.get(event.symbol)
+                moved.halt = None if old is None else old.halt  # it moves halted, as it was
+                books[event.symbol] = moved
             elif type(event) is SymbolChanged and owners.get(event.symbol, shard) == shard:
                 renamed = books.pop(event.symbol, None)
                 owners[event.new_symbol] = owners.pop(event.symbol, shard)
@@ -140,6 +153,17 @@ class MarketDataView:
     def _add(self, instrument: Instrument) -> None:
         if instrument.symbol not in self._books:  # the engine lists a symbol once
             self._books[instrument.symbol] = LevelBook(instrument)
+
+    def _follow_halt(self, shard: int, event: TradingHalted | TradingResumed) -> None:
+        halt = HaltState(event.reason, event.until_ts) if type(event) is TradingHalted else None
+        symbol = event.symbol
+        if symbol is None:
+            if halt is None:
+                self.market_halts.resumed(shard)
+            else:
+                self.market_halts.halted(shard, halt)
+        elif self._shard_of.get(symbol, shard) == shard:
+            self._listed(symbol).halt = halt
 
     def _listed(self, symbol: str) -> LevelBook:
         book = self._books.get(symbol)
@@ -195,3 +219,19 @@ class MarketDataView:
 
     def last_trade(self, symbol: str) -> TradeExecuted | None:
         return self.tape.last(symbol)
+
+    def market_halt(self, now_ns: int) -> HaltState | None:
+        """The market-wide halt in force at `now_ns` (engine time), if any."""
+        return self.market_halts.at(now_ns)
+
+    def halt(self, symbol: str, now_ns: int) -> HaltState | None:
+        """The halt in force on `symbol` at `now_ns`: the market's first (as the engine
+        refuses orders), else the symbol's own; None if neither (or `symbol` is not listed)."""
+        book = self._books.get(symbol)
+        if book is None:
+            return None
+        market = self.market_halts.at(now_ns)
+        if market is not None:
+            return market
+        own = book.halt
+        return own if own is not None and own.in_force(now_ns) else None
