@@ -2,6 +2,7 @@
 with a QR code), the order ticket's every path (placed, replaced, canceled, filled, refused),
 the live ladder, tape and chart, the portfolio, and logging out."""
 
+import re
 from typing import Any
 
 from web_helpers import (  # noqa: F401 (fixtures by name)
@@ -55,7 +56,7 @@ def test_a_trader_signs_in_and_the_market_moves_on_the_ladder_tape_and_chart(
     sign_in(page, demo, trader)
     page.select_option("[data-testid=ticket-symbol]", "ACME")
     page.wait_for_function(
-        f"[...document.querySelectorAll('{LADDER_PRICES}')].some(td => td.textContent)"
+        f"() => [...document.querySelectorAll('{LADDER_PRICES}')].some(td => td.textContent)"
     )
     first_ladder = ladder_text(page)
     page.wait_for_selector("[data-testid=tape] tr[data-trade-id]")
@@ -73,7 +74,7 @@ def test_a_trader_signs_in_and_the_market_moves_on_the_ladder_tape_and_chart(
     )
     assert page.locator("[data-testid=chart] canvas").count() > 0
     watch = page.locator("[data-testid=watchlist] tr[data-symbol=ACME] td.bid")
-    assert "\u00d7" in (watch.text_content() or "")
+    assert re.fullmatch(r"1[0-9]{2}\.[0-9]{2}", watch.text_content() or ""), watch.text_content()
     assert page.text_content("[data-testid=connection]") == "live"
     screenshot(page, "trade")
 
@@ -127,7 +128,7 @@ def test_a_marketable_order_fills_and_the_portfolio_shows_it(demo: Demo, new_pag
     sign_in(page, demo, trader)
     page.select_option("[data-testid=ticket-symbol]", "ACME")
     page.wait_for_function(
-        "[...document.querySelectorAll('[data-testid=ladder] tr.ask td.price')]"
+        "() => [...document.querySelectorAll('[data-testid=ladder] tr.ask td.price')]"
         ".some(td => td.textContent)"
     )
     answer = ticket(page, "buy", "market", 5)
@@ -183,7 +184,8 @@ def test_keyboard_shortcuts_drive_the_ticket(demo: Demo, new_page: Any) -> None:
     page.fill("[data-testid=ticket-limit]", "1.00")
     page.keyboard.press("Control+Enter")
     page.wait_for_function(
-        "document.querySelector('[data-testid=ticket-answer]').textContent.startsWith('Order ')"
+        "() => document.querySelector('[data-testid=ticket-answer]')"
+        ".textContent.startsWith('Order ')"
     )
 
 
@@ -222,7 +224,7 @@ def test_a_new_user_enrols_the_second_factor_with_a_qr_code(demo: Demo, new_page
     page.click("button[type=submit]")
     qr = page.locator("[data-testid=totp-qr]")
     page.wait_for_function(
-        "document.querySelector('[data-testid=totp-qr]').src.startsWith('data:image/png')"
+        "() => document.querySelector('[data-testid=totp-qr]').src.startsWith('data:image/png')"
     )
     assert qr.evaluate("image => image.naturalWidth") >= 100
     secret = page.text_content("[data-testid=totp-secret]") or ""
@@ -241,6 +243,6 @@ def test_a_wrong_password_or_code_is_refused_on_the_page(demo: Demo, new_page: A
     page.fill("input[name=password]", "not-the-password")
     page.click("button[type=submit]")
     page.wait_for_function(
-        "document.querySelector('[data-testid=login-error]').textContent.length > 0"
+        "() => document.querySelector('[data-testid=login-error]').textContent.length > 0"
     )
     assert "invalid" in (page.text_content("[data-testid=login-error]") or "").lower()

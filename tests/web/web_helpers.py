@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,8 @@ class Demo:
 
     url: str
     logins: dict[str, dict[str, str]]
-    process: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes]
+    log: Path
 
     def headers(self, who: str = "admin") -> dict[str, str]:
         login = self.logins[who]
@@ -80,45 +80,53 @@ def chromium_path() -> str:
     return path if Path(path).exists() else str(shutil.which("chromium"))
 
 
-@pytest.fixture(scope="session", name="demo")
-def demo_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    if not BUILT.exists():
-        skip_or_fail("the web terminal is not built (./dev web)")
-    data = tmp_path_factory.mktemp("web-demo")
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "tradingfloor", "serve", "--demo", "--single-process"),
-            *("--port", "0", "--data", str(data), "--no-fsync"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    output: list[str] = []
-    url = None
+_shared: dict[str, Any] = {}
+"""The one demo platform and the one browser of this test process: every module that imports
+the fixtures shares them (a session fixture imported into two modules would be made twice)."""
+
+
+@pytest.fixture(name="demo")
+def demo_fixture(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Demo:
+    if "demo" not in _shared:
+        if not BUILT.exists():
+            skip_or_fail("the web terminal is not built (./dev web)")
+        _shared["demo"] = _serve_demo(tmp_path_factory.mktemp("web-demo"))
+        request.config.add_cleanup(lambda: _stop(_shared.pop("demo")))
+    demo: Demo = _shared["demo"]
+    assert demo.process.poll() is None, "the demo platform stopped:\n" + demo.log.read_text()
+    return demo
+
+
+def _serve_demo(data: Path) -> Demo:
+    log = data / "serve.log"
+    with log.open("w") as output:  # a file, not a pipe nobody drains
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "tradingfloor", "serve", "--demo", "--single-process"),
+                *("--port", "0", "--data", str(data / "platform"), "--no-fsync"),
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     deadline = time.monotonic() + 120
-    assert process.stdout is not None
-    while url is None and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        found = re.search(r"listening on (http://\S+)", line)
+    while time.monotonic() < deadline and process.poll() is None:
+        found = re.search(r"listening on (http://\S+)", log.read_text())
         if found:
-            url = found.group(1)
-    assert url is not None, "".join(output)
-    logins = json.loads((data / "demo-logins.json").read_text())
-    here = Demo(url, logins, process, output)
+            logins = json.loads((data / "platform" / "demo-logins.json").read_text())
+            return Demo(found.group(1), logins, process, log)
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the demo platform did not start:\n" + log.read_text())
+
+
+def _stop(demo: Demo) -> None:
+    demo.process.send_signal(signal.SIGINT)
     try:
-        yield here
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        demo.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        demo.process.kill()
+        demo.process.wait()
 
 
 _made = 0
@@ -151,17 +159,23 @@ def make_trader(demo: Demo, role: str = "trader", cash: str = "100000") -> Trade
     return Trader(username, account, secret)
 
 
-@pytest.fixture(scope="session", name="browser")
-def browser_fixture() -> Iterator[Any]:
-    path = chromium_path()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("Playwright is not installed (pip install '.[dev]')")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+@pytest.fixture(name="browser")
+def browser_fixture(request: pytest.FixtureRequest) -> Any:
+    if "browser" not in _shared:
+        path = chromium_path()
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            skip_or_fail("Playwright is not installed (pip install '.[dev]')")
+        playwright = sync_playwright().start()
+        _shared["browser"] = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+
+        def stop() -> None:
+            _shared.pop("browser").close()
+            playwright.stop()
+
+        request.config.add_cleanup(stop)
+    return _shared["browser"]
 
 
 API_REFUSAL = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
@@ -230,4 +244,10 @@ def sign_in(page: Any, demo: Demo, trader: Trader) -> None:
     page.click("button[type=submit]")
     page.fill("input[name=code]", trader.code())
     page.click("button[type=submit]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=trade-page]') || "
+        "document.querySelector('[data-testid=login-error]')?.textContent"
+    )
+    refused = page.locator("[data-testid=login-error]")
+    assert not refused.count() or not refused.text_content(), refused.text_content()
     page.wait_for_selector("[data-testid=trade-page]")

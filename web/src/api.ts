@@ -4,6 +4,7 @@
 export interface Tokens {
   access_token: string;
   refresh_token: string;
+  /** ns since the epoch, as every `_ts` of the API. */
   access_expires_ts: number;
   refresh_expires_ts: number;
   mfa: boolean;
@@ -61,7 +62,7 @@ export class Session {
     if (stored) {
       try {
         const saved = JSON.parse(stored) as { tokens: Tokens; username: string };
-        if (saved.tokens.refresh_expires_ts * 1000 > Date.now()) {
+        if (saved.tokens.refresh_expires_ts / 1e6 > Date.now()) {
           this.tokens = saved.tokens;
           this.username = saved.username;
           this.schedule();
@@ -133,9 +134,11 @@ export class Session {
   private schedule(): void {
     window.clearTimeout(this.refreshTimer);
     if (!this.tokens) return;
-    // A minute before the access token expires (at least 5 s from now).
-    const due = this.tokens.access_expires_ts * 1000 - Date.now() - 60_000;
-    this.refreshTimer = window.setTimeout(() => void this.refresh(), Math.max(5_000, due));
+    // A minute before the access token expires (at least 5 s from now; a timer's delay is at
+    // most 2^31 - 1 ms).
+    const due = this.tokens.access_expires_ts / 1e6 - Date.now() - 60_000;
+    const delay = Math.min(2 ** 31 - 1, Math.max(5_000, due));
+    this.refreshTimer = window.setTimeout(() => void this.refresh(), delay);
   }
 }
 

@@ -128,11 +128,11 @@ export class Portfolio {
       if (this.wantHistory) {
         reads.push(
           this.api
-            .get<{ orders: Order[] }>("/v1/orders?status=closed&limit=100")
+            .get<{ orders: Order[] }>("/v1/orders?status=closed&limit=100&fills=true")
             .then((answer) => (this.history = answer.orders)),
           this.api
-            .get<Activity[]>("/v1/activities?limit=200")
-            .then((rows) => (this.activities = [...rows].reverse())),
+            .get<Activity[]>("/v1/activities?limit=200&direction=desc")
+            .then((rows) => (this.activities = rows)),
         );
       }
       await Promise.all(reads);

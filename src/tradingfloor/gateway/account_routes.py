@@ -44,8 +44,10 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     page_token: Annotated[str | None, Query(pattern="^[0-9]{1,18}$")] = None,
     direction: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    fills: Annotated[bool, Query(description="each order with its fills")] = False,
 ) -> Response:
-    """Your orders, newest first by default; `next_page_token` continues the listing."""
+    """Your orders, newest first by default; `next_page_token` continues the listing;
+    `fills=true` lists each order's fills too (else `fills` is empty: see the order)."""
     orders, next_token = await platform.list_orders(
         principal.account_id,
         status,
@@ -55,6 +57,7 @@ async def list_orders(
         limit,
         int(page_token) if page_token else None,
         direction,
+        fills,
     )
     return json_answer({"orders": orders, "next_page_token": next_token})
 
@@ -86,9 +89,12 @@ async def activities(
     after_seq: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
     until_seq: Annotated[int | None, Query(ge=0, le=SQL_INT_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    direction: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
 ) -> Response:
     """Your transaction history: trades, fees, deposits, withdrawals, settlements (cash,
     and shares), splits, dividend entitlements and dividends, symbol changes, adjustments,
-    good-faith violations."""
-    rows = await platform.activities(principal.account_id, kind, after_seq, until_seq, limit)
+    good-faith violations; oldest first, or newest first with `direction=desc`."""
+    rows = await platform.activities(
+        principal.account_id, kind, after_seq, until_seq, limit, direction
+    )
     return json_answer(rows)

@@ -265,6 +265,7 @@ class Backend:
         limit: int,
         after_order_id: int | None,
         direction: str,
+        with_fills: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
         from tradingfloor.store import queries
 
@@ -283,7 +284,11 @@ class Backend:
         more = len(rows) > limit
         rows = rows[:limit]
         next_token = str(rows[-1].order_id) if more and rows else None
-        return [views.order(row, []) for row in rows], next_token
+        if not with_fills:
+            return [views.order(row, []) for row in rows], next_token
+        ids = [row.order_id for row in rows]
+        fills = await self.read_model(account, queries.fills_of_orders, account, ids)
+        return [views.order(row, fills[row.order_id]) for row in rows], next_token
 
     async def activities(
         self,
@@ -292,6 +297,7 @@ class Backend:
         after_seq: int,
         until_seq: int | None,
         limit: int,
+        direction: str = "asc",
     ) -> list[dict[str, Any]]:
         from tradingfloor.store import queries
 
@@ -303,6 +309,8 @@ class Backend:
             after_seq or None,
             until_seq,
             limit,
+            None,
+            direction,
         )
         return [views.activity(row) for row in rows]
 

@@ -259,6 +259,24 @@ def list_fills(
     return [FillRow(**row._mapping) for row in _limited(connection, query, limit)]
 
 
+def fills_of_orders(
+    connection: Connection, account: str, order_ids: Collection[int]
+) -> dict[int, list[FillRow]]:
+    """The fills of each of the account's `order_ids` (at most a page of orders), oldest
+    first."""
+    found: dict[int, list[FillRow]] = {order_id: [] for order_id in order_ids}
+    if not found:
+        return found
+    query = (
+        select(fills)
+        .where(fills.c.account == account, fills.c.order_id.in_(sorted(found)))
+        .order_by(*_ordering(fills, fills.c.fill_id, False))
+    )
+    for row in connection.execute(query):
+        found[row.order_id].append(FillRow(**row._mapping))
+    return found
+
+
 def list_activities(
     connection: Connection,
     account: str,

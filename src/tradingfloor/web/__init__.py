@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -38,7 +39,7 @@ PAGE_HEADERS = {
 
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>TradingFloor</title>
 <h1>The web terminal is not built</h1>
-<p>Build it with <code>./dev build-web</code> (Node.js and npm needed), or install a wheel,
+<p>Build it with <code>./dev web</code> (Node.js and npm needed), or install a wheel,
 which ships it. The REST API and its documentation at <a href="/docs">/docs</a> work without
 it.</p>"""
 
@@ -46,7 +47,16 @@ it.</p>"""
 class _Assets(StaticFiles):
     """The built files: their names carry a content hash, so they are cached for good."""
 
-    async def get_response(self, path: str, scope: dict) -> Response:  # type: ignore[override]
+    def _built(self) -> bool:
+        return self.directory is not None and Path(self.directory).is_dir()
+
+    async def check_config(self) -> None:
+        if self._built():  # not built: every path is 404, not a server error
+            await super().check_config()
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if not self._built():
+            return Response("Not Found", 404, media_type="text/plain")
         response = await super().get_response(path, scope)
         if response.status_code == 200:
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"

@@ -141,6 +141,7 @@ export function ladderView(context: Context): HTMLElement {
   market.on("depth", (symbol) => {
     if (symbol !== context.symbol) return;
     metrics.ladder.updates += 1;
+    if (pending) metrics.ladder.superseded += 1;
     pending = market.depth.get(symbol) ?? null;
     schedule();
   });

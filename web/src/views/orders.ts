@@ -17,6 +17,7 @@ export function openOrdersView(context: Context): HTMLElement {
   const holder = h("div", { class: "scroll" });
   const root = h("section", { class: "panel orders", "data-testid": "open-orders" }, h("h3", {}, "Open orders"), holder);
   let editing: string | null = null;
+  let shown = "";
 
   const refusal = (error: unknown) => context.notify(`Refused: ${(error as ApiError).reason ?? String(error)}`, "refusal");
 
@@ -78,9 +79,11 @@ export function openOrdersView(context: Context): HTMLElement {
     return row;
   };
 
-  const render = () => {
+  const render = (force = true) => {
     const orders = portfolio.openOrders;
     if (!orders.some((order) => order.id === editing)) editing = null;
+    const state = JSON.stringify([orders, editing]);
+    if (!force && state === shown) return; // unchanged: leave the rows (and the pointer) be
     const headers = ["Symbol", "Side", "Type", "Qty", "Filled", "TIF", "Status", ""];
     const body = h("tbody");
     if (orders.length === 0) body.append(h("tr", { class: "empty" }, h("td", { colspan: headers.length }, "No open orders")));
@@ -112,11 +115,12 @@ export function openOrdersView(context: Context): HTMLElement {
         ),
       );
     }
-    const focused = document.activeElement && holder.contains(document.activeElement);
-    if (focused && editing) return; // keep what is being typed
+    const typing = document.activeElement?.tagName === "INPUT" && holder.contains(document.activeElement);
+    if (!force && typing) return; // keep what is being typed
+    shown = state;
     replace(holder, h("table", {}, h("thead", {}, h("tr", {}, ...headers.map((x) => h("th", {}, x)))), body));
   };
-  portfolio.on(render);
+  portfolio.on(() => render(false));
   render();
   return root;
 }

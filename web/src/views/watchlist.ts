@@ -45,8 +45,8 @@ export function watchlistView(context: Context): HTMLElement {
     const halt = market.haltOf(symbol);
     return [
       h("td", {}, h("a", { href: "#/trade", onclick: () => context.selectSymbol(symbol) }, symbol), halt ? h("span", { class: "badge halted" }, "halted") : null),
-      h("td", { class: "num bid" }, quote?.bid ? `${price(quote.bid.price)} × ${qty(quote.bid.qty)}` : "—"),
-      h("td", { class: "num ask" }, quote?.ask ? `${price(quote.ask.price)} × ${qty(quote.ask.qty)}` : "—"),
+      h("td", { class: "num bid", title: quote?.bid ? `${qty(quote.bid.qty)} shares` : "" }, price(quote?.bid?.price)),
+      h("td", { class: "num ask", title: quote?.ask ? `${qty(quote.ask.qty)} shares` : "" }, price(quote?.ask?.price)),
       h("td", { class: "num" }, price(market.lastPrice(symbol))),
       h("td", {}, button("×", () => remove(symbol), { class: "link", "aria-label": `Remove ${symbol}` })),
     ];
