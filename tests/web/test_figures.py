@@ -46,14 +46,21 @@ def _signed_in_page(new_page: Any, session: str) -> Any:
 
 def test_time_to_first_render_and_first_live_quote(demo: Demo, new_page: Any) -> None:
     session = _session(demo, make_trader(demo))
-    renders, quotes = [], []
+    renders, quotes, opens, symbols = [], [], [], []
     for _ in range(LOADS):
         page = _signed_in_page(new_page, session)
         page.goto(demo.url + "/")
         page.wait_for_function("() => window.tradingfloorMetrics.firstQuoteMs !== null")
         figures = page.evaluate("window.tradingfloorMetrics")
+        marks = dict(
+            page.evaluate(
+                "performance.getEntriesByType('mark').map(mark => [mark.name, mark.startTime])"
+            )
+        )
         renders.append(figures["firstRenderMs"])
         quotes.append(figures["firstQuoteMs"])
+        opens.append(marks["tradingfloor:stream-open"])
+        symbols.append(marks["tradingfloor:symbols"])
         page.context.close()
     sign_in_page = new_page()
     sign_in_page.goto(demo.url + "/")
@@ -62,6 +69,8 @@ def test_time_to_first_render_and_first_live_quote(demo: Demo, new_page: Any) ->
     print(
         f"\nweb terminal on localhost, {LOADS} loads of a signed-in page (ms since navigation):"
         f"\n  first render      median {statistics.median(renders):6.1f}  max {max(renders):6.1f}"
+        f"\n  stream open       median {statistics.median(opens):6.1f}  max {max(opens):6.1f}"
+        f"\n  symbols listed    median {statistics.median(symbols):6.1f}  max {max(symbols):6.1f}"
         f"\n  first live quote  median {statistics.median(quotes):6.1f}  max {max(quotes):6.1f}"
         f"\n  sign-in form      {form_ms:6.1f}"
     )

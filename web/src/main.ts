@@ -196,6 +196,7 @@ function terminal(): void {
   market
     .loadSymbols()
     .then(() => {
+      performance.mark("tradingfloor:symbols");
       const first = market.symbols.has(context.symbol) ? context.symbol : ([...market.symbols.keys()][0] ?? "");
       context.symbol = "";
       context.selectSymbol(first);

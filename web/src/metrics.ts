@@ -61,5 +61,8 @@ export function markFirstRender(): void {
 }
 
 export function markFirstQuote(): void {
-  if (metrics.firstQuoteMs === null) metrics.firstQuoteMs = performance.now();
+  if (metrics.firstQuoteMs === null) {
+    metrics.firstQuoteMs = performance.now();
+    performance.mark("tradingfloor:first-quote");
+  }
 }

@@ -156,6 +156,7 @@ export class MarketStream {
     const socket = new WebSocket(url);
     this.socket = socket;
     socket.onopen = () => {
+      performance.mark("tradingfloor:stream-open");
       this.attempt = 0;
       this.lastSeq.clear();
       this.setState("live");
