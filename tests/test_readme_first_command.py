@@ -47,9 +47,14 @@ def test_dev_run_serves_a_live_demo_market_and_stops_cleanly(tmp_path: Path) -> 
             placed = client.post(
                 "/v1/orders", json={"symbol": "ACME", "side": "buy", "type": "market", "qty": 1}
             )
+            terminal = client.get("/")  # the web terminal, built by ./dev
+            script = re.search(r'src="(/assets/[^"]+\.js)"', terminal.text)
+            bundle = client.get(script.group(1)) if script else None
         assert first["bid"] is not None and first["ask"] is not None
         assert trades and later["seq"] > first["seq"]  # the market moves by itself
         assert placed.status_code == 200 and placed.json()["status"] == "filled", placed.text
+        assert terminal.status_code == 200 and script is not None, terminal.text
+        assert bundle is not None and bundle.status_code == 200 and "tradingfloor" in bundle.text
     finally:
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
