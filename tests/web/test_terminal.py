@@ -187,6 +187,10 @@ def test_keyboard_shortcuts_drive_the_ticket(demo: Demo, new_page: Any) -> None:
         "() => document.querySelector('[data-testid=ticket-answer]')"
         ".textContent.startsWith('Order ')"
     )
+    page.focus("[data-testid=ticket-limit]")
+    page.keyboard.press("Escape")  # clears the prices and the answer, even from a field
+    assert page.input_value("[data-testid=ticket-limit]") == ""
+    assert page.text_content("[data-testid=ticket-answer]") == ""
 
 
 def test_logging_out_ends_the_session(demo: Demo, new_page: Any) -> None:

@@ -199,6 +199,12 @@ export function ticketView(context: Context): HTMLElement {
       form.requestSubmit();
       return;
     }
+    if (event.key === "Escape" && (!typing || root.contains(target))) {
+      limit.value = stop.value = trail.value = "";
+      answer.textContent = "";
+      render();
+      return;
+    }
     if (typing || event.ctrlKey || event.metaKey || event.altKey || !root.isConnected) return;
     if (event.key === "b" || event.key === "B") {
       setSide("buy");
@@ -211,10 +217,6 @@ export function ticketView(context: Context): HTMLElement {
     } else if (event.key === "/") {
       symbol.focus();
       event.preventDefault();
-    } else if (event.key === "Escape") {
-      limit.value = stop.value = trail.value = "";
-      answer.textContent = "";
-      render();
     }
   });
   render();
