@@ -12,6 +12,19 @@ export function loginView(session: Session, done: () => void): HTMLElement {
   const fail = (error: unknown) => {
     message.textContent = error instanceof ApiError ? error.reason : String(error);
   };
+  /** Send `form` by `action`; a refusal is shown (and `refused` run). */
+  const sends = (form: HTMLFormElement, action: () => Promise<void>, refused?: () => void) => {
+    form.onsubmit = async (event) => {
+      event.preventDefault();
+      message.textContent = "";
+      try {
+        await action();
+      } catch (error) {
+        fail(error);
+        refused?.();
+      }
+    };
+  };
   const card = (title: string, ...children: Node[]) =>
     replace(root, h("section", { class: "card login-card" }, h("h1", {}, "TradingFloor"), h("h2", {}, title), ...children, message));
 
@@ -25,21 +38,15 @@ export function loginView(session: Session, done: () => void): HTMLElement {
       h("label", {}, "Password", password),
       h("button", { type: "submit", class: "primary" }, "Sign in"),
     );
-    form.onsubmit = async (event) => {
-      event.preventDefault();
-      message.textContent = "";
-      try {
-        const tokens = await Api.signIn<Tokens>("/v1/auth/login", {
-          username: username.value,
-          password: password.value,
-        });
-        session.username = username.value;
-        if (tokens.second_factor === "enrollment_required") enrolStep(tokens);
-        else codeStep(tokens);
-      } catch (error) {
-        fail(error);
-      }
-    };
+    sends(form, async () => {
+      const tokens = await Api.signIn<Tokens>("/v1/auth/login", {
+        username: username.value,
+        password: password.value,
+      });
+      session.username = username.value;
+      if (tokens.second_factor === "enrollment_required") enrolStep(tokens);
+      else codeStep(tokens);
+    });
     card("Sign in", form);
     username.focus();
   };
@@ -56,18 +63,14 @@ export function loginView(session: Session, done: () => void): HTMLElement {
       h("label", {}, "Code", code),
       h("button", { type: "submit", class: "primary" }, "Verify"),
     );
-    form.onsubmit = async (event) => {
-      event.preventDefault();
-      message.textContent = "";
-      try {
-        const tokens = await Api.signIn<Tokens>("/v1/auth/totp/verify", { code: code.value }, half.access_token);
-        session.set(tokens);
+    sends(
+      form,
+      async () => {
+        session.set(await Api.signIn<Tokens>("/v1/auth/totp/verify", { code: code.value }, half.access_token));
         done();
-      } catch (error) {
-        fail(error);
-        code.value = "";
-      }
-    };
+      },
+      () => (code.value = ""),
+    );
     card("Second factor", form);
     code.focus();
   };
@@ -81,20 +84,14 @@ export function loginView(session: Session, done: () => void): HTMLElement {
       h("label", {}, "Enrolment token", enrolment),
       h("button", { type: "submit", class: "primary" }, "Continue"),
     );
-    form.onsubmit = async (event) => {
-      event.preventDefault();
-      message.textContent = "";
-      try {
-        const secret = await Api.signIn<{ secret: string; provisioning_uri: string }>(
-          "/v1/auth/totp/enroll",
-          { enrollment_token: enrolment.value.trim() },
-          half.access_token,
-        );
-        scanStep(half, secret.secret, secret.provisioning_uri);
-      } catch (error) {
-        fail(error);
-      }
-    };
+    sends(form, async () => {
+      const secret = await Api.signIn<{ secret: string; provisioning_uri: string }>(
+        "/v1/auth/totp/enroll",
+        { enrollment_token: enrolment.value.trim() },
+        half.access_token,
+      );
+      scanStep(half, secret.secret, secret.provisioning_uri);
+    });
     card("Set up your second factor", form);
     enrolment.focus();
   };
@@ -114,17 +111,10 @@ export function loginView(session: Session, done: () => void): HTMLElement {
       h("label", {}, "Code", code),
       h("button", { type: "submit", class: "primary" }, "Confirm"),
     );
-    form.onsubmit = async (event) => {
-      event.preventDefault();
-      message.textContent = "";
-      try {
-        const tokens = await Api.signIn<Tokens>("/v1/auth/totp/confirm", { code: code.value }, half.access_token);
-        session.set(tokens);
-        done();
-      } catch (error) {
-        fail(error);
-      }
-    };
+    sends(form, async () => {
+      session.set(await Api.signIn<Tokens>("/v1/auth/totp/confirm", { code: code.value }, half.access_token));
+      done();
+    });
     card("Scan the QR code", form);
     code.focus();
   };
