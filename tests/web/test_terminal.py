@@ -250,3 +250,44 @@ def test_a_wrong_password_or_code_is_refused_on_the_page(demo: Demo, new_page: A
         "() => document.querySelector('[data-testid=login-error]').textContent.length > 0"
     )
     assert "invalid" in (page.text_content("[data-testid=login-error]") or "").lower()
+
+
+def test_an_expired_access_token_is_refreshed_and_the_call_made_again(
+    demo: Demo, new_page: Any
+) -> None:
+    trader = make_trader(demo)
+    page = new_page()
+    sign_in(page, demo, trader)
+    before = page.evaluate("JSON.parse(sessionStorage.getItem('tradingfloor.session')).tokens")
+    refreshed: list[int] = []
+    page.on(
+        "response",
+        lambda response: (
+            refreshed.append(response.status)
+            if response.url.endswith("/v1/auth/refresh")
+            else None
+        ),
+    )
+    expired = {"count": 0}
+
+    def expire_once(route: Any) -> None:  # the gateway's answer to an expired token
+        if expired["count"] == 0:
+            expired["count"] += 1
+            route.fulfill(
+                status=401,
+                content_type="application/json",
+                body='{"code": 1003, "message": "token expired"}',
+            )
+        else:
+            route.continue_()
+
+    page.route("**/v1/account", expire_once)
+    page.click("nav a[data-page=portfolio]")
+    page.wait_for_function(
+        "([before]) => JSON.parse(sessionStorage.getItem('tradingfloor.session'))"
+        ".tokens.refresh_token !== before",
+        arg=[before["refresh_token"]],
+    )
+    page.wait_for_selector("[data-testid=equity]:has-text('$100,000.00')")
+    assert refreshed == [200] and expired["count"] == 1
+    assert page.locator("input[name=username]").count() == 0  # still signed in

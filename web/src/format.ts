@@ -29,6 +29,13 @@ export function money(text: string | null | undefined): string {
   return value === null ? "—" : dollars(value);
 }
 
+/** A money string in dollars with its sign first: "-751.45" -> "-$751.45". */
+export function usd(text: string | null | undefined): string {
+  const value = units(text);
+  if (value === null) return "—";
+  return value < 0n ? `-$${dollars(-value)}` : `$${dollars(value)}`;
+}
+
 export function price(text: string | null | undefined): string {
   return text === null || text === undefined ? "—" : text;
 }

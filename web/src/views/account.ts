@@ -2,7 +2,7 @@
 
 import type { Context } from "../context";
 import { h, replace, table } from "../dom";
-import { dateTime, money, price, qty, sign } from "../format";
+import { dateTime, money, price, qty, sign, usd } from "../format";
 
 export function balancesView(context: Context): HTMLElement {
   const { portfolio } = context;
@@ -16,15 +16,15 @@ export function balancesView(context: Context): HTMLElement {
     }
     const items: [string, string, string?][] = [
       ["Account", `${account.account} (${account.kind}, ${account.status})`],
-      ["Equity", `$${money(account.equity)}`, "equity"],
-      ["Buying power", `$${money(account.buying_power)}`, "buying-power"],
-      ["Cash", `$${money(account.cash)}`],
-      ["Settled cash", `$${money(account.settled_cash)}`],
-      ["Unsettled cash", `$${money(account.unsettled_cash)}`],
-      ["Held for orders", `$${money(account.held_for_orders)}`],
-      ["Positions value", `$${money(account.positions_value)}`],
-      ["Withdrawable", `$${money(account.withdrawable)}`],
-      ["Fees", `$${money(account.fees)}`],
+      ["Equity", usd(account.equity), "equity"],
+      ["Buying power", usd(account.buying_power), "buying-power"],
+      ["Cash", usd(account.cash)],
+      ["Settled cash", usd(account.settled_cash)],
+      ["Unsettled cash", usd(account.unsettled_cash)],
+      ["Held for orders", usd(account.held_for_orders)],
+      ["Positions value", usd(account.positions_value)],
+      ["Withdrawable", usd(account.withdrawable)],
+      ["Fees", usd(account.fees)],
       ["Day trades", `${account.day_trades}${account.pattern_day_trader ? " (pattern day trader)" : ""}`],
       ["Open orders", String(account.open_orders)],
     ];
