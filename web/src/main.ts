@@ -189,6 +189,10 @@ function terminal(): void {
   markFirstRender();
 
   stream.start();
+  if (context.symbol) {
+    // The symbol shown last time: its quotes need not wait for the list of symbols.
+    stream.subscribe([context.symbol], ["quotes", "trades", "depth"]);
+  }
   portfolio.start();
   void market.loadClock().catch(() => undefined);
   window.setInterval(() => void market.loadClock().catch(() => undefined), 30_000);

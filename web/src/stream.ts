@@ -203,6 +203,7 @@ export class MarketStream {
           if (this.inOrder(message)) this.emit(message.type, message as never);
           break;
         case "error":
+          if (message.symbol) this.wanted.delete(message.symbol); // not listed (any more)
           this.emit("error", message.message, message.symbol);
           break;
         default:
