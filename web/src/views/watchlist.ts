@@ -13,7 +13,7 @@ export function watchlistView(context: Context): HTMLElement {
     "section",
     { class: "panel watchlist", "data-testid": "watchlist" },
     h("h3", {}, "Watchlist"),
-    h("table", {}, h("thead", {}, h("tr", {}, ...["Symbol", "Bid", "Ask", "Last", ""].map((x) => h("th", {}, x)))), body),
+    h("table", {}, h("thead", {}, h("tr", {}, ...["Symbol", "Bid", "Ask", "Last"].map((x) => h("th", {}, x)))), body),
   );
   const adder = h("select", { "aria-label": "Add a symbol to the watchlist" });
   root.append(h("div", { class: "row" }, adder, button("Add", () => add(adder.value))));
@@ -44,11 +44,16 @@ export function watchlistView(context: Context): HTMLElement {
     const quote = market.quotes.get(symbol);
     const halt = market.haltOf(symbol);
     return [
-      h("td", {}, h("a", { href: "#/trade", onclick: () => context.selectSymbol(symbol) }, symbol), halt ? h("span", { class: "badge halted" }, "halted") : null),
+      h(
+        "td",
+        { class: "symbol" },
+        h("a", { href: "#/trade", onclick: () => context.selectSymbol(symbol) }, symbol),
+        halt ? h("span", { class: "badge halted", title: `halted (${halt.reason.replace(/_/g, " ")})` }, "H") : null,
+        button("×", () => remove(symbol), { class: "link remove", "aria-label": `Remove ${symbol}` }),
+      ),
       h("td", { class: "num bid", title: quote?.bid ? `${qty(quote.bid.qty)} shares` : "" }, price(quote?.bid?.price)),
       h("td", { class: "num ask", title: quote?.ask ? `${qty(quote.ask.qty)} shares` : "" }, price(quote?.ask?.price)),
       h("td", { class: "num" }, price(market.lastPrice(symbol))),
-      h("td", {}, button("×", () => remove(symbol), { class: "link", "aria-label": `Remove ${symbol}` })),
     ];
   };
 
