@@ -87,7 +87,7 @@ def test_the_admin_sees_users_and_their_keys_and_uses_the_kill_switch(
     refused.fill("input[name=password]", trader.password)
     refused.click("button[type=submit]")
     refused.wait_for_function(
-        "() => document.querySelector('[data-testid=login-error]').textContent.length > 0"
+        "() => document.querySelector('[data-testid=login-error]')?.textContent?.length > 0"
     )
     row.get_by_role("button", name="Restore").click()
     page.wait_for_selector(f"[data-testid=notices] :text('Account {trader.account} active')")
@@ -105,7 +105,7 @@ def test_a_lost_market_data_connection_is_shown_and_recovered(demo: Demo, new_pa
     page.route_web_socket("**/v1/market-data*", through)
     sign_in(page, demo, trader)
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=connection]').textContent === 'live'"
+        "() => document.querySelector('[data-testid=connection]')?.textContent === 'live'"
     )
     sockets[-1].close(code=4000, reason="gone")
     banner = page.locator("[data-testid=banner]")
@@ -114,7 +114,7 @@ def test_a_lost_market_data_connection_is_shown_and_recovered(demo: Demo, new_pa
     screenshot(page, "disconnected")
     # It reconnects by itself, and the quotes come back from a fresh snapshot.
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=connection]').textContent === 'live'"
+        "() => document.querySelector('[data-testid=connection]')?.textContent === 'live'"
     )
     banner.wait_for(state="hidden")
     assert len(sockets) >= 2
@@ -138,8 +138,8 @@ def test_a_closed_session_is_shown(demo: Demo, new_page: Any) -> None:
     sign_in(page, demo, trader)
     state = page.locator("[data-testid=session-state]")
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=session-state]').textContent"
-        ".startsWith('session closed')"
+        "() => document.querySelector('[data-testid=session-state]')?.textContent"
+        "?.startsWith('session closed')"
     )
     assert "closed" in (state.get_attribute("class") or "")
     assert "session closed" in (page.text_content("[data-testid=ticket-state]") or "")

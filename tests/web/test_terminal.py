@@ -69,7 +69,7 @@ def test_a_trader_signs_in_and_the_market_moves_on_the_ladder_tape_and_chart(
     )
     page.wait_for_function(
         "([before]) => document.querySelector('[data-testid=tape] tr[data-trade-id]')"
-        ".getAttribute('data-trade-id') !== before",
+        "?.getAttribute('data-trade-id') !== before",
         arg=[first_trade],
     )
     assert page.locator("[data-testid=chart] canvas").count() > 0
@@ -185,7 +185,7 @@ def test_keyboard_shortcuts_drive_the_ticket(demo: Demo, new_page: Any) -> None:
     page.keyboard.press("Control+Enter")
     page.wait_for_function(
         "() => document.querySelector('[data-testid=ticket-answer]')"
-        ".textContent.startsWith('Order ')"
+        "?.textContent?.startsWith('Order ')"
     )
     page.focus("[data-testid=ticket-limit]")
     page.keyboard.press("Escape")  # clears the prices and the answer, even from a field
@@ -228,7 +228,7 @@ def test_a_new_user_enrols_the_second_factor_with_a_qr_code(demo: Demo, new_page
     page.click("button[type=submit]")
     qr = page.locator("[data-testid=totp-qr]")
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=totp-qr]').src.startsWith('data:image/png')"
+        "() => document.querySelector('[data-testid=totp-qr]')?.src?.startsWith('data:image/png')"
     )
     assert qr.evaluate("image => image.naturalWidth") >= 100
     secret = page.text_content("[data-testid=totp-secret]") or ""
@@ -247,7 +247,7 @@ def test_a_wrong_password_or_code_is_refused_on_the_page(demo: Demo, new_page: A
     page.fill("input[name=password]", "not-the-password")
     page.click("button[type=submit]")
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=login-error]').textContent.length > 0"
+        "() => document.querySelector('[data-testid=login-error]')?.textContent?.length > 0"
     )
     assert "invalid" in (page.text_content("[data-testid=login-error]") or "").lower()
 
