@@ -19,7 +19,7 @@ import httpx
 import pyotp
 
 from tradingfloor.bootstrap.platform import Platform
-from tradingfloor.config import load_settings
+from tradingfloor.config import Settings, load_settings
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.gateway.app import create_app
 from tradingfloor.gateway.server import GatewayServer, build_server
@@ -28,6 +28,17 @@ from tradingfloor.service.ports import ShardPort
 
 ADMIN_PASSWORD = "admin-password"
 PASSWORD = "trader-password"
+PASSWORD_HASHING_FAST = {
+    "password_hash_time_cost": 1,
+    "password_hash_memory_kib": 1_024,
+    "password_hash_parallelism": 1,
+}
+"""argon2id at a small cost, the served platforms' unless a test says otherwise: the tests sign
+users in by the hundred, and a hash at the default parameters takes a quarter of a second of
+a core. The tests whose subject is what hashing costs pass `PASSWORD_HASHING_DEFAULT`."""
+PASSWORD_HASHING_DEFAULT = {
+    name: Settings.model_fields[name].default for name in PASSWORD_HASHING_FAST
+}
 
 
 class Clock:
@@ -258,6 +269,7 @@ async def served(
         "fsync": False,
         "host": "127.0.0.1",
         "port": 0,
+        **PASSWORD_HASHING_FAST,
         **settings,
     }
     if database_url is not None:
