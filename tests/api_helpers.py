@@ -1,7 +1,15 @@
-"""A served platform for end-to-end tests: real uvicorn on 127.0.0.1, real HTTP with httpx."""
+"""A served platform for end-to-end tests: real uvicorn on 127.0.0.1, real HTTP with httpx.
+
+Starting a platform costs seconds (as processes, a Python process per role), so the tests of a
+module that need no fresh one share one per topology and database: each takes its `share`,
+with users named apart and a symbol of its own, so that no test sees another's orders, book,
+accounts or limits. Tests that restart, crash, move the clock or count what the whole platform
+holds keep a platform of their own."""
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +19,7 @@ import httpx
 import pyotp
 
 from tradingfloor.bootstrap.platform import Platform
-from tradingfloor.config import load_settings
+from tradingfloor.config import Settings, load_settings
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.gateway.app import create_app
 from tradingfloor.gateway.server import GatewayServer, build_server
@@ -20,6 +28,17 @@ from tradingfloor.service.ports import ShardPort
 
 ADMIN_PASSWORD = "admin-password"
 PASSWORD = "trader-password"
+PASSWORD_HASHING_FAST = {
+    "password_hash_time_cost": 1,
+    "password_hash_memory_kib": 1_024,
+    "password_hash_parallelism": 1,
+}
+"""argon2id at a small cost, the served platforms' unless a test says otherwise: the tests sign
+users in by the hundred, and a hash at the default parameters takes a quarter of a second of
+a core. The tests whose subject is what hashing costs pass `PASSWORD_HASHING_DEFAULT`."""
+PASSWORD_HASHING_DEFAULT = {
+    name: Settings.model_fields[name].default for name in PASSWORD_HASHING_FAST
+}
 
 
 class Clock:
@@ -57,6 +76,26 @@ class Served:
     """The roles' supervisor when they run as processes (`bootstrap.processes.Supervisor`)."""
     enrollment_tokens: dict[str, str] = field(default_factory=dict)
     totp_secrets: dict[str, str] = field(default_factory=dict)
+    tag: str = ""
+    """On a test's share of a shared platform (`share`): appended to the names of the users it
+    makes (`user`), so that the test's "alice" is no other test's."""
+    sym: str = "XYZ"
+    """The symbol `order` trades and `symbol` lists unless told: on a share, the test's own."""
+
+    async def share(self) -> "Served":
+        """This platform for one more of the tests that share it: users named apart and a
+        symbol of its own, listed at $100.00 (the admin's key, the client and the clock are
+        the platform's)."""
+        number = next(_shares)
+        here = dataclasses.replace(
+            self, tag=f"t{number}", sym=f"S{number}", enrollment_tokens={}, totp_secrets={}
+        )
+        await here.symbol(here.sym, "100")
+        return here
+
+    def user(self, name: str) -> str:
+        """The username (and account) of the test's user `name`: `name-tag` on a share."""
+        return f"{name}-{self.tag}" if self.tag else name
 
     async def trader(
         self,
@@ -70,7 +109,7 @@ class Served:
         (`key=False`: of a session, an access token no gateway looks up in the database)."""
         created = await self.client.post(
             "/v1/admin/users",
-            json={"username": name, "password": PASSWORD, "account_kind": kind},
+            json={"username": self.user(name), "password": PASSWORD, "account_kind": kind},
             headers=self.admin,
         )
         assert created.status_code == 201, created.text
@@ -162,27 +201,57 @@ class Served:
 
     async def login(self, name: str, password: str = PASSWORD) -> str:
         answer = await self.client.post(
-            "/v1/auth/login", json={"username": name, "password": password}
+            "/v1/auth/login", json={"username": self.user(name), "password": password}
         )
         assert answer.status_code == 200, answer.text
         token: str = answer.json()["access_token"]
         return token
 
-    async def symbol(self, symbol: str = "XYZ", reference: str = "100", **terms: Any) -> None:
+    async def symbol(self, symbol: str = "", reference: str = "100", **terms: Any) -> None:
         answer = await self.client.post(
             "/v1/admin/symbols",
-            json={"symbol": symbol, "reference_price": reference, **terms},
+            json={"symbol": symbol or self.sym, "reference_price": reference, **terms},
             headers=self.admin,
         )
         assert answer.status_code == 200, answer.text
 
     async def order(self, headers: dict[str, str], **terms: Any) -> httpx.Response:
-        body = {"symbol": "XYZ", "time_in_force": "gtc", **terms}
+        body = {"symbol": self.sym, "time_in_force": "gtc", **terms}
         return await self.client.post("/v1/orders", json=body, headers=headers)
 
 
 TOPOLOGIES = ("single", "processes")
 """How a served platform runs: every role in this process, or each in a process of its own."""
+DATABASES = ("sqlite", "postgresql")
+"""The read models' database: the SQLite default in the data directory, or PostgreSQL."""
+
+_shares = itertools.count(1)
+
+SHARED_PLATFORMS = [(topology, database) for topology in TOPOLOGIES for database in DATABASES]
+"""The (topology, database) of the platforms a module's tests share (`shared_platform`)."""
+
+
+def shared_platform_id(kind: tuple[str, str]) -> str:
+    return "-".join(kind)
+
+
+@contextlib.asynccontextmanager
+async def shared_platform(
+    data: Path, kind: tuple[str, str], **settings: Any
+) -> AsyncIterator[Served]:
+    """A platform for the tests of a module to share (`Served.share`), `kind` one of
+    `SHARED_PLATFORMS`, on a database of its own: a scratch PostgreSQL database, or the
+    SQLite default in `data`."""
+    topology, database = kind
+    if database == "sqlite":
+        async with served(data, None, topology, **settings) as here:
+            yield here
+        return
+    from postgres_db import scratch_database
+
+    with scratch_database() as url:
+        async with served(data, url, topology, **settings) as here:
+            yield here
 
 
 @contextlib.asynccontextmanager
@@ -200,6 +269,7 @@ async def served(
         "fsync": False,
         "host": "127.0.0.1",
         "port": 0,
+        **PASSWORD_HASHING_FAST,
         **settings,
     }
     if database_url is not None:

@@ -27,7 +27,7 @@ import nats
 import nats.js.errors
 from sqlalchemy import select
 
-from api_helpers import Clock, Served, _admin
+from api_helpers import PASSWORD_HASHING_FAST, Clock, Served, _admin
 from conftest import require_tcp_service
 from tradingfloor.bootstrap.roles import ready_mark, reuse_port_socket
 from tradingfloor.bootstrap.transport import NatsTransport
@@ -176,6 +176,7 @@ async def running_cluster(
         "projection_status_interval_ms": 100,
         "rate_limit_key_prefix": f"tf:{shard_name}:",  # no other test's users in its buckets
         **UNLIMITED,
+        **PASSWORD_HASHING_FAST,
         **(settings or {}),
     }
     config = root / "tradingfloor.toml"

@@ -1,6 +1,9 @@
 """The Alpaca-compatible `/v2` API driven by the official `alpaca-py` SDK, unchanged, against
 a served platform (real HTTP). The SDK is synchronous: its calls run in a worker thread while
-the server runs on the test's event loop. Against SQLite and the real PostgreSQL."""
+the server runs on the test's event loop. Against SQLite and the real PostgreSQL.
+
+The tests on `api` share a platform per topology and database (`api_helpers`): each has its
+own users and symbol."""
 
 import asyncio
 import datetime
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import pytest_asyncio
 from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
@@ -43,16 +47,46 @@ from alpaca.trading.requests import (
     TrailingStopOrderRequest,
 )
 
-from api_helpers import TOPOLOGIES, Served, served
+from api_helpers import (
+    SHARED_PLATFORMS,
+    TOPOLOGIES,
+    Served,
+    served,
+    shared_platform,
+    shared_platform_id,
+)
 
 T = TypeVar("T")
 
 
+on_shared_platform = pytest.mark.asyncio(loop_scope="module")
+"""The tests on `api`: they run in the event loop of the module's shared platforms."""
+
+
+@pytest_asyncio.fixture(
+    scope="module", loop_scope="module", params=SHARED_PLATFORMS, ids=shared_platform_id
+)
+async def platform(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Served]:
+    """The platform in one process, then as processes; on SQLite, then on PostgreSQL."""
+    async with shared_platform(
+        tmp_path_factory.mktemp("platform") / "data", request.param
+    ) as here:
+        yield here
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def api(platform: Served) -> Served:
+    """The test's share of the module's platform: its own users and symbol (`api.sym`)."""
+    return await platform.share()
+
+
 @pytest.fixture(params=TOPOLOGIES)
-async def api(
+async def fresh_api(
     tmp_path: Path, database_url: str | None, request: pytest.FixtureRequest
 ) -> AsyncIterator[Served]:
-    """The platform in one process, then as processes."""
+    """A platform of the test's own (one that lists what the whole platform holds)."""
     async with served(tmp_path / "data", database_url, request.param) as here:
         await here.symbol("XYZ", "100")
         yield here
@@ -80,15 +114,16 @@ def order(value: Any) -> Order:
     return value
 
 
+@on_shared_platform
 async def test_a_fill_between_two_accounts_seen_through_the_sdk(api: Served) -> None:
     alice = sdk(api, await api.trader("alice", cash="100000"))
-    bob = sdk(api, await api.trader("bob", cash="0", shares={"XYZ": 100}))
+    bob = sdk(api, await api.trader("bob", cash="0", shares={api.sym: 100}))
 
     bid = order(
         await call(
             alice.submit_order,
             LimitOrderRequest(
-                symbol="XYZ",
+                symbol=api.sym,
                 qty=100,
                 side=OrderSide.BUY,
                 time_in_force=TimeInForce.GTC,
@@ -105,7 +140,7 @@ async def test_a_fill_between_two_accounts_seen_through_the_sdk(api: Served) -> 
         await call(
             bob.submit_order,
             MarketOrderRequest(
-                symbol="XYZ", qty=40, side=OrderSide.SELL, time_in_force=TimeInForce.DAY
+                symbol=api.sym, qty=40, side=OrderSide.SELL, time_in_force=TimeInForce.DAY
             ),
         )
     )
@@ -128,7 +163,7 @@ async def test_a_fill_between_two_accounts_seen_through_the_sdk(api: Served) -> 
     assert isinstance(positions, list) and len(positions) == 1
     position = positions[0]
     assert isinstance(position, Position)
-    assert (position.symbol, position.qty, position.side.value) == ("XYZ", "40", "long")
+    assert (position.symbol, position.qty, position.side.value) == (api.sym, "40", "long")
     assert (position.avg_entry_price, position.market_value) == ("100.00", "4000.00")
     assert position.asset_id == bid.asset_id
     by_asset = await call(alice.get_open_position, bid.asset_id)
@@ -156,13 +191,14 @@ async def test_a_fill_between_two_accounts_seen_through_the_sdk(api: Served) -> 
     assert NonTradeActivity(**deposits[0]).net_amount == 100000
 
 
+@on_shared_platform
 async def test_every_order_type_replace_and_cancel(api: Served) -> None:
-    alice = sdk(api, await api.trader("alice", cash="100000", shares={"XYZ": 50}))
+    alice = sdk(api, await api.trader("alice", cash="100000", shares={api.sym: 50}))
     gtc = TimeInForce.GTC
     stop = order(
         await call(
             alice.submit_order,
-            StopOrderRequest(symbol="XYZ", qty=1, side="buy", time_in_force=gtc, stop_price=105),
+            StopOrderRequest(symbol=api.sym, qty=1, side="buy", time_in_force=gtc, stop_price=105),
         )
     )
     assert (stop.type, stop.status, stop.stop_price) == (OrderType.STOP, OrderStatus.NEW, "105.00")
@@ -170,7 +206,7 @@ async def test_every_order_type_replace_and_cancel(api: Served) -> None:
         await call(
             alice.submit_order,
             StopLimitOrderRequest(
-                symbol="XYZ",
+                symbol=api.sym,
                 qty=2,
                 side="buy",
                 time_in_force=gtc,
@@ -184,7 +220,7 @@ async def test_every_order_type_replace_and_cancel(api: Served) -> None:
         await call(
             alice.submit_order,
             TrailingStopOrderRequest(
-                symbol="XYZ", qty=3, side="sell", time_in_force=gtc, trail_price=2
+                symbol=api.sym, qty=3, side="sell", time_in_force=gtc, trail_price=2
             ),
         )
     )
@@ -193,7 +229,7 @@ async def test_every_order_type_replace_and_cancel(api: Served) -> None:
         await call(
             alice.submit_order,
             TrailingStopOrderRequest(
-                symbol="XYZ", qty=4, side="sell", time_in_force=gtc, trail_percent=1.5
+                symbol=api.sym, qty=4, side="sell", time_in_force=gtc, trail_percent=1.5
             ),
         )
     )
@@ -204,7 +240,7 @@ async def test_every_order_type_replace_and_cancel(api: Served) -> None:
         await call(
             alice.submit_order,
             LimitOrderRequest(
-                symbol="XYZ", qty=10, side="buy", time_in_force=TimeInForce.DAY, limit_price=99
+                symbol=api.sym, qty=10, side="buy", time_in_force=TimeInForce.DAY, limit_price=99
             ),
         )
     )
@@ -239,7 +275,7 @@ async def test_every_order_type_replace_and_cancel(api: Served) -> None:
 
     closed = await call(
         alice.get_orders,
-        GetOrdersRequest(status=QueryOrderStatus.CLOSED, direction=Sort.ASC, symbols=["XYZ"]),
+        GetOrdersRequest(status=QueryOrderStatus.CLOSED, direction=Sort.ASC, symbols=[api.sym]),
     )
     assert isinstance(closed, list)
     assert [o.id for o in closed] == [
@@ -272,9 +308,9 @@ async def test_every_order_type_replace_and_cancel(api: Served) -> None:
     assert {o.id for o in sells} == {by_price.id, by_percent.id}  # type: ignore[union-attr]
 
 
-def limit_buy(qty: float, price: float, **terms: Any) -> LimitOrderRequest:
+def limit_buy(symbol: str, qty: float, price: float, **terms: Any) -> LimitOrderRequest:
     return LimitOrderRequest(
-        symbol=terms.pop("symbol", "XYZ"),
+        symbol=symbol,
         qty=qty,
         side=OrderSide.BUY,
         time_in_force=terms.pop("time_in_force", TimeInForce.DAY),
@@ -283,9 +319,12 @@ def limit_buy(qty: float, price: float, **terms: Any) -> LimitOrderRequest:
     )
 
 
+@on_shared_platform
 async def test_a_replacement_answers_to_its_own_client_order_id(api: Served) -> None:
     alice = sdk(api, await api.trader("alice", cash="10000"))
-    placed = order(await call(alice.submit_order, limit_buy(1, 99, client_order_id="first")))
+    placed = order(
+        await call(alice.submit_order, limit_buy(api.sym, 1, 99, client_order_id="first"))
+    )
 
     generated = order(
         await call(alice.replace_order_by_id, placed.id, ReplaceOrderRequest(limit_price=98))
@@ -312,18 +351,19 @@ async def test_a_replacement_answers_to_its_own_client_order_id(api: Served) -> 
     assert (reused.status_code, reused.code) == (422, 1016)
 
 
+@on_shared_platform
 async def test_refusals_are_api_errors_with_our_code_and_message(api: Served) -> None:
     alice = sdk(api, await api.trader("alice", cash="1000"))
     eve = sdk(api, await api.trader("eve"))
     cases = [
-        (limit_buy(100, 100), 403, 2011, "insufficient buying power"),
-        (limit_buy(1, 1, symbol="NOPE"), 404, 1012, "no such symbol"),
-        (limit_buy(1, 99.995), 422, 1004, "price is not a multiple of the tick size"),
-        (limit_buy(1.5, 99), 422, 1000, "qty: whole shares only (no fractional orders)"),
-        (limit_buy(1, 99, time_in_force=TimeInForce.OPG), 422, 1000, None),
-        (limit_buy(1, 99, extended_hours=True), 422, 1000, None),
+        (limit_buy(api.sym, 100, 100), 403, 2011, "insufficient buying power"),
+        (limit_buy("NOPE", 1, 1), 404, 1012, "no such symbol"),
+        (limit_buy(api.sym, 1, 99.995), 422, 1004, "price is not a multiple of the tick size"),
+        (limit_buy(api.sym, 1.5, 99), 422, 1000, "qty: whole shares only (no fractional orders)"),
+        (limit_buy(api.sym, 1, 99, time_in_force=TimeInForce.OPG), 422, 1000, None),
+        (limit_buy(api.sym, 1, 99, extended_hours=True), 422, 1000, None),
         (
-            MarketOrderRequest(symbol="XYZ", notional=50, side="buy", time_in_force="day"),
+            MarketOrderRequest(symbol=api.sym, notional=50, side="buy", time_in_force="day"),
             422,
             1000,
             None,
@@ -334,10 +374,14 @@ async def test_refusals_are_api_errors_with_our_code_and_message(api: Served) ->
         assert (error.status_code, error.code) == (status, code), (request, error)
         assert error.message == message if message else error.message
 
-    placed = order(await call(alice.submit_order, limit_buy(1, 99, client_order_id="once")))
-    retried = order(await call(alice.submit_order, limit_buy(1, 99, client_order_id="once")))
+    placed = order(
+        await call(alice.submit_order, limit_buy(api.sym, 1, 99, client_order_id="once"))
+    )
+    retried = order(
+        await call(alice.submit_order, limit_buy(api.sym, 1, 99, client_order_id="once"))
+    )
     assert retried.id == placed.id  # a retry: the first order, as on /v1
-    other = await refused(alice.submit_order, limit_buy(1, 98, client_order_id="once"))
+    other = await refused(alice.submit_order, limit_buy(api.sym, 1, 98, client_order_id="once"))
     assert (other.status_code, other.code) == (422, 1016)  # other terms, as /v1 says
 
     for function, args in (
@@ -348,7 +392,7 @@ async def test_refusals_are_api_errors_with_our_code_and_message(api: Served) ->
     ):
         error = await refused(function, *args)
         assert (error.status_code, error.code) == (404, 3001)
-    missing = await refused(alice.get_open_position, "XYZ")
+    missing = await refused(alice.get_open_position, api.sym)
     assert (missing.status_code, missing.code) == (404, 4040)
     unknown = await refused(alice.get_asset, "NOPE")
     assert (unknown.status_code, unknown.code) == (404, 1012)
@@ -357,28 +401,30 @@ async def test_refusals_are_api_errors_with_our_code_and_message(api: Served) ->
     assert (denied.status_code, denied.code) == (401, 4001)
 
 
+@on_shared_platform
 async def test_close_a_position_with_a_market_order(api: Served) -> None:
-    alice = sdk(api, await api.trader("alice", cash="0", shares={"XYZ": 10}))
+    alice = sdk(api, await api.trader("alice", cash="0", shares={api.sym: 10}))
     bob = sdk(api, await api.trader("bob", cash="100000"))
-    await call(bob.submit_order, limit_buy(20, 100))
+    await call(bob.submit_order, limit_buy(api.sym, 20, 100))
 
-    part = order(await call(alice.close_position, "XYZ", ClosePositionRequest(percentage="30")))
+    part = order(await call(alice.close_position, api.sym, ClosePositionRequest(percentage="30")))
     assert (part.side, part.type, part.qty, part.status) == (
         OrderSide.SELL,
         OrderType.MARKET,
         "3",
         OrderStatus.FILLED,
     )
-    rest = order(await call(alice.close_position, "XYZ"))
+    rest = order(await call(alice.close_position, api.sym))
     assert (rest.qty, rest.filled_qty, rest.status) == ("7", "7", OrderStatus.FILLED)
     assert await call(alice.get_all_positions) == []
-    gone = await refused(alice.close_position, "XYZ")
+    gone = await refused(alice.close_position, api.sym)
     assert (gone.status_code, gone.code) == (404, 4040)
-    bob_position = await call(bob.get_open_position, "XYZ")
+    bob_position = await call(bob.get_open_position, api.sym)
     assert isinstance(bob_position, Position) and bob_position.qty == "10"
 
 
-async def test_assets_and_the_clock(api: Served) -> None:
+async def test_assets_and_the_clock(fresh_api: Served) -> None:
+    api = fresh_api
     alice = sdk(api, await api.trader("alice"))
     await api.symbol("ABC", "50", tick_size="0.05", lot_size=10)
     assets = await call(alice.get_all_assets)
@@ -432,6 +478,7 @@ async def test_order_entry_needs_the_second_factor_and_the_rate_limit(
         assert int(second.headers["Retry-After"]) >= 1
 
 
+@on_shared_platform
 async def test_concurrent_submits_with_one_client_order_id_make_one_order(api: Served) -> None:
     headers = await api.trader("carol", cash="100000")
     alpaca = {
@@ -439,7 +486,7 @@ async def test_concurrent_submits_with_one_client_order_id_make_one_order(api: S
         "APCA-API-SECRET-KEY": headers["X-API-Secret"],
     }
     body = {
-        "symbol": "XYZ",
+        "symbol": api.sym,
         "side": "buy",
         "type": "limit",
         "qty": "1",

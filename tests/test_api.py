@@ -1,24 +1,41 @@
 """End to end over real HTTP: orders, fills, cancels, replaces, rejects, auth, rate limits,
 idempotent retries, restart and recovery, read your writes. Against SQLite, and against the
-real PostgreSQL."""
+real PostgreSQL.
+
+The tests on `api` share a platform per topology and database (`api_helpers`): each has its
+own users and symbol."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
-from api_helpers import TOPOLOGIES, Served, served
+from api_helpers import SHARED_PLATFORMS, Served, served, shared_platform, shared_platform_id
+
+on_shared_platform = pytest.mark.asyncio(loop_scope="module")
+"""The tests on `api`: they run in the event loop of the module's shared platforms."""
 
 
-@pytest.fixture(params=TOPOLOGIES)
-async def api(
-    tmp_path: Path, database_url: str | None, request: pytest.FixtureRequest
+@pytest_asyncio.fixture(
+    scope="module", loop_scope="module", params=SHARED_PLATFORMS, ids=shared_platform_id
+)
+async def platform(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[Served]:
-    """The platform in one process, then as processes (shard, projector, a gateway)."""
-    async with served(tmp_path / "data", database_url, request.param) as here:
-        await here.symbol("XYZ", "100")
+    """The platform in one process, then as processes (shard, projector, a gateway); on
+    SQLite, then on PostgreSQL."""
+    data = tmp_path_factory.mktemp("platform") / "data"
+    async with shared_platform(data, request.param) as here:
+        await here.symbol("XYZ", "100")  # the malformed orders' symbol
         yield here
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def api(platform: Served) -> Served:
+    """The test's share of the module's platform: its own users and symbol (`api.sym`)."""
+    return await platform.share()
 
 
 @pytest.fixture
@@ -29,9 +46,10 @@ async def api_single(tmp_path: Path, database_url: str | None) -> AsyncIterator[
         yield here
 
 
+@on_shared_platform
 async def test_place_rest_fill_partially_and_read_it_back(api: Served) -> None:
     alice = await api.trader("alice", cash="100000")
-    bob = await api.trader("bob", cash="0", shares={"XYZ": 100})
+    bob = await api.trader("bob", cash="0", shares={api.sym: 100})
 
     resting = await api.order(alice, side="buy", type="limit", qty=100, limit_price="100.00")
     assert resting.status_code == 200, resting.text
@@ -51,7 +69,7 @@ async def test_place_rest_fill_partially_and_read_it_back(api: Served) -> None:
     positions = (await api.client.get("/v1/positions", headers=alice)).json()
     assert positions == [
         {
-            "symbol": "XYZ",
+            "symbol": api.sym,
             "qty": 40,
             "qty_held_by_orders": 0,
             "avg_cost": "100.00",
@@ -71,16 +89,17 @@ async def test_place_rest_fill_partially_and_read_it_back(api: Served) -> None:
     activities = (await api.client.get("/v1/activities", headers=bob)).json()
     assert any(a["kind"] == "trade" and a["amount"] == "4000.00" for a in activities)
 
-    quote = (await api.client.get("/v1/quotes/XYZ", headers=alice)).json()
+    quote = (await api.client.get(f"/v1/quotes/{api.sym}", headers=alice)).json()
     assert (
         quote["bid"] == {"price": "100.00", "qty": 60, "orders": 1} and quote["last"] == "100.00"
     )
-    trades = (await api.client.get("/v1/trades/XYZ", headers=alice)).json()
+    trades = (await api.client.get(f"/v1/trades/{api.sym}", headers=alice)).json()
     assert trades[0]["qty"] == 40 and trades[0]["aggressor"] == "sell"
-    book = (await api.client.get("/v1/book/XYZ?depth=5", headers=alice)).json()
+    book = (await api.client.get(f"/v1/book/{api.sym}?depth=5", headers=alice)).json()
     assert book["bids"][0]["qty"] == 60 and book["asks"] == []
 
 
+@on_shared_platform
 async def test_cancel_replace_and_another_users_order(api: Served) -> None:
     alice = await api.trader("alice")
     eve = await api.trader("eve")
@@ -131,19 +150,22 @@ REJECTS = [
 ]
 
 
+@on_shared_platform
 async def test_every_reject_has_one_status_and_a_code(api: Served) -> None:
     alice = await api.trader("alice", cash="100000")
     for terms, status, code in REJECTS:
         answer = await api.order(alice, **terms)
         assert (answer.status_code, answer.json()["code"]) == (status, code), (terms, answer.text)
         assert answer.json()["message"]
-    halted = await api.client.post("/v1/admin/halts/XYZ", headers=api.admin)
+    halted = await api.client.post(f"/v1/admin/halts/{api.sym}", headers=api.admin)
     assert halted.status_code == 200
     answer = await api.order(alice, side="buy", type="limit", qty=1, limit_price="100")
     assert (answer.status_code, answer.json()["code"]) == (409, 2005)
-    await api.client.delete("/v1/admin/halts/XYZ", headers=api.admin)
+    await api.client.delete(f"/v1/admin/halts/{api.sym}", headers=api.admin)
     blocked = await api.client.post(
-        "/v1/admin/accounts/alice/status", json={"status": "blocked"}, headers=api.admin
+        f"/v1/admin/accounts/{api.user('alice')}/status",
+        json={"status": "blocked"},
+        headers=api.admin,
     )
     assert blocked.status_code == 200
     answer = await api.order(alice, side="buy", type="limit", qty=1, limit_price="100")
@@ -165,6 +187,7 @@ async def test_every_reject_has_one_status_and_a_code(api: Served) -> None:
         ("not json", None),
     ],
 )
+@on_shared_platform
 async def test_a_malformed_order_is_a_422_that_names_the_field(
     api: Served, body: str, field: str | None
 ) -> None:
@@ -210,9 +233,10 @@ async def test_auth_tokens_second_factor_and_api_keys(api_single: Served) -> Non
     assert (bad_login.status_code, bad_login.json()["code"]) == (401, 4001)
 
 
+@on_shared_platform
 async def test_admin_routes_need_the_admin_role(api: Served) -> None:
     alice = await api.trader("alice")
-    answer = await api.client.post("/v1/admin/halts/XYZ", headers=alice)
+    answer = await api.client.post(f"/v1/admin/halts/{api.sym}", headers=alice)
     assert (answer.status_code, answer.json()["code"]) == (403, 4006)
 
 
@@ -244,6 +268,7 @@ async def test_rate_limit_answers_429_with_retry_after(
         assert int(banned.headers["Retry-After"]) > 1
 
 
+@on_shared_platform
 async def test_a_retry_with_the_same_client_order_id_returns_the_first_answer(api: Served) -> None:
     alice = await api.trader("alice")
     terms = {
@@ -260,9 +285,10 @@ async def test_a_retry_with_the_same_client_order_id_returns_the_first_answer(ap
     assert [o["client_order_id"] for o in listed] == ["c-1"]
 
 
+@on_shared_platform
 async def test_a_retry_is_answered_with_the_first_order_as_it_stands_now(api: Served) -> None:
     alice = await api.trader("alice")
-    bob = await api.trader("bob", cash="0", shares={"XYZ": 10})
+    bob = await api.trader("bob", cash="0", shares={api.sym: 10})
     terms = {"side": "buy", "type": "limit", "qty": 5, "limit_price": "100"}
     placed = await api.order(alice, client_order_id="c-1", **terms)
     await api.order(bob, side="sell", type="limit", qty=2, limit_price="100")
@@ -286,6 +312,7 @@ async def test_a_retry_is_answered_with_the_first_order_as_it_stands_now(api: Se
     )
 
 
+@on_shared_platform
 async def test_a_replacement_answers_to_the_client_order_id_its_replace_names(
     api: Served,
 ) -> None:
@@ -315,6 +342,7 @@ async def test_a_replacement_answers_to_the_client_order_id_its_replace_names(
     assert (retried.json()["id"], retried.json()["status"]) == (placed["id"], "replaced")
 
 
+@on_shared_platform
 async def test_read_your_writes(api: Served) -> None:
     alice = await api.trader("alice")
     for index in range(20):
@@ -327,6 +355,7 @@ async def test_read_your_writes(api: Served) -> None:
     assert len(listed["orders"]) == 20
 
 
+@on_shared_platform
 async def test_pagination_of_orders(api: Served) -> None:
     alice = await api.trader("alice")
     for index in range(7):
@@ -375,9 +404,10 @@ def metric(text: str, name: str) -> float:
     return 0.0
 
 
+@on_shared_platform
 async def test_health_ready_metrics_and_docs(api: Served) -> None:
     alice = await api.trader("alice")
-    count = 'tradingfloor_order_ack_seconds_count{symbol="XYZ"}'
+    count = f'tradingfloor_order_ack_seconds_count{{symbol="{api.sym}"}}'
     before = metric((await api.client.get("/metrics", headers=api.admin)).text, count)
     await api.order(alice, side="buy", type="limit", qty=1, limit_price="99")
     await api.order(alice, side="buy", type="limit", qty=1, limit_price="100.001")
@@ -457,16 +487,16 @@ MORE_REJECTS = [
 ]
 
 
+@on_shared_platform
 async def test_more_rejects_over_http(api: Served) -> None:
-    alice = await api.trader("alice", shares={"XYZ": 10})
+    alice = await api.trader("alice", shares={api.sym: 10})
     for terms, status, code in MORE_REJECTS:
         answer = await api.order(alice, **terms)
         assert (answer.status_code, answer.json()["code"]) == (status, code), (terms, answer.text)
-    listed = await api.client.post(
-        "/v1/admin/symbols", json={"symbol": "NEWCO"}, headers=api.admin
-    )
+    newco = f"{api.sym}.NEW"
+    listed = await api.client.post("/v1/admin/symbols", json={"symbol": newco}, headers=api.admin)
     assert listed.status_code == 200  # no reference price: market orders are refused
-    answer = await api.order(alice, symbol="NEWCO", side="buy", type="market", qty=1)
+    answer = await api.order(alice, symbol=newco, side="buy", type="market", qty=1)
     assert (answer.status_code, answer.json()["code"]) == (422, 2016), answer.text
 
 
@@ -494,12 +524,15 @@ async def test_a_read_the_read_models_cannot_serve_in_time_is_a_503(
     alice = await api_single.trader("alice")
     monkeypatch.setattr(backend, "read_wait_s_max", 0.05)
     assert api_single.platform is not None
-    api_single.platform.projection.projected_seq = 0  # as if the projector had fallen behind
+    # As if the projector had fallen behind; put back before the platform stops (which
+    # would wait for the projector to reach the last seq), as monkeypatch is undone first.
+    monkeypatch.setattr(api_single.platform.projection, "projected_seq", 0)
     answer = await api_single.client.get("/v1/orders", headers=alice)
     assert (answer.status_code, answer.json()["code"]) == (503, 5032)
     assert answer.headers["Retry-After"] == "1"
 
 
+@on_shared_platform
 async def test_the_documentation_works_offline_and_declares_how_to_authenticate(
     api: Served,
 ) -> None:

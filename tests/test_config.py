@@ -122,6 +122,12 @@ def test_short_jwt_secret_is_refused_without_echoing_it() -> None:
     assert "hunter2" not in str(raised.value)
 
 
+def test_password_hashing_needs_the_memory_argon2_takes_per_lane() -> None:
+    with pytest.raises(ValidationError, match="at least 8 times password_hash_parallelism"):
+        load_settings(None, password_hash_memory_kib=16, password_hash_parallelism=4)
+    load_settings(None, password_hash_memory_kib=32, password_hash_parallelism=4)
+
+
 def test_settings_are_immutable() -> None:
     settings = load_settings(None)
 

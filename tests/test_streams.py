@@ -1,26 +1,38 @@
 """End to end over a real WebSocket: market data subscriptions, snapshots, updates, tiers, auth;
-and the REST reads of bars, last trade and last quote."""
+and the REST reads of bars, last trade and last quote. The tests share a platform per topology
+(`api_helpers`): each has its own users and symbol."""
 
 import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from api_helpers import TOPOLOGIES, Served, served
 
+on_shared_platform = pytest.mark.asyncio(loop_scope="module")
+"""The tests on `api`: they run in the event loop of the module's shared platforms."""
 
-@pytest.fixture(params=TOPOLOGIES)
-async def api(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Served]:
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=TOPOLOGIES)
+async def platform(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Served]:
     """The platform in one process, then as processes."""
-    async with served(tmp_path / "data", None, request.param) as here:
-        await here.symbol("XYZ", "100")
+    async with served(tmp_path_factory.mktemp("platform") / "data", None, request.param) as here:
+        await here.symbol("XYZ", "100")  # the refused callers' symbol
         yield here
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def api(platform: Served) -> Served:
+    """The test's share of the module's platform: its own users and symbol (`api.sym`)."""
+    return await platform.share()
 
 
 def ws_url(api: Served, path: str) -> str:
@@ -58,17 +70,18 @@ async def open_stream(api: Served, path: str, headers: dict[str, str] | None) ->
     return Stream(connection)
 
 
+@on_shared_platform
 async def test_subscribe_snapshot_quote_and_trade_updates_then_unsubscribe(api: Served) -> None:
     alice = await api.trader("alice")
-    bob = await api.trader("bob", cash="0", shares={"XYZ": 100})
+    bob = await api.trader("bob", cash="0", shares={api.sym: 100})
     await api.market_data_caught_up()  # bob's shares must not be the next quote's news
     stream = await open_stream(api, "/v1/market-data", api.admin)
     await stream.send(
-        {"action": "subscribe", "symbols": ["XYZ"], "channels": ["quotes", "trades"]}
+        {"action": "subscribe", "symbols": [api.sym], "channels": ["quotes", "trades"]}
     )
 
     ack = await stream.next()
-    assert ack == {"type": "subscribed", "symbols": ["XYZ"], "channels": ["quotes", "trades"]}
+    assert ack == {"type": "subscribed", "symbols": [api.sym], "channels": ["quotes", "trades"]}
     snapshots = {m["type"]: m for m in [await stream.next(), await stream.next()]}
     assert snapshots["quote"]["snapshot"] and snapshots["quote"]["bid"] is None
     assert snapshots["trades"]["snapshot"] and snapshots["trades"]["trades"] == []
@@ -99,7 +112,7 @@ async def test_subscribe_snapshot_quote_and_trade_updates_then_unsubscribe(api: 
     assert trades["trades"][0]["ts"] == trades["ts"]
     assert quote["seq"] == quote_seq + 2 and quote["bid"]["qty"] == 60
 
-    await stream.send({"action": "unsubscribe", "symbols": ["XYZ"], "channels": ["quotes"]})
+    await stream.send({"action": "unsubscribe", "symbols": [api.sym], "channels": ["quotes"]})
     assert (await stream.next_of("unsubscribed"))["channels"] == ["quotes"]
     await api.order(alice, side="buy", type="limit", qty=1, limit_price="99.50")
     await api.order(bob, side="sell", type="limit", qty=1, limit_price="99.50")
@@ -110,12 +123,13 @@ async def test_subscribe_snapshot_quote_and_trade_updates_then_unsubscribe(api: 
     await stream.connection.close()
 
 
+@on_shared_platform
 async def test_unknown_symbol_gets_an_error_and_the_connection_stays(api: Served) -> None:
     stream = await open_stream(api, "/v1/market-data", api.admin)
-    await stream.send({"action": "subscribe", "symbols": ["NOPE", "XYZ"], "channels": ["depth"]})
+    await stream.send({"action": "subscribe", "symbols": ["NOPE", api.sym], "channels": ["depth"]})
     error = await stream.next()
     assert error == {"type": "error", "message": "unknown symbol", "symbol": "NOPE"}
-    assert (await stream.next_of("subscribed"))["symbols"] == ["XYZ"]
+    assert (await stream.next_of("subscribed"))["symbols"] == [api.sym]
     depth = await stream.next_of("depth")
     assert depth["snapshot"] and depth["bids"] == [] and depth["asks"] == []
     await stream.send({"action": "dance"})
@@ -130,13 +144,14 @@ async def test_unknown_symbol_gets_an_error_and_the_connection_stays(api: Served
     assert single.connection.close_reason == "unknown symbol"
 
 
+@on_shared_platform
 async def test_one_symbol_endpoint_and_query_credentials(api: Served) -> None:
     key_id, secret = api.admin["X-API-Key-Id"], api.admin["X-API-Secret"]
-    path = f"/v1/market-data/XYZ?channels=quotes&key_id={key_id}&secret={secret}"
+    path = f"/v1/market-data/{api.sym}?channels=quotes&key_id={key_id}&secret={secret}"
     stream = await open_stream(api, path, None)
     assert (await stream.next())["type"] == "subscribed"
     quote = await stream.next()
-    assert quote["type"] == "quote" and quote["snapshot"] and quote["symbol"] == "XYZ"
+    assert quote["type"] == "quote" and quote["snapshot"] and quote["symbol"] == api.sym
     await stream.connection.close()
 
 
@@ -148,6 +163,7 @@ async def test_one_symbol_endpoint_and_query_credentials(api: Served) -> None:
         ("/v1/market-data?tier=pro", "trader"),
     ],
 )
+@on_shared_platform
 async def test_refused_callers_are_closed_with_policy_violation(
     api: Served, path: str, who: str | None
 ) -> None:
@@ -159,10 +175,11 @@ async def test_refused_callers_are_closed_with_policy_violation(
     assert closed.value.rcvd.reason
 
 
+@on_shared_platform
 async def test_retail_gets_one_update_a_second_pro_many(api: Served) -> None:
     alice = await api.trader("alice")
-    retail = await open_stream(api, "/v1/market-data/XYZ?channels=quotes", alice)
-    pro = await open_stream(api, "/v1/market-data/XYZ?channels=quotes", api.admin)
+    retail = await open_stream(api, f"/v1/market-data/{api.sym}?channels=quotes", alice)
+    pro = await open_stream(api, f"/v1/market-data/{api.sym}?channels=quotes", api.admin)
     for stream in (retail, pro):
         assert (await stream.next_of("quote"))["snapshot"]
 
@@ -196,32 +213,36 @@ async def test_retail_gets_one_update_a_second_pro_many(api: Served) -> None:
         await stream.connection.close()
 
 
+@on_shared_platform
 async def test_bars_last_trade_and_last_quote(api: Served) -> None:
     alice = await api.trader("alice")
-    bob = await api.trader("bob", cash="0", shares={"XYZ": 100})
-    assert (await api.client.get("/v1/last-trade/XYZ", headers=alice)).json()["trade"] is None
+    bob = await api.trader("bob", cash="0", shares={api.sym: 100})
+    last_trade = f"/v1/last-trade/{api.sym}"
+    assert (await api.client.get(last_trade, headers=alice)).json()["trade"] is None
     for price, qty in (("100.00", 10), ("101.00", 5), ("99.50", 20), ("100.50", 1)):
         await api.order(alice, side="buy", type="limit", qty=qty, limit_price=price)
         sold = await api.order(bob, side="sell", type="limit", qty=qty, limit_price=price)
         assert sold.json()["status"] == "filled"
     await api.order(alice, side="buy", type="limit", qty=7, limit_price="98.00")
 
-    bars = await api.client.get("/v1/bars/XYZ?timeframe=1Min&limit=10", headers=alice)
+    bars = await api.client.get(f"/v1/bars/{api.sym}?timeframe=1Min&limit=10", headers=alice)
     assert bars.status_code == 200, bars.text
     found = bars.json()["bars"]
     assert 1 <= len(found) <= 2  # the trades may straddle a minute boundary
     assert sum(bar["volume"] for bar in found) == 36
     assert sum(bar["trade_count"] for bar in found) == 4
     assert found[0]["open"] == "100.00" and found[-1]["close"] == "100.50"
-    day = (await api.client.get("/v1/bars/XYZ?timeframe=1Day", headers=alice)).json()["bars"]
+    daily = f"/v1/bars/{api.sym}?timeframe=1Day"
+    day = (await api.client.get(daily, headers=alice)).json()["bars"]
     assert [(b["open"], b["high"], b["low"], b["close"], b["volume"]) for b in day] == [
         ("100.00", "101.00", "99.50", "100.50", 36)
     ]
-    last = (await api.client.get("/v1/last-trade/XYZ", headers=alice)).json()["trade"]
+    last = (await api.client.get(last_trade, headers=alice)).json()["trade"]
     assert (last["price"], last["qty"], last["aggressor"]) == ("100.50", 1, "sell")
-    quote = (await api.client.get("/v1/last-quote/XYZ", headers=alice)).json()
+    quote = (await api.client.get(f"/v1/last-quote/{api.sym}", headers=alice)).json()
     assert quote["bid"] == {"price": "98.00", "qty": 7, "orders": 1} and quote["ask"] is None
 
-    assert (await api.client.get("/v1/bars/XYZ?timeframe=2Min", headers=alice)).status_code == 422
+    two_minutes = f"/v1/bars/{api.sym}?timeframe=2Min"
+    assert (await api.client.get(two_minutes, headers=alice)).status_code == 422
     assert (await api.client.get("/v1/bars/NOPE", headers=alice)).status_code == 404
-    assert (await api.client.get("/v1/last-quote/XYZ")).status_code == 401
+    assert (await api.client.get(f"/v1/last-quote/{api.sym}")).status_code == 401

@@ -268,10 +268,24 @@ class Settings(BaseSettings):
     sources_tracked_max: int = Field(
         default=100_000, gt=0, description="Source addresses one gateway keeps counts for."
     )
+    password_hash_time_cost: int = Field(
+        default=3,
+        ge=1,
+        description="argon2id passes over its memory per password hash (with the next two, "
+        "RFC 9106's low-memory parameters, argon2-cffi's own). A hash made with other "
+        "parameters is made again at the user's next sign-in.",
+    )
+    password_hash_memory_kib: int = Field(
+        default=65_536, ge=8, description="argon2id memory per password hash."
+    )
+    password_hash_parallelism: int = Field(
+        default=4, ge=1, description="argon2id lanes (threads) per password hash."
+    )
     password_checks_concurrent_max: int = Field(
         default=2,
         gt=0,
-        description="argon2 checks running at once (each takes tens of ms of a core and 64 MiB).",
+        description="argon2 checks running at once (each takes a fraction of a second of a "
+        "core and password_hash_memory_kib).",
     )
     password_check_wait_ms: int = Field(
         default=2_000,
@@ -521,6 +535,15 @@ class Settings(BaseSettings):
             data_dir = Path(data.get("data_dir") or "./data")
             data = {**data, "database_url": f"sqlite:///{data_dir / DATABASE_FILE_NAME}"}
         return data
+
+    @model_validator(mode="after")
+    def _check_password_hash(self) -> "Settings":
+        if self.password_hash_memory_kib < 8 * self.password_hash_parallelism:
+            raise ValueError(
+                "password_hash_memory_kib must be at least 8 times password_hash_parallelism "
+                "(argon2's least memory per lane)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_standby(self) -> "Settings":

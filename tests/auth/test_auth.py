@@ -132,6 +132,22 @@ def test_login_upgrades_a_hash_made_with_older_parameters(
     upgraded.login("alice", PASSWORD)
 
 
+def test_hashes_take_the_settings_parameters_and_a_change_is_made_at_sign_in(
+    engine: Engine, settings: Settings, clock: FakeClock
+) -> None:
+    def stored() -> str:
+        with engine.connect() as connection:
+            return str(connection.execute(select(users.c.password_hash)).scalar_one())
+
+    cheap = {"password_hash_time_cost": 1, "password_hash_memory_kib": 1_024}
+    AuthService(engine, settings.model_copy(update=cheap), clock).create_user("alice", PASSWORD)
+    assert "$m=1024,t=1,p=4$" in stored()  # the default parallelism
+
+    stronger = {**cheap, "password_hash_memory_kib": 2_048, "password_hash_parallelism": 1}
+    AuthService(engine, settings.model_copy(update=stronger), clock).login("alice", PASSWORD)
+    assert "$m=2048,t=1,p=1$" in stored()
+
+
 def test_disabled_user_is_locked_out(auth: AuthService) -> None:
     user = auth.create_user("alice", PASSWORD)
     tokens = auth.login("alice", PASSWORD)

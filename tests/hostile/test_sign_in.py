@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pyotp
 
-from api_helpers import PASSWORD, Served, served
+from api_helpers import PASSWORD, PASSWORD_HASHING_DEFAULT, Served, served
 
 S = 1_000_000_000
 ORDER = {"symbol": "XYZ", "side": "buy", "type": "limit", "qty": 1, "limit_price": "99"}
@@ -159,7 +159,7 @@ async def test_a_source_that_sprays_usernames_is_blocked_and_others_trade_on(
 
 async def test_sign_ins_beyond_the_password_checks_wait_then_get_a_503(tmp_path: Path) -> None:
     limits = {"password_checks_concurrent_max": 1, "password_check_wait_ms": 1}
-    async with served(tmp_path / "data", **limits) as api:
+    async with served(tmp_path / "data", **limits, **PASSWORD_HASHING_DEFAULT) as api:
         await new_user(api, "alice")
         answers = await asyncio.gather(*(login(api, "alice") for _ in range(8)))
 

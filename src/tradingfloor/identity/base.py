@@ -58,7 +58,13 @@ class AuthBase:
         self._writer = engine.execution_options(**{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
         self._settings = settings
         self._clock = clock
-        self._hasher = password_hasher if password_hasher is not None else PasswordHasher()
+        if password_hasher is None:
+            password_hasher = PasswordHasher(
+                time_cost=settings.password_hash_time_cost,
+                memory_cost=settings.password_hash_memory_kib,
+                parallelism=settings.password_hash_parallelism,
+            )
+        self._hasher = password_hasher
         self._dummy_hash: str | None = None
         self._secret = ensure_jwt_secret(settings)
         self._refresh_ttl_ns = settings.refresh_token_ttl_s * NS_PER_S
