@@ -23,6 +23,7 @@ from tradingfloor.compliance.surveillance.detectors import Surveillance
 from tradingfloor.service.feed_follower import FeedFollower
 from tradingfloor.service.ports import EventBatch, ShardPort
 from tradingfloor.store import surveillance_queries as queries
+from tradingfloor.store.database import SQLITE_BEGIN_OPTION
 from tradingfloor.store.surveillance_queries import AlertRow, Place
 
 log = logging.getLogger("tradingfloor.surveillance")
@@ -124,5 +125,9 @@ class SurveillanceRole:
         return starts[0][1]
 
     def _write(self, rows: list[AlertRow], shard: str, place: Place) -> int:
-        with self.store.begin() as connection:
+        # It reads the known alerts and then writes: on SQLite a deferred transaction that
+        # upgrades to a writer while another writes fails at once ("database is locked")
+        # instead of waiting its busy timeout.
+        writer = self.store.execution_options(**{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        with writer.begin() as connection:
             return queries.store_alerts(connection, rows, {shard: place})
