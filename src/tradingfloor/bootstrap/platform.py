@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradingfloor import observability as metrics
 from tradingfloor.config import Settings
@@ -31,6 +31,9 @@ from tradingfloor.service.node import Node, NodeSettings
 from tradingfloor.service.projection import ProjectionRole
 from tradingfloor.service.sequencer import Result
 from tradingfloor.service.shard import ShardRole
+
+if TYPE_CHECKING:
+    from tradingfloor.marketdata.cache import RedisMarketDataCache
 
 __all__ = ["Platform", "ReadModelsUnavailable", "node_settings"]
 
@@ -137,13 +140,7 @@ def make_backend(
     if market_data_upstream is None:
         hub = market_data_hub(settings, market, marketdata_settings, clock)
     else:
-        hub = MarketDataHub(
-            market.book,
-            marketdata_settings,
-            symbols=market.symbols,
-            halt_of=market.halt,
-            clock=clock,
-        )
+        hub = _hub_on(market, marketdata_settings, clock)
     from tradingfloor.store.database import make_engine
 
     auth = AuthService(make_engine(settings.database_url), settings, clock=clock)
@@ -204,7 +201,19 @@ def market_data_hub(
             timeout_ms=settings.redis_timeout_ms,
             outage=outage,
         )
-    hub = MarketDataHub(
+    hub = _hub_on(market, marketdata_settings, clock, cache)
+    hub.start()
+    return hub
+
+
+def _hub_on(
+    market: "MarketDataView",
+    marketdata_settings: MarketDataSettings,
+    clock: Callable[[], int],
+    cache: "RedisMarketDataCache | None" = None,
+) -> MarketDataHub:
+    """A hub reading the view's books, symbols and halts."""
+    return MarketDataHub(
         market.book,
         marketdata_settings,
         symbols=market.symbols,
@@ -212,8 +221,6 @@ def market_data_hub(
         cache=cache,
         clock=clock,
     )
-    hub.start()
-    return hub
 
 
 def count_batch(results: list[Result]) -> None:
