@@ -1,6 +1,7 @@
-"""Corporate action announcements on `/v2`, read by the official `alpaca-py` SDK: the
-platform's splits and cash dividends as Alpaca's announcements, their filters and refusals.
-On SQLite and PostgreSQL (the route reads the read models only: one process is enough)."""
+"""What `/v2` lists besides assets, read by the official `alpaca-py` SDK: corporate action
+announcements (the platform's splits and cash dividends, their filters and refusals) and
+option contracts (none). On SQLite and PostgreSQL (the routes read the read models only:
+one process is enough)."""
 
 import asyncio
 import datetime
@@ -15,8 +16,8 @@ import pytest_asyncio
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import CorporateActionDateType, CorporateActionType
-from alpaca.trading.models import CorporateActionAnnouncement
-from alpaca.trading.requests import GetCorporateAnnouncementsRequest
+from alpaca.trading.models import CorporateActionAnnouncement, OptionContractsResponse
+from alpaca.trading.requests import GetCorporateAnnouncementsRequest, GetOptionContractsRequest
 
 from api_helpers import Served, shared_platform, shared_platform_id
 from tradingfloor.risk.calendar import calendar_for
@@ -173,4 +174,21 @@ async def test_refusals(api: Served) -> None:
     anonymous = await api.client.get(
         f"/v2{path}", params={"ca_types": "split", "since": today, "until": today}
     )
+    assert anonymous.status_code == 401
+
+
+@on_shared_platform
+async def test_no_option_contracts_are_listed(api: Served) -> None:
+    alice = sdk(api, await api.trader("alice"))
+    request = GetOptionContractsRequest(underlying_symbols=[api.sym])
+    found = await asyncio.to_thread(alice.get_option_contracts, request)
+    assert isinstance(found, OptionContractsResponse)
+    assert (found.option_contracts, found.next_page_token) == ([], None)
+    with pytest.raises(APIError) as contract:
+        await asyncio.to_thread(alice.get_option_contract, f"{api.sym}261218C00100000")
+    assert contract.value.status_code == 404
+    with pytest.raises(APIError) as exercised:
+        await asyncio.to_thread(alice.exercise_options_position, f"{api.sym}261218C00100000")
+    assert exercised.value.status_code == 404
+    anonymous = await api.client.get("/v2/options/contracts")
     assert anonymous.status_code == 401
