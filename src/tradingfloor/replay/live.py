@@ -43,6 +43,7 @@ from tradingfloor.domain.commands import (
     SetReferencePrice,
 )
 from tradingfloor.domain.enums import AccountKind, Side, TimeInForce
+from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import (
     CancelRejected,
     CommandRejected,
@@ -196,6 +197,23 @@ class LiveLobster(LobsterFlow):
         """Shares of recorded orders (by LOBSTER id) that clients took and the recording
         has not yet canceled or executed."""
 
+    def check_view(self) -> None:
+        """Raise `InvariantViolation` if the flow's orders are not the ones the recorded
+        accounts rest in the engine (after learning what clients took)."""
+        book = self._engine.books[self.symbol]
+        accounts = set(self.accounts.values())
+        for side in (Side.BUY, Side.SELL):
+            for price in list(self._queues[side]):
+                self._refresh(side, price)
+            ours = [(order.engine_id, order.price, order.leaves) for order in self.resting(side)]
+            engine = [
+                (order.order_id, order.price, order.leaves)
+                for order in book.resting_orders(side)
+                if order.account in accounts
+            ]
+            if ours != engine:
+                raise InvariantViolation(f"the flow's {side.name} orders are not the engine's")
+
     def _refresh(self, side: Side, price: int) -> None:
         queue = self._queues[side].get(price)
         if not queue:
@@ -288,22 +306,31 @@ class LobsterMarket:
         self._retry_on = retry_on
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Play the day until its end or `stop`; returns then, between two messages."""
+        """Play the day until its end (or `limit`) or `stop`; returns then, between two
+        messages. Whatever the recorded accounts rest from an earlier run is canceled first."""
         if self.day.symbol not in self._engine.books:
             raise RuntimeError(f"{self.day.symbol} is not listed; submit setup_commands first")
         await self._cancel_leftovers(stop)
+        await self.play(self.end, stop)
+        if self.stats.messages_played >= self.end:
+            self._finish()
+
+    async def play(self, upto: int, stop: asyncio.Event | None = None) -> None:
+        """Play on from where the market is to message `upto` (exclusive; an execution group
+        that straddles it is played whole), paced from this call on."""
         messages, rows = self.day.messages, self.day.rows
-        started, first_ts = self._clock(), messages[0].ts
-        index = 0
-        while index < self.end and not stop.is_set():
+        index = self.stats.messages_played
+        if index >= len(messages):
+            return
+        started, first_ts = self._clock(), messages[index].ts
+        upto = min(upto, len(messages))
+        while index < upto and not (stop is not None and stop.is_set()):
             await self._pace(started, messages[index].ts - first_ts, index)
-            if stop.is_set():
+            if stop is not None and stop.is_set():
                 return
             self._count_unprinted(messages[index])
             index = await self._drive(self.flow.steps(messages, rows, index))
             self.stats.messages_played = index
-        if index >= self.end:
-            self._finish()
 
     async def _pace(self, started: float, offset_ns: int, index: int) -> None:
         """Wait until the message's recorded time, `speed` times faster than real time."""
