@@ -43,6 +43,8 @@ AMZN = "AMZN_2012-06-21_34200000_57600000"
 PLAYED = 1_500
 """Messages the shared platform's replay plays (about the first 7 minutes of the day)."""
 DOLLAR = 10_000
+SATURDAY_NOON_NS = 1_796_472_000_000_000_000
+"""2026-12-05 12:00 UTC, a Saturday."""
 SKIPPED = "recorded shares skipped: other clients took them first"
 
 
@@ -172,7 +174,11 @@ async def test_the_replayed_book_and_tape_are_the_offline_replays(replayed: Repl
 async def test_v2_reads_see_the_replayed_market(replayed: Replayed) -> None:
     api = replayed.api
 
-    clock = (await api.client.get("/v2/clock", headers=replayed.headers)).json()
+    api.clock.frozen_ns = SATURDAY_NOON_NS  # the exchange's calendar is closed
+    try:
+        clock = (await api.client.get("/v2/clock", headers=replayed.headers)).json()
+    finally:
+        api.clock.frozen_ns = None
     asset = (await api.client.get("/v2/assets/AMZN", headers=replayed.headers)).json()
     makers = (await api.client.get("/v1/book/AMZN", headers=replayed.headers)).json()
 
@@ -302,6 +308,9 @@ async def test_a_restarted_replay_plays_the_day_again_from_its_start(tmp_path: P
                 [(o.side, o.price, o.leaves) for s in Side for o in book.resting_orders(s)]
             )
             accounts = engine.risk.ledger.accounts if engine.risk is not None else {}
+            api.clock.frozen_ns = SATURDAY_NOON_NS
+            closed = (await api.client.get("/v2/clock", headers=api.admin)).json()
+            api.clock.frozen_ns = None
             stop.set()
             await task
             market.flow.check_view()
@@ -309,6 +318,7 @@ async def test_a_restarted_replay_plays_the_day_again_from_its_start(tmp_path: P
     assert market.stats.flow["leftover orders canceled at start"] > 0
     assert books[0] == books[1] and books[0]
     assert BIDS_ACCOUNT in accounts and ASKS_ACCOUNT in accounts
+    assert closed["is_open"] is False  # without `market_always_open`: the calendar's hours
 
 
 # ---------------------------------------------------------------------- the command line
