@@ -328,9 +328,9 @@ class LobsterMarket:
             await self._pace(started, messages[index].ts - first_ts, index)
             if stop is not None and stop.is_set():
                 return
-            self._count_unprinted(messages[index])
-            index = await self._drive(self.flow.steps(messages, rows, index))
-            self.stats.messages_played = index
+            end = await self._drive(self.flow.steps(messages, rows, index))
+            self._count_unprinted(messages[index:end])
+            index = self.stats.messages_played = end
 
     async def _pace(self, started: float, offset_ns: int, index: int) -> None:
         """Wait until the message's recorded time, `speed` times faster than real time."""
@@ -374,11 +374,12 @@ class LobsterMarket:
                 await self._send(CancelOrder(order_id, self.day.symbol, order.account))
                 self.stats.flow["leftover orders canceled at start"] += 1
 
-    def _count_unprinted(self, message: Message) -> None:
-        if message.kind == HIDDEN_EXECUTION:
-            self.stats.flow["hidden executions not printed"] += 1
-        elif message.kind == CROSS_TRADE:
-            self.stats.flow["cross trades not printed"] += 1
+    def _count_unprinted(self, played: Sequence[Message]) -> None:
+        for message in played:
+            if message.kind == HIDDEN_EXECUTION:
+                self.stats.flow["hidden executions not printed"] += 1
+            elif message.kind == CROSS_TRADE:
+                self.stats.flow["cross trades not printed"] += 1
 
     def _finish(self) -> None:
         self.stats.finished = True
