@@ -191,6 +191,13 @@ class Settings(BaseSettings):
         "WebSockets on host:this port, for clients that connect to it directly rather than "
         "through a gateway (0: any free port). None: only through the gateways.",
     )
+    market_always_open: bool = Field(
+        default=False,
+        description="The market clock (/v2/clock) says open at every hour, its next close "
+        "the calendar's: for a market that trades whenever the platform runs. `serve --replay` "
+        "sets it (a recorded day plays whatever the hour). False: open in the calendar's "
+        "sessions only.",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for limits shared by several gateways; None keeps them in memory.",

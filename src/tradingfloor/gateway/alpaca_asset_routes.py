@@ -43,14 +43,18 @@ async def get_asset(
 
 @routes.get("/v2/clock")
 async def get_clock(_principal: deps.Reader, platform: deps.Platform) -> Response:
-    """Whether the market (XNYS sessions) is open now, and its next open and close."""
+    """Whether the market (XNYS sessions) is open now, and its next open and close; open at
+    every hour with `market_always_open` (a replayed day)."""
     calendar = calendar_for()
     now = platform.clock()
     open_ts, close_ts = calendar.session_bounds(now)
     if now >= close_ts:  # the closing instant still belongs to the closing session
         open_ts, close_ts = calendar.session_bounds(close_ts + 1)
     next_open = calendar.session_bounds(close_ts + 1)[0]
-    return json_answer(views.clock(now, open_ts, close_ts, next_open, calendar.timezone))
+    answer = views.clock(now, open_ts, close_ts, next_open, calendar.timezone)
+    if platform.settings.market_always_open:  # a market that trades whenever it runs
+        answer = {**answer, "is_open": True}
+    return json_answer(answer)
 
 
 def symbol_of(platform: Backend, symbol_or_asset_id: str) -> str:
