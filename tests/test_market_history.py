@@ -3,18 +3,20 @@ and PostgreSQL: equal to what independent readers of the same events make of the
 market-data hub's bars, the market-data view's books), in batches of any size, idempotent,
 and summed into longer bars by the query exactly as bars built from the trades."""
 
+import datetime
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from postgres_db import scratch_database
 from tradingfloor.bench.ledger import random_stream
 from tradingfloor.domain.events import Event, TradeExecuted
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine import Engine as TradingEngine
+from tradingfloor.gateway.alpaca_data_params import NEW_YORK, Timeframe, timeframe_of
 from tradingfloor.marketdata.bars import BarBook
 from tradingfloor.marketdata.view import Applied, MarketDataView
 from tradingfloor.store import make_engine, minute_bars, quote_history, upgrade
@@ -66,7 +68,8 @@ def expected_minutes(commands: Batch) -> dict[tuple[str, int], tuple[int, ...]]:
             if type(event) is TradeExecuted:
                 book.add(event.symbol, event.ts, event.price, event.qty)
     found = {}
-    for symbol in list(book._bars):
+    symbols = {e.symbol for _, _, events in commands for e in events if type(e) is TradeExecuted}
+    for symbol in symbols:
         for bar in book.bars(symbol, "1Min", 1_000_000):
             found[(symbol, bar.start_ts)] = (
                 bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trade_count,
@@ -152,3 +155,38 @@ def test_longer_bars_are_sums_of_minutes_and_pages_cover_them_once(database: Eng
     assert sorted((t.symbol, t.trade_id) for t in tape) == sorted(
         (t.symbol, t.trade_id) for t in trades_of
     )
+
+
+def new_york(day: int, hour: int, minute: int) -> int:
+    """ns of a March 2026 New York wall-clock time (clocks went forward on the 8th)."""
+    moment = datetime.datetime(2026, 3, day, hour, minute, tzinfo=NEW_YORK)
+    return int(moment.timestamp()) * 1_000_000_000
+
+
+def test_day_bars_are_new_york_days_across_a_clock_change(database: Engine) -> None:
+    minutes = [  # (New York time, volume)
+        ((7, 23, 30), 1),  # the 7th, EST
+        ((8, 0, 30), 2),  # the 8th, still EST
+        ((8, 23, 30), 4),  # the 8th, EDT: 03:30 UTC on the 9th
+        ((9, 0, 10), 8),  # the 9th
+    ]
+    rows = [
+        {"symbol": "D", "start_ts": new_york(*when), "open": volume, "high": volume,
+         "low": volume, "close": volume, "volume": volume, "trade_count": 1,
+         "notional": volume * volume, "updated_seq": 1}
+        for when, volume in minutes
+    ]  # fmt: skip
+    with database.begin() as connection:
+        connection.execute(insert(minute_bars), rows)
+    day = timeframe_of("1Day")
+    start, end = new_york(1, 0, 0), new_york(20, 0, 0)
+
+    with database.connect() as connection:
+        found = bars(connection, Window(("D",), start, end, 10), day.buckets(start, end))
+
+    assert [(day.start_of(row.key), row.open, row.close, row.volume) for row in found] == [
+        (new_york(7, 0, 0), 1, 1, 1),
+        (new_york(8, 0, 0), 2, 4, 6),
+        (new_york(9, 0, 0), 8, 8, 8),
+    ]
+    assert timeframe_of("15Min") == Timeframe(15 * MINUTE, False)

@@ -162,20 +162,22 @@ def _offset_at(ts: int) -> int:
 
 
 def new_york_offsets(start_ts: int, end_ts: int) -> tuple[tuple[int, int], ...]:
-    """(from ts, New York's UTC offset from then) over [start_ts, end_ts], to the hour."""
+    """(from ts, New York's UTC offset from then) over [start_ts, end_ts], to the hour: a
+    week at a time (offsets change months apart), then hour by hour within the week."""
     start_ts = max(start_ts, 0)
     found = [(start_ts, _offset_at(start_ts))]
-    day = start_ts
-    while day < end_ts:
-        following = min(day + NS_PER_DAY, end_ts)
+    week = start_ts
+    while week < end_ts:
+        following = min(week + 7 * NS_PER_DAY, end_ts)
         if _offset_at(following) != found[-1][1]:
-            hour = day
+            hour = week
             while _offset_at(hour) == found[-1][1]:
                 hour += NS_PER_HOUR
             found.append((hour - hour % NS_PER_HOUR, _offset_at(hour)))
             if len(found) > day_offsets_max:
                 raise refused("start and end: too far apart for day bars")
-        day = following
+            following = hour
+        week = following
     return tuple(found)
 
 
@@ -187,6 +189,7 @@ def window(
     descending: bool,
     after: tuple[Any, ...] | None,
 ) -> Window:
+    """The rows of a page, and one more: a row beyond the page says there is a next."""
     if end_ts < start_ts:
         raise refused("end: before start")
     return Window(symbols, start_ts, end_ts, limit + 1, descending, after)
