@@ -15,14 +15,14 @@ the trades' times, never of their arrival.
 
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, Dialect
 
 from tradingfloor.domain.enums import Side
 from tradingfloor.domain.events import Event, SymbolChanged, TradeExecuted
 from tradingfloor.domain.order_state import ORDER_EVENTS
 from tradingfloor.store.market_history_tables import minute_bars, quote_history
 from tradingfloor.store.projection_quotes import QuoteRows
-from tradingfloor.store.projection_rows import Batch, in_list_size_max
+from tradingfloor.store.projection_rows import Batch
 from tradingfloor.store.projection_sql import MutableTableSql, TableSql
 
 NS_PER_MINUTE = 60_000_000_000
@@ -30,6 +30,7 @@ BAR_MUTABLE = ("open", "high", "low", "close", "volume", "trade_count", "notiona
 
 Top = tuple[int | None, int, int | None, int]
 """(bid, bid shares, ask, ask shares) of one symbol."""
+_EMPTY: Top = (None, 0, None, 0)
 
 
 class HistoryRows:
@@ -44,29 +45,26 @@ class HistoryRows:
         self.changed: set[tuple[str, int]] = set()
         self.tops: dict[str, Top] = {}
         self.quote_rows: list[tuple[Any, ...]] = []
-        self._bars = MutableTableSql(
-            connection.dialect, minute_bars, ("symbol", "start_ts"), BAR_MUTABLE
-        )
-        self._quotes = TableSql(connection.dialect, quote_history)
+        self.sql = _statements_for(connection.dialect)
 
     def load(self, commands: Batch) -> None:
         """Read the bars the batch's trades fall in; note each symbol's top before it (the
         price levels `quotes` read, untouched yet)."""
-        keys: set[tuple[str, int]] = set()
+        earliest: dict[str, int] = {}
         for _, _, events in commands:
             for event in events:
                 if type(event) is TradeExecuted:
-                    keys.add((event.symbol, event.ts - event.ts % NS_PER_MINUTE))
-        ordered = sorted(keys)
-        columns = minute_bars.c
-        for start in range(0, len(ordered), in_list_size_max):
-            part = ordered[start : start + in_list_size_max]
-            query = select(
-                columns.symbol, columns.start_ts, *(columns[name] for name in BAR_MUTABLE)
-            ).where(tuple_(columns.symbol, columns.start_ts).in_(part))
-            for row in self.connection.execute(query):
-                self.bars[(row[0], row[1])] = list(row[2:])
-                self.loaded.add((row[0], row[1]))
+                    symbol, minute = event.symbol, event.ts - event.ts % NS_PER_MINUTE
+                    if minute < earliest.get(symbol, minute + 1):
+                        earliest[symbol] = minute
+        # Per symbol, its bars from the batch's first minute on: the open one, if any (a
+        # later one only after a clock that went back).
+        for symbol, minute in sorted(earliest.items()):
+            found = self.connection.exec_driver_sql(self.sql.select_from, (symbol, minute))
+            for row in found:
+                key = (row[0], row[1])
+                self.bars[key] = list(row[2:])
+                self.loaded.add(key)
         for symbol, _ in self.quotes.levels:
             if symbol not in self.tops:
                 self.tops[symbol] = self._top(symbol)
@@ -76,18 +74,20 @@ class HistoryRows:
         touched: set[str] = set()
         for event in events:
             kind = type(event)
-            if kind is TradeExecuted:
-                self._count(event, seq)  # type: ignore[arg-type]
+            if kind in ORDER_EVENTS:
                 touched.add(event.symbol)  # type: ignore[attr-defined]
-            elif kind in ORDER_EVENTS:
-                touched.add(event.symbol)  # type: ignore[attr-defined]
+                if kind is TradeExecuted:
+                    self._count(event, seq)  # type: ignore[arg-type]
             elif kind is SymbolChanged:
                 touched.add(event.symbol)  # type: ignore[attr-defined]
                 touched.add(event.new_symbol)  # type: ignore[attr-defined]
-        for symbol in sorted(touched):
+        if not touched:
+            return
+        tops = self.tops
+        for symbol in sorted(touched) if len(touched) > 1 else touched:
             top = self._top(symbol)
-            if top != self.tops.get(symbol, (None, 0, None, 0)):
-                self.tops[symbol] = top
+            if top != tops.get(symbol, _EMPTY):
+                tops[symbol] = top
                 self.quote_rows.append((symbol, seq, ts, *top))
 
     def _count(self, trade: TradeExecuted, seq: int) -> None:
@@ -116,9 +116,35 @@ class HistoryRows:
         connection = self.connection
         fresh = [key for key in sorted(self.changed) if key not in self.loaded]
         kept = [key for key in sorted(self.changed) if key in self.loaded]
+        sql = self.sql
         if fresh:
-            self._bars.insert_rows(connection, [(*key, *self.bars[key]) for key in fresh])
+            sql.bars.insert_rows(connection, [(*key, *self.bars[key]) for key in fresh])
         if kept:
-            self._bars.update_rows(connection, [(*self.bars[key], *key) for key in kept])
+            sql.bars.update_rows(connection, [(*self.bars[key], *key) for key in kept])
         if self.quote_rows:
-            self._quotes.insert_rows(connection, self.quote_rows)
+            sql.quotes.insert_rows(connection, self.quote_rows)
+
+
+class _Statements:
+    """The SQL text of one dialect (`projection_sql`), built once."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.bars = MutableTableSql(dialect, minute_bars, ("symbol", "start_ts"), BAR_MUTABLE)
+        self.quotes = TableSql(dialect, quote_history)
+        quote, mark = self.bars.quote, self.bars.mark
+        listed = ", ".join(quote(name) for name in ("symbol", "start_ts", *BAR_MUTABLE))
+        self.select_from = (
+            f"SELECT {listed} FROM {quote(minute_bars.name)}"
+            f" WHERE {quote('symbol')} = {mark} AND {quote('start_ts')} >= {mark}"
+        )
+
+
+_statements: dict[tuple[str, str], _Statements] = {}
+
+
+def _statements_for(dialect: Dialect) -> _Statements:
+    key = (dialect.name, dialect.paramstyle)
+    found = _statements.get(key)
+    if found is None:
+        found = _statements[key] = _Statements(dialect)
+    return found
