@@ -239,6 +239,23 @@ async def test_quotes_latest_and_snapshots(api: Served) -> None:
     assert shot.daily_bar.timestamp == new_york_day_of(trade.timestamp)
     assert shot.previous_daily_bar is None
 
+    # The same for one symbol, on its own path.
+    since = {"start": since_yesterday().isoformat()}
+    one = await call(client.get, f"/stocks/{sym}/trades", since)
+    assert one["symbol"] == sym and [t["i"] for t in one["trades"]][-1] == trade.id
+    hourly = await call(client.get, f"/stocks/{sym}/bars", {**since, "timeframe": "1Hour"})
+    assert [b["v"] for b in hourly["bars"]] == [30] and hourly["next_page_token"] is None
+    assert len((await call(client.get, f"/stocks/{sym}/quotes", since))["quotes"]) == 7
+    latest = await call(client.get, f"/stocks/{sym}/quotes/latest")
+    assert (latest["quote"]["bp"], latest["quote"]["as"]) == (98, 3)
+    assert (await call(client.get, f"/stocks/{sym}/trades/latest"))["trade"]["i"] == trade.id
+    assert (await call(client.get, f"/stocks/{sym}/bars/latest"))["bar"]["c"] == 99.5
+    alone = await call(client.get, f"/stocks/{sym}/snapshot")
+    assert alone["dailyBar"]["v"] == 30 and alone["latestQuote"]["ap"] == 102
+    with pytest.raises(APIError) as caught:
+        await call(client.get, "/stocks/NOPE/trades/latest")
+    assert caught.value.status_code == 404
+
 
 @on_shared_platform
 async def test_refusals(api: Served) -> None:
