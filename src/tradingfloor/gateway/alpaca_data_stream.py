@@ -15,8 +15,8 @@ authenticated, 402 auth failed (then closed), 403 already authenticated, 404 aut
 (then closed), 405 symbol limit exceeded (`symbols_per_connection_max`, the subscription left
 as it was), 406 connection limit exceeded (`connections_max`, then closed), 407 slow client
 (then closed with 1013: more than `messages_queued_max` waiting, or a send not done within
-`send_timeout_s`), 410 invalid subscribe action (a channel that is not Alpaca's). A client
-frame over `client_message_bytes_max` is closed with 1009.
+the market-data WebSockets' `slow_client_s`), 410 invalid subscribe action (a channel that
+is not Alpaca's). A client frame over `client_message_bytes_max` is closed with 1009.
 """
 
 import asyncio
@@ -45,7 +45,6 @@ symbols_per_connection_max = 1_000
 symbol_length_max = 32
 client_message_bytes_max = 64 * 1024
 frame_messages_max = 1_000
-send_timeout_s = 5.0
 POLICY_VIOLATION = 1008
 TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
@@ -70,14 +69,15 @@ def error(code: int, message: str) -> Message:
 class Connection:
     """One client's socket: frames in its format."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, send_timeout_s: float) -> None:
         self.websocket = websocket
+        self.send_timeout_s = send_timeout_s
         kind = websocket.headers.get("content-type", "")
         self.packed = kind.lower().startswith("application/msgpack")
 
     async def send(self, messages: list[Message]) -> None:
         data = frame(messages, self.packed)
-        async with asyncio.timeout(send_timeout_s):
+        async with asyncio.timeout(self.send_timeout_s):
             if self.packed:
                 await self.websocket.send_bytes(data)
             else:
@@ -108,7 +108,7 @@ def install(app: FastAPI, platform: Backend) -> None:
 
     async def stream(websocket: WebSocket) -> None:
         await websocket.accept()
-        connection = Connection(websocket)
+        connection = Connection(websocket, platform.marketdata.settings.slow_client_s)
         with contextlib.suppress(WebSocketDisconnect):
             await _serve(connection, streams, platform)
 
