@@ -86,7 +86,7 @@ async def quotes(platform: Backend, symbols: tuple[str, ...], paging: Paging) ->
     body: dict[str, list[dict[str, Any]]] = {}
     for row in rows[: window.limit - 1]:
         body.setdefault(row.symbol, []).append(views.quote(row))
-    return body, _token([(row.symbol, row.ts, row.seq) for row in rows], window)
+    return body, _token([(row.symbol, row.ts, row.quote_id) for row in rows], window)
 
 
 async def latest_trades(platform: Backend, symbols: tuple[str, ...]) -> dict[str, Any]:

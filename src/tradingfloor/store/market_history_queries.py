@@ -87,7 +87,7 @@ class TradeRow(NamedTuple):
 class QuoteRow(NamedTuple):
     symbol: str
     ts: int
-    seq: int
+    quote_id: int
     bid: int | None
     bid_qty: int
     ask: int | None
@@ -101,11 +101,12 @@ def _continuing(
     if window.after is None:
         return None
     last_symbol, *values = window.after
-    later: ColumnElement[bool] | None = None
-    for column, value in reversed(list(zip(positions, values, strict=True))):
+    pairs = list(zip(positions, values, strict=True))
+    column, value = pairs[-1]
+    later = column < value if window.descending else column > value
+    for column, value in reversed(pairs[:-1]):
         beyond = column < value if window.descending else column > value
-        later = beyond if later is None else or_(beyond, and_(column == value, later))
-    assert later is not None
+        later = or_(beyond, and_(column == value, later))
     return or_(symbol > last_symbol, and_(symbol == last_symbol, later))
 
 
@@ -182,19 +183,19 @@ def trades(connection: Connection, window: Window) -> list[TradeRow]:
 
 def quotes(connection: Connection, window: Window) -> list[QuoteRow]:
     """One page of quotes (each change of a symbol's top of book); `after` is (symbol, ts,
-    seq)."""
+    quote id)."""
     c = quote_history.c
     conditions = [
         c.symbol.in_(window.symbols),
         c.ts >= window.start_ts,
         c.ts <= window.end_ts,
     ]
-    following = _continuing(window, c.symbol, [c.ts, c.seq])
+    following = _continuing(window, c.symbol, [c.ts, c.quote_id])
     if following is not None:
         conditions.append(following)
-    ordered = [c.ts.desc(), c.seq.desc()] if window.descending else [c.ts, c.seq]
+    ordered = [c.ts.desc(), c.quote_id.desc()] if window.descending else [c.ts, c.quote_id]
     query = (
-        select(c.symbol, c.ts, c.seq, c.bid, c.bid_qty, c.ask, c.ask_qty)
+        select(c.symbol, c.ts, c.quote_id, c.bid, c.bid_qty, c.ask, c.ask_qty)
         .where(*conditions)
         .order_by(c.symbol, *ordered)
         .limit(window.limit)
@@ -224,9 +225,9 @@ def latest_quotes(connection: Connection, symbols: tuple[str, ...]) -> dict[str,
     found: dict[str, QuoteRow] = {}
     for symbol in symbols:
         row = connection.execute(
-            select(c.symbol, c.ts, c.seq, c.bid, c.bid_qty, c.ask, c.ask_qty)
+            select(c.symbol, c.ts, c.quote_id, c.bid, c.bid_qty, c.ask, c.ask_qty)
             .where(c.symbol == symbol)
-            .order_by(c.seq.desc())
+            .order_by(c.ts.desc(), c.quote_id.desc())
             .limit(1)
         ).first()
         if row is not None:

@@ -13,7 +13,7 @@ at the upgrade) and an index of the fills by symbol and time, which the trades A
 
 from sqlalchemy import BigInteger, Column, Index, String, Table
 
-from tradingfloor.store.readmodels import fills
+from tradingfloor.store.readmodels import ROW_ID, fills
 from tradingfloor.store.schema import metadata
 
 minute_bars = Table(
@@ -34,14 +34,17 @@ minute_bars = Table(
 quote_history = Table(
     "quote_history",
     metadata,
-    Column("symbol", String, primary_key=True),
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    # Numbered in the order written: a symbol's quotes are written in time order (one shard
+    # at a time projects a symbol), and seqs are per shard, so (symbol, seq) could repeat.
+    Column("quote_id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("symbol", String, nullable=False),
+    Column("seq", BigInteger, nullable=False),
     Column("ts", BigInteger, nullable=False),
     Column("bid", BigInteger, nullable=True),
     Column("bid_qty", BigInteger, nullable=False),
     Column("ask", BigInteger, nullable=True),
     Column("ask_qty", BigInteger, nullable=False),
-    Index("ix_quote_history_symbol_ts", "symbol", "ts"),
+    Index("ix_quote_history_symbol_ts", "symbol", "ts", "quote_id"),
 )
 
 fills_by_symbol_ts = Index("ix_fills_symbol_ts", fills.c.symbol, fills.c.ts)

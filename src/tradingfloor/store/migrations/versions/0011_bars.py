@@ -18,6 +18,8 @@ down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -36,16 +38,17 @@ def upgrade() -> None:
     )
     op.create_table(
         "quote_history",
+        sa.Column("quote_id", ROW_ID, autoincrement=True, nullable=False),
         sa.Column("symbol", sa.String(), nullable=False),
-        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("ts", sa.BigInteger(), nullable=False),
         sa.Column("bid", sa.BigInteger(), nullable=True),
         sa.Column("bid_qty", sa.BigInteger(), nullable=False),
         sa.Column("ask", sa.BigInteger(), nullable=True),
         sa.Column("ask_qty", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("symbol", "seq", name="pk_quote_history"),
+        sa.PrimaryKeyConstraint("quote_id", name="pk_quote_history"),
     )
-    op.create_index("ix_quote_history_symbol_ts", "quote_history", ["symbol", "ts"])
+    op.create_index("ix_quote_history_symbol_ts", "quote_history", ["symbol", "ts", "quote_id"])
     op.create_index("ix_fills_symbol_ts", "fills", ["symbol", "ts"])
 
 
