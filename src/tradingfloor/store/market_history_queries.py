@@ -211,7 +211,7 @@ def latest_trades(connection: Connection, symbols: tuple[str, ...]) -> dict[str,
         row = connection.execute(
             select(c.symbol, c.ts, c.trade_id, c.price, c.qty)
             .where(c.symbol == symbol, c.liquidity == "taker")
-            .order_by(c.trade_id.desc())
+            .order_by(c.ts.desc(), c.trade_id.desc())
             .limit(1)
         ).first()
         if row is not None:
