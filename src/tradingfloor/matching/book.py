@@ -7,6 +7,7 @@ the end-of-session expiry. Its parts, one module each:
 - `validation`: why an order or a replace is refused as malformed;
 - `execution`: price-time matching, self-trade prevention, fill-or-kill;
 - `stops`: stop, stop-limit and trailing-stop orders, parked, elected and trailed;
+- `contingent`: the legs of bracket, OCO and OTO orders, and one-cancels-other pairs;
 - `views`: what readers see (levels, depth, the L3 book) and the invariant check;
 - `snapshot`: the book's whole state in canonical order, and the book rebuilt from it;
 - `adjustments`: live orders adjusted by a corporate action (splits, dividends, renames).
@@ -26,7 +27,6 @@ from tradingfloor.domain.enums import (
 )
 from tradingfloor.domain.events import (
     Event,
-    OrderAccepted,
     OrderExpired,
     OrderRejected,
     OrderReplaced,
@@ -34,7 +34,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.matching.adjustments import BookAdjustments
-from tradingfloor.matching.execution import OrderExecution
+from tradingfloor.matching.contingent import ContingentOrders
 from tradingfloor.matching.order import Order
 from tradingfloor.matching.snapshot import BookState
 from tradingfloor.matching.validation import OrderValidation
@@ -54,7 +54,7 @@ PENDING_TRIGGER = OrderStatus.PENDING_TRIGGER
 STOP_TYPES = STOP_ORDER_TYPES
 
 
-class OrderBook(OrderExecution, OrderValidation, BookViews, BookAdjustments):
+class OrderBook(ContingentOrders, OrderValidation, BookViews, BookAdjustments):
     """The book of one instrument. Feed it commands in sequence order; read it between them."""
 
     # ------------------------------------------------------------------ commands
@@ -89,32 +89,8 @@ class OrderBook(OrderExecution, OrderValidation, BookViews, BookAdjustments):
 
         `protection` caps a market or stop-market order: it never trades beyond that price.
         """
-        order_type = command.order_type
-        qty = command.qty
-        price = command.price
-        stp = command.stp
-        tif = command.tif
-        side = command.side
-        order = Order(
-            command.order_id,
-            command.account,
-            side,
-            order_type,
-            tif,
-            qty,
-            qty,
-            price,
-            command.stop_price,
-            self._stp if stp is None else stp,
-            0,
-            NEW,
-            command.trail_price,
-            command.trail_bps,
-            None,
-            command.client_order_id,
-            protection,
-        )
-        if tif == FOK and order_type not in STOP_TYPES and not self._fillable(order):
+        order = self._order_of(command, protection)
+        if order.tif == FOK and order.order_type not in STOP_TYPES and not self._fillable(order):
             out.append(
                 OrderRejected(
                     seq,
@@ -127,54 +103,7 @@ class OrderBook(OrderExecution, OrderValidation, BookViews, BookAdjustments):
                 )
             )
             return
-        is_stop = order_type in STOP_TYPES
-        if is_stop:  # first, so that a trailing stop's accepted event carries its stop price
-            self._arm_stop(order)  # an election only queues it: it enters after this event
-        out.append(
-            OrderAccepted(
-                seq,
-                ts,
-                order.order_id,
-                order.account,
-                self.symbol,
-                side,
-                order_type,
-                tif,
-                qty,
-                price,
-                order.stop_price,
-                order.client_order_id,
-            )
-        )
-        if is_stop:
-            if self._triggered:
-                self._run_triggered(seq, ts, out)
-            return
-        if price is None or tif == IOC or tif == FOK:
-            self._execute(order, seq, ts, out)
-        elif side == BUY:
-            if self._ask_heap and self._ask_heap[0] <= price:
-                self._execute(order, seq, ts, out)  # may cross (or the top is stale)
-            else:
-                level = self._bids.get(price)
-                if level is None:
-                    self._rest(order)
-                else:  # inline _rest for the busiest case: joining a level
-                    level.orders.append(order)
-                    level.qty += qty
-                    self._orders[order.order_id] = order
-        elif self._bid_heap and -self._bid_heap[0] >= price:
-            self._execute(order, seq, ts, out)
-        else:
-            level = self._asks.get(price)
-            if level is None:
-                self._rest(order)
-            else:
-                level.orders.append(order)
-                level.qty += qty
-                self._orders[order.order_id] = order
-        if self._triggered:
-            self._run_triggered(seq, ts, out)
+        self._enter(order, seq, ts, out)
 
     def cancel(
         self,
@@ -206,6 +135,8 @@ class OrderBook(OrderExecution, OrderValidation, BookViews, BookAdjustments):
         order.leaves = 0
         order.status = CANCELED
         out.append(self._canceled(order, canceled, reason, seq, ts))
+        if order.oco:
+            self._follow(order, seq, ts, out)
         return True
 
     def order_view(self, order_id: int) -> Order | None:
@@ -304,9 +235,9 @@ class OrderBook(OrderExecution, OrderValidation, BookViews, BookAdjustments):
         """End of session: every live DAY order expires, in order id order; with
         `order_id_max`, only those with an id up to it (the orders of the sessions closing)."""
         for order_id in sorted(self._orders):
-            if order_id_max is not None and order_id > order_id_max:
-                break
             order = self._orders[order_id]
+            if order_id_max is not None and (order.parent or order_id) > order_id_max:
+                continue  # a leg is of its parent's session
             if order.tif != DAY:
                 continue
             expired = order.leaves
