@@ -56,26 +56,16 @@ from tradingfloor.domain.events import (
     TradeExecuted,
 )
 from tradingfloor.domain.reasons import RejectReason
-from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN
+from tradingfloor.domain.shards import leg_id
 from tradingfloor.engine.order_class_checks import class_refusal
 from tradingfloor.matching.book import OrderBook
 
 if TYPE_CHECKING:
     from tradingfloor.engine.pipeline import RiskPipeline
 
-LEG_ID_FLOOR = 5 * 10**12
-"""Within a shard's order id range, ids from here up are legs' (`leg_id`); the sequencer's
-ids (a shard's base plus a seq) stay below it."""
 TAKE_PROFIT = 0
 STOP_LOSS = 1
 OCO = OrderClass.OCO
-
-
-def leg_id(parent_id: int, which: int) -> int:
-    """The id of a parent's take-profit (`which` 0) or stop-loss (1) leg: in the parent's
-    shard range, above every seq-assigned id, distinct for every parent."""
-    local = parent_id % ORDER_ID_SHARD_SPAN
-    return parent_id - local + LEG_ID_FLOOR + 2 * local + which
 
 
 class Leg(msgspec.Struct, array_like=True, gc=False):

@@ -59,6 +59,8 @@ class OrderRow(msgspec.Struct, frozen=True):
     created_ts: int
     updated_seq: int
     updated_ts: int
+    order_class: str = "simple"
+    parent_order_id: int | None = None
 
     @property
     def average_fill_price(self) -> int | None:
