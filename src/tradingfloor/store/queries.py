@@ -166,6 +166,21 @@ def get_order(connection: Connection, order_id: int) -> OrderRow | None:
     return None if row is None else OrderRow(**row._mapping)
 
 
+legs_per_read_max = 1_000
+"""Legs one `list_legs` reads at most (a page of parents has two legs each at most)."""
+
+
+def list_legs(connection: Connection, parent_order_ids: list[int]) -> list[OrderRow]:
+    """The legs of these bracket, OCO or OTO orders, by order id."""
+    query = (
+        select(orders)
+        .where(orders.c.parent_order_id.in_(parent_order_ids[: legs_per_read_max // 2]))
+        .order_by(orders.c.order_id)
+        .limit(legs_per_read_max)
+    )
+    return [OrderRow(**row._mapping) for row in connection.execute(query)]
+
+
 def get_order_by_client_id(
     connection: Connection, account: str, client_order_id: str
 ) -> OrderRow | None:
