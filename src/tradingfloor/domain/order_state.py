@@ -218,6 +218,15 @@ def evolve(state: OrderState, event: Event) -> OrderState:
         return state
     if kind is OrderCanceled:
         canceled: OrderCanceled = event  # type: ignore[assignment]
+        if canceled.leaves and canceled.reason == CancelReason.CONTINGENT:
+            # a leg cut to its pair's open quantity: it is an order for that much less now
+            return _replace(
+                state,
+                qty=None if state.qty is None else state.qty - canceled.canceled_qty,
+                leaves_qty=canceled.leaves,
+                updated_seq=event.seq,
+                updated_ts=event.ts,
+            )
         if canceled.leaves:  # a self-trade decrement of part of it: the order stays live
             return _replace(
                 state, leaves_qty=canceled.leaves, updated_seq=event.seq, updated_ts=event.ts
@@ -251,9 +260,10 @@ def evolve(state: OrderState, event: Event) -> OrderState:
         return adjusted(state, event)  # type: ignore[arg-type]
     if kind is LegResized:
         resized: LegResized = event  # type: ignore[assignment]
+        grown = resized.leaves - state.leaves_qty  # a leg cut by its pair keeps its cut
         return _replace(
             state,
-            qty=resized.qty,
+            qty=None if state.qty is None else state.qty + grown,
             leaves_qty=resized.leaves,
             updated_seq=event.seq,
             updated_ts=event.ts,
