@@ -336,3 +336,65 @@ def test_a_snapshot_carries_the_groups() -> None:
     restored = Engine.restore(m.engine.snapshot())
     assert restored.state_hash() == m.engine.state_hash()
     assert restored.order_classes.groups[parent].filled == 4
+
+
+def test_legs_done_before_the_entry_end_the_rest_of_it() -> None:
+    """The exit has happened: more shares would have none, so the entry's rest is canceled."""
+    m = market()
+    parent = bracket(m)
+    m.order("bob", SELL, 4, 100 * DOLLAR)
+    _, events = m.order("carol", BUY, 4, 110 * DOLLAR)
+    ended = {c.order_id: (c.canceled_qty, c.reason) for c in of(events, OrderCanceled)}
+    assert ended == {
+        leg_id(parent, 1): (4, CancelReason.CONTINGENT),
+        parent: (6, CancelReason.CONTINGENT),
+    }
+    assert not m.engine.order_classes.groups
+    assert m.summary("alice").held == 0
+
+
+def test_legs_grow_after_a_partial_exit_by_what_the_entry_filled_since() -> None:
+    m = market()
+    parent = bracket(m)
+    take_profit, stop_loss = leg_id(parent, 0), leg_id(parent, 1)
+    m.order("bob", SELL, 4, 100 * DOLLAR)
+    m.order("carol", BUY, 3, 110 * DOLLAR)  # the take-profit sells 3 of the 4
+    _, events = m.order("bob", SELL, 5, 100 * DOLLAR)
+    assert [(r.order_id, r.leaves) for r in of(events, LegResized)] == [
+        (take_profit, 6),
+        (stop_loss, 6),
+    ]
+    orders = states(m)
+    assert orders.get(stop_loss).qty == 6  # type: ignore[union-attr]  # cut to 1, grown by 5
+    assert orders.get(take_profit).qty == 9  # type: ignore[union-attr]  # 3 sold, 6 open
+    assert m.position("alice").qty == 6 and m.position("alice").held == 6
+
+
+def test_an_oto_take_profit_alone() -> None:
+    m = market()
+    order_id, _ = m.order(
+        "alice", BUY, 5, 100 * DOLLAR, order_class=OTO, take_profit_price=105 * DOLLAR
+    )
+    m.order("bob", SELL, 5, 100 * DOLLAR)
+    _, events = m.order("carol", BUY, 5, 105 * DOLLAR)
+    assert [t.maker_order_id for t in of(events, TradeExecuted)] == [leg_id(order_id, 0)]
+    assert not m.engine.order_classes.groups
+    assert m.position("alice").qty == 0
+
+
+def test_a_matching_only_engine_runs_brackets_too() -> None:
+    from tradingfloor.domain.commands import AddInstrument, PlaceOrder
+    from tradingfloor.domain.instruments import Instrument
+
+    engine = Engine()
+    engine.apply(AddInstrument(Instrument("XYZ")), 1, 1)
+    engine.apply(
+        PlaceOrder(
+            2, "a", "XYZ", BUY, OrderType.LIMIT, 10, 100 * DOLLAR, tif=TimeInForce.GTC,
+            order_class=BRACKET, take_profit_price=110 * DOLLAR, stop_loss_price=90 * DOLLAR,
+        ),
+        2,
+        2,
+    )  # fmt: skip
+    out = engine.apply(PlaceOrder(3, "b", "XYZ", SELL, OrderType.LIMIT, 10, 100 * DOLLAR), 3, 3)
+    assert {a.order_id for a in of(out, OrderAccepted)} == {3, leg_id(2, 0), leg_id(2, 1)}

@@ -53,6 +53,7 @@ from tradingfloor.domain.events import (
     OrderCanceled,
     OrderExpired,
     OrderRejected,
+    SymbolChanged,
     TradeExecuted,
 )
 from tradingfloor.domain.reasons import RejectReason
@@ -323,6 +324,10 @@ class OrderClasses:
                         changed[order_id] = None
                     elif not leaves:
                         self._ended(order_id, changed)
+            elif kind is SymbolChanged:  # the book and its orders go on under the new name
+                for group in groups.values():
+                    if group.symbol == event.symbol:  # type: ignore[attr-defined]
+                        group.symbol = event.new_symbol  # type: ignore[attr-defined]
             elif kind is OrderCanceled or kind is OrderExpired or kind is OrderRejected:
                 if kind is OrderCanceled and event.leaves:  # type: ignore[attr-defined]
                     continue
