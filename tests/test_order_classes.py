@@ -398,3 +398,18 @@ def test_a_matching_only_engine_runs_brackets_too() -> None:
     )  # fmt: skip
     out = engine.apply(PlaceOrder(3, "b", "XYZ", SELL, OrderType.LIMIT, 10, 100 * DOLLAR), 3, 3)
     assert {a.order_id for a in of(out, OrderAccepted)} == {3, leg_id(2, 0), leg_id(2, 1)}
+
+
+def test_a_retry_must_repeat_the_legs_too() -> None:
+    m = market()
+    first = bracket(m, client_order_id="b-1")
+    _, same = m.order(
+        "alice", BUY, 10, 100 * DOLLAR, order_class=BRACKET, client_order_id="b-1",
+        take_profit_price=110 * DOLLAR, stop_loss_price=90 * DOLLAR,
+    )  # fmt: skip
+    assert [e.first_order_id for e in same] == [first]  # type: ignore[attr-defined]
+    _, other = m.order(
+        "alice", BUY, 10, 100 * DOLLAR, order_class=BRACKET, client_order_id="b-1",
+        take_profit_price=111 * DOLLAR, stop_loss_price=90 * DOLLAR,
+    )  # fmt: skip
+    assert rejection(other) == RejectReason.CLIENT_ORDER_ID_REUSED
