@@ -19,6 +19,15 @@ from tradingfloor.domain.order_state import OrderState, OrderStates
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine import Engine
 from tradingfloor.engine.check import check_postings
+from tradingfloor.journal.codec import (
+    COMMAND_VERSION,
+    EVENTS_VERSION,
+    Entry,
+    decode_command,
+    decode_events,
+    encode_entry,
+    encode_events,
+)
 
 ACCOUNTS = ("alice", "bob", "carol")
 CENT = DOLLAR // 100
@@ -188,7 +197,15 @@ def test_random_flows_keep_legs_within_their_entries_and_replay(
     replayed = Market()
     opened(replayed)
     assert replayed.seq == setup
-    again = [e for command, seq, ts in journal for e in replayed.engine.apply(command, seq, ts)]
+    records = [(encode_entry(Entry(seq, ts, command)), seq, ts) for command, seq, ts in journal]
+    again = [
+        e
+        for record, seq, ts in records  # as the journal holds them, and their events on the feed
+        for e in decode_events(
+            EVENTS_VERSION,
+            encode_events(replayed.engine.apply(decode_command(COMMAND_VERSION, record), seq, ts)),
+        )
+    ]
     assert again == m.events[len(m.events) - len(again) :]
     assert replayed.engine.state_hash() == m.engine.state_hash()
 
