@@ -14,12 +14,20 @@ Alpaca's rules, with this platform's choices where they are silent (README: orde
   that would trade at once against its own entry's level makes no bracket
   (`ORDER_CLASS_PRICES`).
 
-Each leg then passes the book's own validation (tick, lot, positive prices) as any order.
+Each leg then passes the book's own validation (tick, lot, positive prices) as any order,
+and an OCO the checks of any sell (`oco_refusal`).
 """
 
+from typing import TYPE_CHECKING
+
 from tradingfloor.domain.commands import PlaceOrder
-from tradingfloor.domain.enums import OrderClass, OrderType, Side, TimeInForce
+from tradingfloor.domain.enums import AccountStatus, OrderClass, OrderType, Side, TimeInForce
+from tradingfloor.domain.events import Event
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.matching.book import OrderBook
+
+if TYPE_CHECKING:
+    from tradingfloor.engine.pipeline import RiskPipeline
 
 BRACKET = OrderClass.BRACKET
 OCO = OrderClass.OCO
@@ -73,3 +81,35 @@ def _price_refusal(command: PlaceOrder) -> RejectReason | None:
         if stop_loss is not None and stop_loss >= entry:
             return RejectReason.ORDER_CLASS_PRICES
     return None
+
+
+def oco_refusal(
+    command: PlaceOrder,
+    book: OrderBook,
+    risk: "RiskPipeline | None",
+    seq: int,
+    ts: int,
+    out: list[Event],
+) -> RejectReason | None:
+    """An OCO sells shares held: the account's checks, the symbol's halt and the price
+    checks of its take-profit, as for any sell."""
+    if risk is None:
+        return None
+    account = risk.ledger.accounts.get(command.account)
+    if account is None:
+        return RejectReason.UNKNOWN_ACCOUNT
+    if account.status not in (AccountStatus.ACTIVE, AccountStatus.RESTRICTED):
+        return STATUS_REASONS[account.status]
+    reason = risk._halted(book.symbol, seq, ts, out)
+    hold_price = 0
+    if reason is None:
+        reason, hold_price, _ = risk._price_checks(command, book, ts)
+    if reason is None:
+        reason = risk._account_checks(command, account, hold_price, ts)
+    return reason
+
+
+STATUS_REASONS = {
+    AccountStatus.BLOCKED: RejectReason.ACCOUNT_BLOCKED,
+    AccountStatus.CLOSED: RejectReason.ACCOUNT_CLOSED,
+}

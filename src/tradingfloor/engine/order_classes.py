@@ -36,7 +36,6 @@ import msgspec
 
 from tradingfloor.domain.commands import PlaceOrder
 from tradingfloor.domain.enums import (
-    AccountStatus,
     CancelReason,
     OrderClass,
     OrderType,
@@ -58,7 +57,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.shards import leg_id
-from tradingfloor.engine.order_class_checks import class_refusal
+from tradingfloor.engine.order_class_checks import class_refusal, oco_refusal
 from tradingfloor.matching.book import OrderBook
 
 if TYPE_CHECKING:
@@ -516,38 +515,6 @@ def _accepted(out: list[Event], start: int, order_id: int) -> bool:
         if type(event) is OrderAccepted and event.order_id == order_id:
             return True
     return False
-
-
-def oco_refusal(
-    command: PlaceOrder,
-    book: OrderBook,
-    risk: "RiskPipeline | None",
-    seq: int,
-    ts: int,
-    out: list[Event],
-) -> RejectReason | None:
-    """An OCO sells shares held: the account's checks, the symbol's halt and the price
-    checks of its take-profit, as for any sell."""
-    if risk is None:
-        return None
-    account = risk.ledger.accounts.get(command.account)
-    if account is None:
-        return RejectReason.UNKNOWN_ACCOUNT
-    if account.status not in (AccountStatus.ACTIVE, AccountStatus.RESTRICTED):
-        return STATUS_REASONS[account.status]
-    reason = risk._halted(book.symbol, seq, ts, out)
-    hold_price = 0
-    if reason is None:
-        reason, hold_price, _ = risk._price_checks(command, book, ts)
-    if reason is None:
-        reason = risk._account_checks(command, account, hold_price, ts)
-    return reason
-
-
-STATUS_REASONS = {
-    AccountStatus.BLOCKED: RejectReason.ACCOUNT_BLOCKED,
-    AccountStatus.CLOSED: RejectReason.ACCOUNT_CLOSED,
-}
 
 
 def hold_legs(risk: "RiskPipeline", commands: list[PlaceOrder]) -> None:

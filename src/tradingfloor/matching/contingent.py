@@ -3,8 +3,9 @@
 The two legs of a pair exit the same shares, so they always have the same open quantity:
 whatever takes one down (a fill, a cancel, a self-trade cut, a market remainder with no
 liquidity) takes the other down to it in the same step (`OrderExecution._follow`, called
-where matching changes an order), before any other order of the command runs. A fill of one leg can therefore never be matched by a fill of the other
-beyond it, even when one trade sweep fills the take-profit and elects the stop-loss.
+where matching changes an order), before any other order of the command runs. A fill of
+one leg can therefore never be matched by a fill of the other beyond it, even when one
+trade sweep fills the take-profit and elects the stop-loss.
 Legs enter the book with `accept_pair` (or `accept_leg` for one alone) and grow with their
 entry's fills (`grow_leg`).
 """
