@@ -236,5 +236,6 @@ async def test_a_bracket_on_v1_answers_with_its_legs(api: Served) -> None:
     leg = body["legs"][1]["id"]
     canceled = await api.client.delete(f"/v1/orders/{leg}", headers=headers)
     assert canceled.status_code in (200, 204), canceled.text
-    shown = await api.client.get(f"/v1/orders/{body['legs'][0]['id']}", headers=headers)
-    assert shown.json()["status"] == "canceled"
+    shown = await api.client.get(f"/v1/orders/{body['id']}", headers=headers)
+    assert shown.json()["status"] == "new"
+    assert [leg["status"] for leg in shown.json()["legs"]] == ["canceled", "canceled"]
