@@ -7,6 +7,7 @@ taken halfway to the same state."""
 
 from typing import Any
 
+import msgspec
 from hypothesis import event as note_statistic
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,6 +29,7 @@ from tradingfloor.journal.codec import (
     encode_entry,
     encode_events,
 )
+from tradingfloor.marketdata.levels import LevelBook
 
 ACCOUNTS = ("alice", "bob", "carol")
 CENT = DOLLAR // 100
@@ -169,10 +171,19 @@ def test_random_flows_keep_legs_within_their_entries_and_replay(
     orders = OrderStates()
     for event in m.events:
         orders.apply(event)
+    visible = LevelBook(m.engine.books["XYZ"].instrument)  # what market data shows
+    for event in m.events:
+        visible.apply(event)
+    visible.end_command()
     for index, action in enumerate(flow):
         m.order_id += 1
         command = command_of(action, m.order_id, known)
         out = m.do(command)  # checks the ledger and the books
+        for event in out:
+            visible.apply(event)
+        visible.end_command()
+        engine_depth = m.engine.books["XYZ"].depth()
+        assert msgspec.to_builtins(visible.depth()) == msgspec.to_builtins(engine_depth)
         journal.append((command, m.seq, m.ts))
         for event in out:
             if isinstance(event, OrderAccepted):
