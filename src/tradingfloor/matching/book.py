@@ -27,6 +27,7 @@ from tradingfloor.domain.enums import (
 )
 from tradingfloor.domain.events import (
     Event,
+    OrderAccepted,
     OrderExpired,
     OrderRejected,
     OrderReplaced,
@@ -89,8 +90,32 @@ class OrderBook(ContingentOrders, OrderValidation, BookViews, BookAdjustments):
 
         `protection` caps a market or stop-market order: it never trades beyond that price.
         """
-        order = self._order_of(command, protection)
-        if order.tif == FOK and order.order_type not in STOP_TYPES and not self._fillable(order):
+        order_type = command.order_type
+        qty = command.qty
+        price = command.price
+        stp = command.stp
+        tif = command.tif
+        side = command.side
+        order = Order(
+            command.order_id,
+            command.account,
+            side,
+            order_type,
+            tif,
+            qty,
+            qty,
+            price,
+            command.stop_price,
+            self._stp if stp is None else stp,
+            0,
+            NEW,
+            command.trail_price,
+            command.trail_bps,
+            None,
+            command.client_order_id,
+            protection,
+        )
+        if tif == FOK and order_type not in STOP_TYPES and not self._fillable(order):
             out.append(
                 OrderRejected(
                     seq,
@@ -103,7 +128,54 @@ class OrderBook(ContingentOrders, OrderValidation, BookViews, BookAdjustments):
                 )
             )
             return
-        self._enter(order, seq, ts, out)
+        is_stop = order_type in STOP_TYPES
+        if is_stop:  # first, so that a trailing stop's accepted event carries its stop price
+            self._arm_stop(order)  # an election only queues it: it enters after this event
+        out.append(
+            OrderAccepted(
+                seq,
+                ts,
+                order.order_id,
+                order.account,
+                self.symbol,
+                side,
+                order_type,
+                tif,
+                qty,
+                price,
+                order.stop_price,
+                order.client_order_id,
+            )
+        )
+        if is_stop:
+            if self._triggered:
+                self._run_triggered(seq, ts, out)
+            return
+        if price is None or tif == IOC or tif == FOK:
+            self._execute(order, seq, ts, out)
+        elif side == BUY:
+            if self._ask_heap and self._ask_heap[0] <= price:
+                self._execute(order, seq, ts, out)  # may cross (or the top is stale)
+            else:
+                level = self._bids.get(price)
+                if level is None:
+                    self._rest(order)
+                else:  # inline _rest for the busiest case: joining a level
+                    level.orders.append(order)
+                    level.qty += qty
+                    self._orders[order.order_id] = order
+        elif self._bid_heap and -self._bid_heap[0] >= price:
+            self._execute(order, seq, ts, out)
+        else:
+            level = self._asks.get(price)
+            if level is None:
+                self._rest(order)
+            else:
+                level.orders.append(order)
+                level.qty += qty
+                self._orders[order.order_id] = order
+        if self._triggered:
+            self._run_triggered(seq, ts, out)
 
     def cancel(
         self,

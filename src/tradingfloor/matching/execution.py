@@ -322,7 +322,8 @@ class OrderExecution(StopOrders):
 
     def _enter(self, order: Order, seq: int, ts: int, out: list[Event]) -> None:
         """An accepted order enters: a stop is armed, any other executes or rests; then the
-        stops its trades elected run."""
+        stops its trades elected run. (`OrderBook.accept` does the same inline: the hot path
+        of every new order spares the calls; legs enter here.)"""
         side = order.side
         price = order.price
         tif = order.tif
