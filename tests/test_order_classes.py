@@ -413,3 +413,20 @@ def test_a_retry_must_repeat_the_legs_too() -> None:
         take_profit_price=111 * DOLLAR, stop_loss_price=90 * DOLLAR,
     )  # fmt: skip
     assert rejection(other) == RejectReason.CLIENT_ORDER_ID_REUSED
+
+
+def test_leg_ids_are_derived_from_their_parent_and_a_dead_leg_is_not_live() -> None:
+    from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN, parent_of_leg
+
+    for parent in (1, 12_345, 3 * ORDER_ID_SHARD_SPAN + 77):
+        for which in (0, 1):
+            leg = leg_id(parent, which)
+            assert leg // ORDER_ID_SHARD_SPAN == parent // ORDER_ID_SHARD_SPAN  # same shard
+            assert parent_of_leg(leg) == parent
+    m = market()
+    parent = bracket(m)
+    m.do(CancelOrder(parent, "XYZ", "alice"))
+    events = m.do(CancelOrder(leg_id(parent, 0), "XYZ", "alice"))
+    assert rejection(events) == RejectReason.ORDER_NOT_LIVE
+    events = m.do(CancelOrder(leg_id(parent + 100, 0), "XYZ", "alice"))
+    assert rejection(events) == RejectReason.UNKNOWN_ORDER

@@ -39,6 +39,12 @@ def is_leg_id(order_id: int) -> bool:
     return order_id % ORDER_ID_SHARD_SPAN >= LEG_ID_FLOOR
 
 
+def parent_of_leg(order_id: int) -> int:
+    """The parent whose leg `order_id` would be (`leg_id` undone); for a leg id only."""
+    local = order_id % ORDER_ID_SHARD_SPAN
+    return order_id - local + (local - LEG_ID_FLOOR) // 2
+
+
 class UnknownShard(LookupError):
     """An order id no shard of the map owns."""
 

@@ -39,6 +39,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
+from tradingfloor.domain.shards import is_leg_id, parent_of_leg
 from tradingfloor.engine import end_of_day, symbol_moves
 from tradingfloor.engine.client_orders import ClientOrder, ClientOrders, client_order_ids_max
 from tradingfloor.engine.order_classes import OrderClasses
@@ -412,6 +413,8 @@ class Engine:
             return RejectReason.ACCOUNT_MISMATCH
         if 0 < order_id <= self.last_order_id:
             return RejectReason.ORDER_NOT_LIVE
+        if is_leg_id(order_id) and 0 < parent_of_leg(order_id) <= self.last_order_id:
+            return RejectReason.ORDER_NOT_LIVE  # a leg of an order placed: done, or held
         return RejectReason.UNKNOWN_ORDER
 
 
