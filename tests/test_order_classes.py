@@ -26,7 +26,7 @@ from tradingfloor.domain.events import (
     OrderCanceled,
     TradeExecuted,
 )
-from tradingfloor.domain.order_state import OrderStates
+from tradingfloor.domain.order_state import ORDER_EVENTS, OrderStates
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.shards import leg_id
 from tradingfloor.engine import Engine
@@ -430,3 +430,32 @@ def test_leg_ids_are_derived_from_their_parent_and_a_dead_leg_is_not_live() -> N
     assert rejection(events) == RejectReason.ORDER_NOT_LIVE
     events = m.do(CancelOrder(leg_id(parent + 100, 0), "XYZ", "alice"))
     assert rejection(events) == RejectReason.UNKNOWN_ORDER
+
+
+def test_the_trade_updates_stream_follows_legs() -> None:
+    """A leg is new on the stream when it enters the book, canceled when canceled held."""
+    from tradingfloor.gateway.alpaca_stream import Listener, _updates
+
+    m = market()
+    parent = bracket(m, qty=5)
+    other = bracket(m, qty=5)
+    m.order("bob", SELL, 5, 100 * DOLLAR)
+    m.do(CancelOrder(other, "XYZ", "alice"))
+    listener = Listener("alice")
+    sent = []
+    for event in m.events:
+        if type(event) not in ORDER_EVENTS or isinstance(event, TradeExecuted):
+            continue
+        if event.account != "alice":  # type: ignore[attr-defined]
+            continue
+        listener.apply(event)
+        for name, order_id, _ in _updates(listener, event):
+            state = listener.orders.get(order_id)
+            if state is not None and state.parent_order_id is not None:
+                sent.append((name, order_id, state.status, state.parent_order_id))
+    assert sent == [
+        ("new", leg_id(parent, 1), OrderStatus.PENDING_TRIGGER, parent),  # armed first
+        ("new", leg_id(parent, 0), OrderStatus.NEW, parent),
+        ("canceled", leg_id(other, 0), OrderStatus.CANCELED, other),
+        ("canceled", leg_id(other, 1), OrderStatus.CANCELED, other),
+    ]
