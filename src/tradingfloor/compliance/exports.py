@@ -142,18 +142,22 @@ ORDER_COLUMNS = (
     ExportColumn("created_ts", INT, "when, ns since the epoch"),
     ExportColumn("updated_seq", INT, "the command that last changed it"),
     ExportColumn("updated_ts", INT, "when, ns since the epoch"),
+    ExportColumn("order_class", TEXT, "simple, bracket, oco or oto"),
+    ExportColumn("parent_order_id", INT, "for a leg: its bracket, oco or oto order"),
 )
 
 
 def _order_row(dates: TradeDates, row: tuple[Any, ...]) -> tuple[Any, ...]:
     (order_id, account, symbol, side, order_type, tif, qty, price, stop_price, client_order_id,
      status, filled_qty, leaves_qty, filled_notional, reject_code, cancel_reason, replaced_by,
-     replaces, created_seq, created_ts, updated_seq, updated_ts) = row  # fmt: skip
+     replaces, created_seq, created_ts, updated_seq, updated_ts, order_class,
+     parent_order_id) = row  # fmt: skip
     return (
         dates.of(created_ts), order_id, account, symbol, side, order_type, tif, qty,
         price, _dollars(price), stop_price, _dollars(stop_price), client_order_id, status,
         filled_qty, leaves_qty, filled_notional, _dollars(filled_notional), reject_code,
         cancel_reason, replaced_by, replaces, created_seq, created_ts, updated_seq, updated_ts,
+        order_class, parent_order_id,
     )  # fmt: skip
 
 

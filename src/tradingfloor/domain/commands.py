@@ -12,6 +12,7 @@ from tradingfloor.domain.enums import (
     AccountKind,
     AccountStatus,
     BreakKind,
+    OrderClass,
     OrderType,
     SelfTradePrevention,
     Side,
@@ -38,6 +39,12 @@ class PlaceOrder(Command, frozen=True, gc=False, tag=True, array_like=True):
     engine has seen. Prices are integer price units. `trail_price` (price units) or `trail_bps`
     (hundredths of a percent) sets a trailing stop's distance; `stp` overrides the instrument's
     self-trade rule for this order.
+
+    `order_class` links legs to the order (`engine.order_classes`): a take-profit limit at
+    `take_profit_price` and a stop-loss at `stop_loss_price` (a stop-limit when
+    `stop_loss_limit_price` is given), both on the other side and for the same quantity.
+    A bracket or OTO order is the entry whose fills arm its legs; an OCO order is the
+    take-profit limit itself (`price` is `take_profit_price`), its stop-loss the one leg.
     """
 
     order_id: int
@@ -53,6 +60,10 @@ class PlaceOrder(Command, frozen=True, gc=False, tag=True, array_like=True):
     trail_bps: int | None = None
     stp: SelfTradePrevention | None = None
     client_order_id: str = ""
+    order_class: OrderClass = OrderClass.SIMPLE
+    take_profit_price: int | None = None
+    stop_loss_price: int | None = None
+    stop_loss_limit_price: int | None = None
 
 
 class CancelOrder(Command, frozen=True, gc=False, tag=True, array_like=True):

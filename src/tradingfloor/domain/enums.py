@@ -52,6 +52,8 @@ class OrderStatus(IntEnum):
     PENDING_TRIGGER = 6
     EXPIRED = 7
     REPLACED = 8
+    HELD = 9
+    """A leg of a bracket or OTO order, waiting outside the book until its entry fills."""
 
     @property
     def is_live(self) -> bool:
@@ -83,6 +85,21 @@ class CancelReason(IntEnum):
     """The account's kill switch canceled every open order."""
     CORPORATE_ACTION = 9
     """A corporate action the order cannot follow (a reverse split) canceled it."""
+    CONTINGENT = 10
+    """Its order class ended it: the other leg of its one-cancels-other pair filled or was
+    canceled, its entry ended unfilled, or its legs were done before its entry was."""
+
+
+class OrderClass(IntEnum):
+    """How an order is linked to others (Alpaca's `order_class`)."""
+
+    SIMPLE = 0
+    BRACKET = 1
+    """An entry, then a take-profit limit and a stop-loss stop that cancel each other."""
+    OCO = 2
+    """A take-profit limit (the parent) and a stop-loss stop: one cancels the other."""
+    OTO = 3
+    """An entry, then one exit leg (take-profit or stop-loss)."""
 
 
 class AccountKind(IntEnum):

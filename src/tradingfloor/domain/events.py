@@ -18,6 +18,7 @@ from tradingfloor.domain.enums import (
     BreakKind,
     CancelReason,
     HaltReason,
+    OrderClass,
     OrderType,
     Side,
     TimeInForce,
@@ -445,6 +446,56 @@ class SymbolChanged(Event, frozen=True, gc=False, tag=True, array_like=True):
     shares: list[tuple[str, int]] = []
 
 
+class LegsAttached(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """Order `order_id` (a bracket or OTO entry, or an OCO's take-profit) was accepted with
+    its legs `leg_ids`, each announced next by its `LegHeld` (`engine.order_classes`)."""
+
+    order_id: int
+    account: str
+    symbol: str
+    order_class: OrderClass
+    leg_ids: list[int]
+
+
+class LegHeld(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A leg of `parent_order_id` exists, held outside the book: it enters the book (an
+    `OrderAccepted` under its id, for the quantity its entry has filled) when its entry
+    fills, at once for an OCO's stop-loss. `qty` is the entry's whole quantity."""
+
+    order_id: int
+    parent_order_id: int
+    account: str
+    symbol: str
+    order_class: OrderClass
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce
+    qty: int
+    price: int | None
+    stop_price: int | None
+
+
+class LegResized(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A live leg grew with its entry's new fill: its quantity and open quantity are now
+    `qty` and `leaves`. A resting leg that grows goes to the back of its price level."""
+
+    order_id: int
+    symbol: str
+    account: str
+    qty: int
+    leaves: int
+
+
+class LegCanceled(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """A held leg (never in the book) was canceled: its entry ended unfilled, or the owner
+    canceled it."""
+
+    order_id: int
+    symbol: str
+    account: str
+    reason: CancelReason
+
+
 class CommandEntered(Event, frozen=True, gc=False, tag=True, array_like=True):
     """The command of this seq as journaled, with who sent it: first on the feed of every
     seq, written by the shard beside the engine's events (never by the engine, which sees no
@@ -496,5 +547,9 @@ ANY_EVENT = (
     | DividendEntitled
     | DividendPaid
     | SymbolChanged
+    | LegsAttached
+    | LegHeld
+    | LegResized
+    | LegCanceled
     | CommandEntered
 )

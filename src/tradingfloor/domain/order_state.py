@@ -13,6 +13,12 @@ its fills on) or `REJECTED` (`reject_code` says why; a refused order's event car
 so its side, type, time in force and quantity are None). A corporate action's
 `OrderAdjusted` gives a live order new terms (symbol, quantity, leaves, prices) and keeps its
 status (`adjusted`).
+
+Order classes (`engine.order_classes`): `LegsAttached` gives a bracket's, OCO's or OTO's
+parent its class; a leg is `HELD` from its `LegHeld` (its parent and class noted) until its
+`OrderAccepted` brings it into the book (keeping its parent, class and creation), grows with
+`LegResized`, and is canceled while held by `LegCanceled`. A held leg counts as open, as
+Alpaca lists it among open orders.
 """
 
 from collections.abc import Iterable
@@ -22,6 +28,7 @@ import msgspec
 from tradingfloor.domain.enums import (
     STOP_ORDER_TYPES,
     CancelReason,
+    OrderClass,
     OrderStatus,
     OrderType,
     Side,
@@ -29,6 +36,10 @@ from tradingfloor.domain.enums import (
 )
 from tradingfloor.domain.events import (
     Event,
+    LegCanceled,
+    LegHeld,
+    LegResized,
+    LegsAttached,
     OrderAccepted,
     OrderAdjusted,
     OrderCanceled,
@@ -44,7 +55,8 @@ NEW = OrderStatus.NEW
 PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 FILLED = OrderStatus.FILLED
 PENDING_TRIGGER = OrderStatus.PENDING_TRIGGER
-OPEN_STATUSES = frozenset({NEW, PARTIALLY_FILLED, PENDING_TRIGGER})
+HELD = OrderStatus.HELD
+OPEN_STATUSES = frozenset({NEW, PARTIALLY_FILLED, PENDING_TRIGGER, HELD})
 NO_ORDER_REJECTS = frozenset(
     {RejectReason.DUPLICATE_ORDER_ID, RejectReason.CLIENT_ORDER_ID_REUSED}
 )
@@ -84,6 +96,9 @@ class OrderState(msgspec.Struct, frozen=True, gc=False, array_like=True):
     created_ts: int
     updated_seq: int
     updated_ts: int
+    order_class: OrderClass = OrderClass.SIMPLE
+    parent_order_id: int | None = None
+    """The bracket, OCO or OTO order a leg belongs to; None for any other order."""
 
     @property
     def is_open(self) -> bool:
@@ -104,6 +119,38 @@ def accepted(event: OrderAccepted) -> OrderState:
         PENDING_TRIGGER if event.order_type in STOP_ORDER_TYPES else NEW,
         0, event.qty, 0, None, None, None, None, seq, ts, seq, ts,
     )  # fmt: skip
+
+
+def held(event: LegHeld) -> OrderState:
+    """The leg a `LegHeld` makes: outside the book until its entry fills."""
+    seq, ts = event.seq, event.ts
+    return OrderState(
+        event.order_id, event.account, event.symbol, event.side, event.order_type, event.tif,
+        event.qty, event.price, event.stop_price, "", HELD, 0, 0, 0, None, None, None, None,
+        seq, ts, seq, ts, event.order_class, event.parent_order_id,
+    )  # fmt: skip
+
+
+def leg_accepted(old: OrderState, event: OrderAccepted) -> OrderState:
+    """A held leg enters the book (for what its entry filled); an OCO's live stop-loss is
+    linked after its `OrderAccepted`, so this is only ever a held one."""
+    made = accepted(event)
+    return _replace(
+        made,
+        order_class=old.order_class,
+        parent_order_id=old.parent_order_id,
+        created_seq=old.created_seq,
+        created_ts=old.created_ts,
+    )
+
+
+def linked(state: OrderState, event: Event) -> OrderState:
+    """`LegsAttached` (a parent's class) or `LegHeld` of a leg already live (an OCO's)."""
+    if type(event) is LegHeld:
+        return _replace(
+            state, order_class=event.order_class, parent_order_id=event.parent_order_id
+        )
+    return _replace(state, order_class=event.order_class)  # type: ignore[attr-defined]
 
 
 def rejected(event: OrderRejected) -> OrderState | None:
@@ -171,6 +218,15 @@ def evolve(state: OrderState, event: Event) -> OrderState:
         return state
     if kind is OrderCanceled:
         canceled: OrderCanceled = event  # type: ignore[assignment]
+        if canceled.leaves and canceled.reason == CancelReason.CONTINGENT:
+            # a leg cut to its pair's open quantity: it is an order for that much less now
+            return _replace(
+                state,
+                qty=None if state.qty is None else state.qty - canceled.canceled_qty,
+                leaves_qty=canceled.leaves,
+                updated_seq=event.seq,
+                updated_ts=event.ts,
+            )
         if canceled.leaves:  # a self-trade decrement of part of it: the order stays live
             return _replace(
                 state, leaves_qty=canceled.leaves, updated_seq=event.seq, updated_ts=event.ts
@@ -202,6 +258,26 @@ def evolve(state: OrderState, event: Event) -> OrderState:
         )
     if kind is OrderAdjusted:
         return adjusted(state, event)  # type: ignore[arg-type]
+    if kind is LegResized:
+        resized: LegResized = event  # type: ignore[assignment]
+        grown = resized.leaves - state.leaves_qty  # a leg cut by its pair keeps its cut
+        return _replace(
+            state,
+            qty=None if state.qty is None else state.qty + grown,
+            leaves_qty=resized.leaves,
+            updated_seq=event.seq,
+            updated_ts=event.ts,
+        )
+    if kind is LegCanceled:
+        return _replace(
+            state,
+            status=OrderStatus.CANCELED,
+            cancel_reason=event.reason,  # type: ignore[attr-defined]
+            updated_seq=event.seq,
+            updated_ts=event.ts,
+        )
+    if kind is LegsAttached or kind is LegHeld:
+        return linked(state, event)
     if kind is OrderReplaced:
         return _replace(
             state,
@@ -257,6 +333,10 @@ ORDER_EVENTS = frozenset(
         StopTriggered,
         OrderReplaced,
         OrderAdjusted,
+        LegsAttached,
+        LegHeld,
+        LegResized,
+        LegCanceled,
     }
 )
 """The events that make or change an order."""
@@ -281,7 +361,13 @@ class OrderStates:
         orders = self.orders
         made: OrderState | None = None
         if kind is OrderAccepted:
-            made = accepted(event)  # type: ignore[arg-type]
+            old = orders.get(event.order_id)  # type: ignore[attr-defined]
+            if old is not None and old.status == HELD:
+                made = leg_accepted(old, event)  # type: ignore[arg-type]
+            else:
+                made = accepted(event)  # type: ignore[arg-type]
+        elif kind is LegHeld and event.order_id not in orders:  # type: ignore[attr-defined]
+            made = held(event)  # type: ignore[arg-type]
         elif kind is OrderRejected:
             made = rejected(event)  # type: ignore[arg-type]
         elif kind is OrderReplaced:

@@ -27,6 +27,13 @@ class RejectReason(IntEnum):
     CLIENT_ORDER_ID_REUSED = 1016
     UNKNOWN_SHARD = 1017
     """A client order id already names an order with other terms: a retry must repeat them."""
+    ORDER_CLASS_LEGS = 1030
+    """A bracket and an OCO need both legs; an OTO exactly one; a simple order none."""
+    ORDER_CLASS_TIME_IN_FORCE = 1031
+    ORDER_CLASS_ORDER_TYPE = 1032
+    ORDER_CLASS_SIDE = 1033
+    ORDER_CLASS_PRICES = 1034
+    LEG_NOT_REPLACEABLE = 1035
 
     # risk: the command is well formed but the account, the symbol or a limit forbids it
     UNKNOWN_ACCOUNT = 2001
@@ -114,6 +121,26 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.REPLACE_NOTHING_TO_CHANGE: "replace must change price, quantity or stop price",
     RejectReason.CLIENT_ORDER_ID_REUSED: (
         "client order id already used for an order with other terms"
+    ),
+    RejectReason.ORDER_CLASS_LEGS: (
+        "bracket and oco orders need take_profit and stop_loss, oto exactly one of them,"
+        " a simple order neither"
+    ),
+    RejectReason.ORDER_CLASS_TIME_IN_FORCE: (
+        "bracket, oco and oto orders take time in force day or gtc"
+    ),
+    RejectReason.ORDER_CLASS_ORDER_TYPE: (
+        "a bracket or oto entry is a market or limit order; an oco order is a limit order"
+    ),
+    RejectReason.ORDER_CLASS_SIDE: (
+        "order classes exit long positions: bracket and oto entries buy, oco orders sell"
+    ),
+    RejectReason.ORDER_CLASS_PRICES: (
+        "take_profit.limit_price must be above stop_loss.stop_price (buy entry), and the"
+        " entry's limit price between them"
+    ),
+    RejectReason.LEG_NOT_REPLACEABLE: (
+        "an order of a bracket, oco or oto cannot be replaced: cancel and place it again"
     ),
     RejectReason.UNKNOWN_ACCOUNT: "no such account",
     RejectReason.ACCOUNT_RESTRICTED: "account is restricted to closing orders",

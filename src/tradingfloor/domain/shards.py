@@ -22,6 +22,27 @@ ORDER_ID_SHARD_SPAN = 10**13
 """Order ids of one shard: 10 trillion commands before the next shard's range."""
 SHARDS_MAX = 900
 """Shards at most: every order id stays below 2**63."""
+LEG_ID_FLOOR = 5 * 10**12
+"""Within a shard's order id range, ids from here up are the legs of bracket, OCO and OTO
+orders (`leg_id`); the sequencer's ids (the shard's base plus a seq) stay below it."""
+
+
+def leg_id(parent_id: int, which: int) -> int:
+    """The id of a parent's take-profit (`which` 0) or stop-loss (1) leg: in the parent's
+    shard range (so a cancel of it routes as any order's), above every seq-assigned id,
+    distinct for every parent, and derived from the parent's id (so from its seq)."""
+    local = parent_id % ORDER_ID_SHARD_SPAN
+    return parent_id - local + LEG_ID_FLOOR + 2 * local + which
+
+
+def is_leg_id(order_id: int) -> bool:
+    return order_id % ORDER_ID_SHARD_SPAN >= LEG_ID_FLOOR
+
+
+def parent_of_leg(order_id: int) -> int:
+    """The parent whose leg `order_id` would be (`leg_id` undone); for a leg id only."""
+    local = order_id % ORDER_ID_SHARD_SPAN
+    return order_id - local + (local - LEG_ID_FLOOR) // 2
 
 
 class UnknownShard(LookupError):

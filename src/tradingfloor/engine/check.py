@@ -68,6 +68,13 @@ def check_ledger(engine: Engine) -> LedgerReport:
             need = ledger.buy_hold_amount(hold.leaves, hold.price)
             require(hold.amount == need, f"hold {order_id}: {hold.amount} held, {need} needed")
             held_cash[account_id] = held_cash.get(account_id, 0) + hold.amount
+        elif hold.partner:
+            partner = ledger.holds.get(hold.partner)
+            require(hold.amount == 0, f"hold {order_id}: a shared hold holds shares")
+            require(
+                partner is not None and partner.leaves == hold.leaves and not partner.partner,
+                f"hold {order_id}: its pair's take-profit does not hold its shares",
+            )
         else:
             require(hold.amount == hold.leaves, f"hold {order_id}: shares held != leaves")
             key = (account_id, symbol)

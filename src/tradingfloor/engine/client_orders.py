@@ -44,6 +44,9 @@ class ClientOrder(msgspec.Struct, frozen=True, gc=False, array_like=True):
     stop_price: int | None
     trail_price: int | None = None
     trail_bps: int | None = None
+    legs: tuple[int, int | None, int | None, int | None] | None = None
+    """A bracket's, OCO's or OTO's class and leg prices (take-profit, stop, stop limit);
+    None for a simple order."""
 
     @classmethod
     def of(cls, command: PlaceOrder) -> "ClientOrder":
@@ -60,6 +63,7 @@ class ClientOrder(msgspec.Struct, frozen=True, gc=False, array_like=True):
             command.stop_price,
             command.trail_price,
             command.trail_bps,
+            legs_of(command),
         )
 
     @classmethod
@@ -111,7 +115,19 @@ class ClientOrder(msgspec.Struct, frozen=True, gc=False, array_like=True):
             and self.stop_price == command.stop_price
             and self.trail_price == command.trail_price
             and self.trail_bps == command.trail_bps
+            and self.legs == legs_of(command)
         )
+
+
+def legs_of(command: PlaceOrder) -> tuple[int, int | None, int | None, int | None] | None:
+    if not command.order_class:
+        return None
+    return (
+        int(command.order_class),
+        command.take_profit_price,
+        command.stop_loss_price,
+        command.stop_loss_limit_price,
+    )
 
 
 class ClientOrdersState(msgspec.Struct, array_like=True):

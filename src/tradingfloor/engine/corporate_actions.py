@@ -28,7 +28,7 @@ from tradingfloor.domain.corporate_actions import (
     StockSplit,
     SymbolChange,
 )
-from tradingfloor.domain.enums import CancelReason, Side
+from tradingfloor.domain.enums import Side
 from tradingfloor.domain.events import (
     CorporateActionAnnounced,
     DividendEntitled,
@@ -241,8 +241,7 @@ class CorporateActions:
             if (terms.price is not None and terms.price <= 0) or (
                 terms.stop_price is not None and terms.stop_price <= 0
             ):
-                book.cancel(order.order_id, "", seq, ts, out, CancelReason.CORPORATE_ACTION)
-                risk.ledger.release(order.order_id)
+                splits.cancel(risk, book, order.order_id, seq, ts, out)
                 continue
             changes[order.order_id] = terms
             if order.side == BUY and terms.price is not None:

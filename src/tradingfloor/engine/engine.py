@@ -39,8 +39,10 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
+from tradingfloor.domain.shards import is_leg_id, parent_of_leg
 from tradingfloor.engine import end_of_day, symbol_moves
 from tradingfloor.engine.client_orders import ClientOrder, ClientOrders, client_order_ids_max
+from tradingfloor.engine.order_classes import OrderClasses
 from tradingfloor.engine.pipeline import RiskPipeline
 from tradingfloor.engine.state import (
     STATE_VERSION,
@@ -78,6 +80,8 @@ class Engine:
         self.leader_epoch = 0
         """The lease epoch of the shard's newest primary, as its `TakeOverShard` said."""
         self.days = end_of_day.TradingDays()
+        self.order_classes = OrderClasses()
+        """Bracket, OCO and OTO orders: their legs and links (`engine.order_classes`)."""
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
@@ -109,6 +113,8 @@ class Engine:
                     seq, ts, type(command).__name__, subject or "", RejectReason.RISK_OFF
                 )
             )
+        if self.order_classes.groups:
+            self.order_classes.settle(self.books, self.risk, out, 0, seq, ts)
         self.last_seq = seq
         self.last_ts = ts
         return out
@@ -138,6 +144,7 @@ class Engine:
                 self.client_orders.export_state(),
                 self.leader_epoch,
                 self.days.export_state(),
+                self.order_classes.export_state(),
             )
         )
 
@@ -159,6 +166,7 @@ class Engine:
         engine.last_order_id = state.last_order_id
         engine.leader_epoch = state.leader_epoch
         engine.days = end_of_day.TradingDays(state.days)
+        engine.order_classes = OrderClasses.from_state(state.order_classes)
         for book_state in state.books:
             engine.books[book_state.instrument.symbol] = OrderBook.from_state(book_state)
         if state.risk is not None:
@@ -211,7 +219,13 @@ class Engine:
                 )
             )
             return
-        if self.risk is None:
+        if (
+            command.order_class
+            or command.take_profit_price is not None
+            or command.stop_loss_price is not None
+        ):
+            self.order_classes.place(command, book, self.risk, seq, ts, out)
+        elif self.risk is None:
             book.place(command, seq, ts, out)
         else:
             self.risk.place(command, book, seq, ts, out)
@@ -228,9 +242,17 @@ class Engine:
 
     def _cancel(self, command: CancelOrder, seq: int, ts: int, out: list[Event]) -> None:
         book = self.books.get(command.symbol)
+        start = len(out)
         if book is not None and book.cancel(command.order_id, command.account, seq, ts, out):
             if self.risk is not None:
-                self.risk.ledger.release(command.order_id)
+                if len(out) == start + 1:
+                    self.risk.ledger.release(command.order_id)
+                else:  # a leg's pair followed it
+                    self.risk.post(out, start, ts)
+            return
+        if book is not None and self.order_classes.cancel_held(
+            command.order_id, command.account, seq, ts, out
+        ):
             return
         out.append(
             CancelRejected(
@@ -250,6 +272,8 @@ class Engine:
         owner = "" if order is None else order.account
         if book is None or order is None:
             reason = self._not_live_reason(book, command.order_id)
+        elif self.order_classes.is_linked(command.order_id):
+            reason = RejectReason.LEG_NOT_REPLACEABLE
         elif type(command.new_order_id) is not int or command.new_order_id <= self.last_order_id:
             reason = RejectReason.DUPLICATE_ORDER_ID
         elif (
@@ -389,6 +413,8 @@ class Engine:
             return RejectReason.ACCOUNT_MISMATCH
         if 0 < order_id <= self.last_order_id:
             return RejectReason.ORDER_NOT_LIVE
+        if is_leg_id(order_id) and 0 < parent_of_leg(order_id) <= self.last_order_id:
+            return RejectReason.ORDER_NOT_LIVE  # a leg of an order placed: done, or held
         return RejectReason.UNKNOWN_ORDER
 
 

@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING
 
 from tradingfloor.domain.corporate_actions import StockSplit
 from tradingfloor.domain.enums import CancelReason, Side
-from tradingfloor.domain.events import Event, OrderAdjusted, StockSplitApplied
+from tradingfloor.domain.events import Event, OrderAdjusted, OrderCanceled, StockSplitApplied
 from tradingfloor.ledger.accounts import Position
 from tradingfloor.matching.adjustments import OrderTerms, split_price, split_terms
 from tradingfloor.matching.book import OrderBook
 
 if TYPE_CHECKING:
     from tradingfloor.engine.risk_context import RiskContext
+    from tradingfloor.ledger import Ledger
 
 BUY = Side.BUY
 CORPORATE_ACTION = CancelReason.CORPORATE_ACTION
@@ -135,9 +136,19 @@ def _scale_unsettled(position: Position, old: int, new: int) -> None:
 def cancel(
     risk: "RiskContext", book: OrderBook, order_id: int, seq: int, ts: int, out: list[Event]
 ) -> None:
-    """Cancel a live order for a corporate action and release its hold."""
+    """Cancel a live order for a corporate action and release its hold (and those of the
+    other leg of its pair, which the cancel ends too)."""
+    start = len(out)
     book.cancel(order_id, "", seq, ts, out, CORPORATE_ACTION)
-    risk.ledger.release(order_id)
+    release_canceled(risk.ledger, out, start)
+
+
+def release_canceled(ledger: "Ledger", out: list[Event], start: int) -> None:
+    """Release the holds of the orders `out[start:]` canceled."""
+    for index in range(start, len(out)):
+        event = out[index]
+        if type(event) is OrderCanceled and not event.leaves and event.order_id in ledger.holds:
+            ledger.release(event.order_id)
 
 
 def adjust_orders(
@@ -158,7 +169,9 @@ def adjust_orders(
     kept: dict[int, OrderTerms] = {}
     for order_id in sorted(changes):
         terms = changes[order_id]
-        hold = ledger.holds[order_id]
+        hold = ledger.holds.get(order_id)
+        if hold is None:  # canceled meanwhile with the other leg of its pair
+            continue
         if hold.side == BUY:
             price = hold_prices.get(order_id, hold.price)
             amount = ledger.buy_hold_amount(terms.leaves, price)
@@ -169,7 +182,7 @@ def adjust_orders(
             hold.account.held += more
             hold.price = price
         else:
-            amount = terms.leaves
+            amount = 0 if hold.partner else terms.leaves  # a pair's shares are held once
             hold.position.held += amount - hold.amount
         hold.amount = amount
         hold.leaves = terms.leaves

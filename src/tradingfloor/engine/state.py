@@ -7,7 +7,8 @@ Versions: 3 added the client order ids (`client_orders`). A version 2 state stil
 has no client order ids, so `client_orders` is None and the engine rebuilds what it can of them
 from its live orders (`Engine.restore`). `leader_epoch` (the shard's lease epoch, from its
 `TakeOverShard` records) came with a default: a state written without it decodes as 0; so
-did the trading days (`days`: sessions seen and closed, `engine.end_of_day`), None before.
+did the trading days (`days`: sessions seen and closed, `engine.end_of_day`), None before,
+and the groups of bracket, OCO and OTO orders (`order_classes`), None when there are none.
 """
 
 import hashlib
@@ -16,6 +17,7 @@ import msgspec
 
 from tradingfloor.engine.client_orders import ClientOrdersState
 from tradingfloor.engine.end_of_day import TradingDaysState
+from tradingfloor.engine.order_classes import OrderClassesState
 from tradingfloor.engine.pipeline import RiskState
 from tradingfloor.matching.book import BookState
 
@@ -38,6 +40,9 @@ class EngineState(msgspec.Struct, array_like=True):
     before it decode with 0."""
     days: TradingDaysState | None = None
     """The trading days: None in a state written before `CloseDay` existed."""
+    order_classes: OrderClassesState | None = None
+    """Bracket, OCO and OTO groups with a live order (None: none, or a state written before
+    order classes existed)."""
 
 
 class _Version(msgspec.Struct, array_like=True):

@@ -16,6 +16,7 @@ from tradingfloor.domain.ids import CLIENT_ORDER_ID_PATTERN, SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps, order_entry
+from tradingfloor.gateway.alpaca_order_classes import nest, nest_legs
 from tradingfloor.gateway.alpaca_orders import (
     OrderBody,
     ReplaceBody,
@@ -80,7 +81,10 @@ async def place(platform: Backend, command: PlaceOrder) -> dict[str, Any]:
     if command.order_type is OrderType.TRAILING_STOP:
         found = await platform.live_order(placed.seq)
         live = None if found is None else found.order
-    return views.alpaca_order(order_row(placed.state), live=live)
+    answer = views.alpaca_order(order_row(placed.state), live=live)
+    if placed.legs:
+        nest(answer, [views.alpaca_order(order_row(leg)) for leg in placed.legs])
+    return answer
 
 
 @routes.get("/v2/orders")
@@ -119,8 +123,13 @@ async def get_orders(
         )
     if side is not None:
         rows = [row for row in rows if row.side == side]
-    rows.sort(key=lambda row: row.order_id, reverse=direction == "desc")
-    return json_answer([await order_json(platform, row) for row in rows[:limit]])
+    if nested:  # legs under their parents, as Alpaca rolls them up
+        rows = [row for row in rows if row.parent_order_id is None]
+    rows.sort(key=lambda row: (row.created_seq, row.order_id), reverse=direction == "desc")
+    answer = [await order_json(platform, row) for row in rows[:limit]]
+    if nested:
+        await nest_legs(platform, account, rows[:limit], answer)
+    return json_answer(answer)
 
 
 @routes.delete("/v2/orders", status_code=207)
@@ -186,7 +195,10 @@ async def get_order(
     order_id: str, principal: deps.Reader, platform: deps.Platform, nested: bool = False
 ) -> Response:
     row = await _own_order(platform, order_id, principal.account_id)
-    return json_answer(await order_json(platform, row))
+    answer = await order_json(platform, row)
+    if nested:
+        await nest_legs(platform, principal.account_id, [row], [answer])
+    return json_answer(answer)
 
 
 @routes.delete("/v2/orders/{order_id}", status_code=204)

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from tradingfloor.domain.prices import PriceFormatError, bounded_decimal
+from tradingfloor.gateway.alpaca_order_classes import class_fields
 from tradingfloor.gateway.orders import SIDES, TIFS, TYPES, RequestError
 from tradingfloor.gateway.schemas import OrderRequest, ReplaceRequest
 
@@ -88,11 +89,6 @@ def order_request(body: OrderBody) -> OrderRequest:
         raise RequestError("notional", "notional: orders by value are not supported")
     if body.extended_hours:
         raise RequestError("extended_hours", "extended_hours: regular hours only")
-    if body.order_class not in (None, "", "simple"):
-        raise RequestError("order_class", "order_class: only simple orders")
-    for field in ("legs", "take_profit", "stop_loss"):
-        if getattr(body, field) is not None:
-            raise RequestError(field, f"{field}: only simple orders")
     if body.time_in_force in ("opg", "cls"):
         raise RequestError("time_in_force", "time_in_force: no opening or closing auctions")
     if not body.symbol:
@@ -108,6 +104,7 @@ def order_request(body: OrderBody) -> OrderRequest:
         trail_price=_text("trail_price", body.trail_price),
         trail_percent=_text("trail_percent", body.trail_percent),
         client_order_id=body.client_order_id or None,
+        **class_fields(body),
     )
 
 

@@ -24,8 +24,11 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
+from tradingfloor.domain.enums import OrderStatus
 from tradingfloor.domain.events import (
     Event,
+    LegCanceled,
+    LegHeld,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -38,6 +41,8 @@ from tradingfloor.domain.order_state import (
     OrderState,
     accepted,
     evolve,
+    held,
+    leg_accepted,
     rejected,
     replacement,
 )
@@ -113,11 +118,12 @@ class Listener:
         """The orders `event` names, after it (those read after it stay as read)."""
         orders, read_through, seq = self.orders, self.read_through, event.seq
         kind = type(event)
-        if kind is OrderAccepted or kind is OrderRejected:
-            made = accepted(event) if kind is OrderAccepted else rejected(event)  # type: ignore[arg-type]
+        if kind is OrderAccepted or kind is OrderRejected or kind is LegHeld:
+            made = _made(orders.get(event.order_id), event)  # type: ignore[attr-defined]
             if made is not None and read_through.get(made.order_id, 0) < seq:
                 orders[made.order_id] = made
-            return
+            if kind is not LegHeld or made is not None:
+                return
         if kind is OrderReplaced:
             replaced: OrderReplaced = event  # type: ignore[assignment]
             old = orders.get(replaced.order_id)
@@ -127,6 +133,19 @@ class Listener:
             state = orders.get(order_id)
             if state is not None and read_through.get(order_id, 0) < seq:
                 orders[order_id] = evolve(state, event)
+
+
+def _made(old: OrderState | None, event: Event) -> OrderState | None:
+    """The order an entry, a refusal or a held leg makes (a held leg entering the book
+    keeps its parent and class); None when the event makes none."""
+    kind = type(event)
+    if kind is OrderRejected:
+        return rejected(event)  # type: ignore[arg-type]
+    if kind is LegHeld:
+        return held(event) if old is None else None  # type: ignore[arg-type]
+    if old is not None and old.status == OrderStatus.HELD:
+        return leg_accepted(old, event)  # type: ignore[arg-type]
+    return accepted(event)  # type: ignore[arg-type]
 
 
 def _updates(listener: Listener, event: Event) -> list[tuple[str, int, dict[str, Any]]]:
@@ -140,6 +159,8 @@ def _updates(listener: Listener, event: Event) -> list[tuple[str, int, dict[str,
         return [("canceled", event.order_id, {})]  # type: ignore[attr-defined]
     if kind is OrderExpired:
         return [("expired", event.order_id, {})]  # type: ignore[attr-defined]
+    if kind is LegCanceled:  # a held leg
+        return [("canceled", event.order_id, {})]  # type: ignore[attr-defined]
     if kind is OrderReplaced:
         return [("replaced", event.order_id, {})]  # type: ignore[attr-defined]
     if kind is not TradeExecuted:
@@ -268,7 +289,7 @@ async def _read_unknown_orders(platform: Backend, listener: Listener, event: Eve
     """Read from the read models the orders `event` changes that the client has not seen
     made (made before it listened): once each, with the event in them already."""
     made: set[int] = set()
-    if type(event) is OrderAccepted or type(event) is OrderRejected:
+    if type(event) is OrderAccepted or type(event) is OrderRejected or type(event) is LegHeld:
         made.add(event.order_id)
     elif type(event) is OrderReplaced and event.order_id in listener.orders:
         made.add(event.new_order_id)

@@ -37,6 +37,7 @@ ORDER_STATUS = {
     "rejected": "rejected",
     "replaced": "replaced",
     "pending_trigger": "new",  # Alpaca shows a waiting stop as new
+    "held": "held",  # a bracket's or OTO's leg until its entry fills
 }
 ACTIVITY_TYPES: dict[str, tuple[str, ...]] = {
     "FILL": ("trade",),
@@ -131,7 +132,7 @@ def alpaca_order(row: OrderRow, live: Order | None = None) -> dict[str, Any]:
         "qty": None if row.qty is None else str(row.qty),
         "filled_qty": str(row.filled_qty),
         "filled_avg_price": format_optional_price(row.average_fill_price),
-        "order_class": "simple",
+        "order_class": row.order_class,
         "order_type": row.order_type,
         "type": row.order_type,
         "side": row.side,

@@ -238,7 +238,11 @@ class Backend:
         if row is None or row.account != account:
             return None
         fills = await self.read_model(account, queries.list_fills, account, order_id, None, 1_000)
-        return views.order(row, fills)
+        view = views.order(row, fills)
+        if row.order_class != "simple" and row.parent_order_id is None:
+            legs = await self.read_model(account, queries.list_legs, [order_id])
+            view["legs"] = [views.order(leg, []) for leg in legs]
+        return view
 
     async def order_by_client_id(
         self, account: str, client_order_id: str

@@ -19,6 +19,7 @@ from tradingfloor.domain.events import CancelRejected
 from tradingfloor.domain.order_state import NO_ORDER_REJECTS, OrderState
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway.backend import Backend
+from tradingfloor.gateway.order_legs import legs_after
 from tradingfloor.gateway.orders import replaced_answer, resubmission_of, state_after
 from tradingfloor.gateway.schemas import Fill
 from tradingfloor.service.ports import LiveOrder
@@ -34,6 +35,8 @@ class Entered:
     seq: int
     state: OrderState
     fills: list[Fill]
+    legs: tuple[OrderState, ...] = ()
+    """A bracket's, OCO's or OTO's legs (`gateway.order_legs`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,9 @@ async def place(platform: Backend, command: PlaceOrder) -> Placed:
         reason = reason or RejectReason.UNKNOWN_ORDER
         metrics.rejects.labels(reason.name).inc()
         return Refused(reason, None if reason in NO_ORDER_REJECTS else result.seq)
-    return Entered(result.seq, state, fills)
+    if not command.order_class:
+        return Entered(result.seq, state, fills)
+    return Entered(result.seq, state, fills, tuple(legs_after(result.seq, result.events)))
 
 
 def stored_reason(row: OrderRow) -> RejectReason | None:
@@ -112,9 +117,16 @@ async def live_order_of(
 async def cancel(platform: Backend, order_id: int, account: str) -> RejectReason | None:
     """Cancel what is left of a live order of `account`: None once canceled, else why not."""
     live = await live_order_of(platform, order_id, account)
-    if isinstance(live, RejectReason):
+    if live == RejectReason.ORDER_NOT_LIVE:  # a held leg is outside the book
+        row = await platform.read_model(account, queries.get_order, order_id)
+        if row is None or row.status != "held":
+            return live
+        symbol = row.symbol
+    elif isinstance(live, RejectReason):
         return live
-    result = await platform.submit(CancelOrder(order_id, live.symbol, account), account)
+    else:
+        symbol = live.symbol
+    result = await platform.submit(CancelOrder(order_id, symbol, account), account)
     for event in result.events:
         if isinstance(event, CancelRejected):
             return event.reason

@@ -75,7 +75,10 @@ async def _answer(platform: Backend, account: str, placed: Placed) -> tuple[int,
     (with the id the engine gave it, if any); or, for a resubmission, the first order as the
     read models hold it now, as its own answer showed it (the same refusal, if refused)."""
     if isinstance(placed, Entered):
-        return 200, encode(view_of(placed.state, placed.seq, placed.fills))
+        view = view_of(placed.state, placed.seq, placed.fills)
+        if placed.legs:
+            view.legs = [view_of(leg, placed.seq, []) for leg in placed.legs]
+        return 200, encode(view)
     if isinstance(placed, Refused):
         return _rejection(placed.reason, placed.order_id)
     first, reason = placed.first, placed.reason

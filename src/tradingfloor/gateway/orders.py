@@ -22,6 +22,7 @@ from tradingfloor.domain.prices import (
     parse_price,
 )
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.gateway.order_legs import with_legs
 from tradingfloor.gateway.schemas import Fill, OrderRequest, OrderView, ReplaceRequest
 from tradingfloor.store.queries import FillRow
 
@@ -72,7 +73,7 @@ def place_command(request: OrderRequest, account: str) -> PlaceOrder:
         if bps != bps.to_integral_value():
             raise RequestError("trail_percent", "trail_percent: at most two decimals")
         trail_bps = int(bps)
-    return PlaceOrder(
+    command = PlaceOrder(
         0,
         account,
         request.symbol,
@@ -86,6 +87,16 @@ def place_command(request: OrderRequest, account: str) -> PlaceOrder:
         trail_bps,
         None,
         client_order_id or "",
+    )
+    take_profit, stop_loss = request.take_profit, request.stop_loss
+    if request.order_class == "simple" and take_profit is None and stop_loss is None:
+        return command
+    return with_legs(
+        command,
+        request.order_class,
+        None if take_profit is None else price_of("take_profit", take_profit.limit_price),
+        None if stop_loss is None else price_of("stop_loss", stop_loss.stop_price),
+        None if stop_loss is None else price_of("stop_loss", stop_loss.limit_price),
     )
 
 
@@ -181,6 +192,8 @@ def view_of(state: OrderState, seq: int, fills: list[Fill]) -> OrderView:
         replaced_by=None if state.replaced_by is None else str(state.replaced_by),
         replaces=None if state.replaces is None else str(state.replaces),
         fills=fills,
+        order_class=state.order_class.name.lower(),
+        parent_id=None if state.parent_order_id is None else str(state.parent_order_id),
     )
 
 

@@ -38,6 +38,20 @@ DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
 SideText = Literal["buy", "sell"]
 TypeText = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TifText = Literal["day", "gtc", "ioc", "fok"]
+OrderClassText = Literal["simple", "bracket", "oco", "oto"]
+
+
+class TakeProfitRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The take-profit leg of a bracket, OCO or OTO order: a limit order on the other side."""
+
+    limit_price: DecimalText
+
+
+class StopLossRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The stop-loss leg: a stop order on the other side, a stop-limit with `limit_price`."""
+
+    stop_price: DecimalText
+    limit_price: DecimalText | None = None
 
 
 class OrderRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -53,6 +67,12 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True):
     trail_price: DecimalText | None = None
     trail_percent: DecimalText | None = None
     client_order_id: ClientOrderId | None = None
+    order_class: OrderClassText = "simple"
+    """bracket: this order is the entry of a take-profit and a stop-loss; oto: of one of
+    them; oco: this order (a sell limit at the take-profit's price) is the take-profit, the
+    stop-loss its leg. The legs are answered in `legs`."""
+    take_profit: TakeProfitRequest | None = None
+    stop_loss: StopLossRequest | None = None
 
 
 class ReplaceRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -96,6 +116,11 @@ class OrderView(msgspec.Struct, omit_defaults=False):
     replaced_by: str | None = None
     replaces: str | None = None
     fills: list[Fill] = msgspec.field(default_factory=list)
+    order_class: str = "simple"
+    parent_id: str | None = None
+    """For a leg: its bracket, OCO or OTO order."""
+    legs: "list[OrderView] | None" = None
+    """For a bracket, OCO or OTO order: its legs (status `held` until its entry fills)."""
 
 
 class ErrorBody(msgspec.Struct):

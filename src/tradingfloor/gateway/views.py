@@ -45,6 +45,8 @@ def order(row: OrderRow, fills: list[FillRow]) -> dict[str, Any]:
         "replaces": None if row.replaces is None else str(row.replaces),
         "created_ts": row.created_ts,
         "updated_ts": row.updated_ts,
+        "order_class": row.order_class,
+        "parent_id": None if row.parent_order_id is None else str(row.parent_order_id),
         "fills": [
             {
                 "trade_id": fill.trade_id,

@@ -8,6 +8,12 @@ expiries and rejects release the rest). Nothing here reads a clock.
 A buy holds `leaves x hold price` plus the most its fees could be; a sell holds its shares. The
 hold of a buy after each fill is recomputed from its open quantity, so the release always covers
 what the fill costs: the fill price is at most the hold price and fees round down.
+
+The two sell legs of a one-cancels-other pair sell the same shares, which are held once: the
+take-profit's hold holds them, and the stop-loss's hold is a shared one (`partner` names the
+take-profit): it holds nothing itself. The book keeps both legs' open quantities equal; when
+the stop-loss fills, the shares it sells come out of its partner's hold, whose open quantity
+the pair's next event (the take-profit cut to the stop-loss's leaves) then sets.
 """
 
 from collections.abc import Iterator
@@ -38,6 +44,8 @@ class Hold(msgspec.Struct, gc=False):
     leaves: int
     amount: int
     day_trade: bool = False
+    partner: int = 0
+    """For the stop-loss of a sell pair: the take-profit whose hold holds the shares."""
 
 
 class HoldState(msgspec.Struct, array_like=True):
@@ -49,6 +57,7 @@ class HoldState(msgspec.Struct, array_like=True):
     leaves: int
     amount: int
     day_trade: bool
+    partner: int = 0
 
 
 class LedgerState(msgspec.Struct, array_like=True):
@@ -134,12 +143,25 @@ class Ledger:
         open_orders[symbol] = open_orders.get(symbol, 0) + 1
         return hold
 
+    def hold_shared(
+        self, order_id: int, account: Account, symbol: str, qty: int, partner: int
+    ) -> Hold:
+        """The hold of a sell pair's stop-loss, whose shares `partner`'s hold holds."""
+        hold = self.hold(order_id, account, symbol, Side.SELL, 0, 0)
+        hold.leaves = qty
+        hold.partner = partner
+        return hold
+
     def resize(self, order_id: int, leaves: int) -> None:
-        """The order's open quantity is now `leaves` (0: it is done); release the difference."""
+        """The order's open quantity is now `leaves` (0: it is done); release the difference.
+        A larger `leaves` (a leg growing with its entry) holds more."""
         if not leaves:
             self.release(order_id)
             return
         hold = self.holds[order_id]
+        if hold.partner:
+            hold.leaves = leaves
+            return
         if hold.side == BUY:
             amount = self.buy_hold_amount(leaves, hold.price)
             hold.account.held -= hold.amount - amount
@@ -223,7 +245,10 @@ class Ledger:
         seller = sell.account
         position = sell.position
         position.held -= qty
-        sell.amount = sell_leaves
+        if sell.partner:  # the shares came out of the take-profit's hold
+            holds[sell.partner].amount -= qty
+        else:
+            sell.amount = sell_leaves
         sell.leaves = sell_leaves
         held_qty = position.qty
         removed = position.cost if qty == held_qty else position.cost * qty // held_qty
@@ -282,6 +307,7 @@ class Ledger:
                     hold.leaves,
                     hold.amount,
                     hold.day_trade,
+                    hold.partner,
                 )
                 for _, hold in sorted(self.holds.items())
             ],
@@ -308,6 +334,7 @@ class Ledger:
                 saved.amount,
             )
             hold.day_trade = saved.day_trade
+            hold.partner = saved.partner
             ledger.holds[saved.order_id] = hold
         ledger.fees_collected = state.fees_collected
         ledger.shares_in = dict(state.shares_in)

@@ -19,6 +19,8 @@ show them:
 - `OrderReplaced` with `kept_priority` lowers a resting order in place under its new id;
   otherwise the old order leaves (level or stops) and the replacement enters as the old one
   was: a resting order's replacement executes as incoming, a stop's waits.
+- `LegResized` (a bracket's leg growing with its entry) gives a resting leg its new open
+  quantity at the back of its level, and a waiting stop-loss its new quantity.
 - `OrderAdjusted` (a corporate action) gives a resting order or a stop new terms in place:
   a resting order moves to its new price with its new open quantity (it cannot cross: the
   engine's rounding keeps the book uncrossed). A symbol change renames the book (`rename`).
@@ -37,6 +39,7 @@ from tradingfloor.domain.enums import STOP_ORDER_TYPES, Side
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import (
     Event,
+    LegResized,
     OrderAccepted,
     OrderAdjusted,
     OrderCanceled,
@@ -58,6 +61,7 @@ BOOK_EVENTS = (
     StopTriggered,
     OrderExpired,
     OrderAdjusted,
+    LegResized,
 )
 """The events that may change a visible book (all carry `symbol`)."""
 
@@ -227,8 +231,14 @@ class LevelBook:
         resting = self._resting.get(event.order_id)
         if resting is not None:
             self._lower(resting, event.leaves)
-        elif self._stops.pop(event.order_id, None) is None:
+            return
+        stop = self._stops.get(event.order_id)
+        if stop is None:
             raise InvariantViolation(f"{self.symbol}: unknown order {event.order_id} canceled")
+        if event.leaves:  # a stop-loss cut to its pair's open quantity
+            stop.leaves = event.leaves
+        else:
+            del self._stops[event.order_id]
 
     def _expired(self, event: OrderExpired) -> None:
         resting = self._resting.get(event.order_id)
@@ -269,6 +279,20 @@ class LevelBook:
         if stop is None:
             raise InvariantViolation(f"{self.symbol}: unknown order {order_id} adjusted")
         stop.price = event.price
+        stop.leaves = event.leaves
+
+    def _leg_resized(self, event: LegResized) -> None:
+        self._end_execution()
+        order_id = event.order_id
+        resting = self._resting.get(order_id)
+        if resting is not None:
+            self._lower(resting, 0)
+            self._incoming = _Order(order_id, resting.side, resting.price, event.leaves)
+            self._end_execution()  # rests again, at the back of its level
+            return
+        stop = self._stops.get(order_id)
+        if stop is None:
+            raise InvariantViolation(f"{self.symbol}: unknown order {order_id} resized")
         stop.leaves = event.leaves
 
     def rename(self, symbol: str) -> None:
@@ -332,6 +356,7 @@ _HANDLERS: dict[type[Event], Callable[[LevelBook, Any], None]] = {
     StopTriggered: LevelBook._triggered,
     OrderExpired: LevelBook._expired,
     OrderAdjusted: LevelBook._adjusted,
+    LegResized: LevelBook._leg_resized,
 }
 """Each event that may change a visible book, by exact type (the engine emits no subclasses)."""
 

@@ -7,6 +7,7 @@ the end-of-session expiry. Its parts, one module each:
 - `validation`: why an order or a replace is refused as malformed;
 - `execution`: price-time matching, self-trade prevention, fill-or-kill;
 - `stops`: stop, stop-limit and trailing-stop orders, parked, elected and trailed;
+- `contingent`: the legs of bracket, OCO and OTO orders, and one-cancels-other pairs;
 - `views`: what readers see (levels, depth, the L3 book) and the invariant check;
 - `snapshot`: the book's whole state in canonical order, and the book rebuilt from it;
 - `adjustments`: live orders adjusted by a corporate action (splits, dividends, renames).
@@ -34,7 +35,7 @@ from tradingfloor.domain.events import (
 )
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.matching.adjustments import BookAdjustments
-from tradingfloor.matching.execution import OrderExecution
+from tradingfloor.matching.contingent import ContingentOrders
 from tradingfloor.matching.order import Order
 from tradingfloor.matching.snapshot import BookState
 from tradingfloor.matching.validation import OrderValidation
@@ -54,7 +55,7 @@ PENDING_TRIGGER = OrderStatus.PENDING_TRIGGER
 STOP_TYPES = STOP_ORDER_TYPES
 
 
-class OrderBook(OrderExecution, OrderValidation, BookViews, BookAdjustments):
+class OrderBook(ContingentOrders, OrderValidation, BookViews, BookAdjustments):
     """The book of one instrument. Feed it commands in sequence order; read it between them."""
 
     # ------------------------------------------------------------------ commands
@@ -206,6 +207,8 @@ class OrderBook(OrderExecution, OrderValidation, BookViews, BookAdjustments):
         order.leaves = 0
         order.status = CANCELED
         out.append(self._canceled(order, canceled, reason, seq, ts))
+        if order.oco:
+            self._follow(order, seq, ts, out)
         return True
 
     def order_view(self, order_id: int) -> Order | None:
@@ -304,9 +307,9 @@ class OrderBook(OrderExecution, OrderValidation, BookViews, BookAdjustments):
         """End of session: every live DAY order expires, in order id order; with
         `order_id_max`, only those with an id up to it (the orders of the sessions closing)."""
         for order_id in sorted(self._orders):
-            if order_id_max is not None and order_id > order_id_max:
-                break
             order = self._orders[order_id]
+            if order_id_max is not None and (order.parent or order_id) > order_id_max:
+                continue  # a leg is of its parent's session
             if order.tif != DAY:
                 continue
             expired = order.leaves

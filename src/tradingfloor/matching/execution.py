@@ -7,6 +7,7 @@ time priority within a price; what is left of it rests, or is canceled if it may
 
 from heapq import heappop
 
+from tradingfloor.domain.commands import PlaceOrder
 from tradingfloor.domain.enums import (
     STOP_ORDER_TYPES,
     CancelReason,
@@ -16,7 +17,13 @@ from tradingfloor.domain.enums import (
     TimeInForce,
 )
 from tradingfloor.domain.errors import InvariantViolation
-from tradingfloor.domain.events import Event, OrderCanceled, StopTriggered, TradeExecuted
+from tradingfloor.domain.events import (
+    Event,
+    OrderAccepted,
+    OrderCanceled,
+    StopTriggered,
+    TradeExecuted,
+)
 from tradingfloor.matching.layout import Level
 from tradingfloor.matching.order import Order
 from tradingfloor.matching.stops import StopOrders
@@ -30,6 +37,7 @@ NEW = OrderStatus.NEW
 PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 FILLED = OrderStatus.FILLED
 CANCELED = OrderStatus.CANCELED
+PENDING_TRIGGER = OrderStatus.PENDING_TRIGGER
 CANCEL_NEWEST = SelfTradePrevention.CANCEL_NEWEST
 CANCEL_OLDEST = SelfTradePrevention.CANCEL_OLDEST
 CANCEL_BOTH = SelfTradePrevention.CANCEL_BOTH
@@ -76,6 +84,8 @@ class OrderExecution(StopOrders):
         order.leaves = 0
         order.status = CANCELED
         out.append(self._canceled(order, canceled, reason, seq, ts))
+        if order.oco:
+            self._follow(order, seq, ts, out)
 
     def _canceled(
         self, order: Order, qty: int, reason: CancelReason, seq: int, ts: int
@@ -176,6 +186,8 @@ class OrderExecution(StopOrders):
                     maker.status = FILLED
                     orders.popleft()
                     del live[maker.order_id]
+                if maker.oco:
+                    self._follow(maker, seq, ts, out)
                 last_price = price
                 if watch_stops:
                     self._elect_stops(price)
@@ -189,6 +201,8 @@ class OrderExecution(StopOrders):
         self.last_price = last_price
         taker.leaves = leaves
         taker.filled += filled
+        if taker.oco and filled:
+            self._follow(taker, seq, ts, out)
         return stp_reason
 
     def _prevent_self_trade(
@@ -209,6 +223,8 @@ class OrderExecution(StopOrders):
         out.append(self._canceled(taker, cut, CancelReason.SELF_TRADE, seq, ts))
         if taker.leaves == 0:
             taker.status = CANCELED
+        if taker.oco:
+            self._follow(taker, seq, ts, out)
         return None
 
     def _cancel_resting(
@@ -222,6 +238,8 @@ class OrderExecution(StopOrders):
             maker.status = CANCELED
             del self._orders[maker.order_id]
         out.append(self._canceled(maker, qty, CancelReason.SELF_TRADE, seq, ts))
+        if maker.oco:
+            self._follow(maker, seq, ts, out)
 
     def _fillable(self, taker: Order) -> bool:
         """Whether a fill-or-kill order can fill in full now, own orders counted as STP acts."""
@@ -250,6 +268,8 @@ class OrderExecution(StopOrders):
         triggered = self._triggered
         while triggered:
             order_id, price, order = heappop(triggered)
+            if order.status == CANCELED:  # its one-cancels-other pair ended it meanwhile
+                continue
             out.append(
                 StopTriggered(
                     seq, ts, order_id, self.symbol, order.stop_price or price, price, order.account
@@ -258,3 +278,102 @@ class OrderExecution(StopOrders):
             order.status = PARTIALLY_FILLED if order.filled else NEW
             self._orders.pop(order_id, None)
             self._execute(order, seq, ts, out)
+
+    def _follow(self, order: Order, seq: int, ts: int, out: list[Event]) -> None:
+        """`order`'s open quantity went down: take its pair's down to it."""
+        other = self._orders.get(order.oco)
+        if other is None or other.leaves <= order.leaves:
+            return
+        cut = other.leaves - order.leaves
+        if order.leaves == 0:
+            self._remove(other)
+            other.leaves = 0
+            other.status = CANCELED
+        else:
+            if other.status != PENDING_TRIGGER:
+                levels = self._bids if other.side == BUY else self._asks
+                levels[other.price].qty -= cut  # type: ignore[index]
+            other.leaves = order.leaves
+        out.append(self._canceled(other, cut, CancelReason.CONTINGENT, seq, ts))
+
+    def _order_of(self, command: PlaceOrder, protection: int | None) -> Order:
+        """The book's order for an accepted command."""
+        qty = command.qty
+        stp = command.stp
+        return Order(
+            command.order_id,
+            command.account,
+            command.side,
+            command.order_type,
+            command.tif,
+            qty,
+            qty,
+            command.price,
+            command.stop_price,
+            self._stp if stp is None else stp,
+            0,
+            NEW,
+            command.trail_price,
+            command.trail_bps,
+            None,
+            command.client_order_id,
+            protection,
+        )
+
+    def _enter(self, order: Order, seq: int, ts: int, out: list[Event]) -> None:
+        """An accepted order enters: a stop is armed, any other executes or rests; then the
+        stops its trades elected run. (`OrderBook.accept` does the same inline: the hot path
+        of every new order spares the calls; legs enter here.)"""
+        side = order.side
+        price = order.price
+        tif = order.tif
+        qty = order.qty
+        is_stop = order.order_type in STOP_TYPES
+        if is_stop:  # first, so that a trailing stop's accepted event carries its stop price
+            self._arm_stop(order)  # an election only queues it: it enters after this event
+        out.append(self._accepted(order, seq, ts))
+        if is_stop:
+            if self._triggered:
+                self._run_triggered(seq, ts, out)
+            return
+        if price is None or tif == IOC or tif == FOK:
+            self._execute(order, seq, ts, out)
+        elif side == BUY:
+            if self._ask_heap and self._ask_heap[0] <= price:
+                self._execute(order, seq, ts, out)  # may cross (or the top is stale)
+            else:
+                level = self._bids.get(price)
+                if level is None:
+                    self._rest(order)
+                else:  # inline _rest for the busiest case: joining a level
+                    level.orders.append(order)
+                    level.qty += qty
+                    self._orders[order.order_id] = order
+        elif self._bid_heap and -self._bid_heap[0] >= price:
+            self._execute(order, seq, ts, out)
+        else:
+            level = self._asks.get(price)
+            if level is None:
+                self._rest(order)
+            else:
+                level.orders.append(order)
+                level.qty += qty
+                self._orders[order.order_id] = order
+        if self._triggered:
+            self._run_triggered(seq, ts, out)
+
+    def _accepted(self, order: Order, seq: int, ts: int) -> OrderAccepted:
+        return OrderAccepted(
+            seq,
+            ts,
+            order.order_id,
+            order.account,
+            self.symbol,
+            order.side,
+            order.order_type,
+            order.tif,
+            order.qty,
+            order.price,
+            order.stop_price,
+            order.client_order_id,
+        )

@@ -21,6 +21,8 @@ class Order(msgspec.Struct, gc=False, eq=False, array_like=True):
     `stop_price` is the trigger of stop orders (for trailing stops it moves with the market).
     `protection` is the worst price a market (or stop-market) order may trade at: the price it
     was held at by the risk layer; None without one.
+    `oco` is the other leg of a one-cancels-other pair (0: none): the two always have the same
+    open quantity (`matching.contingent`). `parent` is the order a leg belongs to (0: none).
     """
 
     order_id: int
@@ -40,6 +42,8 @@ class Order(msgspec.Struct, gc=False, eq=False, array_like=True):
     watermark: int | None = None
     client_order_id: str = ""
     protection: int | None = None
+    oco: int = 0
+    parent: int = 0
 
     @property
     def canceled(self) -> int:

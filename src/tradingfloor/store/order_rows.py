@@ -9,7 +9,14 @@ from typing import Any
 
 import msgspec
 
-from tradingfloor.domain.enums import CancelReason, OrderStatus, OrderType, Side, TimeInForce
+from tradingfloor.domain.enums import (
+    CancelReason,
+    OrderClass,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.order_state import OrderState
 from tradingfloor.store.queries import OrderRow
@@ -20,11 +27,13 @@ TYPE_NAME = {kind: kind.name.lower() for kind in OrderType}
 TIF_NAME = {tif: tif.name.lower() for tif in TimeInForce}
 STATUS_NAME = {status: status.name.lower() for status in OrderStatus}
 CANCEL_REASON_NAME = {reason: reason.name.lower() for reason in CancelReason}
+CLASS_NAME = {order_class: order_class.name.lower() for order_class in OrderClass}
 _SIDE = {name: side for side, name in SIDE_NAME.items()}
 _TYPE = {name: kind for kind, name in TYPE_NAME.items()}
 _TIF = {name: tif for tif, name in TIF_NAME.items()}
 _STATUS = {name: status for status, name in STATUS_NAME.items()}
 _CANCEL_REASON = {name: reason for reason, name in CANCEL_REASON_NAME.items()}
+_CLASS = {name: order_class for order_class, name in CLASS_NAME.items()}
 
 ORDER_COLUMNS = tuple(column.name for column in orders.c)
 if OrderState.__struct_fields__ != ORDER_COLUMNS or OrderRow.__struct_fields__ != ORDER_COLUMNS:
@@ -36,7 +45,8 @@ def row_values(state: OrderState) -> tuple[Any, ...]:
     values = msgspec.structs.astuple(state)
     (order_id, account, symbol, side, order_type, tif, qty, price, stop_price, client_order_id,
      status, filled_qty, leaves_qty, filled_notional, reject_code, cancel_reason, replaced_by,
-     replaces, created_seq, created_ts, updated_seq, updated_ts) = values  # fmt: skip
+     replaces, created_seq, created_ts, updated_seq, updated_ts, order_class,
+     parent_order_id) = values  # fmt: skip
     return (
         order_id, account, symbol,
         None if side is None else SIDE_NAME[side],
@@ -46,6 +56,7 @@ def row_values(state: OrderState) -> tuple[Any, ...]:
         filled_notional, reject_code,
         None if cancel_reason is None else CANCEL_REASON_NAME[cancel_reason],
         replaced_by, replaces, created_seq, created_ts, updated_seq, updated_ts,
+        CLASS_NAME[order_class], parent_order_id,
     )  # fmt: skip
 
 
@@ -53,7 +64,8 @@ def state_of_values(values: tuple[Any, ...]) -> OrderState:
     """The `OrderState` of a row given in the table's column order."""
     (order_id, account, symbol, side, order_type, tif, qty, price, stop_price, client_order_id,
      status, filled_qty, leaves_qty, filled_notional, reject_code, cancel_reason, replaced_by,
-     replaces, created_seq, created_ts, updated_seq, updated_ts) = values  # fmt: skip
+     replaces, created_seq, created_ts, updated_seq, updated_ts, order_class,
+     parent_order_id) = values  # fmt: skip
     return OrderState(
         order_id, account, symbol,
         None if side is None else _SIDE[side],
@@ -63,6 +75,7 @@ def state_of_values(values: tuple[Any, ...]) -> OrderState:
         filled_notional, reject_code,
         None if cancel_reason is None else _CANCEL_REASON[cancel_reason],
         replaced_by, replaces, created_seq, created_ts, updated_seq, updated_ts,
+        _CLASS[order_class], parent_order_id,
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from tradingfloor.domain.events import (
     FundsSettled,
     FundsWithdrawn,
     GoodFaithViolation,
+    LegHeld,
     OrderAccepted,
     OrderRejected,
     OrderReplaced,
@@ -43,6 +44,7 @@ from tradingfloor.domain.order_state import (
     OrderStates,
     order_ids_of,
 )
+from tradingfloor.domain.shards import is_leg_id
 from tradingfloor.store.order_rows import row_values, state_of_values
 from tradingfloor.store.projection_sql import Row, TableSql, statements_for
 from tradingfloor.store.readmodels import OPEN_ORDER_STATUSES, projection_state
@@ -124,6 +126,12 @@ class BatchRows:
                     accounts.add(trade.maker_account)
                     accounts.add(trade.taker_account)
                 elif kind is OrderAccepted:
+                    order_id = event.order_id  # type: ignore[attr-defined]
+                    if is_leg_id(order_id) and order_id not in created:
+                        order_ids.add(order_id)  # a held leg enters the book
+                    else:
+                        created.add(order_id)
+                elif kind is LegHeld:
                     created.add(event.order_id)  # type: ignore[attr-defined]
                 elif kind is OrderRejected:
                     if event.reason not in NO_ORDER_REJECTS:  # type: ignore[attr-defined]

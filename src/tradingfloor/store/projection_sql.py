@@ -59,6 +59,8 @@ ORDER_MUTABLE = (
     "replaced_by",
     "updated_seq",
     "updated_ts",
+    "order_class",
+    "parent_order_id",
 )
 POSITION_MUTABLE = ("qty", "cost", "realized", "updated_seq", "settled_qty")
 BALANCE_MUTABLE = (

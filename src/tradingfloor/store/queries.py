@@ -59,6 +59,8 @@ class OrderRow(msgspec.Struct, frozen=True):
     created_ts: int
     updated_seq: int
     updated_ts: int
+    order_class: str = "simple"
+    parent_order_id: int | None = None
 
     @property
     def average_fill_price(self) -> int | None:
@@ -162,6 +164,21 @@ def get_order(connection: Connection, order_id: int) -> OrderRow | None:
     """The order with this id, any account (the caller checks ownership), or None."""
     row = connection.execute(select(orders).where(orders.c.order_id == order_id)).first()
     return None if row is None else OrderRow(**row._mapping)
+
+
+legs_per_read_max = 1_000
+"""Legs one `list_legs` reads at most (a page of parents has two legs each at most)."""
+
+
+def list_legs(connection: Connection, parent_order_ids: list[int]) -> list[OrderRow]:
+    """The legs of these bracket, OCO or OTO orders, by order id."""
+    query = (
+        select(orders)
+        .where(orders.c.parent_order_id.in_(parent_order_ids[: legs_per_read_max // 2]))
+        .order_by(orders.c.order_id)
+        .limit(legs_per_read_max)
+    )
+    return [OrderRow(**row._mapping) for row in connection.execute(query)]
 
 
 def get_order_by_client_id(

@@ -38,8 +38,9 @@ ORDER_STATUSES = (
     "rejected",
     "replaced",
     "pending_trigger",
+    "held",
 )
-OPEN_ORDER_STATUSES = frozenset({"new", "partially_filled", "pending_trigger"})
+OPEN_ORDER_STATUSES = frozenset({"new", "partially_filled", "pending_trigger", "held"})
 CLOSED_ORDER_STATUSES = frozenset(ORDER_STATUSES) - OPEN_ORDER_STATUSES
 ACTIVITY_KINDS = (
     "trade",
@@ -93,7 +94,11 @@ orders = Table(
     Column("created_ts", BigInteger, nullable=False),
     Column("updated_seq", BigInteger, nullable=False),
     Column("updated_ts", BigInteger, nullable=False),
+    # "simple", "bracket", "oco" or "oto"; a leg names its bracket, OCO or OTO order.
+    Column("order_class", String(8), nullable=False, server_default="simple"),
+    Column("parent_order_id", BigInteger, nullable=True),
     Index("ix_orders_account_created_seq", "account", "created_seq"),
+    Index("ix_orders_parent_order_id", "parent_order_id"),
     Index("ix_orders_account_status", "account", "status"),
     Index("ix_orders_account_client_order_id", "account", "client_order_id"),
     Index("ix_orders_symbol", "symbol"),
