@@ -2,7 +2,7 @@
 order it belongs to. Orders from before are simple and have no parent.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-04
 """
 
