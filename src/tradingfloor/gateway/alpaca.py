@@ -9,16 +9,28 @@ What Alpaca offers and we do not (notional and fractional orders, extended hours
 and other order classes, `opg`/`cls`) is refused with a 422 that names the field.
 
 The routes, by area: orders (`alpaca_order_routes`), positions, the account and its
-activities (`alpaca_account_routes`), assets and the clock (`alpaca_asset_routes`); the
+activities (`alpaca_account_routes`), assets and the clock (`alpaca_asset_routes`), the
+trading days (`alpaca_calendar_routes`); the
 `trade_updates` stream is `alpaca_stream`.
 """
 
 from fastapi import FastAPI
 
-from tradingfloor.gateway import alpaca_account_routes, alpaca_asset_routes, alpaca_order_routes
+from tradingfloor.gateway import (
+    alpaca_account_routes,
+    alpaca_asset_routes,
+    alpaca_calendar_routes,
+    alpaca_order_routes,
+)
 
 
 def install(app: FastAPI) -> None:
     """Add the `/v2` routes to `app`, area by area."""
-    for area in (alpaca_order_routes, alpaca_account_routes, alpaca_asset_routes):
+    areas = (
+        alpaca_order_routes,
+        alpaca_account_routes,
+        alpaca_asset_routes,
+        alpaca_calendar_routes,
+    )
+    for area in areas:
         area.routes.install(app)
