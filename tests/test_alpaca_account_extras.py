@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from alpaca.trading.client import TradingClient
-from alpaca.trading.models import Calendar
-from alpaca.trading.requests import GetCalendarRequest
+from alpaca.trading.enums import OrderStatus, PDTCheck, TradeConfirmationEmail
+from alpaca.trading.models import AccountConfiguration, Calendar, Order, TradeAccount
+from alpaca.trading.requests import GetCalendarRequest, ReplaceOrderRequest
 
 from api_helpers import SHARED_PLATFORMS, Served, shared_platform, shared_platform_id
-from test_alpaca import call, refused, sdk
+from test_alpaca import call, limit_buy, refused, sdk
 
 on_shared_platform = pytest.mark.asyncio(loop_scope="module")
 
@@ -77,3 +78,60 @@ async def test_the_calendar_lists_the_exchange_trading_days(api: Served) -> None
     assert backwards.status_code == 422
     default = await call(alice.get_calendar)
     assert isinstance(default, list) and 240 <= len(default) <= 255  # a year from today
+
+
+@on_shared_platform
+async def test_account_configurations_are_kept_and_suspend_trade_refuses_orders(
+    api: Served,
+) -> None:
+    alice = await trader(api, "alice", cash="10000")
+    bob = await trader(api, "bob")
+    first = await call(alice.get_account_configurations)
+    assert isinstance(first, AccountConfiguration)
+    assert (first.suspend_trade, first.no_shorting, first.fractional_trading) == (
+        False,
+        True,
+        False,
+    )
+    assert first.trade_confirm_email == TradeConfirmationEmail.ALL
+    placed = await call(alice.submit_order, limit_buy(api.sym, 1, 99))
+    assert isinstance(placed, Order)
+
+    wanted = first.model_copy(
+        update={
+            "suspend_trade": True,
+            "trade_confirm_email": TradeConfirmationEmail.NONE,
+            "pdt_check": PDTCheck.BOTH,
+            "max_margin_multiplier": "2",
+        }
+    )
+    saved = await call(alice.set_account_configurations, wanted)
+    assert isinstance(saved, AccountConfiguration) and saved.suspend_trade is True
+    again = await call(alice.get_account_configurations)
+    assert again == saved and again.pdt_check == PDTCheck.BOTH
+    assert again.max_margin_multiplier == "2"
+    other = await call(bob.get_account_configurations)
+    assert isinstance(other, AccountConfiguration) and other.suspend_trade is False
+
+    stopped = await refused(alice.submit_order, limit_buy(api.sym, 1, 99))
+    assert (stopped.status_code, stopped.code) == (403, 4030)
+    assert "suspended" in stopped.message
+    moved = await refused(alice.replace_order_by_id, placed.id, ReplaceOrderRequest(qty=2))
+    assert moved.status_code == 403
+    account = await call(alice.get_account)
+    assert isinstance(account, TradeAccount) and account.trade_suspended_by_user is True
+    await call(alice.cancel_order_by_id, placed.id)  # cancels still go through
+    canceled = await call(alice.get_order_by_id, placed.id)
+    assert isinstance(canceled, Order) and canceled.status == OrderStatus.CANCELED
+
+    for field, value in (("fractional_trading", True), ("no_shorting", False)):
+        bad = await refused(alice.patch, "/account/configurations", {field: value})
+        assert (bad.status_code, bad.code) == (422, 1000) and field in bad.message
+    bad = await refused(alice.patch, "/account/configurations", {"dtbp_check": "always"})
+    assert bad.status_code == 422
+    unchanged = await call(alice.get_account_configurations)
+    assert unchanged == saved  # a refused change changes nothing
+
+    await call(alice.patch, "/account/configurations", {"suspend_trade": False})
+    resumed = await call(alice.submit_order, limit_buy(api.sym, 1, 99))
+    assert isinstance(resumed, Order) and resumed.status == OrderStatus.NEW

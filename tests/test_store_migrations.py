@@ -30,6 +30,7 @@ AUDIT_TABLES = {"audit_anchors"}
 REPORT_TABLES = {"trade_reports"}
 QUOTE_TABLES = {"book_levels", "arrival_quotes"}
 SURVEILLANCE_TABLES = {"surveillance_alerts", "surveillance_positions"}
+ALPACA_TABLES = {"account_configurations", "watchlists", "watchlist_assets"}
 TABLES = (
     AUTH_TABLES
     | READ_MODEL_TABLES
@@ -39,6 +40,7 @@ TABLES = (
     | SURVEILLANCE_TABLES
     | REPORT_TABLES
     | QUOTE_TABLES
+    | ALPACA_TABLES
 )
 
 

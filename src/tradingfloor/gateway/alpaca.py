@@ -10,7 +10,8 @@ and other order classes, `opg`/`cls`) is refused with a 422 that names the field
 
 The routes, by area: orders (`alpaca_order_routes`), positions, the account and its
 activities (`alpaca_account_routes`), assets and the clock (`alpaca_asset_routes`), the
-trading days (`alpaca_calendar_routes`); the
+trading days (`alpaca_calendar_routes`), the account's settings
+(`alpaca_configuration_routes`); the
 `trade_updates` stream is `alpaca_stream`.
 """
 
@@ -20,6 +21,7 @@ from tradingfloor.gateway import (
     alpaca_account_routes,
     alpaca_asset_routes,
     alpaca_calendar_routes,
+    alpaca_configuration_routes,
     alpaca_order_routes,
 )
 
@@ -31,6 +33,7 @@ def install(app: FastAPI) -> None:
         alpaca_account_routes,
         alpaca_asset_routes,
         alpaca_calendar_routes,
+        alpaca_configuration_routes,
     )
     for area in areas:
         area.routes.install(app)

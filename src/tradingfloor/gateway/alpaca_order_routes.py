@@ -16,6 +16,7 @@ from tradingfloor.domain.ids import CLIENT_ORDER_ID_PATTERN, SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps, order_entry
+from tradingfloor.gateway.alpaca_configuration_routes import refuse_if_suspended
 from tradingfloor.gateway.alpaca_orders import (
     OrderBody,
     ReplaceBody,
@@ -69,6 +70,7 @@ async def submit_order(
 
 async def place(platform: Backend, command: PlaceOrder) -> dict[str, Any]:
     """Enter an order: Alpaca's JSON of it, or its refusal raised."""
+    await refuse_if_suspended(platform, command.account)
     placed = await order_entry.place(platform, command)
     if isinstance(placed, Resubmitted):
         if placed.first is None or placed.reason is not None:
@@ -208,6 +210,7 @@ async def replace_order(
     """Replace a live order's qty, limit or stop price: the answer is the new order."""
     account = principal.account_id
     row = await _own_order(platform, order_id, account)
+    await refuse_if_suspended(platform, account)
     try:
         body = _replace_decoder.decode(await request.body())
         replace = replace_request(body, row.tif)

@@ -7,10 +7,16 @@ events (`projector`), both on one `metadata`, as the newest migration leaves the
 `surveillance_tables` the surveillance review queue;
 `trade_reports` the reporting role's trade reports;
 `quote_tables` the book's price levels and the quote at each order's arrival;
+`alpaca_tables` `/v2`'s account configurations and watchlists;
 `migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
 database to the newest. `queries` reads the projections for the gateway.
 """
 
+from tradingfloor.store.alpaca_tables import (
+    account_configurations,
+    watchlist_assets,
+    watchlists,
+)
 from tradingfloor.store.audit_tables import audit_anchors
 from tradingfloor.store.database import downgrade, make_engine, upgrade
 from tradingfloor.store.quote_tables import arrival_quotes, book_levels
@@ -28,6 +34,7 @@ from tradingfloor.store.surveillance_tables import surveillance_alerts, surveill
 from tradingfloor.store.trade_reports import trade_reports
 
 __all__ = [
+    "account_configurations",
     "account_balances",
     "activities",
     "api_keys",
@@ -51,4 +58,6 @@ __all__ = [
     "trade_reports",
     "upgrade",
     "users",
+    "watchlist_assets",
+    "watchlists",
 ]
