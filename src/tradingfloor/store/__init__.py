@@ -34,8 +34,8 @@ from tradingfloor.store.surveillance_tables import surveillance_alerts, surveill
 from tradingfloor.store.trade_reports import trade_reports
 
 __all__ = [
-    "account_configurations",
     "account_balances",
+    "account_configurations",
     "activities",
     "api_keys",
     "arrival_quotes",
