@@ -375,6 +375,13 @@ class Settings(BaseSettings):
     )
 
     # --------------------------------------------------------------- settlement
+    market_session: Literal["exchange", "always_open"] = Field(
+        default="exchange",
+        description="The session the platform reports (`/v2/clock`, portfolio history): "
+        "`exchange`, the exchange calendar's regular hours; `always_open`, a market that "
+        "trades at any hour, in sessions from midnight to midnight exchange time (what "
+        "`serve --demo` runs unless this is set).",
+    )
     audit_enabled: bool = Field(
         default=True,
         description="Run the audit role: every command (with who sent it) and its events, "

@@ -66,6 +66,9 @@ def serve(
             overrides[name] = value
     try:
         settings = load_settings(config, **overrides)
+        if demo and demo_session(settings):
+            overrides.update(demo_session(settings))
+            settings = load_settings(config, **overrides)
     except ConfigError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
@@ -104,6 +107,14 @@ def serve(
     except RuntimeError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
+
+
+def demo_session(settings: "Settings") -> dict[str, Any]:
+    """The demo's market trades at any hour: unless the configuration names a session, it
+    runs `always_open` (its clock says the market is open)."""
+    if "market_session" in settings.model_fields_set:
+        return {}
+    return {"market_session": "always_open"}
 
 
 async def _supervise(supervisor: Any) -> None:

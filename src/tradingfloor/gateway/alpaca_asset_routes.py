@@ -1,5 +1,5 @@
 """`/v2/assets` and `/v2/clock`: Alpaca's listed symbols, and the market's clock (XNYS
-sessions)."""
+sessions, or the demo's always-open market: `market_session`)."""
 
 from typing import Annotated, Any
 
@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
-from tradingfloor.gateway import deps
+from tradingfloor.gateway import deps, market_session
 from tradingfloor.gateway.answers import json_answer
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.errors import ApiError
@@ -43,14 +43,10 @@ async def get_asset(
 
 @routes.get("/v2/clock")
 async def get_clock(_principal: deps.Reader, platform: deps.Platform) -> Response:
-    """Whether the market (XNYS sessions) is open now, and its next open and close."""
-    calendar = calendar_for()
+    """Whether the platform's market is open now, and its next open and close: the XNYS
+    sessions, or the demo's market that is always open (`market_session`)."""
     now = platform.clock()
-    open_ts, close_ts = calendar.session_bounds(now)
-    if now >= close_ts:  # the closing instant still belongs to the closing session
-        open_ts, close_ts = calendar.session_bounds(close_ts + 1)
-    next_open = calendar.session_bounds(close_ts + 1)[0]
-    return json_answer(views.clock(now, open_ts, close_ts, next_open, calendar.timezone))
+    return json_answer(market_session.clock(platform.settings, calendar_for(), now))
 
 
 def symbol_of(platform: Backend, symbol_or_asset_id: str) -> str:
