@@ -2,14 +2,27 @@
 official `alpaca-py` SDK against a served platform (real HTTP), on SQLite and PostgreSQL."""
 
 import datetime
+import itertools
 from collections.abc import AsyncIterator
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderStatus, PDTCheck, TradeConfirmationEmail
-from alpaca.trading.models import AccountConfiguration, Calendar, Order, TradeAccount
-from alpaca.trading.requests import GetCalendarRequest, ReplaceOrderRequest
+from alpaca.trading.models import (
+    AccountConfiguration,
+    Calendar,
+    Order,
+    PortfolioHistory,
+    TradeAccount,
+)
+from alpaca.trading.requests import (
+    GetCalendarRequest,
+    GetPortfolioHistoryRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+)
 
 from api_helpers import SHARED_PLATFORMS, Served, shared_platform, shared_platform_id
 from test_alpaca import call, limit_buy, refused, sdk
@@ -135,3 +148,54 @@ async def test_account_configurations_are_kept_and_suspend_trade_refuses_orders(
     await call(alice.patch, "/account/configurations", {"suspend_trade": False})
     resumed = await call(alice.submit_order, limit_buy(api.sym, 1, 99))
     assert isinstance(resumed, Order) and resumed.status == OrderStatus.NEW
+
+
+@on_shared_platform
+async def test_portfolio_history_marks_the_positions_at_the_last_trade(api: Served) -> None:
+    alice = await trader(api, "alice", cash="100000")
+    bob = await trader(api, "bob", cash="0", shares={api.sym: 20})
+    carol = await trader(api, "carol", cash="100000")
+    await call(alice.submit_order, limit_buy(api.sym, 10, 100))
+    await call(
+        bob.submit_order,
+        MarketOrderRequest(symbol=api.sym, qty=10, side="sell", time_in_force="day"),
+    )
+    await call(carol.submit_order, limit_buy(api.sym, 5, 110))
+    await call(
+        bob.submit_order,
+        MarketOrderRequest(symbol=api.sym, qty=5, side="sell", time_in_force="day"),
+    )
+
+    history = await call(
+        alice.get_portfolio_history,
+        GetPortfolioHistoryRequest(
+            period="1D", timeframe="1Min", intraday_reporting="continuous", pnl_reset="no_reset"
+        ),
+    )
+    assert isinstance(history, PortfolioHistory) and history.timeframe == "1Min"
+    stamps = history.timestamp
+    assert 1_400 <= len(stamps) <= 1_441 and len(history.equity) == len(stamps)
+    assert {b - a for a, b in itertools.pairwise(stamps)} == {60}
+    account = await call(alice.get_account)
+    assert isinstance(account, TradeAccount)
+    # now: 100,000 - 10 x 100 cash, 10 shares at the last trade, 110
+    assert history.equity[-1] == float(account.equity) == 100_100
+    assert history.base_value == 0  # the account had nothing a day ago
+    assert history.profit_loss[-1] == 100  # the deposit is no profit
+    assert history.equity[0] == 0 and history.profit_loss_pct[-1] == 0
+
+    daily = await call(
+        alice.get_portfolio_history, GetPortfolioHistoryRequest(period="2W", timeframe="1D")
+    )
+    assert isinstance(daily, PortfolioHistory) and 8 <= len(daily.timestamp) <= 11
+    zone = ZoneInfo("America/New_York")
+    for stamp in daily.timestamp:
+        assert datetime.datetime.fromtimestamp(stamp, zone).strftime("%H:%M") == "00:00"
+
+    too_long = await refused(
+        alice.get,
+        "/account/portfolio/history",
+        {"period": "1A", "timeframe": "1Min", "intraday_reporting": "continuous"},
+    )
+    assert (too_long.status_code, too_long.code) == (422, 1000)
+    assert "2000" in too_long.message
