@@ -16,12 +16,15 @@ from alpaca.trading.models import (
     Order,
     PortfolioHistory,
     TradeAccount,
+    Watchlist,
 )
 from alpaca.trading.requests import (
+    CreateWatchlistRequest,
     GetCalendarRequest,
     GetPortfolioHistoryRequest,
     MarketOrderRequest,
     ReplaceOrderRequest,
+    UpdateWatchlistRequest,
 )
 
 from api_helpers import SHARED_PLATFORMS, Served, shared_platform, shared_platform_id
@@ -199,3 +202,80 @@ async def test_portfolio_history_marks_the_positions_at_the_last_trade(api: Serv
     )
     assert (too_long.status_code, too_long.code) == (422, 1000)
     assert "2000" in too_long.message
+
+
+@on_shared_platform
+async def test_watchlists_through_every_sdk_call(api: Served) -> None:
+    alice = await trader(api, "alice")
+    bob = await trader(api, "bob")
+    other = f"{api.sym}B"
+    await api.symbol(other, "50")
+
+    made = await call(
+        alice.create_watchlist, CreateWatchlistRequest(name="tech", symbols=[api.sym])
+    )
+    assert isinstance(made, Watchlist) and made.name == "tech"
+    assert [asset.symbol for asset in made.assets or []] == [api.sym]
+    assert made.assets and made.assets[0].tradable and made.created_at.tzinfo is not None
+    second = await call(alice.create_watchlist, CreateWatchlistRequest(name="empty", symbols=[]))
+    assert isinstance(second, Watchlist) and second.assets == []
+
+    added = await call(alice.add_asset_to_watchlist_by_id, made.id, other)
+    assert isinstance(added, Watchlist)
+    assert [asset.symbol for asset in added.assets or []] == [api.sym, other]
+    assert added.updated_at >= made.updated_at
+    renamed = await call(
+        alice.update_watchlist_by_id,
+        made.id,
+        UpdateWatchlistRequest(name="favourites", symbols=[other]),
+    )
+    assert isinstance(renamed, Watchlist) and renamed.name == "favourites"
+    assert [asset.symbol for asset in renamed.assets or []] == [other]
+    got = await call(alice.get_watchlist_by_id, made.id)
+    assert isinstance(got, Watchlist) and got.name == "favourites" and got.id == made.id
+    listed = await call(alice.get_watchlists)
+    assert isinstance(listed, list) and [w.name for w in listed] == ["favourites", "empty"]
+    assert await call(bob.get_watchlists) == []
+
+    removed = await call(alice.remove_asset_from_watchlist_by_id, made.id, other)
+    assert isinstance(removed, Watchlist) and removed.assets == []
+    await call(alice.delete_watchlist_by_id, second.id)
+    listed = await call(alice.get_watchlists)
+    assert isinstance(listed, list) and [w.id for w in listed] == [made.id]
+
+    refusals = [
+        (alice.create_watchlist, (CreateWatchlistRequest(name="x", symbols=["NOPE"]),), 422),
+        (alice.add_asset_to_watchlist_by_id, (made.id, "NOPE"), 422),
+        (alice.create_watchlist, (CreateWatchlistRequest(name="favourites", symbols=[]),), 422),
+        (alice.remove_asset_from_watchlist_by_id, (made.id, other), 404),
+        (bob.get_watchlist_by_id, (made.id,), 404),  # another account's: as if missing
+        (bob.delete_watchlist_by_id, (made.id,), 404),
+        (alice.get_watchlist_by_id, (second.id,), 404),
+    ]
+    for function, args, status in refusals:
+        error = await refused(function, *args)
+        assert error.status_code == status, (function, args, error)
+    unknown = await refused(alice.add_asset_to_watchlist_by_id, made.id, "NOPE")
+    assert unknown.code == 1012 and "NOPE" in unknown.message
+    still = await call(alice.get_watchlist_by_id, made.id)
+    assert isinstance(still, Watchlist) and still.assets == []  # refusals changed nothing
+
+
+@on_shared_platform
+async def test_watchlist_limits(api: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tradingfloor.gateway import alpaca_watchlist_routes as routes
+
+    if api.platform is None:
+        pytest.skip("the limits are patched in this process: its gateway only")
+    alice = await trader(api, "alice")
+    monkeypatch.setattr(routes, "watchlists_per_account_max", 2)
+    monkeypatch.setattr(routes, "watchlist_symbols_max", 1)
+    first = await call(alice.create_watchlist, CreateWatchlistRequest(name="a", symbols=[api.sym]))
+    assert isinstance(first, Watchlist)
+    await call(alice.create_watchlist, CreateWatchlistRequest(name="b", symbols=[]))
+    third = await refused(alice.create_watchlist, CreateWatchlistRequest(name="c", symbols=[]))
+    assert (third.status_code, third.code) == (422, 4220) and "2" in third.message
+    other = f"{api.sym}C"
+    await api.symbol(other, "10")
+    full = await refused(alice.add_asset_to_watchlist_by_id, first.id, other)
+    assert (full.status_code, full.code) == (422, 4220)

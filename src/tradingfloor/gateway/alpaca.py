@@ -11,7 +11,8 @@ and other order classes, `opg`/`cls`) is refused with a 422 that names the field
 The routes, by area: orders (`alpaca_order_routes`), positions, the account and its
 activities (`alpaca_account_routes`), assets and the clock (`alpaca_asset_routes`), the
 trading days (`alpaca_calendar_routes`), the account's settings
-(`alpaca_configuration_routes`), its equity over time (`alpaca_portfolio_routes`); the
+(`alpaca_configuration_routes`), its equity over time (`alpaca_portfolio_routes`),
+watchlists (`alpaca_watchlist_routes`); the
 `trade_updates` stream is `alpaca_stream`.
 """
 
@@ -24,6 +25,7 @@ from tradingfloor.gateway import (
     alpaca_configuration_routes,
     alpaca_order_routes,
     alpaca_portfolio_routes,
+    alpaca_watchlist_routes,
 )
 
 
@@ -36,6 +38,7 @@ def install(app: FastAPI) -> None:
         alpaca_calendar_routes,
         alpaca_configuration_routes,
         alpaca_portfolio_routes,
+        alpaca_watchlist_routes,
     )
     for area in areas:
         area.routes.install(app)
