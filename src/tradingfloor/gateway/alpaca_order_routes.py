@@ -23,6 +23,7 @@ from tradingfloor.gateway.alpaca_orders import (
     order_request,
     replace_request,
 )
+from tradingfloor.gateway.alpaca_refusals import order_refusal
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.errors import ApiError, refusal
@@ -77,7 +78,7 @@ async def place(platform: Backend, command: PlaceOrder) -> dict[str, Any]:
             raise refusal(placed.reason or RejectReason.UNKNOWN_ORDER)
         return await order_json(platform, placed.first)
     if isinstance(placed, Refused):
-        raise refusal(placed.reason)
+        raise order_refusal(placed.reason, command)
     live = None
     if command.order_type is OrderType.TRAILING_STOP:
         found = await platform.live_order(placed.seq)
@@ -207,20 +208,21 @@ async def cancel_order(order_id: str, principal: deps.Trader, platform: deps.Pla
 async def replace_order(
     order_id: str, request: Request, principal: deps.Trader, platform: deps.Platform
 ) -> Response:
-    """Replace a live order's qty, limit or stop price: the answer is the new order."""
+    """Replace a live order's qty, time in force, limit or stop price, or trail: the answer is
+    the new order."""
     account = principal.account_id
     row = await _own_order(platform, order_id, account)
     await refuse_if_suspended(platform, account)
+    live = await order_entry.live_order_of(platform, row.order_id, account)
+    if isinstance(live, RejectReason):
+        raise refusal(live)
     try:
         body = _replace_decoder.decode(await request.body())
-        replace = replace_request(body, row.tif)
+        replace = replace_request(body, views.trails_by(live.order))
     except DECODE_ERRORS as error:
         raise ApiError(422, MALFORMED, str(error)) from error
     except RequestError as error:
         raise ApiError(422, MALFORMED, str(error)) from error
-    live = await order_entry.live_order_of(platform, row.order_id, account)
-    if isinstance(live, RejectReason):
-        raise refusal(live)
     if replace.client_order_id is None:  # Alpaca names the replacement anew
         replace = msgspec.structs.replace(replace, client_order_id=str(uuid.uuid4()))
     try:
