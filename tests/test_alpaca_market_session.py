@@ -1,5 +1,5 @@
 """The session `/v2/clock` tells: the exchange's, or the demo's market that trades at any hour
-(`market_session = "always_open"`, what `serve --demo` runs unless configured)."""
+(`market_always_open`, what `serve --demo` runs unless configured)."""
 
 import datetime
 from pathlib import Path
@@ -15,7 +15,7 @@ from tradingfloor.config import load_settings
 
 @pytest.mark.parametrize("topology", ["single", "processes"])
 async def test_an_always_open_market_says_it_is_open(tmp_path: Path, topology: str) -> None:
-    async with served(tmp_path / "data", None, topology, market_session="always_open") as api:
+    async with served(tmp_path / "data", None, topology, market_always_open=True) as api:
         alice = sdk(api, await api.trader("alice"))
         clock = await call(alice.get_clock)
         history = await call(alice.get, "/account/portfolio/history", {"period": "1D"})
@@ -30,6 +30,6 @@ async def test_an_always_open_market_says_it_is_open(tmp_path: Path, topology: s
 
 
 def test_the_demo_runs_always_open_unless_configured() -> None:
-    assert demo_session(load_settings(None)) == {"market_session": "always_open"}
-    assert demo_session(load_settings(None, market_session="exchange")) == {}
-    assert load_settings(None).market_session == "exchange"
+    assert demo_session(load_settings(None)) == {"market_always_open": True}
+    assert demo_session(load_settings(None, market_always_open=False)) == {}
+    assert load_settings(None).market_always_open is False

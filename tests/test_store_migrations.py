@@ -30,6 +30,7 @@ AUDIT_TABLES = {"audit_anchors"}
 REPORT_TABLES = {"trade_reports"}
 QUOTE_TABLES = {"book_levels", "arrival_quotes"}
 SURVEILLANCE_TABLES = {"surveillance_alerts", "surveillance_positions"}
+HISTORY_TABLES = {"minute_bars", "quote_history"}
 ALPACA_TABLES = {"account_configurations", "watchlists", "watchlist_assets"}
 TABLES = (
     AUTH_TABLES
@@ -40,6 +41,7 @@ TABLES = (
     | SURVEILLANCE_TABLES
     | REPORT_TABLES
     | QUOTE_TABLES
+    | HISTORY_TABLES
     | ALPACA_TABLES
 )
 

@@ -191,6 +191,14 @@ class Settings(BaseSettings):
         "WebSockets on host:this port, for clients that connect to it directly rather than "
         "through a gateway (0: any free port). None: only through the gateways.",
     )
+    market_always_open: bool = Field(
+        default=False,
+        description="The market the platform reports (/v2/clock, portfolio history) trades at "
+        "every hour, in sessions from midnight to midnight exchange time: the clock says open, "
+        "its next close the coming midnight and its next open the same instant. `serve "
+        "--replay` and `serve --demo` set it unless configured (their markets trade whatever "
+        "the hour). False: open in the exchange calendar's sessions only.",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for limits shared by several gateways; None keeps them in memory.",
@@ -375,13 +383,6 @@ class Settings(BaseSettings):
     )
 
     # --------------------------------------------------------------- settlement
-    market_session: Literal["exchange", "always_open"] = Field(
-        default="exchange",
-        description="The session the platform reports (`/v2/clock`, portfolio history): "
-        "`exchange`, the exchange calendar's regular hours; `always_open`, a market that "
-        "trades at any hour, in sessions from midnight to midnight exchange time (what "
-        "`serve --demo` runs unless this is set).",
-    )
     audit_enabled: bool = Field(
         default=True,
         description="Run the audit role: every command (with who sent it) and its events, "

@@ -38,11 +38,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradingfloor.bootstrap import roles
 from tradingfloor.config import Settings
 from tradingfloor.observability import MULTIPROCESS_DIR_ENV
+
+if TYPE_CHECKING:
+    from tradingfloor.bootstrap.replay_role import ReplaySource
 
 log = logging.getLogger("tradingfloor.supervisor")
 
@@ -88,6 +91,8 @@ class Supervisor:
     workers: int
     demo: bool = False
     seed: int = 1
+    replay: "ReplaySource | None" = None
+    """A recorded day to play as the market (`serve --replay`), next to the shard."""
     first_admin: bool = True
     """Make the first admin of a platform without users (tests make their own)."""
     children: dict[str, Child] = field(default_factory=dict)
@@ -162,6 +167,8 @@ class Supervisor:
         try:
             # Started together: the others wait for the shard to answer (it recovers first).
             shard = ["shard", "--demo", str(self.seed)] if self.demo else ["shard"]
+            if self.replay is not None:
+                shard = ["shard", "--replay", *self.replay.argv()]
             await self._start("shard", shard)
             await self._start("projector", ["projector"])
             await self._start("marketdata", ["marketdata"])
@@ -230,7 +237,7 @@ class Supervisor:
         shard = ShardClient(roles.shard_socket(self.settings))
         try:
             auth = AuthService(store, self.settings)
-            if self.demo:
+            if self.demo or self.replay is not None:
                 data = Path(self.settings.data_dir)
                 await demo_logins(shard, auth, data)
             elif self.first_admin:

@@ -6,7 +6,7 @@ The supervisor (`processes`) starts these with the settings it was given (a TOML
 is ready by creating `run/<name>.ready` in the data directory; SIGTERM stops it cleanly.
 
 - `shard`: the node (journal, engine, event log) behind `run/shard.sock`; with `--demo`, the
-  simulated market next to it.
+  simulated market next to it; with `--replay`, a recorded day played as the market.
 - `projector`: the shard's event feed into the read models; its status behind
   `run/projector.sock`.
 - `marketdata`: the shard's event feed into the market-data hub (conflation per tier, the Redis
@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Re-exported: the supervisor and the tests name the run directory's paths through `roles`.
 from tradingfloor.bootstrap.run_paths import limiter_socket as limiter_socket
@@ -41,6 +41,9 @@ from tradingfloor.bootstrap.run_paths import ready_mark as ready_mark
 from tradingfloor.bootstrap.run_paths import run_dir as run_dir
 from tradingfloor.bootstrap.run_paths import shard_socket as shard_socket
 from tradingfloor.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tradingfloor.bootstrap.replay_role import ReplaySource
 
 log = logging.getLogger("tradingfloor.roles")
 
@@ -113,7 +116,9 @@ def _ready(settings: Settings, name: str) -> None:
 # ---------------------------------------------------------------------- shard
 
 
-async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
+async def run_shard(
+    settings: Settings, demo: bool, seed: int, replay: "ReplaySource | None" = None
+) -> None:
     from tradingfloor.bootstrap.engine_settings import risk_settings
     from tradingfloor.bootstrap.platform import count_batch, node_settings, time_matching
     from tradingfloor.bootstrap.setup import start_demo_market
@@ -151,6 +156,10 @@ async def run_shard(settings: Settings, demo: bool, seed: int) -> None:
         flush=True,
     )
     market = await start_demo_market(shard, stop, seed) if demo else None
+    if replay is not None:
+        from tradingfloor.bootstrap.replay_role import start_replay_market
+
+        _recorded, market = await start_replay_market(shard, stop, replay)
     _ready(settings, "shard")
     await stop.wait()
     if market is not None:
@@ -372,7 +381,10 @@ def main(argv: list[str]) -> int:
     from tradingfloor.gateway import logs
 
     if len(argv) < 2 or argv[1] not in ("shard", "projector", "marketdata", "gateway"):
-        print("usage: roles shard [--demo SEED] | projector | marketdata | gateway WORKER WORKERS")
+        print(
+            "usage: roles shard [--demo SEED | --replay MESSAGES ORDERBOOK SPEED LIMIT] | "
+            "projector | marketdata | gateway WORKER WORKERS"
+        )
         return 2
     try:
         import uvloop
@@ -386,7 +398,12 @@ def main(argv: list[str]) -> int:
     role = argv[1]
     if role == "shard":
         demo = len(argv) > 3 and argv[2] == "--demo"
-        asyncio.run(run_shard(settings, demo, int(argv[3]) if demo else 1))
+        replay = None
+        if len(argv) > 2 and argv[2] == "--replay":
+            from tradingfloor.bootstrap.replay_role import ReplaySource
+
+            replay = ReplaySource.of_argv(argv[3:])
+        asyncio.run(run_shard(settings, demo, int(argv[3]) if demo else 1, replay))
     elif role == "projector":
         asyncio.run(run_projector(settings))
     elif role == "marketdata":

@@ -5,7 +5,8 @@ By default the roles run as processes of their own under `serve` (a shard, a pro
 `--workers` gateway workers on one port: `bootstrap.processes`); `--single-process` runs them
 all in this one (`bootstrap.platform`). `--demo` lists symbols, funds accounts, creates known
 logins (printed at start) and runs a simulated market of its own traders, so quotes and trades
-move from the first second.
+move from the first second. `--replay lobster` plays a recorded NASDAQ day (LOBSTER files) as
+the live market instead (`bootstrap.replay_role`), with the same demo logins.
 """
 
 import asyncio
@@ -13,7 +14,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,6 +22,7 @@ from rich.console import Console
 from tradingfloor.bootstrap.roles import stop_on_signals
 
 if TYPE_CHECKING:
+    from tradingfloor.bootstrap.replay_role import ReplaySource
     from tradingfloor.config import Settings
 
 console = Console()
@@ -54,6 +56,29 @@ def serve(
             "this port (0: any free one), besides through the gateways.",
         ),
     ] = None,
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            help="Play a recorded day as the live market: `lobster` (with --messages and "
+            "--orderbook); demo logins as with --demo."
+        ),
+    ] = None,
+    messages: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, readable=True, help="LOBSTER message file."),
+    ] = None,
+    orderbook: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, readable=True, help="LOBSTER orderbook file."),
+    ] = None,
+    speed: Annotated[
+        str,
+        typer.Option(help="Replay pace: times the recorded pace (1: real time), or max (or 0)."),
+    ] = "1",
+    limit: Annotated[
+        int | None,
+        typer.Option(min=0, help="Replay only the first N messages (default: the whole day)."),
+    ] = None,
 ) -> None:
     """Start the platform: REST /v1 and /v2, WebSockets, OpenAPI docs at /docs, /metrics,
     until Ctrl-C."""
@@ -64,6 +89,9 @@ def serve(
     for name, value in (*given, ("serve_marketdata_port", marketdata_port)):
         if value is not None:
             overrides[name] = value
+    source = _replay_source(replay, messages, orderbook, speed, limit, demo)
+    if source is not None:
+        overrides["market_always_open"] = True
     try:
         settings = load_settings(config, **overrides)
         if demo and demo_session(settings):
@@ -94,13 +122,19 @@ def serve(
                 "market-data WebSockets are on the HTTP port[/red]"
             )
             raise typer.Exit(2)
-        asyncio.run(_run_one(settings, demo, seed))
+        asyncio.run(_run_one(settings, demo, seed, source))
         return
     from tradingfloor.bootstrap.processes import Supervisor, default_workers
 
     overrides["data_dir"] = str(Path(settings.data_dir).resolve())
     supervisor = Supervisor(
-        settings, config, overrides, workers or default_workers(), demo=demo, seed=seed
+        settings,
+        config,
+        overrides,
+        workers or default_workers(),
+        demo=demo,
+        seed=seed,
+        replay=source,
     )
     try:
         asyncio.run(_supervise(supervisor))
@@ -110,18 +144,57 @@ def serve(
 
 
 def demo_session(settings: "Settings") -> dict[str, Any]:
-    """The demo's market trades at any hour: unless the configuration names a session, it
-    runs `always_open` (its clock says the market is open)."""
-    if "market_session" in settings.model_fields_set:
+    """The demo's market trades at any hour: unless the configuration says otherwise, it runs
+    `market_always_open` (its clock says the market is open)."""
+    if "market_always_open" in settings.model_fields_set:
         return {}
-    return {"market_session": "always_open"}
+    return {"market_always_open": True}
 
 
 async def _supervise(supervisor: Any) -> None:
     await supervisor.run(stop_on_signals())
 
 
-async def _run_one(settings: Any, demo: bool, seed: int) -> None:
+def _replay_source(
+    replay: str | None,
+    messages: Path | None,
+    orderbook: Path | None,
+    speed: str,
+    limit: int | None,
+    demo: bool,
+) -> "ReplaySource | None":
+    """What `--replay` plays, its files read once here so that a mistake stops serve before
+    anything starts (exit 2, the reason printed); None without `--replay`."""
+    from tradingfloor.bootstrap.replay_role import ReplaySource, parse_speed
+
+    if replay is None:
+        if messages or orderbook or limit is not None:
+            _refuse("--messages, --orderbook and --limit go with --replay lobster")
+        return None
+    if replay != "lobster":
+        _refuse(f"--replay knows lobster, not {replay!r}")
+    if demo:
+        _refuse("--replay and --demo are two markets: choose one")
+    if messages is None or orderbook is None:
+        _refuse("--replay lobster needs --messages and --orderbook")
+    try:
+        from tradingfloor.replay.live import read_day
+
+        read_day(messages, orderbook)
+        source = ReplaySource(messages.resolve(), orderbook.resolve(), parse_speed(speed), limit)
+    except ValueError as error:
+        _refuse(str(error))
+    return source
+
+
+def _refuse(reason: str) -> NoReturn:
+    console.print(f"[red]{reason}[/red]", highlight=False)
+    raise typer.Exit(2)
+
+
+async def _run_one(
+    settings: Any, demo: bool, seed: int, replay: "ReplaySource | None" = None
+) -> None:
     from tradingfloor.bootstrap.engine_settings import risk_settings
     from tradingfloor.bootstrap.platform import Platform
     from tradingfloor.bootstrap.setup import demo_logins, first_admin, start_demo_market
@@ -145,6 +218,11 @@ async def _run_one(settings: Any, demo: bool, seed: int) -> None:
     market_task: asyncio.Task[None] | None = None
     if demo:
         market_task = await start_demo_market(platform.shard, stop, seed)
+        await demo_logins(platform.shard, platform.auth, Path(settings.data_dir))
+    elif replay is not None:
+        from tradingfloor.bootstrap.replay_role import start_replay_market
+
+        _market, market_task = await start_replay_market(platform.shard, stop, replay)
         await demo_logins(platform.shard, platform.auth, Path(settings.data_dir))
     else:
         await first_admin(platform.auth)

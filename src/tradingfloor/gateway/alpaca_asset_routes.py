@@ -1,5 +1,5 @@
 """`/v2/assets` and `/v2/clock`: Alpaca's listed symbols, and the market's clock (XNYS
-sessions, or the demo's always-open market: `market_session`)."""
+sessions, or a market open at every hour: `market_always_open`)."""
 
 from typing import Annotated, Any
 
@@ -44,7 +44,7 @@ async def get_asset(
 @routes.get("/v2/clock")
 async def get_clock(_principal: deps.Reader, platform: deps.Platform) -> Response:
     """Whether the platform's market is open now, and its next open and close: the XNYS
-    sessions, or the demo's market that is always open (`market_session`)."""
+    sessions, or a market open at every hour (`market_always_open`: the demo, a replay)."""
     now = platform.clock()
     return json_answer(market_session.clock(platform.settings, calendar_for(), now))
 

@@ -10,8 +10,8 @@ way): cash plus each position marked at its symbol's last trade price then (at i
 cost while it had none). Intraday points cover the exchange's sessions (`market_hours`, the
 default), 04:00 to 20:00 exchange time on each trading day (`extended_hours`), or every
 window (`continuous`); daily points are the exchange's trading days, labelled at midnight
-exchange time and closed at the session's close. With the platform's session
-`always_open` (the demo) every window counts as market hours.
+exchange time and closed at the session's close. With `market_always_open` (the demo, a
+replay) every window counts as market hours.
 
 `base_value` is the equity at the window's start. `profit_loss` is the equity less the base
 and less the money deposited or withdrawn (or shares delivered, at their cost) since: with

@@ -16,6 +16,8 @@ from tradingfloor.gateway import (
     account_routes,
     admin_routes,
     alpaca,
+    alpaca_data_routes,
+    alpaca_data_stream,
     alpaca_stream,
     auth_routes,
     corporate_action_routes,
@@ -70,6 +72,8 @@ def create_app(platform: Backend) -> FastAPI:
     streams.install(app, platform)
     trade_report_routes.install(app, platform)
     alpaca.install(app)
+    alpaca_data_routes.routes.install(app)
+    alpaca_data_stream.install(app, platform)
     alpaca_stream.install(app, platform)
     install_openapi(app)
     web.install(app)  # the web terminal at / (after the API's routes, which keep precedence)

@@ -1,7 +1,8 @@
-"""The session the platform reports (`Settings.market_session`): the exchange calendar's
-regular hours, or `always_open`, the demo's market that trades at any hour.
+"""The session the platform reports: the exchange calendar's regular hours, or, with
+`Settings.market_always_open` (the demo's and a replay's markets, which trade at any hour), a
+market always open.
 
-`always_open` runs one session per exchange-local day, from midnight to the next midnight:
+Always open runs one session per exchange-local day, from midnight to the next midnight:
 the market is open at every instant, its next close is the coming midnight and its next
 open the same instant (the next day's session opens as this one closes). The matching
 engine takes orders at any hour in both: the setting says what the market's clock tells."""
@@ -15,7 +16,7 @@ from tradingfloor.risk.calendar import TradingCalendar
 
 
 def always_open(settings: Settings) -> bool:
-    return settings.market_session == "always_open"
+    return settings.market_always_open
 
 
 def clock(settings: Settings, calendar: TradingCalendar, now: int) -> Any:

@@ -8,6 +8,7 @@ events (`projector`), both on one `metadata`, as the newest migration leaves the
 `trade_reports` the reporting role's trade reports;
 `quote_tables` the book's price levels and the quote at each order's arrival;
 `alpaca_tables` `/v2`'s account configurations and watchlists;
+`market_history_tables` minute bars and the top of book after each change;
 `migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
 database to the newest. `queries` reads the projections for the gateway.
 """
@@ -19,6 +20,7 @@ from tradingfloor.store.alpaca_tables import (
 )
 from tradingfloor.store.audit_tables import audit_anchors
 from tradingfloor.store.database import downgrade, make_engine, upgrade
+from tradingfloor.store.market_history_tables import minute_bars, quote_history
 from tradingfloor.store.quote_tables import arrival_quotes, book_levels
 from tradingfloor.store.readmodels import (
     account_balances,
@@ -48,9 +50,11 @@ __all__ = [
     "fills",
     "make_engine",
     "metadata",
+    "minute_bars",
     "orders",
     "positions",
     "projection_state",
+    "quote_history",
     "refresh_tokens",
     "settlement_days",
     "surveillance_alerts",

@@ -17,7 +17,7 @@ from tradingfloor.store.readmodels import account_balances, activities, fills, o
 
 Row = dict[str, Any]
 
-SURROGATE_KEYS = frozenset({"fill_id", "activity_id"})
+SURROGATE_KEYS = frozenset({"fill_id", "activity_id", "quote_id"})
 FILL_COLUMNS = (
     "seq",
     "ts",

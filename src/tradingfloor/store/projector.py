@@ -42,7 +42,8 @@ Choices:
   store imports only the domain, so the tests, not an import, hold the two together.
 - The book's price levels and the quote each order arrived to (`projection_quotes`) follow
   the order events in the same pass: the best bid and ask an execution-quality report
-  measures an order against.
+  measures an order against. Minute bars of the trades and the history of each symbol's best
+  bid and ask follow them (`projection_history`): what the market-data API reads.
 - The commands after `last_seq` must follow it with no gap: a gap means events were lost
   upstream (the event log and the sequencer give every command, events or none), and the
   projection stops (`ProjectionGapError`) rather than go on wrong.
@@ -58,6 +59,7 @@ from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import Event
 from tradingfloor.store import projection_ledger, projection_settlement
 from tradingfloor.store.database import SQLITE_BEGIN_OPTION
+from tradingfloor.store.projection_history import HistoryRows
 from tradingfloor.store.projection_quotes import QUOTED_EVENTS, QuoteRows
 from tradingfloor.store.projection_rows import Batch, BatchRows
 from tradingfloor.store.readmodels import projection_state
@@ -124,8 +126,10 @@ class Projector:
             work.load(commands)
             quotes = QuoteRows(connection)
             quotes.load(commands)
+            history = HistoryRows(connection, quotes)
+            history.load(commands)
             handlers = HANDLERS
-            for _, _, events in commands:
+            for seq, ts, events in commands:
                 for event in events:
                     kind = type(event)
                     handler = handlers.get(kind)
@@ -135,8 +139,10 @@ class Projector:
                         quotes.apply(work, event, handler)
                     else:
                         handler(work, event)
+                history.after(seq, ts, events)
             work.flush()
             quotes.flush()
+            history.flush()
             connection.execute(
                 update(projection_state)
                 .where(projection_state.c.name == self.name)
