@@ -29,6 +29,7 @@ from tradingfloor.store.account_configurations import (
     save_configuration,
     trade_suspended,
 )
+from tradingfloor.store.database import SQLITE_BEGIN_OPTION
 
 TRADE_SUSPENDED = 4030
 """An order of an account whose owner set `suspend_trade` (403)."""
@@ -132,5 +133,12 @@ async def _run(platform: Backend, query: Any, *args: Any) -> Any:
 
 
 def _in_transaction(platform: Backend, work: Any) -> Any:
-    with platform.store.begin() as connection:
+    """`work` in one transaction that reads then writes: on SQLite it takes the write lock at
+    its start (a deferred one would fail, not wait, if another wrote meanwhile)."""
+    with immediate(platform.store).begin() as connection:
         return work(connection)
+
+
+def immediate(engine: Any) -> Any:
+    """The engine whose SQLite transactions begin with the write lock (PostgreSQL: as is)."""
+    return engine.execution_options(**{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})

@@ -22,6 +22,7 @@ from tradingfloor.domain.ids import SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps
+from tradingfloor.gateway.alpaca_configuration_routes import immediate
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.errors import ApiError
@@ -217,10 +218,11 @@ def _id(watchlist_id: str) -> str:
 
 
 async def _run(platform: Backend, change: Any, *args: Any) -> Any:
-    """One change (or read) in one transaction, its problem answered as a refusal."""
+    """One change (or read) in one transaction (with the write lock from its start on SQLite:
+    a change reads before it writes), its problem answered as a refusal."""
 
     def run() -> Any:
-        with platform.store.begin() as connection:
+        with immediate(platform.store).begin() as connection:
             return change(connection, *args)
 
     try:
