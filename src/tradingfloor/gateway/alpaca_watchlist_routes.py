@@ -60,7 +60,7 @@ _decode_symbol = msgspec.json.Decoder(SymbolBody).decode
 
 @routes.get("/v2/watchlists")
 async def get_watchlists(principal: deps.Reader, platform: deps.Platform) -> Response:
-    found = await _run(platform, store.list_watchlists, principal.account_id)
+    found = await _run(platform, store.list_watchlists, principal.account_id, write=False)
     return json_answer([_json(platform, watchlist, with_assets=False) for watchlist in found])
 
 
@@ -89,7 +89,8 @@ async def create_watchlist(
 async def get_watchlist(
     watchlist_id: str, principal: deps.Reader, platform: deps.Platform
 ) -> Response:
-    found = await _run(platform, store.get_watchlist, principal.account_id, _id(watchlist_id))
+    account, list_id = principal.account_id, _id(watchlist_id)
+    found = await _run(platform, store.get_watchlist, account, list_id, write=False)
     return json_answer(_json(platform, found))
 
 
@@ -217,12 +218,13 @@ def _id(watchlist_id: str) -> str:
         raise ApiError(404, WATCHLIST_NOT_FOUND, "watchlist not found") from error
 
 
-async def _run(platform: Backend, change: Any, *args: Any) -> Any:
-    """One change (or read) in one transaction (with the write lock from its start on SQLite:
-    a change reads before it writes), its problem answered as a refusal."""
+async def _run(platform: Backend, change: Any, *args: Any, write: bool = True) -> Any:
+    """One change (or read: `write=False`) in one transaction, with the write lock from its
+    start on SQLite (a change reads before it writes), its problem answered as a refusal."""
 
     def run() -> Any:
-        with immediate(platform.store).begin() as connection:
+        engine = immediate(platform.store) if write else platform.store
+        with engine.begin() as connection:
             return change(connection, *args)
 
     try:
