@@ -357,7 +357,7 @@ async def test_refusals_are_api_errors_with_our_code_and_message(api: Served) ->
     eve = sdk(api, await api.trader("eve"))
     cases = [
         (limit_buy(api.sym, 100, 100), 403, 2011, "insufficient buying power"),
-        (limit_buy("NOPE", 1, 1), 404, 1012, "no such symbol"),
+        (limit_buy("NOPE", 1, 1), 422, 1012, 'could not find asset "NOPE"'),
         (limit_buy(api.sym, 1, 99.995), 422, 1004, "price is not a multiple of the tick size"),
         (limit_buy(api.sym, 1.5, 99), 422, 1000, "qty: whole shares only (no fractional orders)"),
         (limit_buy(api.sym, 1, 99, time_in_force=TimeInForce.OPG), 422, 1000, None),

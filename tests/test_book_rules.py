@@ -326,11 +326,27 @@ def test_invalid_new_order_is_rejected_and_book_unchanged(
     order_id = desk.new_id()
     fields = {"order_type": LIMIT, "tif": GTC, **fields}
 
-    events = desk.apply(
-        PlaceOrder(order_id, "A", SYMBOL, BUY, client_order_id="client-7", **fields)
-    )
+    command = PlaceOrder(order_id, "A", SYMBOL, BUY, client_order_id="client-7", **fields)
+    events = desk.apply(command)
 
-    assert events == [OrderRejected(desk.seq, desk.ts, order_id, "A", SYMBOL, reason, "client-7")]
+    # the refused order keeps its terms as asked
+    assert events == [
+        OrderRejected(
+            desk.seq,
+            desk.ts,
+            order_id,
+            "A",
+            SYMBOL,
+            reason,
+            "client-7",
+            BUY,
+            command.order_type,
+            GTC,
+            command.qty,
+            command.price,
+            command.stop_price,
+        )
+    ]
     assert desk.snapshot() == before
     assert not desk.book.is_live(order_id)
 
@@ -352,7 +368,16 @@ def test_unknown_symbol_is_rejected() -> None:
     events = desk.apply(PlaceOrder(order_id, "A", "NOPE", BUY, LIMIT, 10, price=100))
 
     assert events == [
-        OrderRejected(desk.seq, desk.ts, order_id, "A", "NOPE", RejectReason.UNKNOWN_SYMBOL, "")
+        OrderRejected(
+            desk.seq,
+            desk.ts,
+            order_id,
+            "A",
+            "NOPE",
+            RejectReason.UNKNOWN_SYMBOL,
+            "",
+            *(BUY, LIMIT, DAY, 10, 100, None),
+        )
     ]
     assert desk.snapshot() == before
 
@@ -385,7 +410,16 @@ def test_unfillable_fill_or_kill_is_rejected_without_trading() -> None:
     events = desk.apply(PlaceOrder(order_id, "A", SYMBOL, BUY, LIMIT, 10, 1_000_000, tif=FOK))
 
     assert events == [
-        OrderRejected(desk.seq, desk.ts, order_id, "A", SYMBOL, RejectReason.FOK_NOT_FILLABLE, "")
+        OrderRejected(
+            desk.seq,
+            desk.ts,
+            order_id,
+            "A",
+            SYMBOL,
+            RejectReason.FOK_NOT_FILLABLE,
+            "",
+            *(BUY, LIMIT, FOK, 10, 1_000_000, None),
+        )
     ]
     assert desk.snapshot() == before
 

@@ -369,7 +369,8 @@ def test_orders_follow_every_event_of_their_lives(database: Engine) -> None:
         "rejected",
         RejectReason.INSUFFICIENT_BUYING_POWER,
     )
-    assert (too_big.side, too_big.qty, too_big.leaves_qty) == (None, None, 0)
+    # the refused order's terms as asked; nothing of it is open
+    assert (too_big.side, too_big.qty, too_big.leaves_qty) == ("buy", 2000, 0)
     assert (order("a_nope").reject_code, order("a_nope").symbol) == (1012, "NOPE")
     assert order("a_buy").status == "filled" and order("a_buy").reject_code is None
 

@@ -31,6 +31,7 @@ REPORT_TABLES = {"trade_reports"}
 QUOTE_TABLES = {"book_levels", "arrival_quotes"}
 SURVEILLANCE_TABLES = {"surveillance_alerts", "surveillance_positions"}
 HISTORY_TABLES = {"minute_bars", "quote_history"}
+ALPACA_TABLES = {"account_configurations", "watchlists", "watchlist_assets"}
 TABLES = (
     AUTH_TABLES
     | READ_MODEL_TABLES
@@ -41,6 +42,7 @@ TABLES = (
     | REPORT_TABLES
     | QUOTE_TABLES
     | HISTORY_TABLES
+    | ALPACA_TABLES
 )
 
 

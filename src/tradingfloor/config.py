@@ -193,10 +193,11 @@ class Settings(BaseSettings):
     )
     market_always_open: bool = Field(
         default=False,
-        description="The market clock (/v2/clock) says open at every hour, its next close "
-        "the calendar's: for a market that trades whenever the platform runs. `serve --replay` "
-        "sets it (a recorded day plays whatever the hour). False: open in the calendar's "
-        "sessions only.",
+        description="The market the platform reports (/v2/clock, portfolio history) trades at "
+        "every hour, in sessions from midnight to midnight exchange time: the clock says open, "
+        "its next close the coming midnight and its next open the same instant. `serve "
+        "--replay` and `serve --demo` set it unless configured (their markets trade whatever "
+        "the hour). False: open in the exchange calendar's sessions only.",
     )
     redis_url: str | None = Field(
         default=None,

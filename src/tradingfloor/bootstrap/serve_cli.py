@@ -94,6 +94,9 @@ def serve(
         overrides["market_always_open"] = True
     try:
         settings = load_settings(config, **overrides)
+        if demo and demo_session(settings):
+            overrides.update(demo_session(settings))
+            settings = load_settings(config, **overrides)
     except ConfigError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
@@ -138,6 +141,14 @@ def serve(
     except RuntimeError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
+
+
+def demo_session(settings: "Settings") -> dict[str, Any]:
+    """The demo's market trades at any hour: unless the configuration says otherwise, it runs
+    `market_always_open` (its clock says the market is open)."""
+    if "market_always_open" in settings.model_fields_set:
+        return {}
+    return {"market_always_open": True}
 
 
 async def _supervise(supervisor: Any) -> None:

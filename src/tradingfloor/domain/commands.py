@@ -81,6 +81,8 @@ class ReplaceOrder(Command, frozen=True, gc=False, tag=True, array_like=True):
     quantity at the same price keeps time priority; any other change loses it.
     `client_order_id` is the replacement's ("" for none): it must not name another order of the
     account, and the predecessor's is never carried over (as FIX's ClOrdID on a replace).
+    `tif` changes the time in force; `trail_price` or `trail_bps` a trailing stop's trail, of
+    the kind it was placed with (its stop follows from its watermark with the new trail).
     """
 
     order_id: int
@@ -91,6 +93,9 @@ class ReplaceOrder(Command, frozen=True, gc=False, tag=True, array_like=True):
     price: int | None = None
     stop_price: int | None = None
     client_order_id: str = ""
+    tif: TimeInForce | None = None
+    trail_price: int | None = None
+    trail_bps: int | None = None
 
 
 class ExpireOrders(Command, frozen=True, gc=False, tag=True, array_like=True):

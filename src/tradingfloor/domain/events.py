@@ -56,13 +56,21 @@ class OrderAccepted(Event, frozen=True, gc=False, tag=True, array_like=True):
 
 
 class OrderRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
-    """A new order was refused; nothing changed."""
+    """A new order was refused; nothing changed. The refused order's terms as asked (None in
+    records from before they were kept, and for a refusal that makes no order:
+    `domain.rejections`)."""
 
     order_id: int
     account: str
     symbol: str
     reason: RejectReason
     client_order_id: str
+    side: Side | None = None
+    order_type: OrderType | None = None
+    tif: TimeInForce | None = None
+    qty: int | None = None
+    price: int | None = None
+    stop_price: int | None = None
 
 
 class CancelRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
@@ -125,7 +133,8 @@ class OrderReplaced(Event, frozen=True, gc=False, tag=True, array_like=True):
 
     `client_order_id` is the replacement's own ("" for none): never its predecessor's, so that
     a client order id names one order. None only in records written before replacements had
-    their own, when the replacement kept its predecessor's.
+    their own, when the replacement kept its predecessor's. `tif` is the replacement's time in
+    force when the replace changed it (None: its predecessor's).
     """
 
     order_id: int
@@ -138,6 +147,7 @@ class OrderReplaced(Event, frozen=True, gc=False, tag=True, array_like=True):
     kept_priority: bool
     account: str = ""
     client_order_id: str | None = None
+    tif: TimeInForce | None = None
 
 
 class StopTriggered(Event, frozen=True, gc=False, tag=True, array_like=True):

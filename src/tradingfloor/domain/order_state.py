@@ -161,9 +161,9 @@ def rejected(event: OrderRejected) -> OrderState | None:
         return None
     seq, ts = event.seq, event.ts
     return OrderState(
-        event.order_id, event.account, event.symbol, None, None, None, None, None, None,
-        event.client_order_id, OrderStatus.REJECTED, 0, 0, 0, int(reason), None, None, None,
-        seq, ts, seq, ts,
+        event.order_id, event.account, event.symbol, event.side, event.order_type, event.tif,
+        event.qty, event.price, event.stop_price, event.client_order_id, OrderStatus.REJECTED,
+        0, 0, 0, int(reason), None, None, None, seq, ts, seq, ts,
     )  # fmt: skip
 
 
@@ -182,6 +182,7 @@ def replacement(old: OrderState, event: OrderReplaced) -> OrderState:
         price=event.price,
         stop_price=event.stop_price,
         client_order_id=old.client_order_id if client_order_id is None else client_order_id,
+        tif=old.tif if event.tif is None else event.tif,
         status=status,
         leaves_qty=event.leaves,
         replaces=event.order_id,

@@ -30,7 +30,6 @@ from tradingfloor.domain.events import (
     CommandRejected,
     Event,
     InstrumentAdded,
-    OrderRejected,
     OrderReplaced,
     OrderResubmitted,
     ReplaceRejected,
@@ -38,6 +37,7 @@ from tradingfloor.domain.events import (
     ShardLeaderChanged,
 )
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.domain.rejections import order_rejected
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.domain.shards import is_leg_id, parent_of_leg
 from tradingfloor.engine import end_of_day, symbol_moves
@@ -207,17 +207,8 @@ class Engine:
             elif book is None:
                 reason = RejectReason.UNKNOWN_SYMBOL
         if reason is not None or book is None:
-            out.append(
-                OrderRejected(
-                    seq,
-                    ts,
-                    order_id,
-                    command.account,
-                    command.symbol,
-                    reason or RejectReason.UNKNOWN_SYMBOL,
-                    command.client_order_id,
-                )
-            )
+            reason = reason or RejectReason.UNKNOWN_SYMBOL
+            out.append(order_rejected(command, seq, ts, order_id, command.symbol, reason))
             return
         if (
             command.order_class

@@ -39,8 +39,9 @@ from tradingfloor.domain.commands import (
     WithdrawShares,
 )
 from tradingfloor.domain.enums import AccountKind, AccountStatus, OrderType, Side
-from tradingfloor.domain.events import Event, OrderAccepted, OrderRejected, ReplaceRejected
+from tradingfloor.domain.events import Event, OrderAccepted, ReplaceRejected
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.domain.rejections import order_rejected
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine.account_commands import AccountCommands
 from tradingfloor.engine.account_views import AccountSummary, PositionView
@@ -231,17 +232,8 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
             if reason is None:
                 reason = self._account_checks(command, account, hold_price, ts)
         if reason is not None or account is None:
-            out.append(
-                OrderRejected(
-                    seq,
-                    ts,
-                    command.order_id,
-                    command.account,
-                    command.symbol,
-                    reason or RejectReason.UNKNOWN_ACCOUNT,
-                    command.client_order_id,
-                )
-            )
+            reason = reason or RejectReason.UNKNOWN_ACCOUNT
+            out.append(order_rejected(command, seq, ts, command.order_id, command.symbol, reason))
             return
         self.ledger.hold(
             command.order_id, account, book.symbol, command.side, command.qty, hold_price
@@ -290,9 +282,9 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
             qty,
             order.price if command.price is None else command.price,
             order.stop_price if command.stop_price is None else command.stop_price,
-            order.tif,
-            order.trail_price,
-            order.trail_bps,
+            order.tif if command.tif is None else command.tif,
+            order.trail_price if command.trail_price is None else command.trail_price,
+            order.trail_bps if command.trail_bps is None else command.trail_bps,
         )
         reason, hold_price, protection = self._price_checks(as_placed, book, ts)
         if order.order_type == TRAILING_STOP:  # its hold and protection stay as placed

@@ -11,7 +11,9 @@ and other order classes, `opg`/`cls`) is refused with a 422 that names the field
 The routes, by area: orders (`alpaca_order_routes`), positions, the account and its
 activities (`alpaca_account_routes`), assets and the clock (`alpaca_asset_routes`),
 corporate action announcements (`alpaca_announcement_routes`), options, which the platform
-does not list (`alpaca_option_routes`); the
+does not list (`alpaca_option_routes`), the trading days (`alpaca_calendar_routes`), the
+account's settings (`alpaca_configuration_routes`), its equity over time
+(`alpaca_portfolio_routes`), watchlists (`alpaca_watchlist_routes`); the
 `trade_updates` stream is `alpaca_stream`.
 """
 
@@ -21,8 +23,12 @@ from tradingfloor.gateway import (
     alpaca_account_routes,
     alpaca_announcement_routes,
     alpaca_asset_routes,
+    alpaca_calendar_routes,
+    alpaca_configuration_routes,
     alpaca_option_routes,
     alpaca_order_routes,
+    alpaca_portfolio_routes,
+    alpaca_watchlist_routes,
 )
 
 
@@ -34,6 +40,10 @@ def install(app: FastAPI) -> None:
         alpaca_asset_routes,
         alpaca_announcement_routes,
         alpaca_option_routes,
+        alpaca_calendar_routes,
+        alpaca_configuration_routes,
+        alpaca_portfolio_routes,
+        alpaca_watchlist_routes,
     )
     for area in areas:
         area.routes.install(app)

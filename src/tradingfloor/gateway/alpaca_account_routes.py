@@ -1,5 +1,5 @@
 """`/v2/positions`, `/v2/account` and its activities: Alpaca's views of your account. Closing
-a position enters a market order through `/v2`'s order path."""
+a position (or all of them) enters a market order through `/v2`'s order path."""
 
 import uuid
 from decimal import Decimal
@@ -13,9 +13,10 @@ from tradingfloor.domain.enums import OrderType, Side
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine.pipeline import PositionView
 from tradingfloor.gateway import alpaca_views as views
-from tradingfloor.gateway import deps
+from tradingfloor.gateway import deps, order_entry
 from tradingfloor.gateway.alpaca_asset_routes import symbol_of
-from tradingfloor.gateway.alpaca_order_routes import place
+from tradingfloor.gateway.alpaca_configuration_routes import suspended
+from tradingfloor.gateway.alpaca_order_routes import cancel_all_orders_max, place
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.errors import ApiError, refusal
@@ -72,8 +73,13 @@ async def close_position(
         shares = int(held * percentage / 100)
         if shares == 0:
             raise ApiError(422, MALFORMED, "percentage: less than one share")
+    return json_answer(await place(platform, _closing_order(account, view, shares)))
+
+
+def _closing_order(account: str, view: PositionView, shares: int) -> PlaceOrder:
+    """A market order that takes `shares` off the position."""
     side = Side.SELL if view.qty > 0 else Side.BUY
-    command = PlaceOrder(
+    return PlaceOrder(
         0,
         account,
         view.symbol,
@@ -82,7 +88,58 @@ async def close_position(
         shares,
         client_order_id=str(uuid.uuid4()),
     )
-    return json_answer(await place(platform, command))
+
+
+@routes.delete("/v2/positions", status_code=207)
+async def close_all_positions(
+    principal: deps.Trader,
+    platform: deps.Platform,
+    cancel_orders: Annotated[bool, Query()] = False,
+) -> Response:
+    """Close every open position with a market order each (after canceling every open order
+    with `cancel_orders=true`): 207, with each symbol's status and its order, or its refusal
+    (shares held by open orders cannot be sold until those are canceled)."""
+    account = principal.account_id
+    if cancel_orders:
+        await _cancel_open_orders(platform, account)
+    answers = []
+    for view in await platform.open_positions(account):
+        answer: dict[str, Any] = {"symbol": view.symbol, "status": 200}
+        try:
+            order = await place(platform, _closing_order(account, view, abs(view.qty)))
+        except ApiError as error:
+            answer["status"] = error.status
+            answer["body"] = {
+                "code": error.code,
+                "message": error.message,
+                "symbol": view.symbol,
+                "existing_qty": str(view.qty),
+                "held_for_orders": str(view.held),
+                "available": str(view.qty - view.held),
+            }
+        else:
+            answer["order_id"] = order["id"]
+            answer["body"] = order
+        answers.append(answer)
+    return json_answer(answers, 207)
+
+
+async def _cancel_open_orders(platform: Backend, account: str) -> None:
+    """Cancel the account's open orders (one that is no longer live is passed over)."""
+    open_rows: list[OrderRow] = await platform.read_model(
+        account,
+        queries.list_orders,
+        account,
+        "open",
+        None,
+        None,
+        None,
+        cancel_all_orders_max,
+        None,
+        "asc",
+    )
+    for row in open_rows:
+        await order_entry.cancel(platform, row.order_id, account)
 
 
 async def _position_in(platform: Backend, account: str, symbol_or_asset_id: str) -> PositionView:
@@ -98,7 +155,9 @@ async def get_account(principal: deps.Reader, platform: deps.Platform) -> Respon
     summary = await platform.account(principal.account_id)
     if summary is None:
         raise refusal(RejectReason.UNKNOWN_ACCOUNT)
-    return json_answer(views.account(summary))
+    answer = views.account(summary)
+    answer["trade_suspended_by_user"] = await suspended(platform, principal.account_id)
+    return json_answer(answer)
 
 
 @routes.get("/v2/account/activities")

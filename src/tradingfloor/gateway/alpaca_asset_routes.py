@@ -1,5 +1,5 @@
 """`/v2/assets` and `/v2/clock`: Alpaca's listed symbols, and the market's clock (XNYS
-sessions)."""
+sessions, or a market open at every hour: `market_always_open`)."""
 
 from typing import Annotated, Any
 
@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
-from tradingfloor.gateway import deps
+from tradingfloor.gateway import deps, market_session
 from tradingfloor.gateway.answers import json_answer
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.errors import ApiError
@@ -43,18 +43,10 @@ async def get_asset(
 
 @routes.get("/v2/clock")
 async def get_clock(_principal: deps.Reader, platform: deps.Platform) -> Response:
-    """Whether the market (XNYS sessions) is open now, and its next open and close; open at
-    every hour with `market_always_open` (a replayed day)."""
-    calendar = calendar_for()
+    """Whether the platform's market is open now, and its next open and close: the XNYS
+    sessions, or a market open at every hour (`market_always_open`: the demo, a replay)."""
     now = platform.clock()
-    open_ts, close_ts = calendar.session_bounds(now)
-    if now >= close_ts:  # the closing instant still belongs to the closing session
-        open_ts, close_ts = calendar.session_bounds(close_ts + 1)
-    next_open = calendar.session_bounds(close_ts + 1)[0]
-    answer = views.clock(now, open_ts, close_ts, next_open, calendar.timezone)
-    if platform.settings.market_always_open:  # a market that trades whenever it runs
-        answer = {**answer, "is_open": True}
-    return json_answer(answer)
+    return json_answer(market_session.clock(platform.settings, calendar_for(), now))
 
 
 def symbol_of(platform: Backend, symbol_or_asset_id: str) -> str:

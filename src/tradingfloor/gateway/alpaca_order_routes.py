@@ -16,6 +16,7 @@ from tradingfloor.domain.ids import CLIENT_ORDER_ID_PATTERN, SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps, order_entry
+from tradingfloor.gateway.alpaca_configuration_routes import refuse_if_suspended
 from tradingfloor.gateway.alpaca_order_classes import nest, nest_legs
 from tradingfloor.gateway.alpaca_orders import (
     OrderBody,
@@ -23,6 +24,7 @@ from tradingfloor.gateway.alpaca_orders import (
     order_request,
     replace_request,
 )
+from tradingfloor.gateway.alpaca_refusals import order_refusal
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.errors import ApiError, refusal
@@ -70,13 +72,14 @@ async def submit_order(
 
 async def place(platform: Backend, command: PlaceOrder) -> dict[str, Any]:
     """Enter an order: Alpaca's JSON of it, or its refusal raised."""
+    await refuse_if_suspended(platform, command.account)
     placed = await order_entry.place(platform, command)
     if isinstance(placed, Resubmitted):
         if placed.first is None or placed.reason is not None:
             raise refusal(placed.reason or RejectReason.UNKNOWN_ORDER)
         return await order_json(platform, placed.first)
     if isinstance(placed, Refused):
-        raise refusal(placed.reason)
+        raise order_refusal(placed.reason, command)
     live = None
     if command.order_type is OrderType.TRAILING_STOP:
         found = await platform.live_order(placed.seq)
@@ -217,19 +220,21 @@ async def cancel_order(order_id: str, principal: deps.Trader, platform: deps.Pla
 async def replace_order(
     order_id: str, request: Request, principal: deps.Trader, platform: deps.Platform
 ) -> Response:
-    """Replace a live order's qty, limit or stop price: the answer is the new order."""
+    """Replace a live order's qty, time in force, limit or stop price, or trail: the answer is
+    the new order."""
     account = principal.account_id
     row = await _own_order(platform, order_id, account)
+    await refuse_if_suspended(platform, account)
+    live = await order_entry.live_order_of(platform, row.order_id, account)
+    if isinstance(live, RejectReason):
+        raise refusal(live)
     try:
         body = _replace_decoder.decode(await request.body())
-        replace = replace_request(body, row.tif)
+        replace = replace_request(body, views.trails_by(live.order))
     except DECODE_ERRORS as error:
         raise ApiError(422, MALFORMED, str(error)) from error
     except RequestError as error:
         raise ApiError(422, MALFORMED, str(error)) from error
-    live = await order_entry.live_order_of(platform, row.order_id, account)
-    if isinstance(live, RejectReason):
-        raise refusal(live)
     if replace.client_order_id is None:  # Alpaca names the replacement anew
         replace = msgspec.structs.replace(replace, client_order_id=str(uuid.uuid4()))
     try:

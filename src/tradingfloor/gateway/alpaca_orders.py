@@ -108,17 +108,24 @@ def order_request(body: OrderBody) -> OrderRequest:
     )
 
 
-def replace_request(body: ReplaceBody, tif: str | None) -> ReplaceRequest:
-    """The `/v1` replace for an Alpaca one. The time in force and the trail stay as they
-    are: a request to change them is refused. The replacement is a new order, with the
-    client order id the request names (the caller names it when the request does not)."""
-    if body.time_in_force is not None and body.time_in_force != tif:
-        raise RequestError("time_in_force", "time_in_force: cannot change on replace")
+def replace_request(body: ReplaceBody, trails_by: str | None) -> ReplaceRequest:
+    """The `/v1` replace for an Alpaca one. `trail` is the new trail of a trailing stop in
+    the kind it trails by (`trails_by`: `trail_price` or `trail_percent`; None for an order
+    that does not trail, which refuses it). The replacement is a new order, with the client
+    order id the request names (the caller names it when the request does not)."""
+    tif = body.time_in_force
+    if tif is not None and tif not in TIFS:
+        raise RequestError("time_in_force", f"time_in_force: one of {', '.join(TIFS)}")
+    trail = {}
     if body.trail is not None:
-        raise RequestError("trail", "trail: cannot change on replace")
+        if trails_by is None:
+            raise RequestError("trail", "trail: only a trailing stop has one")
+        trail[trails_by] = _text("trail", body.trail)
     return ReplaceRequest(
         qty=None if body.qty is None else _qty(body.qty),
         limit_price=_text("limit_price", body.limit_price),
         stop_price=_text("stop_price", body.stop_price),
         client_order_id=body.client_order_id or None,
+        time_in_force=tif,  # type: ignore[arg-type]
+        **trail,
     )

@@ -136,7 +136,8 @@ def alpaca_order(row: OrderRow, live: Order | None = None) -> dict[str, Any]:
         "order_type": row.order_type,
         "type": row.order_type,
         "side": row.side,
-        "time_in_force": row.tif or "day",  # a rejected order's row keeps no terms
+        # rows of orders refused before refusals kept their terms have none
+        "time_in_force": row.tif or "day",
         "limit_price": format_optional_price(row.price),
         "stop_price": format_optional_price(stop_price),
         "status": status,
@@ -148,6 +149,13 @@ def alpaca_order(row: OrderRow, live: Order | None = None) -> dict[str, Any]:
         "position_intent": None,
         "reject_code": row.reject_code,
     }
+
+
+def trails_by(order: Order) -> str | None:
+    """What a live trailing stop trails by (`trail_price` or `trail_percent`), else None."""
+    if order.order_type.name != "TRAILING_STOP":
+        return None
+    return "trail_price" if order.trail_price is not None else "trail_percent"
 
 
 # ---------------------------------------------------------------------- portfolio

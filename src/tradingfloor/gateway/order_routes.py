@@ -122,8 +122,9 @@ async def cancel_order(order_id: str, request: Request) -> Response:
     responses=order_responses(),
 )
 async def replace_order(order_id: str, request: Request) -> Response:
-    """Replace a live order's quantity, limit or stop price: it gets a new id, and keeps
-    its time priority only when the quantity goes down at the same price."""
+    """Replace a live order's quantity, limit or stop price, time in force or trail: it gets
+    a new id, and keeps its time priority only when the quantity goes down at the same price
+    (and nothing else changes)."""
     principal = await trader(request)
     account = principal.account_id
     number = order_number(order_id)

@@ -64,15 +64,7 @@ def place_command(request: OrderRequest, account: str) -> PlaceOrder:
         raise RequestError("symbol", f"symbol: not a symbol: {request.symbol[:32]!r}")
     client_order_id = request.client_order_id
     _check_client_order_id(client_order_id)
-    trail_bps = None
-    if request.trail_percent is not None:
-        try:
-            bps = parse_decimal(request.trail_percent) * 100
-        except PriceFormatError as error:
-            raise RequestError("trail_percent", f"trail_percent: {error}") from error
-        if bps != bps.to_integral_value():
-            raise RequestError("trail_percent", "trail_percent: at most two decimals")
-        trail_bps = int(bps)
+    trail_bps = _bps_of(request.trail_percent)
     command = PlaceOrder(
         0,
         account,
@@ -100,14 +92,33 @@ def place_command(request: OrderRequest, account: str) -> PlaceOrder:
     )
 
 
+def _bps_of(trail_percent: str | None) -> int | None:
+    """A trail in percent (two decimals at most) as basis points."""
+    if trail_percent is None:
+        return None
+    try:
+        bps = parse_decimal(trail_percent) * 100
+    except PriceFormatError as error:
+        raise RequestError("trail_percent", f"trail_percent: {error}") from error
+    if bps != bps.to_integral_value():
+        raise RequestError("trail_percent", "trail_percent: at most two decimals")
+    return int(bps)
+
+
+REPLACE_TERMS = ("qty", "limit_price", "stop_price", "time_in_force", "trail_price")
+"""The terms a replace changes (`trail_percent` as `trail_price`): at least one."""
+
+
 def replace_command(
     request: ReplaceRequest, order_id: int, symbol: str, account: str
 ) -> ReplaceOrder:
     """The command for a replace; the replacement answers to the client order id the request
     names, or to none (never to its predecessor's)."""
-    if request.qty is None and request.limit_price is None and request.stop_price is None:
-        raise RequestError("qty", "give at least one of qty, limit_price, stop_price")
+    terms = [getattr(request, name) for name in REPLACE_TERMS]
+    if all(term is None for term in terms) and request.trail_percent is None:
+        raise RequestError("qty", f"give at least one of {', '.join(REPLACE_TERMS)}")
     _check_client_order_id(request.client_order_id)
+    tif = request.time_in_force
     return ReplaceOrder(
         order_id,
         0,
@@ -117,6 +128,9 @@ def replace_command(
         price_of("limit_price", request.limit_price),
         price_of("stop_price", request.stop_price),
         request.client_order_id or "",
+        None if tif is None else TIFS[tif],
+        price_of("trail_price", request.trail_price),
+        _bps_of(request.trail_percent),
     )
 
 

@@ -29,6 +29,9 @@ class RouteTable:
     def post(self, path: str, **settings: Any) -> Callable[[Endpoint], Endpoint]:
         return self._declare(path, "POST", settings)
 
+    def put(self, path: str, **settings: Any) -> Callable[[Endpoint], Endpoint]:
+        return self._declare(path, "PUT", settings)
+
     def patch(self, path: str, **settings: Any) -> Callable[[Endpoint], Endpoint]:
         return self._declare(path, "PATCH", settings)
 

@@ -78,12 +78,16 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True):
 class ReplaceRequest(msgspec.Struct, forbid_unknown_fields=True):
     """New terms for a live order: at least one; `qty` is the new total (fills carry over).
     The replacement is a new order: it answers to `client_order_id` if given (one not used
-    before), else to none."""
+    before), else to none. A trailing stop's trail changes in the kind it was placed with
+    (`trail_price` or `trail_percent`)."""
 
     qty: Quantity | None = None
     limit_price: DecimalText | None = None
     stop_price: DecimalText | None = None
     client_order_id: ClientOrderId | None = None
+    time_in_force: TifText | None = None
+    trail_price: DecimalText | None = None
+    trail_percent: DecimalText | None = None
 
 
 class Fill(msgspec.Struct):

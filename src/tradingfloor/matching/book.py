@@ -29,11 +29,11 @@ from tradingfloor.domain.events import (
     Event,
     OrderAccepted,
     OrderExpired,
-    OrderRejected,
     OrderReplaced,
     ReplaceRejected,
 )
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.domain.rejections import order_rejected
 from tradingfloor.matching.adjustments import BookAdjustments
 from tradingfloor.matching.contingent import ContingentOrders
 from tradingfloor.matching.order import Order
@@ -64,17 +64,7 @@ class OrderBook(ContingentOrders, OrderValidation, BookViews, BookAdjustments):
         """Validate, accept and execute a new order; stops wait for their trigger."""
         reason = self.validate(command)
         if reason is not None:
-            out.append(
-                OrderRejected(
-                    seq,
-                    ts,
-                    command.order_id,
-                    command.account,
-                    self.symbol,
-                    reason,
-                    command.client_order_id,
-                )
-            )
+            out.append(order_rejected(command, seq, ts, command.order_id, self.symbol, reason))
             return
         self.accept(command, seq, ts, out)
 
@@ -116,17 +106,8 @@ class OrderBook(ContingentOrders, OrderValidation, BookViews, BookAdjustments):
             protection,
         )
         if tif == FOK and order_type not in STOP_TYPES and not self._fillable(order):
-            out.append(
-                OrderRejected(
-                    seq,
-                    ts,
-                    order.order_id,
-                    order.account,
-                    self.symbol,
-                    RejectReason.FOK_NOT_FILLABLE,
-                    order.client_order_id,
-                )
-            )
+            reason = RejectReason.FOK_NOT_FILLABLE
+            out.append(order_rejected(command, seq, ts, order.order_id, self.symbol, reason))
             return
         is_stop = order_type in STOP_TYPES
         if is_stop:  # first, so that a trailing stop's accepted event carries its stop price
@@ -254,7 +235,9 @@ class OrderBook(ContingentOrders, OrderValidation, BookViews, BookAdjustments):
             and qty < order.qty
             and new_leaves <= order.leaves
             and command.stop_price is None
+            and (command.tif is None or command.tif == order.tif)
         )
+        tif = order.tif if command.tif is None else command.tif
         out.append(
             OrderReplaced(
                 seq,
@@ -269,6 +252,7 @@ class OrderBook(ContingentOrders, OrderValidation, BookViews, BookAdjustments):
                 keeps_priority,
                 order.account,
                 command.client_order_id,
+                None if tif == order.tif else tif,  # a change only: records stay as they were
             )
         )
         if keeps_priority:
@@ -293,9 +277,15 @@ class OrderBook(ContingentOrders, OrderValidation, BookViews, BookAdjustments):
             status=PARTIALLY_FILLED if order.filled else NEW,
             protection=order.protection if protection is None else protection,
             client_order_id=command.client_order_id,
+            tif=tif,
+            trail_price=order.trail_price if command.trail_price is None else command.trail_price,
+            trail_bps=order.trail_bps if command.trail_bps is None else command.trail_bps,
         )
         order.leaves = 0
-        if resting:
+        if resting and tif == FOK and not self._fillable(replacement):
+            # as an elected FOK stop: the replacement ends at once, unfilled
+            self._finish(replacement, CancelReason.FOK_NOT_FILLABLE, seq, ts, out)
+        elif resting:
             self._execute(replacement, seq, ts, out)
         else:
             replacement.status = PENDING_TRIGGER

@@ -93,6 +93,25 @@ class OrderValidation(BookLayout):
             return RejectReason.INVALID_TRAIL
         return None
 
+    @staticmethod
+    def _replace_trail_reason(command: ReplaceOrder, order: Order) -> RejectReason | None:
+        """A new trail only for a trailing stop, of the kind it was placed with."""
+        trail_price, trail_bps = command.trail_price, command.trail_bps
+        if trail_price is None and trail_bps is None:
+            return None
+        if order.order_type != TRAILING_STOP or (
+            trail_price is not None and trail_bps is not None
+        ):
+            return RejectReason.TRAIL_NOT_ALLOWED
+        if (trail_price is not None and order.trail_price is None) or (
+            trail_bps is not None and order.trail_bps is None
+        ):
+            return RejectReason.TRAIL_NOT_ALLOWED
+        trail = trail_price if trail_price is not None else trail_bps
+        if type(trail) is not int or trail <= 0 or (trail_bps is not None and trail >= BPS_SCALE):
+            return RejectReason.INVALID_TRAIL
+        return None
+
     def _validate_replace(self, command: ReplaceOrder, order: Order | None) -> RejectReason | None:
         if order is None:
             return RejectReason.UNKNOWN_ORDER
@@ -103,8 +122,14 @@ class OrderValidation(BookLayout):
             (qty is None or qty - order.filled == order.leaves)
             and (price is None or price == order.price)
             and (stop_price is None or stop_price == order.stop_price)
+            and (command.tif is None or command.tif == order.tif)
+            and (command.trail_price is None or command.trail_price == order.trail_price)
+            and (command.trail_bps is None or command.trail_bps == order.trail_bps)
         ):
             return RejectReason.REPLACE_NOTHING_TO_CHANGE
+        reason = self._replace_trail_reason(command, order)
+        if reason is not None:
+            return reason
         if qty is not None:
             if type(qty) is not int or qty <= 0:
                 return RejectReason.INVALID_QUANTITY

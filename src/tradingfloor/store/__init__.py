@@ -7,11 +7,17 @@ events (`projector`), both on one `metadata`, as the newest migration leaves the
 `surveillance_tables` the surveillance review queue;
 `trade_reports` the reporting role's trade reports;
 `quote_tables` the book's price levels and the quote at each order's arrival;
+`alpaca_tables` `/v2`'s account configurations and watchlists;
 `market_history_tables` minute bars and the top of book after each change;
 `migrations/versions` holds the history that builds them. `database.upgrade(url)` brings any
 database to the newest. `queries` reads the projections for the gateway.
 """
 
+from tradingfloor.store.alpaca_tables import (
+    account_configurations,
+    watchlist_assets,
+    watchlists,
+)
 from tradingfloor.store.audit_tables import audit_anchors
 from tradingfloor.store.database import downgrade, make_engine, upgrade
 from tradingfloor.store.market_history_tables import minute_bars, quote_history
@@ -31,6 +37,7 @@ from tradingfloor.store.trade_reports import trade_reports
 
 __all__ = [
     "account_balances",
+    "account_configurations",
     "activities",
     "api_keys",
     "arrival_quotes",
@@ -55,4 +62,6 @@ __all__ = [
     "trade_reports",
     "upgrade",
     "users",
+    "watchlist_assets",
+    "watchlists",
 ]

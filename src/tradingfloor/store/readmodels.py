@@ -72,8 +72,8 @@ orders = Table(
     Column("order_id", ROW_ID, primary_key=True, autoincrement=False),
     Column("account", String, nullable=False),
     Column("symbol", String, nullable=False),
-    # Side, type, time in force and quantity are unknown for a rejected order: its event
-    # carries only the id, account, symbol, reason and client order id.
+    # Side, type, time in force and quantity are unknown only for an order rejected before
+    # `OrderRejected` carried the order's terms (older records).
     Column("side", String(4), nullable=True),
     Column("order_type", String(16), nullable=True),
     Column("tif", String(4), nullable=True),
