@@ -11,6 +11,7 @@ from api_helpers import served
 from test_alpaca import call, sdk
 from tradingfloor.bootstrap.serve_cli import demo_session
 from tradingfloor.config import load_settings
+from tradingfloor.risk.calendar import calendar_for
 
 
 @pytest.mark.parametrize("topology", ["single", "processes"])
@@ -22,9 +23,14 @@ async def test_an_always_open_market_says_it_is_open(tmp_path: Path, topology: s
 
     assert isinstance(clock, Clock) and clock.is_open is True
     assert clock.timestamp < clock.next_close == clock.next_open
-    local = clock.next_close.astimezone(clock.timestamp.tzinfo)
-    assert (local.hour, local.minute) == (0, 0)  # the session ends at midnight, exchange time
-    assert clock.next_close - clock.timestamp <= datetime.timedelta(days=1)
+    # The day ends at the exchange's next close, when the end of day expires DAY orders.
+    calendar = calendar_for()
+    now = int(clock.timestamp.timestamp() * 1e9)
+    index = calendar.session_index(now)
+    closes = [calendar.session_times(index + step)[1] for step in (-1, 0, 1)]
+    next_close = min(close for close in closes if close > now)
+    assert int(clock.next_close.timestamp()) == next_close // 1_000_000_000
+    assert clock.next_close - clock.timestamp <= datetime.timedelta(days=5)
     # every window is market hours: a point each minute of the last day
     assert isinstance(history, dict) and len(history["timestamp"]) >= 1_439
 

@@ -194,8 +194,9 @@ class Settings(BaseSettings):
     market_always_open: bool = Field(
         default=False,
         description="The market the platform reports (/v2/clock, portfolio history) trades at "
-        "every hour, in sessions from midnight to midnight exchange time: the clock says open, "
-        "its next close the coming midnight and its next open the same instant. `serve "
+        "every hour, in sessions from one exchange close to the next (the end of day, which "
+        "expires DAY orders, runs at the exchange's close either way): the clock says open, "
+        "its next close the exchange's next close and its next open the same instant. `serve "
         "--replay` and `serve --demo` set it unless configured (their markets trade whatever "
         "the hour). False: open in the exchange calendar's sessions only.",
     )

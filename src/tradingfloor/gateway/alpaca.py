@@ -5,8 +5,9 @@ Same engine, same checks as `/v1`: order entry needs the trade scope, the second
 the rate limit (`deps.Trader`: a limiter whose Redis is down refuses, 503 with code 5034);
 reads need the read scope. Refusals keep our stable codes: the HTTP status of
 `errors.http_status` and a `{"code", "message"}` body, which the SDK raises as `APIError`.
-What Alpaca offers and we do not (notional and fractional orders, extended hours, bracket
-and other order classes, `opg`/`cls`) is refused with a 422 that names the field.
+Order classes (bracket, OCO, OTO) are the engine's (`alpaca_order_classes`). What Alpaca
+offers and we do not (notional and fractional orders, extended hours, `opg`/`cls`) is
+refused with a 422 that names the field.
 
 The routes, by area: orders (`alpaca_order_routes`), positions, the account and its
 activities (`alpaca_account_routes`), assets and the clock (`alpaca_asset_routes`),
@@ -14,7 +15,8 @@ corporate action announcements (`alpaca_announcement_routes`), options, which th
 does not list (`alpaca_option_routes`), the trading days (`alpaca_calendar_routes`), the
 account's settings (`alpaca_configuration_routes`), its equity over time
 (`alpaca_portfolio_routes`), watchlists (`alpaca_watchlist_routes`); the
-`trade_updates` stream is `alpaca_stream`.
+`trade_updates` stream is `alpaca_stream`. The market data API v2 (`/v2/stocks/...`, the
+`/v2/iex` and `/v2/sip` streams) is `alpaca_data_routes` and `alpaca_data_stream`.
 """
 
 from fastapi import FastAPI
