@@ -21,6 +21,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import websockets
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.requests import (
+    StockLatestBarRequest,
+    StockLatestQuoteRequest,
+    StockLatestTradeRequest,
+)
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.models import Clock, Order, Position, TradeAccount
@@ -211,22 +217,33 @@ async def test_market_data_websocket_snapshots_the_replayed_quote_and_trades(
 
 
 def bot_client(api: Served, headers: dict[str, str]) -> TradingClient:
-    """The official SDK on the bot's API key, pointed at the served platform.
-
-    The bot's market-data reads (alpaca-py's StockHistoricalDataClient on the same key and
-    base URL) belong next to this client."""
+    """The official SDK on the bot's API key, pointed at the served platform."""
     base = str(api.client.base_url).rstrip("/")
     return TradingClient(headers["X-API-Key-Id"], headers["X-API-Secret"], url_override=base)
+
+
+def bot_data_client(api: Served, headers: dict[str, str]) -> StockHistoricalDataClient:
+    """The SDK's market data client on the same key and base URL."""
+    base = str(api.client.base_url).rstrip("/")
+    key, secret = headers["X-API-Key-Id"], headers["X-API-Secret"]
+    return StockHistoricalDataClient(key, secret, url_override=base)
 
 
 @on_replayed
 async def test_a_bot_on_the_sdk_takes_recorded_liquidity(replayed: Replayed) -> None:
     api = replayed.api
     keys = await api.trader("bot", cash="100000")
-    bot = bot_client(api, keys)
+    bot, data = bot_client(api, keys), bot_data_client(api, keys)
     quote = (await api.client.get("/v1/quotes/AMZN", headers=keys)).json()
     ask, ask_size = quote["ask"]["price"], quote["ask"]["qty"]
     qty = min(ask_size, 10)
+    latest = await asyncio.to_thread(
+        data.get_stock_latest_quote, StockLatestQuoteRequest(symbol_or_symbols="AMZN")
+    )
+    assert (Decimal(str(latest["AMZN"].ask_price)), latest["AMZN"].ask_size) == (
+        Decimal(ask),
+        ask_size,
+    )  # the bot sees the recorded book through the SDK's market data client
 
     clock = await asyncio.to_thread(bot.get_clock)
     placed = await asyncio.to_thread(
@@ -244,6 +261,12 @@ async def test_a_bot_on_the_sdk_takes_recorded_liquidity(replayed: Replayed) -> 
     account = await asyncio.to_thread(bot.get_account)
     after = (await api.client.get("/v1/quotes/AMZN", headers=keys)).json()
     tape = (await api.client.get("/v1/trades/AMZN", headers=keys)).json()
+    own_trade = await asyncio.to_thread(
+        data.get_stock_latest_trade, StockLatestTradeRequest(symbol_or_symbols="AMZN")
+    )
+    bar = await asyncio.to_thread(
+        data.get_stock_latest_bar, StockLatestBarRequest(symbol_or_symbols="AMZN")
+    )
 
     assert isinstance(clock, Clock) and clock.is_open
     assert isinstance(placed, Order) and placed.status == OrderStatus.FILLED
@@ -254,6 +277,8 @@ async def test_a_bot_on_the_sdk_takes_recorded_liquidity(replayed: Replayed) -> 
     remaining = after["ask"]["qty"] if after["ask"]["price"] == ask else 0
     assert remaining == ask_size - qty  # taken from the recorded sell side
     assert (tape[0]["qty"], tape[0]["price"], tape[0]["aggressor"]) == (qty, ask, "buy")
+    assert (own_trade["AMZN"].size, Decimal(str(own_trade["AMZN"].price))) == (qty, Decimal(ask))
+    assert bar["AMZN"].volume >= qty and bar["AMZN"].timestamp <= own_trade["AMZN"].timestamp
 
 
 async def test_recorded_cancels_of_what_a_client_took_are_skipped(tmp_path: Path) -> None:
