@@ -24,6 +24,7 @@ from tradingfloor.domain.events import (
     LegsAttached,
     OrderAccepted,
     OrderCanceled,
+    OrderRejected,
     TradeExecuted,
 )
 from tradingfloor.domain.order_state import ORDER_EVENTS, OrderStates
@@ -306,6 +307,8 @@ def test_refusals_change_nothing(terms: dict[str, Any], reason: str) -> None:
     tif = terms.pop("tif", TimeInForce.GTC)
     _, events = m.order("alice", BUY, 10, 100 * DOLLAR, tif=tif, **terms)
     assert rejection(events) == RejectReason[reason]
+    refused = next(event for event in events if isinstance(event, OrderRejected))
+    assert (refused.side, refused.qty, refused.price, refused.tif) == (BUY, 10, 100 * DOLLAR, tif)
     assert not m.engine.order_classes.groups
     assert m.engine.books["XYZ"].live_order_count() == 0
     assert m.summary("alice").held == 0

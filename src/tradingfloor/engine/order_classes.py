@@ -56,6 +56,7 @@ from tradingfloor.domain.events import (
     TradeExecuted,
 )
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.domain.rejections import order_rejected
 from tradingfloor.domain.shards import leg_id
 from tradingfloor.engine.order_class_checks import class_refusal, oco_refusal
 from tradingfloor.matching.book import OrderBook
@@ -209,17 +210,7 @@ class OrderClasses:
         if reason is None and command.order_class == OCO:
             reason = oco_refusal(command, book, risk, seq, ts, out)
         if reason is not None:
-            out.append(
-                OrderRejected(
-                    seq,
-                    ts,
-                    command.order_id,
-                    command.account,
-                    command.symbol,
-                    reason,
-                    command.client_order_id,
-                )
-            )
+            out.append(order_rejected(command, seq, ts, command.order_id, command.symbol, reason))
             return
         start = len(out)
         if command.order_class == OCO:
