@@ -16,7 +16,7 @@ from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps, order_entry
 from tradingfloor.gateway.alpaca_asset_routes import symbol_of
 from tradingfloor.gateway.alpaca_configuration_routes import suspended
-from tradingfloor.gateway.alpaca_order_routes import cancel_all_orders_max, place
+from tradingfloor.gateway.alpaca_order_routes import open_orders, place
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.errors import ApiError, refusal
@@ -126,19 +126,7 @@ async def close_all_positions(
 
 async def _cancel_open_orders(platform: Backend, account: str) -> None:
     """Cancel the account's open orders (one that is no longer live is passed over)."""
-    open_rows: list[OrderRow] = await platform.read_model(
-        account,
-        queries.list_orders,
-        account,
-        "open",
-        None,
-        None,
-        None,
-        cancel_all_orders_max,
-        None,
-        "asc",
-    )
-    for row in open_rows:
+    for row in await open_orders(platform, account):
         await order_entry.cancel(platform, row.order_id, account)
 
 

@@ -135,11 +135,9 @@ async def get_orders(
     return json_answer(answer)
 
 
-@routes.delete("/v2/orders", status_code=207)
-async def cancel_orders(principal: deps.Trader, platform: deps.Platform) -> Response:
-    """Cancel every open order of yours: 207 with each order's own status."""
-    account = principal.account_id
-    open_rows: list[OrderRow] = await platform.read_model(
+async def open_orders(platform: Backend, account: str) -> list[OrderRow]:
+    """The account's open orders, oldest first (at most `cancel_all_orders_max`)."""
+    rows: list[OrderRow] = await platform.read_model(
         account,
         queries.list_orders,
         account,
@@ -151,6 +149,14 @@ async def cancel_orders(principal: deps.Trader, platform: deps.Platform) -> Resp
         None,
         "asc",
     )
+    return rows
+
+
+@routes.delete("/v2/orders", status_code=207)
+async def cancel_orders(principal: deps.Trader, platform: deps.Platform) -> Response:
+    """Cancel every open order of yours: 207 with each order's own status."""
+    account = principal.account_id
+    open_rows = await open_orders(platform, account)
     answers: list[dict[str, Any]] = []
     canceled: list[int] = []
     for row in open_rows:
