@@ -2,11 +2,6 @@
 as Alpaca answers them, driven by the official `alpaca-py` SDK against a served platform
 (real HTTP), on SQLite and PostgreSQL."""
 
-from collections.abc import AsyncIterator
-
-import pytest
-import pytest_asyncio
-from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import (
     OrderSide,
     OrderStatus,
@@ -22,31 +17,18 @@ from alpaca.trading.requests import (
     TrailingStopOrderRequest,
 )
 
-from api_helpers import SHARED_PLATFORMS, Served, shared_platform, shared_platform_id
-from test_alpaca import call, limit_buy, order, refused, sdk
-
-on_shared_platform = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="module", params=SHARED_PLATFORMS, ids=shared_platform_id
+from alpaca_helpers import (
+    call,
+    limit_buy,
+    on_shared_platform,
+    order,
+    refused,
+    shared_platform_fixtures,
+    trader,
 )
-async def platform(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[Served]:
-    async with shared_platform(
-        tmp_path_factory.mktemp("platform") / "data", request.param
-    ) as here:
-        yield here
+from api_helpers import Served
 
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(platform: Served) -> Served:
-    return await platform.share()
-
-
-async def trader(api: Served, name: str, **terms: object) -> TradingClient:
-    return sdk(api, await api.trader(name, **terms))  # type: ignore[arg-type]
+platform, api = shared_platform_fixtures()
 
 
 def by_symbol(answers: object) -> dict[str, ClosePositionResponse]:
