@@ -16,7 +16,7 @@ from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.models import Order
-from alpaca.trading.requests import LimitOrderRequest
+from alpaca.trading.requests import LimitOrderRequest, OrderRequest
 
 from api_helpers import SHARED_PLATFORMS, Served, shared_platform, shared_platform_id
 
@@ -88,6 +88,11 @@ async def refused(function: Callable[..., Any], *args: Any) -> APIError:
 def order(value: Any) -> Order:
     assert isinstance(value, Order), value
     return value
+
+
+async def submitted(client: TradingClient, request: OrderRequest) -> Order:
+    """The order the client's submit answers with."""
+    return order(await call(client.submit_order, request))
 
 
 def limit_buy(symbol: str, qty: float, price: float, **terms: Any) -> LimitOrderRequest:

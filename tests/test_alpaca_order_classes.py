@@ -5,9 +5,7 @@ the other down; `nested=true` rolls the legs up under their parent."""
 
 from typing import Any
 
-from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderClass, OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-from alpaca.trading.models import Order
 from alpaca.trading.requests import (
     GetOrderByIdRequest,
     GetOrdersRequest,
@@ -18,7 +16,15 @@ from alpaca.trading.requests import (
     TakeProfitRequest,
 )
 
-from alpaca_helpers import call, on_shared_platform, order, refused, sdk, shared_platform_fixtures
+from alpaca_helpers import (
+    call,
+    on_shared_platform,
+    order,
+    refused,
+    sdk,
+    shared_platform_fixtures,
+    submitted,
+)
 from api_helpers import Served
 
 platform, api = shared_platform_fixtures()
@@ -44,10 +50,6 @@ def with_legs(
     if stop is not None:
         terms["stop_loss"] = StopLossRequest(stop_price=stop, limit_price=stop_limit)
     return kind(symbol=symbol, qty=qty, side=side, order_class=order_class, **terms)
-
-
-async def submitted(client: TradingClient, request: OrderRequest) -> Order:
-    return order(await call(client.submit_order, request))
 
 
 def limit(symbol: str, side: OrderSide, qty: int, price: float) -> LimitOrderRequest:

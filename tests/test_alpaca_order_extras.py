@@ -24,11 +24,18 @@ from alpaca_helpers import (
     order,
     refused,
     shared_platform_fixtures,
+    submitted,
     trader,
 )
 from api_helpers import Served
 
 platform, api = shared_platform_fixtures()
+
+
+def trailing_sell(symbol: str, qty: int, **trail: float) -> TrailingStopOrderRequest:
+    return TrailingStopOrderRequest(
+        symbol=symbol, qty=qty, side="sell", time_in_force="gtc", **trail
+    )
 
 
 def by_symbol(answers: object) -> dict[str, ClosePositionResponse]:
@@ -104,27 +111,13 @@ async def test_replace_changes_every_field_alpaca_allows(api: Served) -> None:
     )
     assert (both.qty, both.limit_price, both.time_in_force) == ("7", "98.00", TimeInForce.DAY)
 
-    by_price = order(
-        await call(
-            alice.submit_order,
-            TrailingStopOrderRequest(
-                symbol=api.sym, qty=3, side="sell", time_in_force="gtc", trail_price=2
-            ),
-        )
-    )
+    by_price = await submitted(alice, trailing_sell(api.sym, 3, trail_price=2))
     moved = order(
         await call(alice.replace_order_by_id, by_price.id, ReplaceOrderRequest(trail=3.5))
     )
     assert (moved.type, moved.trail_price, moved.qty) == (OrderType.TRAILING_STOP, "3.50", "3")
     assert moved.trail_percent is None
-    by_percent = order(
-        await call(
-            alice.submit_order,
-            TrailingStopOrderRequest(
-                symbol=api.sym, qty=4, side="sell", time_in_force="gtc", trail_percent=1.5
-            ),
-        )
-    )
+    by_percent = await submitted(alice, trailing_sell(api.sym, 4, trail_percent=1.5))
     wider = order(
         await call(alice.replace_order_by_id, by_percent.id, ReplaceOrderRequest(trail=2.25))
     )
