@@ -8,14 +8,12 @@ own users and symbol."""
 import asyncio
 import datetime
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-import pytest_asyncio
 from alpaca.common.enums import Sort
-from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import (
     AssetClass,
@@ -30,7 +28,6 @@ from alpaca.trading.models import (
     Asset,
     Clock,
     NonTradeActivity,
-    Order,
     Position,
     TradeAccount,
     TradeActivity,
@@ -47,39 +44,18 @@ from alpaca.trading.requests import (
     TrailingStopOrderRequest,
 )
 
-from api_helpers import (
-    SHARED_PLATFORMS,
-    TOPOLOGIES,
-    Served,
-    served,
-    shared_platform,
-    shared_platform_id,
+from alpaca_helpers import (
+    call,
+    limit_buy,
+    on_shared_platform,
+    order,
+    refused,
+    sdk,
+    shared_platform_fixtures,
 )
+from api_helpers import TOPOLOGIES, Served, served
 
-T = TypeVar("T")
-
-
-on_shared_platform = pytest.mark.asyncio(loop_scope="module")
-"""The tests on `api`: they run in the event loop of the module's shared platforms."""
-
-
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="module", params=SHARED_PLATFORMS, ids=shared_platform_id
-)
-async def platform(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[Served]:
-    """The platform in one process, then as processes; on SQLite, then on PostgreSQL."""
-    async with shared_platform(
-        tmp_path_factory.mktemp("platform") / "data", request.param
-    ) as here:
-        yield here
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(platform: Served) -> Served:
-    """The test's share of the module's platform: its own users and symbol (`api.sym`)."""
-    return await platform.share()
+platform, api = shared_platform_fixtures()
 
 
 @pytest.fixture(params=TOPOLOGIES)
@@ -90,28 +66,6 @@ async def fresh_api(
     async with served(tmp_path / "data", database_url, request.param) as here:
         await here.symbol("XYZ", "100")
         yield here
-
-
-def sdk(api: Served, headers: dict[str, str]) -> TradingClient:
-    """The official client on one of our API keys, pointed at the served platform."""
-    base = str(api.client.base_url).rstrip("/")
-    return TradingClient(headers["X-API-Key-Id"], headers["X-API-Secret"], url_override=base)
-
-
-async def call(function: Callable[..., T], *args: Any) -> T:
-    return await asyncio.to_thread(function, *args)
-
-
-async def refused(function: Callable[..., Any], *args: Any) -> APIError:
-    """The SDK's `APIError` the call raises (fails the test if it succeeds)."""
-    with pytest.raises(APIError) as caught:
-        await call(function, *args)
-    return caught.value
-
-
-def order(value: Any) -> Order:
-    assert isinstance(value, Order), value
-    return value
 
 
 @on_shared_platform
@@ -306,17 +260,6 @@ async def test_every_order_type_replace_and_cancel(api: Served) -> None:
         alice.get_orders, GetOrdersRequest(status=QueryOrderStatus.ALL, side=OrderSide.SELL)
     )
     assert {o.id for o in sells} == {by_price.id, by_percent.id}  # type: ignore[union-attr]
-
-
-def limit_buy(symbol: str, qty: float, price: float, **terms: Any) -> LimitOrderRequest:
-    return LimitOrderRequest(
-        symbol=symbol,
-        qty=qty,
-        side=OrderSide.BUY,
-        time_in_force=terms.pop("time_in_force", TimeInForce.DAY),
-        limit_price=price,
-        **terms,
-    )
 
 
 @on_shared_platform

@@ -3,12 +3,9 @@ official `alpaca-py` SDK against a served platform (real HTTP), on SQLite and Po
 
 import datetime
 import itertools
-from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
 import pytest
-import pytest_asyncio
-from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderStatus, PDTCheck, TradeConfirmationEmail
 from alpaca.trading.models import (
     AccountConfiguration,
@@ -27,31 +24,17 @@ from alpaca.trading.requests import (
     UpdateWatchlistRequest,
 )
 
-from api_helpers import SHARED_PLATFORMS, Served, shared_platform, shared_platform_id
-from test_alpaca import call, limit_buy, refused, sdk
-
-on_shared_platform = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="module", params=SHARED_PLATFORMS, ids=shared_platform_id
+from alpaca_helpers import (
+    call,
+    limit_buy,
+    on_shared_platform,
+    refused,
+    shared_platform_fixtures,
+    trader,
 )
-async def platform(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[Served]:
-    async with shared_platform(
-        tmp_path_factory.mktemp("platform") / "data", request.param
-    ) as here:
-        yield here
+from api_helpers import Served
 
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(platform: Served) -> Served:
-    return await platform.share()
-
-
-async def trader(api: Served, name: str, **terms: object) -> TradingClient:
-    return sdk(api, await api.trader(name, **terms))  # type: ignore[arg-type]
+platform, api = shared_platform_fixtures()
 
 
 @on_shared_platform

@@ -6,23 +6,22 @@ slow-client rule; in one process and as processes."""
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import websockets
 from alpaca.data.live.stock import StockDataStream
 from alpaca.data.models import Bar, Quote, Trade
 from alpaca.data.requests import StockLatestBarRequest
 from websockets.asyncio.client import ClientConnection
 
-from api_helpers import TOPOLOGIES, Served, served, shared_platform
-from test_alpaca_market_data import call, data_client, trade_a_little
+from alpaca_helpers import call, data_client, on_shared_platform, shared_platform_fixtures
+from api_helpers import TOPOLOGIES, Served, served
+from test_alpaca_market_data import trade_a_little
 from tradingfloor.gateway import alpaca_data_fanout
 
-on_shared_platform = pytest.mark.asyncio(loop_scope="module")
 QUOTES = [
     (99.5, 10, 0, 0),
     (100.0, 10, 0, 0),
@@ -35,18 +34,10 @@ QUOTES = [
 """The tops of book `trade_a_little` makes, one per command."""
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=TOPOLOGIES)
-async def platform(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[Served]:
-    data = tmp_path_factory.mktemp("platform") / "data"
-    async with shared_platform(data, (request.param, "sqlite")) as here:
-        yield here
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(platform: Served) -> Served:
-    return await platform.share()
+platform, api = shared_platform_fixtures(
+    [(topology, "sqlite") for topology in TOPOLOGIES], ids=lambda kind: kind[0]
+)
+"""In one process and as processes, on SQLite (test ids: the topology)."""
 
 
 def stream_url(api: Served) -> str:

@@ -4,20 +4,17 @@ SQLite and the real PostgreSQL, in one process and as processes: trades, quotes 
 any timeframe from the read models, pages, the latest of each, snapshots; and the history
 still there after a restart."""
 
-import asyncio
 import datetime
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import pytest_asyncio
 from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
-from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.models import Bar, Quote, Snapshot, Trade
 from alpaca.data.requests import (
     StockBarsRequest,
@@ -31,40 +28,13 @@ from alpaca.data.requests import (
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from sqlalchemy import func, select
 
-from api_helpers import SHARED_PLATFORMS, Served, served, shared_platform, shared_platform_id
+from alpaca_helpers import call, data_client, on_shared_platform, shared_platform_fixtures
+from api_helpers import Served, served
 from tradingfloor.store import make_engine, minute_bars
 
-T = TypeVar("T")
-on_shared_platform = pytest.mark.asyncio(loop_scope="module")
 NEW_YORK = ZoneInfo("America/New_York")
 
-
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="module", params=SHARED_PLATFORMS, ids=shared_platform_id
-)
-async def platform(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[Served]:
-    async with shared_platform(
-        tmp_path_factory.mktemp("platform") / "data", request.param
-    ) as here:
-        yield here
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(platform: Served) -> Served:
-    return await platform.share()
-
-
-def data_client(api: Served, headers: dict[str, str]) -> StockHistoricalDataClient:
-    base = str(api.client.base_url).rstrip("/")
-    return StockHistoricalDataClient(
-        headers["X-API-Key-Id"], headers["X-API-Secret"], url_override=base
-    )
-
-
-async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    return await asyncio.to_thread(function, *args, **kwargs)
+platform, api = shared_platform_fixtures()
 
 
 async def trade_a_little(api: Served) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from alpaca.trading.models import Clock
 
+from alpaca_helpers import call, sdk
 from api_helpers import served
-from test_alpaca import call, sdk
 from tradingfloor.bootstrap.serve_cli import demo_session
 from tradingfloor.config import load_settings
 from tradingfloor.risk.calendar import calendar_for

@@ -3,61 +3,53 @@ PostgreSQL, one process and processes: `api_helpers.SHARED_PLATFORMS`), and thro
 The legs are held until the entry fills, then live for what it filled; one leg's fill takes
 the other down; `nested=true` rolls the legs up under their parent."""
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import pytest
-import pytest_asyncio
-from alpaca.common.exceptions import APIError
-from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderClass, OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-from alpaca.trading.models import Order
 from alpaca.trading.requests import (
     GetOrderByIdRequest,
     GetOrdersRequest,
     LimitOrderRequest,
     MarketOrderRequest,
+    OrderRequest,
     StopLossRequest,
     TakeProfitRequest,
 )
 
-from api_helpers import SHARED_PLATFORMS, Served, shared_platform, shared_platform_id
-
-T = TypeVar("T")
-
-on_shared_platform = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="module", params=SHARED_PLATFORMS, ids=shared_platform_id
+from alpaca_helpers import (
+    call,
+    on_shared_platform,
+    order,
+    refused,
+    sdk,
+    shared_platform_fixtures,
+    submitted,
 )
-async def platform(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[Served]:
-    async with shared_platform(
-        tmp_path_factory.mktemp("platform") / "data", request.param
-    ) as here:
-        yield here
+from api_helpers import Served
+
+platform, api = shared_platform_fixtures()
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(platform: Served) -> Served:
-    return await platform.share()
-
-
-def sdk(api: Served, headers: dict[str, str]) -> TradingClient:
-    base = str(api.client.base_url).rstrip("/")
-    return TradingClient(headers["X-API-Key-Id"], headers["X-API-Secret"], url_override=base)
-
-
-async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    return await asyncio.to_thread(function, *args, **kwargs)
-
-
-def order(value: Any) -> Order:
-    assert isinstance(value, Order), value
-    return value
+def with_legs(
+    symbol: str,
+    side: OrderSide,
+    qty: int,
+    order_class: OrderClass,
+    *,
+    profit: float | None = None,
+    stop: float | None = None,
+    stop_limit: float | None = None,
+    kind: type[OrderRequest] = LimitOrderRequest,
+    **terms: Any,
+) -> OrderRequest:
+    """An order request of `kind` (GTC unless told) with its take-profit at `profit`, its
+    stop-loss at `stop` (a stop limit at `stop_limit`)."""
+    terms.setdefault("time_in_force", TimeInForce.GTC)
+    if profit is not None:
+        terms["take_profit"] = TakeProfitRequest(limit_price=profit)
+    if stop is not None:
+        terms["stop_loss"] = StopLossRequest(stop_price=stop, limit_price=stop_limit)
+    return kind(symbol=symbol, qty=qty, side=side, order_class=order_class, **terms)
 
 
 def limit(symbol: str, side: OrderSide, qty: int, price: float) -> LimitOrderRequest:
@@ -72,19 +64,17 @@ async def test_a_bracket_holds_its_legs_then_arms_them_with_the_fills(api: Serve
     bob = sdk(api, await api.trader("bob", cash="100000", shares={api.sym: 100}))
     await call(bob.submit_order, limit(api.sym, OrderSide.SELL, 4, 100))
 
-    entry = order(
-        await call(
-            alice.submit_order,
-            MarketOrderRequest(
-                symbol=api.sym,
-                qty=10,
-                side=OrderSide.BUY,
-                time_in_force=TimeInForce.GTC,
-                order_class=OrderClass.BRACKET,
-                take_profit=TakeProfitRequest(limit_price=110),
-                stop_loss=StopLossRequest(stop_price=95),
-            ),
-        )
+    entry = await submitted(
+        alice,
+        with_legs(
+            api.sym,
+            OrderSide.BUY,
+            10,
+            OrderClass.BRACKET,
+            profit=110,
+            stop=95,
+            kind=MarketOrderRequest,
+        ),
     )
     assert entry.order_class == OrderClass.BRACKET
     assert entry.filled_qty == "4"  # the market order took what was offered
@@ -114,20 +104,19 @@ async def test_a_bracket_holds_its_legs_then_arms_them_with_the_fills(api: Serve
 @on_shared_platform
 async def test_a_limit_bracket_keeps_its_legs_held_and_cancels_them_with_it(api: Served) -> None:
     alice = sdk(api, await api.trader("alice", cash="100000"))
-    entry = order(
-        await call(
-            alice.submit_order,
-            LimitOrderRequest(
-                symbol=api.sym,
-                qty=5,
-                side=OrderSide.BUY,
-                time_in_force=TimeInForce.DAY,
-                limit_price=99,
-                order_class=OrderClass.BRACKET,
-                take_profit=TakeProfitRequest(limit_price=105),
-                stop_loss=StopLossRequest(stop_price=95, limit_price=94),
-            ),
-        )
+    entry = await submitted(
+        alice,
+        with_legs(
+            api.sym,
+            OrderSide.BUY,
+            5,
+            OrderClass.BRACKET,
+            profit=105,
+            stop=95,
+            stop_limit=94,
+            time_in_force=TimeInForce.DAY,
+            limit_price=99,
+        ),
     )
     legs = entry.legs or []
     assert [(leg.status, leg.type) for leg in legs] == [
@@ -145,19 +134,9 @@ async def test_a_limit_bracket_keeps_its_legs_held_and_cancels_them_with_it(api:
 async def test_oco_and_oto_through_the_sdk(api: Served) -> None:
     bob = sdk(api, await api.trader("bob", cash="100000", shares={api.sym: 50}))
     carol = sdk(api, await api.trader("carol", cash="100000"))
-    oco = order(
-        await call(
-            bob.submit_order,
-            LimitOrderRequest(
-                symbol=api.sym,
-                qty=50,
-                side=OrderSide.SELL,
-                time_in_force=TimeInForce.GTC,
-                order_class=OrderClass.OCO,
-                take_profit=TakeProfitRequest(limit_price=104),
-                stop_loss=StopLossRequest(stop_price=96),
-            ),
-        )
+    oco = await submitted(
+        bob,
+        with_legs(api.sym, OrderSide.SELL, 50, OrderClass.OCO, profit=104, stop=96),
     )
     assert (oco.order_class, oco.limit_price, oco.status) == (
         OrderClass.OCO,
@@ -171,19 +150,9 @@ async def test_oco_and_oto_through_the_sdk(api: Served) -> None:
     stop = order(await call(bob.get_order_by_id, (oco.legs or [])[0].id))
     assert stop.status == OrderStatus.NEW and int(stop.qty or 0) == 30  # type: ignore[arg-type]
 
-    oto = order(
-        await call(
-            carol.submit_order,
-            LimitOrderRequest(
-                symbol=api.sym,
-                qty=5,
-                side=OrderSide.BUY,
-                time_in_force=TimeInForce.GTC,
-                limit_price=100,
-                order_class=OrderClass.OTO,
-                stop_loss=StopLossRequest(stop_price=90),
-            ),
-        )
+    oto = await submitted(
+        carol,
+        with_legs(api.sym, OrderSide.BUY, 5, OrderClass.OTO, stop=90, limit_price=100),
     )
     assert [(leg.type, leg.status) for leg in oto.legs or []] == [("stop", OrderStatus.HELD)]
 
@@ -191,21 +160,13 @@ async def test_oco_and_oto_through_the_sdk(api: Served) -> None:
 @on_shared_platform
 async def test_order_class_refusals_name_their_reason(api: Served) -> None:
     alice = sdk(api, await api.trader("alice", cash="100000"))
-    with pytest.raises(APIError) as caught:
-        await call(
-            alice.submit_order,
-            LimitOrderRequest(
-                symbol=api.sym,
-                qty=5,
-                side=OrderSide.BUY,
-                time_in_force=TimeInForce.GTC,
-                limit_price=100,
-                order_class=OrderClass.BRACKET,
-                take_profit=TakeProfitRequest(limit_price=95),
-                stop_loss=StopLossRequest(stop_price=90),
-            ),
-        )
-    assert '"code":1034' in str(caught.value).replace(" ", "")
+    caught = await refused(
+        alice.submit_order,
+        with_legs(
+            api.sym, OrderSide.BUY, 5, OrderClass.BRACKET, profit=95, stop=90, limit_price=100
+        ),
+    )
+    assert '"code":1034' in str(caught).replace(" ", "")
 
 
 @on_shared_platform

@@ -2,11 +2,6 @@
 as Alpaca answers them, driven by the official `alpaca-py` SDK against a served platform
 (real HTTP), on SQLite and PostgreSQL."""
 
-from collections.abc import AsyncIterator
-
-import pytest
-import pytest_asyncio
-from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import (
     OrderSide,
     OrderStatus,
@@ -22,31 +17,25 @@ from alpaca.trading.requests import (
     TrailingStopOrderRequest,
 )
 
-from api_helpers import SHARED_PLATFORMS, Served, shared_platform, shared_platform_id
-from test_alpaca import call, limit_buy, order, refused, sdk
-
-on_shared_platform = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="module", params=SHARED_PLATFORMS, ids=shared_platform_id
+from alpaca_helpers import (
+    call,
+    limit_buy,
+    on_shared_platform,
+    order,
+    refused,
+    shared_platform_fixtures,
+    submitted,
+    trader,
 )
-async def platform(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[Served]:
-    async with shared_platform(
-        tmp_path_factory.mktemp("platform") / "data", request.param
-    ) as here:
-        yield here
+from api_helpers import Served
+
+platform, api = shared_platform_fixtures()
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(platform: Served) -> Served:
-    return await platform.share()
-
-
-async def trader(api: Served, name: str, **terms: object) -> TradingClient:
-    return sdk(api, await api.trader(name, **terms))  # type: ignore[arg-type]
+def trailing_sell(symbol: str, qty: int, **trail: float) -> TrailingStopOrderRequest:
+    return TrailingStopOrderRequest(
+        symbol=symbol, qty=qty, side="sell", time_in_force="gtc", **trail
+    )
 
 
 def by_symbol(answers: object) -> dict[str, ClosePositionResponse]:
@@ -122,27 +111,13 @@ async def test_replace_changes_every_field_alpaca_allows(api: Served) -> None:
     )
     assert (both.qty, both.limit_price, both.time_in_force) == ("7", "98.00", TimeInForce.DAY)
 
-    by_price = order(
-        await call(
-            alice.submit_order,
-            TrailingStopOrderRequest(
-                symbol=api.sym, qty=3, side="sell", time_in_force="gtc", trail_price=2
-            ),
-        )
-    )
+    by_price = await submitted(alice, trailing_sell(api.sym, 3, trail_price=2))
     moved = order(
         await call(alice.replace_order_by_id, by_price.id, ReplaceOrderRequest(trail=3.5))
     )
     assert (moved.type, moved.trail_price, moved.qty) == (OrderType.TRAILING_STOP, "3.50", "3")
     assert moved.trail_percent is None
-    by_percent = order(
-        await call(
-            alice.submit_order,
-            TrailingStopOrderRequest(
-                symbol=api.sym, qty=4, side="sell", time_in_force="gtc", trail_percent=1.5
-            ),
-        )
-    )
+    by_percent = await submitted(alice, trailing_sell(api.sym, 4, trail_percent=1.5))
     wider = order(
         await call(alice.replace_order_by_id, by_percent.id, ReplaceOrderRequest(trail=2.25))
     )

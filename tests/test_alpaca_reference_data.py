@@ -3,50 +3,24 @@ announcements (the platform's splits and cash dividends, their filters and refus
 option contracts (none). On SQLite and PostgreSQL (the routes read the read models only:
 one process is enough)."""
 
-import asyncio
 import datetime
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-import pytest_asyncio
-from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import CorporateActionDateType, CorporateActionType
 from alpaca.trading.models import CorporateActionAnnouncement, OptionContractsResponse
 from alpaca.trading.requests import GetCorporateAnnouncementsRequest, GetOptionContractsRequest
 
-from api_helpers import Served, shared_platform, shared_platform_id
+from alpaca_helpers import call, on_shared_platform, refused, sdk, shared_platform_fixtures
+from api_helpers import Served
 from tradingfloor.risk.calendar import calendar_for
 
 PLATFORMS = [("single", "sqlite"), ("single", "postgresql")]
 
-on_shared_platform = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="module", params=PLATFORMS, ids=shared_platform_id
-)
-async def platform(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[Served]:
-    async with shared_platform(
-        tmp_path_factory.mktemp("platform") / "data", request.param
-    ) as here:
-        yield here
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def api(platform: Served) -> Served:
-    return await platform.share()
-
-
-def sdk(api: Served, headers: dict[str, str]) -> TradingClient:
-    base = str(api.client.base_url).rstrip("/")
-    return TradingClient(headers["X-API-Key-Id"], headers["X-API-Secret"], url_override=base)
+platform, api = shared_platform_fixtures(PLATFORMS)
 
 
 def sessions_ahead(*counts: int) -> list[str]:
@@ -65,7 +39,7 @@ async def announcements(client: TradingClient, **terms: Any) -> list[CorporateAc
     request = GetCorporateAnnouncementsRequest(**terms)
     with warnings.catch_warnings():  # the SDK calls the route deprecated; Alpaca still serves it
         warnings.simplefilter("ignore", DeprecationWarning)
-        found = await asyncio.to_thread(client.get_corporate_announcements, request)
+        found = await call(client.get_corporate_announcements, request)
     assert isinstance(found, list)
     return found  # type: ignore[return-value]
 
@@ -106,7 +80,7 @@ async def test_splits_and_dividends_are_announcements(api: Served) -> None:
         uuid.UUID("6f1d3c52-8a4e-5b7f-9c1d-2e3f4a5b6c7d"), f"corporate-action:{api.sym}-div"
     )
 
-    one = await asyncio.to_thread(alice.get_corporate_announcement_by_id, got_split.id)
+    one = await call(alice.get_corporate_announcement_by_id, got_split.id)
     assert isinstance(one, CorporateActionAnnouncement) and one == got_split
 
 
@@ -165,12 +139,9 @@ async def test_refusals(api: Served) -> None:
         {"ca_types": "split", "since": "yesterday", "until": today},
     ]
     for params in cases:
-        with pytest.raises(APIError) as refused:
-            await asyncio.to_thread(alice.get, path, params)
-        assert refused.value.status_code == 422, params
-    with pytest.raises(APIError) as missing:
-        await asyncio.to_thread(alice.get_corporate_announcement_by_id, uuid.uuid4())
-    assert missing.value.status_code == 404
+        assert (await refused(alice.get, path, params)).status_code == 422, params
+    missing = await refused(alice.get_corporate_announcement_by_id, uuid.uuid4())
+    assert missing.status_code == 404
     anonymous = await api.client.get(
         f"/v2{path}", params={"ca_types": "split", "since": today, "until": today}
     )
@@ -181,14 +152,12 @@ async def test_refusals(api: Served) -> None:
 async def test_no_option_contracts_are_listed(api: Served) -> None:
     alice = sdk(api, await api.trader("alice"))
     request = GetOptionContractsRequest(underlying_symbols=[api.sym])
-    found = await asyncio.to_thread(alice.get_option_contracts, request)
+    found = await call(alice.get_option_contracts, request)
     assert isinstance(found, OptionContractsResponse)
     assert (found.option_contracts, found.next_page_token) == ([], None)
-    with pytest.raises(APIError) as contract:
-        await asyncio.to_thread(alice.get_option_contract, f"{api.sym}261218C00100000")
-    assert contract.value.status_code == 404
-    with pytest.raises(APIError) as exercised:
-        await asyncio.to_thread(alice.exercise_options_position, f"{api.sym}261218C00100000")
-    assert exercised.value.status_code == 404
+    contract = await refused(alice.get_option_contract, f"{api.sym}261218C00100000")
+    assert contract.status_code == 404
+    exercised = await refused(alice.exercise_options_position, f"{api.sym}261218C00100000")
+    assert exercised.status_code == 404
     anonymous = await api.client.get("/v2/options/contracts")
     assert anonymous.status_code == 401

@@ -55,6 +55,7 @@ from alpaca.trading.requests import (
     UpdateWatchlistRequest,
 )
 
+from alpaca_helpers import data_client, sdk, trader
 from api_helpers import Served, served
 from tradingfloor.risk.calendar import calendar_for
 
@@ -95,13 +96,10 @@ async def api(tmp_path: Path, database_url: str | None) -> AsyncIterator[Served]
 
 
 async def test_every_sdk_call_a_bot_makes(api: Served) -> None:
-    base = str(api.client.base_url).rstrip("/")
     alice_keys = await api.trader("alice", cash="100000", shares={"XYZ": 20})
-    bob_keys = await api.trader("bob", cash="100000", shares={"XYZ": 500, "ABC": 100})
-    key, secret = alice_keys["X-API-Key-Id"], alice_keys["X-API-Secret"]
-    alice = Recorded(TradingClient(key, secret, url_override=base))
-    data = Recorded(StockHistoricalDataClient(key, secret, url_override=base))
-    bob = TradingClient(bob_keys["X-API-Key-Id"], bob_keys["X-API-Secret"], url_override=base)
+    alice = Recorded(sdk(api, alice_keys))
+    data = Recorded(data_client(api, alice_keys))
+    bob = await trader(api, "bob", cash="100000", shares={"XYZ": 500, "ABC": 100})
     gtc, day = TimeInForce.GTC, TimeInForce.DAY
 
     # The market and the account, before trading.
