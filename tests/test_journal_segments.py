@@ -51,6 +51,7 @@ from tradingfloor.domain.enums import (
     CancelReason,
     DayTradePolicy,
     HaltReason,
+    OrderClass,
     OrderType,
     SelfTradePrevention,
     Side,
@@ -79,6 +80,10 @@ from tradingfloor.domain.events import (
     FundsWithdrawn,
     GoodFaithViolation,
     InstrumentAdded,
+    LegCanceled,
+    LegHeld,
+    LegResized,
+    LegsAttached,
     MovedOrder,
     OrderAccepted,
     OrderAdjusted,
@@ -295,6 +300,26 @@ EVENTS: list[Event] = [
     DividendPaid(34, 340, "d-1", "acct-1", "ACME", 25_000),
     SymbolChanged(35, 350, "c-1", "ACME", "ACMX"),
     CommandEntered(36, 360, COMMANDS[2], Origin(user="7", role="", source="::1")),
+    LegsAttached(
+        37, 370, 14, "acct-ü", "ACME", OrderClass.BRACKET, [5_000_000_000_014, 5_000_000_000_015]
+    ),
+    LegHeld(
+        37,
+        370,
+        5_000_000_000_014,
+        14,
+        "acct-ü",
+        "ACME",
+        OrderClass.BRACKET,
+        Side.SELL,
+        OrderType.LIMIT,
+        TimeInForce.GTC,
+        40,
+        1_600_000,
+        None,
+    ),
+    LegResized(38, 380, 5_000_000_000_014, "ACME", "acct-ü", 30, 25),
+    LegCanceled(39, 390, 5_000_000_000_015, "ACME", "acct-ü", CancelReason.CONTINGENT),
 ]
 
 

@@ -228,8 +228,8 @@ class RecordingReplay(LobsterReplay):
         self.log: list[Applied] = []
         super().__init__(levels)
 
-    def _apply(self, command: Command) -> list[Event]:
-        events = super()._apply(command)
+    def _run_command(self, command: Command) -> list[Event]:
+        events = super()._run_command(command)
         self.log.append(Applied(self._seq, self._ts, events))
         self.view.apply(self._seq, self._ts, events)
         return events

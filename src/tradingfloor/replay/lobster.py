@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from tradingfloor.domain.commands import AddInstrument
+from tradingfloor.domain.commands import AddInstrument, Command
 from tradingfloor.domain.enums import Side
 from tradingfloor.domain.errors import InvariantViolation
+from tradingfloor.domain.events import Event
 from tradingfloor.domain.instruments import Instrument
 from tradingfloor.engine import Engine
 from tradingfloor.matching.book import BookLevel, Depth
@@ -208,11 +209,15 @@ class LobsterReplay(LobsterFlow):
         try:
             command = next(steps)
             while True:
-                self._seq += 1
-                command = steps.send(self.engine.apply(command, self._seq, self._ts))
+                command = steps.send(self._run_command(command))
         except StopIteration as done:
             result: T = done.value
             return result
+
+    def _run_command(self, command: Command) -> list[Event]:
+        """One command through the replay's engine, as the next seq, at the message's time."""
+        self._seq += 1
+        return self.engine.apply(command, self._seq, self._ts)
 
     def _group_rows(self, group: Sequence[Message]) -> Iterator[BookRow]:
         """The rows of an execution group just matched: its fills, then a row per message."""
