@@ -29,6 +29,7 @@ from alpaca_helpers import (
     limit_buy,
     on_shared_platform,
     refused,
+    sdk,
     shared_platform_fixtures,
     trader,
 )
@@ -113,7 +114,7 @@ async def test_account_configurations_are_kept_and_suspend_trade_refuses_orders(
     assert isinstance(other, AccountConfiguration) and other.suspend_trade is False
 
     stopped = await refused(alice.submit_order, limit_buy(api.sym, 1, 99))
-    assert (stopped.status_code, stopped.code) == (403, 4030)
+    assert (stopped.status_code, stopped.code) == (403, 2026)  # the engine's ACCOUNT_SUSPENDED
     assert "suspended" in stopped.message
     moved = await refused(alice.replace_order_by_id, placed.id, ReplaceOrderRequest(qty=2))
     assert moved.status_code == 403
@@ -134,6 +135,37 @@ async def test_account_configurations_are_kept_and_suspend_trade_refuses_orders(
     await call(alice.patch, "/account/configurations", {"suspend_trade": False})
     resumed = await call(alice.submit_order, limit_buy(api.sym, 1, 99))
     assert isinstance(resumed, Order) and resumed.status == OrderStatus.NEW
+
+
+@on_shared_platform
+async def test_suspend_trade_is_the_engines_and_never_lifts_an_operators_restriction(
+    api: Served,
+) -> None:
+    keys = await api.trader("alice", cash="10000")
+    alice = sdk(api, keys)
+    account = await call(alice.get_account)
+    assert isinstance(account, TradeAccount)
+    await call(alice.patch, "/account/configurations", {"suspend_trade": True})
+
+    # Every channel: /v1 refuses the account's orders too.
+    v1_order = await api.order(keys, side="buy", type="limit", qty=1, limit_price="99")
+    assert (v1_order.status_code, v1_order.json()["code"]) == (403, 2026)
+
+    # An operator's restriction: the owner can neither suspend over it nor lift it.
+    status = f"/v1/admin/accounts/{account.account_number}/status"
+    restricted = await api.client.post(status, json={"status": "restricted"}, headers=api.admin)
+    assert restricted.status_code == 200, restricted.text
+    for suspend in (False, True):
+        refused_change = await refused(
+            alice.patch, "/account/configurations", {"suspend_trade": suspend}
+        )
+        assert (refused_change.status_code, refused_change.code) == (403, 2002)
+    after = await call(alice.get_account_configurations)
+    assert isinstance(after, AccountConfiguration) and after.suspend_trade is False
+    lifted = await api.client.post(status, json={"status": "active"}, headers=api.admin)
+    assert lifted.status_code == 200, lifted.text
+    placed = await call(alice.submit_order, limit_buy(api.sym, 1, 99))
+    assert isinstance(placed, Order) and placed.status == OrderStatus.NEW
 
 
 @on_shared_platform

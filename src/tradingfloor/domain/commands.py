@@ -119,10 +119,16 @@ class OpenAccount(Command, frozen=True, gc=False, tag=True, array_like=True):
 
 
 class SetAccountStatus(Command, frozen=True, gc=False, tag=True, array_like=True):
-    """`BLOCKED` is the kill switch and `CLOSED` the end: both cancel every open order."""
+    """`BLOCKED` is the kill switch and `CLOSED` the end: both cancel every open order.
+
+    `from_status` makes the change conditional: applied only if the account's status is that
+    one (the owner's own suspension, `ACTIVE` <-> `SUSPENDED`, never lifts an operator's
+    block); if not, refused with the account's status as the reason, unless the status is
+    already the one asked (nothing to do, no event)."""
 
     account: str
     status: AccountStatus
+    from_status: AccountStatus | None = None
 
 
 class Deposit(Command, frozen=True, gc=False, tag=True, array_like=True):

@@ -117,6 +117,9 @@ class AccountStatus(IntEnum):
     """Kill switch: every open order canceled, no new order, until set ACTIVE again."""
     CLOSED = 4
     """No orders and no deposits; withdrawals of what is left are still allowed."""
+    SUSPENDED = 5
+    """Trading suspended by the account's owner (Alpaca's `suspend_trade`): no new order and
+    no replace; open orders stay, and may be canceled."""
 
 
 class DayTradePolicy(IntEnum):

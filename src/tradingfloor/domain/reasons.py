@@ -61,6 +61,9 @@ class RejectReason(IntEnum):
     ALLOCATION_ALREADY_TAKEN = 2023
     SYMBOL_NOT_HALTED = 2024
     SYMBOL_EXISTS = 2025
+    ACCOUNT_SUSPENDED = 2026
+    """The account's owner suspended its trading; or a change of status that expected another
+    status than the account's (`SetAccountStatus.from_status`)."""
 
     # matching: the command is well formed but the book cannot do it
     UNKNOWN_ORDER = 3001
@@ -146,6 +149,7 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.ACCOUNT_RESTRICTED: "account is restricted to closing orders",
     RejectReason.ACCOUNT_CLOSED: "account is closed",
     RejectReason.ACCOUNT_BLOCKED: "account is blocked by its kill switch",
+    RejectReason.ACCOUNT_SUSPENDED: "trading is suspended by the account's owner",
     RejectReason.SYMBOL_HALTED: "trading in this symbol is halted",
     RejectReason.MARKET_HALTED: "market-wide trading halt",
     RejectReason.QUANTITY_ABOVE_MAX: "quantity above the maximum per order",

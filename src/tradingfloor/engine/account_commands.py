@@ -61,9 +61,16 @@ class AccountCommands(Posting):
     def _set_account_status(
         self, command: SetAccountStatus, seq: int, ts: int, out: list[Event]
     ) -> None:
-        """`BLOCKED` (the kill switch) and `CLOSED` cancel every open order of the account."""
+        """`BLOCKED` (the kill switch) and `CLOSED` cancel every open order of the account;
+        with `from_status`, only from that status (see `SetAccountStatus`)."""
         account = self._account(command, seq, ts, out)
         if account is None:
+            return
+        expected = command.from_status
+        if expected is not None and account.status != expected:
+            if account.status != command.status:
+                refused = _STATUS_REFUSAL.get(account.status, RejectReason.ACCOUNT_SUSPENDED)
+                self._reject(command, account.account_id, refused, seq, ts, out)
             return
         account.status = command.status
         out.append(AccountStatusChanged(seq, ts, account.account_id, command.status))
@@ -209,3 +216,11 @@ class AccountCommands(Posting):
         trim_lots(position)
         self.ledger.shares_in[command.symbol] -= qty
         out.append(SharesWithdrawn(seq, ts, account.account_id, command.symbol, qty, cost))
+
+
+_STATUS_REFUSAL = {
+    AccountStatus.RESTRICTED: RejectReason.ACCOUNT_RESTRICTED,
+    AccountStatus.BLOCKED: RejectReason.ACCOUNT_BLOCKED,
+    AccountStatus.CLOSED: RejectReason.ACCOUNT_CLOSED,
+}
+"""Why a conditional change of status is refused, by the status the account has."""

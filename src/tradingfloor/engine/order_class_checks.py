@@ -112,4 +112,5 @@ def oco_refusal(
 STATUS_REASONS = {
     AccountStatus.BLOCKED: RejectReason.ACCOUNT_BLOCKED,
     AccountStatus.CLOSED: RejectReason.ACCOUNT_CLOSED,
+    AccountStatus.SUSPENDED: RejectReason.ACCOUNT_SUSPENDED,
 }

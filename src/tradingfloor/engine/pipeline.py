@@ -346,4 +346,5 @@ _STATUS_REASON = {
     AccountStatus.RESTRICTED: RejectReason.ACCOUNT_RESTRICTED,
     AccountStatus.BLOCKED: RejectReason.ACCOUNT_BLOCKED,
     AccountStatus.CLOSED: RejectReason.ACCOUNT_CLOSED,
+    AccountStatus.SUSPENDED: RejectReason.ACCOUNT_SUSPENDED,
 }

@@ -15,7 +15,6 @@ from tradingfloor.engine.pipeline import PositionView
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps, order_entry
 from tradingfloor.gateway.alpaca_asset_routes import symbol_of
-from tradingfloor.gateway.alpaca_configuration_routes import suspended
 from tradingfloor.gateway.alpaca_order_routes import open_orders, place
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.backend import Backend
@@ -143,9 +142,7 @@ async def get_account(principal: deps.Reader, platform: deps.Platform) -> Respon
     summary = await platform.account(principal.account_id)
     if summary is None:
         raise refusal(RejectReason.UNKNOWN_ACCOUNT)
-    answer = views.account(summary)
-    answer["trade_suspended_by_user"] = await suspended(platform, principal.account_id)
-    return json_answer(answer)
+    return json_answer(views.account(summary))
 
 
 @routes.get("/v2/account/activities")

@@ -1,8 +1,11 @@
 """`GET` and `PATCH /v2/account/configurations`: Alpaca's account settings, kept per account
 in SQL (`store.account_configurations`).
 
-Honoured: `suspend_trade` (new orders and replaces of the account are refused, 403 with code
-`TRADE_SUSPENDED`; cancels still go through). Checked against what the platform does:
+Honoured: `suspend_trade`, which is the engine's, not this table's: the account's status
+`SUSPENDED` (`SetAccountStatus` from `ACTIVE`, and back only from `SUSPENDED`, so an owner
+never lifts an operator's block). The engine then refuses the account's new orders and
+replaces on every channel (403, `ACCOUNT_SUSPENDED`); cancels still go through; order entry
+reads no table for it. Checked against what the platform does:
 `fractional_trading` cannot be turned on (whole shares only) nor `no_shorting` off (no short
 selling): such a request is refused with a 422 naming the field. Stored only (the platform's
 own rules apply whatever they say): `dtbp_check`, `pdt_check`, `trade_confirm_email` (the
@@ -17,22 +20,22 @@ import msgspec
 from fastapi import Request
 from fastapi.responses import Response
 
+from tradingfloor.domain.commands import SetAccountStatus
+from tradingfloor.domain.enums import AccountStatus
+from tradingfloor.domain.events import CommandRejected
 from tradingfloor.gateway import deps
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.backend import Backend
-from tradingfloor.gateway.errors import ApiError
+from tradingfloor.gateway.errors import ApiError, refusal
 from tradingfloor.gateway.route_table import RouteTable
 from tradingfloor.gateway.schemas import DECODE_ERRORS
 from tradingfloor.store.account_configurations import (
     AccountConfiguration,
     get_configuration,
     save_configuration,
-    trade_suspended,
 )
 from tradingfloor.store.database import SQLITE_BEGIN_OPTION
 
-TRADE_SUSPENDED = 4030
-"""An order of an account whose owner set `suspend_trade` (403)."""
 CHECKS = ("both", "entry", "exit")
 CONFIRM_EMAILS = ("all", "none")
 MARGIN_MULTIPLIERS = ("1", "2", "4")
@@ -61,7 +64,7 @@ _decoder = msgspec.json.Decoder(ConfigurationBody)
 @routes.get("/v2/account/configurations")
 async def get_account_configurations(principal: deps.Reader, platform: deps.Platform) -> Response:
     found = await _run(platform, get_configuration, principal.account_id)
-    return json_answer(dataclasses.asdict(found))
+    return json_answer(await _with_status(platform, principal.account_id, found))
 
 
 @routes.patch("/v2/account/configurations")
@@ -75,6 +78,9 @@ async def set_account_configurations(
         raise ApiError(422, MALFORMED, str(error)) from error
     changes = _changes(body)
     account, ts = principal.account_id, platform.clock()
+    suspend = changes.pop("suspend_trade", None)
+    if suspend is not None:
+        await _suspend(platform, account, suspend)
 
     def patch(connection: Any) -> AccountConfiguration:
         current = get_configuration(connection, account)
@@ -83,7 +89,27 @@ async def set_account_configurations(
         return wanted
 
     saved = await asyncio.to_thread(_in_transaction, platform, patch)
-    return json_answer(dataclasses.asdict(saved))
+    return json_answer(await _with_status(platform, account, saved))
+
+
+async def _suspend(platform: Backend, account: str, suspend: bool) -> None:
+    """Suspend the account's trading, or resume it: the engine's status, changed only from
+    the one expected (an operator's block or restriction is refused, and stays)."""
+    active, suspended = AccountStatus.ACTIVE, AccountStatus.SUSPENDED
+    wanted, expected = (suspended, active) if suspend else (active, suspended)
+    result = await platform.submit(SetAccountStatus(account, wanted, expected), account)
+    for event in result.events:
+        if isinstance(event, CommandRejected):
+            raise refusal(event.reason)
+
+
+async def _with_status(
+    platform: Backend, account: str, configuration: AccountConfiguration
+) -> dict[str, Any]:
+    """The configuration as answered: `suspend_trade` is the account's status."""
+    summary = await platform.account(account)
+    suspended = summary is not None and summary.status == AccountStatus.SUSPENDED
+    return dataclasses.asdict(configuration) | {"suspend_trade": suspended}
 
 
 def _changes(body: ConfigurationBody) -> dict[str, Any]:
@@ -109,17 +135,6 @@ def _changes(body: ConfigurationBody) -> dict[str, Any]:
     if changes.get("no_shorting") is False:
         raise ApiError(422, MALFORMED, "no_shorting: short selling is not offered")
     return changes
-
-
-async def suspended(platform: Backend, account: str) -> bool:
-    """Whether the account's owner suspended its trading (`suspend_trade`)."""
-    return bool(await _run(platform, trade_suspended, account))
-
-
-async def refuse_if_suspended(platform: Backend, account: str) -> None:
-    """Refuse a new order (or a replace) of an account whose trading its owner suspended."""
-    if await suspended(platform, account):
-        raise ApiError(403, TRADE_SUSPENDED, "trading is suspended by the account's configuration")
 
 
 async def _run(platform: Backend, query: Any, *args: Any) -> Any:

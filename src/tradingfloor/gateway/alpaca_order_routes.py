@@ -16,7 +16,6 @@ from tradingfloor.domain.ids import CLIENT_ORDER_ID_PATTERN, SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps, order_entry
-from tradingfloor.gateway.alpaca_configuration_routes import refuse_if_suspended
 from tradingfloor.gateway.alpaca_order_classes import nest, nest_legs
 from tradingfloor.gateway.alpaca_orders import (
     OrderBody,
@@ -72,7 +71,6 @@ async def submit_order(
 
 async def place(platform: Backend, command: PlaceOrder) -> dict[str, Any]:
     """Enter an order: Alpaca's JSON of it, or its refusal raised."""
-    await refuse_if_suspended(platform, command.account)
     placed = await order_entry.place(platform, command)
     if isinstance(placed, Resubmitted):
         if placed.first is None or placed.reason is not None:
@@ -230,7 +228,6 @@ async def replace_order(
     the new order."""
     account = principal.account_id
     row = await _own_order(platform, order_id, account)
-    await refuse_if_suspended(platform, account)
     live = await order_entry.live_order_of(platform, row.order_id, account)
     if isinstance(live, RejectReason):
         raise refusal(live)

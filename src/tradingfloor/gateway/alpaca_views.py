@@ -197,6 +197,7 @@ _ACCOUNT_STATUS = {
     "RESTRICTED": "ACTIVE",  # closing orders only: still trading
     "BLOCKED": "ACTIVE",  # the kill switch: trading_blocked says it
     "CLOSED": "ACCOUNT_CLOSED",
+    "SUSPENDED": "ACTIVE",  # by its owner: trade_suspended_by_user says it
 }
 
 
@@ -239,7 +240,7 @@ def account(summary: AccountSummary) -> dict[str, Any]:
         "trading_blocked": status in ("BLOCKED", "CLOSED"),
         "transfers_blocked": False,
         "account_blocked": status == "CLOSED",
-        "trade_suspended_by_user": False,
+        "trade_suspended_by_user": status == "SUSPENDED",
         "options_approved_level": 0,
         "options_trading_level": 0,
     }

@@ -36,14 +36,6 @@ def get_configuration(connection: Any, account: str) -> AccountConfiguration:
     return AccountConfiguration(**{name: getattr(row, name) for name in FIELDS})
 
 
-def trade_suspended(connection: Any, account: str) -> bool:
-    """Whether the account's owner suspended its trading (one primary-key read)."""
-    found = connection.execute(
-        select(table.c.suspend_trade).where(table.c.account == account)
-    ).scalar()
-    return bool(found)
-
-
 def save_configuration(
     connection: Any, account: str, configuration: AccountConfiguration, ts: int
 ) -> None:
