@@ -3,6 +3,8 @@ official `alpaca-py` SDK against a served platform (real HTTP), on SQLite and Po
 
 import datetime
 import itertools
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -33,7 +35,7 @@ from alpaca_helpers import (
     shared_platform_fixtures,
     trader,
 )
-from api_helpers import Served
+from api_helpers import Served, served
 
 platform, api = shared_platform_fixtures()
 
@@ -276,12 +278,19 @@ async def test_watchlists_through_every_sdk_call(api: Served) -> None:
     assert isinstance(still, Watchlist) and still.assets == []  # refusals changed nothing
 
 
-@on_shared_platform
-async def test_watchlist_limits(api: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_watchlist_limits(
+    tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limits, lowered: in a platform of the test's own, in this process (its gateway
+    is the one the patch reaches)."""
     from tradingfloor.gateway import alpaca_watchlist_routes as routes
 
-    if api.platform is None:
-        pytest.skip("the limits are patched in this process: its gateway only")
+    async with served(tmp_path / "data", database_url) as api:
+        await api.symbol(api.sym, "100")
+        await _watchlist_limits(api, routes, monkeypatch)
+
+
+async def _watchlist_limits(api: Served, routes: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     alice = await trader(api, "alice")
     monkeypatch.setattr(routes, "watchlists_per_account_max", 2)
     monkeypatch.setattr(routes, "watchlist_symbols_max", 1)
