@@ -2,7 +2,6 @@
 schemas (`alpaca_orders`); order entry then takes `/v1`'s path (`order_entry`), and its outcome
 is answered as Alpaca's order JSON (`alpaca_views`)."""
 
-import datetime
 import uuid
 from typing import Annotated, Any
 
@@ -29,6 +28,7 @@ from tradingfloor.gateway.backend import Backend
 from tradingfloor.gateway.errors import ApiError, refusal
 from tradingfloor.gateway.order_entry import Refused, Resubmitted
 from tradingfloor.gateway.orders import RequestError, place_command, replace_command
+from tradingfloor.gateway.params import rfc3339_ns
 from tradingfloor.gateway.route_table import RouteTable
 from tradingfloor.gateway.schemas import DECODE_ERRORS
 from tradingfloor.matching.order import Order
@@ -107,7 +107,8 @@ async def get_orders(
     (Alpaca's default). `after` and `until` bound the submission time (ISO 8601)."""
     account = principal.account_id
     wanted: list[str | None] = [s for s in (symbols or "").split(",") if s] or [None]
-    after_ts, until_ts = _time_ns(after, "after"), _time_ns(until, "until")
+    after_ts = None if after is None else rfc3339_ns(after, "after")
+    until_ts = None if until is None else rfc3339_ns(until, "until")
     rows: list[OrderRow] = []
     for symbol in wanted[:100]:
         rows += await platform.read_model(
@@ -276,16 +277,3 @@ async def _own_order(platform: Backend, order_id: str, account: str) -> OrderRow
 def _orders_by_id(connection: Any, order_ids: list[int]) -> list[OrderRow]:
     found = (queries.get_order(connection, order_id) for order_id in order_ids)
     return [row for row in found if row is not None]
-
-
-def _time_ns(text: str | None, field: str) -> int | None:
-    """An RFC 3339 time (the SDK sends `2024-01-02T15:04:05+00:00`) as integer ns."""
-    if text is None:
-        return None
-    try:
-        value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise ApiError(422, MALFORMED, f"{field}: not an RFC 3339 time") from error
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.UTC)
-    return views.ts_of(value)

@@ -31,6 +31,7 @@ from tradingfloor.gateway.alpaca_calendar_routes import sessions_between
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.errors import ApiError
 from tradingfloor.gateway.market_session import always_open
+from tradingfloor.gateway.params import rfc3339_ns
 from tradingfloor.gateway.route_table import RouteTable
 from tradingfloor.risk.calendar import TradingCalendar, calendar_for
 from tradingfloor.store.portfolio_history import EquityPoint, equity_at
@@ -128,13 +129,13 @@ def _window(
 ) -> tuple[int, int]:
     last = now
     if end is not None:
-        last = min(now, _moment(end, "end"))
+        last = min(now, rfc3339_ns(end, "end"))
     elif date_end is not None:
         day = _date(date_end) + datetime.timedelta(days=1)
         midnight = datetime.datetime.combine(day, datetime.time(), tzinfo=calendar.timezone)
         last = min(now, views.ts_of(midnight))
     if start is not None:
-        first = _moment(start, "start")
+        first = rfc3339_ns(start, "start")
     else:
         text = period or "1M"
         first = last - int(text[:-1]) * PERIOD_UNIT_DAYS[text[-1]] * _DAY_NS
@@ -229,13 +230,3 @@ def _date(text: str) -> datetime.date:
         return datetime.date.fromisoformat(text[:10])
     except ValueError as error:
         raise ApiError(422, MALFORMED, "date_end: not a date (YYYY-MM-DD)") from error
-
-
-def _moment(text: str, field: str) -> int:
-    try:
-        value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise ApiError(422, MALFORMED, f"{field}: not an RFC 3339 time") from error
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.UTC)
-    return views.ts_of(value)

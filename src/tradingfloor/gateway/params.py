@@ -1,7 +1,7 @@
 """Values of `/v1` paths and queries read at the edge: an order id, a price, a time. A value
 that cannot be one is refused (`ApiError`): 404 for an order id, 422 naming the field else."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tradingfloor.domain.prices import PriceFormatError, parse_price
 from tradingfloor.domain.reasons import RejectReason
@@ -41,4 +41,16 @@ def time_ns(text: str | None, field: str) -> int | None:
         raise ApiError(422, MALFORMED, f"{field}: not an ISO time or ns") from error
     if moment.tzinfo is None:
         raise ApiError(422, MALFORMED, f"{field}: give a time zone")
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def rfc3339_ns(text: str, field: str) -> int:
+    """An RFC 3339 time as Alpaca's API takes it (`2024-01-02T15:04:05+00:00`, `...Z`; one
+    without a zone is UTC) as integer ns."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ApiError(422, MALFORMED, f"{field}: not an RFC 3339 time") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
