@@ -152,3 +152,39 @@ async def test_a_price_move_halt_shows_until_it_runs_out(tmp_path: Path) -> None
         assert await quote_halt(api, "XYZ") is None
         await streamed_halt(stream, None)  # though no event says so
         await stream.connection.close()
+
+
+async def test_a_listing_right_after_a_halt_shows_it(api: Served) -> None:
+    """Read your writes on the market-data view: the listing waits for the commands applied
+    before it (as processes, the gateway's view follows the event feed a moment behind)."""
+    for symbol in ("XYZ", "ABC") * 3:
+        await admin(api, "POST", f"/v1/admin/halts/{symbol}")
+        answer = await api.client.get("/v1/symbols", headers=api.admin)
+        assert halts(answer.json())[symbol] == MANUAL
+        await admin(api, "DELETE", f"/v1/admin/halts/{symbol}")
+        answer = await api.client.get("/v1/symbols", headers=api.admin)
+        assert halts(answer.json())[symbol] is None
+
+
+async def test_a_listing_never_answers_from_a_view_behind_the_callers_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's view stopped behind a halt: the listing refuses (503) rather than say
+    the symbol trades, and shows the halt once the view has it."""
+    from tradingfloor.gateway import backend
+
+    monkeypatch.setattr(backend, "read_wait_s_max", 0.2)
+    async with served(tmp_path / "data") as api:
+        await api.symbol("XYZ", "100")
+        assert api.platform is not None
+        feed = api.platform.backend.feed
+        await api.market_data_caught_up()
+        await feed.stop()
+        await admin(api, "POST", "/v1/admin/halts/XYZ")
+
+        behind = await api.client.get("/v1/symbols", headers=api.admin)
+        feed.start(feed.fed_seq + 1)
+        caught_up = await api.client.get("/v1/symbols", headers=api.admin)
+
+    assert behind.status_code == 503, behind.text
+    assert halts(caught_up.json()) == {"XYZ": MANUAL}

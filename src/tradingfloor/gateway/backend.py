@@ -128,6 +128,16 @@ class Backend:
         `tokens` (`ShardPort.last_tokens`: its market data reflect them)."""
         await self.feed.catch_up(tokens, timeout_s)
 
+    async def market_caught_up(self) -> None:
+        """Read your writes on the market-data view: wait until it reflects the request's
+        `TF-Min-Seq` or, without one, every command applied before this read began (as
+        processes, the view follows the event feed a moment behind the answers)."""
+        tokens = _min_seq.get()
+        if tokens is None:
+            tokens = await self.shard.last_tokens()
+        if not await self.feed.reach(tokens, read_wait_s_max):
+            raise TimeoutError("the market-data view is behind")
+
     # ------------------------------------------------------------------ commands
 
     async def submit(self, command: Command, account: str | None = None) -> Result:

@@ -23,7 +23,9 @@ routes = RouteTable(tags=["market data"])
 @routes.get("/v1/symbols")
 async def symbols(_principal: deps.Reader, platform: deps.Platform) -> Response:
     """Every listed symbol by name: its tick (null: the Rule 612 ticks) and lot sizes, last
-    and reference prices, and the halt in force on it; `market_halt`: the market's."""
+    and reference prices, and the halt in force on it; `market_halt`: the market's. It reads
+    what the caller wrote before (a halt just set shows)."""
+    await platform.market_caught_up()
     market, now = platform.market, platform.clock()
     listed = []
     for symbol in sorted(market.symbols()):

@@ -106,6 +106,22 @@ class MarketFeeds:
             if index < len(self.feeds):
                 await self.feeds[index].catch_up(seq, timeout_s)
 
+    async def reach(self, tokens: Sequence[int], timeout_s: float) -> bool:
+        """Wait until each shard's feed has reached its token in `tokens`: False if one has
+        not within `timeout_s` (a read of the view then would not see what it should)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        for token in tokens:
+            index, seq = split_token(token)
+            if index >= len(self.feeds):
+                continue
+            feed = self.feeds[index]
+            while feed.fed_seq < seq:
+                if loop.time() >= deadline:
+                    return False
+                await asyncio.sleep(0.001)
+        return True
+
     async def stop(self) -> None:
         for feed in self.feeds:
             await feed.stop()
