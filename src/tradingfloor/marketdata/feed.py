@@ -56,15 +56,6 @@ class MarketFeed:
                 listener(batch)
             self.fed_seq = applied[-1].seq - base
 
-    async def catch_up(self, seq: int, timeout_s: float) -> None:
-        """Before serving: wait until the feed has reached `seq` (or `timeout_s` has passed);
-        the trades fed by then are history to the hub (`MarketDataHub.caught_up`)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self.fed_seq < seq and loop.time() < deadline:
-            await asyncio.sleep(0.001)
-        self.hub.caught_up()
-
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -100,11 +91,11 @@ class MarketFeeds:
 
     async def catch_up(self, tokens: Sequence[int], timeout_s: float) -> None:
         """Before serving: wait until each shard's feed has reached its token in `tokens`
-        (`ShardPort.last_tokens`)."""
-        for token in tokens:
-            index, seq = split_token(token)
-            if index < len(self.feeds):
-                await self.feeds[index].catch_up(seq, timeout_s)
+        (`ShardPort.last_tokens`), or `timeout_s` has passed; the trades fed by then are
+        history to the hub (`MarketDataHub.caught_up`)."""
+        await self.reach(tokens, timeout_s)
+        if tokens:
+            self.hub.caught_up()
 
     async def reach(self, tokens: Sequence[int], timeout_s: float) -> bool:
         """Wait until each shard's feed has reached its token in `tokens`: False if one has
