@@ -17,6 +17,7 @@ from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.errors import ApiError
+from tradingfloor.gateway.params import query_date
 from tradingfloor.gateway.route_table import RouteTable
 from tradingfloor.risk.calendar import TradingCalendar, calendar_for
 
@@ -40,20 +41,14 @@ async def get_calendar(
     """The trading days from `start` to `end` (both included), oldest first."""
     calendar = calendar_for()
     today = views.moment(platform.clock()).astimezone(calendar.timezone).date()
-    first, last = _range(_date(start, "start"), _date(end, "end"), today)
+    first, last = _range(_optional_date(start, "start"), _optional_date(end, "end"), today)
     days = sessions_between(calendar, first, last)
     settle = platform.settings.settlement_sessions
     return json_answer([calendar_day(calendar, index, settle) for index in days])
 
 
-def _date(text: str | None, field: str) -> datetime.date | None:
-    """A date of the query (`2024-01-02`, or an RFC 3339 time whose date is taken)."""
-    if text is None:
-        return None
-    try:
-        return datetime.date.fromisoformat(text[:10])
-    except ValueError as error:
-        raise ApiError(422, MALFORMED, f"{field}: not a date (YYYY-MM-DD)") from error
+def _optional_date(text: str | None, field: str) -> datetime.date | None:
+    return None if text is None else query_date(text, field)
 
 
 def _range(

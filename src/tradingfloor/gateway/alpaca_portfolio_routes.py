@@ -31,7 +31,7 @@ from tradingfloor.gateway.alpaca_calendar_routes import sessions_between
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.errors import ApiError
 from tradingfloor.gateway.market_session import always_open
-from tradingfloor.gateway.params import rfc3339_ns
+from tradingfloor.gateway.params import query_date, rfc3339_ns
 from tradingfloor.gateway.route_table import RouteTable
 from tradingfloor.risk.calendar import TradingCalendar, calendar_for
 from tradingfloor.store.portfolio_history import EquityPoint, equity_at
@@ -131,7 +131,7 @@ def _window(
     if end is not None:
         last = min(now, rfc3339_ns(end, "end"))
     elif date_end is not None:
-        day = _date(date_end) + datetime.timedelta(days=1)
+        day = query_date(date_end, "date_end") + datetime.timedelta(days=1)
         midnight = datetime.datetime.combine(day, datetime.time(), tzinfo=calendar.timezone)
         last = min(now, views.ts_of(midnight))
     if start is not None:
@@ -223,10 +223,3 @@ def _too_many() -> None:
         MALFORMED,
         f"more than {portfolio_history_points_max} points: a shorter period or a longer timeframe",
     )
-
-
-def _date(text: str) -> datetime.date:
-    try:
-        return datetime.date.fromisoformat(text[:10])
-    except ValueError as error:
-        raise ApiError(422, MALFORMED, "date_end: not a date (YYYY-MM-DD)") from error

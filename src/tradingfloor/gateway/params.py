@@ -1,7 +1,7 @@
 """Values of `/v1` paths and queries read at the edge: an order id, a price, a time. A value
 that cannot be one is refused (`ApiError`): 404 for an order id, 422 naming the field else."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from tradingfloor.domain.prices import PriceFormatError, parse_price
 from tradingfloor.domain.reasons import RejectReason
@@ -54,3 +54,11 @@ def rfc3339_ns(text: str, field: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def query_date(text: str, field: str) -> date:
+    """A date of Alpaca's query (`2024-01-02`, or an RFC 3339 time whose date is taken)."""
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError as error:
+        raise ApiError(422, MALFORMED, f"{field}: not a date (YYYY-MM-DD)") from error
