@@ -64,6 +64,12 @@ class PlaceOrder(Command, frozen=True, gc=False, tag=True, array_like=True):
     take_profit_price: int | None = None
     stop_loss_price: int | None = None
     stop_loss_limit_price: int | None = None
+    fraction: int = 0
+    """Nano-shares (1e-9 share) beyond the whole `qty`: a fractional order (`engine.fractions`):
+    the whole shares trade on the book, the fraction against the platform's fractional desk."""
+    notional: int | None = None
+    """A notional order (market, price units of cash): the engine sizes it, to the nano-share,
+    at the other side's best price; `qty` and `fraction` are then 0."""
 
 
 class CancelOrder(Command, frozen=True, gc=False, tag=True, array_like=True):

@@ -88,6 +88,13 @@ class CancelReason(IntEnum):
     CONTINGENT = 10
     """Its order class ended it: the other leg of its one-cancels-other pair filled or was
     canceled, its entry ended unfilled, or its legs were done before its entry was."""
+    FRACTIONAL_DESK = 11
+    """The fractional desk could not take the fraction: it lacks the shares or the cash."""
+    FRACTION_UNSETTLED = 12
+    """A fraction settles on the platform's books at once: its buyer lacked the settled cash,
+    or its seller the settled share its fraction had to break."""
+    SESSION_END = 13
+    """An order below one share (outside the book) reached the end of its session."""
 
 
 class OrderClass(IntEnum):

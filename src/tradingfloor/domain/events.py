@@ -71,6 +71,8 @@ class OrderRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
     qty: int | None = None
     price: int | None = None
     stop_price: int | None = None
+    fraction: int = 0
+    notional: int | None = None
 
 
 class CancelRejected(Event, frozen=True, gc=False, tag=True, array_like=True):
@@ -456,6 +458,49 @@ class SymbolChanged(Event, frozen=True, gc=False, tag=True, array_like=True):
     shares: list[tuple[str, int]] = []
 
 
+class FractionAttached(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """Order `order_id`, just accepted for its whole shares (its `OrderAccepted` has `qty`
+    0 when it is all fraction), also asks `fraction` nano-shares, which the fractional desk
+    fills once the whole shares are (`engine.fractions`). `notional`: the cash a notional
+    order asked for, which sized it (None: sized in shares)."""
+
+    order_id: int
+    account: str
+    symbol: str
+    fraction: int
+    notional: int | None = None
+
+
+class FractionFilled(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """The fractional desk `desk_account` took the other side of `fraction` nano-shares of
+    order `order_id` (`side` is the order's) at `price` per share: `value` is the cash, the
+    fraction's value rounded half to even to the price unit, settled at once. The order is
+    done. `account_whole` and `desk_whole` are what the fill did to each side's whole shares
+    (+1: its fraction passed a share; -1: it broke one; else 0)."""
+
+    order_id: int
+    account: str
+    symbol: str
+    side: Side
+    desk_account: str
+    price: int
+    fraction: int
+    value: int
+    account_whole: int = 0
+    desk_whole: int = 0
+
+
+class FractionCanceled(Event, frozen=True, gc=False, tag=True, array_like=True):
+    """The fraction of order `order_id` will not fill (`reason`): the order is done with
+    what its whole shares filled."""
+
+    order_id: int
+    account: str
+    symbol: str
+    fraction: int
+    reason: CancelReason
+
+
 class LegsAttached(Event, frozen=True, gc=False, tag=True, array_like=True):
     """Order `order_id` (a bracket or OTO entry, or an OCO's take-profit) was accepted with
     its legs `leg_ids`, each announced next by its `LegHeld` (`engine.order_classes`)."""
@@ -561,5 +606,8 @@ ANY_EVENT = (
     | LegHeld
     | LegResized
     | LegCanceled
+    | FractionAttached
+    | FractionFilled
+    | FractionCanceled
     | CommandEntered
 )

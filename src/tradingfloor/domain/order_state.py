@@ -36,6 +36,9 @@ from tradingfloor.domain.enums import (
 )
 from tradingfloor.domain.events import (
     Event,
+    FractionAttached,
+    FractionCanceled,
+    FractionFilled,
     LegCanceled,
     LegHeld,
     LegResized,
@@ -49,6 +52,7 @@ from tradingfloor.domain.events import (
     StopTriggered,
     TradeExecuted,
 )
+from tradingfloor.domain.fractions import average_fill_price
 from tradingfloor.domain.reasons import RejectReason
 
 NEW = OrderStatus.NEW
@@ -99,6 +103,13 @@ class OrderState(msgspec.Struct, frozen=True, gc=False, array_like=True):
     order_class: OrderClass = OrderClass.SIMPLE
     parent_order_id: int | None = None
     """The bracket, OCO or OTO order a leg belongs to; None for any other order."""
+    fraction: int = 0
+    """Nano-shares asked beyond the whole `qty` (`domain.fractions`)."""
+    filled_fraction: int = 0
+    fraction_price: int | None = None
+    """The price the fractional desk filled the fraction at (None: not filled)."""
+    notional: int | None = None
+    """The cash a notional order asked for (None: sized in shares)."""
 
     @property
     def is_open(self) -> bool:
@@ -107,7 +118,9 @@ class OrderState(msgspec.Struct, frozen=True, gc=False, array_like=True):
     @property
     def average_fill_price(self) -> int | None:
         """The mean fill price, rounded down; None before the first fill."""
-        return self.filled_notional // self.filled_qty if self.filled_qty else None
+        return average_fill_price(
+            self.filled_qty, self.filled_notional, self.filled_fraction, self.fraction_price
+        )
 
 
 def accepted(event: OrderAccepted) -> OrderState:
@@ -163,7 +176,8 @@ def rejected(event: OrderRejected) -> OrderState | None:
     return OrderState(
         event.order_id, event.account, event.symbol, event.side, event.order_type, event.tif,
         event.qty, event.price, event.stop_price, event.client_order_id, OrderStatus.REJECTED,
-        0, 0, 0, int(reason), None, None, None, seq, ts, seq, ts,
+        0, 0, 0, int(reason), None, None, None, seq, ts, seq, ts, OrderClass.SIMPLE, None,
+        event.fraction, 0, None, event.notional,
     )  # fmt: skip
 
 
@@ -206,12 +220,13 @@ def evolve(state: OrderState, event: Event) -> OrderState:
             leaves = trade.taker_leaves
         else:
             return state
+        done = not leaves and state.filled_fraction == state.fraction
         return _replace(
             state,
             filled_qty=state.filled_qty + trade.qty,
             filled_notional=state.filled_notional + trade.qty * trade.price,
             leaves_qty=leaves,
-            status=PARTIALLY_FILLED if leaves else FILLED,
+            status=FILLED if done else PARTIALLY_FILLED,
             updated_seq=trade.seq,
             updated_ts=trade.ts,
         )
@@ -279,6 +294,8 @@ def evolve(state: OrderState, event: Event) -> OrderState:
         )
     if kind is LegsAttached or kind is LegHeld:
         return linked(state, event)
+    if kind is FractionAttached or kind is FractionFilled or kind is FractionCanceled:
+        return fractional(state, event)
     if kind is OrderReplaced:
         return _replace(
             state,
@@ -289,6 +306,37 @@ def evolve(state: OrderState, event: Event) -> OrderState:
             updated_ts=event.ts,
         )
     return state
+
+
+def fractional(state: OrderState, event: Event) -> OrderState:
+    """A fractional order's fraction: asked (`FractionAttached`), filled by the desk, or not
+    to fill (the order ends: canceled, expired at its session's end for one below a share,
+    or, when its whole shares filled, filled for what they did)."""
+    seq, ts = event.seq, event.ts
+    kind = type(event)
+    if kind is FractionAttached:
+        attached: FractionAttached = event  # type: ignore[assignment]
+        return _replace(state, fraction=attached.fraction, notional=attached.notional)
+    if kind is FractionFilled:
+        filled: FractionFilled = event  # type: ignore[assignment]
+        return _replace(
+            state,
+            filled_fraction=filled.fraction,
+            fraction_price=filled.price,
+            status=FILLED,
+            updated_seq=seq,
+            updated_ts=ts,
+        )
+    canceled: FractionCanceled = event  # type: ignore[assignment]
+    if canceled.reason == CancelReason.SESSION_END:
+        return _replace(state, status=OrderStatus.EXPIRED, updated_seq=seq, updated_ts=ts)
+    return _replace(
+        state,
+        status=OrderStatus.CANCELED,
+        cancel_reason=canceled.reason,
+        updated_seq=seq,
+        updated_ts=ts,
+    )
 
 
 def adjusted(state: OrderState, event: OrderAdjusted) -> OrderState:
@@ -338,6 +386,9 @@ ORDER_EVENTS = frozenset(
         LegHeld,
         LegResized,
         LegCanceled,
+        FractionAttached,
+        FractionFilled,
+        FractionCanceled,
     }
 )
 """The events that make or change an order."""

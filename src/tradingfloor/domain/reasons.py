@@ -34,6 +34,12 @@ class RejectReason(IntEnum):
     ORDER_CLASS_SIDE = 1033
     ORDER_CLASS_PRICES = 1034
     LEG_NOT_REPLACEABLE = 1035
+    FRACTIONAL_TERMS = 1036
+    """Fractional orders are market or limit, day, simple; notional orders market, day."""
+    INVALID_FRACTION = 1037
+    """A fraction is 1 to 999,999,999 nano-shares; a notional amount is positive and comes
+    without a quantity."""
+    FRACTIONAL_NOT_REPLACEABLE = 1038
 
     # risk: the command is well formed but the account, the symbol or a limit forbids it
     UNKNOWN_ACCOUNT = 2001
@@ -64,6 +70,12 @@ class RejectReason(IntEnum):
     ACCOUNT_SUSPENDED = 2026
     """The account's owner suspended its trading; or a change of status that expected another
     status than the account's (`SetAccountStatus.from_status`)."""
+    FRACTIONAL_NOT_OFFERED = 2027
+    """No fractional desk is configured (`fractional_desk_account`), or it has no account."""
+    NOTIONAL_NO_PRICE = 2028
+    """A notional order is sized at the other side's best price: there is none."""
+    NOTIONAL_TOO_SMALL = 2029
+    """The notional amount buys less than one nano-share."""
 
     # matching: the command is well formed but the book cannot do it
     UNKNOWN_ORDER = 3001
@@ -145,6 +157,19 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.LEG_NOT_REPLACEABLE: (
         "an order of a bracket, oco or oto cannot be replaced: cancel and place it again"
     ),
+    RejectReason.FRACTIONAL_TERMS: (
+        "fractional orders are market or limit orders, notional orders market orders;"
+        " both day and simple"
+    ),
+    RejectReason.INVALID_FRACTION: (
+        "a fraction is 1 to 999999999 nano-shares; a notional amount is positive, without qty"
+    ),
+    RejectReason.FRACTIONAL_NOT_REPLACEABLE: (
+        "a fractional or notional order cannot be replaced: cancel and place it again"
+    ),
+    RejectReason.FRACTIONAL_NOT_OFFERED: "fractional trading is not offered",
+    RejectReason.NOTIONAL_NO_PRICE: "no price on the other side to size a notional order",
+    RejectReason.NOTIONAL_TOO_SMALL: "the notional amount buys less than one nano-share",
     RejectReason.UNKNOWN_ACCOUNT: "no such account",
     RejectReason.ACCOUNT_RESTRICTED: "account is restricted to closing orders",
     RejectReason.ACCOUNT_CLOSED: "account is closed",

@@ -33,4 +33,6 @@ def order_rejected(
         command.qty,
         command.price,
         command.stop_price,
+        command.fraction,
+        command.notional,
     )

@@ -81,6 +81,9 @@ class RiskSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How long the restriction lasts (ninety days), from the session of the violation."""
     open_breaks_max: int = 10_000
     """Reconciliation breaks open at once; recording another is refused."""
+    fractional_desk_account: str = ""
+    """The account that takes the other side of every fraction of a share (`engine.fractions`);
+    empty: fractional and notional orders are refused."""
 
     def problems(self) -> list[str]:
         """What makes these settings unusable; empty when they are fine."""

@@ -10,6 +10,7 @@ import msgspec
 from tradingfloor.domain.enums import AccountKind, Side
 from tradingfloor.domain.errors import InvariantViolation
 from tradingfloor.domain.events import Event
+from tradingfloor.domain.fractions import NANO
 from tradingfloor.engine.engine import Engine
 from tradingfloor.ledger.accounts import Account, Position, lowest_running_sum
 from tradingfloor.ledger.postings import (
@@ -19,6 +20,7 @@ from tradingfloor.ledger.postings import (
     OTHER_SHARDS_CASH,
     WORLD_CASH,
     balances,
+    nano_asset,
 )
 
 
@@ -84,9 +86,14 @@ def check_ledger(engine: Engine) -> LedgerReport:
 
     cash = deposited = withdrawn = fees = allocated = adjusted = 0
     shares: dict[str, int] = {}
+    nano: dict[str, int] = {}
     for account_id, account in ledger.accounts.items():
         name = f"account {account_id}"
-        require(account.held == held_cash.get(account_id, 0), f"{name}: held != buy holds")
+        fraction_cash, fraction_shares = engine.fractions.holds(account_id)
+        require(
+            account.held == held_cash.get(account_id, 0) + fraction_cash,
+            f"{name}: held != buy holds",
+        )
         require(account.held >= 0 and account.buying_power >= 0, f"{name}: negative cash")
         require(account.fees >= 0, f"{name}: negative fees")
         require(
@@ -106,10 +113,17 @@ def check_ledger(engine: Engine) -> LedgerReport:
             require(position.qty >= position.held >= 0, f"{where}: shares held beyond owned")
             require(position.held == held_shares.get((account_id, symbol), 0), f"{where}: held")
             require(position.cost >= 0 and position.bought_today >= 0, f"{where}: negative")
-            require(position.qty > 0 or position.cost == 0, f"{where}: cost without shares")
+            require(position.nano() > 0 or position.cost == 0, f"{where}: cost without shares")
+            require(0 <= position.fraction < NANO, f"{where}: fraction not below one share")
+            require(
+                position.fraction_held == fraction_shares.get(symbol, 0)
+                and position.free_nano() >= 0,
+                f"{where}: fractions held",
+            )
             for condition, problem in _settlement_checks(account, position):
                 require(condition, f"{where}: {problem}")
             shares[symbol] = shares.get(symbol, 0) + position.qty
+            nano[symbol] = nano.get(symbol, 0) + position.fraction
         cash += account.cash
         allocated += account.allocated_in - account.allocated_out
         adjusted += account.adjusted
@@ -125,8 +139,8 @@ def check_ledger(engine: Engine) -> LedgerReport:
     require(fees == ledger.fees_collected, "fees charged != fees collected")
     for symbol in set(shares) | set(ledger.shares_in) | set(ledger.shares_adjusted):
         require(
-            shares.get(symbol, 0)
-            == ledger.shares_in.get(symbol, 0) + ledger.shares_adjusted.get(symbol, 0),
+            shares.get(symbol, 0) * NANO + nano.get(symbol, 0)
+            == (ledger.shares_in.get(symbol, 0) + ledger.shares_adjusted.get(symbol, 0)) * NANO,
             f"{symbol}: shares held != shares delivered in + break adjustments",
         )
     return LedgerReport(
@@ -180,6 +194,7 @@ def check_balances(engine: Engine, derived: dict[tuple[str, str], int]) -> int:
         }
         for symbol, position in account.positions.items():
             expected[(f"{account_id}/shares/{symbol}", symbol)] = position.qty
+            expected[(f"{account_id}/fractions/{symbol}", nano_asset(symbol))] = position.fraction
         for key, value in expected.items():
             compared += 1
             if derived.get(key, 0) != value:

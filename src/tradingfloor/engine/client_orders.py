@@ -47,6 +47,8 @@ class ClientOrder(msgspec.Struct, frozen=True, gc=False, array_like=True):
     legs: tuple[int, int | None, int | None, int | None] | None = None
     """A bracket's, OCO's or OTO's class and leg prices (take-profit, stop, stop limit);
     None for a simple order."""
+    fraction: int = 0
+    notional: int | None = None
 
     @classmethod
     def of(cls, command: PlaceOrder) -> "ClientOrder":
@@ -64,6 +66,8 @@ class ClientOrder(msgspec.Struct, frozen=True, gc=False, array_like=True):
             command.trail_price,
             command.trail_bps,
             legs_of(command),
+            command.fraction,
+            command.notional,
         )
 
     @classmethod
@@ -116,6 +120,8 @@ class ClientOrder(msgspec.Struct, frozen=True, gc=False, array_like=True):
             and self.trail_price == command.trail_price
             and self.trail_bps == command.trail_bps
             and self.legs == legs_of(command)
+            and self.fraction == command.fraction
+            and self.notional == command.notional
         )
 
 

@@ -42,6 +42,7 @@ from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.domain.shards import is_leg_id, parent_of_leg
 from tradingfloor.engine import end_of_day, symbol_moves
 from tradingfloor.engine.client_orders import ClientOrder, ClientOrders, client_order_ids_max
+from tradingfloor.engine.fractions import FractionalOrders
 from tradingfloor.engine.order_classes import OrderClasses
 from tradingfloor.engine.pipeline import RiskPipeline
 from tradingfloor.engine.state import (
@@ -82,6 +83,8 @@ class Engine:
         self.days = end_of_day.TradingDays()
         self.order_classes = OrderClasses()
         """Bracket, OCO and OTO orders: their legs and links (`engine.order_classes`)."""
+        self.fractions = FractionalOrders()
+        """Fractional and notional orders whose fraction is still to fill (`engine.fractions`)."""
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
@@ -115,6 +118,8 @@ class Engine:
             )
         if self.order_classes.groups:
             self.order_classes.settle(self.books, self.risk, out, 0, seq, ts)
+        if self.fractions.orders:
+            self.fractions.settle(self.risk, out, 0, seq, ts)
         self.last_seq = seq
         self.last_ts = ts
         return out
@@ -145,6 +150,7 @@ class Engine:
                 self.leader_epoch,
                 self.days.export_state(),
                 self.order_classes.export_state(),
+                self.fractions.export_state() if self.fractions.orders else None,
             )
         )
 
@@ -167,6 +173,7 @@ class Engine:
         engine.leader_epoch = state.leader_epoch
         engine.days = end_of_day.TradingDays(state.days)
         engine.order_classes = OrderClasses.from_state(state.order_classes)
+        engine.fractions = FractionalOrders.from_state(state.fractions)
         for book_state in state.books:
             engine.books[book_state.instrument.symbol] = OrderBook.from_state(book_state)
         if state.risk is not None:
@@ -210,7 +217,9 @@ class Engine:
             reason = reason or RejectReason.UNKNOWN_SYMBOL
             out.append(order_rejected(command, seq, ts, order_id, command.symbol, reason))
             return
-        if (
+        if command.fraction or command.notional is not None:
+            self.fractions.place(command, book, self.risk, seq, ts, out)
+        elif (
             command.order_class
             or command.take_profit_price is not None
             or command.stop_loss_price is not None
@@ -245,6 +254,10 @@ class Engine:
             command.order_id, command.account, seq, ts, out
         ):
             return
+        if book is not None and self.fractions.cancel(
+            self.risk, command.order_id, command.account, seq, ts, out
+        ):
+            return
         out.append(
             CancelRejected(
                 seq,
@@ -265,6 +278,8 @@ class Engine:
             reason = self._not_live_reason(book, command.order_id)
         elif self.order_classes.is_linked(command.order_id):
             reason = RejectReason.LEG_NOT_REPLACEABLE
+        elif command.order_id in self.fractions.orders:
+            reason = RejectReason.FRACTIONAL_NOT_REPLACEABLE
         elif type(command.new_order_id) is not int or command.new_order_id <= self.last_order_id:
             reason = RejectReason.DUPLICATE_ORDER_ID
         elif (
@@ -309,6 +324,7 @@ class Engine:
             self.books[symbol].expire(seq, ts, out)
         if self.risk is not None:
             self.risk.post(out, 0, ts)
+        self.fractions.expire(self.risk, symbols, self.last_order_id, seq, ts, out)
 
     def _advance_days(self, ts: int) -> None:
         """Timestamps before any calendar (tests counting from 1) load none."""
@@ -326,6 +342,8 @@ class Engine:
         )
         if index is None:
             return
+        bound = self.days.order_id_bound(index, self.last_order_id)
+        self.fractions.expire(self.risk, sorted(self.books), bound, seq, ts, out)
         expired = len(out) - start
         if self.risk is not None:
             self.risk.post(out, start, ts)

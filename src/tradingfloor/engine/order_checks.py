@@ -136,7 +136,7 @@ class OrderChecks(AccountViews):
             return RejectReason.OPEN_ORDERS_ABOVE_MAX
         if command.side != BUY:
             position = account.positions.get(symbol)
-            if position is None or command.qty > position.qty - position.held:
+            if position is None or command.qty > position.free_shares():
                 return RejectReason.INSUFFICIENT_SHARES
             return None
         need = self.ledger.buy_hold_amount(command.qty, hold_price)
@@ -177,6 +177,6 @@ class OrderChecks(AccountViews):
                 return RejectReason.INSUFFICIENT_BUYING_POWER
             return None
         position = hold.position
-        if leaves - hold.amount > position.qty - position.held:
+        if leaves - hold.amount > position.free_shares():
             return RejectReason.INSUFFICIENT_SHARES
         return None

@@ -197,7 +197,7 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
                 return
         else:
             position = account.positions.get(symbol)
-            if position is None or qty > position.qty - position.held:
+            if position is None or qty > position.qty - position.held or position.fraction_held:
                 self._checked_place(command, account, book, seq, ts, out)
                 return
         self.ledger.hold(command.order_id, account, symbol, command.side, qty, price, need)

@@ -8,7 +8,8 @@ has no client order ids, so `client_orders` is None and the engine rebuilds what
 from its live orders (`Engine.restore`). `leader_epoch` (the shard's lease epoch, from its
 `TakeOverShard` records) came with a default: a state written without it decodes as 0; so
 did the trading days (`days`: sessions seen and closed, `engine.end_of_day`), None before,
-and the groups of bracket, OCO and OTO orders (`order_classes`), None when there are none.
+and the groups of bracket, OCO and OTO orders (`order_classes`), None when there are none,
+and the fractional orders waiting (`fractions`), likewise.
 """
 
 import hashlib
@@ -17,6 +18,7 @@ import msgspec
 
 from tradingfloor.engine.client_orders import ClientOrdersState
 from tradingfloor.engine.end_of_day import TradingDaysState
+from tradingfloor.engine.fractions import FractionsState
 from tradingfloor.engine.order_classes import OrderClassesState
 from tradingfloor.engine.pipeline import RiskState
 from tradingfloor.matching.book import BookState
@@ -43,6 +45,9 @@ class EngineState(msgspec.Struct, array_like=True):
     order_classes: OrderClassesState | None = None
     """Bracket, OCO and OTO groups with a live order (None: none, or a state written before
     order classes existed)."""
+    fractions: FractionsState | None = None
+    """Fractional orders whose fraction is still to fill (None: none, or a state written
+    before fractional orders existed)."""
 
 
 class _Version(msgspec.Struct, array_like=True):

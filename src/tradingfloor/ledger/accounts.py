@@ -9,6 +9,7 @@ session's net at T+N. Positions use average cost: `cost` is the basis of the `qt
 import msgspec
 
 from tradingfloor.domain.enums import AccountKind, AccountStatus
+from tradingfloor.domain.fractions import NANO
 
 
 def lowest_running_sum(pending: dict[int, int]) -> int:
@@ -54,10 +55,31 @@ class Position(msgspec.Struct, gc=False, array_like=True):
     """`unsettled` by trade session."""
     lots: list[GoodFaithLot] = msgspec.field(default_factory=list)
     """Cash accounts: shares bought with unsettled proceeds, oldest first."""
+    fraction: int = 0
+    """Nano-shares beyond the whole `qty` (below one share; `domain.fractions`). They trade
+    with the fractional desk only and settle on the platform's books at once: `unsettled`,
+    `lots` and the day-trade count are whole shares."""
+    fraction_held: int = 0
+    """Nano-shares reserved by open fractional sells (beyond their whole shares' `held`)."""
 
     def average_cost(self) -> int:
         """Cost per share, rounded down to the price unit (0 when flat)."""
+        if self.fraction:
+            return self.cost * NANO // (self.qty * NANO + self.fraction)
         return self.cost // self.qty if self.qty else 0
+
+    def nano(self) -> int:
+        """The whole position in nano-shares."""
+        return self.qty * NANO + self.fraction
+
+    def free_shares(self) -> int:
+        """Whole shares neither an open sell nor a fractional sell needs."""
+        over = self.fraction_held - self.fraction
+        return self.qty - self.held - (-(-over // NANO) if over > 0 else 0)
+
+    def free_nano(self) -> int:
+        """Nano-shares neither an open sell nor a fractional sell needs."""
+        return (self.qty - self.held) * NANO + self.fraction - self.fraction_held
 
     @property
     def settled_qty(self) -> int:
@@ -66,9 +88,7 @@ class Position(msgspec.Struct, gc=False, array_like=True):
     def withdrawable(self) -> int:
         """Settled shares that neither an open sell nor an unsettled sale needs: as with
         cash, the settled quantity must not dip below zero as the sessions settle."""
-        return max(
-            0, min(self.settled_qty + lowest_running_sum(self.pending), self.qty - self.held)
-        )
+        return max(0, min(self.settled_qty + lowest_running_sum(self.pending), self.free_shares()))
 
 
 class Account(msgspec.Struct, gc=False, array_like=True):

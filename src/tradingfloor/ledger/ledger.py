@@ -22,6 +22,7 @@ import msgspec
 
 from tradingfloor.domain.enums import AccountKind, Side
 from tradingfloor.domain.events import TradeExecuted
+from tradingfloor.domain.fractions import NANO
 from tradingfloor.domain.settings import FeeSchedule
 from tradingfloor.ledger.accounts import Account, Position
 from tradingfloor.ledger.good_faith import add_lot, funded_session, sell_lots
@@ -279,6 +280,29 @@ class Ledger:
         if not sell_leaves:
             self._drop(sell)
         return day_trade
+
+    def fill_fraction(
+        self, buyer: Account, seller: Account, symbol: str, nano: int, value: int
+    ) -> tuple[int, int]:
+        """Post a fractional desk fill (`engine.fractions`): `nano` nano-shares from `seller`
+        to `buyer` for `value` cash, settled at once, without fees; the caller has checked
+        that both can. Returns the change of the buyer's and the seller's whole shares (a
+        fraction that passes a whole share makes one; one that breaks one takes it)."""
+        buyer.settled -= value
+        seller.settled += value
+        bought = buyer.position(symbol)
+        bought.cost += value
+        carried, bought.fraction = divmod(bought.fraction + nano, NANO)
+        bought.qty += carried
+        sold = seller.position(symbol)
+        before = sold.qty * NANO + sold.fraction
+        removed = sold.cost if nano == before else sold.cost * nano // before
+        sold.cost -= removed
+        sold.realized += value - removed
+        whole, sold.fraction = divmod(before - nano, NANO)
+        broken = sold.qty - whole
+        sold.qty = whole
+        return carried, -broken
 
     def _good_faith_lot(
         self, buyer: Account, position: Position, order_id: int, qty: int, paid: int, session: int

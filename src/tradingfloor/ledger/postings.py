@@ -5,7 +5,8 @@ account and arrives at the `debit` one, stamped with the sequence number of the 
 caused it. Debits equal credits by construction; what the postings prove is that replaying them
 gives every balance the engine keeps (`balances`, checked by `tradingfloor ledger check`).
 
-Ledger accounts: `<account>/cash` (settled), `<account>/unsettled`, `<account>/shares/<SYM>`;
+Ledger accounts: `<account>/cash` (settled), `<account>/unsettled`, `<account>/shares/<SYM>`,
+`<account>/fractions/<SYM>` (a position's fraction, in nano-shares: asset `<SYM>/nano`);
 outside the platform: `@world/cash` and `@world/shares/<SYM>` (deposits, withdrawals,
 transfers), `@fees` (fees charged), `@adjustments` (cash and shares posted by resolving a
 reconciliation break), and the issuers' `@corporate_actions/cash` (dividends and cash in lieu
@@ -26,6 +27,7 @@ from tradingfloor.domain.events import (
     CashAllocatedOut,
     DividendPaid,
     Event,
+    FractionFilled,
     FundsDeposited,
     FundsSettled,
     FundsWithdrawn,
@@ -37,6 +39,7 @@ from tradingfloor.domain.events import (
     SymbolTakenOver,
     TradeExecuted,
 )
+from tradingfloor.domain.fractions import NANO
 
 CASH = "USD"
 WORLD_CASH = "@world/cash"
@@ -48,6 +51,14 @@ ADJUSTMENTS = "@adjustments"
 """Corrections posted by resolved breaks: cash (asset "USD") and shares (asset the symbol)."""
 OTHER_SHARDS_CASH = "@shards/cash"
 """Cash of this shard's accounts moved to (or taken in from) the platform's other shards."""
+FRACTIONS = "@fractions"
+"""Where a whole share becomes nano-shares and back: a fraction that passes a share (or
+breaks one) posts the share and its 1e9 nano-shares through here (`<SYM>` and `<SYM>/nano`)."""
+
+
+def nano_asset(symbol: str) -> str:
+    """The asset of a position's fraction: nano-shares of `symbol`."""
+    return f"{symbol}/nano"
 
 
 class Posting(msgspec.Struct, frozen=True):
@@ -60,7 +71,7 @@ class Posting(msgspec.Struct, frozen=True):
     amount: int
     kind: str
     """trade, fee, deposit, withdrawal, shares_in, shares_out, settlement, allocation, move,
-    split, cash_in_lieu, dividend, symbol_change, adjustment."""
+    split, cash_in_lieu, dividend, symbol_change, adjustment, fraction, fraction_whole."""
     symbol: str = ""
     trade_id: int | None = None
 
@@ -117,7 +128,41 @@ def postings(event: Event) -> list[Posting]:
         return [_posting(seq, ts, cash, unsettled, CASH, event.amount, "settlement")]
     if isinstance(event, BreakResolved):
         return _adjustment_postings(event)
+    if isinstance(event, FractionFilled):
+        return _fraction_postings(event)
     return []
+
+
+def _fraction_postings(fill: FractionFilled) -> list[Posting]:
+    """A desk fill: settled cash one way, nano-shares the other, then each side's whole
+    share made or broken through `@fractions`."""
+    seq, ts, symbol = fill.seq, fill.ts, fill.symbol
+    desk, account = fill.desk_account, fill.account
+    buyer, seller = (account, desk) if fill.side == Side.BUY else (desk, account)
+    nano = nano_asset(symbol)
+    found = [
+        _posting(seq, ts, f"{seller}/cash", f"{buyer}/cash", CASH, fill.value, "fraction", symbol),
+        _posting(
+            seq,
+            ts,
+            f"{buyer}/fractions/{symbol}",
+            f"{seller}/fractions/{symbol}",
+            nano,
+            fill.fraction,
+            "fraction",
+            symbol,
+        ),
+    ]
+    for owner, whole in ((account, fill.account_whole), (desk, fill.desk_whole)):
+        if whole:
+            shares = f"{owner}/shares/{symbol}"
+            fractions = f"{owner}/fractions/{symbol}"
+            pool = f"{FRACTIONS}/{symbol}"
+            found.append(_posting(seq, ts, shares, pool, symbol, whole, "fraction_whole", symbol))
+            found.append(
+                _posting(seq, ts, pool, fractions, nano, whole * NANO, "fraction_whole", symbol)
+            )
+    return found
 
 
 def _corporate_action(event: StockSplitApplied | DividendPaid | SymbolChanged) -> list[Posting]:

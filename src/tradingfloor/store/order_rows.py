@@ -46,7 +46,7 @@ def row_values(state: OrderState) -> tuple[Any, ...]:
     (order_id, account, symbol, side, order_type, tif, qty, price, stop_price, client_order_id,
      status, filled_qty, leaves_qty, filled_notional, reject_code, cancel_reason, replaced_by,
      replaces, created_seq, created_ts, updated_seq, updated_ts, order_class,
-     parent_order_id) = values  # fmt: skip
+     parent_order_id, fraction, filled_fraction, fraction_price, notional) = values  # fmt: skip
     return (
         order_id, account, symbol,
         None if side is None else SIDE_NAME[side],
@@ -56,7 +56,8 @@ def row_values(state: OrderState) -> tuple[Any, ...]:
         filled_notional, reject_code,
         None if cancel_reason is None else CANCEL_REASON_NAME[cancel_reason],
         replaced_by, replaces, created_seq, created_ts, updated_seq, updated_ts,
-        CLASS_NAME[order_class], parent_order_id,
+        CLASS_NAME[order_class], parent_order_id, fraction, filled_fraction, fraction_price,
+        notional,
     )  # fmt: skip
 
 
@@ -65,7 +66,7 @@ def state_of_values(values: tuple[Any, ...]) -> OrderState:
     (order_id, account, symbol, side, order_type, tif, qty, price, stop_price, client_order_id,
      status, filled_qty, leaves_qty, filled_notional, reject_code, cancel_reason, replaced_by,
      replaces, created_seq, created_ts, updated_seq, updated_ts, order_class,
-     parent_order_id) = values  # fmt: skip
+     parent_order_id, fraction, filled_fraction, fraction_price, notional) = values  # fmt: skip
     return OrderState(
         order_id, account, symbol,
         None if side is None else _SIDE[side],
@@ -75,7 +76,8 @@ def state_of_values(values: tuple[Any, ...]) -> OrderState:
         filled_notional, reject_code,
         None if cancel_reason is None else _CANCEL_REASON[cancel_reason],
         replaced_by, replaces, created_seq, created_ts, updated_seq, updated_ts,
-        _CLASS[order_class], parent_order_id,
+        _CLASS[order_class], parent_order_id, fraction, filled_fraction, fraction_price,
+        notional,
     )  # fmt: skip
 
 

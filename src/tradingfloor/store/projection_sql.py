@@ -61,6 +61,10 @@ ORDER_MUTABLE = (
     "updated_ts",
     "order_class",
     "parent_order_id",
+    "fraction",
+    "filled_fraction",
+    "fraction_price",
+    "notional",
 )
 POSITION_MUTABLE = ("qty", "cost", "realized", "updated_seq", "settled_qty")
 BALANCE_MUTABLE = (

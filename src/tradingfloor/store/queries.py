@@ -16,6 +16,7 @@ from typing import Any, Literal
 import msgspec
 from sqlalchemy import Connection, Select, and_, or_, select
 
+from tradingfloor.domain.fractions import average_fill_price
 from tradingfloor.store.readmodels import (
     CLOSED_ORDER_STATUSES,
     OPEN_ORDER_STATUSES,
@@ -61,12 +62,18 @@ class OrderRow(msgspec.Struct, frozen=True):
     updated_ts: int
     order_class: str = "simple"
     parent_order_id: int | None = None
+    fraction: int = 0
+    filled_fraction: int = 0
+    fraction_price: int | None = None
+    notional: int | None = None
 
     @property
     def average_fill_price(self) -> int | None:
         """The mean fill price in price units, rounded down; None before the first fill.
-        (`filled_notional / filled_qty` is the exact value.)"""
-        return self.filled_notional // self.filled_qty if self.filled_qty else None
+        (`filled_notional / filled_qty` is the exact value without a fraction.)"""
+        return average_fill_price(
+            self.filled_qty, self.filled_notional, self.filled_fraction, self.fraction_price
+        )
 
 
 class FillRow(msgspec.Struct, frozen=True):

@@ -97,6 +97,12 @@ orders = Table(
     # "simple", "bracket", "oco" or "oto"; a leg names its bracket, OCO or OTO order.
     Column("order_class", String(8), nullable=False, server_default="simple"),
     Column("parent_order_id", BigInteger, nullable=True),
+    # A fractional order's nano-shares beyond qty, the part filled and its price; a notional
+    # order's cash asked.
+    Column("fraction", BigInteger, nullable=False, server_default="0"),
+    Column("filled_fraction", BigInteger, nullable=False, server_default="0"),
+    Column("fraction_price", BigInteger, nullable=True),
+    Column("notional", BigInteger, nullable=True),
     Index("ix_orders_account_created_seq", "account", "created_seq"),
     Index("ix_orders_parent_order_id", "parent_order_id"),
     Index("ix_orders_account_status", "account", "status"),

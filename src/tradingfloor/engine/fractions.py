@@ -1,0 +1,470 @@
+"""Fractional and notional orders: the book trades whole shares, the fractional desk the rest.
+
+A fractional order asks `qty` whole shares and `fraction` nano-shares (`domain.fractions`);
+a notional order asks an amount of cash, which sizes it to the nano-share at the other side's
+best price when it arrives. Both are market or limit orders (notional: market), day, simple.
+
+- The whole shares are an ordinary order on the book under the order's id, checked, held and
+  matched as any other (`RiskPipeline.place`); `FractionAttached` follows its `OrderAccepted`.
+  When they have all filled, the desk fills the fraction in the same step at the price of
+  their last fill: the execution price (`FractionFilled`). If they end otherwise (canceled,
+  expired, a market order's unfilled remainder) the fraction ends with them.
+- An order below one share is accepted outside the book (`OrderAccepted` with `qty` 0): the
+  desk fills it at once at the other side's best price when that is within its limit (a
+  market order's protection price); a limit order otherwise waits for a trade at or through
+  its limit and fills at that trade's price; a market order with no price to fill at ends.
+- The desk (`RiskSettings.fractional_desk_account`) is an ordinary account that an operator
+  funds with cash and shares; it squares its inventory on the book like any member. Fractions
+  move between it and the customer on the platform's own books, settled at once (they never
+  reach the clearinghouse), so each needs settled cash from its buyer and, when the seller's
+  fraction must break a whole share, a settled share: `FractionCanceled` says which one
+  lacked (`FRACTIONAL_DESK` for the desk, `FRACTION_UNSETTLED` for the customer).
+
+Holds: a buy's fraction holds its cash at the hold price (the limit, or a market order's
+protection price) rounded up; a sell's holds its nano-shares (`Position.fraction_held`).
+Everything here is a function of the commands, as the rest of the engine.
+"""
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from tradingfloor.domain.commands import PlaceOrder
+from tradingfloor.domain.enums import (
+    AccountStatus,
+    CancelReason,
+    OrderClass,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from tradingfloor.domain.events import (
+    Event,
+    FractionAttached,
+    FractionCanceled,
+    FractionFilled,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    TradeExecuted,
+)
+from tradingfloor.domain.fractions import NANO, fraction_hold, fraction_value
+from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.domain.rejections import order_rejected
+from tradingfloor.ledger.accounts import lowest_running_sum
+
+if TYPE_CHECKING:
+    from tradingfloor.engine.pipeline import RiskPipeline
+    from tradingfloor.ledger import Account
+    from tradingfloor.matching.book import OrderBook
+
+BUY = Side.BUY
+MARKET = OrderType.MARKET
+_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT})
+
+
+class FractionalOrder(msgspec.Struct, gc=False, array_like=True):
+    """A fractional order whose fraction is still to fill. `price` is its limit (None: a
+    market order); `hold` the cash its fraction holds (a buy), `hold_price` what it holds at;
+    `whole` the whole shares it has on the book (0: all fraction, outside the book)."""
+
+    order_id: int
+    account: str
+    symbol: str
+    side: Side
+    price: int | None
+    fraction: int
+    hold: int
+    hold_price: int
+    whole: int
+
+
+class FractionsState(msgspec.Struct, array_like=True):
+    orders: list[FractionalOrder]
+
+
+class FractionalOrders:
+    """The engine's fractional orders: those whose fraction is still to fill, by id."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, FractionalOrder] = {}
+
+    # ------------------------------------------------------------------ entry
+
+    def place(
+        self,
+        command: PlaceOrder,
+        book: "OrderBook",
+        risk: "RiskPipeline | None",
+        seq: int,
+        ts: int,
+        out: list[Event],
+    ) -> None:
+        """Check the order as a whole, then its whole shares go to the book, its fraction
+        waits for them (or, below one share, goes to the desk)."""
+        symbol = book.symbol
+        reason, whole, fraction = _terms(command, book, risk)
+        account = None
+        hold_price = 0
+        if reason is None and risk is not None:
+            account = risk.ledger.accounts.get(command.account)
+            reason = _account_refusal(risk, account, command)
+        if reason is None and risk is not None:
+            reason = risk._halted(symbol, seq, ts, out)
+        if reason is None and risk is not None and account is not None:
+            probe = msgspec.structs.replace(command, qty=whole or 1, fraction=0, notional=None)
+            reason = book.validate(probe)
+            if reason is None:
+                reason, hold_price, _ = risk._price_checks(probe, book, ts)
+            if reason is None:
+                reason = _funds_refusal(risk, account, command, whole, fraction, hold_price)
+        if reason is not None or risk is None or account is None:
+            reason = reason or RejectReason.FRACTIONAL_NOT_OFFERED
+            out.append(order_rejected(command, seq, ts, command.order_id, symbol, reason))
+            return
+        attached = FractionAttached(
+            seq, ts, command.order_id, command.account, symbol, fraction, command.notional
+        )
+        start = len(out)
+        if whole:
+            placed = msgspec.structs.replace(command, qty=whole, fraction=0, notional=None)
+            risk.place(placed, book, seq, ts, out)
+            if type(out[start]) is not OrderAccepted:
+                return  # refused for its whole shares: nothing is held for the fraction
+            out.insert(start + 1, attached)
+        else:
+            out.append(
+                OrderAccepted(
+                    seq,
+                    ts,
+                    command.order_id,
+                    command.account,
+                    symbol,
+                    command.side,
+                    command.order_type,
+                    command.tif,
+                    0,
+                    command.price,
+                    None,
+                    command.client_order_id,
+                )
+            )
+            out.append(attached)
+        if not fraction:
+            return  # a notional order that came to whole shares
+        hold = 0
+        if command.side == BUY:
+            hold = fraction_hold(fraction, hold_price)
+            account.held += hold
+        else:
+            account.position(symbol).fraction_held += fraction
+        order = FractionalOrder(
+            command.order_id, command.account, symbol, command.side, command.price,
+            fraction, hold, hold_price, whole,
+        )  # fmt: skip
+        self.orders[order.order_id] = order
+        if whole:
+            return  # the engine's `settle` after the command follows its fills
+        level = book.best_ask() if command.side == BUY else book.best_bid()
+        price = None if level is None else level.price
+        limit = command.price if command.price is not None else hold_price
+        if price is not None and (price <= limit if command.side == BUY else price >= limit):
+            self._fill(risk, order, price, seq, ts, out)
+        elif command.order_type == MARKET:
+            self._end(risk, order)
+            cause = CancelReason.PRICE_PROTECTION
+            if price is None:
+                cause = CancelReason.MARKET_NO_LIQUIDITY
+            out.append(
+                FractionCanceled(seq, ts, order.order_id, order.account, symbol, fraction, cause)
+            )
+
+    # ------------------------------------------------------------------ after each command
+
+    def settle(
+        self, risk: "RiskPipeline | None", out: list[Event], start: int, seq: int, ts: int
+    ) -> None:
+        """Follow the events from `start` on: whole shares done fill their fraction or end it,
+        trades fill the fractions waiting at or through their limit."""
+        if risk is None:
+            return
+        orders = self.orders
+        index = start
+        while index < len(out) and orders:
+            event = out[index]
+            index += 1
+            kind = type(event)
+            if kind is TradeExecuted:
+                trade: TradeExecuted = event  # type: ignore[assignment]
+                for order_id, leaves in (
+                    (trade.taker_order_id, trade.taker_leaves),
+                    (trade.maker_order_id, trade.maker_leaves),
+                ):
+                    order = orders.get(order_id)
+                    if order is not None and not leaves:
+                        self._fill(risk, order, trade.price, seq, ts, out)
+                self._fill_waiting(risk, trade, seq, ts, out)
+            elif kind is OrderCanceled or kind is OrderExpired or kind is OrderRejected:
+                order = orders.get(event.order_id)  # type: ignore[attr-defined]
+                if order is not None and order.whole and not getattr(event, "leaves", 0):
+                    self._end(risk, order)
+
+    def _fill_waiting(
+        self, risk: "RiskPipeline", trade: TradeExecuted, seq: int, ts: int, out: list[Event]
+    ) -> None:
+        """Orders below one share waiting at a limit the trade reached fill at its price."""
+        price = trade.price
+        for order in [o for o in self.orders.values() if not o.whole]:
+            if (
+                order.symbol == trade.symbol
+                and order.price is not None
+                and (price <= order.price if order.side == BUY else price >= order.price)
+            ):
+                self._fill(risk, order, price, seq, ts, out)
+
+    def _fill(
+        self,
+        risk: "RiskPipeline",
+        order: FractionalOrder,
+        price: int,
+        seq: int,
+        ts: int,
+        out: list[Event],
+    ) -> None:
+        """The desk takes the other side of the fraction at `price`, or the fraction ends."""
+        ledger = risk.ledger
+        self._end(risk, order)
+        desk = ledger.accounts[risk.settings.fractional_desk_account]
+        customer = ledger.accounts[order.account]
+        value = fraction_value(order.fraction, price)
+        buyer, seller = (customer, desk) if order.side == BUY else (desk, customer)
+        lacking = _lacking(buyer, seller, order.symbol, order.fraction, value)
+        if lacking is not None:
+            cause = CancelReason.FRACTION_UNSETTLED
+            if lacking is desk:
+                cause = CancelReason.FRACTIONAL_DESK
+            out.append(
+                FractionCanceled(
+                    seq, ts, order.order_id, order.account, order.symbol, order.fraction, cause
+                )
+            )
+            return
+        bought, sold = ledger.fill_fraction(buyer, seller, order.symbol, order.fraction, value)
+        mine, desks = (bought, sold) if order.side == BUY else (sold, bought)
+        out.append(
+            FractionFilled(
+                seq,
+                ts,
+                order.order_id,
+                order.account,
+                order.symbol,
+                order.side,
+                desk.account_id,
+                price,
+                order.fraction,
+                value,
+                mine,
+                desks,
+            )
+        )
+
+    def _end(self, risk: "RiskPipeline", order: FractionalOrder) -> None:
+        """The fraction is no longer waiting: release what it held."""
+        del self.orders[order.order_id]
+        account = risk.ledger.accounts[order.account]
+        if order.side == BUY:
+            account.held -= order.hold
+        else:
+            account.position(order.symbol).fraction_held -= order.fraction
+
+    # ------------------------------------------------------------------ cancel and expiry
+
+    def cancel(
+        self,
+        risk: "RiskPipeline | None",
+        order_id: int,
+        account: str,
+        seq: int,
+        ts: int,
+        out: list[Event],
+    ) -> bool:
+        """Cancel an order below one share (outside the book); False when there is none of
+        `account`'s (an empty `account`: an operator's) under `order_id`."""
+        order = self.orders.get(order_id)
+        if risk is None or order is None or order.whole or account not in ("", order.account):
+            return False
+        self._end(risk, order)
+        out.append(
+            FractionCanceled(
+                seq,
+                ts,
+                order_id,
+                order.account,
+                order.symbol,
+                order.fraction,
+                CancelReason.REQUESTED,
+            )
+        )
+        return True
+
+    def expire(
+        self,
+        risk: "RiskPipeline | None",
+        symbols: list[str],
+        order_id_max: int,
+        seq: int,
+        ts: int,
+        out: list[Event],
+    ) -> None:
+        """The session ended: orders below one share in `symbols` with ids up to
+        `order_id_max` expire (all are day orders; those with whole shares expire with
+        them)."""
+        if risk is None:
+            return
+        for order in sorted(self.orders.values(), key=lambda o: o.order_id):
+            if not order.whole and order.symbol in symbols and order.order_id <= order_id_max:
+                self._end(risk, order)
+                out.append(
+                    FractionCanceled(
+                        seq,
+                        ts,
+                        order.order_id,
+                        order.account,
+                        order.symbol,
+                        order.fraction,
+                        CancelReason.SESSION_END,
+                    )
+                )
+
+    def holds(self, account: str) -> tuple[int, dict[str, int]]:
+        """The cash and the nano-shares by symbol that `account`'s fractions hold."""
+        cash = 0
+        shares: dict[str, int] = {}
+        for order in self.orders.values():
+            if order.account != account:
+                continue
+            if order.side == BUY:
+                cash += order.hold
+            else:
+                shares[order.symbol] = shares.get(order.symbol, 0) + order.fraction
+        return cash, shares
+
+    def export_state(self) -> FractionsState:
+        return FractionsState([self.orders[order_id] for order_id in sorted(self.orders)])
+
+    @classmethod
+    def from_state(cls, state: FractionsState | None) -> "FractionalOrders":
+        fractions = cls()
+        if state is not None:
+            for order in state.orders:
+                fractions.orders[order.order_id] = msgspec.structs.replace(order)
+        return fractions
+
+
+def is_fractional(command: PlaceOrder) -> bool:
+    return bool(command.fraction) or command.notional is not None
+
+
+def _terms(
+    command: PlaceOrder, book: "OrderBook", risk: "RiskPipeline | None"
+) -> tuple[RejectReason | None, int, int]:
+    """(why the order's terms are refused, its whole shares, its fraction)."""
+    if risk is None or not risk.settings.fractional_desk_account:
+        return RejectReason.FRACTIONAL_NOT_OFFERED, 0, 0
+    if (
+        command.order_type not in _TYPES
+        or command.tif != TimeInForce.DAY
+        or command.order_class != OrderClass.SIMPLE
+        or command.take_profit_price is not None
+        or command.stop_loss_price is not None
+        or (command.notional is not None and command.order_type != MARKET)
+    ):
+        return RejectReason.FRACTIONAL_TERMS, 0, 0
+    if command.notional is None:
+        if type(command.fraction) is not int or not 0 < command.fraction < NANO:
+            return RejectReason.INVALID_FRACTION, 0, 0
+        if type(command.qty) is not int or command.qty < 0:
+            return RejectReason.INVALID_QUANTITY, 0, 0
+        return None, command.qty, command.fraction
+    if (
+        type(command.notional) is not int
+        or command.notional <= 0
+        or command.qty
+        or command.fraction
+    ):
+        return RejectReason.INVALID_FRACTION, 0, 0
+    level = book.best_ask() if command.side == BUY else book.best_bid()
+    if level is None:
+        return RejectReason.NOTIONAL_NO_PRICE, 0, 0
+    nano = command.notional * NANO // level.price
+    if not nano:
+        return RejectReason.NOTIONAL_TOO_SMALL, 0, 0
+    whole, fraction = divmod(nano, NANO)
+    return None, whole, fraction
+
+
+def _account_refusal(
+    risk: "RiskPipeline", account: "Account | None", command: PlaceOrder
+) -> RejectReason | None:
+    desk = risk.settings.fractional_desk_account
+    if desk not in risk.ledger.accounts or command.account == desk:
+        return RejectReason.FRACTIONAL_NOT_OFFERED
+    if account is None:
+        return RejectReason.UNKNOWN_ACCOUNT
+    status = account.status
+    if status != AccountStatus.ACTIVE and not (
+        status == AccountStatus.RESTRICTED and command.side != BUY
+    ):
+        return _STATUS_REASON.get(status, RejectReason.ACCOUNT_CLOSED)
+    return None
+
+
+def _funds_refusal(
+    risk: "RiskPipeline",
+    account: "Account",
+    command: PlaceOrder,
+    whole: int,
+    fraction: int,
+    hold_price: int,
+) -> RejectReason | None:
+    """Buying power for the whole order (a buy), or its shares (a sell)."""
+    settings = risk.settings
+    if whole + (1 if fraction else 0) > settings.quantity_max:
+        return RejectReason.QUANTITY_ABOVE_MAX
+    if command.side == BUY:
+        need = risk.ledger.buy_hold_amount(whole, hold_price) + fraction_hold(fraction, hold_price)
+        if need > settings.notional_max:
+            return RejectReason.NOTIONAL_ABOVE_MAX
+        if need > account.buying_power:
+            return RejectReason.INSUFFICIENT_BUYING_POWER
+        return None
+    position = account.positions.get(command.symbol)
+    if position is None or whole * NANO + fraction > position.free_nano():
+        return RejectReason.INSUFFICIENT_SHARES
+    return None
+
+
+def _lacking(
+    buyer: "Account", seller: "Account", symbol: str, nano: int, value: int
+) -> "Account | None":
+    """The party that cannot settle the fraction now: the buyer without the settled cash,
+    the seller without the nano-shares (or the settled share its fraction must break)."""
+    if value > buyer.settled - buyer.owed() or value > buyer.buying_power:
+        return buyer
+    position = seller.positions.get(symbol)
+    if position is None or nano > position.free_nano():
+        return seller
+    # free nano-shares beyond the fraction mean a free whole share to break
+    settled = position.settled_qty + lowest_running_sum(position.pending)
+    if position.fraction < nano and settled < 1:
+        return seller
+    return None
+
+
+_STATUS_REASON = {
+    AccountStatus.RESTRICTED: RejectReason.ACCOUNT_RESTRICTED,
+    AccountStatus.BLOCKED: RejectReason.ACCOUNT_BLOCKED,
+    AccountStatus.CLOSED: RejectReason.ACCOUNT_CLOSED,
+    AccountStatus.SUSPENDED: RejectReason.ACCOUNT_SUSPENDED,
+}
