@@ -184,9 +184,7 @@ def test_market_below_one_share_without_a_price_ends() -> None:
 def test_selling_a_fraction_breaks_a_settled_share_only() -> None:
     m = market()
     m.order("carol", BUY, 1, 99 * DOLLAR)  # a bid for the desk's price
-    order_id, events = fractional(
-        m, "bob", SELL, 0, 300_000_000, None, order_type=OrderType.MARKET
-    )
+    _, events = fractional(m, "bob", SELL, 0, 300_000_000, None, order_type=OrderType.MARKET)
     (filled,) = of(events, FractionFilled)
     assert filled.price == 99 * DOLLAR and filled.account_whole == -1
     bob = m.position("bob")

@@ -191,6 +191,16 @@ class Settings(BaseSettings):
         "WebSockets on host:this port, for clients that connect to it directly rather than "
         "through a gateway (0: any free port). None: only through the gateways.",
     )
+    fractional_desk_account: str = Field(
+        default="",
+        max_length=64,
+        description="The account that takes the other side of every fraction of a share: "
+        "with it, orders may ask fractions (to 1e-9 share) or a notional amount; their whole "
+        "shares trade on the book, the fraction against this account at their price. An "
+        "operator opens and funds it (cash and shares) and squares its inventory on the book. "
+        "`serve --demo` sets it to the demo's funded desk unless configured. Empty: "
+        "fractional and notional orders are refused.",
+    )
     market_always_open: bool = Field(
         default=False,
         description="The market the platform reports (/v2/clock, portfolio history) trades at "

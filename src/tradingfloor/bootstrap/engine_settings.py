@@ -7,5 +7,8 @@ from tradingfloor.domain.settings import RiskSettings
 
 def risk_settings(settings: Settings) -> RiskSettings:
     """The risk settings a shard configures its engine with (the rest at their defaults):
-    T+N from `settlement_sessions`."""
-    return RiskSettings(settlement_sessions=settings.settlement_sessions)
+    T+N from `settlement_sessions`, the fractional desk from `fractional_desk_account`."""
+    return RiskSettings(
+        settlement_sessions=settings.settlement_sessions,
+        fractional_desk_account=settings.fractional_desk_account,
+    )

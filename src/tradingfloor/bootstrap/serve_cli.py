@@ -144,11 +144,17 @@ def serve(
 
 
 def demo_session(settings: "Settings") -> dict[str, Any]:
-    """The demo's market trades at any hour: unless the configuration says otherwise, it runs
-    `market_always_open` (its clock says the market is open)."""
-    if "market_always_open" in settings.model_fields_set:
-        return {}
-    return {"market_always_open": True}
+    """The demo's market trades at any hour and in fractions: unless the configuration says
+    otherwise, it runs `market_always_open` (its clock says the market is open) and its
+    funded fractional desk takes the fractions."""
+    found: dict[str, Any] = {}
+    if "market_always_open" not in settings.model_fields_set:
+        found["market_always_open"] = True
+    if "fractional_desk_account" not in settings.model_fields_set:
+        from tradingfloor.demo.spec import DemoSpec
+
+        found["fractional_desk_account"] = DemoSpec().desk_account
+    return found
 
 
 async def _supervise(supervisor: Any) -> None:

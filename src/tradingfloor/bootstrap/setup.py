@@ -73,11 +73,16 @@ async def start_demo_market(
 ) -> "asyncio.Task[None]":
     """List the demo's symbols and fund its traders (once), then run its market until `stop`."""
     from tradingfloor.demo import DemoMarket, DemoSpec, is_set_up, setup_commands
+    from tradingfloor.demo.spec import desk_commands
     from tradingfloor.service.sequencer import JournalUnavailable, Overloaded
 
     spec = DemoSpec()
     if not is_set_up(shard.engine, spec):
         for command in setup_commands(spec):
+            await shard.submit(command, DEMO_ORIGIN)
+    risk = shard.engine.risk
+    if risk is not None and spec.desk_account not in risk.ledger.accounts:
+        for command in desk_commands(spec):
             await shard.submit(command, DEMO_ORIGIN)
 
     async def submit(command: Command) -> list[Event]:

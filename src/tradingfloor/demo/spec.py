@@ -86,6 +86,10 @@ class DemoSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     human_accounts: tuple[str, ...] = HUMAN_ACCOUNTS
     human_cash: int = 100_000 * DOLLAR
     human_shares: int = 100
+    desk_account: str = "demo-fractional-desk"
+    """The fractional desk (`engine.fractions`): `serve --demo` names it in the settings."""
+    desk_cash: int = 1_000_000 * DOLLAR
+    desk_shares: int = 1_000
 
     def trader_accounts(self) -> list[tuple[str, TraderKind]]:
         """Every simulated trader's account, market makers first."""
@@ -153,6 +157,12 @@ def setup_commands(spec: DemoSpec) -> list[Command]:
         shares = {listed.symbol: spec.human_shares for listed in spec.symbols}
         commands.extend(_funding(spec, account, spec.human_cash, shares))
     return commands
+
+
+def desk_commands(spec: DemoSpec) -> list[Command]:
+    """Open and fund the fractional desk (once: a demo set up before it had none)."""
+    shares = {listed.symbol: spec.desk_shares for listed in spec.symbols}
+    return _funding(spec, spec.desk_account, spec.desk_cash, shares)
 
 
 def _funding(spec: DemoSpec, account: str, cash: int, shares: dict[str, int]) -> list[Command]:

@@ -35,3 +35,13 @@ def average_fill_price(
         value = filled_notional * NANO + filled_fraction * (fraction_price or 0)
         return value // total
     return filled_notional // filled_qty if filled_qty else None
+
+
+def format_shares(whole: int, nano: int = 0) -> str:
+    """`whole` shares and `nano` nano-shares as decimal text: "2", "2.5", "0.123456789"."""
+    if not nano:
+        return str(whole)
+    total = whole * NANO + nano
+    sign = "-" if total < 0 else ""
+    units, rest = divmod(abs(total), NANO)
+    return f"{sign}{units}.{rest:09d}".rstrip("0")

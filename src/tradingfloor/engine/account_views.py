@@ -5,8 +5,10 @@ day-trade count, open orders) and its positions, valued at each symbol's mark pr
 import msgspec
 
 from tradingfloor.domain.enums import AccountKind, AccountStatus
+from tradingfloor.domain.fractions import fraction_value
 from tradingfloor.engine.risk_context import RiskContext
 from tradingfloor.ledger import Account
+from tradingfloor.ledger.accounts import Position
 
 
 class AccountSummary(msgspec.Struct, frozen=True):
@@ -48,6 +50,10 @@ class PositionView(msgspec.Struct, frozen=True):
     unrealized: int
     realized: int
     settled_qty: int = 0
+    fraction: int = 0
+    """Nano-shares beyond the whole `qty` (`domain.fractions`)."""
+    available_nano: int = 0
+    """The position in nano-shares that no open sell holds."""
 
 
 class AccountViews(RiskContext):
@@ -65,9 +71,9 @@ class AccountViews(RiskContext):
 
     def market_value(self, account: Account) -> int:
         return sum(
-            position.qty * self.mark_price(symbol, position.cost, position.qty)
+            _value(position, self.mark_price(symbol, position.cost, position.qty))
             for symbol, position in account.positions.items()
-            if position.qty
+            if position.qty or position.fraction
         )
 
     def equity(self, account: Account) -> int:
@@ -117,10 +123,10 @@ class AccountViews(RiskContext):
         views = []
         for symbol in sorted(account.positions):
             position = account.positions[symbol]
-            if not (position.qty or position.realized):
+            if not (position.qty or position.fraction or position.realized):
                 continue
             mark = self.mark_price(symbol, position.cost, position.qty)
-            value = position.qty * mark
+            value = _value(position, mark)
             views.append(
                 PositionView(
                     symbol,
@@ -133,6 +139,14 @@ class AccountViews(RiskContext):
                     value - position.cost,
                     position.realized,
                     position.settled_qty,
+                    position.fraction,
+                    position.free_nano(),
                 )
             )
         return views
+
+
+def _value(position: Position, mark: int) -> int:
+    """A position at `mark`: its fraction's value rounded as a fill of it would be."""
+    value = position.qty * mark
+    return value + fraction_value(position.fraction, mark) if position.fraction else value

@@ -61,4 +61,10 @@ def symbol_of(platform: Backend, symbol_or_asset_id: str) -> str:
 
 def _asset(platform: Backend, symbol: str) -> dict[str, Any]:
     instrument = platform.instrument(symbol)
-    return views.asset(symbol, instrument.tick_size, instrument.lot_size, tradable=True)
+    return views.asset(
+        symbol,
+        instrument.tick_size,
+        instrument.lot_size,
+        tradable=True,
+        fractionable=bool(platform.settings.fractional_desk_account),
+    )

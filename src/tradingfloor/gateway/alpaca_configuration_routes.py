@@ -6,11 +6,11 @@ Honoured: `suspend_trade`, which is the engine's, not this table's: the account'
 never lifts an operator's block). The engine then refuses the account's new orders and
 replaces on every channel (403, `ACCOUNT_SUSPENDED`); cancels still go through; order entry
 reads no table for it. Checked against what the platform does:
-`fractional_trading` cannot be turned on (whole shares only) nor `no_shorting` off (no short
-selling): such a request is refused with a 422 naming the field. Stored only (the platform's
-own rules apply whatever they say): `dtbp_check`, `pdt_check`, `trade_confirm_email` (the
-platform sends no e-mail), `max_margin_multiplier`, `ptp_no_exception_entry` and
-`max_options_trading_level`."""
+`no_shorting` cannot be turned off (no short selling): such a request is refused with a 422
+naming the field. Stored only (the platform's own rules apply whatever they say):
+`fractional_trading` (fractions are offered to every account while the platform has a
+fractional desk), `dtbp_check`, `pdt_check`, `trade_confirm_email` (the platform sends no
+e-mail), `max_margin_multiplier`, `ptp_no_exception_entry` and `max_options_trading_level`."""
 
 import asyncio
 import dataclasses
@@ -130,8 +130,6 @@ def _changes(body: ConfigurationBody) -> dict[str, Any]:
         raise ApiError(
             422, MALFORMED, f"max_options_trading_level: 0 to {OPTIONS_TRADING_LEVEL_MAX}"
         )
-    if changes.get("fractional_trading") is True:
-        raise ApiError(422, MALFORMED, "fractional_trading: whole shares only")
     if changes.get("no_shorting") is False:
         raise ApiError(422, MALFORMED, "no_shorting: short selling is not offered")
     return changes

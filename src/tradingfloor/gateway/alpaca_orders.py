@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from tradingfloor.domain.fractions import NANO
 from tradingfloor.domain.prices import PriceFormatError, bounded_decimal
 from tradingfloor.gateway.alpaca_order_classes import class_fields
 from tradingfloor.gateway.orders import SIDES, TIFS, TYPES, RequestError
@@ -67,13 +68,25 @@ def _text(field: str, value: Decimal | None) -> str | None:
 
 
 def _qty(value: Decimal | None) -> int:
-    if value is None:
-        raise RequestError("qty", "qty: required (notional orders are not supported)")
-    if not value.is_finite() or value != value.to_integral_value():
-        raise RequestError("qty", "qty: whole shares only (no fractional orders)")
+    """A replacement's quantity: whole shares (a fractional order cannot be replaced)."""
+    if value is None or not value.is_finite() or value != value.to_integral_value():
+        raise RequestError("qty", "qty: whole shares (a fractional order cannot be replaced)")
     if not 0 < value <= order_qty_max:
         raise RequestError("qty", f"qty: from 1 to {order_qty_max}")
     return int(value)
+
+
+def _shares(value: Decimal | None) -> tuple[int | None, int]:
+    """An order's quantity as (whole shares, nano-shares beyond them): to 1e-9 share."""
+    if value is None:
+        raise RequestError("qty", "qty: required (or notional)")
+    if not value.is_finite() or not 0 < value <= order_qty_max:
+        raise RequestError("qty", f"qty: above 0, at most {order_qty_max}")
+    nano = value * NANO
+    if nano != nano.to_integral_value():
+        raise RequestError("qty", "qty: at most 9 decimals")
+    whole, fraction = divmod(int(nano), NANO)
+    return (whole or None), fraction
 
 
 def _one_of(field: str, value: str | None, allowed: dict[str, Any]) -> str:
@@ -85,19 +98,25 @@ def _one_of(field: str, value: str | None, allowed: dict[str, Any]) -> str:
 def order_request(body: OrderBody) -> OrderRequest:
     """The `/v1` request for an Alpaca order request; `RequestError` names what we do not
     take."""
-    if body.notional is not None:
-        raise RequestError("notional", "notional: orders by value are not supported")
     if body.extended_hours:
         raise RequestError("extended_hours", "extended_hours: regular hours only")
     if body.time_in_force in ("opg", "cls"):
         raise RequestError("time_in_force", "time_in_force: no opening or closing auctions")
     if not body.symbol:
         raise RequestError("symbol", "symbol: required")
+    qty: int | None = None
+    fraction = 0
+    if body.notional is None:
+        qty, fraction = _shares(body.qty)
+    elif body.qty is not None:
+        raise RequestError("notional", "notional: give qty or notional, not both")
     return OrderRequest(
         symbol=body.symbol,
         side=_one_of("side", body.side, SIDES),  # type: ignore[arg-type]
         type=_one_of("type", body.type, TYPES),  # type: ignore[arg-type]
-        qty=_qty(body.qty),
+        qty=qty,
+        fraction=fraction,
+        notional=_text("notional", body.notional),
         time_in_force=_one_of("time_in_force", body.time_in_force, TIFS),  # type: ignore[arg-type]
         limit_price=_text("limit_price", body.limit_price),
         stop_price=_text("stop_price", body.stop_price),

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from tradingfloor.domain.fractions import format_shares
 from tradingfloor.domain.prices import format_optional_price, format_price
 from tradingfloor.engine.pipeline import AccountSummary, PositionView
 from tradingfloor.matching.order import Order
@@ -128,9 +129,9 @@ def alpaca_order(row: OrderRow, live: Order | None = None) -> dict[str, Any]:
         "asset_id": str(asset_uuid(row.symbol)),
         "symbol": row.symbol,
         "asset_class": ASSET_CLASS,
-        "notional": None,
-        "qty": None if row.qty is None else str(row.qty),
-        "filled_qty": str(row.filled_qty),
+        "notional": format_optional_price(row.notional),
+        "qty": None if row.qty is None or row.notional is not None else _shares(row),
+        "filled_qty": format_shares(row.filled_qty, row.filled_fraction),
         "filled_avg_price": format_optional_price(row.average_fill_price),
         "order_class": row.order_class,
         "order_type": row.order_type,
@@ -149,6 +150,10 @@ def alpaca_order(row: OrderRow, live: Order | None = None) -> dict[str, Any]:
         "position_intent": None,
         "reject_code": row.reject_code,
     }
+
+
+def _shares(row: OrderRow) -> str:
+    return format_shares(row.qty or 0, row.fraction)
 
 
 def trails_by(order: Order) -> str | None:
@@ -177,8 +182,8 @@ def position(view: PositionView) -> dict[str, Any]:
         "asset_class": ASSET_CLASS,
         "asset_marginable": False,
         "avg_entry_price": format_price(view.average_cost),
-        "qty": str(view.qty),
-        "qty_available": str(view.qty - view.held),
+        "qty": format_shares(view.qty, view.fraction),
+        "qty_available": format_shares(0, view.available_nano),
         "side": "long" if view.qty >= 0 else "short",
         "market_value": format_price(view.market_value),
         "cost_basis": format_price(view.cost),
@@ -246,9 +251,11 @@ def account(summary: AccountSummary) -> dict[str, Any]:
     }
 
 
-def asset(symbol: str, tick_size: int, lot_size: int, tradable: bool) -> dict[str, Any]:
+def asset(
+    symbol: str, tick_size: int, lot_size: int, tradable: bool, fractionable: bool = False
+) -> dict[str, Any]:
     """A listed symbol as Alpaca's `Asset`. Tick size 0 is the Reg NMS schedule (a cent
-    at or above $1)."""
+    at or above $1). `fractionable`: the platform has a fractional desk."""
     return {
         "id": str(asset_uuid(symbol)),
         "class": ASSET_CLASS,
@@ -260,7 +267,7 @@ def asset(symbol: str, tick_size: int, lot_size: int, tradable: bool) -> dict[st
         "marginable": False,
         "shortable": False,
         "easy_to_borrow": False,
-        "fractionable": False,
+        "fractionable": fractionable,
         "min_order_size": str(lot_size),
         "min_trade_increment": str(lot_size),
         "price_increment": format_price(tick_size) if tick_size else "0.01",

@@ -174,7 +174,13 @@ def _asset(platform: Backend, symbol: str) -> dict[str, Any]:
         listed = views.asset(symbol, 0, 1, tradable=False)
         return {**listed, "status": "inactive"}
     instrument = platform.instrument(symbol)
-    return views.asset(symbol, instrument.tick_size, instrument.lot_size, tradable=True)
+    return views.asset(
+        symbol,
+        instrument.tick_size,
+        instrument.lot_size,
+        tradable=True,
+        fractionable=bool(platform.settings.fractional_desk_account),
+    )
 
 
 async def _body(request: Request, decode: Any) -> Any:

@@ -14,6 +14,7 @@ from tradingfloor.domain.events import (
 from tradingfloor.domain.ids import CLIENT_ORDER_ID_LENGTH_MAX, is_client_order_id, is_symbol
 from tradingfloor.domain.order_state import OrderState, OrderStates
 from tradingfloor.domain.prices import (
+    CENT,
     PRICE_SCALE,
     PriceFormatError,
     format_optional_price,
@@ -65,13 +66,14 @@ def place_command(request: OrderRequest, account: str) -> PlaceOrder:
     client_order_id = request.client_order_id
     _check_client_order_id(client_order_id)
     trail_bps = _bps_of(request.trail_percent)
+    notional = _notional_of(request)
     command = PlaceOrder(
         0,
         account,
         request.symbol,
         SIDES[request.side],
         TYPES[request.type],
-        request.qty,
+        request.qty or 0,
         price_of("limit_price", request.limit_price),
         price_of("stop_price", request.stop_price),
         TIFS[request.time_in_force],
@@ -79,6 +81,8 @@ def place_command(request: OrderRequest, account: str) -> PlaceOrder:
         trail_bps,
         None,
         client_order_id or "",
+        fraction=request.fraction,
+        notional=notional,
     )
     take_profit, stop_loss = request.take_profit, request.stop_loss
     if request.order_class == "simple" and take_profit is None and stop_loss is None:
@@ -90,6 +94,21 @@ def place_command(request: OrderRequest, account: str) -> PlaceOrder:
         None if stop_loss is None else price_of("stop_loss", stop_loss.stop_price),
         None if stop_loss is None else price_of("stop_loss", stop_loss.limit_price),
     )
+
+
+def _notional_of(request: OrderRequest) -> int | None:
+    """A notional order's cash in price units (whole cents); checks that the request asks
+    shares or cash, one of them."""
+    if request.notional is None:
+        if request.qty is None and not request.fraction:
+            raise RequestError("qty", "qty: required (or fraction, or notional)")
+        return None
+    if request.qty is not None or request.fraction:
+        raise RequestError("notional", "notional: give qty or notional, not both")
+    notional = price_of("notional", request.notional)
+    if not notional or notional % CENT:
+        raise RequestError("notional", "notional: a positive amount in whole cents")
+    return notional
 
 
 def _bps_of(trail_percent: str | None) -> int | None:
@@ -208,6 +227,9 @@ def view_of(state: OrderState, seq: int, fills: list[Fill]) -> OrderView:
         fills=fills,
         order_class=state.order_class.name.lower(),
         parent_id=None if state.parent_order_id is None else str(state.parent_order_id),
+        fraction=state.fraction,
+        filled_fraction=state.filled_fraction,
+        notional=format_optional_price(state.notional),
     )
 
 

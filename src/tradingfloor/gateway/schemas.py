@@ -26,6 +26,8 @@ DecimalText = Annotated[
     str, msgspec.Meta(max_length=24, pattern=r"^[0-9]+(\.[0-9]+)?$", examples=["150.25"])
 ]
 Quantity = Annotated[int, msgspec.Meta(gt=0, le=1_000_000_000)]
+Fraction = Annotated[int, msgspec.Meta(ge=0, le=999_999_999)]
+"""Nano-shares (1e-9 share) beyond an order's whole quantity."""
 ClientOrderId = Annotated[
     str,
     msgspec.Meta(
@@ -55,12 +57,15 @@ class StopLossRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class OrderRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """A new order."""
+    """A new order. `qty` whole shares and `fraction` nano-shares (1e-9 share) beyond them
+    (a fractional order: market or limit, day), or `notional` dollars instead (a market day
+    order, sized at the other side's best price): the whole shares trade on the book, the
+    fraction with the platform's fractional desk."""
 
     symbol: Symbol
     side: SideText
     type: TypeText
-    qty: Quantity
+    qty: Quantity | None = None
     time_in_force: TifText = "day"
     limit_price: DecimalText | None = None
     stop_price: DecimalText | None = None
@@ -73,6 +78,8 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True):
     stop-loss its leg. The legs are answered in `legs`."""
     take_profit: TakeProfitRequest | None = None
     stop_loss: StopLossRequest | None = None
+    fraction: Fraction = 0
+    notional: DecimalText | None = None
 
 
 class ReplaceRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -125,6 +132,11 @@ class OrderView(msgspec.Struct, omit_defaults=False):
     """For a leg: its bracket, OCO or OTO order."""
     legs: "list[OrderView] | None" = None
     """For a bracket, OCO or OTO order: its legs (status `held` until its entry fills)."""
+    fraction: int = 0
+    """Nano-shares asked beyond `qty` (a fractional order), and those filled."""
+    filled_fraction: int = 0
+    notional: str | None = None
+    """A notional order's amount in dollars (its `qty` and `fraction` are what it came to)."""
 
 
 class ErrorBody(msgspec.Struct):

@@ -88,6 +88,7 @@ def position(view: PositionView) -> dict[str, Any]:
         "unrealized_pl": format_price(view.unrealized),
         "realized_pl": format_price(view.realized),
         "settled_qty": view.settled_qty,
+        "fraction": view.fraction,
     }
 
 
