@@ -29,10 +29,11 @@ on_shared_platform = pytest.mark.asyncio(loop_scope="module")
 def shared_platform_fixtures(
     kinds: Sequence[tuple[str, str]] = SHARED_PLATFORMS,
     ids: Callable[[tuple[str, str]], str] = shared_platform_id,
+    **settings: Any,
 ) -> tuple[Any, Any]:
     """The `platform` and `api` fixtures of a module, to assign at its top level: one platform
-    per (topology, database) of `kinds`, shared by the module's tests, and each test's share
-    of it. Made per module so that each module has platforms of its own."""
+    per (topology, database) of `kinds` (with `settings`), shared by the module's tests, and
+    each test's share of it. Made per module so that each module has platforms of its own."""
 
     @pytest_asyncio.fixture(scope="module", loop_scope="module", params=list(kinds), ids=ids)
     async def platform(
@@ -40,7 +41,7 @@ def shared_platform_fixtures(
     ) -> AsyncIterator[Served]:
         """The platform of one (topology, database), on a database of its own."""
         data = tmp_path_factory.mktemp("platform") / "data"
-        async with shared_platform(data, request.param) as here:
+        async with shared_platform(data, request.param, **settings) as here:
             yield here
 
     @pytest_asyncio.fixture(loop_scope="module")

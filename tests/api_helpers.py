@@ -19,6 +19,7 @@ import httpx
 import pyotp
 
 from tradingfloor.bootstrap.platform import Platform
+from tradingfloor.bootstrap.engine_settings import risk_settings
 from tradingfloor.config import Settings, load_settings
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.gateway.app import create_app
@@ -281,7 +282,7 @@ async def served(
         return
     clock = Clock()
     loaded = load_settings(None, **overrides)
-    platform = Platform(loaded, risk or RiskSettings(), clock=clock)
+    platform = Platform(loaded, risk or risk_settings(loaded), clock=clock)
     await platform.start()
     server = build_server(create_app(platform.backend), loaded)
     task = asyncio.create_task(server.serve())

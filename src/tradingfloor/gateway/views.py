@@ -77,7 +77,8 @@ def activity(row: ActivityRow) -> dict[str, Any]:
 
 
 def position(view: PositionView) -> dict[str, Any]:
-    return {
+    """A position; `fraction` (nano-shares beyond `qty`) only when it holds one."""
+    shown = {
         "symbol": view.symbol,
         "qty": view.qty,
         "qty_held_by_orders": view.held,
@@ -88,8 +89,10 @@ def position(view: PositionView) -> dict[str, Any]:
         "unrealized_pl": format_price(view.unrealized),
         "realized_pl": format_price(view.realized),
         "settled_qty": view.settled_qty,
-        "fraction": view.fraction,
     }
+    if view.fraction:
+        shown["fraction"] = view.fraction
+    return shown
 
 
 def account(summary: AccountSummary) -> dict[str, Any]:

@@ -20,6 +20,9 @@ from tradingfloor.domain.events import (
     CashAllocatedOut,
     DayTradeCounted,
     Event,
+    FractionAttached,
+    FractionCanceled,
+    FractionFilled,
     FundsDeposited,
     FundsSettled,
     FundsWithdrawn,
@@ -40,6 +43,7 @@ from tradingfloor.domain.events import (
     SymbolTakenOver,
     TradeExecuted,
 )
+from tradingfloor.domain.fractions import NANO, format_shares
 from tradingfloor.domain.order_state import NO_ORDER_REJECTS
 from tradingfloor.domain.prices import format_price
 from tradingfloor.store.order_rows import SIDE_NAME
@@ -299,6 +303,45 @@ def shares_withdrawn(rows: BatchRows, event: SharesWithdrawn) -> None:
     )
 
 
+def fraction_filled(rows: BatchRows, fill: FractionFilled) -> None:
+    """The order, both sides' positions and settled cash (a desk fill settles at once), and
+    an activity each; as `Ledger.fill_fraction` posts it."""
+    rows.orders.apply(fill)
+    buyer, seller = fill.account, fill.desk_account
+    if fill.side != BUY:
+        buyer, seller = seller, buyer
+    seq, nano = fill.seq, fill.fraction
+    position = rows.position(buyer, fill.symbol, seq)
+    carried, position["fraction"] = divmod(position["fraction"] + nano, NANO)
+    position["qty"] += carried
+    position["settled_qty"] += carried
+    position["cost"] += fill.value
+    position["updated_seq"] = seq
+    position = rows.position(seller, fill.symbol, seq)
+    before = position["qty"] * NANO + position["fraction"]
+    removed = position["cost"] if nano == before else position["cost"] * nano // before
+    whole, position["fraction"] = divmod(before - nano, NANO)
+    position["settled_qty"] += whole - position["qty"]
+    position["qty"] = whole
+    position["cost"] -= removed
+    position["realized"] += fill.value - removed
+    position["updated_seq"] = seq
+    shown = f"{format_shares(0, nano)} {fill.symbol} at ${format_price(fill.price)}"
+    for account, cash, verb in ((buyer, -fill.value, "bought "), (seller, fill.value, "sold ")):
+        balance = rows.balance(account)
+        balance["settled"] += cash
+        balance["updated_seq"] = seq
+        rows.activity(
+            fill,
+            account,
+            "fraction",
+            verb + shown,
+            fill.symbol,
+            amount=cash,
+            order_id=fill.order_id,
+        )
+
+
 def day_trade(rows: BatchRows, event: DayTradeCounted) -> None:
     rows.activity(
         event,
@@ -321,6 +364,9 @@ HANDLERS: dict[type[Event], Callable[[BatchRows, Any], None]] = {
     LegHeld: order_event,
     LegResized: order_event,
     LegCanceled: order_event,
+    FractionAttached: order_event,
+    FractionCanceled: order_event,
+    FractionFilled: fraction_filled,
     OrderExpired: order_event,
     StopTriggered: order_event,
     AccountOpened: opened,

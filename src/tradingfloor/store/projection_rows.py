@@ -21,6 +21,7 @@ from tradingfloor.domain.events import (
     CashAllocatedOut,
     DividendPaid,
     Event,
+    FractionFilled,
     FundsDeposited,
     FundsSettled,
     FundsWithdrawn,
@@ -125,6 +126,12 @@ class BatchRows:
                     position_keys.add((trade.taker_account, trade.symbol))
                     accounts.add(trade.maker_account)
                     accounts.add(trade.taker_account)
+                elif kind is FractionFilled:
+                    fill: FractionFilled = event  # type: ignore[assignment]
+                    order_ids.add(fill.order_id)
+                    for account in (fill.account, fill.desk_account):
+                        position_keys.add((account, fill.symbol))
+                        accounts.add(account)
                 elif kind is OrderAccepted:
                     order_id = event.order_id  # type: ignore[attr-defined]
                     if is_leg_id(order_id) and order_id not in created:
@@ -281,6 +288,7 @@ class BatchRows:
                 "realized": 0,
                 "updated_seq": seq,
                 "settled_qty": 0,
+                "fraction": 0,
             }
             self.new_positions.append(row)
         return row
@@ -297,7 +305,7 @@ class BatchRows:
                 self._loaded_positions = [old for old in self._loaded_positions if old is not row]
                 self.deleted_positions.append(key)
             target = self.position(key[0], new_symbol, seq)
-            for column in ("qty", "cost", "realized", "settled_qty"):
+            for column in ("qty", "cost", "realized", "settled_qty", "fraction"):
                 target[column] += row[column]
             target["updated_seq"] = seq
             moved.append(target)

@@ -66,7 +66,7 @@ ORDER_MUTABLE = (
     "fraction_price",
     "notional",
 )
-POSITION_MUTABLE = ("qty", "cost", "realized", "updated_seq", "settled_qty")
+POSITION_MUTABLE = ("qty", "cost", "realized", "updated_seq", "settled_qty", "fraction")
 BALANCE_MUTABLE = (
     "status",
     "settled",

@@ -117,6 +117,8 @@ class PositionRow(msgspec.Struct, frozen=True):
     updated_seq: int
     settled_qty: int = 0
     """Shares settled; `qty - settled_qty` are still to settle (negative: sold)."""
+    fraction: int = 0
+    """Nano-shares beyond `qty` (`domain.fractions`)."""
 
     @property
     def unsettled_qty(self) -> int:

@@ -144,6 +144,8 @@ positions = Table(
     # Shares whose settlement is done (delivered in, or settled at T+N); `qty - settled_qty`
     # are bought (positive) or sold (negative) and still to settle.
     Column("settled_qty", BigInteger, nullable=False, server_default="0"),
+    # Nano-shares beyond `qty` (below one share: a fraction traded with the fractional desk).
+    Column("fraction", BigInteger, nullable=False, server_default="0"),
 )
 
 account_balances = Table(

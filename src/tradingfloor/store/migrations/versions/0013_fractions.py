@@ -1,6 +1,6 @@
 """Fractional and notional orders: each order's fraction of a share (nano-shares beyond its
-whole quantity), the part of it filled and the desk's price, and a notional order's cash.
-Orders from before ask whole shares.
+whole quantity), the part of it filled and the desk's price, and a notional order's cash;
+each position's fraction. Orders and positions from before are whole shares.
 
 Revision ID: 0013
 Revises: 0012
@@ -28,9 +28,15 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("fraction_price", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("notional", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("positions") as batch:
+        batch.add_column(
+            sa.Column("fraction", sa.BigInteger(), nullable=False, server_default="0")
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("positions") as batch:
+        batch.drop_column("fraction")
     with op.batch_alter_table("orders") as batch:
         batch.drop_column("notional")
         batch.drop_column("fraction_price")
