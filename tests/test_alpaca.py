@@ -302,13 +302,14 @@ async def test_refusals_are_api_errors_with_our_code_and_message(api: Served) ->
         (limit_buy(api.sym, 100, 100), 403, 2011, "insufficient buying power"),
         (limit_buy("NOPE", 1, 1), 422, 1012, 'could not find asset "NOPE"'),
         (limit_buy(api.sym, 1, 99.995), 422, 1004, "price is not a multiple of the tick size"),
-        (limit_buy(api.sym, 1.5, 99), 422, 1000, "qty: whole shares only (no fractional orders)"),
+        (limit_buy(api.sym, 1.5, 99), 403, 2027, "fractional trading is not offered"),
+        (limit_buy(api.sym, 1.0000000001, 99), 422, 1000, "qty: at most 9 decimals"),
         (limit_buy(api.sym, 1, 99, time_in_force=TimeInForce.OPG), 422, 1000, None),
         (limit_buy(api.sym, 1, 99, extended_hours=True), 422, 1000, None),
         (
             MarketOrderRequest(symbol=api.sym, notional=50, side="buy", time_in_force="day"),
-            422,
-            1000,
+            403,
+            2027,
             None,
         ),
     ]
