@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pyotp
 
-from tradingfloor.bootstrap.platform import Platform
 from tradingfloor.bootstrap.engine_settings import risk_settings
+from tradingfloor.bootstrap.platform import Platform
 from tradingfloor.config import Settings, load_settings
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.gateway.app import create_app

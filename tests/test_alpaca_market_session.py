@@ -36,6 +36,10 @@ async def test_an_always_open_market_says_it_is_open(tmp_path: Path, topology: s
 
 
 def test_the_demo_runs_always_open_unless_configured() -> None:
-    assert demo_session(load_settings(None)) == {"market_always_open": True}
-    assert demo_session(load_settings(None, market_always_open=False)) == {}
+    assert demo_session(load_settings(None)) == {
+        "market_always_open": True,
+        "fractional_desk_account": "demo-fractional-desk",
+    }
+    configured = load_settings(None, market_always_open=False, fractional_desk_account="")
+    assert demo_session(configured) == {}
     assert load_settings(None).market_always_open is False

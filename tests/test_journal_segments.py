@@ -75,6 +75,9 @@ from tradingfloor.domain.events import (
     DividendEntitled,
     DividendPaid,
     Event,
+    FractionAttached,
+    FractionCanceled,
+    FractionFilled,
     FundsDeposited,
     FundsSettled,
     FundsWithdrawn,
@@ -320,6 +323,11 @@ EVENTS: list[Event] = [
     ),
     LegResized(38, 380, 5_000_000_000_014, "ACME", "acct-ü", 30, 25),
     LegCanceled(39, 390, 5_000_000_000_015, "ACME", "acct-ü", CancelReason.CONTINGENT),
+    FractionAttached(40, 400, 41, "acct-ü", "ACME", 500_000_000, 2_500_000),
+    FractionFilled(
+        40, 400, 41, "acct-ü", "ACME", Side.BUY, "desk", 1_000_000, 500_000_000, 500_000, 0, -1
+    ),
+    FractionCanceled(41, 410, 42, "acct-ü", "ACME", 1, CancelReason.SESSION_END),
 ]
 
 

@@ -144,6 +144,10 @@ ORDER_COLUMNS = (
     ExportColumn("updated_ts", INT, "when, ns since the epoch"),
     ExportColumn("order_class", TEXT, "simple, bracket, oco or oto"),
     ExportColumn("parent_order_id", INT, "for a leg: its bracket, oco or oto order"),
+    ExportColumn("fraction", INT, "nano-shares (1e-9 share) asked beyond qty"),
+    ExportColumn("filled_fraction", INT, "of them, filled by the fractional desk"),
+    ExportColumn("fraction_price", INT, "the desk's price for them (price units)"),
+    ExportColumn("notional", INT, "a notional order's cash asked (price units)"),
 )
 
 
@@ -151,13 +155,13 @@ def _order_row(dates: TradeDates, row: tuple[Any, ...]) -> tuple[Any, ...]:
     (order_id, account, symbol, side, order_type, tif, qty, price, stop_price, client_order_id,
      status, filled_qty, leaves_qty, filled_notional, reject_code, cancel_reason, replaced_by,
      replaces, created_seq, created_ts, updated_seq, updated_ts, order_class,
-     parent_order_id) = row  # fmt: skip
+     parent_order_id, fraction, filled_fraction, fraction_price, notional) = row  # fmt: skip
     return (
         dates.of(created_ts), order_id, account, symbol, side, order_type, tif, qty,
         price, _dollars(price), stop_price, _dollars(stop_price), client_order_id, status,
         filled_qty, leaves_qty, filled_notional, _dollars(filled_notional), reject_code,
         cancel_reason, replaced_by, replaces, created_seq, created_ts, updated_seq, updated_ts,
-        order_class, parent_order_id,
+        order_class, parent_order_id, fraction, filled_fraction, fraction_price, notional,
     )  # fmt: skip
 
 

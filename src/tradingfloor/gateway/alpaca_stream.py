@@ -24,9 +24,11 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-from tradingfloor.domain.enums import OrderStatus
+from tradingfloor.domain.enums import CancelReason, OrderStatus
 from tradingfloor.domain.events import (
     Event,
+    FractionCanceled,
+    FractionFilled,
     LegCanceled,
     LegHeld,
     OrderAccepted,
@@ -36,6 +38,7 @@ from tradingfloor.domain.events import (
     OrderReplaced,
     TradeExecuted,
 )
+from tradingfloor.domain.fractions import format_shares
 from tradingfloor.domain.order_state import (
     ORDER_EVENTS,
     OrderState,
@@ -161,6 +164,12 @@ def _updates(listener: Listener, event: Event) -> list[tuple[str, int, dict[str,
         return [("expired", event.order_id, {})]  # type: ignore[attr-defined]
     if kind is LegCanceled:  # a held leg
         return [("canceled", event.order_id, {})]  # type: ignore[attr-defined]
+    if kind is FractionFilled:
+        return [_fraction_fill(event)]  # type: ignore[arg-type]
+    if kind is FractionCanceled:
+        canceled: FractionCanceled = event  # type: ignore[assignment]
+        ended = "expired" if canceled.reason == CancelReason.SESSION_END else "canceled"
+        return [(ended, canceled.order_id, {})]
     if kind is OrderReplaced:
         return [("replaced", event.order_id, {})]  # type: ignore[attr-defined]
     if kind is not TradeExecuted:
@@ -176,8 +185,21 @@ def _updates(listener: Listener, event: Event) -> list[tuple[str, int, dict[str,
             "qty": str(trade.qty),
             "execution_id": execution,
         }
-        found.append(("fill" if leaves == 0 else "partial_fill", order_id, fill))
+        state = listener.orders.get(order_id)
+        done = leaves == 0 and (state is None or state.status == OrderStatus.FILLED)
+        found.append(("fill" if done else "partial_fill", order_id, fill))
     return found
+
+
+def _fraction_fill(fill: FractionFilled) -> tuple[str, int, dict[str, Any]]:
+    """The fractional desk's fill of an order's fraction: the order's last."""
+    execution = str(uuid.uuid5(views.NAMESPACE, f"{fill.symbol}:fraction:{fill.order_id}"))
+    shown = {
+        "price": format_price(fill.price),
+        "qty": format_shares(0, fill.fraction),
+        "execution_id": execution,
+    }
+    return ("fill", fill.order_id, shown)
 
 
 def install(app: FastAPI, platform: Backend) -> None:

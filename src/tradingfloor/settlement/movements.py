@@ -6,20 +6,24 @@ tells it. Each such event becomes one `Movement` per asset it
 changes (cash is the symbol `USD`), with a `ref` unique on the platform (`<shard>:<seq>:<n>`),
 so a movement resubmitted is known to the clearinghouse as the same one.
 
-What is not a movement: fills (they clear as trades), `FundsSettled` and `SharesSettled` (the
-clearinghouse settles the same trades itself), `CashAllocatedOut`/`In` (cash moving between
-the platform's own shards: the account's total does not change), dividend entitlements (paid
-later, as `DividendPaid`), and a break's adjustment (`adjustment_changes`: the platform's
-record corrected toward the clearinghouse's, which already holds it).
+A fractional desk fill is one (`fraction_changes`): it never reaches the clearinghouse as a
+trade. What is not a movement: fills (they clear as trades), `FundsSettled` and
+`SharesSettled` (the clearinghouse settles the same trades itself), `CashAllocatedOut`/`In`
+(cash moving between the platform's own shards: the account's total does not change),
+dividend entitlements (paid later, as `DividendPaid`), and a break's adjustment
+(`adjustment_changes`: the platform's record corrected toward the clearinghouse's, which
+already holds it).
 """
 
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from tradingfloor.domain.enums import Side
 from tradingfloor.domain.events import (
     BreakResolved,
     DividendPaid,
     Event,
+    FractionFilled,
     FundsDeposited,
     FundsWithdrawn,
     SharesDeposited,
@@ -55,7 +59,26 @@ def changes_of(event: Event) -> list[Change]:
         return [Change(event.account, CASH_SYMBOL, event.amount)]
     if isinstance(event, StockSplitApplied):  # as if the whole position were settled
         return split_changes(event, event.old_qty, 1, 1)
+    if isinstance(event, FractionFilled):
+        return fraction_changes(event)
     return []
+
+
+def fraction_changes(fill: FractionFilled) -> list[Change]:
+    """A fractional desk fill settles on the platform's books at once: its cash moves between
+    the customer and the desk, and so does a whole share when a fraction passes one or breaks
+    one. The clearinghouse keeps whole shares: it hears of those, never of the fraction."""
+    buyer, seller = fill.account, fill.desk_account
+    if fill.side != Side.BUY:
+        buyer, seller = seller, buyer
+    found = [Change(buyer, CASH_SYMBOL, -fill.value), Change(seller, CASH_SYMBOL, fill.value)]
+    for account, whole in (
+        (fill.account, fill.account_whole),
+        (fill.desk_account, fill.desk_whole),
+    ):
+        if whole:
+            found.append(Change(account, fill.symbol, whole))
+    return found
 
 
 def adjustment_changes(event: BreakResolved) -> list[Change]:
