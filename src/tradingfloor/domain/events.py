@@ -312,6 +312,8 @@ class SymbolHandedOver(Event, frozen=True, gc=False, tag=True, array_like=True):
     cash: list[tuple[str, int]]
     shares: list[tuple[str, int]]
     state: bytes
+    fractions: list[tuple[str, int]] = msgspec.field(default_factory=list)
+    """The positions' fractions (account, nano-shares), those that hold one."""
 
 
 class SymbolTakenOver(Event, frozen=True, gc=False, tag=True, array_like=True):
@@ -329,6 +331,8 @@ class SymbolTakenOver(Event, frozen=True, gc=False, tag=True, array_like=True):
     instrument: Instrument
     last_price: int | None
     reference_price: int | None
+    fractions: list[tuple[str, int]] = msgspec.field(default_factory=list)
+    """The positions' fractions (account, nano-shares), those that hold one."""
 
 
 class DayClosed(Event, frozen=True, gc=False, tag=True, array_like=True):

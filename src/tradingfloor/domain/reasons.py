@@ -76,6 +76,8 @@ class RejectReason(IntEnum):
     """A notional order is sized at the other side's best price: there is none."""
     NOTIONAL_TOO_SMALL = 2029
     """The notional amount buys less than one nano-share."""
+    FRACTIONAL_ORDERS_WAITING = 2030
+    """A symbol with fractional orders waiting for their fraction cannot move shards."""
 
     # matching: the command is well formed but the book cannot do it
     UNKNOWN_ORDER = 3001
@@ -170,6 +172,9 @@ _MESSAGES: dict[RejectReason, str] = {
     RejectReason.FRACTIONAL_NOT_OFFERED: "fractional trading is not offered",
     RejectReason.NOTIONAL_NO_PRICE: "no price on the other side to size a notional order",
     RejectReason.NOTIONAL_TOO_SMALL: "the notional amount buys less than one nano-share",
+    RejectReason.FRACTIONAL_ORDERS_WAITING: (
+        "fractional orders wait in this symbol: it moves once they end"
+    ),
     RejectReason.UNKNOWN_ACCOUNT: "no such account",
     RejectReason.ACCOUNT_RESTRICTED: "account is restricted to closing orders",
     RejectReason.ACCOUNT_CLOSED: "account is closed",

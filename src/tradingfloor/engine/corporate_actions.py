@@ -35,6 +35,7 @@ from tradingfloor.domain.events import (
     DividendPaid,
     Event,
 )
+from tradingfloor.domain.fractions import fraction_value
 from tradingfloor.domain.ids import is_symbol
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine import splits, symbol_change
@@ -218,9 +219,11 @@ class CorporateActions:
         accounts = risk.ledger.accounts
         for account_id in sorted(accounts):
             position = accounts[account_id].positions.get(symbol)
-            if position is None or position.qty <= 0:
+            if position is None or (position.qty <= 0 and not position.fraction):
                 continue
             amount = position.qty * dividend.amount_per_share
+            if position.fraction:  # its share of a share's dividend, rounded as a fill
+                amount += fraction_value(position.fraction, dividend.amount_per_share)
             self.entitlements.append(
                 Entitlement(
                     dividend.action_id, account_id, symbol, position.qty, amount, dividend.pay_date

@@ -358,6 +358,12 @@ class Engine:
     def _hand_over_symbol(
         self, command: HandOverSymbol, seq: int, ts: int, out: list[Event]
     ) -> None:
+        """A symbol moves with its book, positions and holds; an order waiting for its
+        fraction (`engine.fractions`) keeps the symbol here until it ends."""
+        if any(order.symbol == command.symbol for order in self.fractions.orders.values()):
+            reason = RejectReason.FRACTIONAL_ORDERS_WAITING
+            out.append(CommandRejected(seq, ts, "HandOverSymbol", command.symbol, reason))
+            return
         symbol_moves.hand_over(self.books, self.risk, command, seq, ts, out)
 
     def _take_over_symbol(

@@ -30,6 +30,7 @@ from tradingfloor.domain.events import (
     SymbolHandedOver,
     SymbolTakenOver,
 )
+from tradingfloor.domain.fractions import NANO
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine.client_orders import ClientOrder, ClientOrders
 from tradingfloor.engine.corporate_actions import CorporateActionsState
@@ -102,8 +103,15 @@ def hand_over(
             sorted(cash.items()),
             shares,
             _encoder.encode(state),
+            _fractions(state),
         )
     )
+
+
+def _fractions(state: SymbolState) -> list[tuple[str, int]]:
+    return [
+        (account, position.fraction) for account, position in state.positions if position.fraction
+    ]
 
 
 def _halted(risk: RiskPipeline, symbol: str, ts: int) -> bool:
@@ -161,7 +169,9 @@ def _take_out_ledger(
         account = ledger.accounts[account_id]
         account.open_orders.pop(symbol, None)
         position = account.positions.pop(symbol, None)
-        if position is not None and (position.qty or position.realized or position.cost):
+        if position is not None and (
+            position.qty or position.fraction or position.realized or position.cost
+        ):
             state.positions.append((account_id, position))
     ledger.shares_in.pop(symbol, None)
 
@@ -213,6 +223,7 @@ def take_over(
             book.instrument,
             book.last_price,
             reference,
+            _fractions(state),
         )
     )
 
@@ -233,9 +244,9 @@ def _take_in_ledger(
     total = 0
     for account_id, position in state.positions:
         _account(risk, account_id).positions[symbol] = position
-        total += position.qty
+        total += position.nano()  # the fractions of a symbol add up to whole shares
     if total:
-        ledger.shares_in[symbol] = total
+        ledger.shares_in[symbol] = total // NANO
     for saved in state.holds:
         account = _account(risk, saved.account)
         hold = Hold(

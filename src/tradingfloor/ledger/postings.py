@@ -263,6 +263,10 @@ def _moved_symbol(event: SymbolHandedOver | SymbolTakenOver) -> list[Posting]:
     for account, qty in event.shares:
         own = f"{account}/shares/{symbol}"
         found.append(_posting(seq, ts, own, shares, symbol, sign * qty, "move", symbol))
+    nano = nano_asset(symbol)
+    for account, fraction in event.fractions:
+        own = f"{account}/fractions/{symbol}"
+        found.append(_posting(seq, ts, own, shares, nano, sign * fraction, "move", symbol))
     return found
 
 
