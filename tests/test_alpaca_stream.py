@@ -161,3 +161,55 @@ async def _until(condition: Any, seconds: float = 15) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         await asyncio.sleep(0.05)
+
+
+async def test_a_fractional_order_fills_last_with_its_fraction(tmp_path: Path) -> None:
+    async with served(tmp_path / "data", fractional_desk_account="desk") as api:
+        await api.symbol("XYZ", "100")
+        await api.trader("desk", cash="100000", shares={"XYZ": 10})
+        alice = await api.trader("alice", cash="100000")
+        bob = await api.trader("bob", cash="0", shares={"XYZ": 100})
+        url = str(api.client.base_url).replace("http://", "ws://") + "/stream"
+        async with websockets.connect(url) as socket:
+            credentials = {"key_id": alice["X-API-Key-Id"], "secret_key": alice["X-API-Secret"]}
+            await socket.send(json.dumps({"action": "authenticate", "data": credentials}))
+            await socket.recv()
+            listen = {"action": "listen", "data": {"streams": ["trade_updates"]}}
+            await socket.send(json.dumps(listen))
+            await socket.recv()
+            await _until(lambda: len(_listeners(api)) >= 1)
+            await api.order(bob, side="sell", type="limit", qty=2, limit_price="100")
+            placed = await api.order(
+                alice, side="buy", type="limit", qty=2, fraction=250_000_000, limit_price="101",
+                time_in_force="day",
+            )  # fmt: skip
+            assert placed.status_code == 200, placed.text
+            answer = placed.json()
+            assert (answer["status"], answer["filled_qty"], answer["filled_fraction"]) == (
+                "filled",
+                2,
+                250_000_000,
+            )
+            updates = []
+            while len(updates) < 3:
+                message = json.loads(await asyncio.wait_for(socket.recv(), 15))
+                updates.append(message["data"])
+        assert [(u["event"], u.get("qty")) for u in updates] == [
+            ("new", None),
+            ("partial_fill", "2"),
+            ("fill", "0.25"),
+        ]
+        assert updates[-1]["order"]["filled_qty"] == "2.25"
+        assert updates[-1]["order"]["status"] == "filled"
+
+        waiting = await api.order(
+            alice, side="buy", type="limit", qty=None, fraction=500_000_000, limit_price="95",
+            time_in_force="day",
+        )  # fmt: skip
+        assert waiting.status_code == 200 and waiting.json()["status"] == "new", waiting.text
+        canceled = await api.client.delete(f"/v1/orders/{waiting.json()['id']}", headers=alice)
+        assert canceled.status_code in (200, 204), canceled.text
+        got = await api.client.get(f"/v1/orders/{waiting.json()['id']}", headers=alice)
+        assert got.json()["status"] == "canceled", got.text
+        position = await api.client.get("/v1/positions", headers=alice)
+        assert [(p["qty"], p["fraction"]) for p in position.json()] == [(2, 250_000_000)]

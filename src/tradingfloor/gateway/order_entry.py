@@ -117,9 +117,9 @@ async def live_order_of(
 async def cancel(platform: Backend, order_id: int, account: str) -> RejectReason | None:
     """Cancel what is left of a live order of `account`: None once canceled, else why not."""
     live = await live_order_of(platform, order_id, account)
-    if live == RejectReason.ORDER_NOT_LIVE:  # a held leg is outside the book
-        row = await platform.read_model(account, queries.get_order, order_id)
-        if row is None or row.status != "held":
+    if live == RejectReason.ORDER_NOT_LIVE:  # a held leg, an order below one share: not in
+        row = await platform.read_model(account, queries.get_order, order_id)  # the book
+        if row is None or row.status not in ("held", "new"):
             return live
         symbol = row.symbol
     elif isinstance(live, RejectReason):
