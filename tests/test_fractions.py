@@ -8,15 +8,25 @@ import msgspec
 import pytest
 
 from risk_helpers import DOLLAR, Market, rejection
-from tradingfloor.domain.commands import CancelOrder, ExpireOrders, PlaceOrder, ReplaceOrder
+from tradingfloor.domain.commands import (
+    AnnounceCorporateAction,
+    CancelOrder,
+    CloseDay,
+    ExpireOrders,
+    PlaceOrder,
+    ReplaceOrder,
+)
+from tradingfloor.domain.corporate_actions import CashDividend, StockSplit, SymbolChange
 from tradingfloor.domain.enums import CancelReason, OrderStatus, OrderType, Side, TimeInForce
 from tradingfloor.domain.events import (
+    DividendEntitled,
     Event,
     FractionAttached,
     FractionCanceled,
     FractionFilled,
     OrderAccepted,
     ReplaceRejected,
+    StockSplitApplied,
     TradeExecuted,
 )
 from tradingfloor.domain.fractions import NANO, fraction_value
@@ -24,6 +34,7 @@ from tradingfloor.domain.order_state import OrderStates
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.engine import Engine
+from tradingfloor.risk.calendar import ts_at
 
 BUY, SELL = Side.BUY, Side.SELL
 DAY = TimeInForce.DAY
@@ -296,3 +307,58 @@ def test_snapshot_and_replay_keep_waiting_fractions() -> None:
     events = m.do(command)
     assert again == events and len(of(events, FractionFilled)) == 1
     assert restored.state_hash() == m.engine.state_hash()
+
+
+def test_corporate_actions_carry_fractions() -> None:
+    """A split of one share into two scales a fraction exactly, a symbol change renames it,
+    a dividend pays it its share, a reverse split pays it in lieu; orders waiting for their
+    fraction (day orders) have expired at the close before any of them."""
+    m = Market(settings=RiskSettings(fractional_desk_account="desk"))
+    m.ts = ts_at("2026-11-24 10:00")
+    m.listing("XYZ", 100 * DOLLAR)
+    m.account("desk", cash=10_000 * DOLLAR, shares={"XYZ": 10})
+    m.account("alice", cash=10_000 * DOLLAR)
+    m.account("bob", cash=0, shares={"XYZ": 10})
+    m.order("bob", SELL, 10, 100 * DOLLAR)
+    fractional(m, "alice", BUY, 2, NANO // 4, 100 * DOLLAR)
+    waiting, _ = fractional(m, "alice", BUY, 0, HALF, 95 * DOLLAR)
+    for action in (
+        StockSplit("two-for-one", "XYZ", 1, 2, "2026-11-25"),
+        SymbolChange("rename", "XYZ", "XYZN", "2026-11-27"),
+    ):
+        assert rejection(m.do(AnnounceCorporateAction(action))) is None
+
+    m.ts = ts_at("2026-11-24 17:00")
+    events = m.do(CloseDay("2026-11-24"))
+    (canceled,) = of(events, FractionCanceled)
+    assert (canceled.order_id, canceled.reason) == (waiting, CancelReason.SESSION_END)
+    assert (m.position("alice").qty, m.position("alice").fraction) == (4, HALF)
+    assert (m.position("desk").qty, m.position("desk").fraction) == (19, HALF)
+    assert m.summary("alice").held == 0
+
+    m.ts = ts_at("2026-11-25 17:00")
+    m.do(CloseDay("2026-11-25"))
+    assert m.position("alice", "XYZN").fraction == HALF
+    for action in (
+        CashDividend("dividend", "XYZN", 1_000, "2026-12-01", "2026-12-03"),
+        StockSplit("one-for-four", "XYZN", 4, 1, "2026-12-02"),
+    ):
+        assert rejection(m.do(AnnounceCorporateAction(action))) is None
+
+    events = []
+    for day in ("2026-11-27", "2026-11-30", "2026-12-01"):
+        m.ts = ts_at(f"{day} 17:00")
+        events.extend(m.do(CloseDay(day)))
+    entitled = {e.account: e.amount for e in of(events, DividendEntitled)}
+    assert entitled["alice"] == 4 * 1_000 + 500  # 4.5 shares at $0.10
+    applied = {e.account: e for e in of(events, StockSplitApplied)}
+    alice = applied["alice"]  # 4.5 shares are 1.125 new ones: 1 kept, 0.125 in lieu
+    assert (alice.old_qty, alice.old_fraction, alice.new_qty, alice.new_fraction) == (
+        4,
+        HALF,
+        1,
+        0,
+    )
+    assert alice.cash_in_lieu > 0
+    assert m.position("alice", "XYZN").fraction == 0
+    assert m.check_postings() > 0

@@ -8,13 +8,14 @@ import pytest
 
 from risk_helpers import DOLLAR, Market, rejection
 from tradingfloor.domain.commands import (
+    CancelOrder,
     DepositShares,
     HaltTrading,
     HandOverSymbol,
     ResumeTrading,
     TakeOverSymbol,
 )
-from tradingfloor.domain.enums import OrderType, Side
+from tradingfloor.domain.enums import OrderType, Side, TimeInForce
 from tradingfloor.domain.events import (
     Event,
     SymbolHandedOver,
@@ -22,6 +23,7 @@ from tradingfloor.domain.events import (
     TradeExecuted,
 )
 from tradingfloor.domain.reasons import RejectReason
+from tradingfloor.domain.settings import RiskSettings
 from tradingfloor.domain.shards import ORDER_ID_SHARD_SPAN
 from tradingfloor.store.database import make_engine, upgrade
 from tradingfloor.store.projection_rows import ProjectionBehind
@@ -197,3 +199,37 @@ def test_the_new_shards_projector_waits_for_the_old_ones_rows(tmp_path: Path) ->
             assert held == {"XYZ": 1_010}
     finally:
         store.dispose()
+
+
+def test_a_symbol_moves_with_its_positions_fractions() -> None:
+    """Fractions move with their positions (and in the postings); a fractional order still
+    waiting for its fraction keeps the symbol where it is until it ends."""
+    settings = RiskSettings(fractional_desk_account="desk")
+    east, west = Market(settings), Market(settings)
+    west.order_id = ORDER_ID_SHARD_SPAN
+    east.listing("XYZ")
+    west.listing("ABC")
+    for market in (east, west):
+        for name in (*ACCOUNTS, "desk"):
+            market.account(name, cash=50_000 * DOLLAR)
+    for name in ("carol", "desk"):
+        east.do(DepositShares(name, "XYZ", 10, 90 * DOLLAR))
+    east.order("carol", Side.SELL, 10, 100 * DOLLAR)
+    east.order("alice", Side.BUY, 1, 100 * DOLLAR, tif=TimeInForce.DAY, fraction=300_000_000)
+    waiting, _ = east.order(
+        "bob", Side.BUY, 0, 90 * DOLLAR, tif=TimeInForce.DAY, fraction=100_000_000
+    )
+    east.do(HaltTrading("XYZ"))
+    refused = east.do(HandOverSymbol("XYZ", "west"))
+    assert rejection(refused) == RejectReason.FRACTIONAL_ORDERS_WAITING
+    east.do(CancelOrder(waiting, "XYZ", "bob"))
+
+    out, into = _move(east, west)
+    handed, taken = _of(out, SymbolHandedOver), _of(into, SymbolTakenOver)
+    assert isinstance(handed, SymbolHandedOver) and isinstance(taken, SymbolTakenOver)
+    assert sorted(taken.fractions) == sorted(handed.fractions)
+    assert sorted(handed.fractions) == [("alice", 300_000_000), ("desk", 700_000_000)]
+    assert west.position("alice").fraction == 300_000_000
+    assert west.position("desk").qty == 9
+    east.check_postings()
+    west.check_postings()

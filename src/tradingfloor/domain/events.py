@@ -416,6 +416,11 @@ class StockSplitApplied(Event, frozen=True, gc=False, tag=True, array_like=True)
     new_qty: int
     cash_in_lieu: int
     basis_sold: int = 0
+    old_fraction: int = 0
+    """The position's nano-shares beyond `old_qty` before, and beyond `new_qty` after: a
+    forward split of one old share into whole new ones scales the fraction exactly; any
+    other pays what is left below a whole new share in lieu."""
+    new_fraction: int = 0
 
 
 class OrderAdjusted(Event, frozen=True, gc=False, tag=True, array_like=True):
@@ -460,6 +465,8 @@ class SymbolChanged(Event, frozen=True, gc=False, tag=True, array_like=True):
     symbol: str
     new_symbol: str
     shares: list[tuple[str, int]] = []
+    fractions: list[tuple[str, int]] = msgspec.field(default_factory=list)
+    """The positions' fractions (account, nano-shares), those that hold one."""
 
 
 class FractionAttached(Event, frozen=True, gc=False, tag=True, array_like=True):

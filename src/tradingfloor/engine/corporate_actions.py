@@ -173,6 +173,10 @@ class CorporateActions:
 
     # ------------------------------------------------------------------ end of day
 
+    def symbols_acting(self, closed_index: int) -> set[str]:
+        """The symbols with an action `at_close(closed_index)` applies."""
+        return {a.symbol for a in self.pending if self.effective_index(a) <= closed_index + 1}
+
     def at_close(self, closed_index: int, seq: int, ts: int, out: list[Event]) -> None:
         """Trading day `closed_index` closed: apply, in the order announced, every action
         that takes effect at session `closed_index + 1` (or before, if not applied yet)."""

@@ -348,6 +348,9 @@ class Engine:
         if self.risk is not None:
             self.risk.post(out, start, ts)
             self.risk.close_accounts_day(index)
+            acting = self.risk.corporate_actions.symbols_acting(index)
+            if acting and self.fractions.orders:
+                self.fractions.cancel_symbols(self.risk, acting, seq, ts, out)
             self.risk.corporate_actions.at_close(index, seq, ts, out)
         out.append(end_of_day.finish_close(self.days, command, index, expired, seq, ts))
 

@@ -52,6 +52,7 @@ from tradingfloor.domain.events import (
 from tradingfloor.domain.fractions import NANO, fraction_hold, fraction_value
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.rejections import order_rejected
+from tradingfloor.engine import splits
 from tradingfloor.ledger.accounts import lowest_running_sum
 
 if TYPE_CHECKING:
@@ -334,6 +335,34 @@ class FractionalOrders:
                         order.symbol,
                         order.fraction,
                         CancelReason.SESSION_END,
+                    )
+                )
+
+    def cancel_symbols(
+        self, risk: "RiskPipeline | None", symbols: set[str], seq: int, ts: int, out: list[Event]
+    ) -> None:
+        """A corporate action is about to change `symbols`: their fractional orders end
+        first, whole shares and fraction (a split or a symbol change would leave a fraction
+        waiting in the old terms)."""
+        if risk is None:
+            return
+        for order in sorted(self.orders.values(), key=lambda o: o.order_id):
+            if order.symbol not in symbols:
+                continue
+            self._end(risk, order)
+            book = risk.books.get(order.symbol)
+            if order.whole and book is not None and book.is_live(order.order_id):
+                splits.cancel(risk, book, order.order_id, seq, ts, out)
+            else:
+                out.append(
+                    FractionCanceled(
+                        seq,
+                        ts,
+                        order.order_id,
+                        order.account,
+                        order.symbol,
+                        order.fraction,
+                        CancelReason.CORPORATE_ACTION,
                     )
                 )
 

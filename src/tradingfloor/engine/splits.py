@@ -1,9 +1,12 @@
 """A stock split applied at the close before its ex-date: positions, holds and live orders.
 
 Every position of the symbol becomes qty x new / old whole shares; the fraction left is
-paid as cash in lieu into settled cash, at `cash_in_lieu_price` per new share (else the last
-price, else the reference price, adjusted by the ratio; with neither, nothing). The new
-shares come from, and a reverse split's shares go back to, the issuer (`@corporate_actions`).
+paid as cash in lieu into settled cash (a position's own fraction of a share,
+`domain.fractions`, counts in: a split of one old share into whole new ones scales it
+exactly and keeps it; any other split pays all that is left below a whole new share), at
+`cash_in_lieu_price` per new share (else the last price, else the reference price, adjusted
+by the ratio; with neither, nothing). The new shares come from, and a reverse split's shares
+go back to, the issuer (`@corporate_actions`).
 
 Cost basis: whole shares keep it all (the basis per share divides by the ratio); a fraction
 paid in lieu is a sale of that fraction (as the IRS treats it): it takes its share of the
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING
 from tradingfloor.domain.corporate_actions import StockSplit
 from tradingfloor.domain.enums import CancelReason, Side
 from tradingfloor.domain.events import Event, OrderAdjusted, OrderCanceled, StockSplitApplied
+from tradingfloor.domain.fractions import NANO
 from tradingfloor.ledger.accounts import Position
 from tradingfloor.matching.adjustments import OrderTerms, split_price, split_terms
 from tradingfloor.matching.book import OrderBook
@@ -89,33 +93,50 @@ def _positions(
     for account_id in sorted(ledger.accounts):
         account = ledger.accounts[account_id]
         position = account.positions.get(symbol)
-        if position is None or position.qty <= 0:
+        if position is None or (position.qty <= 0 and not position.fraction):
             continue
-        total = position.qty * new  # in 1/old of a new share
-        whole, fraction = divmod(total, old)
-        if split.cash_in_lieu_price is not None:
-            cash = fraction * split.cash_in_lieu_price // old
+        nano = position.nano()
+        total = nano * new  # in 1/(old x NANO) of a new share
+        if old == 1 and position.fraction:  # a fraction scales exactly
+            whole, fraction = divmod(total, NANO)
+            rest = 0
         else:
-            cash = fraction * (price_old or 0) // new
-        removed = position.cost * fraction // total
-        if not whole:
+            whole, rest = divmod(total, old * NANO)
+            fraction = 0
+        if split.cash_in_lieu_price is not None:
+            cash = rest * split.cash_in_lieu_price // (old * NANO)
+        else:
+            cash = rest * (price_old or 0) // (new * NANO)
+        removed = position.cost * rest // total
+        if not (whole or fraction):
             removed = position.cost
-        old_qty = position.qty
+        old_qty, old_fraction = position.qty, position.fraction
         position.cost -= removed
         position.realized += cash - removed
         position.qty = whole
+        position.fraction = fraction
         position.bought_today = min(position.bought_today * new // old, whole)
         _scale_unsettled(position, old, new)
         account.settled += cash
         paid += cash
-        issued += whole - old_qty
+        issued += whole * NANO + fraction - nano
         out.append(
             StockSplitApplied(
-                seq, ts, split.action_id, account_id, symbol, old_qty, whole, cash, removed
+                seq,
+                ts,
+                split.action_id,
+                account_id,
+                symbol,
+                old_qty,
+                whole,
+                cash,
+                removed,
+                old_fraction,
+                fraction,
             )
         )
-    if issued:
-        ledger.shares_in[symbol] = ledger.shares_in.get(symbol, 0) + issued
+    if issued:  # whole shares: the fractions of a symbol add up to whole shares
+        ledger.shares_in[symbol] = ledger.shares_in.get(symbol, 0) + issued // NANO
     return paid
 
 

@@ -45,6 +45,7 @@ def apply(
         if hold.symbol == symbol:
             hold.symbol = new_symbol
     shares: list[tuple[str, int]] = []
+    fractions: list[tuple[str, int]] = []
     for account_id in sorted(ledger.accounts):
         account = ledger.accounts[account_id]
         position = account.positions.pop(symbol, None)
@@ -52,6 +53,8 @@ def apply(
             account.positions[new_symbol] = position
             if position.qty:
                 shares.append((account_id, position.qty))
+            if position.fraction:
+                fractions.append((account_id, position.fraction))
         count = account.open_orders.pop(symbol, None)
         if count is not None:
             account.open_orders[new_symbol] = count
@@ -60,7 +63,7 @@ def apply(
     if risk.client_orders is not None:
         risk.client_orders.rename_symbol(symbol, new_symbol)
     actions.rename(symbol, new_symbol)
-    out.append(SymbolChanged(seq, ts, change.action_id, symbol, new_symbol, shares))
+    out.append(SymbolChanged(seq, ts, change.action_id, symbol, new_symbol, shares, fractions))
     for (order_id, owner), terms in zip(live, orders, strict=True):
         out.append(
             OrderAdjusted(

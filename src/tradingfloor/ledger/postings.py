@@ -200,6 +200,16 @@ def _corporate_action(event: StockSplitApplied | DividendPaid | SymbolChanged) -
                     new,
                 )
             )
+        for account, fraction in event.fractions:
+            for name, debit, credit in (
+                (old, f"{ISSUER}/shares/{old}", f"{account}/fractions/{old}"),
+                (new, f"{account}/fractions/{new}", f"{ISSUER}/shares/{new}"),
+            ):
+                found.append(
+                    _posting(
+                        seq, ts, debit, credit, nano_asset(name), fraction, "symbol_change", name
+                    )
+                )
         return found
     symbol, account = event.symbol, event.account
     found = []
@@ -212,6 +222,19 @@ def _corporate_action(event: StockSplitApplied | DividendPaid | SymbolChanged) -
                 f"{ISSUER}/shares/{symbol}",
                 symbol,
                 event.new_qty - event.old_qty,
+                "split",
+                symbol,
+            )
+        )
+    if event.new_fraction != event.old_fraction:
+        found.append(
+            _posting(
+                seq,
+                ts,
+                f"{account}/fractions/{symbol}",
+                f"{ISSUER}/shares/{symbol}",
+                nano_asset(symbol),
+                event.new_fraction - event.old_fraction,
                 "split",
                 symbol,
             )

@@ -238,6 +238,7 @@ def split_applied(rows: BatchRows, event: StockSplitApplied) -> None:
     unsettled = old_qty - position["settled_qty"]
     scaled = abs(unsettled) * ratio[0] // ratio[1]
     position["qty"] = new_qty
+    position["fraction"] = event.new_fraction
     position["settled_qty"] = new_qty - (scaled if unsettled >= 0 else -scaled)
     position["cost"] -= event.basis_sold
     position["realized"] += event.cash_in_lieu - event.basis_sold
