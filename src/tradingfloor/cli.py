@@ -11,6 +11,7 @@ from tradingfloor.bootstrap.audit_cli import audit_app
 from tradingfloor.bootstrap.cluster_cli import cluster_app
 from tradingfloor.bootstrap.role_cli import (
     allocator,
+    desk,
     gateway,
     marketdata,
     projector,
@@ -52,6 +53,7 @@ app.command()(settlement)
 app.command()(reporting)
 app.command()(settle)
 app.command()(surveillance)
+app.command()(desk)
 app.command()(clearinghouse)
 app.command()(export)
 console = Console()

@@ -201,6 +201,26 @@ class Settings(BaseSettings):
         "`serve --demo` sets it to the demo's funded desk unless configured. Empty: "
         "fractional and notional orders are refused.",
     )
+    fractional_desk_squaring: bool = Field(
+        default=True,
+        description="With a fractional desk: the desk role keeps its whole shares of each "
+        "symbol within fractional_desk_inventory_min_shares..max_shares, buying or selling "
+        "the difference on the book with market orders after its fills. False: an operator "
+        "squares the desk by hand.",
+    )
+    fractional_desk_inventory_min_shares: int = Field(
+        default=2,
+        ge=0,
+        le=1_000_000,
+        description="Whole shares of each symbol the desk keeps free for fractional buys.",
+    )
+    fractional_desk_inventory_max_shares: int = Field(
+        default=20,
+        ge=0,
+        le=1_000_000,
+        description="Whole shares of each symbol above which the desk sells down to the "
+        "middle of its band (what fractional sales bring it).",
+    )
     market_always_open: bool = Field(
         default=False,
         description="The market the platform reports (/v2/clock, portfolio history) trades at "
@@ -561,6 +581,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "password_hash_memory_kib must be at least 8 times password_hash_parallelism "
                 "(argon2's least memory per lane)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_desk_band(self) -> "Settings":
+        if self.fractional_desk_inventory_min_shares > self.fractional_desk_inventory_max_shares:
+            raise ValueError(
+                "fractional_desk_inventory_min_shares must not exceed "
+                "fractional_desk_inventory_max_shares"
             )
         return self
 

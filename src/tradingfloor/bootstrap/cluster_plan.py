@@ -16,6 +16,7 @@ variables (which win over the file):
 | `audit` (with `audit_enabled`) | the audit trail of every shard, its anchors | |
 | `surveillance` (with `surveillance_enabled`) | market surveillance of every shard's feed | |
 | `reporting` (with `reporting_enabled`) | trade reports and the CAT-style order-event file | |
+| `desk` (with `fractional_desk_account`) | squares the fractional desk's inventory on the book | |
 | `marketdata` | the market-data role on marketdata_port | |
 | `gateway-<n>` | a gateway; all of them share port (SO_REUSEPORT) | MARKETDATA_URL |
 
@@ -216,6 +217,8 @@ def plan(
         processes.append(_role(root, config, ends, "surveillance", "surveillance", None))
     if settings.reporting_enabled:
         processes.append(_role(root, config, ends, "reporting", "reporting", None))
+    if settings.fractional_desk_account and settings.fractional_desk_squaring:
+        processes.append(_role(root, config, ends, "desk", "desk", None))
     processes.append(_role(root, config, ends, "marketdata", "marketdata", None))
     forward = settings.marketdata_url or f"ws://{local_host(settings)}:{ends.marketdata_port}"
     for index in range(1, settings.cluster_gateways + 1):

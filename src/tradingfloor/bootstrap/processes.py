@@ -67,6 +67,8 @@ SETTLEMENT_MODULE = "tradingfloor.bootstrap.settlement_role"
 SURVEILLANCE_MODULE = "tradingfloor.bootstrap.surveillance_role"
 REPORTING_MODULE = "tradingfloor.bootstrap.reporting_role"
 """The reporting role: trade reports and the CAT-style order-event file."""
+DESK_MODULE = "tradingfloor.bootstrap.desk_role"
+"""The fractional desk role: squares the desk's inventory on the book."""
 
 
 @dataclass
@@ -179,6 +181,8 @@ class Supervisor:
                 await self._start("surveillance", [], SURVEILLANCE_MODULE)
             if settings.reporting_enabled:  # trading does not wait for it
                 await self._start("reporting", [], REPORTING_MODULE)
+            if settings.fractional_desk_account and settings.fractional_desk_squaring:
+                await self._start("desk", [], DESK_MODULE)
             for worker in range(self.workers):
                 await self._start(f"gateway-{worker}", ["gateway", str(worker), str(self.workers)])
             await self._ready("shard")

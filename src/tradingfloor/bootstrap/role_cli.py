@@ -1,5 +1,6 @@
-"""`tradingfloor shard|projector|marketdata|gateway|settlement|surveillance --config FILE`: one
-role, in the foreground (and `tradingfloor settle --date D`: one end of day by hand).
+"""`tradingfloor shard|projector|marketdata|gateway|settlement|surveillance|desk --config
+FILE`: one role, in the foreground (and `tradingfloor settle --date D`: one end of day by
+hand).
 
 Distributed mode: each role is a process of its own, on any machine, started by whatever runs
 services there (systemd, a container); with `transport = "nats"` they find each other through
@@ -16,6 +17,8 @@ NATS. Each runs until SIGINT or SIGTERM, then stops cleanly (the shard snapshots
   against the clearinghouse (`bootstrap.settlement_role`); `settle --date D` runs one by hand.
 - `surveillance`: follows every shard's events through the market-surveillance detectors and
   keeps their alerts for review in SQL (`bootstrap.surveillance_role`).
+- `desk`: follows every shard's events and squares the fractional desk's inventory on the
+  book after its fills (`bootstrap.desk_role`).
 - `gateway`: migrates the database (migrations take a lock: gateways may start together),
   makes the first admin of a platform without users (its password printed once), then serves
   HTTP and WebSocket on host:port, which several gateways may share (SO_REUSEPORT: the kernel
@@ -107,6 +110,15 @@ def surveillance(config: ConfigOption = None) -> None:
 
     settings = _checked(_settings(config), check_surveillance_settings)
     asyncio.run(run_surveillance(_prepare(settings)))
+
+
+def desk(config: ConfigOption = None) -> None:
+    """Run the fractional desk role: after the desk's fills of fractions, keep its whole
+    shares of each symbol within its band with market orders on the book."""
+    from tradingfloor.bootstrap.desk_role import check_desk_settings, run_desk
+
+    settings = _checked(_settings(config), check_desk_settings)
+    asyncio.run(run_desk(_prepare(settings)))
 
 
 def reporting(config: ConfigOption = None) -> None:

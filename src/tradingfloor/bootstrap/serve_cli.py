@@ -255,17 +255,19 @@ async def _run_one(
 
 
 async def _roles_in_process(settings: "Settings", shard: Any) -> Callable[[], Awaitable[None]]:
-    """The roles that follow the feed (settlement, audit, surveillance, reporting), as tasks
+    """The roles that follow the feed (settlement, audit, surveillance, reporting, the
+    fractional desk), as tasks
     of this process; returns what stops them all (in the reverse order)."""
     from tradingfloor.bootstrap import (
         audit_role,
+        desk_role,
         reporting_role,
         settlement_role,
         surveillance_role,
     )
 
     stoppers = []
-    for role in (settlement_role, audit_role, surveillance_role, reporting_role):
+    for role in (settlement_role, audit_role, surveillance_role, reporting_role, desk_role):
         stoppers.append(await role.start_in_process(settings, shard))
 
     async def stop_all() -> None:
