@@ -435,7 +435,8 @@ async def test_a_feed_follower_that_takes_nothing_holds_what_flow_control_lets_t
     try:
         subject, payload = names.event_subject("XYZ", "alice"), b"x" * 200
         for _ in range(FOLLOWED_MESSAGES // 1_000):
-            await asyncio.gather(*(js.publish(subject, payload) for _ in range(1_000)))
+            # a busy machine may take longer than the client's half-second default
+            await asyncio.gather(*(js.publish(subject, payload, timeout=30) for _ in range(1_000)))
         await consumer.open()
 
         async def flow_control_asked() -> bool:

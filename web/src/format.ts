@@ -44,6 +44,13 @@ export function qty(value: number | null | undefined): string {
   return value === null || value === undefined ? "—" : value.toLocaleString("en-US");
 }
 
+/** Whole shares and nano-shares (1e-9 share) beyond them: (2, 250000000) -> "2.25". */
+export function shares(whole: number | null | undefined, nano?: number | null): string {
+  if (whole === null || whole === undefined) return "—";
+  if (!nano) return qty(whole);
+  return `${qty(whole)}.${String(nano).padStart(9, "0").replace(/0+$/, "")}`;
+}
+
 /** ns since the epoch -> local time of day. */
 export function time(ns: number | null | undefined): string {
   if (!ns) return "—";

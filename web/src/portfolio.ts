@@ -32,6 +32,8 @@ export interface Position {
   unrealized_pl: string;
   realized_pl: string;
   settled_qty: number;
+  /** Nano-shares beyond `qty` (only when the position holds a fraction). */
+  fraction?: number;
 }
 
 export interface Fill {
@@ -64,6 +66,9 @@ export interface Order {
   created_ts?: number;
   updated_ts?: number;
   fills: Fill[];
+  /** Nano-shares asked beyond `qty`, and those filled (fractional orders). */
+  fraction?: number;
+  filled_fraction?: number;
 }
 
 export interface Activity {

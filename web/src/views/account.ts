@@ -2,7 +2,7 @@
 
 import type { Context } from "../context";
 import { h, replace, table } from "../dom";
-import { dateTime, money, price, qty, sign, usd } from "../format";
+import { dateTime, money, price, qty, shares, sign, usd } from "../format";
 
 export function balancesView(context: Context): HTMLElement {
   const { portfolio } = context;
@@ -42,7 +42,7 @@ export function positionsView(context: Context): HTMLElement {
   const render = () => {
     const rows = portfolio.positions.map((position) => [
       h("a", { href: "#/trade", onclick: () => context.selectSymbol(position.symbol) }, position.symbol),
-      qty(position.qty),
+      shares(position.qty, position.fraction),
       qty(position.qty_held_by_orders),
       price(position.avg_cost),
       price(position.market_price),

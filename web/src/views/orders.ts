@@ -4,7 +4,7 @@
 import type { ApiError } from "../api";
 import type { Context } from "../context";
 import { button, h, replace, table } from "../dom";
-import { dateTime, price, qty, time } from "../format";
+import { dateTime, price, qty, shares, time } from "../format";
 import type { Order } from "../portfolio";
 
 function describe(order: Order): string {
@@ -61,7 +61,7 @@ export function openOrdersView(context: Context): HTMLElement {
       h("td", { class: order.side }, order.side),
       h("td", {}, h("div", { class: "row" }, newLimit, newStop)),
       h("td", {}, newQty),
-      h("td", { class: "num" }, qty(order.filled_qty)),
+      h("td", { class: "num" }, shares(order.filled_qty, order.filled_fraction)),
       h("td", {}, order.time_in_force.toUpperCase()),
       h("td", {}, order.status.replace(/_/g, " ")),
       h("td", {}, button("Save", () => void save(), { class: "primary", "data-testid": "replace-save" }), button("Cancel edit", () => {
@@ -99,8 +99,8 @@ export function openOrdersView(context: Context): HTMLElement {
           h("td", {}, h("a", { href: "#/trade", onclick: () => context.selectSymbol(order.symbol) }, order.symbol)),
           h("td", { class: order.side }, order.side),
           h("td", {}, describe(order)),
-          h("td", { class: "num" }, qty(order.qty)),
-          h("td", { class: "num" }, qty(order.filled_qty)),
+          h("td", { class: "num" }, shares(order.qty, order.fraction)),
+          h("td", { class: "num" }, shares(order.filled_qty, order.filled_fraction)),
           h("td", {}, order.time_in_force.toUpperCase()),
           h("td", {}, order.status.replace(/_/g, " ")),
           h(
@@ -135,8 +135,8 @@ export function historyView(context: Context): HTMLElement {
       order.symbol,
       h("span", { class: order.side }, order.side),
       describe(order),
-      qty(order.qty),
-      qty(order.filled_qty),
+      shares(order.qty, order.fraction),
+      shares(order.filled_qty, order.filled_fraction),
       price(order.avg_fill_price),
       h("span", { title: order.reject?.message ?? order.cancel_reason ?? "" }, order.status.replace(/_/g, " ")),
       order.fills.length
