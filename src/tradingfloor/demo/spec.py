@@ -89,7 +89,8 @@ class DemoSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     desk_account: str = "demo-fractional-desk"
     """The fractional desk (`engine.fractions`): `serve --demo` names it in the settings."""
     desk_cash: int = 1_000_000 * DOLLAR
-    desk_shares: int = 1_000
+    desk_shares: int = 10
+    """Within the desk role's default band (2 to 20 whole shares): it squares from there."""
 
     def trader_accounts(self) -> list[tuple[str, TraderKind]]:
         """Every simulated trader's account, market makers first."""
