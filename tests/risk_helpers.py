@@ -111,3 +111,42 @@ def rejection(events: list[Event]) -> object:
         if type(event).__name__.endswith("Rejected"):
             return reason
     return None
+
+
+Journal = list[tuple[Command, int, int]]
+"""(command, seq, ts) as a market applied them."""
+
+
+def check_journal_replays(
+    market: Market, replayed: Market, journal: Journal, halfway: bytes
+) -> None:
+    """`journal` (the commands `market` applied after its set-up), as the journal's records
+    hold them, replayed on `replayed` (set up the same way) gives the same events as the feed
+    carries them and the same state; so does `halfway` (a snapshot taken among them)
+    restored with the commands after it."""
+    from tradingfloor.journal.codec import (
+        COMMAND_VERSION,
+        EVENTS_VERSION,
+        Entry,
+        decode_command,
+        decode_events,
+        encode_entry,
+        encode_events,
+    )
+
+    records = [(encode_entry(Entry(seq, ts, command)), seq, ts) for command, seq, ts in journal]
+    again = [
+        event
+        for record, seq, ts in records
+        for event in decode_events(
+            EVENTS_VERSION,
+            encode_events(replayed.engine.apply(decode_command(COMMAND_VERSION, record), seq, ts)),
+        )
+    ]
+    assert again == market.events[len(market.events) - len(again) :]
+    assert replayed.engine.state_hash() == market.engine.state_hash()
+    restored = Engine.restore(halfway)
+    for command, seq, ts in journal:
+        if seq > restored.last_seq:
+            restored.apply(command, seq, ts)
+    assert restored.state_hash() == market.engine.state_hash()

@@ -5,6 +5,7 @@ positions and the account show it to the nano-share and the cent."""
 
 from decimal import Decimal
 
+from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.models import Asset, Order, Position, TradeAccount
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
@@ -46,17 +47,20 @@ def market(symbol: str, side: OrderSide, **size: float) -> MarketOrderRequest:
     return MarketOrderRequest(symbol=symbol, side=side, time_in_force=TimeInForce.DAY, **size)
 
 
-@on_shared_platform
-async def test_fractional_buy_and_sell(api: Served) -> None:
+async def asks_and_buyer(api: Served, price: float) -> TradingClient:
+    """The desk funded, bob's 10 shares offered at `price`, and alice with $1,000."""
     await funded_desk(api)
     bob = await trader(api, "bob", cash="0", shares={api.sym: 10})
-    alice = await trader(api, "alice", cash="1000")
-    await call(
-        bob.submit_order,
-        LimitOrderRequest(
-            symbol=api.sym, qty=10, side="sell", time_in_force="day", limit_price=100
-        ),
+    offer = LimitOrderRequest(
+        symbol=api.sym, qty=10, side="sell", time_in_force="day", limit_price=price
     )
+    await call(bob.submit_order, offer)
+    return await trader(api, "alice", cash="1000")
+
+
+@on_shared_platform
+async def test_fractional_buy_and_sell(api: Served) -> None:
+    alice = await asks_and_buyer(api, 100)
     bought = await submitted(alice, market(api.sym, OrderSide.BUY, qty=2.5))
     assert bought.status == OrderStatus.FILLED, bought
     assert Decimal(str(bought.qty)) == Decimal("2.5")
@@ -88,15 +92,7 @@ async def test_fractional_buy_and_sell(api: Served) -> None:
 
 @on_shared_platform
 async def test_notional_order_is_sized_at_the_best_price(api: Served) -> None:
-    await funded_desk(api)
-    bob = await trader(api, "bob", cash="0", shares={api.sym: 10})
-    alice = await trader(api, "alice", cash="1000")
-    await call(
-        bob.submit_order,
-        LimitOrderRequest(
-            symbol=api.sym, qty=10, side="sell", time_in_force="day", limit_price=96
-        ),
-    )
+    alice = await asks_and_buyer(api, 96)
     bought = await submitted(alice, market(api.sym, OrderSide.BUY, notional=150))
     assert bought.status == OrderStatus.FILLED, bought
     assert Decimal(str(bought.notional)) == 150 and bought.qty is None

@@ -12,23 +12,13 @@ from hypothesis import event as note_statistic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from risk_helpers import DOLLAR, Market
+from risk_helpers import DOLLAR, Market, check_journal_replays
 from tradingfloor.domain.commands import CancelOrder, Command, ExpireOrders, PlaceOrder
 from tradingfloor.domain.enums import OrderClass, OrderStatus, OrderType, Side, TimeInForce
 from tradingfloor.domain.events import LegResized, OrderAccepted, TradeExecuted
 from tradingfloor.domain.order_state import OrderState, OrderStates
 from tradingfloor.domain.settings import RiskSettings
-from tradingfloor.engine import Engine
 from tradingfloor.engine.check import check_postings
-from tradingfloor.journal.codec import (
-    COMMAND_VERSION,
-    EVENTS_VERSION,
-    Entry,
-    decode_command,
-    decode_events,
-    encode_entry,
-    encode_events,
-)
 from tradingfloor.marketdata.levels import LevelBook
 
 ACCOUNTS = ("alice", "bob", "carol")
@@ -208,23 +198,7 @@ def test_random_flows_keep_legs_within_their_entries_and_replay(
     replayed = Market()
     opened(replayed)
     assert replayed.seq == setup
-    records = [(encode_entry(Entry(seq, ts, command)), seq, ts) for command, seq, ts in journal]
-    again = [
-        e
-        for record, seq, ts in records  # as the journal holds them, and their events on the feed
-        for e in decode_events(
-            EVENTS_VERSION,
-            encode_events(replayed.engine.apply(decode_command(COMMAND_VERSION, record), seq, ts)),
-        )
-    ]
-    assert again == m.events[len(m.events) - len(again) :]
-    assert replayed.engine.state_hash() == m.engine.state_hash()
-
-    restored = Engine.restore(halfway)
-    for command, seq, ts in journal:
-        if seq > restored.last_seq:
-            restored.apply(command, seq, ts)
-    assert restored.state_hash() == m.engine.state_hash()
+    check_journal_replays(m, replayed, journal, halfway)
 
 
 def test_flows_trade_legs() -> None:

@@ -53,6 +53,7 @@ from tradingfloor.domain.fractions import NANO, fraction_hold, fraction_value
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.rejections import order_rejected
 from tradingfloor.engine import splits
+from tradingfloor.engine.pipeline import STATUS_REASON
 from tradingfloor.ledger.accounts import lowest_running_sum
 
 if TYPE_CHECKING:
@@ -173,13 +174,10 @@ class FractionalOrders:
         if price is not None and (price <= limit if command.side == BUY else price >= limit):
             self._fill(risk, order, price, seq, ts, out)
         elif command.order_type == MARKET:
-            self._end(risk, order)
             cause = CancelReason.PRICE_PROTECTION
             if price is None:
                 cause = CancelReason.MARKET_NO_LIQUIDITY
-            out.append(
-                FractionCanceled(seq, ts, order.order_id, order.account, symbol, fraction, cause)
-            )
+            self._canceled(risk, order, cause, seq, ts, out)
 
     # ------------------------------------------------------------------ after each command
 
@@ -245,11 +243,7 @@ class FractionalOrders:
             cause = CancelReason.FRACTION_UNSETTLED
             if lacking is desk:
                 cause = CancelReason.FRACTIONAL_DESK
-            out.append(
-                FractionCanceled(
-                    seq, ts, order.order_id, order.account, order.symbol, order.fraction, cause
-                )
-            )
+            out.append(_fraction_canceled(order, cause, seq, ts))
             return
         bought, sold = ledger.fill_fraction(buyer, seller, order.symbol, order.fraction, value)
         mine, desks = (bought, sold) if order.side == BUY else (sold, bought)
@@ -269,6 +263,19 @@ class FractionalOrders:
                 desks,
             )
         )
+
+    def _canceled(
+        self,
+        risk: "RiskPipeline",
+        order: FractionalOrder,
+        reason: CancelReason,
+        seq: int,
+        ts: int,
+        out: list[Event],
+    ) -> None:
+        """The fraction ends unfilled (`reason`): release it and say so."""
+        self._end(risk, order)
+        out.append(_fraction_canceled(order, reason, seq, ts))
 
     def _end(self, risk: "RiskPipeline", order: FractionalOrder) -> None:
         """The fraction is no longer waiting: release what it held."""
@@ -295,18 +302,7 @@ class FractionalOrders:
         order = self.orders.get(order_id)
         if risk is None or order is None or order.whole or account not in ("", order.account):
             return False
-        self._end(risk, order)
-        out.append(
-            FractionCanceled(
-                seq,
-                ts,
-                order_id,
-                order.account,
-                order.symbol,
-                order.fraction,
-                CancelReason.REQUESTED,
-            )
-        )
+        self._canceled(risk, order, CancelReason.REQUESTED, seq, ts, out)
         return True
 
     def expire(
@@ -325,18 +321,7 @@ class FractionalOrders:
             return
         for order in sorted(self.orders.values(), key=lambda o: o.order_id):
             if not order.whole and order.symbol in symbols and order.order_id <= order_id_max:
-                self._end(risk, order)
-                out.append(
-                    FractionCanceled(
-                        seq,
-                        ts,
-                        order.order_id,
-                        order.account,
-                        order.symbol,
-                        order.fraction,
-                        CancelReason.SESSION_END,
-                    )
-                )
+                self._canceled(risk, order, CancelReason.SESSION_END, seq, ts, out)
 
     def cancel_symbols(
         self, risk: "RiskPipeline | None", symbols: set[str], seq: int, ts: int, out: list[Event]
@@ -349,22 +334,12 @@ class FractionalOrders:
         for order in sorted(self.orders.values(), key=lambda o: o.order_id):
             if order.symbol not in symbols:
                 continue
-            self._end(risk, order)
             book = risk.books.get(order.symbol)
             if order.whole and book is not None and book.is_live(order.order_id):
+                self._end(risk, order)
                 splits.cancel(risk, book, order.order_id, seq, ts, out)
             else:
-                out.append(
-                    FractionCanceled(
-                        seq,
-                        ts,
-                        order.order_id,
-                        order.account,
-                        order.symbol,
-                        order.fraction,
-                        CancelReason.CORPORATE_ACTION,
-                    )
-                )
+                self._canceled(risk, order, CancelReason.CORPORATE_ACTION, seq, ts, out)
 
     def holds(self, account: str) -> tuple[int, dict[str, int]]:
         """The cash and the nano-shares by symbol that `account`'s fractions hold."""
@@ -391,8 +366,12 @@ class FractionalOrders:
         return fractions
 
 
-def is_fractional(command: PlaceOrder) -> bool:
-    return bool(command.fraction) or command.notional is not None
+def _fraction_canceled(
+    order: FractionalOrder, reason: CancelReason, seq: int, ts: int
+) -> FractionCanceled:
+    return FractionCanceled(
+        seq, ts, order.order_id, order.account, order.symbol, order.fraction, reason
+    )
 
 
 def _terms(
@@ -445,7 +424,7 @@ def _account_refusal(
     if status != AccountStatus.ACTIVE and not (
         status == AccountStatus.RESTRICTED and command.side != BUY
     ):
-        return _STATUS_REASON.get(status, RejectReason.ACCOUNT_CLOSED)
+        return STATUS_REASON.get(status, RejectReason.ACCOUNT_CLOSED)
     return None
 
 
@@ -489,11 +468,3 @@ def _lacking(
     if position.fraction < nano and settled < 1:
         return seller
     return None
-
-
-_STATUS_REASON = {
-    AccountStatus.RESTRICTED: RejectReason.ACCOUNT_RESTRICTED,
-    AccountStatus.BLOCKED: RejectReason.ACCOUNT_BLOCKED,
-    AccountStatus.CLOSED: RejectReason.ACCOUNT_CLOSED,
-    AccountStatus.SUSPENDED: RejectReason.ACCOUNT_SUSPENDED,
-}

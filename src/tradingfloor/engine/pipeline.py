@@ -221,7 +221,7 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
         elif account.status != ACTIVE and not (
             account.status == AccountStatus.RESTRICTED and command.side != BUY
         ):
-            reason = _STATUS_REASON[account.status]
+            reason = STATUS_REASON[account.status]
         else:
             reason = book.validate(command)
         hold_price = protection = 0
@@ -254,7 +254,7 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
             if account.status != ACTIVE and not (
                 account.status == AccountStatus.RESTRICTED and order.side != BUY
             ):
-                reason = _STATUS_REASON[account.status]
+                reason = STATUS_REASON[account.status]
             else:
                 reason = self._halted(book.symbol, seq, ts, out)
         if reason is not None or order is None or hold is None:
@@ -342,9 +342,10 @@ class RiskPipeline(AccountCommands, OrderChecks, SettlementCommands, BreakComman
         return pipeline
 
 
-_STATUS_REASON = {
+STATUS_REASON = {
     AccountStatus.RESTRICTED: RejectReason.ACCOUNT_RESTRICTED,
     AccountStatus.BLOCKED: RejectReason.ACCOUNT_BLOCKED,
     AccountStatus.CLOSED: RejectReason.ACCOUNT_CLOSED,
     AccountStatus.SUSPENDED: RejectReason.ACCOUNT_SUSPENDED,
 }
+"""Why an account that is not active may not place an order (a restricted one may sell)."""

@@ -31,14 +31,14 @@ async def get_all_assets(
         return json_answer([])
     if exchange not in (None, views.EXCHANGE):
         return json_answer([])
-    return json_answer([_asset(platform, symbol) for symbol in platform.symbols()])
+    return json_answer([listed_asset(platform, symbol) for symbol in platform.symbols()])
 
 
 @routes.get("/v2/assets/{symbol_or_asset_id}")
 async def get_asset(
     symbol_or_asset_id: str, _principal: deps.Reader, platform: deps.Platform
 ) -> Response:
-    return json_answer(_asset(platform, symbol_of(platform, symbol_or_asset_id)))
+    return json_answer(listed_asset(platform, symbol_of(platform, symbol_or_asset_id)))
 
 
 @routes.get("/v2/clock")
@@ -59,7 +59,8 @@ def symbol_of(platform: Backend, symbol_or_asset_id: str) -> str:
     raise ApiError(404, int(RejectReason.UNKNOWN_SYMBOL), "asset not found")
 
 
-def _asset(platform: Backend, symbol: str) -> dict[str, Any]:
+def listed_asset(platform: Backend, symbol: str) -> dict[str, Any]:
+    """A listed symbol as Alpaca's asset (fractionable when the platform has a desk)."""
     instrument = platform.instrument(symbol)
     return views.asset(
         symbol,

@@ -22,6 +22,7 @@ from tradingfloor.domain.ids import SYMBOL_PATTERN
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.gateway import alpaca_views as views
 from tradingfloor.gateway import deps
+from tradingfloor.gateway.alpaca_asset_routes import listed_asset
 from tradingfloor.gateway.alpaca_configuration_routes import immediate
 from tradingfloor.gateway.answers import MALFORMED, json_answer
 from tradingfloor.gateway.backend import Backend
@@ -173,14 +174,7 @@ def _asset(platform: Backend, symbol: str) -> dict[str, Any]:
     if not platform.known(symbol):
         listed = views.asset(symbol, 0, 1, tradable=False)
         return {**listed, "status": "inactive"}
-    instrument = platform.instrument(symbol)
-    return views.asset(
-        symbol,
-        instrument.tick_size,
-        instrument.lot_size,
-        tradable=True,
-        fractionable=bool(platform.settings.fractional_desk_account),
-    )
+    return listed_asset(platform, symbol)
 
 
 async def _body(request: Request, decode: Any) -> Any:
