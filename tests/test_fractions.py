@@ -362,3 +362,23 @@ def test_corporate_actions_carry_fractions() -> None:
     assert alice.cash_in_lieu > 0
     assert m.position("alice", "XYZN").fraction == 0
     assert m.check_postings() > 0
+
+
+def test_orders_below_a_share_count_among_the_open_orders() -> None:
+    """They wait outside the book, but count against `open_orders_per_symbol_max` as any
+    open order does (a client cannot pile them up)."""
+    m = Market(settings=RiskSettings(fractional_desk_account="desk", open_orders_per_symbol_max=2))
+    m.listing("XYZ", 100 * DOLLAR)
+    m.account("desk", cash=10_000 * DOLLAR, shares={"XYZ": 10})
+    m.account("alice", cash=10_000 * DOLLAR)
+    first, _ = fractional(m, "alice", BUY, 0, HALF, 95 * DOLLAR)
+    fractional(m, "alice", BUY, 0, HALF, 95 * DOLLAR)
+    assert m.summary("alice").open_orders == 2
+    _, events = fractional(m, "alice", BUY, 0, HALF, 95 * DOLLAR)
+    assert rejection(events) == RejectReason.OPEN_ORDERS_ABOVE_MAX
+    _, events = m.order("alice", BUY, 1, 95 * DOLLAR)
+    assert rejection(events) == RejectReason.OPEN_ORDERS_ABOVE_MAX
+    m.do(CancelOrder(first, "XYZ", "alice"))
+    assert m.summary("alice").open_orders == 1
+    _, events = fractional(m, "alice", BUY, 0, HALF, 95 * DOLLAR)
+    assert rejection(events) is None

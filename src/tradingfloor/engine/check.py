@@ -83,6 +83,10 @@ def check_ledger(engine: Engine) -> LedgerReport:
             held_shares[key] = held_shares.get(key, 0) + hold.amount
         key = (account_id, symbol)
         open_orders[key] = open_orders.get(key, 0) + 1
+    for waiting in engine.fractions.waiting.values():  # orders below a share: no hold
+        for below in waiting.values():
+            key = (below.account, below.symbol)
+            open_orders[key] = open_orders.get(key, 0) + 1
 
     cash = deposited = withdrawn = fees = allocated = adjusted = 0
     shares: dict[str, int] = {}

@@ -91,6 +91,9 @@ class FractionalOrders:
 
     def __init__(self) -> None:
         self.orders: dict[int, FractionalOrder] = {}
+        self.waiting: dict[str, dict[int, FractionalOrder]] = {}
+        """By symbol, the orders below one share waiting outside the book (limit orders at a
+        limit no trade has reached yet), by id: what each trade in the symbol looks at."""
 
     # ------------------------------------------------------------------ entry
 
@@ -165,7 +168,7 @@ class FractionalOrders:
             command.order_id, command.account, symbol, command.side, command.price,
             fraction, hold, hold_price, whole,
         )  # fmt: skip
-        self.orders[order.order_id] = order
+        self._add(order, account)
         if whole:
             return  # the engine's `settle` after the command follows its fills
         level = book.best_ask() if command.side == BUY else book.best_bid()
@@ -212,13 +215,15 @@ class FractionalOrders:
     def _fill_waiting(
         self, risk: "RiskPipeline", trade: TradeExecuted, seq: int, ts: int, out: list[Event]
     ) -> None:
-        """Orders below one share waiting at a limit the trade reached fill at its price."""
+        """Orders below one share waiting at a limit the trade reached fill at its price,
+        oldest first."""
+        waiting = self.waiting.get(trade.symbol)
+        if not waiting:
+            return
         price = trade.price
-        for order in [o for o in self.orders.values() if not o.whole]:
-            if (
-                order.symbol == trade.symbol
-                and order.price is not None
-                and (price <= order.price if order.side == BUY else price >= order.price)
+        for order in list(waiting.values()):
+            if order.price is not None and (
+                price <= order.price if order.side == BUY else price >= order.price
             ):
                 self._fill(risk, order, price, seq, ts, out)
 
@@ -277,10 +282,29 @@ class FractionalOrders:
         self._end(risk, order)
         out.append(_fraction_canceled(order, reason, seq, ts))
 
+    def _add(self, order: FractionalOrder, account: "Account") -> None:
+        """Keep `order` until its fraction fills or ends. One below a share counts among its
+        account's open orders in the symbol (as one on the book does, through its hold)."""
+        self.orders[order.order_id] = order
+        if not order.whole:
+            self.waiting.setdefault(order.symbol, {})[order.order_id] = order
+            open_orders = account.open_orders
+            open_orders[order.symbol] = open_orders.get(order.symbol, 0) + 1
+
     def _end(self, risk: "RiskPipeline", order: FractionalOrder) -> None:
         """The fraction is no longer waiting: release what it held."""
         del self.orders[order.order_id]
         account = risk.ledger.accounts[order.account]
+        if not order.whole:
+            waiting = self.waiting[order.symbol]
+            del waiting[order.order_id]
+            if not waiting:
+                del self.waiting[order.symbol]
+            count = account.open_orders[order.symbol] - 1
+            if count:
+                account.open_orders[order.symbol] = count
+            else:
+                del account.open_orders[order.symbol]
         if order.side == BUY:
             account.held -= order.hold
         else:
@@ -362,7 +386,9 @@ class FractionalOrders:
         fractions = cls()
         if state is not None:
             for order in state.orders:
-                fractions.orders[order.order_id] = msgspec.structs.replace(order)
+                kept = fractions.orders[order.order_id] = msgspec.structs.replace(order)
+                if not kept.whole:
+                    fractions.waiting.setdefault(kept.symbol, {})[kept.order_id] = kept
         return fractions
 
 
@@ -440,6 +466,8 @@ def _funds_refusal(
     settings = risk.settings
     if whole + (1 if fraction else 0) > settings.quantity_max:
         return RejectReason.QUANTITY_ABOVE_MAX
+    if account.open_orders.get(command.symbol, 0) >= settings.open_orders_per_symbol_max:
+        return RejectReason.OPEN_ORDERS_ABOVE_MAX
     if command.side == BUY:
         need = risk.ledger.buy_hold_amount(whole, hold_price) + fraction_hold(fraction, hold_price)
         if need > settings.notional_max:
