@@ -85,6 +85,7 @@ class Engine:
         """Bracket, OCO and OTO orders: their legs and links (`engine.order_classes`)."""
         self.fractions = FractionalOrders()
         """Fractional and notional orders whose fraction is still to fill (`engine.fractions`)."""
+        self._watch_contingents()
         self._handlers: dict[type[Command], Callable[[Any, int, int, list[Event]], None]] = {
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
@@ -116,13 +117,19 @@ class Engine:
                     seq, ts, type(command).__name__, subject or "", RejectReason.RISK_OFF
                 )
             )
-        if self.order_classes.groups:
+        if self._groups:
             self.order_classes.settle(self.books, self.risk, out, 0, seq, ts)
-        if self.fractions.orders:
+        if self._fractions_waiting:
             self.fractions.settle(self.risk, out, 0, seq, ts)
         self.last_seq = seq
         self.last_ts = ts
         return out
+
+    def _watch_contingents(self) -> None:
+        """The dicts whose emptiness spares every command the after-command steps of order
+        classes and fractions (kept at hand: they are looked at after every command)."""
+        self._groups = self.order_classes.groups
+        self._fractions_waiting = self.fractions.orders
 
     def book(self, symbol: str) -> OrderBook:
         return self.books[symbol]
@@ -174,6 +181,7 @@ class Engine:
         engine.days = end_of_day.TradingDays(state.days)
         engine.order_classes = OrderClasses.from_state(state.order_classes)
         engine.fractions = FractionalOrders.from_state(state.fractions)
+        engine._watch_contingents()
         for book_state in state.books:
             engine.books[book_state.instrument.symbol] = OrderBook.from_state(book_state)
         if state.risk is not None:
