@@ -15,9 +15,17 @@ from tradingfloor.domain.commands import (
     ExpireOrders,
     PlaceOrder,
     ReplaceOrder,
+    SetAccountStatus,
 )
 from tradingfloor.domain.corporate_actions import CashDividend, StockSplit, SymbolChange
-from tradingfloor.domain.enums import CancelReason, OrderStatus, OrderType, Side, TimeInForce
+from tradingfloor.domain.enums import (
+    AccountStatus,
+    CancelReason,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from tradingfloor.domain.events import (
     DividendEntitled,
     Event,
@@ -382,3 +390,23 @@ def test_orders_below_a_share_count_among_the_open_orders() -> None:
     assert m.summary("alice").open_orders == 1
     _, events = fractional(m, "alice", BUY, 0, HALF, 95 * DOLLAR)
     assert rejection(events) is None
+
+
+def test_the_kill_switch_ends_orders_below_a_share_and_a_blocked_desk_takes_none() -> None:
+    m = market()
+    waiting, _ = fractional(m, "alice", BUY, 0, HALF, 95 * DOLLAR)
+    resting, _ = fractional(m, "alice", BUY, 1, HALF, 95 * DOLLAR)
+    events = m.do(SetAccountStatus("alice", AccountStatus.BLOCKED))
+    ended = {e.order_id: e.reason for e in of(events, FractionCanceled)}
+    assert ended == {waiting: CancelReason.KILL_SWITCH}
+    assert order_state(m, resting).status == OrderStatus.CANCELED
+    assert m.summary("alice").held == 0 and not m.engine.fractions.orders
+
+    below, _ = fractional(m, "carol", BUY, 0, HALF, 100 * DOLLAR)
+    m.do(SetAccountStatus("desk", AccountStatus.BLOCKED))
+    _, events = fractional(m, "carol", BUY, 0, HALF, 100 * DOLLAR)
+    assert rejection(events) == RejectReason.FRACTIONAL_NOT_OFFERED
+    m.order("bob", SELL, 1, 100 * DOLLAR)
+    _, events = m.order("carol", BUY, 1, 100 * DOLLAR)  # trades at the waiting limit
+    (canceled,) = of(events, FractionCanceled)
+    assert (canceled.order_id, canceled.reason) == (below, CancelReason.FRACTIONAL_DESK)

@@ -39,6 +39,7 @@ from tradingfloor.domain.enums import (
     TimeInForce,
 )
 from tradingfloor.domain.events import (
+    AccountStatusChanged,
     Event,
     FractionAttached,
     FractionCanceled,
@@ -63,6 +64,11 @@ if TYPE_CHECKING:
 
 BUY = Side.BUY
 MARKET = OrderType.MARKET
+_STATUS_CANCELS = {
+    AccountStatus.BLOCKED: CancelReason.KILL_SWITCH,
+    AccountStatus.CLOSED: CancelReason.ADMIN,
+}
+"""Statuses that end an account's open orders, and why (as `SetAccountStatus` does)."""
 _TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT})
 
 
@@ -135,9 +141,18 @@ class FractionalOrders:
         if whole:
             placed = msgspec.structs.replace(command, qty=whole, fraction=0, notional=None)
             risk.place(placed, book, seq, ts, out)
-            if type(out[start]) is not OrderAccepted:
+            accepted = next(
+                (
+                    index
+                    for index in range(start, len(out))
+                    if type(out[index]) is OrderAccepted
+                    and out[index].order_id == command.order_id  # type: ignore[attr-defined]
+                ),
+                None,
+            )
+            if accepted is None:
                 return  # refused for its whole shares: nothing is held for the fraction
-            out.insert(start + 1, attached)
+            out.insert(accepted + 1, attached)
         else:
             out.append(
                 OrderAccepted(
@@ -211,6 +226,10 @@ class FractionalOrders:
                 order = orders.get(event.order_id)  # type: ignore[attr-defined]
                 if order is not None and order.whole and not getattr(event, "leaves", 0):
                     self._end(risk, order)
+            elif kind is AccountStatusChanged:
+                reason = _STATUS_CANCELS.get(event.status)  # type: ignore[attr-defined]
+                if reason is not None:
+                    self._cancel_account(risk, event.account, reason, seq, ts, out)  # type: ignore[attr-defined]
 
     def _fill_waiting(
         self, risk: "RiskPipeline", trade: TradeExecuted, seq: int, ts: int, out: list[Event]
@@ -243,7 +262,7 @@ class FractionalOrders:
         customer = ledger.accounts[order.account]
         value = fraction_value(order.fraction, price)
         buyer, seller = (customer, desk) if order.side == BUY else (desk, customer)
-        lacking = _lacking(buyer, seller, order.symbol, order.fraction, value)
+        lacking = _lacking(buyer, seller, order.symbol, order.fraction, value, desk)
         if lacking is not None:
             cause = CancelReason.FRACTION_UNSETTLED
             if lacking is desk:
@@ -328,6 +347,22 @@ class FractionalOrders:
             return False
         self._canceled(risk, order, CancelReason.REQUESTED, seq, ts, out)
         return True
+
+    def _cancel_account(
+        self,
+        risk: "RiskPipeline",
+        account: str,
+        reason: CancelReason,
+        seq: int,
+        ts: int,
+        out: list[Event],
+    ) -> None:
+        """The account's orders below one share end with its book orders (kill switch,
+        closed account); those with whole shares end as their whole shares are canceled."""
+        for waiting in list(self.waiting.values()):
+            for order in list(waiting.values()):
+                if order.account == account:
+                    self._canceled(risk, order, reason, seq, ts, out)
 
     def expire(
         self,
@@ -441,8 +476,8 @@ def _terms(
 def _account_refusal(
     risk: "RiskPipeline", account: "Account | None", command: PlaceOrder
 ) -> RejectReason | None:
-    desk = risk.settings.fractional_desk_account
-    if desk not in risk.ledger.accounts or command.account == desk:
+    desk = risk.ledger.accounts.get(risk.settings.fractional_desk_account)
+    if desk is None or desk.status != AccountStatus.ACTIVE or command.account == desk.account_id:
         return RejectReason.FRACTIONAL_NOT_OFFERED
     if account is None:
         return RejectReason.UNKNOWN_ACCOUNT
@@ -482,10 +517,13 @@ def _funds_refusal(
 
 
 def _lacking(
-    buyer: "Account", seller: "Account", symbol: str, nano: int, value: int
+    buyer: "Account", seller: "Account", symbol: str, nano: int, value: int, desk: "Account"
 ) -> "Account | None":
-    """The party that cannot settle the fraction now: the buyer without the settled cash,
-    the seller without the nano-shares (or the settled share its fraction must break)."""
+    """The party that cannot settle the fraction now: the desk when it no longer trades, the
+    buyer without the settled cash, the seller without the nano-shares (or the settled share
+    its fraction must break)."""
+    if desk.status != AccountStatus.ACTIVE:
+        return desk
     if value > buyer.settled - buyer.owed() or value > buyer.buying_power:
         return buyer
     position = seller.positions.get(symbol)
