@@ -8,7 +8,11 @@ from decimal import Decimal
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.models import Asset, Order, Position, TradeAccount
-from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
+from alpaca.trading.requests import (
+    ClosePositionRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+)
 
 from alpaca_helpers import (
     call,
@@ -117,3 +121,21 @@ async def test_fractional_refusals_and_assets(api: Served) -> None:
     assert error.status_code == 422 and "9 decimals" in str(error)
     asset = await call(alice.get_asset, api.sym)
     assert isinstance(asset, Asset) and asset.fractionable is True
+
+
+@on_shared_platform
+async def test_a_position_below_one_share_shows_and_closes(api: Served) -> None:
+    alice = await asks_and_buyer(api, 100)
+    bought = await submitted(alice, market(api.sym, OrderSide.BUY, qty=0.75))
+    assert bought.status == OrderStatus.FILLED, bought
+    position = await call(alice.get_open_position, api.sym)
+    assert isinstance(position, Position) and position.qty == "0.75"
+    carol = await trader(api, "carol", cash="1000")
+    bid = LimitOrderRequest(symbol=api.sym, qty=1, side="buy", time_in_force="day", limit_price=99)
+    await call(carol.submit_order, bid)
+    half = await call(alice.close_position, api.sym, ClosePositionRequest(percentage="50"))
+    assert isinstance(half, Order) and Decimal(str(half.filled_qty)) == Decimal("0.375")
+    closed = await call(alice.close_position, api.sym)
+    assert isinstance(closed, Order) and closed.status == OrderStatus.FILLED
+    assert Decimal(str(closed.filled_qty)) == Decimal("0.375")
+    assert await call(alice.get_all_positions) == []

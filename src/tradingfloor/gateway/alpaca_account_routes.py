@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from tradingfloor.domain.commands import PlaceOrder
 from tradingfloor.domain.enums import OrderType, Side
+from tradingfloor.domain.fractions import NANO, format_shares
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine.pipeline import PositionView
 from tradingfloor.gateway import alpaca_views as views
@@ -57,35 +58,43 @@ async def close_position(
     percentage: Annotated[Decimal | None, Query(gt=0, le=100)] = None,
 ) -> Response:
     """Close all of a position (or `qty` shares, or `percentage` of it, rounded down)
-    with a market order: the answer is that order."""
+    with a market order: the answer is that order. To the nano-share where the platform
+    has a fractional desk, else in whole shares."""
     account = principal.account_id
     view = await _position_in(platform, account, symbol_or_asset_id)
-    held = abs(view.qty)
+    held = view.qty * NANO + view.fraction
     if qty is not None and percentage is not None:
         raise ApiError(422, MALFORMED, "give one of qty and percentage")
+    fractional = bool(platform.settings.fractional_desk_account)
+    unit = 1 if fractional else NANO
     shares = held
     if qty is not None:
-        if qty != qty.to_integral_value() or not 0 < qty <= held:
-            raise ApiError(422, MALFORMED, f"qty: a whole number from 1 to {held}")
-        shares = int(qty)
+        nano = qty * NANO
+        if not qty.is_finite() or nano != nano.to_integral_value() or int(nano) % unit:
+            precision = "to 9 decimals" if fractional else "whole shares"
+            raise ApiError(422, MALFORMED, f"qty: {precision}")
+        shares = int(nano)
+        if not 0 < shares <= held:
+            raise ApiError(422, MALFORMED, f"qty: above 0, at most {format_shares(0, held)}")
     elif percentage is not None:
-        shares = int(held * percentage / 100)
+        shares = int(held * percentage / 100) // unit * unit
         if shares == 0:
-            raise ApiError(422, MALFORMED, "percentage: less than one share")
+            raise ApiError(422, MALFORMED, "percentage: less than the smallest quantity")
     return json_answer(await place(platform, _closing_order(account, view, shares)))
 
 
-def _closing_order(account: str, view: PositionView, shares: int) -> PlaceOrder:
-    """A market order that takes `shares` off the position."""
-    side = Side.SELL if view.qty > 0 else Side.BUY
+def _closing_order(account: str, view: PositionView, nano: int) -> PlaceOrder:
+    """A market day order that takes `nano` nano-shares off the (long) position."""
+    whole, fraction = divmod(nano, NANO)
     return PlaceOrder(
         0,
         account,
         view.symbol,
-        side,
+        Side.SELL,
         OrderType.MARKET,
-        shares,
+        whole,
         client_order_id=str(uuid.uuid4()),
+        fraction=fraction,
     )
 
 
@@ -105,16 +114,17 @@ async def close_all_positions(
     for view in await platform.open_positions(account):
         answer: dict[str, Any] = {"symbol": view.symbol, "status": 200}
         try:
-            order = await place(platform, _closing_order(account, view, abs(view.qty)))
+            nano = view.qty * NANO + view.fraction
+            order = await place(platform, _closing_order(account, view, nano))
         except ApiError as error:
             answer["status"] = error.status
             answer["body"] = {
                 "code": error.code,
                 "message": error.message,
                 "symbol": view.symbol,
-                "existing_qty": str(view.qty),
+                "existing_qty": format_shares(view.qty, view.fraction),
                 "held_for_orders": str(view.held),
-                "available": str(view.qty - view.held),
+                "available": format_shares(0, view.available_nano),
             }
         else:
             answer["order_id"] = order["id"]

@@ -195,7 +195,7 @@ class Backend:
         return await self.shard.account(account, self.clock())
 
     async def open_positions(self, account: str) -> list[PositionView]:
-        return [view for view in await self.shard.positions(account) if view.qty]
+        return [view for view in await self.shard.positions(account) if view.qty or view.fraction]
 
     async def positions(self, account: str) -> list[dict[str, Any]]:
         return [views.position(view) for view in await self.open_positions(account)]
