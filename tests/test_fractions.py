@@ -410,3 +410,16 @@ def test_the_kill_switch_ends_orders_below_a_share_and_a_blocked_desk_takes_none
     _, events = m.order("carol", BUY, 1, 100 * DOLLAR)  # trades at the waiting limit
     (canceled,) = of(events, FractionCanceled)
     assert (canceled.order_id, canceled.reason) == (below, CancelReason.FRACTIONAL_DESK)
+
+
+def test_whole_shares_sold_take_their_part_of_a_fractional_positions_basis() -> None:
+    m = market()
+    m.order("bob", SELL, 2, 100 * DOLLAR)
+    fractional(m, "alice", BUY, 2, HALF, 100 * DOLLAR)  # 2.5 shares for $250
+    assert m.position("alice").cost == 250 * DOLLAR
+    m.order("carol", BUY, 2, 110 * DOLLAR)
+    _, events = m.order("alice", SELL, 2, 110 * DOLLAR, tif=DAY)
+    assert of(events, TradeExecuted)
+    alice = m.position("alice")
+    assert (alice.qty, alice.fraction, alice.cost) == (0, HALF, 50 * DOLLAR)
+    assert alice.realized == 220 * DOLLAR - 200 * DOLLAR

@@ -37,7 +37,7 @@ from tradingfloor.domain.enums import (
     Side,
     TimeInForce,
 )
-from tradingfloor.domain.events import Event, StopTriggered
+from tradingfloor.domain.events import Event, OrderAccepted, StopTriggered
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import FeeSchedule, RiskSettings
 from tradingfloor.engine import Engine as TradingEngine
@@ -220,10 +220,10 @@ def assert_matches_engine(database: Engine, engine: TradingEngine) -> None:
     assert risk is not None
     ledger = risk.ledger
     expected_positions = {
-        (account_id, symbol): (position.qty, position.cost, position.realized)
+        (account_id, symbol): (position.qty, position.fraction, position.cost, position.realized)
         for account_id, account in ledger.accounts.items()
         for symbol, position in account.positions.items()
-        if (position.qty, position.cost, position.realized) != (0, 0, 0)
+        if (position.qty, position.fraction, position.cost, position.realized) != (0, 0, 0, 0)
     }
     expected_balances = {
         account_id: (
@@ -246,9 +246,9 @@ def assert_matches_engine(database: Engine, engine: TradingEngine) -> None:
             expected_live[order_id] = (order.qty, order.price, order.filled, order.leaves, pending)
     with database.connect() as connection:
         projected_positions = {
-            (row.account, row.symbol): (row.qty, row.cost, row.realized)
+            (row.account, row.symbol): (row.qty, row.fraction, row.cost, row.realized)
             for row in connection.execute(select(positions))
-            if (row.qty, row.cost, row.realized) != (0, 0, 0)
+            if (row.qty, row.fraction, row.cost, row.realized) != (0, 0, 0, 0)
         }
         projected_balances = {
             row.account: (
@@ -764,3 +764,42 @@ def test_a_random_market_projects_to_the_engine_state(database: Engine, seed: in
         assert {key: value for key, value in totals.items() if key in expected} == expected
         cash = sum(totals.get(kind, 0) for kind in ("trade", "fee", "deposit", "withdrawal"))
         assert cash == account.cash
+
+
+def test_a_random_fractional_market_projects_to_the_engine_state(database: Engine) -> None:
+    """Fractional, notional and whole orders between customers and the desk: positions (with
+    their fractions), balances and live orders projected equal the engine's."""
+    from test_fractions_properties import ACCOUNTS, command_of, market, opened
+
+    m = market()
+    opened(m)
+    rng = random.Random(7)
+    known: list[tuple[int, str]] = []
+    kinds = ["fraction", "fraction", "notional", "whole", "cancel"]
+    for _ in range(400):
+        m.order_id += 1
+        action = {
+            "kind": rng.choice(kinds),
+            "account": rng.choice(ACCOUNTS),
+            "side": rng.choice([Side.BUY, Side.SELL]),
+            "qty": rng.randint(0, 6),
+            "fraction": rng.randint(1, 999_999_999),
+            "notional": rng.randint(1, 800) * DOLLAR // 4,
+            "market": rng.random() < 0.5,
+            "price": rng.randint(98 * 4, 102 * 4) * 25 * DOLLAR // 100,
+            "pick": rng.randint(0, 10_000),
+        }
+        for event in m.do(command_of(action, m.order_id, known)):
+            order_id = getattr(event, "order_id", None)
+            if isinstance(event, OrderAccepted) and order_id is not None:
+                known.append((order_id, event.account))
+    by_seq: dict[int, tuple[int, list[Event]]] = {}
+    for event in m.events:
+        by_seq.setdefault(event.seq, (event.ts, []))[1].append(event)
+    commands = [(seq, ts, events) for seq, (ts, events) in sorted(by_seq.items())]
+    fills = sum(1 for event in m.events if type(event).__name__ == "FractionFilled")
+    assert fills > 20
+
+    Projector(database).apply(commands)
+
+    assert_matches_engine(database, m.engine)

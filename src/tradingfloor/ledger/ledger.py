@@ -252,7 +252,10 @@ class Ledger:
             sell.amount = sell_leaves
         sell.leaves = sell_leaves
         held_qty = position.qty
-        removed = position.cost if qty == held_qty else position.cost * qty // held_qty
+        if position.fraction:  # the whole shares sold take their part of the fraction's basis
+            removed = position.cost * qty * NANO // (held_qty * NANO + position.fraction)
+        else:
+            removed = position.cost if qty == held_qty else position.cost * qty // held_qty
         position.cost -= removed
         position.qty = held_qty - qty
         position.unsettled -= qty

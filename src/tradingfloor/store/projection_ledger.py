@@ -133,7 +133,10 @@ def _post(
     position = rows.position(seller, symbol, seq)
     held = position["qty"]
     cost = position["cost"]
-    removed = cost if qty == held else cost * qty // held
+    if position["fraction"]:  # as the ledger: the basis spread over the fraction too
+        removed = cost * qty * NANO // (held * NANO + position["fraction"])
+    else:
+        removed = cost if qty == held else cost * qty // held
     position["cost"] = cost - removed
     position["qty"] = held - qty
     position["realized"] += value - removed
