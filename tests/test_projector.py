@@ -55,6 +55,7 @@ from tradingfloor.store.queries import (
     trades_for_symbol,
 )
 from tradingfloor.store.readmodels import OPEN_ORDER_STATUSES, activities, orders, positions
+from tradingfloor.store.statement_replay import Replay
 
 Batch = list[tuple[int, int, list[Event]]]
 SURROGATE_KEYS = {"fill_id", "activity_id"}
@@ -803,3 +804,18 @@ def test_a_random_fractional_market_projects_to_the_engine_state(database: Engin
     Projector(database).apply(commands)
 
     assert_matches_engine(database, m.engine)
+    risk = m.engine.risk
+    assert risk is not None
+    for account_id, account in risk.ledger.accounts.items():  # a statement's replay agrees
+        replay = Replay()
+        with database.connect() as connection:
+            for row in list_activities(connection, account_id, limit=10_000):
+                replay.apply(row.kind, row.symbol, row.qty, row.price, row.amount)
+        assert (replay.settled, replay.unsettled) == (account.settled, account.unsettled)
+        held = {
+            symbol: (position.qty, position.fraction, position.cost)
+            for symbol, position in account.positions.items()
+            if position.qty or position.fraction
+        }
+        lines = replay.snapshot({}).positions
+        assert {line.symbol: (line.qty, line.fraction, line.cost) for line in lines} == held

@@ -10,6 +10,7 @@ activity kind added later included) shows in both without a change here.
 import datetime
 from dataclasses import dataclass
 
+from tradingfloor.domain.fractions import format_shares
 from tradingfloor.domain.prices import format_price
 from tradingfloor.settlement.statement_periods import Period
 from tradingfloor.store.statement_queries import StatementData
@@ -130,7 +131,7 @@ def _positions(title: str, balances: Balances) -> Table:
     rows = tuple(
         (
             line.symbol,
-            quantity(line.qty),
+            format_shares(line.qty, line.fraction) if line.fraction else quantity(line.qty),
             money(line.average_cost),
             money(line.cost),
             money(line.price),
@@ -162,6 +163,13 @@ def _trades(data: StatementData, timezone: datetime.tzinfo) -> Table:
     return Table("Trades", columns, numeric, rows, _left_out(len(rows), data.trades_count))
 
 
+def _activity_quantity(kind: str, qty: int | None) -> str:
+    """An activity's quantity: nano-shares for the fractions' kinds, shares for the rest."""
+    if kind in ("fraction", "fraction_split") and qty is not None:
+        return format_shares(0, qty)
+    return quantity(qty)
+
+
 def _activities(data: StatementData, timezone: datetime.tzinfo) -> Table:
     columns = ("Time", "Kind", "Symbol", "Quantity", "Price", "Amount", "Description")
     rows = tuple(
@@ -169,7 +177,7 @@ def _activities(data: StatementData, timezone: datetime.tzinfo) -> Table:
             local_time(row.ts, timezone),
             row.kind,
             row.symbol or "",
-            quantity(row.qty),
+            _activity_quantity(row.kind, row.qty),
             "" if row.price is None else money(row.price),
             "" if row.amount is None else money(row.amount),
             row.description,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from tradingfloor.domain.fractions import fraction_value
 from tradingfloor.store.queries import ActivityRow
 from tradingfloor.store.readmodels import activities
 from tradingfloor.store.statement_queries import history_batch_rows, last_prices
@@ -66,10 +67,10 @@ def _point(connection: Connection, replay: Replay, moment: int, flows: int) -> E
     held = replay.symbols()
     prices = last_prices(connection, held, moment)
     snapshot = replay.snapshot(prices)
-    value = sum(
-        line.qty * (line.price if line.price is not None else line.average_cost)
-        for line in snapshot.positions
-    )
+    value = 0
+    for line in snapshot.positions:
+        price = line.price if line.price is not None else line.average_cost
+        value += line.qty * price + fraction_value(line.fraction, price)
     return EquityPoint(moment, snapshot.cash + value, flows)
 
 

@@ -340,6 +340,8 @@ def fraction_filled(rows: BatchRows, fill: FractionFilled) -> None:
             "fraction",
             verb + shown,
             fill.symbol,
+            nano if account == buyer else -nano,  # nano-shares, signed as the account sees
+            fill.price,
             amount=cash,
             order_id=fill.order_id,
         )

@@ -48,6 +48,7 @@ from tradingfloor.domain.events import (
     StockSplitApplied,
     SymbolChanged,
 )
+from tradingfloor.domain.fractions import format_shares
 from tradingfloor.domain.prices import format_price
 from tradingfloor.store.projection_rows import BatchRows
 from tradingfloor.store.projection_sql import Row
@@ -260,6 +261,16 @@ def split_applied(rows: BatchRows, event: StockSplitApplied) -> None:
         event.basis_sold,  # the cost taken off with the fraction paid in lieu
         amount=cash,
     )
+    if event.new_fraction != event.old_fraction:  # its fraction of a share, in nano-shares
+        rows.activity(
+            event,
+            event.account,
+            "fraction_split",
+            f"{terms} of {event.symbol}: the fraction of a share became"
+            f" {format_shares(0, event.new_fraction)}",
+            event.symbol,
+            event.new_fraction - event.old_fraction,
+        )
     _mark(rows, event.action_id, "applied", event.seq)
 
 
@@ -306,7 +317,7 @@ def symbol_changed(rows: BatchRows, event: SymbolChanged) -> None:
             rows.renamed_orders.append((new, order.order_id))
     for position in rows.rename_positions(old, new, seq):
         qty = position["qty"]
-        if qty:
+        if qty or position["fraction"]:
             # Two rows, shares out of the old name and into the new, so that a replay of
             # the account's activities (a statement) moves the position and its cost.
             for symbol, moved in ((old, -qty), (new, qty)):

@@ -59,6 +59,8 @@ ACTIVITY_KINDS = (
     "symbol_change",
     "good_faith",
     "adjustment",
+    "fraction",
+    "fraction_split",
 )
 PROJECTION_NAME_LENGTH_MAX = 64
 # No CHECK constraints list the statuses or the kinds: the projector is the only writer and

@@ -22,7 +22,12 @@ How each kind counts (`qty` and `amount` are signed from the account's side):
   settled cash; `price` the cost basis taken off with that fraction (the rest of the cash is
   realized P&L).
 - `symbol_change`: two rows, the shares out of the old name (`qty` negative) and into the new
-  one: the position moves with its cost.
+  one: the position moves with its cost and fraction (the first row of the pair takes the
+  position out, the second puts it in: a position below one share has two rows of `qty` 0).
+- `fraction`: a fill of a fraction with the fractional desk, settled at once: `qty` is in
+  nano-shares (1e-9 share, signed), `amount` into settled cash; bought, it adds the cash to
+  the cost; sold, it takes off its part of the cost (the rest of the cash is realized P&L).
+- `fraction_split`: a split's change of a position's fraction, in nano-shares.
 - Any other kind (`status`, `reject`, `day_trade`, and kinds added later) changes no balance:
   it is listed on the statement as it is, and counted in the totals by kind.
 
@@ -32,7 +37,11 @@ to another's and leaves the sum unchanged.
 
 from dataclasses import dataclass, field
 
-SETTLED_CASH_KINDS = frozenset({"deposit", "withdrawal", "dividend", "adjustment", "split"})
+from tradingfloor.domain.fractions import NANO, fraction_value
+
+SETTLED_CASH_KINDS = frozenset(
+    {"deposit", "withdrawal", "dividend", "adjustment", "split", "fraction"}
+)
 """Kinds whose amount goes to settled cash as it is."""
 UNSETTLED_CASH_KINDS = frozenset({"trade", "fee"})
 """Kinds whose amount is owed or due until its trade date settles."""
@@ -47,15 +56,20 @@ class PositionLine:
     qty: int
     cost: int
     price: int | None
+    fraction: int = 0
+    """Nano-shares beyond `qty`."""
 
     @property
     def average_cost(self) -> int:
         """Cost per share, rounded down to the price unit (0 when flat), as the ledger's."""
-        return self.cost // self.qty if self.qty else 0
+        nano = self.qty * NANO + self.fraction
+        return self.cost * NANO // nano if nano else 0
 
     @property
     def market_value(self) -> int | None:
-        return None if self.price is None else self.qty * self.price
+        if self.price is None:
+            return None
+        return self.qty * self.price + fraction_value(self.fraction, self.price)
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,7 @@ class Balances:
 class _Position:
     qty: int = 0
     cost: int = 0
+    fraction: int = 0
 
 
 @dataclass
@@ -95,7 +110,8 @@ class Replay:
     unsettled: int = 0
     realized: int = 0
     positions: dict[str, _Position] = field(default_factory=dict)
-    _renamed_cost: int = 0
+    _renamed: _Position | None = None
+    """The position a symbol change's first row took out, for its second row."""
 
     def apply(
         self, kind: str, symbol: str | None, qty: int | None, price: int | None, amount: int | None
@@ -109,6 +125,9 @@ class Replay:
         elif kind == "settlement":
             self.unsettled -= cash
             self.settled += cash
+        if kind == "symbol_change" and symbol is not None:
+            self._rename(symbol)
+            return
         if symbol is None or not qty:
             return
         if kind in ("trade", "shares_in"):
@@ -121,24 +140,40 @@ class Replay:
             position.qty += qty
             position.cost -= price or 0
             self.realized += cash - (price or 0)
-        elif kind == "symbol_change":
-            self._rename(symbol, qty)
+        elif kind == "fraction":
+            self._fraction(symbol, qty, cash)
+        elif kind == "fraction_split":
+            self.positions.setdefault(symbol, _Position()).fraction += qty
 
     def _average_cost(self, symbol: str) -> int:
         position = self.positions.get(symbol)
         return position.cost // position.qty if position is not None and position.qty else 0
 
-    def _rename(self, symbol: str, qty: int) -> None:
-        """Shares out of the old name keep their cost aside; the row into the new name (the
-        next one of the same change) takes it."""
-        if qty < 0:
-            position = self.positions.pop(symbol, _Position())
-            self._renamed_cost = position.cost
+    def _rename(self, symbol: str) -> None:
+        """The first row of a symbol change takes the old name's position out; the second
+        (into the new name) puts it in."""
+        moved = self._renamed
+        if moved is None:
+            self._renamed = self.positions.pop(symbol, _Position())
             return
         position = self.positions.setdefault(symbol, _Position())
-        position.qty += qty
-        position.cost += self._renamed_cost
-        self._renamed_cost = 0
+        position.qty += moved.qty
+        position.cost += moved.cost
+        position.fraction += moved.fraction
+        self._renamed = None
+
+    def _fraction(self, symbol: str, nano: int, cash: int) -> None:
+        """A desk fill of `nano` nano-shares (negative: sold) for `cash` (negative: paid)."""
+        position = self.positions.setdefault(symbol, _Position())
+        before = position.qty * NANO + position.fraction
+        if nano > 0:
+            position.cost -= cash
+        else:
+            sold = -nano
+            removed = position.cost if sold >= before else position.cost * sold // before
+            position.cost -= removed
+            self.realized += cash - removed
+        position.qty, position.fraction = divmod(before + nano, NANO)
 
     def _add_or_remove(self, symbol: str, qty: int, price: int, realize: bool) -> None:
         position = self.positions.setdefault(symbol, _Position())
@@ -151,7 +186,10 @@ class Replay:
         if held <= 0:  # nothing on record to take cost from (rows older than the account's)
             position.qty -= sold
             return
-        removed = position.cost if sold == held else position.cost * sold // held
+        if position.fraction:  # as the ledger: the basis spread over the fraction too
+            removed = position.cost * sold * NANO // (held * NANO + position.fraction)
+        else:
+            removed = position.cost if sold == held else position.cost * sold // held
         position.cost -= removed
         position.qty = held - sold
         if realize:
@@ -159,18 +197,26 @@ class Replay:
 
     def copy(self) -> "Replay":
         """The state as it is now, apart from what is applied next."""
-        positions = {symbol: _Position(p.qty, p.cost) for symbol, p in self.positions.items()}
+        positions = {
+            symbol: _Position(p.qty, p.cost, p.fraction) for symbol, p in self.positions.items()
+        }
         return Replay(self.settled, self.unsettled, self.realized, positions)
 
     def symbols(self) -> list[str]:
         """The symbols held now, sorted."""
-        return sorted(symbol for symbol, position in self.positions.items() if position.qty)
+        return sorted(
+            symbol
+            for symbol, position in self.positions.items()
+            if position.qty or position.fraction
+        )
 
     def snapshot(self, prices: dict[str, int]) -> Balances:
         """The balances now, positions valued at `prices` (symbol -> last trade price)."""
         lines = tuple(
-            PositionLine(symbol, position.qty, position.cost, prices.get(symbol))
+            PositionLine(
+                symbol, position.qty, position.cost, prices.get(symbol), position.fraction
+            )
             for symbol, position in sorted(self.positions.items())
-            if position.qty
+            if position.qty or position.fraction
         )
         return Balances(self.settled, self.unsettled, self.realized, lines)
