@@ -139,3 +139,18 @@ async def test_a_position_below_one_share_shows_and_closes(api: Served) -> None:
     assert isinstance(closed, Order) and closed.status == OrderStatus.FILLED
     assert Decimal(str(closed.filled_qty)) == Decimal("0.375")
     assert await call(alice.get_all_positions) == []
+
+
+@on_shared_platform
+async def test_a_fraction_fill_is_a_fill_activity(api: Served) -> None:
+    alice = await asks_and_buyer(api, 100)
+    bought = await submitted(alice, market(api.sym, OrderSide.BUY, qty=1.25))
+    assert bought.status == OrderStatus.FILLED, bought
+    fills = await call(alice.get, "/account/activities/FILL")
+    assert isinstance(fills, list)
+    mine = [fill for fill in fills if fill["order_id"] == str(bought.id)]
+    assert sorted((fill["qty"], fill["cum_qty"]) for fill in mine) == [
+        ("0.25", "1.25"),
+        ("1", "1"),
+    ]
+    assert {fill["price"] for fill in mine} == {"100.00"}

@@ -214,13 +214,14 @@ async def _activities(
         after_id,
         direction,
     )
-    order_ids = sorted({row.order_id for row in rows if row.kind == "trade" and row.order_id})
+    filled = ("trade", "fraction")
+    order_ids = sorted({row.order_id for row in rows if row.kind in filled and row.order_id})
     fills, orders = await platform.read_model(account, _fills_of_orders, account, order_ids)
     calendar = calendar_for()
     answer = []
     for row in rows:
         fill = fills.get((row.order_id, row.trade_id)) if row.kind == "trade" else None
-        order = orders.get(row.order_id) if fill is not None else None
+        order = orders.get(row.order_id) if fill is not None or row.kind == "fraction" else None
         day = views.moment(row.ts).astimezone(calendar.timezone).date()
         answer.append(views.activity(row, fill, order, day))
     return answer

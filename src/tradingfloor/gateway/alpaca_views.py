@@ -41,7 +41,7 @@ ORDER_STATUS = {
     "held": "held",  # a bracket's or OTO's leg until its entry fills
 }
 ACTIVITY_TYPES: dict[str, tuple[str, ...]] = {
-    "FILL": ("trade",),
+    "FILL": ("trade", "fraction"),
     "FEE": ("fee",),
     "CSD": ("deposit",),
     "CSW": ("withdrawal",),
@@ -307,6 +307,8 @@ def activity(
         "account_id": str(account_uuid(row.account)),
         "activity_type": ACTIVITY_TYPE_OF[row.kind],
     }
+    if row.kind == "fraction":
+        return {**base, **_fraction_fill(row, order)}
     if fill is not None and order is not None:
         total = order.qty if order.qty is not None else order.filled_qty
         return {
@@ -333,6 +335,26 @@ def activity(
         "price": format_optional_price(row.price),
         # A dividend's amount per share (a split's terms are in its description).
         "per_share_amount": format_optional_price(row.price) if row.kind == "dividend" else None,
+    }
+
+
+def _fraction_fill(row: ActivityRow, order: OrderRow | None) -> dict[str, Any]:
+    """A fractional desk fill as a `TradeActivity`: the order's last fill (`qty` its
+    nano-shares), `cum_qty` all the order filled."""
+    nano = row.qty or 0
+    shown = format_shares(0, abs(nano))
+    total = shown if order is None else format_shares(order.filled_qty, order.filled_fraction)
+    return {
+        "transaction_time": iso_utc(row.ts),
+        "type": "fill",
+        "price": format_optional_price(row.price),
+        "qty": shown,
+        "side": "buy" if nano > 0 else "sell",
+        "symbol": row.symbol,
+        "leaves_qty": "0",
+        "order_id": None if row.order_id is None else str(order_uuid(row.order_id)),
+        "cum_qty": total,
+        "order_status": "filled",
     }
 
 
