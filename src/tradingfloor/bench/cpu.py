@@ -38,6 +38,7 @@ ROLES = (
     "audit",
     "surveillance",
     "reporting",
+    "desk",
 )
 """In this order: the clearinghouse simulator's command line names the settlement role's
 module too."""
