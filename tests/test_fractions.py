@@ -12,6 +12,7 @@ from tradingfloor.domain.commands import (
     AnnounceCorporateAction,
     CancelOrder,
     CloseDay,
+    ConfigureRisk,
     ExpireOrders,
     PlaceOrder,
     ReplaceOrder,
@@ -423,3 +424,14 @@ def test_whole_shares_sold_take_their_part_of_a_fractional_positions_basis() -> 
     alice = m.position("alice")
     assert (alice.qty, alice.fraction, alice.cost) == (0, HALF, 50 * DOLLAR)
     assert alice.realized == 220 * DOLLAR - 200 * DOLLAR
+
+
+def test_a_desk_no_longer_named_takes_no_fraction() -> None:
+    m = market()
+    waiting, _ = fractional(m, "alice", BUY, 0, HALF, 100 * DOLLAR)
+    m.do(ConfigureRisk(RiskSettings(fractional_desk_account="")))
+    m.order("bob", SELL, 1, 100 * DOLLAR)
+    _, events = m.order("carol", BUY, 1, 100 * DOLLAR)
+    (canceled,) = of(events, FractionCanceled)
+    assert (canceled.order_id, canceled.reason) == (waiting, CancelReason.FRACTIONAL_DESK)
+    assert m.summary("alice").held == 0

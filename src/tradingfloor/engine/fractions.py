@@ -258,7 +258,10 @@ class FractionalOrders:
         """The desk takes the other side of the fraction at `price`, or the fraction ends."""
         ledger = risk.ledger
         self._end(risk, order)
-        desk = ledger.accounts[risk.settings.fractional_desk_account]
+        desk = ledger.accounts.get(risk.settings.fractional_desk_account)
+        if desk is None:  # the settings name another desk now, or none
+            out.append(_fraction_canceled(order, CancelReason.FRACTIONAL_DESK, seq, ts))
+            return
         customer = ledger.accounts[order.account]
         value = fraction_value(order.fraction, price)
         buyer, seller = (customer, desk) if order.side == BUY else (desk, customer)
