@@ -22,7 +22,8 @@ best price when it arrives. Both are market or limit orders (notional: market), 
 
 Holds: a buy's fraction holds its cash at the hold price (the limit, or a market order's
 protection price) rounded up; a sell's holds its nano-shares (`Position.fraction_held`).
-Everything here is a function of the commands, as the rest of the engine.
+Everything here is a function of the commands, as the rest of the engine. The checks are in
+`engine.fraction_checks`.
 """
 
 from typing import TYPE_CHECKING
@@ -33,10 +34,8 @@ from tradingfloor.domain.commands import PlaceOrder
 from tradingfloor.domain.enums import (
     AccountStatus,
     CancelReason,
-    OrderClass,
     OrderType,
     Side,
-    TimeInForce,
 )
 from tradingfloor.domain.events import (
     AccountStatusChanged,
@@ -50,12 +49,16 @@ from tradingfloor.domain.events import (
     OrderRejected,
     TradeExecuted,
 )
-from tradingfloor.domain.fractions import NANO, fraction_hold, fraction_value
+from tradingfloor.domain.fractions import fraction_hold, fraction_value
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.rejections import order_rejected
 from tradingfloor.engine import splits
-from tradingfloor.engine.pipeline import STATUS_REASON
-from tradingfloor.ledger.accounts import lowest_running_sum
+from tradingfloor.engine.fraction_checks import (
+    account_refusal,
+    fraction_lacking,
+    fraction_terms,
+    funds_refusal,
+)
 
 if TYPE_CHECKING:
     from tradingfloor.engine.pipeline import RiskPipeline
@@ -69,7 +72,6 @@ _STATUS_CANCELS = {
     AccountStatus.CLOSED: CancelReason.ADMIN,
 }
 """Statuses that end an account's open orders, and why (as `SetAccountStatus` does)."""
-_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT})
 
 
 class FractionalOrder(msgspec.Struct, gc=False, array_like=True):
@@ -115,12 +117,12 @@ class FractionalOrders:
         """Check the order as a whole, then its whole shares go to the book, its fraction
         waits for them (or, below one share, goes to the desk)."""
         symbol = book.symbol
-        reason, whole, fraction = _terms(command, book, risk)
+        reason, whole, fraction = fraction_terms(command, book, risk)
         account = None
         hold_price = 0
         if reason is None and risk is not None:
             account = risk.ledger.accounts.get(command.account)
-            reason = _account_refusal(risk, account, command)
+            reason = account_refusal(risk, account, command)
         if reason is None and risk is not None:
             reason = risk._halted(symbol, seq, ts, out)
         if reason is None and risk is not None and account is not None:
@@ -129,7 +131,7 @@ class FractionalOrders:
             if reason is None:
                 reason, hold_price, _ = risk._price_checks(probe, book, ts)
             if reason is None:
-                reason = _funds_refusal(risk, account, command, whole, fraction, hold_price)
+                reason = funds_refusal(risk, account, command, whole, fraction, hold_price)
         if reason is not None or risk is None or account is None:
             reason = reason or RejectReason.FRACTIONAL_NOT_OFFERED
             out.append(order_rejected(command, seq, ts, command.order_id, symbol, reason))
@@ -265,7 +267,7 @@ class FractionalOrders:
         customer = ledger.accounts[order.account]
         value = fraction_value(order.fraction, price)
         buyer, seller = (customer, desk) if order.side == BUY else (desk, customer)
-        lacking = _lacking(buyer, seller, order.symbol, order.fraction, value, desk)
+        lacking = fraction_lacking(buyer, seller, order.symbol, order.fraction, value, desk)
         if lacking is not None:
             cause = CancelReason.FRACTION_UNSETTLED
             if lacking is desk:
@@ -436,104 +438,3 @@ def _fraction_canceled(
     return FractionCanceled(
         seq, ts, order.order_id, order.account, order.symbol, order.fraction, reason
     )
-
-
-def _terms(
-    command: PlaceOrder, book: "OrderBook", risk: "RiskPipeline | None"
-) -> tuple[RejectReason | None, int, int]:
-    """(why the order's terms are refused, its whole shares, its fraction)."""
-    if risk is None or not risk.settings.fractional_desk_account:
-        return RejectReason.FRACTIONAL_NOT_OFFERED, 0, 0
-    if (
-        command.order_type not in _TYPES
-        or command.tif != TimeInForce.DAY
-        or command.order_class != OrderClass.SIMPLE
-        or command.take_profit_price is not None
-        or command.stop_loss_price is not None
-        or (command.notional is not None and command.order_type != MARKET)
-    ):
-        return RejectReason.FRACTIONAL_TERMS, 0, 0
-    if command.notional is None:
-        if type(command.fraction) is not int or not 0 < command.fraction < NANO:
-            return RejectReason.INVALID_FRACTION, 0, 0
-        if type(command.qty) is not int or command.qty < 0:
-            return RejectReason.INVALID_QUANTITY, 0, 0
-        return None, command.qty, command.fraction
-    if (
-        type(command.notional) is not int
-        or command.notional <= 0
-        or command.qty
-        or command.fraction
-    ):
-        return RejectReason.INVALID_FRACTION, 0, 0
-    level = book.best_ask() if command.side == BUY else book.best_bid()
-    if level is None:
-        return RejectReason.NOTIONAL_NO_PRICE, 0, 0
-    nano = command.notional * NANO // level.price
-    if not nano:
-        return RejectReason.NOTIONAL_TOO_SMALL, 0, 0
-    whole, fraction = divmod(nano, NANO)
-    return None, whole, fraction
-
-
-def _account_refusal(
-    risk: "RiskPipeline", account: "Account | None", command: PlaceOrder
-) -> RejectReason | None:
-    desk = risk.ledger.accounts.get(risk.settings.fractional_desk_account)
-    if desk is None or desk.status != AccountStatus.ACTIVE or command.account == desk.account_id:
-        return RejectReason.FRACTIONAL_NOT_OFFERED
-    if account is None:
-        return RejectReason.UNKNOWN_ACCOUNT
-    status = account.status
-    if status != AccountStatus.ACTIVE and not (
-        status == AccountStatus.RESTRICTED and command.side != BUY
-    ):
-        return STATUS_REASON.get(status, RejectReason.ACCOUNT_CLOSED)
-    return None
-
-
-def _funds_refusal(
-    risk: "RiskPipeline",
-    account: "Account",
-    command: PlaceOrder,
-    whole: int,
-    fraction: int,
-    hold_price: int,
-) -> RejectReason | None:
-    """Buying power for the whole order (a buy), or its shares (a sell)."""
-    settings = risk.settings
-    if whole + (1 if fraction else 0) > settings.quantity_max:
-        return RejectReason.QUANTITY_ABOVE_MAX
-    if account.open_orders.get(command.symbol, 0) >= settings.open_orders_per_symbol_max:
-        return RejectReason.OPEN_ORDERS_ABOVE_MAX
-    if command.side == BUY:
-        need = risk.ledger.buy_hold_amount(whole, hold_price) + fraction_hold(fraction, hold_price)
-        if need > settings.notional_max:
-            return RejectReason.NOTIONAL_ABOVE_MAX
-        if need > account.buying_power:
-            return RejectReason.INSUFFICIENT_BUYING_POWER
-        return None
-    position = account.positions.get(command.symbol)
-    if position is None or whole * NANO + fraction > position.free_nano():
-        return RejectReason.INSUFFICIENT_SHARES
-    return None
-
-
-def _lacking(
-    buyer: "Account", seller: "Account", symbol: str, nano: int, value: int, desk: "Account"
-) -> "Account | None":
-    """The party that cannot settle the fraction now: the desk when it no longer trades, the
-    buyer without the settled cash, the seller without the nano-shares (or the settled share
-    its fraction must break)."""
-    if desk.status != AccountStatus.ACTIVE:
-        return desk
-    if value > buyer.settled - buyer.owed() or value > buyer.buying_power:
-        return buyer
-    position = seller.positions.get(symbol)
-    if position is None or nano > position.free_nano():
-        return seller
-    # free nano-shares beyond the fraction mean a free whole share to break
-    settled = position.settled_qty + lowest_running_sum(position.pending)
-    if position.fraction < nano and settled < 1:
-        return seller
-    return None
