@@ -8,10 +8,16 @@ import pytest
 
 from clearing_fake import FakeClearinghouse
 from settlement_harness import CALENDAR, DOLLAR, HOUR, Desk, close_of, run
-from tradingfloor.domain.commands import AnnounceCorporateAction, ResolveBreak
+from tradingfloor.domain.commands import AnnounceCorporateAction, PlaceOrder, ResolveBreak
 from tradingfloor.domain.corporate_actions import CashDividend, StockSplit, SymbolChange
-from tradingfloor.domain.enums import BreakKind
-from tradingfloor.domain.events import BreakResolved, CommandRejected, DayClosed, DaySettled
+from tradingfloor.domain.enums import BreakKind, OrderType, Side
+from tradingfloor.domain.events import (
+    BreakResolved,
+    CommandRejected,
+    DayClosed,
+    DaySettled,
+    FractionFilled,
+)
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.settings import FeeSchedule, RiskSettings
 from tradingfloor.risk.calendar import ts_at
@@ -372,5 +378,48 @@ async def test_a_break_resolved_with_the_clearinghouses_figures_closes_the_diffe
         ours = await platform_balances(desk, ["ann", "bob"])
         theirs = await clearing_balances(desk, "2026-12-09")
         assert ours == theirs
+    finally:
+        await desk.stop()
+
+
+async def test_fractions_settle_on_the_platforms_books_and_reconcile_clean(tmp_path: Path) -> None:
+    """Fractions trade with the desk and settle at once on the platform's books: the
+    clearinghouse hears of their cash and of the whole shares they make or break as
+    movements, so days of fractional trading reconcile without a break."""
+    first = "2026-12-01"
+    desk = Desk(tmp_path, first, RiskSettings(fractional_desk_account="desk"))
+    await desk.start()
+    try:
+        await desk.listing("AAPL")
+        await desk.account("desk", 100_000 * DOLLAR, {"AAPL": 10})
+        await desk.account("ann", 100_000 * DOLLAR)
+        await desk.account("bob", 0, {"AAPL": 100})
+        for number, date in enumerate(sessions(first, "2026-12-08")):
+            await desk.trading_on(date)
+            if number % 2 == 0:
+                await desk.trade("ann", "bob", "AAPL", 3, 100 * DOLLAR)
+                for account, side, price in (("bob", Side.SELL, 101), ("ann", Side.BUY, 99)):
+                    resting = PlaceOrder(
+                        0, account, "AAPL", side, OrderType.LIMIT, 5, price * DOLLAR
+                    )  # the prices the desk's fills take (day orders: gone at the close)
+                    await desk.do(resting)
+                for account, side, fraction in (
+                    ("ann", Side.BUY, 700_000_000),
+                    ("ann", Side.BUY, 600_000_000),
+                    ("bob", Side.SELL, 250_000_000),
+                ):
+                    desk.client_ids += 1
+                    result = await desk.do(
+                        PlaceOrder(
+                            0, account, "AAPL", side, OrderType.MARKET, 0,
+                            fraction=fraction, client_order_id=f"f{desk.client_ids}",
+                        )
+                    )  # fmt: skip
+                    filled = [e for e in result.events if isinstance(e, FractionFilled)]
+                    assert filled, result.events
+            await desk.past_close_of(date)
+        assert desk.breaks() == {}
+        ours = await platform_balances(desk, ["ann", "bob", "desk"])
+        assert ours == await clearing_balances(desk, "2026-12-09")
     finally:
         await desk.stop()
