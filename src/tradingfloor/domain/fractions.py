@@ -25,6 +25,13 @@ def fraction_hold(nano: int, price: int) -> int:
     return -(-nano * price // NANO)
 
 
+def basis_sold(cost: int, sold_nano: int, held_nano: int) -> int:
+    """The part of a position's cost basis that `sold_nano` of its `held_nano` nano-shares
+    take with them: all of it when they are all, else their share rounded down (average
+    cost; the one derivation the ledger, the read models and statements post with)."""
+    return cost if sold_nano >= held_nano else cost * sold_nano // held_nano
+
+
 def average_fill_price(
     filled_qty: int, filled_notional: int, filled_fraction: int, fraction_price: int | None
 ) -> int | None:

@@ -4,8 +4,11 @@ fills, who cannot settle it now."""
 
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from tradingfloor.domain.commands import PlaceOrder
 from tradingfloor.domain.enums import AccountStatus, OrderClass, OrderType, Side, TimeInForce
+from tradingfloor.domain.events import Event
 from tradingfloor.domain.fractions import NANO, fraction_hold
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.engine.pipeline import STATUS_REASON
@@ -19,6 +22,36 @@ if TYPE_CHECKING:
 BUY = Side.BUY
 MARKET = OrderType.MARKET
 _TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT})
+
+
+def check_order(
+    command: PlaceOrder,
+    book: "OrderBook",
+    risk: "RiskPipeline | None",
+    seq: int,
+    ts: int,
+    out: list[Event],
+) -> "RejectReason | tuple[Account, int, int, int]":
+    """Every check of a fractional or notional order, the first failing one the reason;
+    else (its account, whole shares, fraction, hold price per share). A timed halt that ran
+    out ends here (its `TradingResumed` into `out`)."""
+    reason, whole, fraction = fraction_terms(command, book, risk)
+    if reason is not None or risk is None:
+        return reason or RejectReason.FRACTIONAL_NOT_OFFERED
+    account = risk.ledger.accounts.get(command.account)
+    reason = account_refusal(risk, account, command) or risk._halted(book.symbol, seq, ts, out)
+    if reason is not None or account is None:
+        return reason or RejectReason.UNKNOWN_ACCOUNT
+    probe = msgspec.structs.replace(command, qty=whole or 1, fraction=0, notional=None)
+    hold_price = 0
+    reason = book.validate(probe)
+    if reason is None:
+        reason, hold_price, _ = risk._price_checks(probe, book, ts)
+    if reason is None:
+        reason = funds_refusal(risk, account, command, whole, fraction, hold_price)
+    if reason is not None:
+        return reason
+    return account, whole, fraction, hold_price
 
 
 def fraction_terms(

@@ -53,12 +53,7 @@ from tradingfloor.domain.fractions import fraction_hold, fraction_value
 from tradingfloor.domain.reasons import RejectReason
 from tradingfloor.domain.rejections import order_rejected
 from tradingfloor.engine import splits
-from tradingfloor.engine.fraction_checks import (
-    account_refusal,
-    fraction_lacking,
-    fraction_terms,
-    funds_refusal,
-)
+from tradingfloor.engine.fraction_checks import check_order, fraction_lacking
 
 if TYPE_CHECKING:
     from tradingfloor.engine.pipeline import RiskPipeline
@@ -117,25 +112,12 @@ class FractionalOrders:
         """Check the order as a whole, then its whole shares go to the book, its fraction
         waits for them (or, below one share, goes to the desk)."""
         symbol = book.symbol
-        reason, whole, fraction = fraction_terms(command, book, risk)
-        account = None
-        hold_price = 0
-        if reason is None and risk is not None:
-            account = risk.ledger.accounts.get(command.account)
-            reason = account_refusal(risk, account, command)
-        if reason is None and risk is not None:
-            reason = risk._halted(symbol, seq, ts, out)
-        if reason is None and risk is not None and account is not None:
-            probe = msgspec.structs.replace(command, qty=whole or 1, fraction=0, notional=None)
-            reason = book.validate(probe)
-            if reason is None:
-                reason, hold_price, _ = risk._price_checks(probe, book, ts)
-            if reason is None:
-                reason = funds_refusal(risk, account, command, whole, fraction, hold_price)
-        if reason is not None or risk is None or account is None:
-            reason = reason or RejectReason.FRACTIONAL_NOT_OFFERED
+        checked = check_order(command, book, risk, seq, ts, out)
+        if isinstance(checked, RejectReason) or risk is None:
+            reason = checked if isinstance(checked, RejectReason) else RejectReason.RISK_OFF
             out.append(order_rejected(command, seq, ts, command.order_id, symbol, reason))
             return
+        account, whole, fraction, hold_price = checked
         attached = FractionAttached(
             seq, ts, command.order_id, command.account, symbol, fraction, command.notional
         )

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from tradingfloor.domain.corporate_actions import StockSplit
 from tradingfloor.domain.enums import CancelReason, Side
 from tradingfloor.domain.events import Event, OrderAdjusted, OrderCanceled, StockSplitApplied
-from tradingfloor.domain.fractions import NANO
+from tradingfloor.domain.fractions import NANO, basis_sold
 from tradingfloor.ledger.accounts import Position
 from tradingfloor.matching.adjustments import OrderTerms, split_price, split_terms
 from tradingfloor.matching.book import OrderBook
@@ -107,9 +107,7 @@ def _positions(
             cash = rest * split.cash_in_lieu_price // (old * NANO)
         else:
             cash = rest * (price_old or 0) // (new * NANO)
-        removed = position.cost * rest // total
-        if not (whole or fraction):
-            removed = position.cost
+        removed = basis_sold(position.cost, rest, total)  # all of it with no share left
         old_qty, old_fraction = position.qty, position.fraction
         position.cost -= removed
         position.realized += cash - removed

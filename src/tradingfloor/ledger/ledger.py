@@ -22,7 +22,7 @@ import msgspec
 
 from tradingfloor.domain.enums import AccountKind, Side
 from tradingfloor.domain.events import TradeExecuted
-from tradingfloor.domain.fractions import NANO
+from tradingfloor.domain.fractions import NANO, basis_sold
 from tradingfloor.domain.settings import FeeSchedule
 from tradingfloor.ledger.accounts import Account, Position
 from tradingfloor.ledger.good_faith import add_lot, funded_session, sell_lots
@@ -253,7 +253,7 @@ class Ledger:
         sell.leaves = sell_leaves
         held_qty = position.qty
         if position.fraction:  # the whole shares sold take their part of the fraction's basis
-            removed = position.cost * qty * NANO // (held_qty * NANO + position.fraction)
+            removed = basis_sold(position.cost, qty * NANO, position.nano())
         else:
             removed = position.cost if qty == held_qty else position.cost * qty // held_qty
         position.cost -= removed
@@ -299,7 +299,7 @@ class Ledger:
         bought.qty += carried
         sold = seller.position(symbol)
         before = sold.qty * NANO + sold.fraction
-        removed = sold.cost if nano == before else sold.cost * nano // before
+        removed = basis_sold(sold.cost, nano, before)
         sold.cost -= removed
         sold.realized += value - removed
         whole, sold.fraction = divmod(before - nano, NANO)

@@ -43,7 +43,7 @@ from tradingfloor.domain.events import (
     SymbolTakenOver,
     TradeExecuted,
 )
-from tradingfloor.domain.fractions import NANO, format_shares
+from tradingfloor.domain.fractions import NANO, basis_sold, format_shares
 from tradingfloor.domain.order_state import NO_ORDER_REJECTS
 from tradingfloor.domain.prices import format_price
 from tradingfloor.store.order_rows import SIDE_NAME
@@ -133,10 +133,7 @@ def _post(
     position = rows.position(seller, symbol, seq)
     held = position["qty"]
     cost = position["cost"]
-    if position["fraction"]:  # as the ledger: the basis spread over the fraction too
-        removed = cost * qty * NANO // (held * NANO + position["fraction"])
-    else:
-        removed = cost if qty == held else cost * qty // held
+    removed = basis_sold(cost, qty * NANO, held * NANO + position["fraction"])  # as the ledger
     position["cost"] = cost - removed
     position["qty"] = held - qty
     position["realized"] += value - removed
@@ -322,7 +319,7 @@ def fraction_filled(rows: BatchRows, fill: FractionFilled) -> None:
     position["updated_seq"] = seq
     position = rows.position(seller, fill.symbol, seq)
     before = position["qty"] * NANO + position["fraction"]
-    removed = position["cost"] if nano == before else position["cost"] * nano // before
+    removed = basis_sold(position["cost"], nano, before)
     whole, position["fraction"] = divmod(before - nano, NANO)
     position["settled_qty"] += whole - position["qty"]
     position["qty"] = whole

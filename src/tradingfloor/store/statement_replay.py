@@ -37,7 +37,7 @@ to another's and leaves the sum unchanged.
 
 from dataclasses import dataclass, field
 
-from tradingfloor.domain.fractions import NANO, fraction_value
+from tradingfloor.domain.fractions import NANO, basis_sold, fraction_value
 
 SETTLED_CASH_KINDS = frozenset(
     {"deposit", "withdrawal", "dividend", "adjustment", "split", "fraction"}
@@ -170,7 +170,7 @@ class Replay:
             position.cost -= cash
         else:
             sold = -nano
-            removed = position.cost if sold >= before else position.cost * sold // before
+            removed = basis_sold(position.cost, sold, before)
             position.cost -= removed
             self.realized += cash - removed
         position.qty, position.fraction = divmod(before + nano, NANO)
@@ -186,10 +186,7 @@ class Replay:
         if held <= 0:  # nothing on record to take cost from (rows older than the account's)
             position.qty -= sold
             return
-        if position.fraction:  # as the ledger: the basis spread over the fraction too
-            removed = position.cost * sold * NANO // (held * NANO + position.fraction)
-        else:
-            removed = position.cost if sold == held else position.cost * sold // held
+        removed = basis_sold(position.cost, sold * NANO, held * NANO + position.fraction)
         position.cost -= removed
         position.qty = held - sold
         if realize:
